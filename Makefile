@@ -1,0 +1,94 @@
+# inferlb - XDP load balancer for AI inference traffic.
+#
+#   make            build everything (installs missing Debian packages first)
+#   make test       build and run every test (root: BPF and network namespaces)
+#   make bench      build and run the benchmarks (figures with same-run baselines)
+#   make demo       build and run the main job on this machine
+#   make clean
+#
+# BPF objects: bpf/*.bpf.c -> build/bpf/*.bpf.o (clang -target bpf -g, so
+# every map carries BTF) -> build/*.skel.h (bpftool gen skeleton).
+# Userspace: ctl/*.c -> build/libinferlb.a, linked by tests, bench and tools.
+
+BUILD   := build
+CC      ?= gcc
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD)
+BPF_CFLAGS := -g -O2 -target bpf -Wall -Werror -Iinclude -Ibpf -I$(ARCH_INC)
+LDLIBS  := -lbpf -lelf -lz -lpthread
+
+BPF_SRCS   := $(wildcard bpf/*.bpf.c) $(wildcard bench/*.bpf.c)
+BPF_OBJS   := $(patsubst %.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS      := $(patsubst %.bpf.c,$(BUILD)/%.skel.h,$(notdir $(BPF_SRCS)))
+SKELS      := $(addprefix $(BUILD)/,$(notdir $(SKELS)))
+BPF_HDRS   := $(wildcard bpf/*.h) $(wildcard include/*.h)
+
+LIB_SRCS   := $(wildcard ctl/lb_*.c)
+LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+LIB        := $(BUILD)/libinferlb.a
+
+TEST_UNIT  := $(BUILD)/tests/test_maglev
+TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless
+TEST_HELPERS := $(BUILD)/tests/testlib.o
+BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp
+
+.PHONY: all deps build test test-unit test-root bench demo clean
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+# Installs whatever Debian packages are missing (a no-op when all are there).
+deps:
+	@scripts/install-deps.sh
+
+build: $(SKELS) $(LIB) $(TEST_UNIT) $(TEST_ROOT) $(BENCHES)
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/bench/%.bpf.o: bench/%.bpf.c $(BPF_HDRS) | $(BUILD)/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# One skeleton per BPF object, named after it (lb.skel.h -> struct lb_bpf).
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+$(BUILD)/%.skel.h: $(BUILD)/bench/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(BUILD)/ctl/%.o: ctl/%.c $(wildcard ctl/*.h) $(wildcard include/*.h) | $(BUILD)/ctl
+	$(CC) $(CFLAGS) -c $< -o $@
+$(LIB): $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(SKELS) $(wildcard include/*.h) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Itests -c $< -o $@
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+
+$(BUILD)/bench/%.o: bench/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) | $(BUILD)/bench
+	$(CC) $(CFLAGS) -Itests -c $< -o $@
+$(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm
+
+$(BUILD) $(BUILD)/bpf $(BUILD)/bench $(BUILD)/ctl $(BUILD)/tests:
+	mkdir -p $@
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@tests/run.sh $(BUILD)
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	@bench/run.sh $(BUILD)
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@tools/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

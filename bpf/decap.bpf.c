@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * decap.bpf.c - XDP program for backend hosts: unwraps IPIP (IPv4 outer)
+ * and IP6IP6 / IPv4-in-IPv6 (IPv6 outer) packets addressed to one of the
+ * host's addresses listed in lb_decap_addrs, and hands the inner packet
+ * to the stack (XDP_PASS). Hosts need no ipip/ip6_tunnel kernel module.
+ * Everything else passes untouched.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "inferlb.h"
+#include "lb_parse.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Host address -> unwrap IPIP/IP6IP6 packets sent to it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_DECAP_MAX_ADDRS);
+	__type(key, struct lb_addr_key);
+	__type(value, struct lb_decap_addr);
+} lb_decap_addrs SEC(".maps");
+
+/* Decap counters (per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_decap_stats);
+} lb_decap_stats SEC(".maps");
+
+#define DECAP_COUNT(verdict, field)                                          \
+	({                                                                   \
+		__u32 zero_ = 0;                                             \
+		struct lb_decap_stats *s_ =                                  \
+			bpf_map_lookup_elem(&lb_decap_stats, &zero_);        \
+		if (s_)                                                      \
+			s_->field++;                                         \
+		(verdict);                                                   \
+	})
+
+static __always_inline int decap_is_local(const void *addr, const int v6)
+{
+	struct lb_addr_key k = {};
+
+	__builtin_memcpy(k.addr, addr, v6 ? 16 : 4);
+	k.family = v6 ? LB_AF_INET6 : LB_AF_INET;
+	return bpf_map_lookup_elem(&lb_decap_addrs, &k) != NULL;
+}
+
+/* Moves the L2 header forward over the outer header (outer bytes) and
+ * trims the front, so the inner packet follows L2 directly. */
+static __always_inline int decap_strip(struct xdp_md *ctx, const __u32 l3_off,
+				       const __u32 outer, __be16 inner_proto)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *from = data, *to = data + outer;
+
+	if (data + outer + l3_off > data_end)
+		return -1;
+	/* The outer header (20 or 40 bytes) is longer than the L2 header
+	 * (14 or 18), so source and destination never overlap. */
+	if (l3_off > sizeof(struct ethhdr)) {
+		struct lb_vlan_hdr *fv = (void *)(from + 1), *tv = (void *)(to + 1);
+
+		tv->tci = fv->tci;
+		tv->encap_proto = inner_proto;
+		to->h_proto = from->h_proto;
+	} else {
+		to->h_proto = inner_proto;
+	}
+	__builtin_memcpy(to->h_source, from->h_source, ETH_ALEN);
+	__builtin_memcpy(to->h_dest, from->h_dest, ETH_ALEN);
+	return bpf_xdp_adjust_head(ctx, (int)outer) ? -1 : 0;
+}
+
+static __always_inline __be16 decap_inner_proto(__u8 ipproto)
+{
+	if (ipproto == IPPROTO_IPIP)
+		return bpf_htons(ETH_P_IP);
+	if (ipproto == IPPROTO_IPV6)
+		return bpf_htons(ETH_P_IPV6);
+	return 0;
+}
+
+static __always_inline int decap_process(struct xdp_md *ctx, const __u32 l3_off,
+					 const int v6)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__be16 inner;
+	__u32 outer;
+
+	if (!v6) {
+		struct iphdr *iph = data + l3_off;
+
+		if ((void *)(iph + 1) > data_end)
+			return DECAP_COUNT(XDP_PASS, pass_malformed);
+		inner = decap_inner_proto(iph->protocol);
+		/* Our encapsulator never sends options or fragments. */
+		if (!inner || iph->ihl != 5 || lb_ipv4_is_fragment(iph) ||
+		    !decap_is_local(&iph->daddr, 0))
+			return DECAP_COUNT(XDP_PASS, pass_not_encap);
+		outer = sizeof(*iph);
+	} else {
+		struct ipv6hdr *ip6h = data + l3_off;
+
+		if ((void *)(ip6h + 1) > data_end)
+			return DECAP_COUNT(XDP_PASS, pass_malformed);
+		inner = decap_inner_proto(ip6h->nexthdr);
+		if (!inner || !decap_is_local(&ip6h->daddr, 1))
+			return DECAP_COUNT(XDP_PASS, pass_not_encap);
+		outer = sizeof(*ip6h);
+	}
+	if (decap_strip(ctx, l3_off, outer, inner))
+		return DECAP_COUNT(XDP_DROP, drop_xdp_adjust);
+	return v6 ? DECAP_COUNT(XDP_PASS, decap_v6) : DECAP_COUNT(XDP_PASS, decap_v4);
+}
+
+SEC("xdp")
+int xdp_decap(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 l3_off = 0;
+	__be16 proto = lb_parse_l2(data, data_end, &l3_off);
+
+	if (!proto)
+		return DECAP_COUNT(XDP_PASS, pass_malformed);
+	if (l3_off == sizeof(struct ethhdr)) {
+		if (proto == bpf_htons(ETH_P_IP))
+			return decap_process(ctx, sizeof(struct ethhdr), 0);
+		if (proto == bpf_htons(ETH_P_IPV6))
+			return decap_process(ctx, sizeof(struct ethhdr), 1);
+	} else {
+		if (proto == bpf_htons(ETH_P_IP))
+			return decap_process(ctx, sizeof(struct ethhdr) + 4, 0);
+		if (proto == bpf_htons(ETH_P_IPV6))
+			return decap_process(ctx, sizeof(struct ethhdr) + 4, 1);
+	}
+	return DECAP_COUNT(XDP_PASS, pass_not_encap);
+}

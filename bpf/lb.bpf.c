@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * lb.bpf.c - the inferlb balancer (XDP).
+ *
+ * For every frame: parse L2 (at most one VLAN tag), IPv4/IPv6, TCP/UDP;
+ * anything that is not for a VIP goes to the kernel untouched. A VIP flow
+ * is looked up in the flow table; on a hit it keeps its backend, on a miss
+ * (or a TCP SYN, which starts a new connection) the 5-tuple hash indexes
+ * the VIP's Maglev table and the choice is recorded (except for RST). The
+ * frame then leaves through the port it came in on (XDP_TX), encapsulated
+ * (ipip) or with only its destination MAC rewritten (l2dsr).
+ *
+ * Dropped, by design and counted: IPv4 with options, fragments and IPv6
+ * extension headers addressed to a VIP address (no ports to hash on, and a
+ * backend could not reassemble across balancers). Never XDP_ABORTED.
+ *
+ * Everything is specialised at compile time on (l3 offset, family): four
+ * copies of one body, each with constant offsets, so the verifier needs no
+ * variable-offset packet pointers and the hot path has no extra branches.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "inferlb.h"
+#include "lb_hash.h"
+#include "lb_maps.h"
+#include "lb_parse.h"
+#include "lb_stats.h"
+#include "lb_encap.h"
+#include "lb_icmp.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Ports and TCP flags of a VIP candidate. */
+struct lb_l4 {
+	__be16 sport;
+	__be16 dport;
+	__u8 flags;
+};
+
+/* Reads the L4 ports at l4 (l4_len bytes of IP payload).
+ * Returns 0, or -1 when the header is truncated. */
+static __always_inline int lb_parse_l4(void *l4, void *data_end, __u8 proto,
+				       __u32 l4_len, struct lb_l4 *out)
+{
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > data_end || l4_len < sizeof(*th))
+			return -1;
+		out->sport = th->source;
+		out->dport = th->dest;
+		out->flags = ((__u8 *)th)[13];
+		return 0;
+	}
+	struct udphdr *uh = l4;
+
+	if ((void *)(uh + 1) > data_end || l4_len < sizeof(*uh))
+		return -1;
+	out->sport = uh->source;
+	out->dport = uh->dest;
+	out->flags = 0;
+	return 0;
+}
+
+static __always_inline int lb_is_vip_addr(const void *addr, const int v6)
+{
+	struct lb_addr_key k = {};
+
+	__builtin_memcpy(k.addr, addr, v6 ? 16 : 4);
+	k.family = v6 ? LB_AF_INET6 : LB_AF_INET;
+	return bpf_map_lookup_elem(&lb_vip_addrs, &k) != NULL;
+}
+
+/* Verdict for traffic we could not parse up to its ports: drop it (with
+ * the given reason already counted by the caller) only if it is for a VIP
+ * address. */
+#define LB_NOT_PARSED(daddr, v6, reason)                                     \
+	(lb_is_vip_addr(daddr, v6) ? LB_VERDICT(XDP_DROP, reason)            \
+				   : LB_VERDICT(XDP_PASS, pass_not_vip))
+
+static __always_inline int lb_ipv6_is_ext(__u8 nh)
+{
+	switch (nh) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_FRAGMENT:
+	case IPPROTO_ESP:
+	case IPPROTO_AH:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_MH:
+	case 139: /* HIP */
+	case 140: /* Shim6 */
+	case 253: /* experimentation */
+	case 254:
+		return 1;
+	}
+	return 0;
+}
+
+/* Picks the backend of a new flow from the VIP's table and, unless the
+ * packet is a RST, records it in the flow table.
+ * Returns the backend id, or 0 with *drop_reason set. */
+static __always_inline __u32 lb_pick_new(const struct lb_vip *vip,
+					 const struct lb_flow_key *fk,
+					 __u32 hash, const int v6, int record,
+					 struct lb_backend **bep, __u32 *drop)
+{
+	struct lb_ring_slot *slot;
+	struct lb_backend *be;
+	__u32 idx, be_id;
+	void *ring;
+
+	ring = bpf_map_lookup_elem(&lb_rings, &vip->id);
+	if (!ring || !vip->ring_size) {
+		*drop = offsetof(struct lb_global_stats, drop_no_backend);
+		return 0;
+	}
+	idx = hash % vip->ring_size;
+	slot = bpf_map_lookup_elem(ring, &idx);
+	if (!slot || slot->backend_id == LB_BACKEND_NONE) {
+		*drop = offsetof(struct lb_global_stats, drop_no_backend);
+		return 0;
+	}
+	be_id = slot->backend_id;
+	be = bpf_map_lookup_elem(&lb_backends, &be_id);
+	if (!be || !(be->flags & LB_BACKEND_F_ACTIVE) ||
+	    be->family != (v6 ? LB_AF_INET6 : LB_AF_INET) ||
+	    be->vip_id != vip->id) {
+		*drop = offsetof(struct lb_global_stats, drop_bad_backend);
+		return 0;
+	}
+	if (record) {
+		struct lb_flow fl = { .backend_id = be_id,
+				      .backend_epoch = be->epoch };
+
+		if (bpf_map_update_elem(&lb_flows, fk, &fl, BPF_ANY))
+			lb_global_inc(offsetof(struct lb_global_stats,
+					       flow_insert_fail));
+	}
+	*bep = be;
+	return be_id;
+}
+
+/* The backend an established flow is pinned to, if it still exists. */
+static __always_inline __u32 lb_pick_pinned(const struct lb_flow_key *fk,
+					    struct lb_backend **bep)
+{
+	struct lb_backend *be;
+	struct lb_flow *fl;
+	__u32 be_id;
+
+	fl = bpf_map_lookup_elem(&lb_flows, fk);
+	if (!fl)
+		return 0;
+	be_id = fl->backend_id;
+	be = bpf_map_lookup_elem(&lb_backends, &be_id);
+	if (!be || !(be->flags & LB_BACKEND_F_ACTIVE) ||
+	    be->epoch != fl->backend_epoch)
+		return 0;
+	*bep = be;
+	return be_id;
+}
+
+static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
+				      const int v6)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	const __u32 l3_hdr = v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	const __u32 overhead = v6 ? LB_IPIP_V6_OVERHEAD : LB_IPIP_V4_OVERHEAD;
+	__u32 pkt_len = data_end - data;
+	struct lb_vip_key vk = {};
+	struct lb_flow_key fk = {};
+	struct lb_backend *be = NULL;
+	struct lb_nexthop *nh;
+	struct lb_config *cfg;
+	struct lb_vip *vip;
+	struct lb_l4 l4;
+	__u32 ip_len, be_id, hash, zero = 0, drop = 0, mtu;
+	int new_flow = 0, df = 1;
+	__u8 proto;
+
+	if (!v6) {
+		struct iphdr *iph = data + l3_off;
+
+		if ((void *)(iph + 1) > data_end || iph->version != 4 ||
+		    iph->ihl < 5)
+			return LB_VERDICT(XDP_PASS, pass_malformed);
+		ip_len = bpf_ntohs(iph->tot_len);
+		if (ip_len < iph->ihl * 4 || (void *)iph + ip_len > data_end)
+			return LB_VERDICT(XDP_PASS, pass_malformed);
+		proto = iph->protocol;
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+			return LB_VERDICT(XDP_PASS, pass_not_vip);
+		if (lb_ipv4_is_fragment(iph))
+			return LB_NOT_PARSED(&iph->daddr, 0, drop_fragment);
+		if (iph->ihl != 5)
+			return LB_NOT_PARSED(&iph->daddr, 0, drop_ip_options);
+		if (lb_parse_l4(iph + 1, data_end, proto, ip_len - l3_hdr, &l4))
+			return LB_NOT_PARSED(&iph->daddr, 0, drop_malformed_l4);
+		df = iph->frag_off & bpf_htons(LB_IP_DF);
+		*(__be32 *)vk.addr = iph->daddr;
+		*(__be32 *)fk.src = iph->saddr;
+	} else {
+		struct ipv6hdr *ip6h = data + l3_off;
+
+		if ((void *)(ip6h + 1) > data_end || ip6h->version != 6)
+			return LB_VERDICT(XDP_PASS, pass_malformed);
+		ip_len = bpf_ntohs(ip6h->payload_len) + l3_hdr;
+		if ((void *)ip6h + ip_len > data_end)
+			return LB_VERDICT(XDP_PASS, pass_malformed);
+		proto = ip6h->nexthdr;
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
+			if (proto == IPPROTO_FRAGMENT)
+				return LB_NOT_PARSED(&ip6h->daddr, 1, drop_fragment);
+			if (lb_ipv6_is_ext(proto))
+				return LB_NOT_PARSED(&ip6h->daddr, 1, drop_ipv6_ext);
+			return LB_VERDICT(XDP_PASS, pass_not_vip);
+		}
+		if (lb_parse_l4(ip6h + 1, data_end, proto, ip_len - l3_hdr, &l4))
+			return LB_NOT_PARSED(&ip6h->daddr, 1, drop_malformed_l4);
+		__builtin_memcpy(vk.addr, &ip6h->daddr, 16);
+		__builtin_memcpy(fk.src, &ip6h->saddr, 16);
+	}
+	vk.port = l4.dport;
+	vk.proto = proto;
+	vk.family = v6 ? LB_AF_INET6 : LB_AF_INET;
+	vip = bpf_map_lookup_elem(&lb_vips, &vk);
+	if (!vip)
+		return LB_VERDICT(XDP_PASS, pass_not_vip);
+	cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	if (!cfg)
+		return LB_VERDICT(XDP_PASS, pass_not_vip);
+
+	/* Too big once encapsulated: tell the client (path-MTU discovery). */
+	if (vip->mode == LB_FWD_IPIP) {
+		mtu = cfg->mtu ? cfg->mtu : 1500;
+		if (ip_len + overhead > mtu) {
+			if (v6)
+				return lb_icmp6_too_big(ctx, l3_off, mtu - overhead);
+			if (!df)
+				return LB_VERDICT(XDP_DROP, drop_too_big_no_df);
+			return lb_icmp4_too_big(ctx, l3_off, mtu - overhead);
+		}
+	}
+
+	fk.vip_id = vip->id;
+	fk.sport = l4.sport;
+	be_id = 0;
+	/* A SYN starts a new connection even if the 5-tuple was seen before. */
+	if (proto != IPPROTO_TCP ||
+	    (l4.flags & (LB_TCP_SYN | LB_TCP_ACK)) != LB_TCP_SYN)
+		be_id = lb_pick_pinned(&fk, &be);
+	if (!be_id) {
+		hash = v6 ? lb_flow_hash_v6((__u32 *)fk.src, fk.sport, fk.vip_id,
+					    cfg->hash_seed)
+			  : lb_flow_hash_v4(*(__u32 *)fk.src, fk.sport,
+					    fk.vip_id, cfg->hash_seed);
+		be_id = lb_pick_new(vip, &fk, hash, v6,
+				    !(proto == IPPROTO_TCP && (l4.flags & LB_TCP_RST)),
+				    &be, &drop);
+		if (!be_id || !be) {
+			lb_global_inc(drop);
+			return XDP_DROP;
+		}
+		new_flow = 1;
+	}
+	nh = bpf_map_lookup_elem(&lb_nexthops, &be_id);
+	if (!nh || !(nh->flags & LB_NEXTHOP_F_VALID))
+		return LB_VERDICT(XDP_DROP, drop_no_nexthop);
+
+	lb_counters_add(&lb_vip_stats, fk.vip_id, pkt_len, new_flow);
+	lb_counters_add(&lb_be_stats, be_id, pkt_len, new_flow);
+
+	if (vip->mode == LB_FWD_L2DSR) {
+		lb_l2_forward(data, data, l3_off, nh->mac);
+		return XDP_TX;
+	}
+
+	__u32 entropy = lb_encap_entropy(((__u32 *)fk.src)[v6 ? 3 : 0], fk.sport);
+
+	if (v6) {
+		__u8 src[16];
+
+		__builtin_memcpy(src, cfg->encap_src_v6, 16);
+		*(__be32 *)&src[12] = (*(__be32 *)&src[12] & ~cfg->encap_src_v6_mask) |
+				      (entropy & cfg->encap_src_v6_mask);
+		if (lb_push_ipip6(ctx, l3_off, src, be->addr, entropy, nh->mac))
+			return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
+	} else {
+		__be32 src = (cfg->encap_src_v4 & ~cfg->encap_src_v4_mask) |
+			     (entropy & cfg->encap_src_v4_mask);
+
+		if (lb_push_ipip4(ctx, l3_off, src, *(__be32 *)be->addr, nh->mac))
+			return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
+	}
+	return XDP_TX;
+}
+
+SEC("xdp")
+int xdp_lb(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 l3_off = 0;
+	__be16 proto = lb_parse_l2(data, data_end, &l3_off);
+
+	if (!proto)
+		return LB_VERDICT(XDP_PASS, pass_malformed);
+	if (l3_off == sizeof(struct ethhdr)) {
+		if (proto == bpf_htons(ETH_P_IP))
+			return lb_process(ctx, sizeof(struct ethhdr), 0);
+		if (proto == bpf_htons(ETH_P_IPV6))
+			return lb_process(ctx, sizeof(struct ethhdr), 1);
+	} else {
+		if (proto == bpf_htons(ETH_P_IP))
+			return lb_process(ctx, sizeof(struct ethhdr) + 4, 0);
+		if (proto == bpf_htons(ETH_P_IPV6))
+			return lb_process(ctx, sizeof(struct ethhdr) + 4, 1);
+	}
+	return LB_VERDICT(XDP_PASS, pass_not_ip);
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * lb_encap.h - what a forwarded frame looks like on the way out:
+ * L2 rewrite (l2dsr) or an outer IPv4/IPv6 header (ipip), sent with XDP_TX.
+ * l3_off (14 or 18) is a compile-time constant at every call site, so all
+ * offsets below are constants for the verifier.
+ */
+#ifndef LB_ENCAP_H
+#define LB_ENCAP_H
+
+#include <linux/in.h>
+#include "lb_parse.h"
+#include "lb_csum.h"
+#include "inferlb.h"
+
+/* L2 header of a frame sent back out of the port it came in on: our MAC
+ * (the frame's old destination) becomes the source, dmac the destination.
+ * 'to' may equal 'from'; a VLAN tag is kept. */
+static __always_inline void lb_l2_forward(void *to, const void *from,
+					  const __u32 l3_off, const __u8 *dmac)
+{
+	const struct ethhdr *f = from;
+	struct ethhdr *t = to;
+	__u8 ours[ETH_ALEN];
+
+	__builtin_memcpy(ours, f->h_dest, ETH_ALEN);
+	if (to != from) {
+		t->h_proto = f->h_proto;
+		if (l3_off > sizeof(struct ethhdr))
+			*(struct lb_vlan_hdr *)(t + 1) =
+				*(const struct lb_vlan_hdr *)(f + 1);
+	}
+	__builtin_memcpy(t->h_source, ours, ETH_ALEN);
+	__builtin_memcpy(t->h_dest, dmac, ETH_ALEN);
+}
+
+/* L2 header of a reply to the sender (ICMP errors): MACs swapped. */
+static __always_inline void lb_l2_reply(void *to, const void *from,
+					const __u32 l3_off)
+{
+	const struct ethhdr *f = from;
+	__u8 src[ETH_ALEN];
+
+	__builtin_memcpy(src, f->h_source, ETH_ALEN);
+	lb_l2_forward(to, from, l3_off, src);
+}
+
+/* Prepends an outer IPv4 header (protocol IPIP) towards daddr.
+ * Returns 0, or -1 when the frame could not be grown. */
+static __always_inline int lb_push_ipip4(struct xdp_md *ctx, const __u32 l3_off,
+					 __be32 saddr, __be32 daddr,
+					 const __u8 *dmac)
+{
+	struct iphdr *outer, *inner;
+	void *data, *data_end;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	outer = data + l3_off;
+	inner = data + l3_off + sizeof(struct iphdr);
+	if ((void *)(inner + 1) > data_end)
+		return -1;
+
+	lb_l2_forward(data, data + sizeof(struct iphdr), l3_off, dmac);
+	outer->version = 4;
+	outer->ihl = sizeof(*outer) / 4;
+	outer->tos = inner->tos;
+	outer->tot_len = bpf_htons(bpf_ntohs(inner->tot_len) + sizeof(*outer));
+	outer->id = 0;
+	/* The size was checked against the MTU, so the outer packet never
+	 * needs fragmenting; DF keeps routers on the way from doing it. */
+	outer->frag_off = bpf_htons(LB_IP_DF);
+	outer->ttl = LB_ENCAP_TTL;
+	outer->protocol = IPPROTO_IPIP;
+	outer->saddr = saddr;
+	outer->daddr = daddr;
+	lb_ipv4_csum(outer);
+	return 0;
+}
+
+/* Prepends an outer IPv6 header (next header IPv6) towards daddr. The
+ * flow label carries per-flow entropy for ECMP and RSS on the way. */
+static __always_inline int lb_push_ipip6(struct xdp_md *ctx, const __u32 l3_off,
+					 const __u8 *saddr, const __u8 *daddr,
+					 __u32 entropy, const __u8 *dmac)
+{
+	struct ipv6hdr *outer, *inner;
+	void *data, *data_end;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct ipv6hdr)))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	outer = data + l3_off;
+	inner = data + l3_off + sizeof(struct ipv6hdr);
+	if ((void *)(inner + 1) > data_end)
+		return -1;
+
+	lb_l2_forward(data, data + sizeof(struct ipv6hdr), l3_off, dmac);
+	/* version 6, the inner traffic class, 20 bits of flow label */
+	outer->version = 6;
+	outer->priority = inner->priority;
+	outer->flow_lbl[0] = (inner->flow_lbl[0] & 0xf0) | ((entropy >> 16) & 0x0f);
+	outer->flow_lbl[1] = entropy >> 8;
+	outer->flow_lbl[2] = entropy;
+	outer->payload_len = bpf_htons(bpf_ntohs(inner->payload_len) + sizeof(*inner));
+	outer->nexthdr = IPPROTO_IPV6;
+	outer->hop_limit = LB_ENCAP_TTL;
+	__builtin_memcpy(&outer->saddr, saddr, 16);
+	__builtin_memcpy(&outer->daddr, daddr, 16);
+	return 0;
+}
+
+#endif /* LB_ENCAP_H */

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * lb_maps.h - every map of the balancer datapath, one purpose each.
+ * Keys and values are the structs of include/inferlb.h, so bpftool prints
+ * them with field names (the object is built with -g for BTF).
+ */
+#ifndef LB_MAPS_H
+#define LB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "inferlb.h"
+
+/* Schema version of these maps; userspace refuses maps of another schema. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_meta);
+} lb_meta SEC(".maps");
+
+/* Runtime settings: hash seed, MTU, outer source addresses of IPIP. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_config);
+} lb_config SEC(".maps");
+
+/* VIP (address, port, protocol) -> its id, table size and forwarding mode. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_MAX_VIPS);
+	__type(key, struct lb_vip_key);
+	__type(value, struct lb_vip);
+} lb_vips SEC(".maps");
+
+/* Addresses that carry any VIP -> number of VIPs on it. Slow path only:
+ * tells fragments and packets with IP options or IPv6 extension headers
+ * that must be dropped (to a VIP) from those to pass (anything else). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_MAX_VIPS);
+	__type(key, struct lb_addr_key);
+	__type(value, __u32);
+} lb_vip_addrs SEC(".maps");
+
+/* VIP id -> its current Maglev table (inner map: slot -> backend id;
+ * BPF_F_INNER_MAP lets tables of different sizes share the template).
+ * Userspace writes a complete new table into a fresh inner map and swaps
+ * it in with one update, so a packet sees either the old table or the new
+ * one, never a mix. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, LB_MAX_VIPS);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(max_entries, 1);
+		__uint(map_flags, BPF_F_INNER_MAP);
+		__type(key, __u32);
+		/* struct lb_ring_slot; userspace creates the real inner
+		 * maps and gives them that BTF type (see ctl/lb_ring.c) */
+		__type(value, __u32);
+	});
+} lb_rings SEC(".maps");
+
+/* Backend id -> address, family and epoch (see struct lb_backend). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_backend);
+} lb_backends SEC(".maps");
+
+/* Backend id -> next-hop MAC, filled by userspace from the neighbour table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_nexthop);
+} lb_nexthops SEC(".maps");
+
+/* Flow table: client flow -> pinned backend. One hash shared by all CPUs
+ * with per-CPU LRU lists (BPF_F_NO_COMMON_LRU): lookups are lock-free,
+ * each CPU inserts and evicts on its own list without contending, and a
+ * flow whose packets move to another CPU (RSS change, veth, RPS) still
+ * finds its entry, so it never changes backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LB_FLOW_TABLE_SIZE);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__type(key, struct lb_flow_key);
+	__type(value, struct lb_flow);
+} lb_flows SEC(".maps");
+
+/* VIP id -> packets, bytes, new flows (per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct lb_counters);
+} lb_vip_stats SEC(".maps");
+
+/* Backend id -> packets, bytes, new flows (per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_counters);
+} lb_be_stats SEC(".maps");
+
+/* One counter per pass/drop reason (per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_global_stats);
+} lb_global_stats SEC(".maps");
+
+#endif /* LB_MAPS_H */

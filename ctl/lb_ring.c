@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * lb_ring.c - hitless table publication: build the new table completely in
+ * a new inner map, then make it current with one ARRAY_OF_MAPS update.
+ * Writing slots of a live table in place would let a packet see a mix of
+ * old and new slots (array writes are per element, not atomic as a whole).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+
+#include "inferlb.h"
+#include "lb_ring.h"
+
+int lb_ring_btf_load(struct lb_ring_btf *rb)
+{
+	struct btf *btf = btf__new_empty();
+	int u32_id, slot_id, err;
+
+	if (!btf)
+		return -errno;
+	u32_id = btf__add_int(btf, "unsigned int", 4, 0);
+	slot_id = btf__add_struct(btf, "lb_ring_slot",
+				  sizeof(struct lb_ring_slot));
+	if (u32_id < 0 || slot_id < 0) {
+		err = u32_id < 0 ? u32_id : slot_id;
+		goto out;
+	}
+	err = btf__add_field(btf, "backend_id", u32_id, 0, 0);
+	if (err)
+		goto out;
+	err = btf__load_into_kernel(btf);
+	if (err)
+		goto out;
+	rb->fd = dup(btf__fd(btf));
+	if (rb->fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	rb->key_type_id = u32_id;
+	rb->value_type_id = slot_id;
+out:
+	btf__free(btf);
+	return err;
+}
+
+void lb_ring_btf_close(struct lb_ring_btf *rb)
+{
+	if (rb->fd >= 0)
+		close(rb->fd);
+	rb->fd = -1;
+}
+
+/* A new, filled, not yet visible table. Returns its fd or -errno. */
+static int ring_create(__u32 ring_size, const __u32 *table,
+		       const struct lb_ring_btf *rb)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+	LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+	__u32 *keys, count = ring_size;
+	int fd, err;
+
+	if (rb && rb->fd >= 0) {
+		opts.btf_fd = rb->fd;
+		opts.btf_key_type_id = rb->key_type_id;
+		opts.btf_value_type_id = rb->value_type_id;
+	}
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lb_ring", sizeof(__u32),
+			    sizeof(struct lb_ring_slot), ring_size, &opts);
+	if (fd < 0)
+		return -errno;
+	keys = malloc(sizeof(*keys) * ring_size);
+	if (!keys) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (__u32 i = 0; i < ring_size; i++)
+		keys[i] = i;
+	err = bpf_map_update_batch(fd, keys, table, &count, &bopts);
+	free(keys);
+	if (!err && count != ring_size)
+		err = -EIO;
+	if (err) {
+		close(fd);
+		return err < 0 ? err : -EIO;
+	}
+	return fd;
+}
+
+int lb_ring_install(int rings_fd, __u32 vip_id, __u32 ring_size,
+		    const __u32 *table, const struct lb_ring_btf *rb)
+{
+	int fd, err;
+
+	if (vip_id >= LB_MAX_VIPS || ring_size < LB_RING_SIZE_MIN ||
+	    ring_size > LB_RING_SIZE_MAX || !table)
+		return -EINVAL;
+	fd = ring_create(ring_size, table, rb);
+	if (fd < 0)
+		return fd;
+	/* The one step that publishes: the outer slot now points at the new
+	 * table. The outer map holds its own reference to it. */
+	err = bpf_map_update_elem(rings_fd, &vip_id, &fd, BPF_ANY) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+int lb_ring_remove(int rings_fd, __u32 vip_id)
+{
+	if (bpf_map_delete_elem(rings_fd, &vip_id) && errno != ENOENT)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * inferlb.h - the ONE definition of inferlb's datapath ABI.
+ *
+ * Included by the XDP programs (bpf/) and by userspace (ctl/, agent/,
+ * tests/) alike, so there is no second copy of any struct to keep in sync.
+ * Rules for this file:
+ *   - fixed-width types only, explicit padding, no implicit holes;
+ *   - every struct has a _Static_assert on its size;
+ *   - any layout change bumps LB_SCHEMA_VERSION (checked through lb_meta
+ *     before userspace touches pinned maps).
+ * Addresses and ports are kept in network byte order, exactly as they
+ * appear on the wire, so the datapath never byte-swaps them.
+ */
+#ifndef INFERLB_H
+#define INFERLB_H
+
+#include <linux/types.h>
+
+#define LB_SCHEMA_VERSION 1
+
+/* ---- sizes ------------------------------------------------------------ */
+#define LB_MAX_VIPS 512            /* VIP ids are 0 .. LB_MAX_VIPS-1 */
+#define LB_MAX_BACKENDS 16384      /* backend ids are 1 .. LB_MAX_BACKENDS-1 */
+#define LB_BACKEND_NONE 0          /* ring slot / flow value meaning "none" */
+#define LB_RING_SIZE_DEFAULT 65537 /* Maglev table size M (prime) */
+#define LB_RING_SIZE_MIN 7
+#define LB_RING_SIZE_MAX 1048573   /* largest prime below 2^20 */
+#define LB_FLOW_TABLE_SIZE 1048576 /* flow entries, all CPUs together */
+#define LB_DECAP_MAX_ADDRS 64
+
+/* ---- pin names (relative to the pin directory) ------------------------ */
+#define LB_PIN_DIR_DEFAULT "/sys/fs/bpf/inferlb"
+#define LB_PIN_META "lb_meta"
+#define LB_PIN_CONFIG "lb_config"
+#define LB_PIN_VIPS "lb_vips"
+#define LB_PIN_VIP_ADDRS "lb_vip_addrs"
+#define LB_PIN_RINGS "lb_rings"
+#define LB_PIN_BACKENDS "lb_backends"
+#define LB_PIN_NEXTHOPS "lb_nexthops"
+#define LB_PIN_FLOWS "lb_flows"
+#define LB_PIN_VIP_STATS "lb_vip_stats"
+#define LB_PIN_BACKEND_STATS "lb_be_stats"
+#define LB_PIN_GLOBAL_STATS "lb_global_stats"
+#define LB_PIN_DECAP_ADDRS "lb_decap_addrs"
+#define LB_PIN_DECAP_STATS "lb_decap_stats"
+
+/* ---- enums ------------------------------------------------------------ */
+enum lb_family {
+	LB_AF_INET = 4,
+	LB_AF_INET6 = 6,
+};
+
+/* How a VIP's packets reach the chosen backend. */
+enum lb_fwd_mode {
+	LB_FWD_IPIP = 0,  /* IPv4-in-IPv4 / IPv6-in-IPv6 encapsulation (DSR) */
+	LB_FWD_L2DSR = 1, /* destination MAC rewrite only (LVS-DR style) */
+};
+
+/* lb_backend.flags */
+#define LB_BACKEND_F_ACTIVE 0x1 /* slot holds a live backend */
+
+/* lb_nexthop.flags */
+#define LB_NEXTHOP_F_VALID 0x1 /* mac was resolved by userspace */
+
+/* ---- maps' keys and values -------------------------------------------- */
+
+/* lb_vips key: a VIP is (address, port, protocol). IPv4 uses addr[0..3]. */
+struct lb_vip_key {
+	__u8 addr[16];
+	__be16 port;
+	__u8 proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family; /* enum lb_family */
+};
+_Static_assert(sizeof(struct lb_vip_key) == 20, "lb_vip_key ABI");
+
+/* lb_vips value. ring_size is fixed for the VIP's life. */
+struct lb_vip {
+	__u32 id;        /* index into lb_rings and lb_vip_stats */
+	__u32 ring_size; /* M: slots of this VIP's Maglev table */
+	__u32 ring_gen;  /* generation of the published table (informational) */
+	__u8 mode;       /* enum lb_fwd_mode */
+	__u8 flags;      /* reserved, 0 */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct lb_vip) == 16, "lb_vip ABI");
+
+/* lb_vip_addrs key: any address that carries at least one VIP. Used only on
+ * the slow path, to drop (not pass) fragments and IPv6 extension headers
+ * addressed to a VIP. */
+struct lb_addr_key {
+	__u8 addr[16];
+	__u8 family;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct lb_addr_key) == 20, "lb_addr_key ABI");
+
+/* lb_backends value, indexed by backend id. A backend is one (VIP, address)
+ * pair; epoch changes whenever the id is (re)assigned, so a flow pinned to a
+ * deleted backend is never sent to the id's next owner. */
+struct lb_backend {
+	__u8 addr[16];
+	__u32 epoch;
+	__u32 vip_id;
+	__u8 family; /* enum lb_family, equal to the VIP's */
+	__u8 flags;  /* LB_BACKEND_F_* */
+	__u16 pad;
+	__u32 pad2;
+};
+_Static_assert(sizeof(struct lb_backend) == 32, "lb_backend ABI");
+
+/* lb_nexthops value, indexed by backend id: the L2 next hop towards it. */
+struct lb_nexthop {
+	__u8 mac[6];
+	__u8 flags; /* LB_NEXTHOP_F_* */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct lb_nexthop) == 8, "lb_nexthop ABI");
+
+/* lb_flows key: one client flow of one VIP. The VIP id stands for the
+ * destination address, port and protocol, which keeps the key short. */
+struct lb_flow_key {
+	__u8 src[16];
+	__u32 vip_id;
+	__be16 sport;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct lb_flow_key) == 24, "lb_flow_key ABI");
+
+/* lb_flows value: the backend the flow is pinned to. */
+struct lb_flow {
+	__u32 backend_id;
+	__u32 backend_epoch;
+};
+_Static_assert(sizeof(struct lb_flow) == 8, "lb_flow ABI");
+
+/* One slot of a VIP's Maglev table (inner map of lb_rings). */
+struct lb_ring_slot {
+	__u32 backend_id;
+};
+_Static_assert(sizeof(struct lb_ring_slot) == 4, "lb_ring_slot ABI");
+
+/* lb_vip_stats (by VIP id) and lb_be_stats (by backend id), per CPU. */
+struct lb_counters {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_flows;
+};
+_Static_assert(sizeof(struct lb_counters) == 24, "lb_counters ABI");
+
+/* lb_global_stats, one per-CPU entry: every pass/drop reason has a field.
+ * Forwarded packets are counted per VIP and per backend instead. */
+struct lb_global_stats {
+	__u64 pass_not_ip;        /* ARP, LLDP, QinQ, ... */
+	__u64 pass_not_vip;       /* IP traffic that matches no VIP */
+	__u64 pass_malformed;     /* truncated or invalid L2/L3 header */
+	__u64 drop_ip_options;    /* IPv4 with options, to a VIP */
+	__u64 drop_fragment;      /* IPv4/IPv6 fragment, to a VIP address */
+	__u64 drop_ipv6_ext;      /* IPv6 extension header, to a VIP address */
+	__u64 drop_malformed_l4;  /* truncated TCP/UDP header, to a VIP address */
+	__u64 drop_no_backend;    /* VIP without a table or with an empty slot */
+	__u64 drop_bad_backend;   /* slot names an inactive or mismatched backend */
+	__u64 drop_no_nexthop;    /* backend's next-hop MAC not resolved yet */
+	__u64 drop_too_big_no_df; /* IPv4 without DF that would need fragmenting */
+	__u64 drop_xdp_adjust;    /* bpf_xdp_adjust_head/tail refused */
+	__u64 icmp_too_big_v4;    /* ICMP fragmentation-needed sent to a client */
+	__u64 icmp_too_big_v6;    /* ICMPv6 packet-too-big sent to a client */
+	__u64 flow_insert_fail;   /* flow table update failed (packet still sent) */
+	__u64 pad;
+};
+_Static_assert(sizeof(struct lb_global_stats) == 128, "lb_global_stats ABI");
+
+/* lb_config, one entry, written by userspace. */
+struct lb_config {
+	__u32 hash_seed; /* seed of the per-packet flow hash */
+	__u32 mtu;       /* L3 MTU towards backends; 0 means 1500 */
+	/* Outer source of IPIP packets: base | (flow entropy & mask), so the
+	 * receiver's RSS spreads tunnelled flows over its queues. */
+	__be32 encap_src_v4;
+	__be32 encap_src_v4_mask;
+	__u8 encap_src_v6[16];
+	__be32 encap_src_v6_mask; /* applied to the last 32 bits */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lb_config) == 40, "lb_config ABI");
+
+/* lb_meta, one entry: lets userspace refuse maps of another schema. */
+struct lb_meta {
+	__u32 schema_version;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lb_meta) == 8, "lb_meta ABI");
+
+/* lb_decap_addrs value (key: struct lb_addr_key): host addresses whose
+ * IPIP/IP6IP6 packets the decap program unwraps. */
+struct lb_decap_addr {
+	__u32 flags; /* reserved, 0 */
+};
+_Static_assert(sizeof(struct lb_decap_addr) == 4, "lb_decap_addr ABI");
+
+/* lb_decap_stats, one per-CPU entry. */
+struct lb_decap_stats {
+	__u64 decap_v4;       /* outer IPv4 removed */
+	__u64 decap_v6;       /* outer IPv6 removed */
+	__u64 pass_not_encap; /* anything else, untouched */
+	__u64 pass_malformed; /* truncated headers, untouched */
+	__u64 drop_xdp_adjust;
+	__u64 pad;
+};
+_Static_assert(sizeof(struct lb_decap_stats) == 48, "lb_decap_stats ABI");
+
+/* Bytes added in front of the inner IP header by IPIP encapsulation. */
+#define LB_IPIP_V4_OVERHEAD 20
+#define LB_IPIP_V6_OVERHEAD 40
+#define LB_ENCAP_TTL 64
+
+#endif /* INFERLB_H */

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * lb_hash.h - the per-packet flow hash, shared by the XDP program and by
+ * userspace (tests and tools predict which Maglev slot a flow lands in).
+ *
+ * Bob Jenkins' lookup3 mix/final over 32-bit words. The destination
+ * address, port and protocol of a VIP flow are fixed by the VIP, so the VIP
+ * id stands in for them: hash(src address, src port, VIP id, seed).
+ */
+#ifndef LB_HASH_H
+#define LB_HASH_H
+
+#include <linux/types.h>
+
+#define LB_HASH_INIT 0xdeadbeefu
+
+static inline __u32 lb_rol32(__u32 w, unsigned int s)
+{
+	return (w << s) | (w >> (32 - s));
+}
+
+#define LB_HASH_MIX(a, b, c)                                                 \
+	do {                                                                 \
+		a -= c; a ^= lb_rol32(c, 4);  c += b;                        \
+		b -= a; b ^= lb_rol32(a, 6);  a += c;                        \
+		c -= b; c ^= lb_rol32(b, 8);  b += a;                        \
+		a -= c; a ^= lb_rol32(c, 16); c += b;                        \
+		b -= a; b ^= lb_rol32(a, 19); a += c;                        \
+		c -= b; c ^= lb_rol32(b, 4);  b += a;                        \
+	} while (0)
+
+#define LB_HASH_FINAL(a, b, c)                                               \
+	do {                                                                 \
+		c ^= b; c -= lb_rol32(b, 14);                                \
+		a ^= c; a -= lb_rol32(c, 11);                                \
+		b ^= a; b -= lb_rol32(a, 25);                                \
+		c ^= b; c -= lb_rol32(b, 16);                                \
+		a ^= c; a -= lb_rol32(c, 4);                                 \
+		b ^= a; b -= lb_rol32(a, 14);                                \
+		c ^= b; c -= lb_rol32(b, 24);                                \
+	} while (0)
+
+/* saddr and sport exactly as on the wire (network order). */
+static inline __u32 lb_flow_hash_v4(__u32 saddr, __u16 sport, __u32 vip_id,
+				    __u32 seed)
+{
+	__u32 a, b, c;
+
+	a = b = c = LB_HASH_INIT + (3u << 2) + seed;
+	a += saddr;
+	b += sport;
+	c += vip_id;
+	LB_HASH_FINAL(a, b, c);
+	return c;
+}
+
+/* saddr: the four 32-bit words of the IPv6 source, as on the wire. */
+static inline __u32 lb_flow_hash_v6(const __u32 *saddr, __u16 sport,
+				    __u32 vip_id, __u32 seed)
+{
+	__u32 a, b, c;
+
+	a = b = c = LB_HASH_INIT + (6u << 2) + seed;
+	a += saddr[0];
+	b += saddr[1];
+	c += saddr[2];
+	LB_HASH_MIX(a, b, c);
+	a += saddr[3];
+	b += sport;
+	c += vip_id;
+	LB_HASH_FINAL(a, b, c);
+	return c;
+}
+
+/* Cheap per-flow entropy for the outer header of IPIP packets (RSS on the
+ * backend). Not used for backend selection, so it need not be strong. */
+static inline __u32 lb_encap_entropy(__u32 saddr_word, __u16 sport)
+{
+	__u32 x = saddr_word ^ ((__u32)sport << 16 | sport);
+
+	return x ^ (x >> 15) ^ (x << 7);
+}
+
+#endif /* LB_HASH_H */

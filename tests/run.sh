@@ -1,0 +1,26 @@
+#!/bin/sh
+# Runs every test binary; stops at the first failure. Usage: tests/run.sh BUILD_DIR
+# Each binary is bounded in time; tests that need root say so and fail.
+set -eu
+build=${1:-build}
+fail=0
+
+run() {
+	name=$1; shift
+	printf '== %s\n' "$name"
+	if ! timeout 300 "$@"; then
+		printf '!! %s FAILED\n' "$name"
+		fail=1
+	fi
+}
+
+run "maglev (unit)" "$build/tests/test_maglev"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "Error: the datapath tests load BPF programs; run 'make test' as root" >&2
+	exit 1
+fi
+run "datapath fixtures (BPF_PROG_TEST_RUN)" "$build/tests/test_datapath"
+run "hitless table swap" "$build/tests/test_hitless"
+
+[ "$fail" -eq 0 ] && echo "all tests passed"
+exit "$fail"
