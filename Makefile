@@ -35,6 +35,7 @@ TEST_UNIT  := $(BUILD)/tests/test_maglev
 TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp
+TOOLS      := $(BUILD)/tools/dp_demo
 
 .PHONY: all deps build test test-unit test-root bench demo clean
 .DELETE_ON_ERROR:
@@ -47,7 +48,7 @@ all: deps
 deps:
 	@scripts/install-deps.sh
 
-build: $(SKELS) $(LIB) $(TEST_UNIT) $(TEST_ROOT) $(BENCHES)
+build: $(SKELS) $(LIB) $(TEST_UNIT) $(TEST_ROOT) $(BENCHES) $(TOOLS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -75,7 +76,12 @@ $(BUILD)/bench/%.o: bench/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/
 $(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm
 
-$(BUILD) $(BUILD)/bpf $(BUILD)/bench $(BUILD)/ctl $(BUILD)/tests:
+$(BUILD)/tools/%.o: tools/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) | $(BUILD)/tools
+	$(CC) $(CFLAGS) -Itests -c $< -o $@
+$(BUILD)/tools/%: $(BUILD)/tools/%.o $(TEST_HELPERS) $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD) $(BUILD)/bpf $(BUILD)/bench $(BUILD)/ctl $(BUILD)/tests $(BUILD)/tools:
 	mkdir -p $@
 
 test: deps
@@ -88,7 +94,7 @@ bench: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@tools/demo.sh $(BUILD)
+	@$(BUILD)/tools/dp_demo
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Runs the benchmarks. Usage: bench/run.sh BUILD_DIR
+# Each prints its figures beside a baseline measured in the same run.
+set -eu
+build=${1:-build}
+echo "== Maglev table build (userspace)"
+"$build/bench/bench_maglev"
+echo
+if [ "$(id -u)" -ne 0 ]; then
+	echo "Error: the XDP benchmark loads BPF programs; run 'make bench' as root" >&2
+	exit 1
+fi
+echo "== XDP per-packet cost"
+"$build/bench/bench_xdp"
