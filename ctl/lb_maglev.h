@@ -34,18 +34,24 @@ struct lb_maglev_backend {
 };
 
 /*
- * Scratch memory reused between builds. Treat the fields as private; only
- * lb_maglev_ctx_init/fini/build touch them. Buffers only ever grow.
+ * Scratch memory reused between builds. Treat the fields as private (but
+ * see tail_slots); only lb_maglev_ctx_init/fini/build touch them. Buffers
+ * only ever grow.
  */
 struct lb_maglev_ctx {
 	void *ents;       /* backends sorted by address (struct lb_mg_ent) */
 	void *state;      /* per-backend probe state (struct lb_mg_state) */
 	void *rank;       /* ents by remainder, for the quota pass */
-	__u32 *order;     /* turn order: M state indices */
-	__u32 *bucket;    /* counting-sort buckets, M + 1 */
-	__u64 *taken;     /* bitmap of claimed slots */
+	__u16 *order;     /* turn order: M state indices */
+	__u32 *bucket;    /* counting-sort time buckets */
+	__u8 *taken;      /* byte map of claimed slots, M */
 	size_t cap_n;     /* capacity of ents and state, in backends */
 	__u32 cap_m;      /* capacity of order, bucket and taken, in slots */
+	/* Public knob, for tests: free slots left when the fill stops probing
+	 * and scans the free list instead (same table either way). 0 means
+	 * the default; values above the default are clamped to it; 1 makes
+	 * the build plain probing, as in the paper. */
+	__u32 tail_slots;
 };
 
 bool lb_is_prime(__u32 n);
@@ -56,9 +62,11 @@ void lb_maglev_ctx_fini(struct lb_maglev_ctx *ctx);
 /*
  * Fill table[0..m-1] with backend ids. Returns 0, -EINVAL (NULL table, NULL
  * be with n > 0, m not a prime in [LB_RING_SIZE_MIN, LB_RING_SIZE_MAX],
- * n > LB_MAGLEV_MAX_BACKENDS, an id of 0, two backends with the same addr
- * or the same id) or -ENOMEM. With n == 0 or all weights 0 every slot is
+ * n > LB_MAGLEV_MAX_BACKENDS, an id of 0, two backends with the same
+ * addr) or -ENOMEM. With n == 0 or all weights 0 every slot is
  * LB_BACKEND_NONE. be[] is never modified; on error table is untouched.
+ * Ids are written as given: keeping them unique is the caller's job.
+ * ctx must have been set up by lb_maglev_ctx_init().
  */
 int lb_maglev_ctx_build(struct lb_maglev_ctx *ctx,
 			const struct lb_maglev_backend *be, size_t n, __u32 m,
