@@ -853,12 +853,17 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nk; i++)
 		run_direct(b, &k[i]);
 	{
-		struct lb_flow_key fk = { .vip_id = VIP4_ID,
-					  .sport = htons(40000) };
+		struct lb_flow_key4 fk = { .sport = htons(40000),
+					   .dport = htons(80),
+					   .proto = IPPROTO_TCP };
 		struct lb_flow fl;
+		__u8 a[16];
 
-		tl_addr(4, "198.18.1.1", fk.src);
-		CHECK(!bpf_map_lookup_elem(bpf_map__fd(b->lb->maps.lb_flows),
+		tl_addr(4, "198.18.1.1", a);
+		memcpy(&fk.saddr, a, 4);
+		tl_addr(4, "198.18.0.10", a);
+		memcpy(&fk.daddr, a, 4);
+		CHECK(!bpf_map_lookup_elem(bpf_map__fd(b->lb->maps.lb_flows4),
 					   &fk, &fl) && fl.backend_id == pick4(b, &ack4),
 		      "xdp_lb: flow entry missing or wrong");
 		CHECK(!bpf_map_lookup_elem(bpf_map__fd(b->min->maps.min_flows),

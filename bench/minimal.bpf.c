@@ -104,7 +104,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MIN_FLOWS);
 	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__type(key, struct lb_flow_key);
+	__type(key, struct lb_flow_key4);
 	__type(value, struct lb_flow);
 } min_flows SEC(".maps");
 
@@ -151,7 +151,7 @@ static __always_inline int min_process(struct xdp_md *ctx, const int variant)
 	struct iphdr *iph = data + sizeof(*eth);
 	struct tcphdr *th = (void *)(iph + 1);
 	struct min_vip_key vk = {};
-	struct lb_flow_key fk = {};
+	struct lb_flow_key4 fk = {};
 	struct min_backend *be;
 	struct iphdr *outer;
 	struct min_vip *vip;
@@ -181,9 +181,11 @@ static __always_inline int min_process(struct xdp_md *ctx, const int variant)
 		return XDP_PASS;
 
 	if (variant & (MIN_F_FLOW_LOOKUP | MIN_F_FLOW_INSERT)) {
-		*(__be32 *)fk.src = iph->saddr;
-		fk.vip_id = vip->id;
+		fk.saddr = iph->saddr;
+		fk.daddr = iph->daddr;
 		fk.sport = th->source;
+		fk.dport = th->dest;
+		fk.proto = IPPROTO_TCP;
 	}
 	if (variant & MIN_F_FLOW_LOOKUP) {
 		struct lb_flow *fl = bpf_map_lookup_elem(&min_flows, &fk);

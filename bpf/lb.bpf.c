@@ -3,10 +3,12 @@
  * lb.bpf.c - the inferlb balancer (XDP).
  *
  * For every frame: parse L2 (at most one VLAN tag), IPv4/IPv6, TCP/UDP;
- * anything that is not for a VIP goes to the kernel untouched. A VIP flow
- * is looked up in the flow table; on a hit it keeps its backend, on a miss
- * (or a TCP SYN, which starts a new connection) the 5-tuple hash indexes
- * the VIP's Maglev table and the choice is recorded (except for RST). The
+ * anything that is not for a VIP goes to the kernel untouched (a bit
+ * filter over VIP addresses answers most of that without a hash lookup).
+ * The 5-tuple is looked up in the flow table first; on a hit the flow
+ * keeps its backend. On a miss (or a TCP SYN, which starts a new
+ * connection) the VIP is looked up, the flow hash indexes the VIP's Maglev
+ * table and the choice is recorded (except for a RST). The
  * frame then leaves through the port it came in on (XDP_TX), encapsulated
  * (ipip) or with only its destination MAC rewritten (l2dsr).
  *
@@ -102,12 +104,74 @@ static __always_inline int lb_ipv6_is_ext(__u8 nh)
 	return 0;
 }
 
-/* Picks the backend of a new flow from the VIP's table and, unless the
- * packet is a RST, records it in the flow table.
- * Returns the backend id, or 0 with *drop_reason set. */
-static __always_inline __u32 lb_pick_new(const struct lb_vip *vip,
-					 const struct lb_flow_key *fk,
-					 __u32 hash, const int v6, int record,
+/* Can there be a VIP on this destination address? A clear filter bit
+ * means no: one array read instead of a hash lookup for non-VIP traffic. */
+static __always_inline int lb_vip_filter_hit(const void *daddr, const int v6)
+{
+	__u32 bit = lb_vip_filter_bit(daddr, v6), word = bit >> 6;
+	__u64 *w = bpf_map_lookup_elem(&lb_vip_filter, &word);
+
+	return w && ((*w >> (bit & 63)) & 1);
+}
+
+/* The backend flow entry fl pins its flow to, if that backend and its VIP
+ * still exist. Returns the backend id (0: not pinned) and sets *bep, *vipp
+ * and *vip_id. */
+static __always_inline __u32 lb_pick_pinned(const struct lb_flow *fl,
+					    struct lb_backend **bep,
+					    struct lb_vip **vipp, __u32 *vip_id)
+{
+	struct lb_backend *be;
+	struct lb_vip *vip;
+	__u32 be_id = fl->backend_id, vid;
+
+	be = bpf_map_lookup_elem(&lb_backends, &be_id);
+	if (!be || !(be->flags & LB_BACKEND_F_ACTIVE) ||
+	    be->epoch != fl->backend_epoch)
+		return 0;
+	vid = be->vip_id;
+	vip = bpf_map_lookup_elem(&lb_vip_info, &vid);
+	if (!vip || !(vip->flags & LB_VIP_F_ACTIVE))
+		return 0;
+	*bep = be;
+	*vipp = vip;
+	*vip_id = vid;
+	return be_id;
+}
+
+/* The VIP a new flow is for, or NULL. */
+static __always_inline struct lb_vip *lb_find_vip(const void *daddr,
+						  __be16 dport, __u8 proto,
+						  const int v6, __u32 *vip_id)
+{
+	struct lb_vip_key vk = {};
+	struct lb_vip_ref *ref;
+	struct lb_vip *vip;
+
+	__builtin_memcpy(vk.addr, daddr, v6 ? 16 : 4);
+	vk.port = dport;
+	vk.proto = proto;
+	vk.family = v6 ? LB_AF_INET6 : LB_AF_INET;
+	ref = bpf_map_lookup_elem(&lb_vips, &vk);
+	if (!ref)
+		return NULL;
+	*vip_id = ref->id;
+	vip = bpf_map_lookup_elem(&lb_vip_info, vip_id);
+	if (!vip || !(vip->flags & LB_VIP_F_ACTIVE))
+		return NULL;
+	return vip;
+}
+
+/* Picks the backend of a new flow from the VIP's table and, if record is
+ * set (not a RST), pins the flow to it in the flow table. old is the flow's
+ * current entry, if any: when it already says the same, it is not
+ * rewritten (an LRU update allocates a new element, which is most of the
+ * cost of a new flow; SYN retransmits need none of it).
+ * Returns the backend id, or 0 with *drop set to the counter to bump. */
+static __always_inline __u32 lb_pick_new(const struct lb_vip *vip, __u32 vip_id,
+					 void *flows, const void *fk,
+					 const struct lb_flow *old, __u32 hash,
+					 const int v6, int record,
 					 struct lb_backend **bep, __u32 *drop)
 {
 	struct lb_ring_slot *slot;
@@ -115,7 +179,7 @@ static __always_inline __u32 lb_pick_new(const struct lb_vip *vip,
 	__u32 idx, be_id;
 	void *ring;
 
-	ring = bpf_map_lookup_elem(&lb_rings, &vip->id);
+	ring = bpf_map_lookup_elem(&lb_rings, &vip_id);
 	if (!ring || !vip->ring_size) {
 		*drop = offsetof(struct lb_global_stats, drop_no_backend);
 		return 0;
@@ -130,38 +194,19 @@ static __always_inline __u32 lb_pick_new(const struct lb_vip *vip,
 	be = bpf_map_lookup_elem(&lb_backends, &be_id);
 	if (!be || !(be->flags & LB_BACKEND_F_ACTIVE) ||
 	    be->family != (v6 ? LB_AF_INET6 : LB_AF_INET) ||
-	    be->vip_id != vip->id) {
+	    be->vip_id != vip_id) {
 		*drop = offsetof(struct lb_global_stats, drop_bad_backend);
 		return 0;
 	}
-	if (record) {
+	if (record && !(old && old->backend_id == be_id &&
+			old->backend_epoch == be->epoch)) {
 		struct lb_flow fl = { .backend_id = be_id,
 				      .backend_epoch = be->epoch };
 
-		if (bpf_map_update_elem(&lb_flows, fk, &fl, BPF_ANY))
+		if (bpf_map_update_elem(flows, fk, &fl, BPF_ANY))
 			lb_global_inc(offsetof(struct lb_global_stats,
 					       flow_insert_fail));
 	}
-	*bep = be;
-	return be_id;
-}
-
-/* The backend an established flow is pinned to, if it still exists. */
-static __always_inline __u32 lb_pick_pinned(const struct lb_flow_key *fk,
-					    struct lb_backend **bep)
-{
-	struct lb_backend *be;
-	struct lb_flow *fl;
-	__u32 be_id;
-
-	fl = bpf_map_lookup_elem(&lb_flows, fk);
-	if (!fl)
-		return 0;
-	be_id = fl->backend_id;
-	be = bpf_map_lookup_elem(&lb_backends, &be_id);
-	if (!be || !(be->flags & LB_BACKEND_F_ACTIVE) ||
-	    be->epoch != fl->backend_epoch)
-		return 0;
 	*bep = be;
 	return be_id;
 }
@@ -173,15 +218,19 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	void *data_end = (void *)(long)ctx->data_end;
 	const __u32 l3_hdr = v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
 	const __u32 overhead = v6 ? LB_IPIP_V6_OVERHEAD : LB_IPIP_V4_OVERHEAD;
+	void *flows = v6 ? (void *)&lb_flows6 : (void *)&lb_flows4;
 	__u32 pkt_len = data_end - data;
-	struct lb_vip_key vk = {};
-	struct lb_flow_key fk = {};
+	struct lb_flow_key4 fk4 = {};
+	struct lb_flow_key6 fk6 = {};
+	void *fk = v6 ? (void *)&fk6 : (void *)&fk4;
+	__u32 src_word, entropy;  /* low 32 bits of the client address */
 	struct lb_backend *be = NULL;
+	struct lb_vip *vip = NULL;
+	struct lb_flow *fl;
 	struct lb_nexthop *nh;
 	struct lb_config *cfg;
-	struct lb_vip *vip;
 	struct lb_l4 l4;
-	__u32 ip_len, be_id, hash, zero = 0, drop = 0, mtu;
+	__u32 ip_len, be_id = 0, vip_id = 0, zero = 0, drop = 0, mtu;
 	int new_flow = 0, df = 1;
 	__u8 proto;
 
@@ -194,6 +243,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		ip_len = bpf_ntohs(iph->tot_len);
 		if (ip_len < iph->ihl * 4 || (void *)iph + ip_len > data_end)
 			return LB_VERDICT(XDP_PASS, pass_malformed);
+		if (!lb_vip_filter_hit(&iph->daddr, 0))
+			return LB_VERDICT(XDP_PASS, pass_not_vip);
 		proto = iph->protocol;
 		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 			return LB_VERDICT(XDP_PASS, pass_not_vip);
@@ -204,8 +255,12 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		if (lb_parse_l4(iph + 1, data_end, proto, ip_len - l3_hdr, &l4))
 			return LB_NOT_PARSED(&iph->daddr, 0, drop_malformed_l4);
 		df = iph->frag_off & bpf_htons(LB_IP_DF);
-		*(__be32 *)vk.addr = iph->daddr;
-		*(__be32 *)fk.src = iph->saddr;
+		fk4.saddr = iph->saddr;
+		fk4.daddr = iph->daddr;
+		fk4.sport = l4.sport;
+		fk4.dport = l4.dport;
+		fk4.proto = proto;
+		src_word = fk4.saddr;
 	} else {
 		struct ipv6hdr *ip6h = data + l3_off;
 
@@ -214,6 +269,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		ip_len = bpf_ntohs(ip6h->payload_len) + l3_hdr;
 		if ((void *)ip6h + ip_len > data_end)
 			return LB_VERDICT(XDP_PASS, pass_malformed);
+		if (!lb_vip_filter_hit(&ip6h->daddr, 1))
+			return LB_VERDICT(XDP_PASS, pass_not_vip);
 		proto = ip6h->nexthdr;
 		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
 			if (proto == IPPROTO_FRAGMENT)
@@ -224,17 +281,29 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		}
 		if (lb_parse_l4(ip6h + 1, data_end, proto, ip_len - l3_hdr, &l4))
 			return LB_NOT_PARSED(&ip6h->daddr, 1, drop_malformed_l4);
-		__builtin_memcpy(vk.addr, &ip6h->daddr, 16);
-		__builtin_memcpy(fk.src, &ip6h->saddr, 16);
+		__builtin_memcpy(fk6.saddr, &ip6h->saddr, 16);
+		__builtin_memcpy(fk6.daddr, &ip6h->daddr, 16);
+		fk6.sport = l4.sport;
+		fk6.dport = l4.dport;
+		fk6.proto = proto;
+		src_word = ((__u32 *)fk6.saddr)[3];
 	}
-	vk.port = l4.dport;
-	vk.proto = proto;
-	vk.family = v6 ? LB_AF_INET6 : LB_AF_INET;
-	vip = bpf_map_lookup_elem(&lb_vips, &vk);
-	if (!vip)
-		return LB_VERDICT(XDP_PASS, pass_not_vip);
+
+	/* Established flows first: one lookup, no VIP lookup. A SYN starts a
+	 * new connection even if its 5-tuple was seen before. */
+	fl = bpf_map_lookup_elem(flows, fk);
+	if (fl && (proto != IPPROTO_TCP ||
+		   (l4.flags & (LB_TCP_SYN | LB_TCP_ACK)) != LB_TCP_SYN))
+		be_id = lb_pick_pinned(fl, &be, &vip, &vip_id);
+	if (!be_id) {
+		vip = lb_find_vip(v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
+				  l4.dport, proto, v6, &vip_id);
+		if (!vip)
+			return LB_VERDICT(XDP_PASS, pass_not_vip);
+		new_flow = 1;
+	}
 	cfg = bpf_map_lookup_elem(&lb_config, &zero);
-	if (!cfg)
+	if (!cfg || !vip)
 		return LB_VERDICT(XDP_PASS, pass_not_vip);
 
 	/* Too big once encapsulated: tell the client (path-MTU discovery). */
@@ -249,32 +318,27 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		}
 	}
 
-	fk.vip_id = vip->id;
-	fk.sport = l4.sport;
-	be_id = 0;
-	/* A SYN starts a new connection even if the 5-tuple was seen before. */
-	if (proto != IPPROTO_TCP ||
-	    (l4.flags & (LB_TCP_SYN | LB_TCP_ACK)) != LB_TCP_SYN)
-		be_id = lb_pick_pinned(&fk, &be);
-	if (!be_id) {
-		hash = v6 ? lb_flow_hash_v6((__u32 *)fk.src, fk.sport, fk.vip_id,
-					    cfg->hash_seed)
-			  : lb_flow_hash_v4(*(__u32 *)fk.src, fk.sport,
-					    fk.vip_id, cfg->hash_seed);
-		be_id = lb_pick_new(vip, &fk, hash, v6,
+	if (new_flow) {
+		__u32 hash = v6 ? lb_flow_hash_v6((__u32 *)fk6.saddr, l4.sport,
+						  vip_id, cfg->hash_seed)
+				: lb_flow_hash_v4(fk4.saddr, l4.sport, vip_id,
+						  cfg->hash_seed);
+
+		be_id = lb_pick_new(vip, vip_id, flows, fk, fl, hash, v6,
 				    !(proto == IPPROTO_TCP && (l4.flags & LB_TCP_RST)),
 				    &be, &drop);
 		if (!be_id || !be) {
 			lb_global_inc(drop);
 			return XDP_DROP;
 		}
-		new_flow = 1;
 	}
+	if (!be)
+		return LB_VERDICT(XDP_DROP, drop_bad_backend);
 	nh = bpf_map_lookup_elem(&lb_nexthops, &be_id);
 	if (!nh || !(nh->flags & LB_NEXTHOP_F_VALID))
 		return LB_VERDICT(XDP_DROP, drop_no_nexthop);
 
-	lb_counters_add(&lb_vip_stats, fk.vip_id, pkt_len, new_flow);
+	lb_counters_add(&lb_vip_stats, vip_id, pkt_len, new_flow);
 	lb_counters_add(&lb_be_stats, be_id, pkt_len, new_flow);
 
 	if (vip->mode == LB_FWD_L2DSR) {
@@ -282,8 +346,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		return XDP_TX;
 	}
 
-	__u32 entropy = lb_encap_entropy(((__u32 *)fk.src)[v6 ? 3 : 0], fk.sport);
-
+	entropy = lb_encap_entropy(src_word, l4.sport);
 	if (v6) {
 		__u8 src[16];
 

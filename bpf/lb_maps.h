@@ -27,13 +27,30 @@ struct {
 	__type(value, struct lb_config);
 } lb_config SEC(".maps");
 
-/* VIP (address, port, protocol) -> its id, table size and forwarding mode. */
+/* VIP (address, port, protocol) -> its id. Consulted for new flows only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LB_MAX_VIPS);
 	__type(key, struct lb_vip_key);
-	__type(value, struct lb_vip);
+	__type(value, struct lb_vip_ref);
 } lb_vips SEC(".maps");
+
+/* VIP id -> forwarding mode, table size, generation, state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct lb_vip);
+} lb_vip_info SEC(".maps");
+
+/* Bit filter over VIP addresses (see lb_vip_filter_bit): a clear bit
+ * sends a packet to the kernel without any hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_VIP_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lb_vip_filter SEC(".maps");
 
 /* Addresses that carry any VIP -> number of VIPs on it. Slow path only:
  * tells fragments and packets with IP options or IPv6 extension headers
@@ -81,18 +98,26 @@ struct {
 	__type(value, struct lb_nexthop);
 } lb_nexthops SEC(".maps");
 
-/* Flow table: client flow -> pinned backend. One hash shared by all CPUs
- * with per-CPU LRU lists (BPF_F_NO_COMMON_LRU): lookups are lock-free,
- * each CPU inserts and evicts on its own list without contending, and a
- * flow whose packets move to another CPU (RSS change, veth, RPS) still
- * finds its entry, so it never changes backend. */
+/* Flow tables: client 5-tuple -> pinned backend, one per family. Each is
+ * one hash shared by all CPUs with per-CPU LRU lists (BPF_F_NO_COMMON_LRU):
+ * lookups are lock-free, each CPU inserts and evicts on its own list
+ * without contending, and a flow whose packets move to another CPU (RSS
+ * change, veth, RPS) still finds its entry, so it never changes backend. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, LB_FLOW_TABLE_SIZE);
+	__uint(max_entries, LB_FLOW4_TABLE_SIZE);
 	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__type(key, struct lb_flow_key);
+	__type(key, struct lb_flow_key4);
 	__type(value, struct lb_flow);
-} lb_flows SEC(".maps");
+} lb_flows4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LB_FLOW6_TABLE_SIZE);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__type(key, struct lb_flow_key6);
+	__type(value, struct lb_flow);
+} lb_flows6 SEC(".maps");
 
 /* VIP id -> packets, bytes, new flows (per CPU). */
 struct {

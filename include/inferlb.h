@@ -26,7 +26,9 @@
 #define LB_RING_SIZE_DEFAULT 65537 /* Maglev table size M (prime) */
 #define LB_RING_SIZE_MIN 7
 #define LB_RING_SIZE_MAX 1048573   /* largest prime below 2^20 */
-#define LB_FLOW_TABLE_SIZE 1048576 /* flow entries, all CPUs together */
+#define LB_FLOW4_TABLE_SIZE 1048576 /* IPv4 flow entries, all CPUs together */
+#define LB_FLOW6_TABLE_SIZE 524288  /* IPv6 flow entries */
+#define LB_VIP_FILTER_WORDS 1024    /* 64-bit words: a 65536-bit filter */
 #define LB_DECAP_MAX_ADDRS 64
 
 /* ---- pin names (relative to the pin directory) ------------------------ */
@@ -34,11 +36,14 @@
 #define LB_PIN_META "lb_meta"
 #define LB_PIN_CONFIG "lb_config"
 #define LB_PIN_VIPS "lb_vips"
+#define LB_PIN_VIP_INFO "lb_vip_info"
 #define LB_PIN_VIP_ADDRS "lb_vip_addrs"
+#define LB_PIN_VIP_FILTER "lb_vip_filter"
 #define LB_PIN_RINGS "lb_rings"
 #define LB_PIN_BACKENDS "lb_backends"
 #define LB_PIN_NEXTHOPS "lb_nexthops"
-#define LB_PIN_FLOWS "lb_flows"
+#define LB_PIN_FLOWS4 "lb_flows4"
+#define LB_PIN_FLOWS6 "lb_flows6"
 #define LB_PIN_VIP_STATS "lb_vip_stats"
 #define LB_PIN_BACKEND_STATS "lb_be_stats"
 #define LB_PIN_GLOBAL_STATS "lb_global_stats"
@@ -57,6 +62,9 @@ enum lb_fwd_mode {
 	LB_FWD_L2DSR = 1, /* destination MAC rewrite only (LVS-DR style) */
 };
 
+/* lb_vip.flags */
+#define LB_VIP_F_ACTIVE 0x1 /* id holds a live VIP */
+
 /* lb_backend.flags */
 #define LB_BACKEND_F_ACTIVE 0x1 /* slot holds a live backend */
 
@@ -74,16 +82,23 @@ struct lb_vip_key {
 };
 _Static_assert(sizeof(struct lb_vip_key) == 20, "lb_vip_key ABI");
 
-/* lb_vips value. ring_size is fixed for the VIP's life. */
+/* lb_vips value: the VIP's id, the index of everything else about it. */
+struct lb_vip_ref {
+	__u32 id;
+};
+_Static_assert(sizeof(struct lb_vip_ref) == 4, "lb_vip_ref ABI");
+
+/* lb_vip_info value, indexed by VIP id (lb_rings, lb_vip_stats use the same
+ * id). ring_size is fixed for the VIP's life. */
 struct lb_vip {
-	__u32 id;        /* index into lb_rings and lb_vip_stats */
-	__u32 ring_size; /* M: slots of this VIP's Maglev table */
-	__u32 ring_gen;  /* generation of the published table (informational) */
-	__u8 mode;       /* enum lb_fwd_mode */
-	__u8 flags;      /* reserved, 0 */
+	struct lb_vip_key key; /* which VIP this id is */
+	__u32 ring_size;       /* M: slots of this VIP's Maglev table */
+	__u32 ring_gen;        /* generation of the published table */
+	__u8 mode;             /* enum lb_fwd_mode */
+	__u8 flags;            /* LB_VIP_F_* */
 	__u16 pad;
 };
-_Static_assert(sizeof(struct lb_vip) == 16, "lb_vip ABI");
+_Static_assert(sizeof(struct lb_vip) == 32, "lb_vip ABI");
 
 /* lb_vip_addrs key: any address that carries at least one VIP. Used only on
  * the slow path, to drop (not pass) fragments and IPv6 extension headers
@@ -117,17 +132,30 @@ struct lb_nexthop {
 };
 _Static_assert(sizeof(struct lb_nexthop) == 8, "lb_nexthop ABI");
 
-/* lb_flows key: one client flow of one VIP. The VIP id stands for the
- * destination address, port and protocol, which keeps the key short. */
-struct lb_flow_key {
-	__u8 src[16];
-	__u32 vip_id;
+/* lb_flows4 / lb_flows6 keys: the client flow's 5-tuple, as on the wire.
+ * Looked up before the VIP, so an established flow costs one hash lookup;
+ * one map per family keeps the IPv4 key (and its hashing) short. */
+struct lb_flow_key4 {
+	__be32 saddr;
+	__be32 daddr;
 	__be16 sport;
-	__u16 pad;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
 };
-_Static_assert(sizeof(struct lb_flow_key) == 24, "lb_flow_key ABI");
+_Static_assert(sizeof(struct lb_flow_key4) == 16, "lb_flow_key4 ABI");
 
-/* lb_flows value: the backend the flow is pinned to. */
+struct lb_flow_key6 {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct lb_flow_key6) == 40, "lb_flow_key6 ABI");
+
+/* lb_flows4 / lb_flows6 value: the backend the flow is pinned to. */
 struct lb_flow {
 	__u32 backend_id;
 	__u32 backend_epoch;

@@ -72,6 +72,16 @@ static inline __u32 lb_flow_hash_v6(const __u32 *saddr, __u16 sport,
 	return c;
 }
 
+/* Bit of the VIP address filter (lb_vip_filter) for a destination address:
+ * a multiplicative hash of its 32-bit words. A clear bit proves "no VIP on
+ * this address" with one array read, which keeps non-VIP traffic cheap. */
+static inline __u32 lb_vip_filter_bit(const __u32 *addr, int v6)
+{
+	__u32 x = v6 ? addr[0] ^ addr[1] ^ addr[2] ^ addr[3] : addr[0];
+
+	return (x * 0x9e3779b1u) >> 16; /* 0 .. 65535 */
+}
+
 /* Cheap per-flow entropy for the outer header of IPIP packets (RSS on the
  * backend). Not used for backend selection, so it need not be strong. */
 static inline __u32 lb_encap_entropy(__u32 saddr_word, __u16 sport)

@@ -483,13 +483,18 @@ static __u32 send_pkt(struct fx *f, const struct tl_pkt_spec *s)
 	return sent_to(&r);
 }
 
-static int flow_exists(struct fx *f, const char *src, __u16 sport, __u32 vip)
+static int flow_exists(struct fx *f, const char *src, __u16 sport)
 {
-	struct lb_flow_key k = { .vip_id = vip, .sport = htons(sport) };
+	struct lb_flow_key4 k = { .sport = htons(sport), .dport = htons(80),
+				  .proto = IPPROTO_TCP };
 	struct lb_flow v;
+	__u8 a[16];
 
-	tl_addr(4, src, k.src);
-	return !bpf_map_lookup_elem(bpf_map__fd(f->lb->maps.lb_flows), &k, &v);
+	tl_addr(4, src, a);
+	memcpy(&k.saddr, a, 4);
+	tl_addr(4, "198.18.0.10", a);
+	memcpy(&k.daddr, a, 4);
+	return !bpf_map_lookup_elem(bpf_map__fd(f->lb->maps.lb_flows4), &k, &v);
 }
 
 static void test_flow_survives_rebuild(void **state)
@@ -535,10 +540,10 @@ static void test_rst_not_recorded(void **state)
 
 	assert_int_equal(send_pkt(f, &(struct tl_pkt_spec){ .family = 4, .sport = 42000,
 							.tcp_flags = 0x04 }), 1);
-	assert_false(flow_exists(f, "198.18.1.1", 42000, 0));
+	assert_false(flow_exists(f, "198.18.1.1", 42000));
 	assert_int_equal(send_pkt(f, &(struct tl_pkt_spec){ .family = 4, .sport = 42001,
 							.tcp_flags = 0x02 }), 1);
-	assert_true(flow_exists(f, "198.18.1.1", 42001, 0));
+	assert_true(flow_exists(f, "198.18.1.1", 42001));
 }
 
 static void test_gone_backend_rehashed(void **state)

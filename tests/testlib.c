@@ -19,6 +19,7 @@
 #include <bpf/libbpf.h>
 
 #include "lb.skel.h"
+#include "lb_filter.h"
 #include "lb_ring.h"
 #include "testlib.h"
 
@@ -226,7 +227,8 @@ struct lb_bpf *tl_lb_load(void)
 		return NULL;
 	}
 	/* Tests need few flows; keep preallocation small and fast. */
-	bpf_map__set_max_entries(s->maps.lb_flows, 65536);
+	bpf_map__set_max_entries(s->maps.lb_flows4, 65536);
+	bpf_map__set_max_entries(s->maps.lb_flows6, 16384);
 	if (lb_bpf__load(s)) {
 		fprintf(stderr, "testlib: loading the balancer failed (root? BPF?)\n");
 		lb_bpf__destroy(s);
@@ -247,18 +249,26 @@ struct lb_bpf *tl_lb_load(void)
 int tl_vip_add(struct lb_bpf *s, int family, const char *addr, __u16 port,
 	       __u8 proto, __u8 mode, __u32 id, __u32 ring_size)
 {
-	struct lb_vip_key k = { .port = htons(port), .proto = proto,
-				.family = family == 6 ? LB_AF_INET6 : LB_AF_INET };
-	struct lb_vip v = { .id = id, .ring_size = ring_size, .mode = mode };
-	struct lb_addr_key ak = { .family = k.family };
+	struct lb_vip v = { .key = { .port = htons(port), .proto = proto,
+				     .family = family == 6 ? LB_AF_INET6 : LB_AF_INET },
+			    .ring_size = ring_size, .mode = mode,
+			    .flags = LB_VIP_F_ACTIVE };
+	struct lb_addr_key ak = { .family = v.key.family };
+	struct lb_vip_ref ref = { .id = id };
 	__u32 n = 0;
+	int err;
 
-	tl_addr(family, addr, k.addr);
-	memcpy(ak.addr, k.addr, 16);
+	tl_addr(family, addr, v.key.addr);
+	memcpy(ak.addr, v.key.addr, 16);
 	bpf_map_lookup_elem(bpf_map__fd(s->maps.lb_vip_addrs), &ak, &n);
 	n++;
-	if (bpf_map_update_elem(bpf_map__fd(s->maps.lb_vips), &k, &v, 0) ||
-	    bpf_map_update_elem(bpf_map__fd(s->maps.lb_vip_addrs), &ak, &n, 0))
+	/* Filter bit and VIP info first, the key that makes it reachable last. */
+	err = lb_filter_add(bpf_map__fd(s->maps.lb_vip_filter), family, v.key.addr);
+	if (err)
+		return err;
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.lb_vip_addrs), &ak, &n, 0) ||
+	    bpf_map_update_elem(bpf_map__fd(s->maps.lb_vip_info), &id, &v, 0) ||
+	    bpf_map_update_elem(bpf_map__fd(s->maps.lb_vips), &v.key, &ref, 0))
 		return -errno;
 	return 0;
 }
