@@ -116,6 +116,11 @@ static __always_inline int decap_process(struct xdp_md *ctx, const __u32 l3_off,
 			return DECAP_COUNT(XDP_PASS, pass_not_encap);
 		outer = sizeof(*ip6h);
 	}
+	/* An outer header with nothing (or less than an IP header) inside. */
+	if (data + l3_off + outer +
+	    (inner == bpf_htons(ETH_P_IP) ? sizeof(struct iphdr)
+					   : sizeof(struct ipv6hdr)) > data_end)
+		return DECAP_COUNT(XDP_PASS, pass_malformed);
 	if (decap_strip(ctx, l3_off, outer, inner))
 		return DECAP_COUNT(XDP_DROP, drop_xdp_adjust);
 	return v6 ? DECAP_COUNT(XDP_PASS, decap_v6) : DECAP_COUNT(XDP_PASS, decap_v4);

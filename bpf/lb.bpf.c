@@ -223,7 +223,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	struct lb_flow_key4 fk4 = {};
 	struct lb_flow_key6 fk6 = {};
 	void *fk = v6 ? (void *)&fk6 : (void *)&fk4;
-	__u32 src_word, entropy;  /* low 32 bits of the client address */
+	__u32 src_word, entropy;  /* client address folded to 32 bits */
 	struct lb_backend *be = NULL;
 	struct lb_vip *vip = NULL;
 	struct lb_flow *fl;
@@ -232,7 +232,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	struct lb_l4 l4;
 	__u32 ip_len, be_id = 0, vip_id = 0, zero = 0, drop = 0, mtu;
 	int new_flow = 0, df = 1;
-	__u8 proto;
+	__u8 proto, mode;
 
 	if (!v6) {
 		struct iphdr *iph = data + l3_off;
@@ -286,7 +286,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		fk6.sport = l4.sport;
 		fk6.dport = l4.dport;
 		fk6.proto = proto;
-		src_word = ((__u32 *)fk6.saddr)[3];
+		src_word = ((__u32 *)fk6.saddr)[0] ^ ((__u32 *)fk6.saddr)[1] ^
+			   ((__u32 *)fk6.saddr)[2] ^ ((__u32 *)fk6.saddr)[3];
 	}
 
 	/* Established flows first: one lookup, no VIP lookup. A SYN starts a
@@ -306,8 +307,12 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	if (!cfg || !vip)
 		return LB_VERDICT(XDP_PASS, pass_not_vip);
 
+	/* The mode is read once: lb_vip_info may be rewritten meanwhile. */
+	mode = vip->mode;
+	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
+		return LB_VERDICT(XDP_DROP, drop_bad_mode);
 	/* Too big once encapsulated: tell the client (path-MTU discovery). */
-	if (vip->mode == LB_FWD_IPIP) {
+	if (mode == LB_FWD_IPIP) {
 		mtu = cfg->mtu ? cfg->mtu : 1500;
 		if (ip_len + overhead > mtu) {
 			if (v6)
@@ -341,7 +346,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	lb_counters_add(&lb_vip_stats, vip_id, pkt_len, new_flow);
 	lb_counters_add(&lb_be_stats, be_id, pkt_len, new_flow);
 
-	if (vip->mode == LB_FWD_L2DSR) {
+	if (mode == LB_FWD_L2DSR) {
 		lb_l2_forward(data, data, l3_off, nh->mac);
 		return XDP_TX;
 	}
@@ -375,6 +380,11 @@ int xdp_lb(struct xdp_md *ctx)
 
 	if (!proto)
 		return LB_VERDICT(XDP_PASS, pass_malformed);
+	/* Not sent to us alone (broadcast, multicast, or seen promiscuously
+	 * with a group address): never forwarded, or its destination MAC would
+	 * become our source MAC. */
+	if (((struct ethhdr *)data)->h_dest[0] & 1)
+		return LB_VERDICT(XDP_PASS, pass_l2_multicast);
 	if (l3_off == sizeof(struct ethhdr)) {
 		if (proto == bpf_htons(ETH_P_IP))
 			return lb_process(ctx, sizeof(struct ethhdr), 0);

@@ -6,6 +6,7 @@
  * old and new slots (array writes are per element, not atomic as a whole).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -19,6 +20,7 @@ int lb_ring_btf_load(struct lb_ring_btf *rb)
 	struct btf *btf = btf__new_empty();
 	int u32_id, slot_id, err;
 
+	rb->fd = -1;
 	if (!btf)
 		return -errno;
 	u32_id = btf__add_int(btf, "unsigned int", 4, 0);
@@ -34,7 +36,7 @@ int lb_ring_btf_load(struct lb_ring_btf *rb)
 	err = btf__load_into_kernel(btf);
 	if (err)
 		goto out;
-	rb->fd = dup(btf__fd(btf));
+	rb->fd = fcntl(btf__fd(btf), F_DUPFD_CLOEXEC, 0);
 	if (rb->fd < 0) {
 		err = -errno;
 		goto out;

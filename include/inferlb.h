@@ -26,7 +26,10 @@
 #define LB_RING_SIZE_DEFAULT 65537 /* Maglev table size M (prime) */
 #define LB_RING_SIZE_MIN 7
 #define LB_RING_SIZE_MAX 1048573   /* largest prime below 2^20 */
-#define LB_FLOW4_TABLE_SIZE 1048576 /* IPv4 flow entries, all CPUs together */
+/* Flow entries, all CPUs together. With per-CPU LRU lists each CPU keeps
+ * at most size / possible CPUs flows, so the loader scales these by the
+ * number of CPUs that receive traffic (RSS queues). */
+#define LB_FLOW4_TABLE_SIZE 1048576 /* IPv4 flow entries */
 #define LB_FLOW6_TABLE_SIZE 524288  /* IPv6 flow entries */
 #define LB_VIP_FILTER_WORDS 1024    /* 64-bit words: a 65536-bit filter */
 #define LB_DECAP_MAX_ADDRS 64
@@ -191,12 +194,13 @@ struct lb_global_stats {
 	__u64 drop_no_nexthop;    /* backend's next-hop MAC not resolved yet */
 	__u64 drop_too_big_no_df; /* IPv4 without DF that would need fragmenting */
 	__u64 drop_xdp_adjust;    /* bpf_xdp_adjust_head/tail refused */
+	__u64 drop_bad_mode;      /* VIP with an unknown forwarding mode */
 	__u64 icmp_too_big_v4;    /* ICMP fragmentation-needed sent to a client */
 	__u64 icmp_too_big_v6;    /* ICMPv6 packet-too-big sent to a client */
 	__u64 flow_insert_fail;   /* flow table update failed (packet still sent) */
-	__u64 pad;
+	__u64 pass_l2_multicast;  /* broadcast/multicast destination MAC */
 };
-_Static_assert(sizeof(struct lb_global_stats) == 128, "lb_global_stats ABI");
+_Static_assert(sizeof(struct lb_global_stats) == 136, "lb_global_stats ABI");
 
 /* lb_config, one entry, written by userspace. */
 struct lb_config {

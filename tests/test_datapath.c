@@ -27,6 +27,7 @@
 #include "lb.skel.h"
 #include "decap.skel.h"
 #include "testlib.h"
+#include "lb_filter.h"
 
 #define RING 65537
 #define OUTER_SRC4 "198.18.3.1"
@@ -146,11 +147,13 @@ static size_t expect_ipip6(__u8 *out, const __u8 *in, size_t len, __u32 be_id,
 	size_t l3 = l3_offset(in);
 	const struct ipv6hdr *inner = (const void *)(in + l3);
 	struct ipv6hdr *o = (void *)(out + l3);
-	__u32 first = ntohl(*(const __be32 *)inner), ent, sw;
+	__u32 first = ntohl(*(const __be32 *)inner), ent, sw = 0, w[4];
 	__be16 sport;
 	__u8 a[16];
 
-	memcpy(&sw, (const __u8 *)&inner->saddr + 12, 4);
+	memcpy(w, &inner->saddr, 16);
+	for (int i = 0; i < 4; i++)
+		sw ^= w[i]; /* the whole client address, folded */
 	memcpy(&sport, in + l3 + 40, 2);
 	ent = lb_encap_entropy(sw, sport);
 	expect_l2(out, in, l3, be_id);
@@ -323,7 +326,16 @@ static void test_pass_arp_and_qinq(void **state)
 	qinq[17] = 0x00;
 	run_ok(f->prog, qinq, len + 4, &r);
 	assert_frame(&r, XDP_PASS, qinq, len + 4);
-	assert_int_equal(TL_GLOBAL(f->lb, pass_not_ip), 2);
+	assert_int_equal(TL_GLOBAL(f->lb, pass_not_ip), 1);
+	/* The broadcast ARP never reaches the IP parser. */
+	assert_int_equal(TL_GLOBAL(f->lb, pass_l2_multicast), 1);
+	/* Nor does a VIP packet sent to a group MAC: forwarding it would
+	 * make that group address our source MAC. */
+	len = tl_build(&(struct tl_pkt_spec){ .family = 4 }, qinq, sizeof(qinq));
+	qinq[0] = 0x01;
+	run_ok(f->prog, qinq, len, &r);
+	assert_frame(&r, XDP_PASS, qinq, len);
+	assert_int_equal(TL_GLOBAL(f->lb, pass_l2_multicast), 2);
 }
 
 /* ---- malformed and truncated ---------------------------------------------- */
@@ -495,6 +507,50 @@ static int flow_exists(struct fx *f, const char *src, __u16 sport)
 	tl_addr(4, "198.18.0.10", a);
 	memcpy(&k.daddr, a, 4);
 	return !bpf_map_lookup_elem(bpf_map__fd(f->lb->maps.lb_flows4), &k, &v);
+}
+
+/* ---- VIP state and the address filter -------------------------------------- */
+
+static void test_vip_state_and_filter(void **state)
+{
+	struct fx *f = *state;
+	int ifd = bpf_map__fd(f->lb->maps.lb_vip_info);
+	int ffd = bpf_map__fd(f->lb->maps.lb_vip_filter);
+	struct tl_pkt_spec syn = { .family = 4, .sport = 45000, .tcp_flags = 0x02 };
+	struct tl_pkt_spec ack = { .family = 4, .sport = 45000 };
+	__u64 zero64 = 0;
+	struct lb_vip v;
+	__u32 id = 0;
+
+	assert_int_equal(send_pkt(f, &syn), 1);
+	/* An unknown forwarding mode is never guessed at. */
+	assert_int_equal(bpf_map_lookup_elem(ifd, &id, &v), 0);
+	v.mode = 7;
+	assert_int_equal(bpf_map_update_elem(ifd, &id, &v, 0), 0);
+	expect_drop(f, &ack);
+	assert_int_equal(TL_GLOBAL(f->lb, drop_bad_mode), 1);
+	/* An inactive VIP takes nothing, not even its established flows. */
+	v.mode = LB_FWD_IPIP;
+	v.flags = 0;
+	assert_int_equal(bpf_map_update_elem(ifd, &id, &v, 0), 0);
+	expect_pass(f, &ack);
+	expect_pass(f, &syn);
+	v.flags = LB_VIP_F_ACTIVE;
+	assert_int_equal(bpf_map_update_elem(ifd, &id, &v, 0), 0);
+	assert_int_equal(send_pkt(f, &ack), 1);
+
+	/* With the filter cleared, VIP addresses look like any other. */
+	for (__u32 w = 0; w < LB_VIP_FILTER_WORDS; w++)
+		assert_int_equal(bpf_map_update_elem(ffd, &w, &zero64, 0), 0);
+	expect_pass(f, &ack);
+	expect_pass(f, &(struct tl_pkt_spec){ .family = 6, .proto = IPPROTO_UDP,
+					      .dport = 53 });
+	/* Rebuilt from lb_vip_addrs, it lets them through again. */
+	assert_int_equal(lb_filter_rebuild(ffd, bpf_map__fd(f->lb->maps.lb_vip_addrs)), 0);
+	assert_int_equal(send_pkt(f, &ack), 1);
+	assert_int_equal(send_pkt(f, &(struct tl_pkt_spec){ .family = 6,
+				.proto = IPPROTO_UDP, .dport = 53 }),
+			 matrix_id(6, LB_FWD_IPIP, 1) + 1);
 }
 
 static void test_flow_survives_rebuild(void **state)
@@ -787,14 +843,39 @@ static void test_decap(void **state)
 		run_ok(dprog, enc.out, 20, &dec);
 		assert_frame(&dec, XDP_PASS, enc.out, 20);
 	}
+	/* IPv4 inside IPv6, and an outer header with nothing inside. */
+	{
+		__u8 in[2048], enc[2048];
+		struct tl_run dec;
+		size_t len = tl_build(&(struct tl_pkt_spec){ .family = 4,
+				      .proto = IPPROTO_UDP, .dport = 53 }, in,
+				      sizeof(in));
+		__u8 *o = enc + 14;
+
+		memcpy(enc, in, 12);
+		enc[12] = 0x86;
+		enc[13] = 0xdd;
+		memset(o, 0, 40);
+		o[0] = 0x60;
+		*(__be16 *)(o + 4) = htons(len - 14);
+		o[6] = IPPROTO_IPIP;
+		o[7] = 64;
+		tl_addr(6, "2001:db8:3::1", o + 8);
+		memcpy(o + 24, k6.addr, 16);
+		memcpy(enc + 54, in + 14, len - 14);
+		run_ok(dprog, enc, len + 40, &dec);
+		assert_frame(&dec, XDP_PASS, in, len);
+		run_ok(dprog, enc, 54 + 10, &dec);
+		assert_frame(&dec, XDP_PASS, enc, 54 + 10);
+	}
 #define DSTAT(field)                                                         \
 	tl_percpu_sum(bpf_map__fd(d->maps.lb_decap_stats), 0,                 \
 		      sizeof(struct lb_decap_stats),                          \
 		      offsetof(struct lb_decap_stats, field))
 	assert_int_equal(DSTAT(decap_v4), 2);
-	assert_int_equal(DSTAT(decap_v6), 2);
+	assert_int_equal(DSTAT(decap_v6), 3);
 	assert_int_equal(DSTAT(pass_not_encap), 2);
-	assert_int_equal(DSTAT(pass_malformed), 1);
+	assert_int_equal(DSTAT(pass_malformed), 2);
 #undef DSTAT
 	decap_bpf__destroy(d);
 }
@@ -814,6 +895,7 @@ int main(void)
 		T(test_ipv6_ext),
 		T(test_vip_without_backends),
 		T(test_no_nexthop),
+		T(test_vip_state_and_filter),
 		T(test_flow_survives_rebuild),
 		T(test_udp_flow_pinned),
 		T(test_rst_not_recorded),
