@@ -22,7 +22,15 @@
  *      called in every iteration, also with offset 0, so the harness costs
  *      the same whatever the program under test did to the frame;
  *   4. bpf_xdp_store_bytes() copies the original bytes back;
- *   5. tail call. If it fails, a distinctive verdict is returned.
+ *   5. a second bpf_xdp_store_bytes() overwrites the 16-bit big-endian
+ *      field at s->vary_off with (its template value + s->vary_step *
+ *      the number of earlier iterations of this slot), so that a slot can
+ *      send a different packet every iteration (e.g. a new TCP source
+ *      port: a new flow each time). Every slot makes this store in every
+ *      iteration, and the non-varying ones (vary_step 0) write their own
+ *      template bytes back, so the harness costs the same for all slots.
+ *      Checksums covering the field are not fixed up;
+ *   6. tail call. If it fails, a distinctive verdict is returned.
  *
  * Slots and blocks: up to HARNESS_SLOTS programs (bench_progs[i]), each
  * with its own frame and expectations (harness.s[i]), take turns in blocks
@@ -45,6 +53,7 @@
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -59,6 +68,7 @@ const volatile __u32 harness_ret_adjust_head = 0xbe02;
 const volatile __u32 harness_ret_adjust_tail = 0xbe03;
 const volatile __u32 harness_ret_store = 0xbe04;
 const volatile __u32 harness_ret_bad_len = 0xbe05; /* frame length */
+const volatile __u32 harness_ret_vary = 0xbe06; /* vary_off out of frame */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -84,7 +94,8 @@ struct {
 		__u32 len;         /* frame length */
 		__s32 expect_head; /* data movement the program causes */
 		__u32 expect_len;  /* frame length it leaves */
-		__u32 pad;
+		__u16 vary_off;    /* 16-bit field rewritten every iteration: */
+		__u16 vary_step;   /* template value + vary_step * iterations */
 		__u8 bytes[HARNESS_MAX_FRAME]; /* the frame */
 		/* results, zero at the start of a run */
 		__u64 iters; /* iterations run with this slot */
@@ -105,7 +116,9 @@ int xdp_harness(struct xdp_md *ctx)
 	volatile __u64 *cur = &harness.cur;
 	__u32 idx = harness.slot & (HARNESS_SLOTS - 1), len, tlen;
 	typeof(harness.s[0]) *s = &harness.s[idx];
-	__u64 n = harness.iters, now;
+	__u64 n = harness.iters, now, k;
+	__u32 off;
+	__u16 v;
 	__s64 head;
 
 	/* Where the previous iteration left the frame (s: its slot). */
@@ -137,7 +150,7 @@ int xdp_harness(struct xdp_md *ctx)
 	}
 	harness.left--;
 	harness.iters = n + 1;
-	s->iters++;
+	k = s->iters++; /* this slot's earlier iterations */
 
 	/* Back to the original frame of this slot. */
 	if (bpf_xdp_adjust_head(ctx, (int)-head))
@@ -153,6 +166,13 @@ int xdp_harness(struct xdp_md *ctx)
 	if (bpf_xdp_adjust_tail(ctx, (int)tlen - (int)len))
 		return harness_ret_adjust_tail;
 	if (bpf_xdp_store_bytes(ctx, 0, s->bytes, tlen))
+		return harness_ret_store;
+	off = s->vary_off;
+	if (off > tlen - 2 || off > HARNESS_MAX_FRAME - 2)
+		return harness_ret_vary;
+	v = bpf_htons((__u16)(((__u16)s->bytes[off] << 8 | s->bytes[off + 1]) +
+			      (__u32)s->vary_step * (__u32)k));
+	if (bpf_xdp_store_bytes(ctx, off, &v, sizeof(v)))
 		return harness_ret_store;
 
 	bpf_tail_call(ctx, &bench_progs, idx);

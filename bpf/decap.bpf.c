@@ -78,6 +78,53 @@ static __always_inline int decap_strip(struct xdp_md *ctx, const __u32 l3_off,
 	return bpf_xdp_adjust_head(ctx, (int)outer) ? -1 : 0;
 }
 
+#define ECN_NOT_ECT 0
+#define ECN_CE 3
+
+/* RFC 6040: a congestion mark (CE) that a router put on the outer header
+ * must survive decapsulation, or the sender never slows down. The balancer
+ * copies the inner ECN bits to the outer header, so an outer CE over a
+ * not-ECN-capable inner packet was never legitimate: it is dropped.
+ * Returns 1 when the inner header was marked, 0 when nothing was to do,
+ * -1 when the packet must be dropped. */
+static __always_inline int decap_ecn(void *inner, void *data_end,
+				     __u8 outer_ecn, __be16 inner_proto)
+{
+	if (outer_ecn != ECN_CE)
+		return 0;
+	if (inner_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = inner;
+		__u16 old, new;
+		__u32 sum;
+
+		if ((void *)(ip + 1) > data_end)
+			return 0;
+		if ((ip->tos & 3) == ECN_NOT_ECT)
+			return -1;
+		if ((ip->tos & 3) == ECN_CE)
+			return 0;
+		old = *(__u16 *)ip;
+		ip->tos |= ECN_CE;
+		new = *(__u16 *)ip;
+		/* incremental checksum update, RFC 1624: ~(~HC + ~m + m') */
+		sum = (__u16)~ip->check + (__u16)~old + new;
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		ip->check = ~sum;
+		return 1;
+	}
+	__u8 *b = inner; /* IPv6: ECN is bits 5..4 of the second byte */
+
+	if ((void *)(b + sizeof(struct ipv6hdr)) > data_end)
+		return 0;
+	if (((b[1] >> 4) & 3) == ECN_NOT_ECT)
+		return -1;
+	if (((b[1] >> 4) & 3) == ECN_CE)
+		return 0;
+	b[1] |= ECN_CE << 4;
+	return 1;
+}
+
 static __always_inline __be16 decap_inner_proto(__u8 ipproto)
 {
 	if (ipproto == IPPROTO_IPIP)
@@ -94,6 +141,8 @@ static __always_inline int decap_process(struct xdp_md *ctx, const __u32 l3_off,
 	void *data_end = (void *)(long)ctx->data_end;
 	__be16 inner;
 	__u32 outer;
+	__u8 ecn;
+	int marked;
 
 	if (!v6) {
 		struct iphdr *iph = data + l3_off;
@@ -106,6 +155,7 @@ static __always_inline int decap_process(struct xdp_md *ctx, const __u32 l3_off,
 		    !decap_is_local(&iph->daddr, 0))
 			return DECAP_COUNT(XDP_PASS, pass_not_encap);
 		outer = sizeof(*iph);
+		ecn = iph->tos & 3;
 	} else {
 		struct ipv6hdr *ip6h = data + l3_off;
 
@@ -115,12 +165,18 @@ static __always_inline int decap_process(struct xdp_md *ctx, const __u32 l3_off,
 		if (!inner || !decap_is_local(&ip6h->daddr, 1))
 			return DECAP_COUNT(XDP_PASS, pass_not_encap);
 		outer = sizeof(*ip6h);
+		ecn = (((__u8 *)ip6h)[1] >> 4) & 3;
 	}
 	/* An outer header with nothing (or less than an IP header) inside. */
 	if (data + l3_off + outer +
 	    (inner == bpf_htons(ETH_P_IP) ? sizeof(struct iphdr)
 					   : sizeof(struct ipv6hdr)) > data_end)
 		return DECAP_COUNT(XDP_PASS, pass_malformed);
+	marked = decap_ecn(data + l3_off + outer, data_end, ecn, inner);
+	if (marked < 0)
+		return DECAP_COUNT(XDP_DROP, drop_not_ect);
+	if (marked)
+		DECAP_COUNT(0, ecn_ce);
 	if (decap_strip(ctx, l3_off, outer, inner))
 		return DECAP_COUNT(XDP_DROP, drop_xdp_adjust);
 	return v6 ? DECAP_COUNT(XDP_PASS, decap_v6) : DECAP_COUNT(XDP_PASS, decap_v4);

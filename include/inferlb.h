@@ -237,9 +237,11 @@ struct lb_decap_stats {
 	__u64 pass_not_encap; /* anything else, untouched */
 	__u64 pass_malformed; /* truncated headers, untouched */
 	__u64 drop_xdp_adjust;
+	__u64 ecn_ce;         /* outer congestion mark copied to the inner packet */
+	__u64 drop_not_ect;   /* outer CE on a packet that is not ECN-capable */
 	__u64 pad;
 };
-_Static_assert(sizeof(struct lb_decap_stats) == 48, "lb_decap_stats ABI");
+_Static_assert(sizeof(struct lb_decap_stats) == 64, "lb_decap_stats ABI");
 
 /* Bytes added in front of the inner IP header by IPIP encapsulation. */
 #define LB_IPIP_V4_OVERHEAD 20

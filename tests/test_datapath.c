@@ -826,6 +826,38 @@ static void test_decap(void **state)
 			assert_frame(&dec, XDP_PASS, exp, len);
 		}
 
+	/* RFC 6040: a CE mark on the outer header reaches the inner one; on a
+	 * packet that is not ECN-capable it is a drop. */
+	for (int fam = 4; fam <= 6; fam += 2)
+		for (__u8 ecn = 0; ecn <= 2; ecn += 2) {
+			struct tl_pkt_spec s = { .family = fam, .proto = IPPROTO_UDP,
+						 .dport = 53, .tos = 0x20 | ecn };
+			__u8 in[2048], exp[2048];
+			struct tl_run enc, dec;
+			size_t len = tl_build(&s, in, sizeof(in));
+			__u8 *o;
+
+			run_ok(f->prog, in, len, &enc);
+			assert_int_equal(enc.ret, XDP_TX);
+			o = enc.out + 14;
+			if (fam == 4) {
+				o[1] |= 3;
+				*(__be16 *)(o + 10) = 0;
+				*(__be16 *)(o + 10) = tl_csum(o, 20, 0);
+			} else {
+				o[1] |= 0x30;
+			}
+			run_ok(dprog, enc.out, enc.len, &dec);
+			if (!ecn) {
+				assert_int_equal(dec.ret, XDP_DROP);
+				continue;
+			}
+			s.tos |= 3;
+			tl_build(&s, exp, sizeof(exp));
+			memcpy(exp, enc.out, 12);
+			assert_frame(&dec, XDP_PASS, exp, len);
+		}
+
 	/* Not addressed to us, not encapsulated, or truncated: untouched. */
 	{
 		struct tl_pkt_spec s = { .family = 4, .proto = IPPROTO_UDP,
@@ -872,8 +904,10 @@ static void test_decap(void **state)
 	tl_percpu_sum(bpf_map__fd(d->maps.lb_decap_stats), 0,                 \
 		      sizeof(struct lb_decap_stats),                          \
 		      offsetof(struct lb_decap_stats, field))
-	assert_int_equal(DSTAT(decap_v4), 2);
-	assert_int_equal(DSTAT(decap_v6), 3);
+	assert_int_equal(DSTAT(decap_v4), 3);
+	assert_int_equal(DSTAT(decap_v6), 4);
+	assert_int_equal(DSTAT(ecn_ce), 2);
+	assert_int_equal(DSTAT(drop_not_ect), 2);
 	assert_int_equal(DSTAT(pass_not_encap), 2);
 	assert_int_equal(DSTAT(pass_malformed), 2);
 #undef DSTAT
