@@ -323,23 +323,25 @@ static void build(const struct tl_pkt_spec *s, struct frame *f)
 static __u32 pick4(const struct bench *b, const struct frame *in)
 {
 	const struct iphdr *iph = (const void *)(in->b + ETH_HLEN);
-	__u32 saddr;
-	__u16 sport;
+	struct lb_flow_key4 k = { .proto = iph->protocol };
 
-	memcpy(&saddr, &iph->saddr, 4);
-	memcpy(&sport, in->b + ETH_HLEN + sizeof(*iph), 2);
-	return b->table4[lb_flow_hash_v4(saddr, sport, VIP4_ID, HASH_SEED) % RING];
+	memcpy(&k.saddr, &iph->saddr, 4);
+	memcpy(&k.daddr, &iph->daddr, 4);
+	memcpy(&k.sport, in->b + ETH_HLEN + sizeof(*iph), 2);
+	memcpy(&k.dport, in->b + ETH_HLEN + sizeof(*iph) + 2, 2);
+	return b->table4[lb_flow_hash4(&k, HASH_SEED) % RING];
 }
 
 static __u32 pick6(const struct bench *b, const struct frame *in)
 {
 	const struct ipv6hdr *ip6h = (const void *)(in->b + ETH_HLEN);
-	__u32 saddr[4];
-	__u16 sport;
+	struct lb_flow_key6 k = { .proto = ip6h->nexthdr };
 
-	memcpy(saddr, &ip6h->saddr, 16);
-	memcpy(&sport, in->b + ETH_HLEN + sizeof(*ip6h), 2);
-	return b->table6[lb_flow_hash_v6(saddr, sport, VIP6_ID, HASH_SEED) % RING];
+	memcpy(k.saddr, &ip6h->saddr, 16);
+	memcpy(k.daddr, &ip6h->daddr, 16);
+	memcpy(&k.sport, in->b + ETH_HLEN + sizeof(*ip6h), 2);
+	memcpy(&k.dport, in->b + ETH_HLEN + sizeof(*ip6h) + 2, 2);
+	return b->table6[lb_flow_hash6(&k, HASH_SEED) % RING];
 }
 
 static void expect_l2(struct frame *out, __u32 be_id, __u16 proto)

@@ -5,8 +5,8 @@
  *
  *   Ethernet (no VLAN) + IPv4 (no options) + TCP parse;
  *   VIP lookup in a hash map keyed by (address, port, protocol);
- *   lb_flow_hash_v4() of (source address, source port, VIP id, seed), the
- *   same hash as the balancer's;
+ *   lb_flow_hash4() of the 5-tuple and the seed, the same hash as the
+ *   balancer's;
  *   one lookup in a flat ring array: ring_base + hash % ring_size;
  *   backend address and next-hop MAC from one array;
  *   IPIP push (outer IPv4 header with its checksum), MAC rewrite, XDP_TX.
@@ -180,13 +180,12 @@ static __always_inline int min_process(struct xdp_md *ctx, const int variant)
 	if (!vip)
 		return XDP_PASS;
 
-	if (variant & (MIN_F_FLOW_LOOKUP | MIN_F_FLOW_INSERT)) {
-		fk.saddr = iph->saddr;
-		fk.daddr = iph->daddr;
-		fk.sport = th->source;
-		fk.dport = th->dest;
-		fk.proto = IPPROTO_TCP;
-	}
+	/* The 5-tuple: the hash input, and the flow key of the variants. */
+	fk.saddr = iph->saddr;
+	fk.daddr = iph->daddr;
+	fk.sport = th->source;
+	fk.dport = th->dest;
+	fk.proto = IPPROTO_TCP;
 	if (variant & MIN_F_FLOW_LOOKUP) {
 		struct lb_flow *fl = bpf_map_lookup_elem(&min_flows, &fk);
 
@@ -194,8 +193,7 @@ static __always_inline int min_process(struct xdp_md *ctx, const int variant)
 			be_id = fl->backend_id;
 	}
 	if (!be_id) {
-		hash = lb_flow_hash_v4(iph->saddr, th->source, vip->id,
-				       min_hash_seed);
+		hash = lb_flow_hash4(&fk, min_hash_seed);
 		idx = vip->ring_base + hash % vip->ring_size;
 		slot = bpf_map_lookup_elem(&min_ring, &idx);
 		if (!slot || !*slot)

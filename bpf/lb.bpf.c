@@ -314,6 +314,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	/* Too big once encapsulated: tell the client (path-MTU discovery). */
 	if (mode == LB_FWD_IPIP) {
 		mtu = cfg->mtu ? cfg->mtu : 1500;
+		if (mtu > 0xffff) /* keeps the ICMP MTU field from wrapping */
+			mtu = 0xffff;
 		if (ip_len + overhead > mtu) {
 			if (v6)
 				return lb_icmp6_too_big(ctx, l3_off, mtu - overhead);
@@ -324,10 +326,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	}
 
 	if (new_flow) {
-		__u32 hash = v6 ? lb_flow_hash_v6((__u32 *)fk6.saddr, l4.sport,
-						  vip_id, cfg->hash_seed)
-				: lb_flow_hash_v4(fk4.saddr, l4.sport, vip_id,
-						  cfg->hash_seed);
+		__u32 hash = v6 ? lb_flow_hash6(&fk6, cfg->hash_seed)
+				: lb_flow_hash4(&fk4, cfg->hash_seed);
 
 		be_id = lb_pick_new(vip, vip_id, flows, fk, fl, hash, v6,
 				    !(proto == IPPROTO_TCP && (l4.flags & LB_TCP_RST)),

@@ -115,7 +115,12 @@ _Static_assert(sizeof(struct lb_addr_key) == 20, "lb_addr_key ABI");
 
 /* lb_backends value, indexed by backend id. A backend is one (VIP, address)
  * pair; epoch changes whenever the id is (re)assigned, so a flow pinned to a
- * deleted backend is never sent to the id's next owner. */
+ * deleted backend is never sent to the id's next owner. Array values are
+ * not written atomically, so userspace reuses an id in two steps: clear
+ * LB_BACKEND_F_ACTIVE, wait for in-flight packets (an RCU grace period,
+ * e.g. any lb_rings update), then write the new owner with a new epoch.
+ * The same holds for lb_vip_info: deactivate a VIP's backends, then the
+ * VIP, before its id is reused. */
 struct lb_backend {
 	__u8 addr[16];
 	__u32 epoch;
@@ -205,7 +210,10 @@ _Static_assert(sizeof(struct lb_global_stats) == 136, "lb_global_stats ABI");
 /* lb_config, one entry, written by userspace. */
 struct lb_config {
 	__u32 hash_seed; /* seed of the per-packet flow hash */
-	__u32 mtu;       /* L3 MTU towards backends; 0 means 1500 */
+	/* L3 MTU towards backends; 0 means 1500. Userspace accepts only
+	 * 1320 .. 65535: below 1320 an IPv6 packet-too-big would announce
+	 * less than IPv6's minimum MTU, which clients ignore. */
+	__u32 mtu;
 	/* Outer source of IPIP packets: base | (flow entropy & mask), so the
 	 * receiver's RSS spreads tunnelled flows over its queues. */
 	__be32 encap_src_v4;

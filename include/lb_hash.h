@@ -3,14 +3,13 @@
  * lb_hash.h - the per-packet flow hash, shared by the XDP program and by
  * userspace (tests and tools predict which Maglev slot a flow lands in).
  *
- * Bob Jenkins' lookup3 mix/final over 32-bit words. The destination
- * address, port and protocol of a VIP flow are fixed by the VIP, so the VIP
- * id stands in for them: hash(src address, src port, VIP id, seed).
+ * Bob Jenkins' lookup3 mix/final over 32-bit words of the 5-tuple.
  */
 #ifndef LB_HASH_H
 #define LB_HASH_H
 
 #include <linux/types.h>
+#include "inferlb.h"
 
 #define LB_HASH_INIT 0xdeadbeefu
 
@@ -40,34 +39,43 @@ static inline __u32 lb_rol32(__u32 w, unsigned int s)
 		c ^= b; c -= lb_rol32(b, 24);                                \
 	} while (0)
 
-/* saddr and sport exactly as on the wire (network order). */
-static inline __u32 lb_flow_hash_v4(__u32 saddr, __u16 sport, __u32 vip_id,
-				    __u32 seed)
+/* The hash of a flow's 5-tuple (the flow-table key, as on the wire). It
+ * depends only on the packet and the seed, never on ids assigned locally,
+ * so every balancer with the same configuration sends a flow to the same
+ * backend (ECMP may move a flow between balancers at any time). */
+static inline __u32 lb_flow_hash4(const struct lb_flow_key4 *k, __u32 seed)
 {
 	__u32 a, b, c;
 
-	a = b = c = LB_HASH_INIT + (3u << 2) + seed;
-	a += saddr;
-	b += sport;
-	c += vip_id;
+	a = b = c = LB_HASH_INIT + (4u << 2) + seed;
+	a += k->saddr;
+	b += k->daddr;
+	c += (__u32)k->sport << 16 | k->dport;
+	LB_HASH_MIX(a, b, c);
+	a += k->proto;
 	LB_HASH_FINAL(a, b, c);
 	return c;
 }
 
-/* saddr: the four 32-bit words of the IPv6 source, as on the wire. */
-static inline __u32 lb_flow_hash_v6(const __u32 *saddr, __u16 sport,
-				    __u32 vip_id, __u32 seed)
+static inline __u32 lb_flow_hash6(const struct lb_flow_key6 *k, __u32 seed)
 {
+	const __u32 *s = (const __u32 *)k->saddr, *d = (const __u32 *)k->daddr;
 	__u32 a, b, c;
 
-	a = b = c = LB_HASH_INIT + (6u << 2) + seed;
-	a += saddr[0];
-	b += saddr[1];
-	c += saddr[2];
+	a = b = c = LB_HASH_INIT + (10u << 2) + seed;
+	a += s[0];
+	b += s[1];
+	c += s[2];
 	LB_HASH_MIX(a, b, c);
-	a += saddr[3];
-	b += sport;
-	c += vip_id;
+	a += s[3];
+	b += d[0];
+	c += d[1];
+	LB_HASH_MIX(a, b, c);
+	a += d[2];
+	b += d[3];
+	c += (__u32)k->sport << 16 | k->dport;
+	LB_HASH_MIX(a, b, c);
+	a += k->proto;
 	LB_HASH_FINAL(a, b, c);
 	return c;
 }

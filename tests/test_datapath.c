@@ -28,6 +28,8 @@
 #include "decap.skel.h"
 #include "testlib.h"
 #include "lb_filter.h"
+#include "lb_maglev.h"
+#include "lb_ring.h"
 
 #define RING 65537
 #define OUTER_SRC4 "198.18.3.1"
@@ -765,6 +767,17 @@ static void test_encap_entropy(void **state)
 
 /* ---- never aborted ----------------------------------------------------------- */
 
+/* Sum of every pass/drop reason counter. */
+static __u64 global_total(struct fx *f)
+{
+	__u64 sum = 0;
+
+	for (size_t off = 0; off < sizeof(struct lb_global_stats); off += 8)
+		sum += tl_percpu_sum(bpf_map__fd(f->lb->maps.lb_global_stats), 0,
+				     sizeof(struct lb_global_stats), off);
+	return sum;
+}
+
 static void test_random_frames_never_abort(void **state)
 {
 	struct fx *f = *state;
@@ -779,6 +792,7 @@ static void test_random_frames_never_abort(void **state)
 					 .vlan = (i & 4) ? 3 : 0, .payload = i % 97 };
 		size_t len = tl_build(&s, in, sizeof(in));
 		int flips = 1 + rand_r(&seed) % 4;
+		__u64 before = global_total(f);
 
 		for (int k = 0; k < flips; k++)
 			in[rand_r(&seed) % len] ^= 1 << (rand_r(&seed) % 8);
@@ -786,6 +800,12 @@ static void test_random_frames_never_abort(void **state)
 		run_ok(f->prog, in, len, &r);
 		assert_true(r.ret == XDP_PASS || r.ret == XDP_DROP ||
 			    r.ret == XDP_TX);
+		/* what goes to the kernel goes untouched, and every frame that
+		 * is not forwarded is counted under exactly one reason */
+		if (r.ret == XDP_PASS)
+			assert_frame(&r, XDP_PASS, in, len);
+		if (r.ret != XDP_TX)
+			assert_int_equal(global_total(f) - before, 1);
 	}
 }
 
@@ -914,6 +934,68 @@ static void test_decap(void **state)
 	decap_bpf__destroy(d);
 }
 
+/* ---- two balancers, one configuration ------------------------------------- */
+
+/* Installs a weighted Maglev table of backends 198.18.2.{1..4}, weights
+ * 1..4, on VIP vip_id, with backend ids starting at first_id. */
+static void install_weighted(struct lb_bpf *lb, __u32 vip_id, __u32 first_id)
+{
+	static __u32 table[RING];
+	struct lb_maglev_backend be[4];
+
+	for (int i = 0; i < 4; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "198.18.2.%d", i + 1);
+		memset(&be[i], 0, sizeof(be[i]));
+		tl_addr(4, a, be[i].addr);
+		be[i].weight = i + 1;
+		be[i].id = first_id + i;
+		assert_int_equal(tl_backend_add(lb, first_id + i, vip_id, 4, a), 0);
+	}
+	assert_int_equal(lb_maglev_build(be, 4, RING, 7, table), 0);
+	assert_int_equal(lb_ring_install(bpf_map__fd(lb->maps.lb_rings), vip_id,
+					 RING, table, NULL), 0);
+}
+
+/* ECMP may move a flow from one balancer to another at any time: with the
+ * same configuration both must pick the same backend, whatever VIP and
+ * backend ids each assigned locally. */
+static void test_same_config_same_choice(void **state)
+{
+	struct fx *f = *state;
+	struct lb_bpf *other = tl_lb_load();
+	int differ = 0, counts[5] = { 0 };
+
+	assert_non_null(other);
+	assert_int_equal(tl_vip_add(other, 4, "198.18.0.10", 80, IPPROTO_TCP,
+				    LB_FWD_IPIP, 37, RING), 0);
+	install_weighted(f->lb, 0, 100);
+	install_weighted(other, 37, 200);
+	for (int i = 0; i < 400; i++) {
+		struct tl_pkt_spec s = { .family = 4, .tcp_flags = 0x02,
+					 .sport = 10000 + i * 101 };
+		__u8 in[2048];
+		struct tl_run a, b;
+		size_t len = tl_build(&s, in, sizeof(in));
+
+		run_ok(f->prog, in, len, &a);
+		run_ok(bpf_program__fd(other->progs.xdp_lb), in, len, &b);
+		assert_int_equal(a.ret, XDP_TX);
+		assert_int_equal(b.ret, XDP_TX);
+		/* outer destination: the backend's address */
+		differ += memcmp(a.out + 14 + 16, b.out + 14 + 16, 4) != 0;
+		counts[a.out[14 + 19] <= 4 ? a.out[14 + 19] : 0]++;
+	}
+	assert_int_equal(differ, 0);
+	/* and the weights show: every backend got some, the heaviest most */
+	assert_int_equal(counts[0], 0);
+	for (int i = 1; i <= 4; i++)
+		assert_true(counts[i] > 0);
+	assert_true(counts[4] > counts[1]);
+	lb_bpf__destroy(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -931,6 +1013,7 @@ int main(void)
 		T(test_no_nexthop),
 		T(test_vip_state_and_filter),
 		T(test_flow_survives_rebuild),
+		T(test_same_config_same_choice),
 		T(test_udp_flow_pinned),
 		T(test_rst_not_recorded),
 		T(test_gone_backend_rehashed),
