@@ -211,6 +211,148 @@ static __always_inline __u32 lb_pick_new(const struct lb_vip *vip, __u32 vip_id,
 	return be_id;
 }
 
+/* Sends the frame to backend be_id the VIP's way (mode), counting it. */
+static __always_inline int lb_send(struct xdp_md *ctx, const __u32 l3_off,
+				   const int v6, __u8 mode, __u32 vip_id,
+				   __u32 be_id, const struct lb_backend *be,
+				   const struct lb_config *cfg, __u32 entropy,
+				   __u32 pkt_len, int new_flow)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct lb_nexthop *nh;
+
+	nh = bpf_map_lookup_elem(&lb_nexthops, &be_id);
+	if (!nh || !(nh->flags & LB_NEXTHOP_F_VALID))
+		return LB_VERDICT(XDP_DROP, drop_no_nexthop);
+
+	lb_counters_add(&lb_vip_stats, vip_id, pkt_len, new_flow);
+	lb_counters_add(&lb_be_stats, be_id, pkt_len, new_flow);
+
+	if (mode == LB_FWD_L2DSR) {
+		if (data + l3_off > data_end)
+			return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
+		lb_l2_forward(data, data, l3_off, nh->mac);
+		return XDP_TX;
+	}
+	if (v6) {
+		__u8 src[16];
+
+		__builtin_memcpy(src, cfg->encap_src_v6, 16);
+		*(__be32 *)&src[12] = (*(__be32 *)&src[12] & ~cfg->encap_src_v6_mask) |
+				      (entropy & cfg->encap_src_v6_mask);
+		if (lb_push_ipip6(ctx, l3_off, src, be->addr, entropy, nh->mac))
+			return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
+	} else {
+		__be32 src = (cfg->encap_src_v4 & ~cfg->encap_src_v4_mask) |
+			     (entropy & cfg->encap_src_v4_mask);
+
+		if (lb_push_ipip4(ctx, l3_off, src, *(__be32 *)be->addr, nh->mac))
+			return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
+	}
+	return XDP_TX;
+}
+
+/*
+ * An ICMP error about a VIP flow goes to the backend that owns the flow.
+ * With direct server return the backend's packets leave with the VIP as
+ * their source, so a router on the backend's path to the client that needs
+ * to say "fragmentation needed" / "packet too big" says it to the VIP,
+ * i.e. to us; without this hop path-MTU discovery from backend to client
+ * would break. The quoted header is the backend's packet (VIP -> client),
+ * so the flow is looked up with the tuple turned around; a flow we do not
+ * hold is hashed like its packets would be (no entry is recorded).
+ */
+static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
+					 const int v6)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	void *flows = v6 ? (void *)&lb_flows6 : (void *)&lb_flows4;
+	struct lb_flow_key4 fk4 = {};
+	struct lb_flow_key6 fk6 = {};
+	void *fk = v6 ? (void *)&fk6 : (void *)&fk4;
+	struct lb_backend *be = NULL;
+	struct lb_vip *vip = NULL;
+	struct lb_config *cfg;
+	struct lb_flow *fl;
+	__u32 be_id = 0, vip_id = 0, zero = 0, drop = 0, src_word;
+	__be16 *ports;
+	__u8 mode;
+
+	if (!v6) {
+		struct lb_icmphdr *icmp = data + l3_off + sizeof(struct iphdr);
+		struct iphdr *in = (void *)(icmp + 1);
+
+		ports = (void *)(in + 1);
+		if ((void *)(ports + 2) > data_end ||
+		    icmp->type != LB_ICMP_DEST_UNREACH || in->version != 4 ||
+		    in->ihl != 5 || (in->protocol != IPPROTO_TCP &&
+				     in->protocol != IPPROTO_UDP))
+			return LB_VERDICT(XDP_PASS, pass_not_vip);
+		fk4.saddr = in->daddr;
+		fk4.daddr = in->saddr;
+		fk4.proto = in->protocol;
+		src_word = fk4.saddr;
+	} else {
+		struct lb_icmp6hdr *icmp = data + l3_off + sizeof(struct ipv6hdr);
+		struct ipv6hdr *in = (void *)(icmp + 1);
+
+		ports = (void *)(in + 1);
+		if ((void *)(ports + 2) > data_end ||
+		    (icmp->type != LB_ICMPV6_DEST_UNREACH &&
+		     icmp->type != LB_ICMPV6_PKT_TOOBIG) ||
+		    (in->nexthdr != IPPROTO_TCP && in->nexthdr != IPPROTO_UDP))
+			return LB_VERDICT(XDP_PASS, pass_not_vip);
+		__builtin_memcpy(fk6.saddr, &in->daddr, 16);
+		__builtin_memcpy(fk6.daddr, &in->saddr, 16);
+		fk6.proto = in->nexthdr;
+		src_word = ((__u32 *)fk6.saddr)[0] ^ ((__u32 *)fk6.saddr)[1] ^
+			   ((__u32 *)fk6.saddr)[2] ^ ((__u32 *)fk6.saddr)[3];
+	}
+	/* quoted: VIP port first, client port second */
+	if (v6) {
+		fk6.sport = ports[1];
+		fk6.dport = ports[0];
+	} else {
+		fk4.sport = ports[1];
+		fk4.dport = ports[0];
+	}
+
+	fl = bpf_map_lookup_elem(flows, fk);
+	if (fl)
+		be_id = lb_pick_pinned(fl, &be, &vip, &vip_id);
+	cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	if (!cfg)
+		return LB_VERDICT(XDP_PASS, pass_not_vip);
+	if (!be_id) {
+		vip = lb_find_vip(v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
+				  ports[0], v6 ? fk6.proto : fk4.proto, v6,
+				  &vip_id);
+		if (!vip)
+			return LB_VERDICT(XDP_PASS, pass_not_vip);
+		be_id = lb_pick_new(vip, vip_id, flows, fk, NULL,
+				    v6 ? lb_flow_hash6(&fk6, cfg->hash_seed)
+				       : lb_flow_hash4(&fk4, cfg->hash_seed),
+				    v6, 0, &be, &drop);
+		if (!be_id || !be) {
+			lb_global_inc(drop);
+			return XDP_DROP;
+		}
+	}
+	if (!be || !vip)
+		return LB_VERDICT(XDP_DROP, drop_bad_backend);
+	mode = vip->mode;
+	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
+		return LB_VERDICT(XDP_DROP, drop_bad_mode);
+	lb_global_inc(offsetof(struct lb_global_stats, icmp_err_to_backend));
+	/* Errors quote at most 576 (IPv4) or 1280 (IPv6) bytes: they fit the
+	 * configured MTU (at least 1320) once encapsulated. */
+	return lb_send(ctx, l3_off, v6, mode, vip_id, be_id, be, cfg,
+		       lb_encap_entropy(src_word, v6 ? fk6.sport : fk4.sport),
+		       data_end - data, 0);
+}
+
 static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 				      const int v6)
 {
@@ -223,11 +365,10 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	struct lb_flow_key4 fk4 = {};
 	struct lb_flow_key6 fk6 = {};
 	void *fk = v6 ? (void *)&fk6 : (void *)&fk4;
-	__u32 src_word, entropy;  /* client address folded to 32 bits */
+	__u32 src_word;  /* client address folded to 32 bits */
 	struct lb_backend *be = NULL;
 	struct lb_vip *vip = NULL;
 	struct lb_flow *fl;
-	struct lb_nexthop *nh;
 	struct lb_config *cfg;
 	struct lb_l4 l4;
 	__u32 ip_len, be_id = 0, vip_id = 0, zero = 0, drop = 0, mtu;
@@ -246,12 +387,15 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		if (!lb_vip_filter_hit(&iph->daddr, 0))
 			return LB_VERDICT(XDP_PASS, pass_not_vip);
 		proto = iph->protocol;
-		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP &&
+		    proto != IPPROTO_ICMP)
 			return LB_VERDICT(XDP_PASS, pass_not_vip);
 		if (lb_ipv4_is_fragment(iph))
 			return LB_NOT_PARSED(&iph->daddr, 0, drop_fragment);
 		if (iph->ihl != 5)
 			return LB_NOT_PARSED(&iph->daddr, 0, drop_ip_options);
+		if (proto == IPPROTO_ICMP)
+			return lb_icmp_error(ctx, l3_off, 0);
 		if (lb_parse_l4(iph + 1, data_end, proto, ip_len - l3_hdr, &l4))
 			return LB_NOT_PARSED(&iph->daddr, 0, drop_malformed_l4);
 		df = iph->frag_off & bpf_htons(LB_IP_DF);
@@ -272,6 +416,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		if (!lb_vip_filter_hit(&ip6h->daddr, 1))
 			return LB_VERDICT(XDP_PASS, pass_not_vip);
 		proto = ip6h->nexthdr;
+		if (proto == IPPROTO_ICMPV6)
+			return lb_icmp_error(ctx, l3_off, 1);
 		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
 			if (proto == IPPROTO_FRAGMENT)
 				return LB_NOT_PARSED(&ip6h->daddr, 1, drop_fragment);
@@ -339,35 +485,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	}
 	if (!be)
 		return LB_VERDICT(XDP_DROP, drop_bad_backend);
-	nh = bpf_map_lookup_elem(&lb_nexthops, &be_id);
-	if (!nh || !(nh->flags & LB_NEXTHOP_F_VALID))
-		return LB_VERDICT(XDP_DROP, drop_no_nexthop);
-
-	lb_counters_add(&lb_vip_stats, vip_id, pkt_len, new_flow);
-	lb_counters_add(&lb_be_stats, be_id, pkt_len, new_flow);
-
-	if (mode == LB_FWD_L2DSR) {
-		lb_l2_forward(data, data, l3_off, nh->mac);
-		return XDP_TX;
-	}
-
-	entropy = lb_encap_entropy(src_word, l4.sport);
-	if (v6) {
-		__u8 src[16];
-
-		__builtin_memcpy(src, cfg->encap_src_v6, 16);
-		*(__be32 *)&src[12] = (*(__be32 *)&src[12] & ~cfg->encap_src_v6_mask) |
-				      (entropy & cfg->encap_src_v6_mask);
-		if (lb_push_ipip6(ctx, l3_off, src, be->addr, entropy, nh->mac))
-			return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
-	} else {
-		__be32 src = (cfg->encap_src_v4 & ~cfg->encap_src_v4_mask) |
-			     (entropy & cfg->encap_src_v4_mask);
-
-		if (lb_push_ipip4(ctx, l3_off, src, *(__be32 *)be->addr, nh->mac))
-			return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
-	}
-	return XDP_TX;
+	return lb_send(ctx, l3_off, v6, mode, vip_id, be_id, be, cfg,
+		       lb_encap_entropy(src_word, l4.sport), pkt_len, new_flow);
 }
 
 SEC("xdp")

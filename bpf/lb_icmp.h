@@ -19,6 +19,7 @@
 #define LB_ICMP_QUOTE_L4 8
 #define LB_ICMP_DEST_UNREACH 3
 #define LB_ICMP_FRAG_NEEDED 4
+#define LB_ICMPV6_DEST_UNREACH 1
 #define LB_ICMPV6_PKT_TOOBIG 2
 
 /* <linux/icmp.h> drags in libc headers, so the two error formats we send

@@ -204,8 +204,9 @@ struct lb_global_stats {
 	__u64 icmp_too_big_v6;    /* ICMPv6 packet-too-big sent to a client */
 	__u64 flow_insert_fail;   /* flow table update failed (packet still sent) */
 	__u64 pass_l2_multicast;  /* broadcast/multicast destination MAC */
+	__u64 icmp_err_to_backend; /* ICMP error about a VIP flow, sent to its backend */
 };
-_Static_assert(sizeof(struct lb_global_stats) == 136, "lb_global_stats ABI");
+_Static_assert(sizeof(struct lb_global_stats) == 144, "lb_global_stats ABI");
 
 /* lb_config, one entry, written by userspace. */
 struct lb_config {

@@ -731,6 +731,110 @@ static void test_icmp_too_big_v6(void **state)
 	assert_int_equal(r.len, len + 40);
 }
 
+/* ---- ICMP errors about VIP flows -------------------------------------------- */
+
+/* A router's ICMP error to the VIP about the backend's packet VIP -> client
+ * (an IPv4 "fragmentation needed" or an ICMPv6 "packet too big"). */
+static size_t icmp_error(int fam, const char *client, __u8 proto,
+			 __u16 vip_port, __u16 client_port, __u8 *buf)
+{
+	size_t ipl = fam == 6 ? 40 : 20, l3 = 14, len;
+	__u8 *ip = buf + l3, *icmp = ip + ipl, *q = icmp + 8, *l4 = q + ipl;
+	__u8 vip[16], cl[16], router[16];
+
+	memset(buf, 0, 256);
+	memcpy(buf, tl_mac_lb, 6);
+	memcpy(buf + 6, tl_mac_client, 6);
+	tl_addr(fam, fam == 6 ? "2001:db8::10" : "198.18.0.10", vip);
+	tl_addr(fam, client, cl);
+	tl_addr(fam, fam == 6 ? "2001:db8:9::1" : "198.18.9.1", router);
+	*(__be16 *)(l4) = htons(vip_port);
+	*(__be16 *)(l4 + 2) = htons(client_port);
+	len = l3 + ipl + 8 + ipl + 8;
+	if (fam == 4) {
+		buf[12] = 0x08;
+		q[0] = 0x45;
+		*(__be16 *)(q + 2) = htons(1400);
+		q[8] = 64;
+		q[9] = proto;
+		memcpy(q + 12, vip, 4);
+		memcpy(q + 16, cl, 4);
+		ip[0] = 0x45;
+		*(__be16 *)(ip + 2) = htons(len - l3);
+		ip[8] = 64;
+		ip[9] = IPPROTO_ICMP;
+		memcpy(ip + 12, router, 4);
+		memcpy(ip + 16, vip, 4);
+		*(__be16 *)(ip + 10) = tl_csum(ip, 20, 0);
+		icmp[0] = 3;
+		icmp[1] = 4;
+		*(__be16 *)(icmp + 6) = htons(1300);
+		*(__be16 *)(icmp + 2) = tl_csum(icmp, len - l3 - 20, 0);
+	} else {
+		buf[12] = 0x86;
+		buf[13] = 0xdd;
+		q[0] = 0x60;
+		*(__be16 *)(q + 4) = htons(1400);
+		q[6] = proto;
+		q[7] = 64;
+		memcpy(q + 8, vip, 16);
+		memcpy(q + 24, cl, 16);
+		ip[0] = 0x60;
+		*(__be16 *)(ip + 4) = htons(len - l3 - 40);
+		ip[6] = IPPROTO_ICMPV6;
+		ip[7] = 64;
+		memcpy(ip + 8, router, 16);
+		memcpy(ip + 24, vip, 16);
+		icmp[0] = 2;
+		*(__be32 *)(icmp + 4) = htonl(1300);
+	}
+	return len;
+}
+
+static void test_icmp_error_to_backend(void **state)
+{
+	struct fx *f = *state;
+	__u8 in[2048], exp[2048];
+	struct tl_run r;
+	size_t len;
+	__u32 v6vip = matrix_id(6, LB_FWD_IPIP, 1);
+
+	/* The flow 198.18.1.1:46000 -> VIP:80 is pinned to backend 1; then
+	 * the table moves everything to 11. */
+	assert_int_equal(tl_backend_add(f->lb, 11, 0, 4, "198.18.2.11"), 0);
+	assert_int_equal(send_pkt(f, &(struct tl_pkt_spec){ .family = 4,
+				.sport = 46000, .tcp_flags = 0x02 }), 1);
+	assert_int_equal(tl_ring_fill(f->lb, 0, RING, 11), 0);
+
+	/* The router's error about that flow goes to its backend, whole. */
+	len = icmp_error(4, "198.18.1.1", IPPROTO_TCP, 80, 46000, in);
+	run_ok(f->prog, in, len, &r);
+	assert_frame(&r, XDP_TX, exp,
+		     expect_ipip4(exp, in, len, 1, "198.18.2.1", OUTER_SRC4));
+	/* about a flow we do not hold: where its packets would be hashed */
+	len = icmp_error(4, "198.18.1.1", IPPROTO_TCP, 80, 46001, in);
+	run_ok(f->prog, in, len, &r);
+	assert_frame(&r, XDP_TX, exp,
+		     expect_ipip4(exp, in, len, 11, "198.18.2.11", OUTER_SRC4));
+	/* about no VIP (port 81): the kernel's */
+	len = icmp_error(4, "198.18.1.1", IPPROTO_TCP, 81, 46000, in);
+	run_ok(f->prog, in, len, &r);
+	assert_frame(&r, XDP_PASS, in, len);
+
+	/* IPv6 "packet too big" about a UDP flow of the IPv6 ipip VIP. */
+	assert_int_equal(send_pkt(f, &(struct tl_pkt_spec){ .family = 6,
+				.proto = IPPROTO_UDP, .dport = 53, .sport = 5353 }),
+			 v6vip + 1);
+	len = icmp_error(6, "2001:db8:1::1", IPPROTO_UDP, 53, 5353, in);
+	run_ok(f->prog, in, len, &r);
+	assert_int_equal(r.ret, XDP_TX);
+	assert_int_equal(r.len, len + 40);
+	tl_addr(6, "2001:db8:2::6", exp);
+	assert_memory_equal(r.out + 14 + 24, exp, 16);
+	assert_memory_equal(r.out + 14 + 40, in + 14, len - 14);
+	assert_int_equal(TL_GLOBAL(f->lb, icmp_err_to_backend), 3);
+}
+
 /* ---- outer source entropy -------------------------------------------------- */
 
 static void test_encap_entropy(void **state)
@@ -1020,6 +1124,7 @@ int main(void)
 		T(test_stats),
 		T(test_icmp_too_big_v4),
 		T(test_icmp_too_big_v6),
+		T(test_icmp_error_to_backend),
 		T(test_encap_entropy),
 		T(test_random_frames_never_abort),
 		T(test_decap),
