@@ -1040,11 +1040,15 @@ static void test_decap(void **state)
 
 /* ---- two balancers, one configuration ------------------------------------- */
 
-/* Installs a weighted Maglev table of backends 198.18.2.{1..4}, weights
- * 1..4, on VIP vip_id, with backend ids starting at first_id. */
-static void install_weighted(struct lb_bpf *lb, __u32 vip_id, __u32 first_id)
+static __u32 weighted_table[RING];
+
+/* Installs a weighted Maglev table of backends 198.18.2.{1..4} with the
+ * given weights (default 1..4) on VIP vip_id, backend ids from first_id.
+ * The table stays in weighted_table for predictions. */
+static void install_weighted(struct lb_bpf *lb, __u32 vip_id, __u32 first_id,
+			     const __u32 *weights)
 {
-	static __u32 table[RING];
+	__u32 *table = weighted_table;
 	struct lb_maglev_backend be[4];
 
 	for (int i = 0; i < 4; i++) {
@@ -1053,7 +1057,7 @@ static void install_weighted(struct lb_bpf *lb, __u32 vip_id, __u32 first_id)
 		snprintf(a, sizeof(a), "198.18.2.%d", i + 1);
 		memset(&be[i], 0, sizeof(be[i]));
 		tl_addr(4, a, be[i].addr);
-		be[i].weight = i + 1;
+		be[i].weight = weights ? weights[i] : (__u32)i + 1;
 		be[i].id = first_id + i;
 		assert_int_equal(tl_backend_add(lb, first_id + i, vip_id, 4, a), 0);
 	}
@@ -1074,8 +1078,8 @@ static void test_same_config_same_choice(void **state)
 	assert_non_null(other);
 	assert_int_equal(tl_vip_add(other, 4, "198.18.0.10", 80, IPPROTO_TCP,
 				    LB_FWD_IPIP, 37, RING), 0);
-	install_weighted(f->lb, 0, 100);
-	install_weighted(other, 37, 200);
+	install_weighted(f->lb, 0, 100, NULL);
+	install_weighted(other, 37, 200, NULL);
 	for (int i = 0; i < 400; i++) {
 		struct tl_pkt_spec s = { .family = 4, .tcp_flags = 0x02,
 					 .sport = 10000 + i * 101 };
@@ -1100,6 +1104,42 @@ static void test_same_config_same_choice(void **state)
 	lb_bpf__destroy(other);
 }
 
+/* Established flows keep their backend across a rebuild with other weights,
+ * while new connections follow exactly the new table. */
+static void test_flows_pinned_across_weighted_rebuild(void **state)
+{
+	struct fx *f = *state;
+	const __u32 w1[4] = { 1, 2, 3, 4 }, w2[4] = { 4, 0, 2, 1 };
+	__u8 pinned[300];
+	int moved_new = 0;
+
+	install_weighted(f->lb, 0, 100, w1);
+	for (int i = 0; i < 300; i++)
+		pinned[i] = send_pkt(f, &(struct tl_pkt_spec){ .family = 4,
+				.tcp_flags = 0x02, .sport = 20000 + i * 37 });
+	install_weighted(f->lb, 0, 100, w2);
+	for (int i = 0; i < 300; i++) {
+		struct tl_pkt_spec s = { .family = 4, .sport = 20000 + i * 37 };
+		struct lb_flow_key4 k = { .sport = htons(s.sport),
+					  .dport = htons(80), .proto = IPPROTO_TCP };
+		__u8 a[16];
+		__u32 predicted;
+
+		assert_int_equal(send_pkt(f, &s), pinned[i]);
+		/* a SYN on the same tuple is a new connection: new table */
+		tl_addr(4, "198.18.1.1", a);
+		memcpy(&k.saddr, a, 4);
+		tl_addr(4, "198.18.0.10", a);
+		memcpy(&k.daddr, a, 4);
+		predicted = weighted_table[lb_flow_hash4(&k, 1) % RING];
+		s.tcp_flags = 0x02;
+		assert_int_equal(send_pkt(f, &s), predicted);
+		assert_true(predicted != 101); /* weight 0: no new flows */
+		moved_new += predicted != pinned[i];
+	}
+	assert_true(moved_new > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1118,6 +1158,7 @@ int main(void)
 		T(test_vip_state_and_filter),
 		T(test_flow_survives_rebuild),
 		T(test_same_config_same_choice),
+		T(test_flows_pinned_across_weighted_rebuild),
 		T(test_udp_flow_pinned),
 		T(test_rst_not_recorded),
 		T(test_gone_backend_rehashed),
