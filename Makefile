@@ -1,6 +1,6 @@
 # inferlb - XDP load balancer for AI inference traffic.
 #
-#   make            build everything (installs missing Debian packages first)
+#   make            install missing Debian packages, then build everything
 #   make test       build and run every test (root: BPF and network namespaces)
 #   make bench      build and run the benchmarks (figures with same-run baselines)
 #   make demo       build and run the main job on this machine
@@ -11,7 +11,6 @@
 # Userspace: ctl/*.c -> build/libinferlb.a, linked by tests, bench and tools.
 
 BUILD   := build
-CC      ?= gcc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
@@ -66,22 +65,22 @@ $(BUILD)/ctl/%.o: ctl/%.c $(wildcard ctl/*.h) $(wildcard include/*.h) | $(BUILD)
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(SKELS) $(wildcard include/*.h) | $(BUILD)/tests
+$(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard ctl/*.h) $(SKELS) $(wildcard include/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
 
-$(BUILD)/bench/%.o: bench/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) | $(BUILD)/bench
+$(BUILD)/bench/%.o: bench/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) $(wildcard ctl/*.h) | $(BUILD)/bench
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm
 
-$(BUILD)/tools/%.o: tools/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) | $(BUILD)/tools
+$(BUILD)/tools/%.o: tools/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) $(wildcard ctl/*.h) | $(BUILD)/tools
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(BUILD)/tools/%: $(BUILD)/tools/%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD) $(BUILD)/bpf $(BUILD)/bench $(BUILD)/ctl $(BUILD)/tests $(BUILD)/tools:
+$(BUILD)/bpf $(BUILD)/bench $(BUILD)/ctl $(BUILD)/tests $(BUILD)/tools:
 	mkdir -p $@
 
 test: deps

@@ -42,15 +42,6 @@ struct {
 		(verdict);                                                   \
 	})
 
-static __always_inline int decap_is_local(const void *addr, const int v6)
-{
-	struct lb_addr_key k = {};
-
-	__builtin_memcpy(k.addr, addr, v6 ? 16 : 4);
-	k.family = v6 ? LB_AF_INET6 : LB_AF_INET;
-	return bpf_map_lookup_elem(&lb_decap_addrs, &k) != NULL;
-}
-
 /* Moves the L2 header forward over the outer header (outer bytes) and
  * trims the front, so the inner packet follows L2 directly. */
 static __always_inline int decap_strip(struct xdp_md *ctx, const __u32 l3_off,
@@ -79,19 +70,32 @@ static __always_inline int decap_strip(struct xdp_md *ctx, const __u32 l3_off,
 }
 
 #define ECN_NOT_ECT 0
+#define ECN_ECT1 1
+#define ECN_ECT0 2
 #define ECN_CE 3
 
-/* RFC 6040: a congestion mark (CE) that a router put on the outer header
- * must survive decapsulation, or the sender never slows down. The balancer
- * copies the inner ECN bits to the outer header, so an outer CE over a
- * not-ECN-capable inner packet was never legitimate: it is dropped.
- * Returns 1 when the inner header was marked, 0 when nothing was to do,
- * -1 when the packet must be dropped. */
+/* The inner ECN field after decapsulation (RFC 6040, normal mode): a
+ * congestion mark (CE) a router put on the outer header must survive, or
+ * the sender never slows down; ECT(1) outside upgrades ECT(0) inside.
+ * Returns the new inner value, or -1 for outer CE over a packet that is
+ * not ECN-capable (the balancer copies the inner bits outwards, so that
+ * was never legitimate; it is dropped). */
+static __always_inline int decap_ecn_combine(__u8 outer, __u8 inner)
+{
+	if (outer == ECN_CE)
+		return inner == ECN_NOT_ECT ? -1 : ECN_CE;
+	if (outer == ECN_ECT1 && inner == ECN_ECT0)
+		return ECN_ECT1;
+	return inner;
+}
+
+/* Applies decap_ecn_combine() to the inner header. Returns 1 when it was
+ * changed, 0 when not, -1 when the packet must be dropped. */
 static __always_inline int decap_ecn(void *inner, void *data_end,
 				     __u8 outer_ecn, __be16 inner_proto)
 {
-	if (outer_ecn != ECN_CE)
-		return 0;
+	int ecn;
+
 	if (inner_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = inner;
 		__u16 old, new;
@@ -99,12 +103,11 @@ static __always_inline int decap_ecn(void *inner, void *data_end,
 
 		if ((void *)(ip + 1) > data_end)
 			return 0;
-		if ((ip->tos & 3) == ECN_NOT_ECT)
-			return -1;
-		if ((ip->tos & 3) == ECN_CE)
-			return 0;
+		ecn = decap_ecn_combine(outer_ecn, ip->tos & 3);
+		if (ecn < 0 || ecn == (ip->tos & 3))
+			return ecn < 0 ? -1 : 0;
 		old = *(__u16 *)ip;
-		ip->tos |= ECN_CE;
+		ip->tos = (ip->tos & ~3) | ecn;
 		new = *(__u16 *)ip;
 		/* incremental checksum update, RFC 1624: ~(~HC + ~m + m') */
 		sum = (__u16)~ip->check + (__u16)~old + new;
@@ -117,11 +120,10 @@ static __always_inline int decap_ecn(void *inner, void *data_end,
 
 	if ((void *)(b + sizeof(struct ipv6hdr)) > data_end)
 		return 0;
-	if (((b[1] >> 4) & 3) == ECN_NOT_ECT)
-		return -1;
-	if (((b[1] >> 4) & 3) == ECN_CE)
-		return 0;
-	b[1] |= ECN_CE << 4;
+	ecn = decap_ecn_combine(outer_ecn, (b[1] >> 4) & 3);
+	if (ecn < 0 || ecn == ((b[1] >> 4) & 3))
+		return ecn < 0 ? -1 : 0;
+	b[1] = (b[1] & ~0x30) | ecn << 4;
 	return 1;
 }
 
@@ -152,7 +154,7 @@ static __always_inline int decap_process(struct xdp_md *ctx, const __u32 l3_off,
 		inner = decap_inner_proto(iph->protocol);
 		/* Our encapsulator never sends options or fragments. */
 		if (!inner || iph->ihl != 5 || lb_ipv4_is_fragment(iph) ||
-		    !decap_is_local(&iph->daddr, 0))
+		    !lb_addr_listed(&lb_decap_addrs, &iph->daddr, 0))
 			return DECAP_COUNT(XDP_PASS, pass_not_encap);
 		outer = sizeof(*iph);
 		ecn = iph->tos & 3;
@@ -162,7 +164,7 @@ static __always_inline int decap_process(struct xdp_md *ctx, const __u32 l3_off,
 		if ((void *)(ip6h + 1) > data_end)
 			return DECAP_COUNT(XDP_PASS, pass_malformed);
 		inner = decap_inner_proto(ip6h->nexthdr);
-		if (!inner || !decap_is_local(&ip6h->daddr, 1))
+		if (!inner || !lb_addr_listed(&lb_decap_addrs, &ip6h->daddr, 1))
 			return DECAP_COUNT(XDP_PASS, pass_not_encap);
 		outer = sizeof(*ip6h);
 		ecn = (((__u8 *)ip6h)[1] >> 4) & 3;

@@ -8,9 +8,11 @@
  * The 5-tuple is looked up in the flow table first; on a hit the flow
  * keeps its backend. On a miss (or a TCP SYN, which starts a new
  * connection) the VIP is looked up, the flow hash indexes the VIP's Maglev
- * table and the choice is recorded (except for a RST). The
- * frame then leaves through the port it came in on (XDP_TX), encapsulated
- * (ipip) or with only its destination MAC rewritten (l2dsr).
+ * table and the choice is recorded (except for a RST). The frame then
+ * leaves through the port it came in on (XDP_TX), encapsulated (ipip) or
+ * with only its destination MAC rewritten (l2dsr). ICMP errors about a VIP
+ * flow (path-MTU discovery on the DSR return path) go to the flow's
+ * backend the same way.
  *
  * Dropped, by design and counted: IPv4 with options, fragments and IPv6
  * extension headers addressed to a VIP address (no ports to hash on, and a
@@ -69,21 +71,12 @@ static __always_inline int lb_parse_l4(void *l4, void *data_end, __u8 proto,
 	return 0;
 }
 
-static __always_inline int lb_is_vip_addr(const void *addr, const int v6)
-{
-	struct lb_addr_key k = {};
-
-	__builtin_memcpy(k.addr, addr, v6 ? 16 : 4);
-	k.family = v6 ? LB_AF_INET6 : LB_AF_INET;
-	return bpf_map_lookup_elem(&lb_vip_addrs, &k) != NULL;
-}
-
-/* Verdict for traffic we could not parse up to its ports: drop it (with
- * the given reason already counted by the caller) only if it is for a VIP
- * address. */
+/* Verdict for traffic we could not parse up to its ports: drop it (and
+ * count the reason) only if it is for a VIP address. */
 #define LB_NOT_PARSED(daddr, v6, reason)                                     \
-	(lb_is_vip_addr(daddr, v6) ? LB_VERDICT(XDP_DROP, reason)            \
-				   : LB_VERDICT(XDP_PASS, pass_not_vip))
+	(lb_addr_listed(&lb_vip_addrs, daddr, v6) ?                          \
+		 LB_VERDICT(XDP_DROP, reason) :                              \
+		 LB_VERDICT(XDP_PASS, pass_not_vip))
 
 static __always_inline int lb_ipv6_is_ext(__u8 nh)
 {
@@ -162,16 +155,10 @@ static __always_inline struct lb_vip *lb_find_vip(const void *daddr,
 	return vip;
 }
 
-/* Picks the backend of a new flow from the VIP's table and, if record is
- * set (not a RST), pins the flow to it in the flow table. old is the flow's
- * current entry, if any: when it already says the same, it is not
- * rewritten (an LRU update allocates a new element, which is most of the
- * cost of a new flow; SYN retransmits need none of it).
+/* The backend of the VIP's table slot for this flow hash.
  * Returns the backend id, or 0 with *drop set to the counter to bump. */
 static __always_inline __u32 lb_pick_new(const struct lb_vip *vip, __u32 vip_id,
-					 void *flows, const void *fk,
-					 const struct lb_flow *old, __u32 hash,
-					 const int v6, int record,
+					 __u32 hash, const int v6,
 					 struct lb_backend **bep, __u32 *drop)
 {
 	struct lb_ring_slot *slot;
@@ -198,40 +185,100 @@ static __always_inline __u32 lb_pick_new(const struct lb_vip *vip, __u32 vip_id,
 		*drop = offsetof(struct lb_global_stats, drop_bad_backend);
 		return 0;
 	}
-	if (record && !(old && old->backend_id == be_id &&
-			old->backend_epoch == be->epoch)) {
-		struct lb_flow fl = { .backend_id = be_id,
-				      .backend_epoch = be->epoch };
-
-		if (bpf_map_update_elem(flows, fk, &fl, BPF_ANY))
-			lb_global_inc(offsetof(struct lb_global_stats,
-					       flow_insert_fail));
-	}
 	*bep = be;
 	return be_id;
 }
 
+/* What lb_choose() decided. */
+struct lb_choice {
+	struct lb_backend *be;
+	struct lb_vip *vip;
+	__u32 be_id;
+	__u32 vip_id;
+	__u32 drop;    /* counter offset, when the packet must be dropped */
+	int new_flow;  /* chosen from the table, not from a flow entry */
+};
+
+#define LB_CHOSEN 1
+#define LB_NOT_A_VIP 0
+#define LB_DROP (-1)
+
+/* Chooses the backend for a packet of flow fk whose flow entry is fl (or
+ * NULL): the backend it is pinned to, unless the packet starts a new
+ * connection (fresh) or the pin is stale; else the VIP's table slot for
+ * the flow hash. Records nothing. Returns LB_CHOSEN, LB_NOT_A_VIP or
+ * LB_DROP (c->drop says why). */
+static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
+				     const void *fk, const void *daddr,
+				     __be16 dport, __u8 proto, const int v6,
+				     const struct lb_config *cfg,
+				     struct lb_choice *c)
+{
+	__u32 hash;
+
+	if (fl && !fresh) {
+		c->be_id = lb_pick_pinned(fl, &c->be, &c->vip, &c->vip_id);
+		if (c->be_id)
+			return LB_CHOSEN;
+	}
+	c->vip = lb_find_vip(daddr, dport, proto, v6, &c->vip_id);
+	if (!c->vip)
+		return LB_NOT_A_VIP;
+	c->new_flow = 1;
+	hash = v6 ? lb_flow_hash6(fk, cfg->hash_seed)
+		  : lb_flow_hash4(fk, cfg->hash_seed);
+	c->be_id = lb_pick_new(c->vip, c->vip_id, hash, v6, &c->be, &c->drop);
+	return c->be_id && c->be ? LB_CHOSEN : LB_DROP;
+}
+
+/* Pins a new flow to its backend, unless its entry (old) already says so:
+ * an LRU update allocates a new element, which is most of the cost of a
+ * new flow, and a SYN retransmit needs none of it. */
+static __always_inline void lb_record(void *flows, const void *fk,
+				      const struct lb_flow *old, __u32 be_id,
+				      __u32 epoch)
+{
+	struct lb_flow fl = { .backend_id = be_id, .backend_epoch = epoch };
+
+	if (old && old->backend_id == be_id && old->backend_epoch == epoch)
+		return;
+	if (bpf_map_update_elem(flows, fk, &fl, BPF_ANY))
+		lb_global_inc(offsetof(struct lb_global_stats, flow_insert_fail));
+}
+
+/* L3 MTU towards the backends, bounded so the ICMP field cannot wrap. */
+static __always_inline __u32 lb_mtu(const struct lb_config *cfg)
+{
+	__u32 mtu = cfg->mtu ? cfg->mtu : 1500;
+
+	return mtu > 0xffff ? 0xffff : mtu;
+}
+
 /* Sends the frame to backend be_id the VIP's way (mode), counting it. */
 static __always_inline int lb_send(struct xdp_md *ctx, const __u32 l3_off,
-				   const int v6, __u8 mode, __u32 vip_id,
-				   __u32 be_id, const struct lb_backend *be,
+				   const int v6, __u8 mode,
+				   const struct lb_choice *c,
 				   const struct lb_config *cfg, __u32 entropy,
-				   __u32 pkt_len, int new_flow)
+				   __u32 pkt_len)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	const struct lb_backend *be = c->be;
 	struct lb_nexthop *nh;
+	__u32 be_id = c->be_id;
 
+	if (!be)
+		return LB_VERDICT(XDP_DROP, drop_bad_backend);
 	nh = bpf_map_lookup_elem(&lb_nexthops, &be_id);
 	if (!nh || !(nh->flags & LB_NEXTHOP_F_VALID))
 		return LB_VERDICT(XDP_DROP, drop_no_nexthop);
+	if (mode == LB_FWD_L2DSR && data + l3_off > data_end)
+		return LB_VERDICT(XDP_PASS, pass_malformed); /* parsed before */
 
-	lb_counters_add(&lb_vip_stats, vip_id, pkt_len, new_flow);
-	lb_counters_add(&lb_be_stats, be_id, pkt_len, new_flow);
+	lb_counters_add(&lb_vip_stats, c->vip_id, pkt_len, c->new_flow);
+	lb_counters_add(&lb_be_stats, be_id, pkt_len, c->new_flow);
 
 	if (mode == LB_FWD_L2DSR) {
-		if (data + l3_off > data_end)
-			return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
 		lb_l2_forward(data, data, l3_off, nh->mac);
 		return XDP_TX;
 	}
@@ -253,6 +300,21 @@ static __always_inline int lb_send(struct xdp_md *ctx, const __u32 l3_off,
 	return XDP_TX;
 }
 
+static __always_inline int lb_addr6_equal(const void *a, const void *b)
+{
+	const __u32 *x = a, *y = b;
+
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]));
+}
+
+/* The client address folded to 32 bits, for encap entropy. */
+static __always_inline __u32 lb_fold_addr(const void *addr, const int v6)
+{
+	const __u32 *w = addr;
+
+	return v6 ? w[0] ^ w[1] ^ w[2] ^ w[3] : w[0];
+}
+
 /*
  * An ICMP error about a VIP flow goes to the backend that owns the flow.
  * With direct server return the backend's packets leave with the VIP as
@@ -262,95 +324,86 @@ static __always_inline int lb_send(struct xdp_md *ctx, const __u32 l3_off,
  * would break. The quoted header is the backend's packet (VIP -> client),
  * so the flow is looked up with the tuple turned around; a flow we do not
  * hold is hashed like its packets would be (no entry is recorded).
+ * Anything else (echo, errors about other traffic) goes to the kernel.
  */
 static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
-					 const int v6)
+					 const int v6, __u32 ip_len)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	void *flows = v6 ? (void *)&lb_flows6 : (void *)&lb_flows4;
+	const __u32 overhead = v6 ? LB_IPIP_V6_OVERHEAD : LB_IPIP_V4_OVERHEAD;
 	struct lb_flow_key4 fk4 = {};
 	struct lb_flow_key6 fk6 = {};
 	void *fk = v6 ? (void *)&fk6 : (void *)&fk4;
-	struct lb_backend *be = NULL;
-	struct lb_vip *vip = NULL;
+	struct lb_choice c = {};
 	struct lb_config *cfg;
-	struct lb_flow *fl;
-	__u32 be_id = 0, vip_id = 0, zero = 0, drop = 0, src_word;
+	__u32 zero = 0;
 	__be16 *ports;
+	int verdict;
 	__u8 mode;
 
 	if (!v6) {
-		struct lb_icmphdr *icmp = data + l3_off + sizeof(struct iphdr);
+		struct iphdr *outer = data + l3_off;
+		struct lb_icmphdr *icmp = (void *)(outer + 1);
 		struct iphdr *in = (void *)(icmp + 1);
 
 		ports = (void *)(in + 1);
 		if ((void *)(ports + 2) > data_end ||
 		    icmp->type != LB_ICMP_DEST_UNREACH || in->version != 4 ||
-		    in->ihl != 5 || (in->protocol != IPPROTO_TCP &&
-				     in->protocol != IPPROTO_UDP))
+		    in->ihl != 5 || lb_ipv4_is_fragment(in) ||
+		    in->saddr != outer->daddr ||
+		    (in->protocol != IPPROTO_TCP && in->protocol != IPPROTO_UDP))
 			return LB_VERDICT(XDP_PASS, pass_not_vip);
 		fk4.saddr = in->daddr;
 		fk4.daddr = in->saddr;
 		fk4.proto = in->protocol;
-		src_word = fk4.saddr;
+		fk4.sport = ports[1]; /* quoted: VIP port, then client port */
+		fk4.dport = ports[0];
 	} else {
-		struct lb_icmp6hdr *icmp = data + l3_off + sizeof(struct ipv6hdr);
+		struct ipv6hdr *outer = data + l3_off;
+		struct lb_icmp6hdr *icmp = (void *)(outer + 1);
 		struct ipv6hdr *in = (void *)(icmp + 1);
 
 		ports = (void *)(in + 1);
 		if ((void *)(ports + 2) > data_end ||
 		    (icmp->type != LB_ICMPV6_DEST_UNREACH &&
 		     icmp->type != LB_ICMPV6_PKT_TOOBIG) ||
+		    !lb_addr6_equal(&in->saddr, &outer->daddr) ||
 		    (in->nexthdr != IPPROTO_TCP && in->nexthdr != IPPROTO_UDP))
 			return LB_VERDICT(XDP_PASS, pass_not_vip);
 		__builtin_memcpy(fk6.saddr, &in->daddr, 16);
 		__builtin_memcpy(fk6.daddr, &in->saddr, 16);
 		fk6.proto = in->nexthdr;
-		src_word = ((__u32 *)fk6.saddr)[0] ^ ((__u32 *)fk6.saddr)[1] ^
-			   ((__u32 *)fk6.saddr)[2] ^ ((__u32 *)fk6.saddr)[3];
-	}
-	/* quoted: VIP port first, client port second */
-	if (v6) {
 		fk6.sport = ports[1];
 		fk6.dport = ports[0];
-	} else {
-		fk4.sport = ports[1];
-		fk4.dport = ports[0];
 	}
-
-	fl = bpf_map_lookup_elem(flows, fk);
-	if (fl)
-		be_id = lb_pick_pinned(fl, &be, &vip, &vip_id);
 	cfg = bpf_map_lookup_elem(&lb_config, &zero);
 	if (!cfg)
 		return LB_VERDICT(XDP_PASS, pass_not_vip);
-	if (!be_id) {
-		vip = lb_find_vip(v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
-				  ports[0], v6 ? fk6.proto : fk4.proto, v6,
-				  &vip_id);
-		if (!vip)
-			return LB_VERDICT(XDP_PASS, pass_not_vip);
-		be_id = lb_pick_new(vip, vip_id, flows, fk, NULL,
-				    v6 ? lb_flow_hash6(&fk6, cfg->hash_seed)
-				       : lb_flow_hash4(&fk4, cfg->hash_seed),
-				    v6, 0, &be, &drop);
-		if (!be_id || !be) {
-			lb_global_inc(drop);
-			return XDP_DROP;
-		}
+	switch (lb_choose(bpf_map_lookup_elem(flows, fk), 0, fk,
+			  v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
+			  v6 ? fk6.dport : fk4.dport,
+			  v6 ? fk6.proto : fk4.proto, v6, cfg, &c)) {
+	case LB_NOT_A_VIP:
+		return LB_VERDICT(XDP_PASS, pass_not_vip);
+	case LB_DROP:
+		lb_global_inc(c.drop);
+		return XDP_DROP;
 	}
-	if (!be || !vip)
-		return LB_VERDICT(XDP_DROP, drop_bad_backend);
-	mode = vip->mode;
+	c.new_flow = 0; /* an error is not a connection */
+	mode = c.vip->mode;
 	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
 		return LB_VERDICT(XDP_DROP, drop_bad_mode);
-	lb_global_inc(offsetof(struct lb_global_stats, icmp_err_to_backend));
-	/* Errors quote at most 576 (IPv4) or 1280 (IPv6) bytes: they fit the
-	 * configured MTU (at least 1320) once encapsulated. */
-	return lb_send(ctx, l3_off, v6, mode, vip_id, be_id, be, cfg,
-		       lb_encap_entropy(src_word, v6 ? fk6.sport : fk4.sport),
-		       data_end - data, 0);
+	if (mode == LB_FWD_IPIP && ip_len + overhead > lb_mtu(cfg))
+		return LB_VERDICT(XDP_DROP, drop_icmp_err_too_big);
+	verdict = lb_send(ctx, l3_off, v6, mode, &c, cfg,
+			  lb_encap_entropy(lb_fold_addr(fk, v6),
+					   v6 ? fk6.sport : fk4.sport),
+			  data_end - data);
+	if (verdict == XDP_TX)
+		lb_global_inc(offsetof(struct lb_global_stats, icmp_err_to_backend));
+	return verdict;
 }
 
 static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
@@ -365,14 +418,12 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	struct lb_flow_key4 fk4 = {};
 	struct lb_flow_key6 fk6 = {};
 	void *fk = v6 ? (void *)&fk6 : (void *)&fk4;
-	__u32 src_word;  /* client address folded to 32 bits */
-	struct lb_backend *be = NULL;
-	struct lb_vip *vip = NULL;
-	struct lb_flow *fl;
+	struct lb_choice c = {};
 	struct lb_config *cfg;
+	struct lb_flow *fl;
 	struct lb_l4 l4;
-	__u32 ip_len, be_id = 0, vip_id = 0, zero = 0, drop = 0, mtu;
-	int new_flow = 0, df = 1;
+	__u32 ip_len, zero = 0, mtu;
+	int df = 1, syn, ret;
 	__u8 proto, mode;
 
 	if (!v6) {
@@ -387,15 +438,18 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		if (!lb_vip_filter_hit(&iph->daddr, 0))
 			return LB_VERDICT(XDP_PASS, pass_not_vip);
 		proto = iph->protocol;
-		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP &&
-		    proto != IPPROTO_ICMP)
+		if (proto == IPPROTO_ICMP) {
+			/* errors come unfragmented and without options */
+			if (lb_ipv4_is_fragment(iph) || iph->ihl != 5)
+				return LB_VERDICT(XDP_PASS, pass_not_vip);
+			return lb_icmp_error(ctx, l3_off, 0, ip_len);
+		}
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 			return LB_VERDICT(XDP_PASS, pass_not_vip);
 		if (lb_ipv4_is_fragment(iph))
 			return LB_NOT_PARSED(&iph->daddr, 0, drop_fragment);
 		if (iph->ihl != 5)
 			return LB_NOT_PARSED(&iph->daddr, 0, drop_ip_options);
-		if (proto == IPPROTO_ICMP)
-			return lb_icmp_error(ctx, l3_off, 0);
 		if (lb_parse_l4(iph + 1, data_end, proto, ip_len - l3_hdr, &l4))
 			return LB_NOT_PARSED(&iph->daddr, 0, drop_malformed_l4);
 		df = iph->frag_off & bpf_htons(LB_IP_DF);
@@ -404,7 +458,6 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		fk4.sport = l4.sport;
 		fk4.dport = l4.dport;
 		fk4.proto = proto;
-		src_word = fk4.saddr;
 	} else {
 		struct ipv6hdr *ip6h = data + l3_off;
 
@@ -417,7 +470,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 			return LB_VERDICT(XDP_PASS, pass_not_vip);
 		proto = ip6h->nexthdr;
 		if (proto == IPPROTO_ICMPV6)
-			return lb_icmp_error(ctx, l3_off, 1);
+			return lb_icmp_error(ctx, l3_off, 1, ip_len);
 		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
 			if (proto == IPPROTO_FRAGMENT)
 				return LB_NOT_PARSED(&ip6h->daddr, 1, drop_fragment);
@@ -432,36 +485,32 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		fk6.sport = l4.sport;
 		fk6.dport = l4.dport;
 		fk6.proto = proto;
-		src_word = ((__u32 *)fk6.saddr)[0] ^ ((__u32 *)fk6.saddr)[1] ^
-			   ((__u32 *)fk6.saddr)[2] ^ ((__u32 *)fk6.saddr)[3];
 	}
 
+	cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	if (!cfg)
+		return LB_VERDICT(XDP_PASS, pass_not_vip);
 	/* Established flows first: one lookup, no VIP lookup. A SYN starts a
 	 * new connection even if its 5-tuple was seen before. */
 	fl = bpf_map_lookup_elem(flows, fk);
-	if (fl && (proto != IPPROTO_TCP ||
-		   (l4.flags & (LB_TCP_SYN | LB_TCP_ACK)) != LB_TCP_SYN))
-		be_id = lb_pick_pinned(fl, &be, &vip, &vip_id);
-	if (!be_id) {
-		vip = lb_find_vip(v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
-				  l4.dport, proto, v6, &vip_id);
-		if (!vip)
-			return LB_VERDICT(XDP_PASS, pass_not_vip);
-		new_flow = 1;
-	}
-	cfg = bpf_map_lookup_elem(&lb_config, &zero);
-	if (!cfg || !vip)
+	syn = proto == IPPROTO_TCP &&
+	      (l4.flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN;
+	ret = lb_choose(fl, syn, fk, v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
+			l4.dport, proto, v6, cfg, &c);
+	if (ret == LB_NOT_A_VIP)
 		return LB_VERDICT(XDP_PASS, pass_not_vip);
+	if (ret == LB_DROP) {
+		lb_global_inc(c.drop);
+		return XDP_DROP;
+	}
 
 	/* The mode is read once: lb_vip_info may be rewritten meanwhile. */
-	mode = vip->mode;
+	mode = c.vip->mode;
 	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
 		return LB_VERDICT(XDP_DROP, drop_bad_mode);
 	/* Too big once encapsulated: tell the client (path-MTU discovery). */
 	if (mode == LB_FWD_IPIP) {
-		mtu = cfg->mtu ? cfg->mtu : 1500;
-		if (mtu > 0xffff) /* keeps the ICMP MTU field from wrapping */
-			mtu = 0xffff;
+		mtu = lb_mtu(cfg);
 		if (ip_len + overhead > mtu) {
 			if (v6)
 				return lb_icmp6_too_big(ctx, l3_off, mtu - overhead);
@@ -470,23 +519,10 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 			return lb_icmp4_too_big(ctx, l3_off, mtu - overhead);
 		}
 	}
-
-	if (new_flow) {
-		__u32 hash = v6 ? lb_flow_hash6(&fk6, cfg->hash_seed)
-				: lb_flow_hash4(&fk4, cfg->hash_seed);
-
-		be_id = lb_pick_new(vip, vip_id, flows, fk, fl, hash, v6,
-				    !(proto == IPPROTO_TCP && (l4.flags & LB_TCP_RST)),
-				    &be, &drop);
-		if (!be_id || !be) {
-			lb_global_inc(drop);
-			return XDP_DROP;
-		}
-	}
-	if (!be)
-		return LB_VERDICT(XDP_DROP, drop_bad_backend);
-	return lb_send(ctx, l3_off, v6, mode, vip_id, be_id, be, cfg,
-		       lb_encap_entropy(src_word, l4.sport), pkt_len, new_flow);
+	if (c.new_flow && !(proto == IPPROTO_TCP && (l4.flags & LB_TCP_RST)))
+		lb_record(flows, fk, fl, c.be_id, c.be->epoch);
+	return lb_send(ctx, l3_off, v6, mode, &c, cfg,
+		       lb_encap_entropy(lb_fold_addr(fk, v6), l4.sport), pkt_len);
 }
 
 SEC("xdp")

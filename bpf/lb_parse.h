@@ -11,6 +11,8 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include "inferlb.h"
 
 /* 802.1Q / 802.1ad tag; not in the uapi headers. */
 struct lb_vlan_hdr {
@@ -50,6 +52,18 @@ static __always_inline __be16 lb_parse_l2(void *data, void *data_end,
 		*l3_off = sizeof(*eth) + sizeof(*vh);
 	}
 	return proto;
+}
+
+/* Is addr (4 or 16 bytes) a key of map, a hash keyed by struct
+ * lb_addr_key (lb_vip_addrs, lb_decap_addrs)? */
+static __always_inline int lb_addr_listed(void *map, const void *addr,
+					  const int v6)
+{
+	struct lb_addr_key k = {};
+
+	__builtin_memcpy(k.addr, addr, v6 ? 16 : 4);
+	k.family = v6 ? LB_AF_INET6 : LB_AF_INET;
+	return bpf_map_lookup_elem(map, &k) != NULL;
 }
 
 static __always_inline int lb_ipv4_is_fragment(const struct iphdr *iph)

@@ -8,17 +8,14 @@
 #include "lb_hash.h"
 #include "lb_filter.h"
 
-static void addr_words(const __u8 addr[16], __u32 w[4])
-{
-	memcpy(w, addr, 16);
-}
-
 int lb_filter_add(int filter_fd, int family, const __u8 addr[16])
 {
 	__u32 w[4], bit, word;
 	__u64 v;
 
-	addr_words(addr, w);
+	if (family != 4 && family != 6) /* LB_AF_INET / LB_AF_INET6 */
+		return -EINVAL;
+	memcpy(w, addr, sizeof(w));
 	bit = lb_vip_filter_bit(w, family == 6);
 	word = bit >> 6;
 	if (bpf_map_lookup_elem(filter_fd, &word, &v))
@@ -39,7 +36,7 @@ int lb_filter_rebuild(int filter_fd, int vip_addrs_fd)
 	while (!bpf_map_get_next_key(vip_addrs_fd, prev, &next)) {
 		k = next;
 		prev = &k;
-		addr_words(k.addr, w);
+		memcpy(w, k.addr, sizeof(w));
 		bit = lb_vip_filter_bit(w, k.family == LB_AF_INET6);
 		want[bit >> 6] |= 1ull << (bit & 63);
 	}

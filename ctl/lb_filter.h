@@ -10,11 +10,13 @@
 
 #include <linux/types.h>
 
-/* Sets the bit of one address (family 4 or 6; IPv4 in addr[0..3]). */
+/* Sets the bit of one address (family 4 or 6, i.e. LB_AF_INET or
+ * LB_AF_INET6; IPv4 in addr[0..3]). -EINVAL for another family. */
 int lb_filter_add(int filter_fd, int family, const __u8 addr[16]);
 
 /* Recomputes the whole filter from lb_vip_addrs (struct lb_addr_key keys)
- * and writes the words that changed; each word changes in one write. */
+ * and writes the words that changed; each word changes in one write.
+ * Callers serialize all filter writers (lbctl holds the pin-dir lock). */
 int lb_filter_rebuild(int filter_fd, int vip_addrs_fd);
 
 #endif /* LB_FILTER_H */

@@ -205,8 +205,9 @@ struct lb_global_stats {
 	__u64 flow_insert_fail;   /* flow table update failed (packet still sent) */
 	__u64 pass_l2_multicast;  /* broadcast/multicast destination MAC */
 	__u64 icmp_err_to_backend; /* ICMP error about a VIP flow, sent to its backend */
+	__u64 drop_icmp_err_too_big; /* such an error, too big to encapsulate */
 };
-_Static_assert(sizeof(struct lb_global_stats) == 144, "lb_global_stats ABI");
+_Static_assert(sizeof(struct lb_global_stats) == 152, "lb_global_stats ABI");
 
 /* lb_config, one entry, written by userspace. */
 struct lb_config {
@@ -246,7 +247,7 @@ struct lb_decap_stats {
 	__u64 pass_not_encap; /* anything else, untouched */
 	__u64 pass_malformed; /* truncated headers, untouched */
 	__u64 drop_xdp_adjust;
-	__u64 ecn_ce;         /* outer congestion mark copied to the inner packet */
+	__u64 ecn_ce;         /* inner ECN field updated from the outer (RFC 6040) */
 	__u64 drop_not_ect;   /* outer CE on a packet that is not ECN-capable */
 	__u64 pad;
 };

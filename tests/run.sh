@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs every test binary; stops at the first failure. Usage: tests/run.sh BUILD_DIR
+# Runs every test binary, all of them even if one fails; exits non-zero if
+# any failed. Usage: tests/run.sh BUILD_DIR
 # Each binary is bounded in time; tests that need root say so and fail.
 set -eu
 build=${1:-build}

@@ -342,9 +342,12 @@ static void test_pass_arp_and_qinq(void **state)
 
 /* ---- malformed and truncated ---------------------------------------------- */
 
-static void check_truncations(struct fx *f, int fam, __u16 vlan)
+static void check_truncations(struct fx *f, int fam, __u16 vlan, int udp)
 {
-	struct tl_pkt_spec s = { .family = fam, .payload = 0, .vlan = vlan };
+	struct tl_pkt_spec s = { .family = fam, .payload = 0, .vlan = vlan,
+				 .proto = udp ? IPPROTO_UDP : IPPROTO_TCP,
+				 .dport = udp ? 53 : 80 };
+	const size_t l4_hdr = udp ? 8 : 20;
 	__u8 in[2048];
 	struct tl_run r;
 	size_t len = tl_build(&s, in, sizeof(in));
@@ -361,9 +364,9 @@ static void check_truncations(struct fx *f, int fam, __u16 vlan)
 		assert_frame(&r, XDP_PASS, in, cut);
 		assert_int_equal(TL_GLOBAL(f->lb, pass_malformed) - before, 1);
 	}
-	/* A consistent IP header whose TCP header is cut short: the IP length
-	 * says only 10 bytes of TCP follow. For a VIP, that is a drop. */
-	for (size_t l4 = 0; l4 < 20; l4 += 5) {
+	/* A consistent IP header whose L4 header is cut short (the IP length
+	 * says fewer bytes follow than the header needs). For a VIP: a drop. */
+	for (size_t l4 = 0; l4 < l4_hdr; l4 += 3) {
 		__u64 before = TL_GLOBAL(f->lb, drop_malformed_l4);
 		__u8 *ip = in + l3;
 
@@ -383,10 +386,12 @@ static void check_truncations(struct fx *f, int fam, __u16 vlan)
 
 static void test_truncation(void **state)
 {
-	check_truncations(*state, 4, 0);
-	check_truncations(*state, 6, 0);
-	check_truncations(*state, 4, 42);
-	check_truncations(*state, 6, 42);
+	for (int udp = 0; udp < 2; udp++) {
+		check_truncations(*state, 4, 0, udp);
+		check_truncations(*state, 6, 0, udp);
+		check_truncations(*state, 4, 42, udp);
+		check_truncations(*state, 6, 42, udp);
+	}
 }
 
 static void test_bad_ip_header(void **state)
@@ -821,17 +826,62 @@ static void test_icmp_error_to_backend(void **state)
 	run_ok(f->prog, in, len, &r);
 	assert_frame(&r, XDP_PASS, in, len);
 
-	/* IPv6 "packet too big" about a UDP flow of the IPv6 ipip VIP. */
+	/* quoting a source that is not the address it was sent to: not ours */
+	len = icmp_error(4, "198.18.1.1", IPPROTO_TCP, 80, 46000, in);
+	in[14 + 28 + 15] ^= 1;
+	run_ok(f->prog, in, len, &r);
+	assert_frame(&r, XDP_PASS, in, len);
+	/* echo to the VIP, full size, and ICMP with IP options: the kernel's */
+	expect_pass(f, &(struct tl_pkt_spec){ .family = 4, .proto = IPPROTO_ICMP,
+					      .payload = 56 });
+	expect_pass(f, &(struct tl_pkt_spec){ .family = 4, .proto = IPPROTO_ICMP,
+					      .payload = 56, .ip_opts = 4 });
+
+	/* IPv6 "packet too big" about a UDP flow of the IPv6 ipip VIP. The
+	 * outer flow label carries the flow's entropy, like its data packets. */
 	assert_int_equal(send_pkt(f, &(struct tl_pkt_spec){ .family = 6,
 				.proto = IPPROTO_UDP, .dport = 53, .sport = 5353 }),
 			 v6vip + 1);
 	len = icmp_error(6, "2001:db8:1::1", IPPROTO_UDP, 53, 5353, in);
 	run_ok(f->prog, in, len, &r);
-	assert_int_equal(r.ret, XDP_TX);
-	assert_int_equal(r.len, len + 40);
-	tl_addr(6, "2001:db8:2::6", exp);
-	assert_memory_equal(r.out + 14 + 24, exp, 16);
-	assert_memory_equal(r.out + 14 + 40, in + 14, len - 14);
+	{
+		__u32 w[4], fold = 0, ent, first;
+		__u8 cl[16];
+
+		tl_addr(6, "2001:db8:1::1", cl);
+		memcpy(w, cl, 16);
+		for (int i = 0; i < 4; i++)
+			fold ^= w[i];
+		ent = lb_encap_entropy(fold, htons(5353));
+		expect_ipip6(exp, in, len, v6vip + 1, "2001:db8:2::6");
+		memcpy(&first, exp + 14, 4);
+		first = htonl((ntohl(first) & 0xfff00000) | (ent & 0xfffff));
+		memcpy(exp + 14, &first, 4);
+		assert_frame(&r, XDP_TX, exp, len + 40);
+	}
+	assert_int_equal(TL_GLOBAL(f->lb, icmp_err_to_backend), 3);
+
+	/* Too big to encapsulate (errors may quote more than RFC 1812 asks),
+	 * or no next hop: dropped, one reason each, not counted as sent. */
+	len = icmp_error(4, "198.18.1.1", IPPROTO_TCP, 80, 46000, in);
+	memset(in + len, 0, 1500 - len + 14);
+	*(__be16 *)(in + 14 + 2) = htons(1500);
+	*(__be16 *)(in + 14 + 10) = 0;
+	*(__be16 *)(in + 14 + 10) = tl_csum(in + 14, 20, 0);
+	run_ok(f->prog, in, 1514, &r);
+	assert_frame(&r, XDP_DROP, in, 1514);
+	assert_int_equal(TL_GLOBAL(f->lb, drop_icmp_err_too_big), 1);
+	{
+		struct lb_nexthop nh = { 0 };
+		__u32 id = 1;
+
+		assert_int_equal(bpf_map_update_elem(
+			bpf_map__fd(f->lb->maps.lb_nexthops), &id, &nh, 0), 0);
+	}
+	len = icmp_error(4, "198.18.1.1", IPPROTO_TCP, 80, 46000, in);
+	run_ok(f->prog, in, len, &r);
+	assert_frame(&r, XDP_DROP, in, len);
+	assert_int_equal(TL_GLOBAL(f->lb, drop_no_nexthop), 1);
 	assert_int_equal(TL_GLOBAL(f->lb, icmp_err_to_backend), 3);
 }
 
@@ -982,6 +1032,31 @@ static void test_decap(void **state)
 			assert_frame(&dec, XDP_PASS, exp, len);
 		}
 
+	/* ECT(1) on the outer header upgrades an inner ECT(0) (RFC 6040). */
+	for (int fam = 4; fam <= 6; fam += 2) {
+		struct tl_pkt_spec s = { .family = fam, .proto = IPPROTO_UDP,
+					 .dport = 53, .tos = 0x02 };
+		__u8 in[2048], exp[2048];
+		struct tl_run enc, dec;
+		size_t len = tl_build(&s, in, sizeof(in));
+		__u8 *o;
+
+		run_ok(f->prog, in, len, &enc);
+		o = enc.out + 14;
+		if (fam == 4) {
+			o[1] = (o[1] & ~3) | 1;
+			*(__be16 *)(o + 10) = 0;
+			*(__be16 *)(o + 10) = tl_csum(o, 20, 0);
+		} else {
+			o[1] = (o[1] & ~0x30) | 0x10;
+		}
+		run_ok(dprog, enc.out, enc.len, &dec);
+		s.tos = 0x01;
+		tl_build(&s, exp, sizeof(exp));
+		memcpy(exp, enc.out, 12);
+		assert_frame(&dec, XDP_PASS, exp, len);
+	}
+
 	/* Not addressed to us, not encapsulated, or truncated: untouched. */
 	{
 		struct tl_pkt_spec s = { .family = 4, .proto = IPPROTO_UDP,
@@ -1028,9 +1103,9 @@ static void test_decap(void **state)
 	tl_percpu_sum(bpf_map__fd(d->maps.lb_decap_stats), 0,                 \
 		      sizeof(struct lb_decap_stats),                          \
 		      offsetof(struct lb_decap_stats, field))
-	assert_int_equal(DSTAT(decap_v4), 3);
-	assert_int_equal(DSTAT(decap_v6), 4);
-	assert_int_equal(DSTAT(ecn_ce), 2);
+	assert_int_equal(DSTAT(decap_v4), 4);
+	assert_int_equal(DSTAT(decap_v6), 5);
+	assert_int_equal(DSTAT(ecn_ce), 4);
 	assert_int_equal(DSTAT(drop_not_ect), 2);
 	assert_int_equal(DSTAT(pass_not_encap), 2);
 	assert_int_equal(DSTAT(pass_malformed), 2);

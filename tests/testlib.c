@@ -220,15 +220,20 @@ struct lb_bpf *tl_lb_load(void)
 	struct lb_bpf *s;
 	__u32 zero = 0;
 	__u8 a[16];
+	int ncpu;
 
 	s = lb_bpf__open();
 	if (!s) {
 		perror("testlib: open balancer");
 		return NULL;
 	}
-	/* Tests need few flows; keep preallocation small and fast. */
-	bpf_map__set_max_entries(s->maps.lb_flows4, 65536);
-	bpf_map__set_max_entries(s->maps.lb_flows6, 16384);
+	/* Tests need few flows; keep preallocation small and fast. Each CPU's
+	 * LRU list holds max_entries / possible CPUs, so scale by those. */
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu < 1)
+		ncpu = 1;
+	bpf_map__set_max_entries(s->maps.lb_flows4, 32768 * ncpu);
+	bpf_map__set_max_entries(s->maps.lb_flows6, 8192 * ncpu);
 	if (lb_bpf__load(s)) {
 		fprintf(stderr, "testlib: loading the balancer failed (root? BPF?)\n");
 		lb_bpf__destroy(s);
