@@ -1,25 +1,39 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * minimal.bpf.c - the baseline of the XDP benchmark (bench/bench_xdp.c):
- * about the least an IPv4/TCP IPIP balancer can do per packet.
+ * about the least an IPIP balancer can do per packet, for IPv4/TCP and
+ * for IPv6/UDP.
  *
- *   Ethernet (no VLAN) + IPv4 (no options) + TCP parse;
+ *   IPv4/TCP: Ethernet (no VLAN) + IPv4 (no options) + TCP parse;
  *   VIP lookup in a hash map keyed by (address, port, protocol);
  *   lb_flow_hash4() of the 5-tuple and the seed, the same hash as the
  *   balancer's;
  *   one lookup in a flat ring array: ring_base + hash % ring_size;
  *   backend address and next-hop MAC from one array;
  *   IPIP push (outer IPv4 header with its checksum), MAC rewrite, XDP_TX.
- * No flow table, no counters, no MTU check, no fragment handling.
- * Anything that is not TCP/IPv4 to a VIP: XDP_PASS.
  *
- * The outer header is built exactly like the balancer's (TOS copied, id 0,
- * DF, TTL 64, fixed outer source), so for the same configuration both
- * programs produce the same bytes, which the benchmark checks.
+ *   IPv6/UDP: Ethernet (no VLAN) + IPv6 (no extension headers) + UDP
+ *   parse; VIP lookup in a second hash map keyed by (16-byte address,
+ *   port, protocol); lb_flow_hash6() of the 5-tuple and the seed; one
+ *   lookup in the same flat ring array; 16-byte backend address and
+ *   next-hop MAC from a second array; IP6IP6 push, MAC rewrite, XDP_TX.
+ *
+ * No flow table, no counters, no MTU check, no fragment handling.
+ * Anything else (another protocol, or no VIP): XDP_PASS.
+ *
+ * The outer headers are built exactly like the balancer's, so for the
+ * same configuration both programs produce the same bytes, which the
+ * benchmark checks:
+ *   IPv4: TOS copied, id 0, DF, TTL 64, fixed outer source;
+ *   IPv6: version 6, inner traffic class copied, 20-bit flow label =
+ *   lb_encap_entropy(XOR of the client address's four 32-bit words,
+ *   source port), payload length + 40, next header 41, hop limit 64,
+ *   outer source = the configured one with its last 32 bits
+ *   (base & ~mask) | (entropy & mask).
  *
  * Besides xdp_minimal, variants add one feature of the real balancer
  * each, so the benchmark can tell what the balancer's extra time is made
- * of (its "where the time goes" rows):
+ * of (its "where the time goes" rows). They have the IPv4/TCP path only:
  *   xdp_min_flow    + flow-table lookup (LRU hash, the balancer's key, map
  *                     type and flags); a hit gives the backend and skips
  *                     the hash and the ring, as in the balancer;
@@ -32,7 +46,9 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -67,9 +83,24 @@ struct min_backend {
 	__u16 pad;
 };
 
+struct min_vip_key6 {
+	__u8 addr[16];
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct min_backend6 {
+	__u8 addr[16];
+	__u8 mac[ETH_ALEN]; /* next hop */
+	__u16 pad;
+};
+
 /* Set by the loader before load. */
 const volatile __u32 min_hash_seed = 0;
 const volatile __be32 min_encap_src = 0;
+const volatile __be32 min_encap_src6[4] = {};
+const volatile __be32 min_encap_src6_mask = 0; /* on the last 32 bits */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -91,6 +122,20 @@ struct {
 	__type(key, __u32);
 	__type(value, struct min_backend);
 } min_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MIN_MAX_VIPS);
+	__type(key, struct min_vip_key6);
+	__type(value, struct min_vip);
+} min_vips6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MIN_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct min_backend6);
+} min_backends6 SEC(".maps");
 
 /* Variants only. */
 struct {
@@ -119,6 +164,7 @@ struct {
 #define MIN_F_FLOW_INSERT 0x2
 #define MIN_F_STATS 0x4
 #define MIN_F_WIDE_KEY 0x8
+#define MIN_F_IPV6 0x10 /* has the IPv6/UDP path (xdp_minimal only) */
 
 static __always_inline __u16 min_csum_ipv4(const struct iphdr *iph)
 {
@@ -143,6 +189,85 @@ static __always_inline void min_count(__u32 id, __u64 bytes)
 	}
 }
 
+/* The IPv6/UDP path: the frame's EtherType is IPv6. */
+static __always_inline int min_process6(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6h = data + sizeof(*eth);
+	struct udphdr *uh = (void *)(ip6h + 1);
+	struct min_vip_key6 vk = {};
+	struct lb_flow_key6 fk = {};
+	struct min_backend6 *be;
+	struct ipv6hdr *outer;
+	struct min_vip *vip;
+	const __u32 *s;
+	__u8 ours[ETH_ALEN];
+	__u32 idx, *slot, hash, entropy, first;
+	__be16 payload_len;
+
+	if ((void *)(uh + 1) > data_end || ip6h->nexthdr != IPPROTO_UDP)
+		return XDP_PASS;
+	__builtin_memcpy(vk.addr, &ip6h->daddr, 16);
+	vk.port = uh->dest;
+	vk.proto = IPPROTO_UDP;
+	vip = bpf_map_lookup_elem(&min_vips6, &vk);
+	if (!vip)
+		return XDP_PASS;
+
+	__builtin_memcpy(fk.saddr, &ip6h->saddr, 16);
+	__builtin_memcpy(fk.daddr, &ip6h->daddr, 16);
+	fk.sport = uh->source;
+	fk.dport = uh->dest;
+	fk.proto = IPPROTO_UDP;
+	hash = lb_flow_hash6(&fk, min_hash_seed);
+	idx = vip->ring_base + hash % vip->ring_size;
+	slot = bpf_map_lookup_elem(&min_ring, &idx);
+	if (!slot || !*slot)
+		return XDP_DROP;
+	be = bpf_map_lookup_elem(&min_backends6, slot);
+	if (!be)
+		return XDP_DROP;
+
+	/* Flow label entropy: the client address folded to 32 bits and the
+	 * source port, as the balancer computes it. */
+	s = (const __u32 *)fk.saddr;
+	entropy = lb_encap_entropy(s[0] ^ s[1] ^ s[2] ^ s[3], fk.sport);
+
+	/* What the push overwrites or moves: read it first. */
+	first = bpf_ntohl(*(__be32 *)ip6h); /* version, class, flow label */
+	payload_len = ip6h->payload_len;
+	__builtin_memcpy(ours, eth->h_dest, ETH_ALEN);
+
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct ipv6hdr)))
+		return XDP_DROP;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	outer = data + sizeof(*eth);
+	if ((void *)(outer + 1) > data_end)
+		return XDP_DROP;
+
+	__builtin_memcpy(eth->h_dest, be->mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, ours, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IPV6);
+	/* version 6, the inner traffic class, 20 bits of flow label */
+	*(__be32 *)outer = bpf_htonl(6u << 28 | (first & 0x0ff00000) |
+				     (entropy & 0x000fffff));
+	outer->payload_len = bpf_htons(bpf_ntohs(payload_len) + sizeof(*outer));
+	outer->nexthdr = IPPROTO_IPV6;
+	outer->hop_limit = LB_ENCAP_TTL;
+	outer->saddr.in6_u.u6_addr32[0] = min_encap_src6[0];
+	outer->saddr.in6_u.u6_addr32[1] = min_encap_src6[1];
+	outer->saddr.in6_u.u6_addr32[2] = min_encap_src6[2];
+	outer->saddr.in6_u.u6_addr32[3] =
+		(min_encap_src6[3] & ~min_encap_src6_mask) |
+		(entropy & min_encap_src6_mask);
+	__builtin_memcpy(&outer->daddr, be->addr, 16);
+	return XDP_TX;
+}
+
 static __always_inline int min_process(struct xdp_md *ctx, const int variant)
 {
 	void *data = (void *)(long)ctx->data;
@@ -160,8 +285,16 @@ static __always_inline int min_process(struct xdp_md *ctx, const int variant)
 	__be16 tot_len;
 	__u8 tos;
 
-	if ((void *)(th + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
-	    iph->ihl != 5 || iph->protocol != IPPROTO_TCP)
+	/* 54 bytes: every IPv6/UDP frame (62 bytes at least) is longer. */
+	if ((void *)(th + 1) > data_end)
+		return XDP_PASS;
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+		if ((variant & MIN_F_IPV6) &&
+		    eth->h_proto == bpf_htons(ETH_P_IPV6))
+			return min_process6(ctx);
+		return XDP_PASS;
+	}
+	if (iph->ihl != 5 || iph->protocol != IPPROTO_TCP)
 		return XDP_PASS;
 	if (variant & MIN_F_WIDE_KEY) {
 		struct lb_vip_key wk = {};
@@ -248,7 +381,7 @@ static __always_inline int min_process(struct xdp_md *ctx, const int variant)
 SEC("xdp")
 int xdp_minimal(struct xdp_md *ctx)
 {
-	return min_process(ctx, 0);
+	return min_process(ctx, MIN_F_IPV6);
 }
 
 SEC("xdp")
