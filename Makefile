@@ -24,7 +24,7 @@ BPF_SRCS   := $(wildcard bpf/*.bpf.c) $(wildcard bench/*.bpf.c)
 BPF_OBJS   := $(patsubst %.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst %.bpf.c,$(BUILD)/%.skel.h,$(notdir $(BPF_SRCS)))
 SKELS      := $(addprefix $(BUILD)/,$(notdir $(SKELS)))
-BPF_HDRS   := $(wildcard bpf/*.h) $(wildcard include/*.h)
+BPF_HDRS   := $(wildcard bpf/*.h) $(wildcard include/*.h) $(wildcard bench/*.h)
 
 LIB_SRCS   := $(wildcard ctl/lb_*.c)
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
@@ -70,7 +70,7 @@ $(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard ctl/*.h) $(SKELS)
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
 
-$(BUILD)/bench/%.o: bench/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) $(wildcard ctl/*.h) | $(BUILD)/bench
+$(BUILD)/bench/%.o: bench/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) $(wildcard ctl/*.h) $(wildcard bench/*.h) | $(BUILD)/bench
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm

@@ -87,6 +87,7 @@
 #include "lb_maglev.h"
 #include "lb_ring.h"
 #include "testlib.h"
+#include "minimal.h"
 #include "lb.skel.h"
 #include "decap.skel.h"
 #include "minimal.skel.h"
@@ -211,40 +212,6 @@ static void setup_lb(struct bench *b)
 	CHECK(!err, "lb_ring_install v6: %s", strerror(-err));
 }
 
-/* Mirrors of minimal.bpf.c's map values (the skeleton has no types for
- * map values); their sizes are checked against the loaded maps. */
-struct min_vip_key {
-	__be32 addr;
-	__be16 port;
-	__u8 proto;
-	__u8 pad;
-};
-
-struct min_vip {
-	__u32 id;
-	__u32 ring_base;
-	__u32 ring_size;
-	__u32 pad;
-};
-
-struct min_backend {
-	__be32 addr;
-	__u8 mac[6];
-	__u16 pad;
-};
-
-struct min_vip_key6 {
-	__u8 addr[16];
-	__be16 port;
-	__u8 proto;
-	__u8 pad;
-};
-
-struct min_backend6 {
-	__u8 addr[16];
-	__u8 mac[6];
-	__u16 pad;
-};
 
 /* The minimal balancer's IPv6 VIP: [VIP6]:53/udp, ring slots RING ..
  * 2 * RING - 1 of min_ring (after the IPv4 VIP's), backends 9..16 with

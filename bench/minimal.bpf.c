@@ -54,6 +54,7 @@
 
 #include "inferlb.h"
 #include "lb_hash.h"
+#include "minimal.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -63,38 +64,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MIN_FLOWS 65536
 #define MIN_IP_DF 0x4000
 
-struct min_vip_key {
-	__be32 addr;
-	__be16 port;
-	__u8 proto;
-	__u8 pad;
-};
-
-struct min_vip {
-	__u32 id;
-	__u32 ring_base; /* first slot of this VIP's table in min_ring */
-	__u32 ring_size;
-	__u32 pad;
-};
-
-struct min_backend {
-	__be32 addr;
-	__u8 mac[ETH_ALEN]; /* next hop */
-	__u16 pad;
-};
-
-struct min_vip_key6 {
-	__u8 addr[16];
-	__be16 port;
-	__u8 proto;
-	__u8 pad;
-};
-
-struct min_backend6 {
-	__u8 addr[16];
-	__u8 mac[ETH_ALEN]; /* next hop */
-	__u16 pad;
-};
 
 /* Set by the loader before load. */
 const volatile __u32 min_hash_seed = 0;
