@@ -95,10 +95,11 @@ static void show(const char *what, const __u32 *w, const long *c, long moved,
 {
 	__u32 wsum = w[0] + w[1] + w[2];
 
-	printf("\n%s\n  %-12s %7s %10s %10s\n", what, "backend", "weight",
+	printf("\n%s\n  %-12s %9s %10s %10s\n", what, "backend",
+	       established ? "placed at" : "weight",
 	       established ? "flows" : "new flows", wsum ? "expected" : "");
 	for (int i = 0; i < NB; i++)
-		printf("  %-12s %7u %9.1f%% %9.1f%%\n", be_addr[i], w[i],
+		printf("  %-12s %9u %9.1f%% %9.1f%%\n", be_addr[i], w[i],
 		       100.0 * c[i + 1] / FLOWS,
 		       wsum ? 100.0 * w[i] / wsum : 0.0);
 	if (established)
