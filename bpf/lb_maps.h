@@ -53,8 +53,9 @@ struct {
 } lb_vip_filter SEC(".maps");
 
 /* Addresses that carry any VIP -> number of VIPs on it. Slow path only:
- * tells fragments and packets with IP options or IPv6 extension headers
- * that must be dropped (to a VIP) from those to pass (anything else). */
+ * tells fragments, packets with IP options or IPv6 extension headers and
+ * truncated TCP/UDP headers that must be dropped (to a VIP) from those to
+ * pass (anything else). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LB_MAX_VIPS);

@@ -103,9 +103,10 @@ struct lb_vip {
 };
 _Static_assert(sizeof(struct lb_vip) == 32, "lb_vip ABI");
 
-/* lb_vip_addrs key: any address that carries at least one VIP. Used only on
- * the slow path, to drop (not pass) fragments and IPv6 extension headers
- * addressed to a VIP. */
+/* Key of lb_vip_addrs (addresses that carry at least one VIP; used on the
+ * slow path to drop, not pass, fragments, IPv4 options, IPv6 extension
+ * headers and truncated TCP/UDP headers sent to a VIP address) and of
+ * lb_decap_addrs (the decap program's host addresses). */
 struct lb_addr_key {
 	__u8 addr[16];
 	__u8 family;
