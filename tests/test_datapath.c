@@ -963,6 +963,50 @@ static void test_random_frames_never_abort(void **state)
 	}
 }
 
+/* Mutated encapsulated frames through the decap program: never aborted,
+ * and whatever it does not unwrap it passes untouched. */
+static void test_decap_random_frames(void **state)
+{
+	struct fx *f = *state;
+	struct decap_bpf *d = decap_bpf__open_and_load();
+	struct lb_addr_key k4 = { .family = LB_AF_INET }, k6 = { .family = LB_AF_INET6 };
+	struct lb_decap_addr v = { 0 };
+	unsigned int seed = 777;
+	int dprog;
+
+	assert_non_null(d);
+	dprog = bpf_program__fd(d->progs.xdp_decap);
+	tl_addr(4, "198.18.2.2", k4.addr);
+	tl_addr(6, "2001:db8:2::6", k6.addr);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(d->maps.lb_decap_addrs),
+					     &k4, &v, 0), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(d->maps.lb_decap_addrs),
+					     &k6, &v, 0), 0);
+	for (int i = 0; i < 2000; i++) {
+		struct tl_pkt_spec s = { .family = (i & 1) ? 6 : 4,
+					 .proto = IPPROTO_UDP, .dport = 53,
+					 .vlan = (i & 2) ? 9 : 0, .payload = i % 61 };
+		__u8 in[2048], frame[4096];
+		struct tl_run enc, dec;
+		size_t len = tl_build(&s, in, sizeof(in));
+		int flips = rand_r(&seed) % 4;
+
+		run_ok(f->prog, in, len, &enc);
+		assert_int_equal(enc.ret, XDP_TX);
+		memcpy(frame, enc.out, enc.len);
+		len = enc.len;
+		for (int k = 0; k < flips; k++)
+			frame[rand_r(&seed) % len] ^= 1 << (rand_r(&seed) % 8);
+		len = 14 + rand_r(&seed) % (len - 13);
+		run_ok(dprog, frame, len, &dec);
+		assert_true(dec.ret == XDP_PASS || dec.ret == XDP_DROP);
+		/* unwrapped frames are shorter; anything else is untouched */
+		if (dec.ret == XDP_PASS && dec.len >= len)
+			assert_frame(&dec, XDP_PASS, frame, len);
+	}
+	decap_bpf__destroy(d);
+}
+
 /* ---- decap ------------------------------------------------------------------- */
 
 static void test_decap(void **state)
@@ -1244,6 +1288,7 @@ int main(void)
 		T(test_encap_entropy),
 		T(test_random_frames_never_abort),
 		T(test_decap),
+		T(test_decap_random_frames),
 #undef T
 	};
 
