@@ -107,28 +107,21 @@ static __always_inline int lb_vip_filter_hit(const void *daddr, const int v6)
 	return w && ((*w >> (bit & 63)) & 1);
 }
 
-/* The backend flow entry fl pins its flow to, if that backend and its VIP
- * still exist. Returns the backend id (0: not pinned) and sets *bep, *vipp
- * and *vip_id. */
+/* The backend flow entry fl pins its flow to, if that backend still
+ * exists (same epoch, active). A VIP that goes away deactivates its
+ * backends first, so this needs no VIP lookup. Returns the backend id
+ * (0: not pinned) and sets *bep. */
 static __always_inline __u32 lb_pick_pinned(const struct lb_flow *fl,
-					    struct lb_backend **bep,
-					    struct lb_vip **vipp, __u32 *vip_id)
+					    struct lb_backend **bep)
 {
 	struct lb_backend *be;
-	struct lb_vip *vip;
-	__u32 be_id = fl->backend_id, vid;
+	__u32 be_id = fl->backend_id;
 
 	be = bpf_map_lookup_elem(&lb_backends, &be_id);
 	if (!be || !(be->flags & LB_BACKEND_F_ACTIVE) ||
 	    be->epoch != fl->backend_epoch)
 		return 0;
-	vid = be->vip_id;
-	vip = bpf_map_lookup_elem(&lb_vip_info, &vid);
-	if (!vip || !(vip->flags & LB_VIP_F_ACTIVE))
-		return 0;
 	*bep = be;
-	*vipp = vip;
-	*vip_id = vid;
 	return be_id;
 }
 
@@ -181,7 +174,7 @@ static __always_inline __u32 lb_pick_new(const struct lb_vip *vip, __u32 vip_id,
 	be = bpf_map_lookup_elem(&lb_backends, &be_id);
 	if (!be || !(be->flags & LB_BACKEND_F_ACTIVE) ||
 	    be->family != (v6 ? LB_AF_INET6 : LB_AF_INET) ||
-	    be->vip_id != vip_id) {
+	    be->vip_id != vip_id || be->mode != vip->mode) {
 		*drop = offsetof(struct lb_global_stats, drop_bad_backend);
 		return 0;
 	}
@@ -192,11 +185,11 @@ static __always_inline __u32 lb_pick_new(const struct lb_vip *vip, __u32 vip_id,
 /* What lb_choose() decided. */
 struct lb_choice {
 	struct lb_backend *be;
-	struct lb_vip *vip;
 	__u32 be_id;
 	__u32 vip_id;
 	__u32 drop;    /* counter offset, when the packet must be dropped */
 	int new_flow;  /* chosen from the table, not from a flow entry */
+	__u8 mode;     /* how to forward: the VIP's mode, read once */
 };
 
 #define LB_CHOSEN 1
@@ -214,20 +207,25 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 				     const struct lb_config *cfg,
 				     struct lb_choice *c)
 {
+	struct lb_vip *vip;
 	__u32 hash;
 
 	if (fl && !fresh) {
-		c->be_id = lb_pick_pinned(fl, &c->be, &c->vip, &c->vip_id);
-		if (c->be_id)
+		c->be_id = lb_pick_pinned(fl, &c->be);
+		if (c->be_id && c->be) {
+			c->vip_id = c->be->vip_id;
+			c->mode = c->be->mode;
 			return LB_CHOSEN;
+		}
 	}
-	c->vip = lb_find_vip(daddr, dport, proto, v6, &c->vip_id);
-	if (!c->vip)
+	vip = lb_find_vip(daddr, dport, proto, v6, &c->vip_id);
+	if (!vip)
 		return LB_NOT_A_VIP;
 	c->new_flow = 1;
+	c->mode = vip->mode;
 	hash = v6 ? lb_flow_hash6(fk, cfg->hash_seed)
 		  : lb_flow_hash4(fk, cfg->hash_seed);
-	c->be_id = lb_pick_new(c->vip, c->vip_id, hash, v6, &c->be, &c->drop);
+	c->be_id = lb_pick_new(vip, c->vip_id, hash, v6, &c->be, &c->drop);
 	return c->be_id && c->be ? LB_CHOSEN : LB_DROP;
 }
 
@@ -392,7 +390,7 @@ static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
 		return XDP_DROP;
 	}
 	c.new_flow = 0; /* an error is not a connection */
-	mode = c.vip->mode;
+	mode = c.mode;
 	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
 		return LB_VERDICT(XDP_DROP, drop_bad_mode);
 	if (mode == LB_FWD_IPIP && ip_len + overhead > lb_mtu(cfg))
@@ -504,8 +502,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		return XDP_DROP;
 	}
 
-	/* The mode is read once: lb_vip_info may be rewritten meanwhile. */
-	mode = c.vip->mode;
+	mode = c.mode; /* read once by lb_choose() */
 	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
 		return LB_VERDICT(XDP_DROP, drop_bad_mode);
 	/* Too big once encapsulated: tell the client (path-MTU discovery). */

@@ -92,7 +92,9 @@ struct lb_vip_ref {
 _Static_assert(sizeof(struct lb_vip_ref) == 4, "lb_vip_ref ABI");
 
 /* lb_vip_info value, indexed by VIP id (lb_rings, lb_vip_stats use the same
- * id). ring_size is fixed for the VIP's life. */
+ * id). ring_size and mode are fixed for the VIP's life. Clearing
+ * LB_VIP_F_ACTIVE drains the VIP: no new flows, established flows go on
+ * until their backends are deactivated. */
 struct lb_vip {
 	struct lb_vip_key key; /* which VIP this id is */
 	__u32 ring_size;       /* M: slots of this VIP's Maglev table */
@@ -128,7 +130,10 @@ struct lb_backend {
 	__u32 vip_id;
 	__u8 family; /* enum lb_family, equal to the VIP's */
 	__u8 flags;  /* LB_BACKEND_F_* */
-	__u16 pad;
+	/* The VIP's forwarding mode, copied (a VIP's mode is fixed for its
+	 * life): an established flow then needs no VIP lookup at all. */
+	__u8 mode;
+	__u8 pad;
 	__u32 pad2;
 };
 _Static_assert(sizeof(struct lb_backend) == 32, "lb_backend ABI");

@@ -529,19 +529,41 @@ static void test_vip_state_and_filter(void **state)
 	struct lb_vip v;
 	__u32 id = 0;
 
+	int bfd = bpf_map__fd(f->lb->maps.lb_backends);
+	struct lb_backend b;
+	__u32 be = 1;
+
 	assert_int_equal(send_pkt(f, &syn), 1);
-	/* An unknown forwarding mode is never guessed at. */
+	/* An unknown forwarding mode is never guessed at: not for new flows
+	 * (the VIP's mode), nor for established ones (the backend's copy). */
 	assert_int_equal(bpf_map_lookup_elem(ifd, &id, &v), 0);
 	v.mode = 7;
 	assert_int_equal(bpf_map_update_elem(ifd, &id, &v, 0), 0);
+	expect_drop(f, &(struct tl_pkt_spec){ .family = 4, .sport = 45001,
+					      .tcp_flags = 0x02 });
+	assert_int_equal(TL_GLOBAL(f->lb, drop_bad_backend), 1); /* modes differ */
+	assert_int_equal(bpf_map_lookup_elem(bfd, &be, &b), 0);
+	b.mode = 7;
+	assert_int_equal(bpf_map_update_elem(bfd, &be, &b, 0), 0);
 	expect_drop(f, &ack);
-	assert_int_equal(TL_GLOBAL(f->lb, drop_bad_mode), 1);
-	/* An inactive VIP takes nothing, not even its established flows. */
+	expect_drop(f, &(struct tl_pkt_spec){ .family = 4, .sport = 45001,
+					      .tcp_flags = 0x02 });
+	assert_int_equal(TL_GLOBAL(f->lb, drop_bad_mode), 2);
+	b.mode = LB_FWD_IPIP;
+	assert_int_equal(bpf_map_update_elem(bfd, &be, &b, 0), 0);
+	/* An inactive VIP is drained: no new flows, established ones go on
+	 * until their backends are deactivated too. */
 	v.mode = LB_FWD_IPIP;
 	v.flags = 0;
 	assert_int_equal(bpf_map_update_elem(ifd, &id, &v, 0), 0);
-	expect_pass(f, &ack);
+	assert_int_equal(send_pkt(f, &ack), 1);
 	expect_pass(f, &syn);
+	expect_pass(f, &(struct tl_pkt_spec){ .family = 4, .sport = 45002 });
+	b.flags = 0;
+	assert_int_equal(bpf_map_update_elem(bfd, &be, &b, 0), 0);
+	expect_pass(f, &ack);
+	b.flags = LB_BACKEND_F_ACTIVE;
+	assert_int_equal(bpf_map_update_elem(bfd, &be, &b, 0), 0);
 	v.flags = LB_VIP_F_ACTIVE;
 	assert_int_equal(bpf_map_update_elem(ifd, &id, &v, 0), 0);
 	assert_int_equal(send_pkt(f, &ack), 1);

@@ -285,7 +285,12 @@ int tl_backend_add(struct lb_bpf *s, __u32 id, __u32 vip_id, int family,
 				.family = family == 6 ? LB_AF_INET6 : LB_AF_INET,
 				.flags = LB_BACKEND_F_ACTIVE };
 	struct lb_nexthop nh = { .flags = LB_NEXTHOP_F_VALID };
+	struct lb_vip v;
 
+	/* the backend carries its VIP's (fixed) forwarding mode */
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.lb_vip_info), &vip_id, &v))
+		return -errno;
+	b.mode = v.mode;
 	tl_addr(family, addr, b.addr);
 	tl_mac_backend(id, nh.mac);
 	if (bpf_map_update_elem(bpf_map__fd(s->maps.lb_backends), &id, &b, 0) ||

@@ -70,7 +70,8 @@ struct lb_bpf *tl_lb_load(void);
 
 int tl_vip_add(struct lb_bpf *s, int family, const char *addr, __u16 port,
 	       __u8 proto, __u8 mode, __u32 id, __u32 ring_size);
-/* Backend slot id of vip_id at addr, ACTIVE, with a resolved next hop. */
+/* Backend slot id of vip_id at addr, ACTIVE, with a resolved next hop and
+ * the VIP's mode (so add the VIP first). */
 int tl_backend_add(struct lb_bpf *s, __u32 id, __u32 vip_id, int family,
 		   const char *addr);
 /* Every slot of the VIP's table -> backend_id. */
