@@ -16,9 +16,11 @@ BPFTOOL ?= bpftool
 ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
 
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD)
+NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
+NL_LIBS   := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) $(NL_CFLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Iinclude -Ibpf -I$(ARCH_INC)
-LDLIBS  := -lbpf -lelf -lz -lpthread
+LDLIBS  := -lbpf -lelf -lz -lpthread $(NL_LIBS)
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c) $(wildcard bench/*.bpf.c)
 BPF_OBJS   := $(patsubst %.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
@@ -30,9 +32,11 @@ LIB_SRCS   := $(wildcard ctl/lb_*.c)
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIB        := $(BUILD)/libinferlb.a
 
-TEST_UNIT  := $(BUILD)/tests/test_maglev
+LBCTL      := $(BUILD)/lbctl
+TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print
 TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless
 TEST_HELPERS := $(BUILD)/tests/testlib.o
+TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp
 TOOLS      := $(BUILD)/tools/dp_demo
 
@@ -47,7 +51,7 @@ all: deps
 deps:
 	@scripts/install-deps.sh
 
-build: $(SKELS) $(LIB) $(TEST_UNIT) $(TEST_ROOT) $(BENCHES) $(TOOLS)
+build: $(SKELS) $(LIB) $(LBCTL) $(TEST_UNIT) $(TEST_ROOT) $(TEST_DRIVERS) $(BENCHES) $(TOOLS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -60,15 +64,22 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 $(BUILD)/%.skel.h: $(BUILD)/bench/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-$(BUILD)/ctl/%.o: ctl/%.c $(wildcard ctl/*.h) $(wildcard include/*.h) | $(BUILD)/ctl
+$(BUILD)/ctl/%.o: ctl/%.c $(wildcard ctl/*.h) $(wildcard include/*.h) $(SKELS) | $(BUILD)/ctl
 	$(CC) $(CFLAGS) -c $< -o $@
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
+
+# lbctl: the operator's CLI (ctl/lbctl.c) over the ctl library.
+$(LBCTL): $(BUILD)/ctl/lbctl.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard ctl/*.h) $(SKELS) $(wildcard include/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+# drivers that shell tests run inside network namespaces
+$(BUILD)/tests/neigh_probe: $(BUILD)/tests/neigh_probe.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/bench/%.o: bench/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) $(wildcard ctl/*.h) $(wildcard bench/*.h) | $(BUILD)/bench
 	$(CC) $(CFLAGS) -Itests -c $< -o $@

@@ -52,6 +52,11 @@
 #define LB_PIN_GLOBAL_STATS "lb_global_stats"
 #define LB_PIN_DECAP_ADDRS "lb_decap_addrs"
 #define LB_PIN_DECAP_STATS "lb_decap_stats"
+#define LB_PIN_PROG "prog_xdp_lb"       /* the loaded balancer program */
+#define LB_PIN_LINK_PREFIX "link_"      /* + ifname: its XDP link on a device */
+#define LB_PIN_DECAP_DIR "decap"        /* decap program, maps and links */
+#define LB_PIN_DECAP_PROG "prog_xdp_decap"
+#define LB_HASH_SEED_DEFAULT 0x1b5eed01u /* the same on every balancer */
 
 /* ---- enums ------------------------------------------------------------ */
 enum lb_family {
@@ -134,7 +139,10 @@ struct lb_backend {
 	 * life): an established flow then needs no VIP lookup at all. */
 	__u8 mode;
 	__u8 pad;
-	__u32 pad2;
+	/* Control-plane state, not read by the datapath: the weight the VIP's
+	 * current table was built with (0 = drained). Kept here so every lbctl
+	 * run, and bpftool, sees it. */
+	__u32 weight;
 };
 _Static_assert(sizeof(struct lb_backend) == 32, "lb_backend ABI");
 

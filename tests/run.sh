@@ -16,12 +16,14 @@ run() {
 }
 
 run "maglev (unit)" "$build/tests/test_maglev"
+run "text and JSON output (unit)" "$build/tests/test_print"
 if [ "$(id -u)" -ne 0 ]; then
 	echo "Error: the datapath tests load BPF programs; run 'make test' as root" >&2
 	exit 1
 fi
 run "datapath fixtures (BPF_PROG_TEST_RUN)" "$build/tests/test_datapath"
 run "hitless table swap" "$build/tests/test_hitless"
+run "next hops via libnl (namespaces)" tests/test_neigh.sh "$build/tests/neigh_probe"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
 exit "$fail"

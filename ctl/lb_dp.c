@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * lb_dp.c - pin directory, lock, load, attach and unload of the datapath.
+ *
+ * The first `attach` loads the BPF object with every map's pin path set:
+ * libbpf creates and pins what is missing and reuses what is there (so a
+ * re-load keeps the flow tables). The program is pinned too, and each
+ * device gets its own pinned bpf_link: removing a link's pin detaches it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "inferlb.h"
+#include "lb_dp.h"
+#include "lb.skel.h"
+#include "decap.skel.h"
+
+#define BPF_FS_MAGIC_NUMBER 0xcafe4a11
+#define BPF_FS_ROOT "/sys/fs/bpf"
+
+const char *const lb_map_pin_names[LB_M_COUNT] = {
+	[LB_M_META] = LB_PIN_META,
+	[LB_M_CONFIG] = LB_PIN_CONFIG,
+	[LB_M_VIPS] = LB_PIN_VIPS,
+	[LB_M_VIP_INFO] = LB_PIN_VIP_INFO,
+	[LB_M_VIP_ADDRS] = LB_PIN_VIP_ADDRS,
+	[LB_M_VIP_FILTER] = LB_PIN_VIP_FILTER,
+	[LB_M_RINGS] = LB_PIN_RINGS,
+	[LB_M_BACKENDS] = LB_PIN_BACKENDS,
+	[LB_M_NEXTHOPS] = LB_PIN_NEXTHOPS,
+	[LB_M_FLOWS4] = LB_PIN_FLOWS4,
+	[LB_M_FLOWS6] = LB_PIN_FLOWS6,
+	[LB_M_VIP_STATS] = LB_PIN_VIP_STATS,
+	[LB_M_BE_STATS] = LB_PIN_BACKEND_STATS,
+	[LB_M_GLOBAL_STATS] = LB_PIN_GLOBAL_STATS,
+};
+
+/* Value size each pinned map must have: a stale pin of another layout is
+ * refused even if its schema number were right. */
+static const __u32 lb_map_value_size[LB_M_COUNT] = {
+	[LB_M_META] = sizeof(struct lb_meta),
+	[LB_M_CONFIG] = sizeof(struct lb_config),
+	[LB_M_VIPS] = sizeof(struct lb_vip_ref),
+	[LB_M_VIP_INFO] = sizeof(struct lb_vip),
+	[LB_M_VIP_ADDRS] = sizeof(__u32),
+	[LB_M_VIP_FILTER] = sizeof(__u64),
+	[LB_M_RINGS] = sizeof(__u32),
+	[LB_M_BACKENDS] = sizeof(struct lb_backend),
+	[LB_M_NEXTHOPS] = sizeof(struct lb_nexthop),
+	[LB_M_FLOWS4] = sizeof(struct lb_flow),
+	[LB_M_FLOWS6] = sizeof(struct lb_flow),
+	[LB_M_VIP_STATS] = sizeof(struct lb_counters),
+	[LB_M_BE_STATS] = sizeof(struct lb_counters),
+	[LB_M_GLOBAL_STATS] = sizeof(struct lb_global_stats),
+};
+
+static int fail(char *msg, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return err < 0 ? err : -err;
+}
+
+/* dir/name into buf; an empty string if it does not fit (dir is checked
+ * to be short in lb_dp_lock, so that does not happen in practice). */
+static void path_of(char *buf, size_t len, const char *dir, const char *name)
+{
+	if (snprintf(buf, len, "%s/%s", dir, name) >= (int)len)
+		buf[0] = 0;
+}
+
+/* libbpf's own messages (verifier logs, pin reuse) only with LBCTL_DEBUG;
+ * lbctl prints one line of its own for every failure. */
+static int quiet_libbpf(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (level == LIBBPF_DEBUG || !getenv("LBCTL_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int ensure_bpffs(char *msg, size_t len)
+{
+	struct statfs st;
+
+	if (!statfs(BPF_FS_ROOT, &st) && st.f_type == BPF_FS_MAGIC_NUMBER)
+		return 0;
+	mkdir(BPF_FS_ROOT, 0700);
+	if (mount("bpf", BPF_FS_ROOT, "bpf", 0, "mode=0700"))
+		return fail(msg, len, -errno, "cannot mount bpffs on %s: %s",
+			    BPF_FS_ROOT, strerror(errno));
+	return 0;
+}
+
+int lb_dp_lock(struct lb_dp *dp, const char *dir, bool create, char *msg,
+	       size_t len)
+{
+	int err;
+
+	memset(dp, 0, sizeof(*dp));
+	dp->dir_fd = -1;
+	dp->rb.fd = -1;
+	for (int i = 0; i < LB_M_COUNT; i++)
+		dp->fd[i] = -1;
+	libbpf_set_print(quiet_libbpf);
+	if (strlen(dir) >= sizeof(dp->dir) - 64)
+		return fail(msg, len, -ENAMETOOLONG, "pin directory '%s' is too long", dir);
+	strcpy(dp->dir, dir);
+	if (create) {
+		err = ensure_bpffs(msg, len);
+		if (err)
+			return err;
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return fail(msg, len, -errno, "cannot create %s: %s", dir,
+				    strerror(errno));
+		chmod(dir, 0700);
+	}
+	dp->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dp->dir_fd < 0) {
+		if (errno == ENOENT)
+			return fail(msg, len, -ENOENT,
+				    "inferlb is not attached; run 'lbctl attach DEV' first");
+		return fail(msg, len, -errno, "cannot open %s: %s", dir,
+			    strerror(errno));
+	}
+	/* One lbctl (or agent) at a time changes the datapath. */
+	if (flock(dp->dir_fd, LOCK_EX))
+		return fail(msg, len, -errno, "cannot lock %s: %s", dir,
+			    strerror(errno));
+	return 0;
+}
+
+static bool pinned(const char *dir, const char *name)
+{
+	char p[512];
+
+	path_of(p, sizeof(p), dir, name);
+	return access(p, F_OK) == 0;
+}
+
+int lb_dp_open(struct lb_dp *dp, char *msg, size_t len)
+{
+	struct lb_meta meta = { 0 };
+	__u32 zero = 0;
+	char p[512];
+
+	for (int i = 0; i < LB_M_COUNT; i++) {
+		struct bpf_map_info info = { 0 };
+		__u32 ilen = sizeof(info);
+
+		path_of(p, sizeof(p), dp->dir, lb_map_pin_names[i]);
+		dp->fd[i] = bpf_obj_get(p);
+		if (dp->fd[i] < 0) {
+			if (errno == ENOENT)
+				return fail(msg, len, -ENOENT,
+					    "inferlb is not attached; run 'lbctl attach DEV' first");
+			return fail(msg, len, -errno, "cannot open %s: %s", p,
+				    strerror(errno));
+		}
+		if (bpf_obj_get_info_by_fd(dp->fd[i], &info, &ilen) ||
+		    info.value_size != lb_map_value_size[i])
+			return fail(msg, len, -EPROTO,
+				    "%s has another layout than this lbctl expects; "
+				    "run 'lbctl unload' to start over or use the "
+				    "lbctl that created it", p);
+	}
+	if (bpf_map_lookup_elem(dp->fd[LB_M_META], &zero, &meta) ||
+	    meta.schema_version != LB_SCHEMA_VERSION)
+		return fail(msg, len, -EPROTO,
+			    "pinned maps have schema v%u, this lbctl speaks v%u; "
+			    "use a matching lbctl or run 'lbctl unload' to start over",
+			    meta.schema_version, LB_SCHEMA_VERSION);
+	if (lb_ring_btf_load(&dp->rb))
+		dp->rb.fd = -1; /* tables then lack field names, nothing worse */
+	return 0;
+}
+
+/* First load: create or reuse every map by pin path, pin the program,
+ * write the schema version and default settings into fresh maps. */
+int lb_dp_load(struct lb_dp *dp, char *msg, size_t len)
+{
+	struct lb_meta meta = { .schema_version = LB_SCHEMA_VERSION };
+	struct lb_config cfg = { 0 };
+	struct bpf_map *map;
+	struct lb_bpf *skel;
+	__u32 zero = 0;
+	char p[512];
+	int err;
+
+	if (pinned(dp->dir, LB_PIN_PROG))
+		return lb_dp_open(dp, msg, len);
+	skel = lb_bpf__open();
+	if (!skel)
+		return fail(msg, len, -errno, "cannot open the balancer object: %s",
+			    strerror(errno));
+	bpf_object__for_each_map(map, skel->obj) {
+		path_of(p, sizeof(p), dp->dir, bpf_map__name(map));
+		err = bpf_map__set_pin_path(map, p);
+		if (err)
+			goto out_msg;
+	}
+	err = lb_bpf__load(skel);
+	if (err) {
+		snprintf(msg, len, "loading the balancer failed: %s (set "
+			 "LBCTL_DEBUG=1 for the verifier's log)", strerror(-err));
+		goto out;
+	}
+	path_of(p, sizeof(p), dp->dir, LB_PIN_PROG);
+	err = bpf_program__pin(skel->progs.xdp_lb, p);
+	if (err)
+		goto out_msg;
+	/* Fresh maps hold zeros; reused ones keep their state. */
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.lb_config), &zero, &cfg);
+	if (!cfg.hash_seed) {
+		cfg.hash_seed = LB_HASH_SEED_DEFAULT;
+		cfg.mtu = 1500;
+		bpf_map_update_elem(bpf_map__fd(skel->maps.lb_config), &zero, &cfg, 0);
+	}
+	{
+		struct lb_meta old = { 0 };
+
+		bpf_map_lookup_elem(bpf_map__fd(skel->maps.lb_meta), &zero, &old);
+		if (!old.schema_version)
+			bpf_map_update_elem(bpf_map__fd(skel->maps.lb_meta), &zero,
+					    &meta, 0);
+	}
+	lb_bpf__destroy(skel);
+	return lb_dp_open(dp, msg, len);
+out_msg:
+	snprintf(msg, len, "pinning under %s failed: %s", dp->dir, strerror(-err));
+out:
+	lb_bpf__destroy(skel);
+	return err;
+}
+
+void lb_dp_close(struct lb_dp *dp)
+{
+	for (int i = 0; i < LB_M_COUNT; i++)
+		if (dp->fd[i] >= 0)
+			close(dp->fd[i]);
+	lb_ring_btf_close(&dp->rb);
+	if (dp->dir_fd >= 0)
+		close(dp->dir_fd); /* releases the lock */
+	dp->dir_fd = -1;
+}
+
+/* Settings taken from the first device the balancer is attached to: its
+ * MTU and its addresses as the outer source of IPIP packets. */
+static void config_from_device(struct lb_dp *dp, const char *ifname)
+{
+	struct lb_config cfg;
+	struct ifaddrs *ifa, *a;
+	__u32 zero = 0;
+	char p[128];
+	FILE *f;
+	unsigned int mtu;
+
+	if (bpf_map_lookup_elem(dp->fd[LB_M_CONFIG], &zero, &cfg))
+		return;
+	snprintf(p, sizeof(p), "/sys/class/net/%s/mtu", ifname);
+	f = fopen(p, "r");
+	if (f) {
+		if (fscanf(f, "%u", &mtu) == 1 && mtu >= 1320 &&
+		    (cfg.mtu == 1500 || mtu < cfg.mtu))
+			cfg.mtu = mtu;
+		fclose(f);
+	}
+	if (!getifaddrs(&ifa)) {
+		for (a = ifa; a; a = a->ifa_next) {
+			if (!a->ifa_addr || strcmp(a->ifa_name, ifname))
+				continue;
+			if (a->ifa_addr->sa_family == AF_INET && !cfg.encap_src_v4)
+				cfg.encap_src_v4 =
+					((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr;
+			if (a->ifa_addr->sa_family == AF_INET6) {
+				struct in6_addr *x =
+					&((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr;
+				static const __u8 none[16];
+
+				if (!IN6_IS_ADDR_LINKLOCAL(x) &&
+				    !memcmp(cfg.encap_src_v6, none, 16))
+					memcpy(cfg.encap_src_v6, x, 16);
+			}
+		}
+		freeifaddrs(ifa);
+	}
+	bpf_map_update_elem(dp->fd[LB_M_CONFIG], &zero, &cfg, 0);
+}
+
+static int attach_prog(const char *dir, const char *prog_pin,
+		       const char *ifname, enum lb_xdp_mode mode, bool force,
+		       char *msg, size_t len)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts);
+	char link[512], prog[512], name[64];
+	int ifindex = if_nametoindex(ifname), pfd, lfd, err;
+	__u32 cur = 0;
+
+	if (!ifindex)
+		return fail(msg, len, -ENODEV, "no device '%s'", ifname);
+	snprintf(name, sizeof(name), LB_PIN_LINK_PREFIX "%s", ifname);
+	path_of(link, sizeof(link), dir, name);
+	if (!access(link, F_OK))
+		return fail(msg, len, -EEXIST, "already attached to %s", ifname);
+	if (!bpf_xdp_query_id(ifindex, 0, &cur) && cur) {
+		if (!force)
+			return fail(msg, len, -EBUSY,
+				    "%s already runs XDP program id %u; use --force to replace it",
+				    ifname, cur);
+		if (bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL) &&
+		    bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL))
+			return fail(msg, len, -EBUSY,
+				    "cannot remove program id %u from %s (attached "
+				    "through a link its owner must remove)", cur, ifname);
+	}
+	path_of(prog, sizeof(prog), dir, prog_pin);
+	pfd = bpf_obj_get(prog);
+	if (pfd < 0)
+		return fail(msg, len, -errno, "cannot open %s: %s", prog,
+			    strerror(errno));
+	opts.flags = mode == LB_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+	lfd = bpf_link_create(pfd, ifindex, BPF_XDP, &opts);
+	close(pfd);
+	if (lfd < 0)
+		return fail(msg, len, -errno,
+			    "attaching to %s in %s mode failed: %s%s", ifname,
+			    mode == LB_XDP_NATIVE ? "native" : "skb",
+			    strerror(errno),
+			    mode == LB_XDP_NATIVE ?
+				    " (no silent fallback; try --mode skb)" : "");
+	err = bpf_obj_pin(lfd, link);
+	close(lfd); /* the pin keeps the link, and the attachment, alive */
+	if (err)
+		return fail(msg, len, -errno, "cannot pin %s: %s", link,
+			    strerror(errno));
+	return 0;
+}
+
+int lb_dp_attach(struct lb_dp *dp, const char *ifname, enum lb_xdp_mode mode,
+		 bool force, char *msg, size_t len)
+{
+	int err = attach_prog(dp->dir, LB_PIN_PROG, ifname, mode, force, msg, len);
+
+	if (!err)
+		config_from_device(dp, ifname);
+	return err;
+}
+
+static int detach_link(const char *dir, const char *ifname, char *msg,
+		       size_t len, const char *what)
+{
+	char link[512], name[64];
+
+	snprintf(name, sizeof(name), LB_PIN_LINK_PREFIX "%s", ifname);
+	path_of(link, sizeof(link), dir, name);
+	if (unlink(link)) {
+		if (errno == ENOENT)
+			return fail(msg, len, -ENOENT, "%s is not attached to %s",
+				    what, ifname);
+		return fail(msg, len, -errno, "cannot remove %s: %s", link,
+			    strerror(errno));
+	}
+	return 0;
+}
+
+int lb_dp_detach(struct lb_dp *dp, const char *ifname, char *msg, size_t len)
+{
+	return detach_link(dp->dir, ifname, msg, len, "inferlb");
+}
+
+static int list_links(const char *dir, char names[][16], int max)
+{
+	size_t pl = strlen(LB_PIN_LINK_PREFIX);
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		if (strncmp(de->d_name, LB_PIN_LINK_PREFIX, pl) ||
+		    strlen(de->d_name + pl) >= 16)
+			continue;
+		strcpy(names[n++], de->d_name + pl);
+	}
+	closedir(d);
+	return n;
+}
+
+int lb_dp_attached(struct lb_dp *dp, char names[][16], int max)
+{
+	return list_links(dp->dir, names, max);
+}
+
+/* Removes every entry of a pin directory (not subdirectories), then it. */
+static int remove_pins(const char *dir)
+{
+	struct dirent *de;
+	char p[512];
+	int err = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (de->d_type == DT_DIR)
+			continue;
+		path_of(p, sizeof(p), dir, de->d_name);
+		if (unlink(p) && !err)
+			err = -errno;
+	}
+	closedir(d);
+	if (rmdir(dir) && errno != ENOENT && !err)
+		err = -errno;
+	return err;
+}
+
+int lb_dp_unload(struct lb_dp *dp, char *msg, size_t len)
+{
+	char p[512];
+	int err;
+
+	for (int i = 0; i < LB_M_COUNT; i++)
+		if (dp->fd[i] >= 0) {
+			close(dp->fd[i]);
+			dp->fd[i] = -1;
+		}
+	path_of(p, sizeof(p), dp->dir, LB_PIN_DECAP_DIR);
+	err = remove_pins(p);
+	if (!err)
+		err = remove_pins(dp->dir);
+	if (err)
+		return fail(msg, len, err, "cannot remove the pins under %s: %s",
+			    dp->dir, strerror(-err));
+	return 0;
+}
+
+/* ---- decap ---------------------------------------------------------------- */
+
+static int decap_fill_addrs(int map_fd, const char *ifname)
+{
+	struct lb_decap_addr v = { 0 };
+	struct ifaddrs *ifa, *a;
+	int n = 0;
+
+	if (getifaddrs(&ifa))
+		return -errno;
+	for (a = ifa; a; a = a->ifa_next) {
+		struct lb_addr_key k = { 0 };
+
+		if (!a->ifa_addr || strcmp(a->ifa_name, ifname))
+			continue;
+		if (a->ifa_addr->sa_family == AF_INET) {
+			memcpy(k.addr, &((struct sockaddr_in *)a->ifa_addr)->sin_addr, 4);
+			k.family = LB_AF_INET;
+		} else if (a->ifa_addr->sa_family == AF_INET6) {
+			memcpy(k.addr, &((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr, 16);
+			k.family = LB_AF_INET6;
+		} else {
+			continue;
+		}
+		if (!bpf_map_update_elem(map_fd, &k, &v, 0))
+			n++;
+	}
+	freeifaddrs(ifa);
+	return n;
+}
+
+int lb_dp_decap_attach(struct lb_dp *dp, const char *ifname,
+		       enum lb_xdp_mode mode, bool force, char *msg, size_t len)
+{
+	struct decap_bpf *skel = NULL;
+	char dir[512], p[512];
+	struct bpf_map *map;
+	int err, fd;
+
+	if (!if_nametoindex(ifname))
+		return fail(msg, len, -ENODEV, "no device '%s'", ifname);
+	path_of(dir, sizeof(dir), dp->dir, LB_PIN_DECAP_DIR);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return fail(msg, len, -errno, "cannot create %s: %s", dir,
+			    strerror(errno));
+	if (!pinned(dir, LB_PIN_DECAP_PROG)) {
+		skel = decap_bpf__open();
+		if (!skel)
+			return fail(msg, len, -errno, "cannot open the decap object");
+		bpf_object__for_each_map(map, skel->obj) {
+			path_of(p, sizeof(p), dir, bpf_map__name(map));
+			bpf_map__set_pin_path(map, p);
+		}
+		err = decap_bpf__load(skel);
+		if (!err) {
+			path_of(p, sizeof(p), dir, LB_PIN_DECAP_PROG);
+			err = bpf_program__pin(skel->progs.xdp_decap, p);
+		}
+		decap_bpf__destroy(skel);
+		if (err)
+			return fail(msg, len, err, "loading the decap program failed: %s",
+				    strerror(-err));
+	}
+	path_of(p, sizeof(p), dir, LB_PIN_DECAP_ADDRS);
+	fd = bpf_obj_get(p);
+	if (fd < 0)
+		return fail(msg, len, -errno, "cannot open %s: %s", p, strerror(errno));
+	err = decap_fill_addrs(fd, ifname);
+	close(fd);
+	if (err <= 0)
+		return fail(msg, len, err ? err : -EADDRNOTAVAIL,
+			    "%s has no addresses to decapsulate for", ifname);
+	return attach_prog(dir, LB_PIN_DECAP_PROG, ifname, mode, force, msg, len);
+}
+
+int lb_dp_decap_detach(struct lb_dp *dp, const char *ifname, char *msg,
+		       size_t len)
+{
+	char dir[512], names[1][16];
+	int err;
+
+	path_of(dir, sizeof(dir), dp->dir, LB_PIN_DECAP_DIR);
+	err = detach_link(dir, ifname, msg, len, "decap");
+	if (!err && !list_links(dir, names, 1))
+		remove_pins(dir); /* the last one: nothing of decap stays */
+	return err;
+}

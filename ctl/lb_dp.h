@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * lb_dp.h - the pinned datapath, as lbctl and the agent see it.
+ *
+ * Everything lives under one pin directory (default /sys/fs/bpf/inferlb,
+ * mode 0700, pins 0600): the balancer's maps (names from inferlb.h), its
+ * program, one XDP link per attached device, and a decap/ subdirectory.
+ * Every user takes an exclusive flock() on the directory for its whole
+ * run, so two lbctl processes (or lbctl and the agent) never interleave
+ * their changes.
+ */
+#ifndef LB_DP_H
+#define LB_DP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include "lb_ring.h"
+
+enum lb_map_idx {
+	LB_M_META,
+	LB_M_CONFIG,
+	LB_M_VIPS,
+	LB_M_VIP_INFO,
+	LB_M_VIP_ADDRS,
+	LB_M_VIP_FILTER,
+	LB_M_RINGS,
+	LB_M_BACKENDS,
+	LB_M_NEXTHOPS,
+	LB_M_FLOWS4,
+	LB_M_FLOWS6,
+	LB_M_VIP_STATS,
+	LB_M_BE_STATS,
+	LB_M_GLOBAL_STATS,
+	LB_M_COUNT,
+};
+
+/* Pin name of each map, indexed by enum lb_map_idx. */
+extern const char *const lb_map_pin_names[LB_M_COUNT];
+
+struct lb_dp {
+	char dir[256];
+	int dir_fd;          /* the pin directory, flock()ed; -1 if none */
+	int fd[LB_M_COUNT];  /* pinned maps; -1 until opened */
+	struct lb_ring_btf rb;
+};
+
+/* Error text for the last failure of these calls lives in msg[len]. */
+
+/* Creates the pin directory if needed (mounting bpffs on /sys/fs/bpf when
+ * it is not mounted) and locks it. */
+int lb_dp_lock(struct lb_dp *dp, const char *dir, bool create, char *msg,
+	       size_t len);
+
+/* Loads the balancer if it is not pinned yet (maps, program), else reuses
+ * the pins; then opens every map. Needs lb_dp_lock(create=true). */
+int lb_dp_load(struct lb_dp *dp, char *msg, size_t len);
+
+/* Opens the pinned maps of a running datapath and checks their schema.
+ * -ENOENT (with a message saying to attach first) when nothing is pinned. */
+int lb_dp_open(struct lb_dp *dp, char *msg, size_t len);
+
+void lb_dp_close(struct lb_dp *dp);
+
+enum lb_xdp_mode { LB_XDP_NATIVE, LB_XDP_SKB };
+
+/* Attaches the pinned balancer to ifname with a pinned link. Refuses a
+ * device that runs another XDP program unless force. */
+int lb_dp_attach(struct lb_dp *dp, const char *ifname, enum lb_xdp_mode mode,
+		 bool force, char *msg, size_t len);
+int lb_dp_detach(struct lb_dp *dp, const char *ifname, char *msg, size_t len);
+
+/* Names of the devices the balancer is attached to (from the link pins).
+ * Returns how many (at most max), each in names[i] (IFNAMSIZ). */
+int lb_dp_attached(struct lb_dp *dp, char names[][16], int max);
+
+/* Detaches everywhere and removes every pin and the directory. */
+int lb_dp_unload(struct lb_dp *dp, char *msg, size_t len);
+
+/* Decap program for backend hosts, under DIR/decap/. */
+int lb_dp_decap_attach(struct lb_dp *dp, const char *ifname,
+		       enum lb_xdp_mode mode, bool force, char *msg, size_t len);
+int lb_dp_decap_detach(struct lb_dp *dp, const char *ifname, char *msg,
+		       size_t len);
+
+#endif /* LB_DP_H */

@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * lb_ops.c - VIP, backend and weight changes on the pinned datapath.
+ *
+ * Order of writes, so that a packet never sees a half-made change:
+ *   vip add:      info, address count, filter bit, then the lb_vips key
+ *                 (which is what makes the VIP reachable);
+ *   vip del:      the lb_vips key first (no new flows), then its backends
+ *                 (established flows stop), then its table and info;
+ *   backend add:  next hop, backend entry, then the VIP's new table;
+ *   backend del:  deactivate, new table (the swap waits out in-flight
+ *                 packets), then clear the entry; its epoch is kept and
+ *                 bumped on reuse, so old flows never follow the id.
+ * A failure after the first write undoes what was written.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <net/if.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "inferlb.h"
+#include "lb_addr.h"
+#include "lb_filter.h"
+#include "lb_maglev.h"
+#include "lb_neigh.h"
+#include "lb_ops.h"
+#include "lb_ring.h"
+
+#define NEXTHOP_TIMEOUT_MS 2000
+
+static int fail(char *msg, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return err < 0 ? err : -err;
+}
+
+int lb_percpu_sum(int map_fd, __u32 key, void *out, size_t size)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	size_t stride = (size + 7) & ~(size_t)7;
+	__u64 *sum = out;
+	__u8 *vals;
+
+	memset(out, 0, size);
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, stride);
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(map_fd, &key, vals)) {
+		free(vals);
+		return -errno;
+	}
+	for (int c = 0; c < ncpu; c++)
+		for (size_t i = 0; i < size / 8; i++) {
+			__u64 v;
+
+			memcpy(&v, vals + c * stride + i * 8, 8);
+			sum[i] += v;
+		}
+	free(vals);
+	return 0;
+}
+
+int lb_vip_find(struct lb_dp *dp, const struct lb_vip_key *key,
+		struct lb_vip_view *out)
+{
+	struct lb_vip_ref ref;
+
+	if (bpf_map_lookup_elem(dp->fd[LB_M_VIPS], key, &ref))
+		return -ENOENT;
+	out->id = ref.id;
+	if (bpf_map_lookup_elem(dp->fd[LB_M_VIP_INFO], &ref.id, &out->info))
+		return -errno;
+	return 0;
+}
+
+int lb_vip_list(struct lb_dp *dp, struct lb_vip_view *out, int max)
+{
+	int n = 0;
+
+	for (__u32 id = 0; id < LB_MAX_VIPS && n < max; id++) {
+		struct lb_vip v;
+
+		if (bpf_map_lookup_elem(dp->fd[LB_M_VIP_INFO], &id, &v) ||
+		    !v.key.family)
+			continue;
+		out[n].id = id;
+		out[n].info = v;
+		n++;
+	}
+	return n;
+}
+
+int lb_backend_list(struct lb_dp *dp, __u32 vip_id,
+		    struct lb_backend_view *out, int max)
+{
+	int n = 0;
+
+	for (__u32 id = 1; id < LB_MAX_BACKENDS && n < max; id++) {
+		struct lb_backend b;
+
+		if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b) ||
+		    !(b.flags & LB_BACKEND_F_ACTIVE) || b.vip_id != vip_id)
+			continue;
+		out[n].id = id;
+		out[n].be = b;
+		memset(&out[n].nh, 0, sizeof(out[n].nh));
+		bpf_map_lookup_elem(dp->fd[LB_M_NEXTHOPS], &id, &out[n].nh);
+		n++;
+	}
+	return n;
+}
+
+/* Builds the VIP's table from its active backends and weights and
+ * publishes it in one step; bumps the generation shown by `lbctl show`. */
+static int vip_rebuild(struct lb_dp *dp, __u32 vip_id, char *msg, size_t len)
+{
+	static struct lb_backend_view views[LB_MAX_BACKENDS];
+	struct lb_maglev_backend *mb = NULL;
+	struct lb_config cfg = { 0 };
+	struct lb_vip v;
+	__u32 zero = 0, *table = NULL;
+	int n, err;
+
+	if (bpf_map_lookup_elem(dp->fd[LB_M_VIP_INFO], &vip_id, &v))
+		return fail(msg, len, -errno, "VIP id %u: %s", vip_id, strerror(errno));
+	bpf_map_lookup_elem(dp->fd[LB_M_CONFIG], &zero, &cfg);
+	n = lb_backend_list(dp, vip_id, views, LB_MAX_BACKENDS);
+	mb = calloc(n ? n : 1, sizeof(*mb));
+	table = malloc(sizeof(*table) * v.ring_size);
+	if (!mb || !table) {
+		err = fail(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		memcpy(mb[i].addr, views[i].be.addr, 16);
+		mb[i].weight = views[i].be.weight;
+		mb[i].id = views[i].id;
+	}
+	err = lb_maglev_build(mb, n, v.ring_size, cfg.hash_seed, table);
+	if (err) {
+		fail(msg, len, err, "building the table failed: %s", strerror(-err));
+		goto out;
+	}
+	err = lb_ring_install(dp->fd[LB_M_RINGS], vip_id, v.ring_size, table,
+			      dp->rb.fd >= 0 ? &dp->rb : NULL);
+	if (err) {
+		fail(msg, len, err, "publishing the table failed: %s", strerror(-err));
+		goto out;
+	}
+	v.ring_gen++;
+	bpf_map_update_elem(dp->fd[LB_M_VIP_INFO], &vip_id, &v, 0);
+out:
+	free(mb);
+	free(table);
+	return err;
+}
+
+static int vip_need(struct lb_dp *dp, const struct lb_vip_key *key,
+		    struct lb_vip_view *v, char *msg, size_t len)
+{
+	char s[80];
+
+	if (lb_vip_find(dp, key, v))
+		return fail(msg, len, -ENOENT,
+			    "no VIP %s; add it with 'lbctl vip add %s'",
+			    lb_fmt_vip(key, s, sizeof(s)), s);
+	return 0;
+}
+
+int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key, __u8 mode,
+	       __u32 ring_size, char *msg, size_t len)
+{
+	struct lb_vip v = { .key = *key, .ring_size = ring_size, .mode = mode,
+			    .flags = LB_VIP_F_ACTIVE };
+	struct lb_addr_key ak = { .family = key->family };
+	struct lb_vip_ref ref;
+	struct lb_vip_view old;
+	__u32 id, count = 0;
+	char s[80];
+	int err;
+
+	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
+		return fail(msg, len, -EINVAL, "unknown forwarding mode");
+	if (!lb_is_prime(ring_size) || ring_size < LB_RING_SIZE_MIN ||
+	    ring_size > LB_RING_SIZE_MAX)
+		return fail(msg, len, -EINVAL,
+			    "ring size %u is not a prime in [%u, %u]", ring_size,
+			    LB_RING_SIZE_MIN, LB_RING_SIZE_MAX);
+	if (!lb_vip_find(dp, key, &old))
+		return fail(msg, len, -EEXIST, "VIP %s exists",
+			    lb_fmt_vip(key, s, sizeof(s)));
+	for (id = 0; id < LB_MAX_VIPS; id++) {
+		struct lb_vip cur;
+
+		if (!bpf_map_lookup_elem(dp->fd[LB_M_VIP_INFO], &id, &cur) &&
+		    !cur.key.family)
+			break;
+	}
+	if (id == LB_MAX_VIPS)
+		return fail(msg, len, -ENOSPC, "all %u VIP slots are in use",
+			    LB_MAX_VIPS);
+	memcpy(ak.addr, key->addr, 16);
+	bpf_map_lookup_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count);
+	count++;
+	ref.id = id;
+	err = bpf_map_update_elem(dp->fd[LB_M_VIP_INFO], &id, &v, 0) ? -errno : 0;
+	if (!err)
+		err = bpf_map_update_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count, 0) ?
+			      -errno : 0;
+	if (!err)
+		err = lb_filter_add(dp->fd[LB_M_VIP_FILTER], key->family, key->addr);
+	if (!err)
+		err = bpf_map_update_elem(dp->fd[LB_M_VIPS], key, &ref, BPF_NOEXIST) ?
+			      -errno : 0;
+	if (err) {
+		struct lb_vip none = { 0 };
+
+		bpf_map_update_elem(dp->fd[LB_M_VIP_INFO], &id, &none, 0);
+		if (count == 1)
+			bpf_map_delete_elem(dp->fd[LB_M_VIP_ADDRS], &ak);
+		else {
+			count--;
+			bpf_map_update_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count, 0);
+		}
+		lb_filter_rebuild(dp->fd[LB_M_VIP_FILTER], dp->fd[LB_M_VIP_ADDRS]);
+		return fail(msg, len, err, "adding VIP %s failed: %s",
+			    lb_fmt_vip(key, s, sizeof(s)), strerror(-err));
+	}
+	return 0;
+}
+
+/* Takes a backend out: inactive, no next hop, only its epoch kept. */
+static void backend_clear(struct lb_dp *dp, __u32 id)
+{
+	struct lb_nexthop nh = { 0 };
+	struct lb_backend b = { 0 }, old;
+
+	if (!bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &old))
+		b.epoch = old.epoch;
+	bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0);
+	bpf_map_update_elem(dp->fd[LB_M_NEXTHOPS], &id, &nh, 0);
+}
+
+static void backend_deactivate(struct lb_dp *dp, __u32 id)
+{
+	struct lb_backend b;
+
+	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
+		return;
+	b.flags &= ~LB_BACKEND_F_ACTIVE;
+	bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0);
+}
+
+int lb_vip_del(struct lb_dp *dp, const struct lb_vip_key *key, char *msg,
+	       size_t len)
+{
+	static struct lb_backend_view views[LB_MAX_BACKENDS];
+	struct lb_addr_key ak = { .family = key->family };
+	struct lb_vip none = { 0 };
+	struct lb_vip_view v;
+	__u32 count = 0;
+	int n, err;
+
+	err = vip_need(dp, key, &v, msg, len);
+	if (err)
+		return err;
+	if (bpf_map_delete_elem(dp->fd[LB_M_VIPS], key))
+		return fail(msg, len, -errno, "removing the VIP failed: %s",
+			    strerror(errno));
+	n = lb_backend_list(dp, v.id, views, LB_MAX_BACKENDS);
+	for (int i = 0; i < n; i++)
+		backend_deactivate(dp, views[i].id);
+	/* the table swap-out waits for packets still using the backends */
+	lb_ring_remove(dp->fd[LB_M_RINGS], v.id);
+	for (int i = 0; i < n; i++)
+		backend_clear(dp, views[i].id);
+	bpf_map_update_elem(dp->fd[LB_M_VIP_INFO], &v.id, &none, 0);
+	memcpy(ak.addr, key->addr, 16);
+	if (!bpf_map_lookup_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count) && count > 1) {
+		count--;
+		bpf_map_update_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count, 0);
+	} else {
+		bpf_map_delete_elem(dp->fd[LB_M_VIP_ADDRS], &ak);
+	}
+	lb_filter_rebuild(dp->fd[LB_M_VIP_FILTER], dp->fd[LB_M_VIP_ADDRS]);
+	return 0;
+}
+
+/* The id of VIP vip_id's active backend at addr, or 0. */
+static __u32 backend_find(struct lb_dp *dp, __u32 vip_id, const __u8 addr[16])
+{
+	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++) {
+		struct lb_backend b;
+
+		if (!bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b) &&
+		    (b.flags & LB_BACKEND_F_ACTIVE) && b.vip_id == vip_id &&
+		    !memcmp(b.addr, addr, 16))
+			return id;
+	}
+	return 0;
+}
+
+/* The next hop towards a backend, on a device inferlb is attached to. */
+static int resolve_nexthop(struct lb_dp *dp, const __u8 addr[16], __u8 family,
+			   __u8 mode, struct lb_nexthop *nh, char *msg,
+			   size_t len)
+{
+	char names[16][16], dev[IF_NAMESIZE] = "?", a[64], why[256] = "";
+	struct lb_nexthop_info info;
+	int n = lb_dp_attached(dp, names, 16), err;
+	bool ours = false;
+
+	lb_fmt_ip(addr, family, a, sizeof(a));
+	err = lb_nexthop_resolve(family == LB_AF_INET6 ? AF_INET6 : AF_INET,
+				 addr, 0, NEXTHOP_TIMEOUT_MS, &info, why,
+				 sizeof(why));
+	if (err)
+		return fail(msg, len, err, "cannot resolve the next hop of %s: %s",
+			    a, why[0] ? why : strerror(-err));
+	if_indextoname(info.ifindex, dev);
+	for (int i = 0; i < n; i++)
+		ours |= !strcmp(names[i], dev);
+	if (!ours)
+		return fail(msg, len, -ENETUNREACH,
+			    "%s is reached via %s, where inferlb is not attached; "
+			    "run 'lbctl attach %s' first", a, dev, dev);
+	if (mode == LB_FWD_L2DSR &&
+	    memcmp(info.gw, addr, family == LB_AF_INET6 ? 16 : 4))
+		return fail(msg, len, -EINVAL,
+			    "l2dsr needs backends on the balancer's L2 segment; "
+			    "%s is behind a router", a);
+	memset(nh, 0, sizeof(*nh));
+	memcpy(nh->mac, info.mac, 6);
+	nh->flags = LB_NEXTHOP_F_VALID;
+	return 0;
+}
+
+int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
+		   const __u8 addr[16], __u8 family, __u32 weight, char *msg,
+		   size_t len)
+{
+	struct lb_backend b = { 0 }, old;
+	struct lb_vip_view v;
+	struct lb_nexthop nh;
+	char a[64], s[80];
+	__u32 id;
+	int err;
+
+	err = vip_need(dp, vip, &v, msg, len);
+	if (err)
+		return err;
+	lb_fmt_ip(addr, family, a, sizeof(a));
+	if (family != v.info.key.family)
+		return fail(msg, len, -EINVAL,
+			    "backend %s and VIP %s are of different address families",
+			    a, lb_fmt_vip(vip, s, sizeof(s)));
+	if (weight > LB_WEIGHT_MAX)
+		return fail(msg, len, -EINVAL, "weight %u is above %u", weight,
+			    LB_WEIGHT_MAX);
+	if (backend_find(dp, v.id, addr))
+		return fail(msg, len, -EEXIST, "%s is already a backend of %s", a,
+			    lb_fmt_vip(vip, s, sizeof(s)));
+	for (id = 1; id < LB_MAX_BACKENDS; id++)
+		if (!bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &old) &&
+		    !(old.flags & LB_BACKEND_F_ACTIVE) && !old.family)
+			break;
+	if (id == LB_MAX_BACKENDS)
+		return fail(msg, len, -ENOSPC, "all %u backend slots are in use",
+			    LB_MAX_BACKENDS - 1);
+	err = resolve_nexthop(dp, addr, family, v.info.mode, &nh, msg, len);
+	if (err)
+		return err;
+
+	memcpy(b.addr, addr, 16);
+	b.epoch = old.epoch + 1 ? old.epoch + 1 : 1;
+	b.vip_id = v.id;
+	b.family = family;
+	b.flags = LB_BACKEND_F_ACTIVE;
+	b.mode = v.info.mode;
+	b.weight = weight;
+	if (bpf_map_update_elem(dp->fd[LB_M_NEXTHOPS], &id, &nh, 0) ||
+	    bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0)) {
+		err = -errno;
+		backend_clear(dp, id);
+		return fail(msg, len, err, "adding backend %s failed: %s", a,
+			    strerror(-err));
+	}
+	err = vip_rebuild(dp, v.id, msg, len);
+	if (err) {
+		backend_deactivate(dp, id);
+		backend_clear(dp, id);
+	}
+	return err;
+}
+
+static int backend_need(struct lb_dp *dp, const struct lb_vip_key *vip,
+			const __u8 addr[16], __u8 family, struct lb_vip_view *v,
+			__u32 *id, char *msg, size_t len)
+{
+	char a[64], s[80];
+	int err = vip_need(dp, vip, v, msg, len);
+
+	if (err)
+		return err;
+	*id = backend_find(dp, v->id, addr);
+	if (!*id)
+		return fail(msg, len, -ENOENT, "%s is not a backend of %s",
+			    lb_fmt_ip(addr, family, a, sizeof(a)),
+			    lb_fmt_vip(vip, s, sizeof(s)));
+	return 0;
+}
+
+int lb_backend_del(struct lb_dp *dp, const struct lb_vip_key *vip,
+		   const __u8 addr[16], __u8 family, char *msg, size_t len)
+{
+	struct lb_vip_view v;
+	struct lb_backend b;
+	__u32 id;
+	int err = backend_need(dp, vip, addr, family, &v, &id, msg, len);
+
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
+		return fail(msg, len, -errno, "backend %u: %s", id, strerror(errno));
+	backend_deactivate(dp, id);
+	err = vip_rebuild(dp, v.id, msg, len);
+	if (err) {
+		bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0);
+		return err;
+	}
+	backend_clear(dp, id);
+	return 0;
+}
+
+int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
+			  const __u8 addr[16], __u8 family, __u32 weight,
+			  char *msg, size_t len)
+{
+	struct lb_vip_view v;
+	struct lb_backend b, old;
+	__u32 id;
+	int err;
+
+	if (weight > LB_WEIGHT_MAX)
+		return fail(msg, len, -EINVAL, "weight %u is above %u", weight,
+			    LB_WEIGHT_MAX);
+	err = backend_need(dp, vip, addr, family, &v, &id, msg, len);
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
+		return fail(msg, len, -errno, "backend %u: %s", id, strerror(errno));
+	old = b;
+	b.weight = weight;
+	if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0))
+		return fail(msg, len, -errno, "backend %u: %s", id, strerror(errno));
+	err = vip_rebuild(dp, v.id, msg, len);
+	if (err)
+		bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &old, 0);
+	return err;
+}

@@ -1,0 +1,764 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * lbctl.c - the operator's command line: OBJECT VERB ARGS, like ip(8) and
+ * bpftool(8).
+ *
+ * Every command is a row of one table (object, verb, handler, grammar, one
+ * line of help), so `lbctl help` and `lbctl OBJECT help` come from the same
+ * data as the dispatch. Each handler parses its arguments with the same
+ * small option parser, checks all of them before it touches anything, and
+ * prints through lb_print, so text and JSON come from the same calls.
+ *
+ * Exit status: 0 success, 1 runtime failure, 2 usage error.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "inferlb.h"
+#include "lb_addr.h"
+#include "lb_dp.h"
+#include "lb_maglev.h"
+#include "lb_ops.h"
+#include "lb_print.h"
+
+#define LBCTL_VERSION "0.1.0"
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+static const char *pin_dir = LB_PIN_DIR_DEFAULT;
+static char msg[512];
+
+/* ---- arguments ---------------------------------------------------------- */
+
+/* One --name option of a command: a flag, or one with a value. */
+struct opt {
+	const char *name;
+	bool has_value;
+	const char *value; /* set by parse_args */
+	bool seen;
+};
+#define OPT(n, v) { .name = (n), .has_value = (v) }
+#define OPT_END { .name = NULL }
+
+/* Splits argv into positional arguments (exactly npos) and the options in
+ * opts. Any unknown, repeated or incomplete option is a usage error. */
+static int parse_args(const char *cmd, int argc, char **argv, int npos,
+		      const char **pos, struct opt *opts)
+{
+	int got = 0;
+
+	for (int i = 0; i < argc; i++) {
+		struct opt *o = NULL;
+
+		if (!strncmp(argv[i], "--", 2)) {
+			for (o = opts; o && o->name; o++)
+				if (!strcmp(argv[i] + 2, o->name))
+					break;
+			if (!o || !o->name) {
+				lb_err("unknown option '%s'; see 'lbctl %s help'",
+				       argv[i], cmd);
+				return -1;
+			}
+			if (o->seen) {
+				lb_err("option '%s' given twice", argv[i]);
+				return -1;
+			}
+			o->seen = true;
+			if (o->has_value) {
+				if (i + 1 >= argc) {
+					lb_err("option '%s' needs a value", argv[i]);
+					return -1;
+				}
+				o->value = argv[++i];
+			}
+			continue;
+		}
+		if (got == npos) {
+			lb_err("unexpected argument '%s'; see 'lbctl %s help'",
+			       argv[i], cmd);
+			return -1;
+		}
+		pos[got++] = argv[i];
+	}
+	if (got < npos) {
+		lb_err("missing arguments; see 'lbctl %s help'", cmd);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_vip_arg(const char *s, struct lb_vip_key *k)
+{
+	if (lb_parse_vip(s, k, msg, sizeof(msg))) {
+		lb_err("%s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_ip_arg(const char *s, __u8 addr[16], __u8 *family)
+{
+	if (lb_parse_ip(s, addr, family, msg, sizeof(msg))) {
+		lb_err("%s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_weight_arg(const char *s, __u32 *w)
+{
+	if (lb_parse_u32(s, 0, LB_WEIGHT_MAX, w)) {
+		lb_err("weight '%s' is not a whole number from 0 to %u", s,
+		       LB_WEIGHT_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_mode_arg(const char *s, enum lb_xdp_mode *m)
+{
+	if (!s || !strcmp(s, "native"))
+		*m = LB_XDP_NATIVE;
+	else if (!strcmp(s, "skb"))
+		*m = LB_XDP_SKB;
+	else {
+		lb_err("mode '%s' is not native or skb", s);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the datapath, locked for the whole command ------------------------- */
+
+static int open_dp(struct lb_dp *dp)
+{
+	if (lb_dp_lock(dp, pin_dir, false, msg, sizeof(msg)) ||
+	    lb_dp_open(dp, msg, sizeof(msg))) {
+		lb_dp_close(dp);
+		lb_err("%s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int runtime_err(struct lb_dp *dp)
+{
+	lb_dp_close(dp);
+	lb_err("%s", msg);
+	return EXIT_RUNTIME;
+}
+
+/* ---- commands ------------------------------------------------------------- */
+
+static int do_attach(int argc, char **argv)
+{
+	struct opt opts[] = { OPT("mode", true), OPT("force", false), OPT_END };
+	enum lb_xdp_mode mode;
+	const char *dev;
+	struct lb_dp dp;
+
+	if (parse_args("attach", argc, argv, 1, &dev, opts) ||
+	    parse_mode_arg(opts[0].value, &mode))
+		return EXIT_USAGE;
+	if (lb_dp_lock(&dp, pin_dir, true, msg, sizeof(msg)) ||
+	    lb_dp_load(&dp, msg, sizeof(msg)) ||
+	    lb_dp_attach(&dp, dev, mode, opts[1].seen, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("attached", "attached to %s", dev);
+	lb_out_str("mode", " (%s mode)\n", mode == LB_XDP_NATIVE ? "native" : "skb");
+	lb_out_close_object();
+	return 0;
+}
+
+static int do_detach(int argc, char **argv)
+{
+	struct opt opts[] = { OPT_END };
+	const char *dev;
+	struct lb_dp dp;
+
+	if (parse_args("detach", argc, argv, 1, &dev, opts))
+		return EXIT_USAGE;
+	if (lb_dp_lock(&dp, pin_dir, false, msg, sizeof(msg)) ||
+	    lb_dp_detach(&dp, dev, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("detached", "detached from %s\n", dev);
+	lb_out_close_object();
+	return 0;
+}
+
+static int do_unload(int argc, char **argv)
+{
+	struct opt opts[] = { OPT_END };
+	struct lb_dp dp;
+
+	if (parse_args("unload", argc, argv, 0, NULL, opts))
+		return EXIT_USAGE;
+	if (lb_dp_lock(&dp, pin_dir, false, msg, sizeof(msg))) {
+		if (strstr(msg, "not attached")) { /* nothing to do */
+			lb_dp_close(&dp);
+			lb_out_open_object(NULL);
+			lb_out_str("unloaded", "nothing loaded under %s\n", pin_dir);
+			lb_out_close_object();
+			return 0;
+		}
+		return runtime_err(&dp);
+	}
+	if (lb_dp_unload(&dp, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("unloaded", "unloaded; removed %s\n", pin_dir);
+	lb_out_close_object();
+	return 0;
+}
+
+static const char *mode_name(__u8 mode)
+{
+	return mode == LB_FWD_IPIP ? "ipip" : mode == LB_FWD_L2DSR ? "l2dsr" : "?";
+}
+
+static int do_vip_add(int argc, char **argv)
+{
+	struct opt opts[] = { OPT("mode", true), OPT("ring-size", true), OPT_END };
+	__u32 ring = LB_RING_SIZE_DEFAULT;
+	__u8 mode = LB_FWD_IPIP;
+	struct lb_vip_key k;
+	const char *vip;
+	struct lb_dp dp;
+	char s[80];
+
+	if (parse_args("vip", argc, argv, 1, &vip, opts) || parse_vip_arg(vip, &k))
+		return EXIT_USAGE;
+	if (opts[0].value && !strcmp(opts[0].value, "l2dsr"))
+		mode = LB_FWD_L2DSR;
+	else if (opts[0].value && strcmp(opts[0].value, "ipip")) {
+		lb_err("mode '%s' is not ipip or l2dsr", opts[0].value);
+		return EXIT_USAGE;
+	}
+	if (opts[1].value &&
+	    (lb_parse_u32(opts[1].value, LB_RING_SIZE_MIN, LB_RING_SIZE_MAX, &ring) ||
+	     !lb_is_prime(ring))) {
+		lb_err("ring size '%s' is not a prime from %u to %u (e.g. 65537)",
+		       opts[1].value, LB_RING_SIZE_MIN, LB_RING_SIZE_MAX);
+		return EXIT_USAGE;
+	}
+	if (open_dp(&dp))
+		return EXIT_RUNTIME;
+	if (lb_vip_add(&dp, &k, mode, ring, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("vip", "added VIP %s", lb_fmt_vip(&k, s, sizeof(s)));
+	lb_out_str("mode", " (%s", mode_name(mode));
+	lb_out_u64("ring_size", ", ring %llu)\n", ring);
+	lb_out_close_object();
+	return 0;
+}
+
+static int do_vip_del(int argc, char **argv)
+{
+	struct opt opts[] = { OPT_END };
+	struct lb_vip_key k;
+	const char *vip;
+	struct lb_dp dp;
+	char s[80];
+
+	if (parse_args("vip", argc, argv, 1, &vip, opts) || parse_vip_arg(vip, &k))
+		return EXIT_USAGE;
+	if (open_dp(&dp))
+		return EXIT_RUNTIME;
+	if (lb_vip_del(&dp, &k, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("deleted", "deleted VIP %s\n", lb_fmt_vip(&k, s, sizeof(s)));
+	lb_out_close_object();
+	return 0;
+}
+
+static void print_mac(const __u8 *m, char *buf, size_t len)
+{
+	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
+		 m[3], m[4], m[5]);
+}
+
+static void print_backends(struct lb_dp *dp, __u32 vip_id)
+{
+	static struct lb_backend_view b[LB_MAX_BACKENDS];
+	int n = lb_backend_list(dp, vip_id, b, LB_MAX_BACKENDS);
+	char a[64], mac[32];
+
+	lb_out_open_array("backends");
+	for (int i = 0; i < n; i++) {
+		lb_out_open_object(NULL);
+		lb_out_str("address", "    backend %-28s",
+			   lb_fmt_ip(b[i].be.addr, b[i].be.family, a, sizeof(a)));
+		lb_out_u64("weight", " weight %-7llu", b[i].be.weight);
+		lb_out_str("state", " %-9s", b[i].be.weight ? "active" : "draining");
+		print_mac(b[i].nh.mac, mac, sizeof(mac));
+		if (b[i].nh.flags & LB_NEXTHOP_F_VALID)
+			lb_out_str("next_hop", " next hop %s", mac);
+		else
+			lb_out_null("next_hop", " next hop unresolved");
+		lb_out_u64("id", " id %llu", b[i].id);
+		lb_out_u64("epoch", " epoch %llu\n", b[i].be.epoch);
+		lb_out_close_object();
+	}
+	lb_out_close_array();
+}
+
+static void print_vips(struct lb_dp *dp, bool with_backends)
+{
+	static struct lb_vip_view v[LB_MAX_VIPS];
+	int n = lb_vip_list(dp, v, LB_MAX_VIPS);
+	char s[80];
+
+	lb_out_open_array("vips");
+	for (int i = 0; i < n; i++) {
+		lb_out_open_object(NULL);
+		lb_out_str("vip", "vip %s", lb_fmt_vip(&v[i].info.key, s, sizeof(s)));
+		lb_out_u64("id", "  id %llu", v[i].id);
+		lb_out_str("mode", "  mode %s", mode_name(v[i].info.mode));
+		lb_out_u64("ring_size", "  ring %llu", v[i].info.ring_size);
+		lb_out_u64("generation", "  generation %llu", v[i].info.ring_gen);
+		lb_out_bool("active", "  active %s\n",
+			    v[i].info.flags & LB_VIP_F_ACTIVE);
+		if (with_backends)
+			print_backends(dp, v[i].id);
+		lb_out_close_object();
+	}
+	lb_out_close_array();
+}
+
+static int do_vip_list(int argc, char **argv)
+{
+	struct opt opts[] = { OPT_END };
+	struct lb_dp dp;
+
+	if (parse_args("vip", argc, argv, 0, NULL, opts))
+		return EXIT_USAGE;
+	if (open_dp(&dp))
+		return EXIT_RUNTIME;
+	lb_out_open_object(NULL);
+	print_vips(&dp, false);
+	lb_out_close_object();
+	lb_dp_close(&dp);
+	return 0;
+}
+
+/* VIP ADDR [W]: the arguments of the backend commands. */
+static int backend_args(const char *cmd, int argc, char **argv, int npos,
+			struct opt *opts, struct lb_vip_key *k, __u8 addr[16],
+			__u8 *family, const char **rest)
+{
+	const char *pos[3] = { 0 };
+
+	if (parse_args(cmd, argc, argv, npos, pos, opts) ||
+	    parse_vip_arg(pos[0], k) || parse_ip_arg(pos[1], addr, family))
+		return -1;
+	if (rest)
+		*rest = pos[2];
+	return 0;
+}
+
+static int do_backend_add(int argc, char **argv)
+{
+	struct opt opts[] = { OPT("weight", true), OPT_END };
+	__u32 w = LB_WEIGHT_DEFAULT;
+	struct lb_vip_key k;
+	__u8 addr[16], fam;
+	struct lb_dp dp;
+	char a[64], s[80];
+
+	if (backend_args("backend", argc, argv, 2, opts, &k, addr, &fam, NULL) ||
+	    (opts[0].value && parse_weight_arg(opts[0].value, &w)))
+		return EXIT_USAGE;
+	if (open_dp(&dp))
+		return EXIT_RUNTIME;
+	if (lb_backend_add(&dp, &k, addr, fam, w, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("backend", "added backend %s", lb_fmt_ip(addr, fam, a, sizeof(a)));
+	lb_out_str("vip", " to %s", lb_fmt_vip(&k, s, sizeof(s)));
+	lb_out_u64("weight", " with weight %llu\n", w);
+	lb_out_close_object();
+	return 0;
+}
+
+static int do_backend_del(int argc, char **argv)
+{
+	struct opt opts[] = { OPT_END };
+	struct lb_vip_key k;
+	__u8 addr[16], fam;
+	struct lb_dp dp;
+	char a[64], s[80];
+
+	if (backend_args("backend", argc, argv, 2, opts, &k, addr, &fam, NULL))
+		return EXIT_USAGE;
+	if (open_dp(&dp))
+		return EXIT_RUNTIME;
+	if (lb_backend_del(&dp, &k, addr, fam, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("deleted", "deleted backend %s", lb_fmt_ip(addr, fam, a, sizeof(a)));
+	lb_out_str("vip", " of %s\n", lb_fmt_vip(&k, s, sizeof(s)));
+	lb_out_close_object();
+	return 0;
+}
+
+static int do_set_weight(int argc, char **argv)
+{
+	struct opt opts[] = { OPT_END };
+	const char *ws;
+	struct lb_vip_key k;
+	__u8 addr[16], fam;
+	struct lb_dp dp;
+	char a[64];
+	__u32 w;
+
+	if (backend_args("set-weight", argc, argv, 3, opts, &k, addr, &fam, &ws) ||
+	    parse_weight_arg(ws, &w))
+		return EXIT_USAGE;
+	if (open_dp(&dp))
+		return EXIT_RUNTIME;
+	if (lb_backend_set_weight(&dp, &k, addr, fam, w, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("backend", "weight of %s", lb_fmt_ip(addr, fam, a, sizeof(a)));
+	lb_out_u64("weight", " is now %llu", w);
+	lb_out_text("%s\n", w ? "" : " (draining: no new flows)");
+	lb_out_close_object();
+	return 0;
+}
+
+static int do_show(int argc, char **argv)
+{
+	struct opt opts[] = { OPT_END };
+	struct lb_config cfg = { 0 };
+	char devs[16][16], a[64];
+	struct lb_dp dp;
+	__u32 zero = 0;
+	int n;
+
+	if (parse_args("show", argc, argv, 0, NULL, opts))
+		return EXIT_USAGE;
+	if (open_dp(&dp))
+		return EXIT_RUNTIME;
+	n = lb_dp_attached(&dp, devs, 16);
+	bpf_map_lookup_elem(dp.fd[LB_M_CONFIG], &zero, &cfg);
+	lb_out_open_object(NULL);
+	lb_out_str("pin_dir", "inferlb (pins %s)", pin_dir);
+	lb_out_open_array("devices");
+	lb_out_text(" attached to:");
+	for (int i = 0; i < n; i++)
+		lb_out_str(NULL, " %s", devs[i]);
+	lb_out_close_array();
+	lb_out_u64("mtu", "\nmtu %llu", cfg.mtu);
+	lb_out_u64("hash_seed", "  hash seed %llu", cfg.hash_seed);
+	{
+		__u8 v4[16] = { 0 };
+
+		memcpy(v4, &cfg.encap_src_v4, 4);
+		lb_out_str("encap_source_v4", "  ipip source %s",
+			   lb_fmt_ip(v4, LB_AF_INET, a, sizeof(a)));
+	}
+	lb_out_str("encap_source_v6", " / %s\n",
+		   lb_fmt_ip(cfg.encap_src_v6, LB_AF_INET6, a, sizeof(a)));
+	print_vips(&dp, true);
+	lb_out_close_object();
+	lb_dp_close(&dp);
+	return 0;
+}
+
+/* The pass/drop reasons of struct lb_global_stats, by name. */
+static const struct {
+	const char *name;
+	size_t off;
+} reasons[] = {
+#define R(f) { #f, offsetof(struct lb_global_stats, f) }
+	R(pass_not_ip), R(pass_not_vip), R(pass_malformed), R(pass_l2_multicast),
+	R(drop_ip_options), R(drop_fragment), R(drop_ipv6_ext),
+	R(drop_malformed_l4), R(drop_no_backend), R(drop_bad_backend),
+	R(drop_no_nexthop), R(drop_too_big_no_df), R(drop_xdp_adjust),
+	R(drop_bad_mode), R(drop_icmp_err_too_big), R(icmp_too_big_v4),
+	R(icmp_too_big_v6), R(icmp_err_to_backend), R(flow_insert_fail),
+#undef R
+};
+
+static void print_counters(const struct lb_counters *c, const char *indent)
+{
+	lb_out_text("%s", indent);
+	lb_out_u64("packets", "packets %llu", c->packets);
+	lb_out_u64("bytes", "  bytes %llu", c->bytes);
+	lb_out_u64("new_flows", "  new flows %llu\n", c->new_flows);
+}
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void print_stats(struct lb_dp *dp)
+{
+	static struct lb_vip_view v[LB_MAX_VIPS];
+	static struct lb_backend_view b[LB_MAX_BACKENDS];
+	struct lb_global_stats g;
+	int nv = lb_vip_list(dp, v, LB_MAX_VIPS);
+	char s[80], a[64];
+
+	lb_out_open_object(NULL);
+	lb_out_open_array("vips");
+	for (int i = 0; i < nv; i++) {
+		struct lb_counters c;
+		int nb;
+
+		lb_percpu_sum(dp->fd[LB_M_VIP_STATS], v[i].id, &c, sizeof(c));
+		lb_out_open_object(NULL);
+		lb_out_str("vip", "vip %s\n", lb_fmt_vip(&v[i].info.key, s, sizeof(s)));
+		print_counters(&c, "  ");
+		nb = lb_backend_list(dp, v[i].id, b, LB_MAX_BACKENDS);
+		lb_out_open_array("backends");
+		for (int j = 0; j < nb; j++) {
+			lb_percpu_sum(dp->fd[LB_M_BE_STATS], b[j].id, &c, sizeof(c));
+			lb_out_open_object(NULL);
+			lb_out_str("address", "  backend %s\n",
+				   lb_fmt_ip(b[j].be.addr, b[j].be.family, a, sizeof(a)));
+			print_counters(&c, "    ");
+			lb_out_close_object();
+		}
+		lb_out_close_array();
+		lb_out_close_object();
+	}
+	lb_out_close_array();
+	lb_percpu_sum(dp->fd[LB_M_GLOBAL_STATS], 0, &g, sizeof(g));
+	lb_out_open_object("reasons");
+	lb_out_text("pass/drop reasons:\n");
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		__u64 val;
+
+		memcpy(&val, (char *)&g + reasons[i].off, 8);
+		lb_out_text("  %-22s", reasons[i].name);
+		lb_out_u64(reasons[i].name, "%llu\n", val);
+	}
+	lb_out_close_object();
+	lb_out_close_object();
+}
+
+static int do_stats(int argc, char **argv)
+{
+	struct opt opts[] = { OPT("interval", true), OPT("count", true), OPT_END };
+	__u32 interval = 0, count = 0;
+	struct lb_dp dp;
+
+	if (parse_args("stats", argc, argv, 0, NULL, opts))
+		return EXIT_USAGE;
+	if (opts[0].value && lb_parse_u32(opts[0].value, 1, 3600, &interval)) {
+		lb_err("interval '%s' is not a whole number of seconds from 1 to 3600",
+		       opts[0].value);
+		return EXIT_USAGE;
+	}
+	if (opts[1].value && lb_parse_u32(opts[1].value, 1, 1000000, &count)) {
+		lb_err("count '%s' is not a whole number from 1 to 1000000",
+		       opts[1].value);
+		return EXIT_USAGE;
+	}
+	if (open_dp(&dp))
+		return EXIT_RUNTIME;
+	if (!interval) {
+		print_stats(&dp);
+		lb_dp_close(&dp);
+		return 0;
+	}
+	/* The lock is not held while waiting, so changes can go on. */
+	lb_dp_close(&dp);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	lb_out_open_array(NULL);
+	for (__u32 i = 0; !stop && (!count || i < count); i++) {
+		if (i)
+			sleep(interval);
+		if (stop || open_dp(&dp))
+			break;
+		print_stats(&dp);
+		lb_dp_close(&dp);
+		if (!lb_out_is_json())
+			fflush(stdout);
+	}
+	lb_out_close_array();
+	return 0;
+}
+
+static int do_decap_attach(int argc, char **argv)
+{
+	struct opt opts[] = { OPT("mode", true), OPT("force", false), OPT_END };
+	enum lb_xdp_mode mode;
+	const char *dev;
+	struct lb_dp dp;
+
+	if (parse_args("decap", argc, argv, 1, &dev, opts) ||
+	    parse_mode_arg(opts[0].value, &mode))
+		return EXIT_USAGE;
+	if (lb_dp_lock(&dp, pin_dir, true, msg, sizeof(msg)) ||
+	    lb_dp_decap_attach(&dp, dev, mode, opts[1].seen, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("decap_attached", "decap attached to %s\n", dev);
+	lb_out_close_object();
+	return 0;
+}
+
+static int do_decap_detach(int argc, char **argv)
+{
+	struct opt opts[] = { OPT_END };
+	const char *dev;
+	struct lb_dp dp;
+
+	if (parse_args("decap", argc, argv, 1, &dev, opts))
+		return EXIT_USAGE;
+	if (lb_dp_lock(&dp, pin_dir, false, msg, sizeof(msg)) ||
+	    lb_dp_decap_detach(&dp, dev, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("decap_detached", "decap detached from %s\n", dev);
+	lb_out_close_object();
+	return 0;
+}
+
+/* ---- the command table -------------------------------------------------- */
+
+struct cmd {
+	const char *object; /* NULL: a verb of its own */
+	const char *verb;
+	int (*fn)(int argc, char **argv);
+	const char *grammar;
+	const char *help;
+};
+
+static const struct cmd cmds[] = {
+	{ NULL, "attach", do_attach, "attach DEV [--mode native|skb] [--force]",
+	  "load the datapath (once) and attach it to DEV" },
+	{ NULL, "detach", do_detach, "detach DEV", "detach the datapath from DEV" },
+	{ NULL, "unload", do_unload, "unload",
+	  "detach everywhere and remove every pin" },
+	{ "vip", "add", do_vip_add,
+	  "vip add ADDR:PORT/tcp|udp [--mode ipip|l2dsr] [--ring-size M]",
+	  "add a VIP (IPv6 as [2001:db8::10]:8000/tcp); M is a prime, default 65537" },
+	{ "vip", "del", do_vip_del, "vip del ADDR:PORT/tcp|udp", "delete a VIP" },
+	{ "vip", "list", do_vip_list, "vip list", "list the VIPs" },
+	{ "backend", "add", do_backend_add, "backend add VIP ADDR [--weight W]",
+	  "add a backend (weight 0..1000000, default 100)" },
+	{ "backend", "del", do_backend_del, "backend del VIP ADDR",
+	  "delete a backend: new flows avoid it, its flows are re-hashed" },
+	{ NULL, "set-weight", do_set_weight, "set-weight VIP ADDR W",
+	  "change a weight; 0 drains (no new flows, established ones go on)" },
+	{ NULL, "show", do_show, "show",
+	  "VIPs, backends, weights, next hops, table generations" },
+	{ NULL, "stats", do_stats, "stats [--interval S] [--count N]",
+	  "packets, bytes, new flows per VIP and backend; drop reasons" },
+	{ "decap", "attach", do_decap_attach,
+	  "decap attach DEV [--mode native|skb] [--force]",
+	  "on a backend host: unwrap IPIP/IP6IP6 sent to DEV's addresses" },
+	{ "decap", "detach", do_decap_detach, "decap detach DEV",
+	  "remove the decap program from DEV" },
+};
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static bool cmd_is(const struct cmd *c, const char *word)
+{
+	return !strcmp(c->object ? c->object : c->verb, word);
+}
+
+static int do_help(const char *object)
+{
+	if (lb_out_is_json()) {
+		lb_out_null(NULL, NULL); /* like bpftool: no prose on stdout */
+		return 0;
+	}
+	printf("Usage: lbctl [-j|--json] [-p|--pretty] [--pin-dir DIR] COMMAND\n"
+	       "       lbctl help | COMMAND help | --version\n\n");
+	for (size_t i = 0; i < NCMDS; i++)
+		if (!object || cmd_is(&cmds[i], object))
+			printf("  lbctl %-62s\n        %s\n", cmds[i].grammar,
+			       cmds[i].help);
+	printf("\nExit status: 0 success, 1 failure, 2 usage error.\n");
+	return 0;
+}
+
+static int dispatch(int argc, char **argv)
+{
+	const char *word = argv[0];
+	bool known = false;
+
+	if (!strcmp(word, "help"))
+		return argc == 1 ? do_help(NULL) : (lb_err("'help' takes no arguments"), EXIT_USAGE);
+	for (size_t i = 0; i < NCMDS; i++) {
+		const struct cmd *c = &cmds[i];
+
+		if (!cmd_is(c, word))
+			continue;
+		known = true;
+		if (argc > 1 && !strcmp(argv[1], "help"))
+			return do_help(word);
+		if (!c->object)
+			return c->fn(argc - 1, argv + 1);
+		if (argc > 1 && !strcmp(argv[1], c->verb))
+			return c->fn(argc - 2, argv + 2);
+	}
+	if (known)
+		lb_err("'lbctl %s' needs one of its commands; see 'lbctl %s help'",
+		       word, word);
+	else
+		lb_err("unknown command '%s'; see 'lbctl help'", word);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	bool json = false, pretty = false;
+	int i = 1, ret;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
+			json = true;
+		else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--pretty"))
+			json = pretty = true;
+		else if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc)
+			pin_dir = argv[++i];
+		else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+			printf("lbctl %s (schema v%u)\n", LBCTL_VERSION,
+			       LB_SCHEMA_VERSION);
+			return 0;
+		} else {
+			lb_out_init(json, pretty);
+			lb_err("unknown option '%s'; see 'lbctl help'", argv[i]);
+			lb_out_fini();
+			return EXIT_USAGE;
+		}
+	}
+	lb_out_init(json, pretty);
+	if (i >= argc) {
+		do_help(NULL);
+		lb_out_fini();
+		return EXIT_USAGE;
+	}
+	ret = dispatch(argc - i, argv + i);
+	lb_out_fini();
+	return ret;
+}
