@@ -729,36 +729,63 @@ static int dispatch(int argc, char **argv)
 	return EXIT_USAGE;
 }
 
-int main(int argc, char **argv)
+/* Global options may come anywhere (`lbctl show -j`, as the docs write it):
+ * they are taken out of argv first. Returns the new argc, or -1 after
+ * printing a usage error. */
+static int take_global_opts(int argc, char **argv, bool *json, bool *pretty,
+			    bool *version)
 {
-	bool json = false, pretty = false;
-	int i = 1, ret;
+	int n = 1;
 
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
-			json = true;
-		else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--pretty"))
-			json = pretty = true;
-		else if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc)
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
+			*json = true;
+		} else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--pretty")) {
+			*json = *pretty = true;
+		} else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+			*version = true;
+		} else if (!strcmp(argv[i], "--pin-dir")) {
+			if (i + 1 >= argc || !argv[i + 1][0])
+				return -1;
 			pin_dir = argv[++i];
-		else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
-			printf("lbctl %s (schema v%u)\n", LBCTL_VERSION,
-			       LB_SCHEMA_VERSION);
-			return 0;
 		} else {
-			lb_out_init(json, pretty);
-			lb_err("unknown option '%s'; see 'lbctl help'", argv[i]);
-			lb_out_fini();
-			return EXIT_USAGE;
+			argv[n++] = argv[i];
 		}
 	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	bool json = false, pretty = false, version = false;
+	int ret;
+
+	argc = take_global_opts(argc, argv, &json, &pretty, &version);
 	lb_out_init(json, pretty);
-	if (i >= argc) {
+	if (argc < 0) {
+		lb_err("option '--pin-dir' needs a directory");
+		lb_out_fini();
+		return EXIT_USAGE;
+	}
+	if (version) {
+		lb_out_open_object(NULL);
+		lb_out_str("version", "lbctl %s", LBCTL_VERSION);
+		lb_out_u64("schema", " (schema v%llu)\n", LB_SCHEMA_VERSION);
+		lb_out_close_object();
+		lb_out_fini();
+		return 0;
+	}
+	if (argc < 2) {
 		do_help(NULL);
 		lb_out_fini();
 		return EXIT_USAGE;
 	}
-	ret = dispatch(argc - i, argv + i);
+	if (argv[1][0] == '-' && argv[1][1]) {
+		lb_err("unknown option '%s'; see 'lbctl help'", argv[1]);
+		lb_out_fini();
+		return EXIT_USAGE;
+	}
+	ret = dispatch(argc - 1, argv + 1);
 	lb_out_fini();
 	return ret;
 }

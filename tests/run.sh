@@ -24,6 +24,7 @@ fi
 run "datapath fixtures (BPF_PROG_TEST_RUN)" "$build/tests/test_datapath"
 run "hitless table swap" "$build/tests/test_hitless"
 run "next hops via libnl (namespaces)" tests/test_neigh.sh "$build/tests/neigh_probe"
+run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
 exit "$fail"

@@ -1,0 +1,162 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# test_lbctl_cli.sh - lbctl's command line against a real (pinned, attached)
+# datapath in a network namespace of its own: every command with wrong,
+# missing, duplicate and out-of-range arguments exits 2 with a one-line
+# error and changes nothing (`lbctl show -j` byte-identical before and
+# after); runtime refusals exit 1 and change nothing either; JSON errors are
+# JSON. Usage: tests/test_lbctl_cli.sh [BUILD_DIR]
+set -u
+build=${1:-build}
+lbctl=$(realpath "$build/lbctl")
+id=$$
+ns_lb=lbcli-lb-$id
+ns_be=lbcli-be-$id
+pins=/sys/fs/bpf/lbcli-$id
+pass=0
+fail=0
+
+cleanup() {
+	nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$pins" unload >/dev/null 2>&1
+	rm -rf "$pins" 2>/dev/null
+	ip netns del $ns_lb 2>/dev/null
+	ip netns del $ns_be 2>/dev/null
+}
+trap cleanup EXIT
+
+L() { timeout 20 nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$pins" "$@"; }
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+ip netns add $ns_lb && ip netns add $ns_be || exit 1
+ip link add cli0 netns $ns_lb type veth peer name cli1 netns $ns_be || exit 1
+ip -n $ns_lb addr add 198.18.40.1/24 dev cli0
+ip -n $ns_be addr add 198.18.40.2/24 dev cli1
+ip -n $ns_lb -6 addr add 2001:db8:40::1/64 dev cli0 nodad
+ip -n $ns_be -6 addr add 2001:db8:40::2/64 dev cli1 nodad
+for ns in $ns_lb $ns_be; do ip -n $ns link set lo up; done
+ip -n $ns_lb link set cli0 up
+ip -n $ns_be link set cli1 up
+
+L attach cli0 >/dev/null || { echo "FAIL: attach"; exit 1; }
+L vip add 198.18.40.10:80/tcp >/dev/null &&
+	L vip add '[2001:db8:40::10]:80/tcp' >/dev/null &&
+	L backend add 198.18.40.10:80/tcp 198.18.40.2 --weight 5 >/dev/null ||
+	{ echo "FAIL: setup"; exit 1; }
+before=$(L show -j)
+printf '%s' "$before" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d["vips"])==2 and d["vips"][0]["backends"][0]["weight"]==5 else 1)' ||
+	{ echo "FAIL: show -j is not the expected JSON: $before"; exit 1; }
+
+# expect CODE ARGS...: exit code CODE, one "Error: " line on stderr, no
+# change to the datapath.
+expect() {
+	local want=$1 out err code after
+	shift
+	out=$(L "$@" 2>/tmp/lbcli-err.$id)
+	code=$?
+	err=$(cat /tmp/lbcli-err.$id)
+	after=$(L show -j)
+	if [ "$code" != "$want" ]; then
+		bad "lbctl $* exited $code, expected $want (stderr: $err)"
+	elif [ "$(printf '%s\n' "$err" | grep -c '^Error: ')" != 1 ]; then
+		bad "lbctl $*: expected one 'Error:' line, got: $err"
+	elif [ "$after" != "$before" ]; then
+		bad "lbctl $* changed the datapath"
+	else
+		ok
+	fi
+}
+
+V=198.18.40.10:80/tcp
+# unknown things
+expect 2 frob
+expect 2 vip frob
+expect 2 vip
+expect 2 --frob show
+expect 2 help extra
+# attach / detach / decap
+expect 2 attach
+expect 2 attach cli0 extra
+expect 2 attach cli0 --mode fast
+expect 2 attach cli0 --mode
+expect 2 attach cli0 --force --force
+expect 2 attach cli0 --bogus
+expect 2 detach
+expect 2 decap attach
+expect 2 decap attach cli0 --mode turbo
+expect 2 decap detach
+expect 2 unload now
+# vip
+expect 2 vip add
+for v in 198.18.40.10 198.18.40.10:80 198.18.40.10:80/icmp 198.18.40.10:0/tcp \
+	198.18.40.10:65536/tcp 198.18.40.10:-1/tcp 2001:db8:40::10:80/tcp \
+	'[198.18.40.10]:80/tcp' 999.18.40.10:80/tcp 198.18.40.10:8x/tcp \
+	'[2001:db8:40::10]80/tcp' '' ; do
+	expect 2 vip add "$v"
+done
+expect 2 vip add $V --mode tunnel
+expect 2 vip add 198.18.40.11:80/tcp --ring-size 100
+expect 2 vip add 198.18.40.11:80/tcp --ring-size 0
+expect 2 vip add 198.18.40.11:80/tcp --ring-size 2000003
+expect 2 vip add 198.18.40.11:80/tcp --ring-size abc
+expect 2 vip add 198.18.40.11:80/tcp --ring-size 65537 --ring-size 65537
+expect 2 vip add 198.18.40.11:80/tcp --mode ipip --mode l2dsr
+expect 2 vip add 198.18.40.11:80/tcp extra
+expect 2 vip del
+expect 2 vip del nonsense
+expect 2 vip list extra
+# backend
+expect 2 backend add
+expect 2 backend add $V
+expect 2 backend add $V 198.18.40.999
+expect 2 backend add $V 198.18.40.3 --weight -1
+expect 2 backend add $V 198.18.40.3 --weight 1000001
+expect 2 backend add $V 198.18.40.3 --weight abc
+expect 2 backend add $V 198.18.40.3 --weight 1 --weight 2
+expect 2 backend add $V 198.18.40.3 extra
+expect 2 backend del $V
+expect 2 backend del $V not-an-ip
+# set-weight
+expect 2 set-weight $V 198.18.40.2
+expect 2 set-weight $V 198.18.40.2 1000001
+expect 2 set-weight $V 198.18.40.2 -5
+expect 2 set-weight $V 198.18.40.2 1.5
+expect 2 set-weight $V nope 1
+expect 2 set-weight bad 198.18.40.2 1
+# stats / show
+expect 2 stats --interval 0
+expect 2 stats --interval x
+expect 2 stats --count 0
+expect 2 show extra
+
+# refused at run time: exit 1, nothing changed
+expect 1 vip add $V
+expect 1 vip del 198.18.40.99:80/tcp
+expect 1 backend add 198.18.40.99:80/tcp 198.18.40.2
+expect 1 backend add $V 198.18.40.2
+expect 1 backend add $V 2001:db8:40::2
+expect 1 backend del $V 198.18.40.3
+expect 1 set-weight $V 198.18.40.3 1
+expect 1 attach cli0
+expect 1 attach nosuchdev0
+expect 1 detach nosuchdev0
+
+# JSON errors are one JSON object on stdout
+out=$(L -j vip add nonsense 2>/dev/null); code=$?
+if [ $code = 2 ] && printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if list(d)==["error"] else 1)'; then
+	ok
+else
+	bad "-j error output: code $code, '$out'"
+fi
+out=$(L -j help); [ "$out" = null ] && ok || bad "-j help printed '$out'"
+[ "$(L show -j)" = "$before" ] && ok || bad "state changed during the test"
+
+# pin directory and pins are root's only
+[ "$(stat -c %a "$pins")" = 700 ] && ok || bad "pin dir mode $(stat -c %a "$pins")"
+modes=$(find "$pins" -maxdepth 1 -type f -printf '%m\n' | sort -u)
+[ "$modes" = 600 ] && ok || bad "pin modes: $modes"
+
+rm -f /tmp/lbcli-err.$id
+echo "test_lbctl_cli: $pass passed, $fail failed"
+[ $fail = 0 ]
