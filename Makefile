@@ -38,7 +38,7 @@ TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp
-TOOLS      := $(BUILD)/tools/dp_demo
+TOOLS      := $(BUILD)/tools/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns
 
 .PHONY: all deps build test test-unit test-root bench demo clean
 .DELETE_ON_ERROR:
@@ -86,12 +86,16 @@ $(BUILD)/bench/%.o: bench/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/
 $(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm
 
+# test-network tools (no project libraries)
+$(BUILD)/tools/e2e/%: tools/e2e/%.c | $(BUILD)/tools/e2e
+	$(CC) $(CFLAGS) $< -o $@ -lm
+
 $(BUILD)/tools/%.o: tools/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) $(wildcard ctl/*.h) | $(BUILD)/tools
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(BUILD)/tools/%: $(BUILD)/tools/%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/bpf $(BUILD)/bench $(BUILD)/ctl $(BUILD)/tests $(BUILD)/tools:
+$(BUILD)/bpf $(BUILD)/bench $(BUILD)/ctl $(BUILD)/tests $(BUILD)/tools $(BUILD)/tools/e2e:
 	mkdir -p $@
 
 test: deps
