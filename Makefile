@@ -3,7 +3,7 @@
 #   make            install missing Debian packages, then build everything
 #   make test       build and run every test (root: BPF and network namespaces)
 #   make bench      build and run the benchmarks (figures with same-run baselines)
-#   make demo       build and run the main job on this machine
+#   make demo       build and run the main job on this machine (namespaces)
 #   make clean
 #
 # BPF objects: bpf/*.bpf.c -> build/bpf/*.bpf.o (clang -target bpf -g, so
@@ -40,7 +40,7 @@ TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp
 TOOLS      := $(BUILD)/tools/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns
 
-.PHONY: all deps build test test-unit test-root bench demo clean
+.PHONY: all deps build test bench demo demo-datapath clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -107,6 +107,11 @@ bench: deps
 	@bench/run.sh $(BUILD)
 
 demo: deps
+	@$(MAKE) --no-print-directory build
+	@tools/demo.sh $(BUILD)
+
+# The datapath alone, through BPF_PROG_TEST_RUN (no network needed).
+demo-datapath: deps
 	@$(MAKE) --no-print-directory build
 	@$(BUILD)/tools/dp_demo
 
