@@ -152,6 +152,21 @@ fi
 out=$(L -j help); [ "$out" = null ] && ok || bad "-j help printed '$out'"
 [ "$(L show -j)" = "$before" ] && ok || bad "state changed during the test"
 
+# Concurrent lbctl runs serialize on the pin directory's lock: 12 parallel
+# VIP adds all land with distinct ids, 12 parallel deletes remove them all.
+for i in $(seq 20 31); do L vip add 198.18.40.$i:80/tcp >/dev/null & done; wait
+ids=$(L -j vip list | python3 -c 'import json,sys; v=json.load(sys.stdin)["vips"]; print(len(v), len(set(x["id"] for x in v)))')
+[ "$ids" = "14 14" ] && ok || bad "parallel vip add: '$ids' (want 14 VIPs, 14 distinct ids)"
+for i in $(seq 20 31); do L vip del 198.18.40.$i:80/tcp >/dev/null & done; wait
+[ "$(L show -j)" = "$before" ] && ok || bad "parallel vip del did not restore the state"
+
+# A schema other than this lbctl's is refused with a clear error.
+bpftool map update pinned "$pins/lb_meta" key 0 0 0 0 value 99 0 0 0 0 0 0 0 || bad "bpftool"
+out=$(L show 2>&1); code=$?
+[ $code = 1 ] && printf '%s' "$out" | grep -q 'schema v99' && ok || bad "schema mismatch: $code $out"
+bpftool map update pinned "$pins/lb_meta" key 0 0 0 0 value 1 0 0 0 0 0 0 0
+[ "$(L show -j)" = "$before" ] && ok || bad "state after the schema check"
+
 # pin directory and pins are root's only
 [ "$(stat -c %a "$pins")" = 700 ] && ok || bad "pin dir mode $(stat -c %a "$pins")"
 modes=$(find "$pins" -maxdepth 1 -type f -printf '%m\n' | sort -u)

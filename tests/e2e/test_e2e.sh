@@ -43,7 +43,12 @@ cleanup() {
 trap cleanup EXIT
 
 ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+# A failure shows the balancer's view too (weights, generations, counters).
+bad() {
+	fail=$((fail + 1))
+	echo "FAIL $*"
+	[ -n "$pins_lb" ] && { L show; L stats; } 2>&1 | sed 's/^/     /'
+}
 
 # lbctl in a namespace; nsenter keeps the root mount namespace, so the pins
 # under /sys/fs/bpf outlive the command (ip netns exec would not).
