@@ -12,12 +12,15 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -32,6 +35,7 @@
 
 #define BPF_FS_MAGIC_NUMBER 0xcafe4a11
 #define BPF_FS_ROOT "/sys/fs/bpf"
+#define LOCK_WAIT_MS 30000
 
 const char *const lb_map_pin_names[LB_M_COUNT] = {
 	[LB_M_META] = LB_PIN_META,
@@ -141,10 +145,28 @@ int lb_dp_lock(struct lb_dp *dp, const char *dir, bool create, char *msg,
 		return fail(msg, len, -errno, "cannot open %s: %s", dir,
 			    strerror(errno));
 	}
-	/* One lbctl (or agent) at a time changes the datapath. */
-	if (flock(dp->dir_fd, LOCK_EX))
-		return fail(msg, len, -errno, "cannot lock %s: %s", dir,
-			    strerror(errno));
+	/* One lbctl (or agent) at a time changes the datapath; wait for the
+	 * other one a bounded time, and say so. */
+	for (int waited = 0; flock(dp->dir_fd, LOCK_EX | LOCK_NB); waited++) {
+		if (errno != EWOULDBLOCK)
+			return fail(msg, len, -errno, "cannot lock %s: %s", dir,
+				    strerror(errno));
+		if (waited == 0)
+			fprintf(stderr, "Waiting for another lbctl holding %s...\n", dir);
+		if (waited >= LOCK_WAIT_MS / 10)
+			return fail(msg, len, -EBUSY,
+				    "%s stayed locked by another lbctl or the agent for %d s; try again",
+				    dir, LOCK_WAIT_MS / 1000);
+		usleep(10000);
+	}
+	{
+		struct stat st;
+
+		/* unloaded by the process we waited for: nothing left here */
+		if (!fstat(dp->dir_fd, &st) && st.st_nlink == 0)
+			return fail(msg, len, -ENOENT,
+				    "inferlb is not attached; run 'lbctl attach DEV' first");
+	}
 	return 0;
 }
 
@@ -243,6 +265,7 @@ int lb_dp_load(struct lb_dp *dp, char *msg, size_t len)
 					    &meta, 0);
 	}
 	lb_bpf__destroy(skel);
+	dp->created = true;
 	return lb_dp_open(dp, msg, len);
 out_msg:
 	snprintf(msg, len, "pinning under %s failed: %s", dp->dir, strerror(-err));
@@ -262,27 +285,51 @@ void lb_dp_close(struct lb_dp *dp)
 	dp->dir_fd = -1;
 }
 
-/* Settings taken from the first device the balancer is attached to: its
- * MTU and its addresses as the outer source of IPIP packets. */
-static void config_from_device(struct lb_dp *dp, const char *ifname)
+/* A device's MTU as this network namespace sees it (sysfs would show the
+ * mount namespace's view, which nsenter --net does not change). */
+static int device_mtu(const char *ifname)
 {
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), mtu = -1;
+
+	if (fd < 0)
+		return -1;
+	if (snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname) >=
+	    (int)sizeof(ifr.ifr_name)) {
+		close(fd);
+		return -1;
+	}
+	if (!ioctl(fd, SIOCGIFMTU, &ifr))
+		mtu = ifr.ifr_mtu;
+	close(fd);
+	return mtu;
+}
+
+static int list_links(const char *dir, char names[][16], int max);
+
+/* Settings taken from the attached devices: the smallest MTU of them all,
+ * and the first device's addresses as the outer source of IPIP packets. */
+static void config_from_devices(struct lb_dp *dp, const char *ifname)
+{
+	char names[16][16];
 	struct lb_config cfg;
 	struct ifaddrs *ifa, *a;
+	int n, mtu, min = 0;
 	__u32 zero = 0;
-	char p[128];
-	FILE *f;
-	unsigned int mtu;
 
 	if (bpf_map_lookup_elem(dp->fd[LB_M_CONFIG], &zero, &cfg))
 		return;
-	snprintf(p, sizeof(p), "/sys/class/net/%s/mtu", ifname);
-	f = fopen(p, "r");
-	if (f) {
-		if (fscanf(f, "%u", &mtu) == 1 && mtu >= 1320 &&
-		    (cfg.mtu == 1500 || mtu < cfg.mtu))
-			cfg.mtu = mtu;
-		fclose(f);
+	n = list_links(dp->dir, names, 16);
+	for (int i = 0; i < n; i++) {
+		mtu = device_mtu(names[i]);
+		if (mtu > 0 && (!min || mtu < min))
+			min = mtu;
 	}
+	if (min >= 1320)
+		cfg.mtu = min;
+	else if (min > 0)
+		fprintf(stderr, "Warning: MTU %d is below 1320; IPv6 through ipip "
+			"cannot work, keeping %u\n", min, cfg.mtu);
 	if (!getifaddrs(&ifa)) {
 		for (a = ifa; a; a = a->ifa_next) {
 			if (!a->ifa_addr || strcmp(a->ifa_name, ifname))
@@ -360,7 +407,7 @@ int lb_dp_attach(struct lb_dp *dp, const char *ifname, enum lb_xdp_mode mode,
 	int err = attach_prog(dp->dir, LB_PIN_PROG, ifname, mode, force, msg, len);
 
 	if (!err)
-		config_from_device(dp, ifname);
+		config_from_devices(dp, ifname);
 	return err;
 }
 
@@ -410,7 +457,27 @@ int lb_dp_attached(struct lb_dp *dp, char names[][16], int max)
 	return list_links(dp->dir, names, max);
 }
 
-/* Removes every entry of a pin directory (not subdirectories), then it. */
+/* Is name one of the pins inferlb makes (maps, programs, links)? */
+static bool is_our_pin(const char *name)
+{
+	static const char *const decap[] = { LB_PIN_DECAP_ADDRS,
+					     LB_PIN_DECAP_STATS,
+					     LB_PIN_DECAP_PROG };
+
+	if (!strncmp(name, LB_PIN_LINK_PREFIX, strlen(LB_PIN_LINK_PREFIX)) ||
+	    !strcmp(name, LB_PIN_PROG))
+		return true;
+	for (int i = 0; i < LB_M_COUNT; i++)
+		if (!strcmp(name, lb_map_pin_names[i]))
+			return true;
+	for (size_t i = 0; i < sizeof(decap) / sizeof(decap[0]); i++)
+		if (!strcmp(name, decap[i]))
+			return true;
+	return false;
+}
+
+/* Removes inferlb's pins from dir, then dir if that left it empty.
+ * Anything else found there is left alone (and the directory with it). */
 static int remove_pins(const char *dir)
 {
 	struct dirent *de;
@@ -421,14 +488,14 @@ static int remove_pins(const char *dir)
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
-		if (de->d_type == DT_DIR)
+		if (!is_our_pin(de->d_name))
 			continue;
 		path_of(p, sizeof(p), dir, de->d_name);
 		if (unlink(p) && !err)
 			err = -errno;
 	}
 	closedir(d);
-	if (rmdir(dir) && errno != ENOENT && !err)
+	if (rmdir(dir) && errno != ENOENT && errno != ENOTEMPTY && !err)
 		err = -errno;
 	return err;
 }
@@ -438,6 +505,11 @@ int lb_dp_unload(struct lb_dp *dp, char *msg, size_t len)
 	char p[512];
 	int err;
 
+	/* Only a directory that holds inferlb is emptied. */
+	if (!pinned(dp->dir, LB_PIN_META) && !pinned(dp->dir, LB_PIN_PROG) &&
+	    !pinned(dp->dir, LB_PIN_DECAP_DIR))
+		return fail(msg, len, -ENOENT,
+			    "%s holds no inferlb pins; nothing to unload", dp->dir);
 	for (int i = 0; i < LB_M_COUNT; i++)
 		if (dp->fd[i] >= 0) {
 			close(dp->fd[i]);
@@ -525,7 +597,15 @@ int lb_dp_decap_attach(struct lb_dp *dp, const char *ifname,
 	if (err <= 0)
 		return fail(msg, len, err ? err : -EADDRNOTAVAIL,
 			    "%s has no addresses to decapsulate for", ifname);
-	return attach_prog(dir, LB_PIN_DECAP_PROG, ifname, mode, force, msg, len);
+	err = attach_prog(dir, LB_PIN_DECAP_PROG, ifname, mode, force, msg, len);
+	if (err) {
+		char names[1][16];
+
+		if (!list_links(dir, names, 1))
+			remove_pins(dir); /* attached nowhere: leave nothing */
+		rmdir(dp->dir);       /* only if it is empty */
+	}
+	return err;
 }
 
 int lb_dp_decap_detach(struct lb_dp *dp, const char *ifname, char *msg,

@@ -43,6 +43,7 @@ struct lb_dp {
 	int dir_fd;          /* the pin directory, flock()ed; -1 if none */
 	int fd[LB_M_COUNT];  /* pinned maps; -1 until opened */
 	struct lb_ring_btf rb;
+	bool created;        /* lb_dp_load loaded the datapath in this run */
 };
 
 /* Error text for the last failure of these calls lives in msg[len]. */

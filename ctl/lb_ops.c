@@ -71,6 +71,20 @@ int lb_percpu_sum(int map_fd, __u32 key, void *out, size_t size)
 	return 0;
 }
 
+/* A reused id starts its counters from zero, on every CPU. */
+static void counters_reset(int map_fd, __u32 id)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	void *zeros;
+
+	if (ncpu <= 0)
+		return;
+	zeros = calloc(ncpu, (sizeof(struct lb_counters) + 7) & ~(size_t)7);
+	if (zeros)
+		bpf_map_update_elem(map_fd, &id, zeros, 0);
+	free(zeros);
+}
+
 int lb_vip_find(struct lb_dp *dp, const struct lb_vip_key *key,
 		struct lb_vip_view *out)
 {
@@ -214,6 +228,7 @@ int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key, __u8 mode,
 	bpf_map_lookup_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count);
 	count++;
 	ref.id = id;
+	counters_reset(dp->fd[LB_M_VIP_STATS], id);
 	err = bpf_map_update_elem(dp->fd[LB_M_VIP_INFO], &id, &v, 0) ? -errno : 0;
 	if (!err)
 		err = bpf_map_update_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count, 0) ?
@@ -371,9 +386,23 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 	if (backend_find(dp, v.id, addr))
 		return fail(msg, len, -EEXIST, "%s is already a backend of %s", a,
 			    lb_fmt_vip(vip, s, sizeof(s)));
+	if (v.info.mode == LB_FWD_IPIP) {
+		static const __u8 none[16];
+		struct lb_config cfg = { 0 };
+		__u32 zero = 0;
+
+		bpf_map_lookup_elem(dp->fd[LB_M_CONFIG], &zero, &cfg);
+		if (family == LB_AF_INET ? !cfg.encap_src_v4 :
+					   !memcmp(cfg.encap_src_v6, none, 16))
+			return fail(msg, len, -EADDRNOTAVAIL,
+				    "no IPv%d address on the attached device to send "
+				    "ipip from; add one, or use a VIP with --mode l2dsr",
+				    family == LB_AF_INET ? 4 : 6);
+	}
+	/* any inactive id; its epoch goes up, so its old flows never follow */
 	for (id = 1; id < LB_MAX_BACKENDS; id++)
 		if (!bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &old) &&
-		    !(old.flags & LB_BACKEND_F_ACTIVE) && !old.family)
+		    !(old.flags & LB_BACKEND_F_ACTIVE))
 			break;
 	if (id == LB_MAX_BACKENDS)
 		return fail(msg, len, -ENOSPC, "all %u backend slots are in use",
@@ -389,6 +418,7 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 	b.flags = LB_BACKEND_F_ACTIVE;
 	b.mode = v.info.mode;
 	b.weight = weight;
+	counters_reset(dp->fd[LB_M_BE_STATS], id);
 	if (bpf_map_update_elem(dp->fd[LB_M_NEXTHOPS], &id, &nh, 0) ||
 	    bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0)) {
 		err = -errno;
@@ -425,7 +455,7 @@ int lb_backend_del(struct lb_dp *dp, const struct lb_vip_key *vip,
 		   const __u8 addr[16], __u8 family, char *msg, size_t len)
 {
 	struct lb_vip_view v;
-	struct lb_backend b;
+	struct lb_backend b, old;
 	__u32 id;
 	int err = backend_need(dp, vip, addr, family, &v, &id, msg, len);
 
@@ -433,13 +463,19 @@ int lb_backend_del(struct lb_dp *dp, const struct lb_vip_key *vip,
 		return err;
 	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
 		return fail(msg, len, -errno, "backend %u: %s", id, strerror(errno));
-	backend_deactivate(dp, id);
+	/* First a table without it (weight 0: no slots), so no new flow is
+	 * dropped on the way; the swap waits out packets still reading the
+	 * old table. Then its flows stop following it. */
+	old = b;
+	b.weight = 0;
+	if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0))
+		return fail(msg, len, -errno, "backend %u: %s", id, strerror(errno));
 	err = vip_rebuild(dp, v.id, msg, len);
 	if (err) {
-		bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0);
+		bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &old, 0);
 		return err;
 	}
-	backend_clear(dp, id);
+	backend_deactivate(dp, id);
 	return 0;
 }
 

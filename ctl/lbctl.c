@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <bpf/bpf.h>
 
 #include "inferlb.h"
@@ -166,10 +167,19 @@ static int do_attach(int argc, char **argv)
 	if (parse_args("attach", argc, argv, 1, &dev, opts) ||
 	    parse_mode_arg(opts[0].value, &mode))
 		return EXIT_USAGE;
+	if (!if_nametoindex(dev)) {
+		lb_err("no device '%s'; 'ip link' lists the devices", dev);
+		return EXIT_RUNTIME;
+	}
 	if (lb_dp_lock(&dp, pin_dir, true, msg, sizeof(msg)) ||
-	    lb_dp_load(&dp, msg, sizeof(msg)) ||
-	    lb_dp_attach(&dp, dev, mode, opts[1].seen, msg, sizeof(msg)))
+	    lb_dp_load(&dp, msg, sizeof(msg)))
 		return runtime_err(&dp);
+	if (lb_dp_attach(&dp, dev, mode, opts[1].seen, msg, sizeof(msg))) {
+		/* loaded by this run and attached nowhere: leave nothing */
+		if (dp.created)
+			lb_dp_unload(&dp, NULL, 0);
+		return runtime_err(&dp);
+	}
 	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
 	lb_out_str("attached", "attached to %s", dev);
@@ -776,7 +786,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 2) {
-		do_help(NULL);
+		if (json)
+			lb_err("no command given; see 'lbctl help'");
+		else
+			do_help(NULL);
 		lb_out_fini();
 		return EXIT_USAGE;
 	}

@@ -18,6 +18,7 @@ pass=0
 fail=0
 
 cleanup() {
+	rm -rf /sys/fs/bpf/lbcli-fresh-$id /sys/fs/bpf/lbcli-foreign-$id 2>/dev/null
 	nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$pins" unload >/dev/null 2>&1
 	rm -rf "$pins" 2>/dev/null
 	ip netns del $ns_lb 2>/dev/null
@@ -166,6 +167,18 @@ out=$(L show 2>&1); code=$?
 [ $code = 1 ] && printf '%s' "$out" | grep -q 'schema v99' && ok || bad "schema mismatch: $code $out"
 bpftool map update pinned "$pins/lb_meta" key 0 0 0 0 value 1 0 0 0 0 0 0 0
 [ "$(L show -j)" = "$before" ] && ok || bad "state after the schema check"
+
+# A failed first attach leaves nothing behind.
+fresh=/sys/fs/bpf/lbcli-fresh-$id
+out=$(nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$fresh" attach nosuchdev0 2>&1); code=$?
+[ $code = 1 ] && [ ! -e "$fresh" ] && ok || bad "failed first attach: code $code, left: $(ls "$fresh" 2>&1)"
+rm -rf "$fresh"
+# unload only ever removes inferlb's own pins
+foreign=/sys/fs/bpf/lbcli-foreign-$id
+mkdir -p "$foreign" && bpftool map create "$foreign/other" type array key 4 value 4 entries 1 name other
+out=$("$lbctl" --pin-dir "$foreign" unload 2>&1); code=$?
+[ $code = 1 ] && [ -e "$foreign/other" ] && ok || bad "unload of a foreign dir: code $code ($out)"
+rm -rf "$foreign"
 
 # pin directory and pins are root's only
 [ "$(stat -c %a "$pins")" = 700 ] && ok || bad "pin dir mode $(stat -c %a "$pins")"
