@@ -229,6 +229,18 @@ int lb_dp_load(struct lb_dp *dp, char *msg, size_t len)
 
 	if (pinned(dp->dir, LB_PIN_PROG))
 		return lb_dp_open(dp, msg, len);
+	/* Maps left without a program (an interrupted run): they must be of
+	 * this schema before they are reused. */
+	if (pinned(dp->dir, LB_PIN_META)) {
+		err = lb_dp_open(dp, msg, len);
+		if (err)
+			return err;
+		for (int i = 0; i < LB_M_COUNT; i++) {
+			close(dp->fd[i]);
+			dp->fd[i] = -1;
+		}
+		lb_ring_btf_close(&dp->rb);
+	}
 	skel = lb_bpf__open();
 	if (!skel)
 		return fail(msg, len, -errno, "cannot open the balancer object: %s",
@@ -366,7 +378,9 @@ static int attach_prog(const char *dir, const char *prog_pin,
 	snprintf(name, sizeof(name), LB_PIN_LINK_PREFIX "%s", ifname);
 	path_of(link, sizeof(link), dir, name);
 	if (!access(link, F_OK))
-		return fail(msg, len, -EEXIST, "already attached to %s", ifname);
+		return fail(msg, len, -EEXIST,
+			    "already attached to %s ('lbctl detach %s' removes it)",
+			    ifname, ifname);
 	if (!bpf_xdp_query_id(ifindex, 0, &cur) && cur) {
 		if (!force)
 			return fail(msg, len, -EBUSY,

@@ -212,8 +212,9 @@ int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key, __u8 mode,
 			    "ring size %u is not a prime in [%u, %u]", ring_size,
 			    LB_RING_SIZE_MIN, LB_RING_SIZE_MAX);
 	if (!lb_vip_find(dp, key, &old))
-		return fail(msg, len, -EEXIST, "VIP %s exists",
-			    lb_fmt_vip(key, s, sizeof(s)));
+		return fail(msg, len, -EEXIST,
+			    "VIP %s exists; 'lbctl vip del %s' first to re-create it",
+			    lb_fmt_vip(key, s, sizeof(s)), s);
 	for (id = 0; id < LB_MAX_VIPS; id++) {
 		struct lb_vip cur;
 
@@ -384,8 +385,9 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 		return fail(msg, len, -EINVAL, "weight %u is above %u", weight,
 			    LB_WEIGHT_MAX);
 	if (backend_find(dp, v.id, addr))
-		return fail(msg, len, -EEXIST, "%s is already a backend of %s", a,
-			    lb_fmt_vip(vip, s, sizeof(s)));
+		return fail(msg, len, -EEXIST,
+			    "%s is already a backend of %s; 'lbctl set-weight' changes its weight",
+			    a, lb_fmt_vip(vip, s, sizeof(s)));
 	if (v.info.mode == LB_FWD_IPIP) {
 		static const __u8 none[16];
 		struct lb_config cfg = { 0 };

@@ -33,6 +33,7 @@
 #define EXIT_USAGE 2
 
 static const char *pin_dir = LB_PIN_DIR_DEFAULT;
+static bool pretty_output;
 static char msg[512];
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -594,22 +595,27 @@ static int do_stats(int argc, char **argv)
 		lb_dp_close(&dp);
 		return 0;
 	}
-	/* The lock is not held while waiting, so changes can go on. */
+	/* The lock is not held while waiting, so changes can go on. In JSON
+	 * mode every sample is a document of its own, one per line. */
 	lb_dp_close(&dp);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	lb_out_open_array(NULL);
 	for (__u32 i = 0; !stop && (!count || i < count); i++) {
-		if (i)
+		if (i) {
 			sleep(interval);
-		if (stop || open_dp(&dp))
-			break;
+			if (stop)
+				break;
+			bool json = lb_out_is_json();
+
+			lb_out_fini();
+			lb_out_init(json, pretty_output);
+		}
+		if (open_dp(&dp))
+			return EXIT_RUNTIME;
 		print_stats(&dp);
 		lb_dp_close(&dp);
-		if (!lb_out_is_json())
-			fflush(stdout);
+		fflush(stdout);
 	}
-	lb_out_close_array();
 	return 0;
 }
 
@@ -771,6 +777,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	argc = take_global_opts(argc, argv, &json, &pretty, &version);
+	pretty_output = pretty;
 	lb_out_init(json, pretty);
 	if (argc < 0) {
 		lb_err("option '--pin-dir' needs a directory");

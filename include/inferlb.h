@@ -27,8 +27,8 @@
 #define LB_RING_SIZE_MIN 7
 #define LB_RING_SIZE_MAX 1048573   /* largest prime below 2^20 */
 /* Flow entries, all CPUs together. With per-CPU LRU lists each CPU keeps
- * at most size / possible CPUs flows, so the loader scales these by the
- * number of CPUs that receive traffic (RSS queues). */
+ * at most size / possible CPUs flows: on a host with many possible CPUs,
+ * raise these (lbctl does not scale them yet). */
 #define LB_FLOW4_TABLE_SIZE 1048576 /* IPv4 flow entries */
 #define LB_FLOW6_TABLE_SIZE 524288  /* IPv6 flow entries */
 #define LB_VIP_FILTER_WORDS 1024    /* 64-bit words: a 65536-bit filter */
