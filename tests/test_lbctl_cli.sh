@@ -168,6 +168,15 @@ out=$(L show 2>&1); code=$?
 bpftool map update pinned "$pins/lb_meta" key 0 0 0 0 value 1 0 0 0 0 0 0 0
 [ "$(L show -j)" = "$before" ] && ok || bad "state after the schema check"
 
+# A second device shares the same program and maps: one more link only.
+ip link add cli2 netns $ns_lb type veth peer name cli3 netns $ns_be &&
+	ip -n $ns_lb link set cli2 up && ip -n $ns_be link set cli3 up
+L attach cli2 >/dev/null && [ -e "$pins/link_cli2" ] &&
+	[ "$(L -j show | python3 -c 'import json,sys; print(sorted(json.load(sys.stdin)["devices"]))')" = "['cli0', 'cli2']" ] &&
+	ok || bad "second device"
+L detach cli2 >/dev/null && [ ! -e "$pins/link_cli2" ] && [ "$(L show -j)" = "$before" ] &&
+	ok || bad "detach of the second device"
+
 # A failed first attach leaves nothing behind.
 fresh=/sys/fs/bpf/lbcli-fresh-$id
 out=$(nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$fresh" attach nosuchdev0 2>&1); code=$?
