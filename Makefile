@@ -28,12 +28,15 @@ SKELS      := $(patsubst %.bpf.c,$(BUILD)/%.skel.h,$(notdir $(BPF_SRCS)))
 SKELS      := $(addprefix $(BUILD)/,$(notdir $(SKELS)))
 BPF_HDRS   := $(wildcard bpf/*.h) $(wildcard include/*.h) $(wildcard bench/*.h)
 
+AGENT_SRCS := $(wildcard agent/*.c)
+AGENT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRCS))
+AGENT_LIB  := $(BUILD)/libagent.a
 LIB_SRCS   := $(wildcard ctl/lb_*.c)
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIB        := $(BUILD)/libinferlb.a
 
 LBCTL      := $(BUILD)/lbctl
-TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print
+TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print $(BUILD)/tests/test_prom
 TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
@@ -69,14 +72,20 @@ $(BUILD)/ctl/%.o: ctl/%.c $(wildcard ctl/*.h) $(wildcard include/*.h) $(SKELS) |
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
+# The agent's parts (libagent.a), linked by the tests and, later, lb-agent.
+$(BUILD)/agent/%.o: agent/%.c $(wildcard agent/*.h) $(wildcard include/*.h) | $(BUILD)/agent
+	$(CC) $(CFLAGS) -Iagent -c $< -o $@
+$(AGENT_LIB): $(AGENT_OBJS)
+	$(AR) rcs $@ $^
+
 # lbctl: the operator's CLI (ctl/lbctl.c) over the ctl library.
 $(LBCTL): $(BUILD)/ctl/lbctl.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard ctl/*.h) $(SKELS) $(wildcard include/*.h) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Itests -c $< -o $@
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+$(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard ctl/*.h) $(wildcard agent/*.h) $(SKELS) $(wildcard include/*.h) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Itests -Iagent -c $< -o $@
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(LIB) $(AGENT_LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka -lm
 # drivers that shell tests run inside network namespaces
 $(BUILD)/tests/neigh_probe: $(BUILD)/tests/neigh_probe.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -95,7 +104,7 @@ $(BUILD)/tools/%.o: tools/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/
 $(BUILD)/tools/%: $(BUILD)/tools/%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/bpf $(BUILD)/bench $(BUILD)/ctl $(BUILD)/tests $(BUILD)/tools $(BUILD)/tools/e2e:
+$(BUILD)/bpf $(BUILD)/bench $(BUILD)/ctl $(BUILD)/agent $(BUILD)/tests $(BUILD)/tools $(BUILD)/tools/e2e:
 	mkdir -p $@
 
 test: deps
