@@ -41,7 +41,10 @@ TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp
-TOOLS      := $(BUILD)/tools/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns
+TOOLS      := $(BUILD)/tools/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
+	      $(BUILD)/tools/gpusim
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 .PHONY: all deps build test bench demo demo-datapath clean
 .DELETE_ON_ERROR:
@@ -94,6 +97,10 @@ $(BUILD)/bench/%.o: bench/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
 $(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm
+
+# the simulated GPU inference worker
+$(BUILD)/tools/gpusim: $(wildcard tools/gpusim/*.c) $(wildcard tools/gpusim/*.h) | $(BUILD)/tools
+	$(CC) $(CFLAGS) $(MHD_CFLAGS) $(filter %.c,$^) -o $@ $(MHD_LIBS) -lpthread -lm
 
 # test-network tools (no project libraries)
 $(BUILD)/tools/e2e/%: tools/e2e/%.c | $(BUILD)/tools/e2e

@@ -28,6 +28,7 @@ run "next hops via libnl (namespaces)" tests/test_neigh.sh "$build/tests/neigh_p
 run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
 run "e2e tools, without the balancer (namespaces)" env E2E_BIN="$build/tools/e2e" tests/e2e/test_topo_baseline.sh
 run "real TCP through inferlb (namespaces)" tests/e2e/test_e2e.sh "$build"
+run "simulated GPU worker (namespace)" tests/test_gpusim.sh "$build/tools/gpusim"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
 exit "$fail"
