@@ -36,7 +36,8 @@ LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIB        := $(BUILD)/libinferlb.a
 
 LBCTL      := $(BUILD)/lbctl
-TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print $(BUILD)/tests/test_prom
+TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print $(BUILD)/tests/test_prom \
+	      $(BUILD)/tests/test_policy
 TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe

@@ -18,6 +18,7 @@ run() {
 run "maglev (unit)" "$build/tests/test_maglev"
 run "text and JSON output (unit)" "$build/tests/test_print"
 run "Prometheus metrics and engine profiles (unit)" "$build/tests/test_prom"
+run "agent policy and backend states, injected time (unit)" "$build/tests/test_policy"
 if [ "$(id -u)" -ne 0 ]; then
 	echo "Error: the datapath tests load BPF programs; run 'make test' as root" >&2
 	exit 1
