@@ -158,6 +158,15 @@ static int runtime_err(struct lb_dp *dp)
 
 /* ---- commands ------------------------------------------------------------- */
 
+/* A command's one-line confirmation: text "fmt % val", JSON {key: val}. */
+static int report(const char *key, const char *fmt, const char *val)
+{
+	lb_out_open_object(NULL);
+	lb_out_str(key, fmt, val);
+	lb_out_close_object();
+	return 0;
+}
+
 static int do_attach(int argc, char **argv)
 {
 	struct opt opts[] = { OPT("mode", true), OPT("force", false), OPT_END };
@@ -201,10 +210,7 @@ static int do_detach(int argc, char **argv)
 	    lb_dp_detach(&dp, dev, msg, sizeof(msg)))
 		return runtime_err(&dp);
 	lb_dp_close(&dp);
-	lb_out_open_object(NULL);
-	lb_out_str("detached", "detached from %s\n", dev);
-	lb_out_close_object();
-	return 0;
+	return report("detached", "detached from %s\n", dev);
 }
 
 static int do_unload(int argc, char **argv)
@@ -217,20 +223,14 @@ static int do_unload(int argc, char **argv)
 	if (lb_dp_lock(&dp, pin_dir, false, msg, sizeof(msg))) {
 		if (strstr(msg, "not attached")) { /* nothing to do */
 			lb_dp_close(&dp);
-			lb_out_open_object(NULL);
-			lb_out_str("unloaded", "nothing loaded under %s\n", pin_dir);
-			lb_out_close_object();
-			return 0;
+			return report("unloaded", "nothing loaded under %s\n", pin_dir);
 		}
 		return runtime_err(&dp);
 	}
 	if (lb_dp_unload(&dp, msg, sizeof(msg)))
 		return runtime_err(&dp);
 	lb_dp_close(&dp);
-	lb_out_open_object(NULL);
-	lb_out_str("unloaded", "unloaded; removed %s\n", pin_dir);
-	lb_out_close_object();
-	return 0;
+	return report("unloaded", "unloaded; removed %s\n", pin_dir);
 }
 
 static const char *mode_name(__u8 mode)
@@ -291,10 +291,7 @@ static int do_vip_del(int argc, char **argv)
 	if (lb_vip_del(&dp, &k, msg, sizeof(msg)))
 		return runtime_err(&dp);
 	lb_dp_close(&dp);
-	lb_out_open_object(NULL);
-	lb_out_str("deleted", "deleted VIP %s\n", lb_fmt_vip(&k, s, sizeof(s)));
-	lb_out_close_object();
-	return 0;
+	return report("deleted", "deleted VIP %s\n", lb_fmt_vip(&k, s, sizeof(s)));
 }
 
 static void print_mac(const __u8 *m, char *buf, size_t len)
@@ -633,10 +630,7 @@ static int do_decap_attach(int argc, char **argv)
 	    lb_dp_decap_attach(&dp, dev, mode, opts[1].seen, msg, sizeof(msg)))
 		return runtime_err(&dp);
 	lb_dp_close(&dp);
-	lb_out_open_object(NULL);
-	lb_out_str("decap_attached", "decap attached to %s\n", dev);
-	lb_out_close_object();
-	return 0;
+	return report("decap_attached", "decap attached to %s\n", dev);
 }
 
 static int do_decap_detach(int argc, char **argv)
@@ -651,10 +645,7 @@ static int do_decap_detach(int argc, char **argv)
 	    lb_dp_decap_detach(&dp, dev, msg, sizeof(msg)))
 		return runtime_err(&dp);
 	lb_dp_close(&dp);
-	lb_out_open_object(NULL);
-	lb_out_str("decap_detached", "decap detached from %s\n", dev);
-	lb_out_close_object();
-	return 0;
+	return report("decap_detached", "decap detached from %s\n", dev);
 }
 
 /* ---- the command table -------------------------------------------------- */
