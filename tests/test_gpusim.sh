@@ -78,7 +78,18 @@ metric() {
 	awk -v n="$1" -v l="${2:-}" '
 		$0 !~ /^#/ { split($1, a, "{"); if (a[1] == n && index($1, l)) { print $2; exit } }' "$TMP/m"
 }
-scrape() { nx curl -s --max-time 2 "$(url /metrics)" >"$TMP/m"; }
+# scrape: /metrics into $TMP/m; a slow answer on a loaded machine is
+# retried (bounded), since what is checked is the content, not the speed.
+scrape() {
+	local i
+	for i in 1 2 3 4 5; do
+		nx curl -s --max-time 3 "$(url /metrics)" >"$TMP/m" && [ -s "$TMP/m" ] && return 0
+		sleep 0.2
+	done
+	echo "scrape of $(url /metrics) failed; worker log:" >&2
+	tail -5 "$TMP/log" >&2
+	return 1
+}
 
 # every non-comment line is "name{labels} value"; HELP/TYPE present
 parses() {
@@ -175,7 +186,7 @@ echo "# metrics under load (batch 2, 5 requests of 1 s)"
 PROMPT=$(printf 'x%.0s' $(seq 400))	# 100 prompt tokens
 for e in vllm sglang tgi triton; do
 	start --engine "$e" --batch 2 --token-ms 20 --kv-tokens 1000 --prefill-us-per-token 0
-	wait_code "$([ $e = triton ] && echo /v2/health/ready || echo /health)" 200
+	check "$e: ready" wait_code "$([ $e = triton ] && echo /v2/health/ready || echo /health)" 200
 	case $e in
 	vllm) W=vllm:num_requests_waiting R=vllm:num_requests_running K=vllm:kv_cache_usage_perc L= ;;
 	sglang) W=sglang:num_queue_reqs R=sglang:num_running_reqs K=sglang:token_usage L= ;;
