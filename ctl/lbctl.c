@@ -167,15 +167,28 @@ static int report(const char *key, const char *fmt, const char *val)
 	return 0;
 }
 
-static int do_attach(int argc, char **argv)
+/* DEV [--mode native|skb] [--force]: the arguments of both attach commands. */
+static int parse_attach_args(const char *cmd, int argc, char **argv,
+			     const char **dev, enum lb_xdp_mode *mode,
+			     bool *force)
 {
 	struct opt opts[] = { OPT("mode", true), OPT("force", false), OPT_END };
+
+	if (parse_args(cmd, argc, argv, 1, dev, opts) ||
+	    parse_mode_arg(opts[0].value, mode))
+		return -1;
+	*force = opts[1].seen;
+	return 0;
+}
+
+static int do_attach(int argc, char **argv)
+{
 	enum lb_xdp_mode mode;
 	const char *dev;
 	struct lb_dp dp;
+	bool force;
 
-	if (parse_args("attach", argc, argv, 1, &dev, opts) ||
-	    parse_mode_arg(opts[0].value, &mode))
+	if (parse_attach_args("attach", argc, argv, &dev, &mode, &force))
 		return EXIT_USAGE;
 	if (!if_nametoindex(dev)) {
 		lb_err("no device '%s'; 'ip link' lists the devices", dev);
@@ -184,7 +197,7 @@ static int do_attach(int argc, char **argv)
 	if (lb_dp_lock(&dp, pin_dir, true, msg, sizeof(msg)) ||
 	    lb_dp_load(&dp, msg, sizeof(msg)))
 		return runtime_err(&dp);
-	if (lb_dp_attach(&dp, dev, mode, opts[1].seen, msg, sizeof(msg))) {
+	if (lb_dp_attach(&dp, dev, mode, force, msg, sizeof(msg))) {
 		/* loaded by this run and attached nowhere: leave nothing */
 		if (dp.created)
 			lb_dp_unload(&dp, NULL, 0);
@@ -618,16 +631,15 @@ static int do_stats(int argc, char **argv)
 
 static int do_decap_attach(int argc, char **argv)
 {
-	struct opt opts[] = { OPT("mode", true), OPT("force", false), OPT_END };
 	enum lb_xdp_mode mode;
 	const char *dev;
 	struct lb_dp dp;
+	bool force;
 
-	if (parse_args("decap", argc, argv, 1, &dev, opts) ||
-	    parse_mode_arg(opts[0].value, &mode))
+	if (parse_attach_args("decap", argc, argv, &dev, &mode, &force))
 		return EXIT_USAGE;
 	if (lb_dp_lock(&dp, pin_dir, true, msg, sizeof(msg)) ||
-	    lb_dp_decap_attach(&dp, dev, mode, opts[1].seen, msg, sizeof(msg)))
+	    lb_dp_decap_attach(&dp, dev, mode, force, msg, sizeof(msg)))
 		return runtime_err(&dp);
 	lb_dp_close(&dp);
 	return report("decap_attached", "decap attached to %s\n", dev);
