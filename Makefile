@@ -20,7 +20,8 @@ NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/
 NL_LIBS   := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) $(NL_CFLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Iinclude -Ibpf -I$(ARCH_INC)
-LDLIBS  := -lbpf -lelf -lz -lpthread $(NL_LIBS)
+AGENT_LIBS := $(shell pkg-config --libs libcurl yaml-0.1 libcap 2>/dev/null || echo -lcurl -lyaml -lcap)
+LDLIBS  := -lbpf -lelf -lz -lpthread $(NL_LIBS) $(AGENT_LIBS) -lm
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c) $(wildcard bench/*.bpf.c)
 BPF_OBJS   := $(patsubst %.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
@@ -28,7 +29,7 @@ SKELS      := $(patsubst %.bpf.c,$(BUILD)/%.skel.h,$(notdir $(BPF_SRCS)))
 SKELS      := $(addprefix $(BUILD)/,$(notdir $(SKELS)))
 BPF_HDRS   := $(wildcard bpf/*.h) $(wildcard include/*.h) $(wildcard bench/*.h)
 
-AGENT_SRCS := $(wildcard agent/*.c)
+AGENT_SRCS := $(filter-out agent/main.c,$(wildcard agent/*.c))
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRCS))
 AGENT_LIB  := $(BUILD)/libagent.a
 LIB_SRCS   := $(wildcard ctl/lb_*.c)
@@ -36,18 +37,19 @@ LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIB        := $(BUILD)/libinferlb.a
 
 LBCTL      := $(BUILD)/lbctl
+AGENT      := $(BUILD)/lb-agent
 TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print $(BUILD)/tests/test_prom \
-	      $(BUILD)/tests/test_policy
+	      $(BUILD)/tests/test_policy $(BUILD)/tests/test_config
 TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
-BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp
+BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom
 TOOLS      := $(BUILD)/tools/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
-	      $(BUILD)/tools/gpusim
+	      $(BUILD)/tools/gpusim $(BUILD)/tools/fleetsim
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
-.PHONY: all deps build test bench demo demo-datapath clean
+.PHONY: all deps build test bench demo demo-datapath fuzz clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -58,7 +60,7 @@ all: deps
 deps:
 	@scripts/install-deps.sh
 
-build: $(SKELS) $(LIB) $(LBCTL) $(TEST_UNIT) $(TEST_ROOT) $(TEST_DRIVERS) $(BENCHES) $(TOOLS)
+build: $(SKELS) $(LIB) $(LBCTL) $(AGENT) $(TEST_UNIT) $(TEST_ROOT) $(TEST_DRIVERS) $(BENCHES) $(TOOLS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -71,25 +73,30 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 $(BUILD)/%.skel.h: $(BUILD)/bench/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-$(BUILD)/ctl/%.o: ctl/%.c $(wildcard ctl/*.h) $(wildcard include/*.h) $(SKELS) | $(BUILD)/ctl
-	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/ctl/%.o: ctl/%.c $(wildcard ctl/*.h) $(wildcard agent/*.h) $(wildcard include/*.h) $(SKELS) | $(BUILD)/ctl
+	$(CC) $(CFLAGS) -Iagent -c $< -o $@
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
 # The agent's parts (libagent.a), linked by the tests and, later, lb-agent.
-$(BUILD)/agent/%.o: agent/%.c $(wildcard agent/*.h) $(wildcard include/*.h) | $(BUILD)/agent
-	$(CC) $(CFLAGS) -Iagent -c $< -o $@
+$(BUILD)/agent/%.o: agent/%.c $(wildcard agent/*.h) $(wildcard include/*.h) $(wildcard ctl/*.h) $(SKELS) | $(BUILD)/agent
+	$(CC) $(CFLAGS) $(MHD_CFLAGS) -Iagent -c $< -o $@
 $(AGENT_LIB): $(AGENT_OBJS)
 	$(AR) rcs $@ $^
 
 # lbctl: the operator's CLI (ctl/lbctl.c) over the ctl library.
-$(LBCTL): $(BUILD)/ctl/lbctl.o $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+# It reads the agent's config file for `lbctl apply`, hence libagent.a.
+$(LBCTL): $(BUILD)/ctl/lbctl.o $(LIB) $(AGENT_LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(MHD_LIBS)
+
+# lb-agent: the daemon (agent/main.c) over libagent.a and the ctl library.
+$(AGENT): $(BUILD)/agent/main.o $(AGENT_LIB) $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(MHD_LIBS)
 
 $(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard ctl/*.h) $(wildcard agent/*.h) $(SKELS) $(wildcard include/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itests -Iagent -c $< -o $@
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(LIB) $(AGENT_LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka -lm
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(AGENT_LIB) $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(MHD_LIBS) -lcmocka -lm
 # drivers that shell tests run inside network namespaces
 $(BUILD)/tests/neigh_probe: $(BUILD)/tests/neigh_probe.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -102,6 +109,14 @@ $(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
 # the simulated GPU inference worker
 $(BUILD)/tools/gpusim: $(wildcard tools/gpusim/*.c) $(wildcard tools/gpusim/*.h) | $(BUILD)/tools
 	$(CC) $(CFLAGS) $(MHD_CFLAGS) $(filter %.c,$^) -o $@ $(MHD_LIBS) -lpthread -lm
+
+# many simulated workers' metrics/health endpoints in one process (bench)
+$(BUILD)/tools/fleetsim: tools/fleetsim/fleetsim.c | $(BUILD)/tools
+	$(CC) $(CFLAGS) $(MHD_CFLAGS) $< -o $@ $(MHD_LIBS) -lpthread -lm
+
+# Prometheus parser throughput (agent sources only)
+$(BUILD)/bench/bench_prom: bench/bench_prom.c agent/prom.c agent/engine.c $(wildcard agent/*.h) | $(BUILD)/bench
+	$(CC) $(CFLAGS) -Iagent $(filter %.c,$^) -o $@ -lm
 
 # test-network tools (no project libraries)
 $(BUILD)/tools/e2e/%: tools/e2e/%.c | $(BUILD)/tools/e2e
@@ -131,6 +146,25 @@ demo: deps
 demo-datapath: deps
 	@$(MAKE) --no-print-directory build
 	@$(BUILD)/tools/dp_demo
+
+# Fuzz the parsers that read untrusted text: /metrics scrapes and config
+# files (libFuzzer, ASan + UBSan). FUZZ_SECONDS per target (default 60);
+# seeds are the test fixtures; crashes are written to build/fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-std=gnu11 -Iinclude -Ictl -Iagent -I$(BUILD) $(NL_CFLAGS)
+FUZZ_PROM_SRCS := agent/prom.c agent/engine.c
+FUZZ_CONFIG_SRCS := agent/config.c agent/policy.c agent/engine.c agent/prom.c ctl/lb_addr.c
+$(BUILD)/fuzz/fuzz_prom: fuzz/fuzz_prom.c $(FUZZ_PROM_SRCS) $(wildcard agent/*.h) | $(BUILD)/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ -lm
+$(BUILD)/fuzz/fuzz_config: fuzz/fuzz_config.c $(FUZZ_CONFIG_SRCS) $(wildcard agent/*.h) $(wildcard ctl/*.h) | $(BUILD)/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ -lyaml -lm
+$(BUILD)/fuzz:
+	mkdir -p $@
+
+fuzz: deps
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz/fuzz_prom $(BUILD)/fuzz/fuzz_config
+	@fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD)

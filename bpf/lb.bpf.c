@@ -121,6 +121,13 @@ static __always_inline __u32 lb_pick_pinned(const struct lb_flow *fl,
 	if (!be || !(be->flags & LB_BACKEND_F_ACTIVE) ||
 	    be->epoch != fl->backend_epoch)
 		return 0;
+	/* Its worker is gone: a new choice (the table no longer holds it)
+	 * gets the client a RST from a live backend at once, instead of
+	 * retransmitting into a dead one until its timeout. */
+	if (be->state == LB_BE_DOWN) {
+		lb_global_inc(offsetof(struct lb_global_stats, flow_resteer_down));
+		return 0;
+	}
 	*bep = be;
 	return be_id;
 }

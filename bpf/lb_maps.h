@@ -144,4 +144,12 @@ struct {
 	__type(value, struct lb_global_stats);
 } lb_global_stats SEC(".maps");
 
+/* Heartbeat and publication generation of lb-agent (never read here). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_agent_status);
+} lb_agent SEC(".maps");
+
 #endif /* LB_MAPS_H */

@@ -52,6 +52,7 @@ const char *const lb_map_pin_names[LB_M_COUNT] = {
 	[LB_M_VIP_STATS] = LB_PIN_VIP_STATS,
 	[LB_M_BE_STATS] = LB_PIN_BACKEND_STATS,
 	[LB_M_GLOBAL_STATS] = LB_PIN_GLOBAL_STATS,
+	[LB_M_AGENT] = LB_PIN_AGENT,
 };
 
 /* Value size each pinned map must have: a stale pin of another layout is
@@ -71,6 +72,7 @@ static const __u32 lb_map_value_size[LB_M_COUNT] = {
 	[LB_M_VIP_STATS] = sizeof(struct lb_counters),
 	[LB_M_BE_STATS] = sizeof(struct lb_counters),
 	[LB_M_GLOBAL_STATS] = sizeof(struct lb_global_stats),
+	[LB_M_AGENT] = sizeof(struct lb_agent_status),
 };
 
 static int fail(char *msg, size_t len, int err, const char *fmt, ...)
@@ -114,6 +116,45 @@ static int ensure_bpffs(char *msg, size_t len)
 	return 0;
 }
 
+/* One lbctl (or agent) at a time changes the datapath; wait for the
+ * other one a bounded time, and say so. */
+static int wait_lock(struct lb_dp *dp, char *msg, size_t len)
+{
+	struct stat st;
+
+	for (int waited = 0; flock(dp->dir_fd, LOCK_EX | LOCK_NB); waited++) {
+		if (errno != EWOULDBLOCK)
+			return fail(msg, len, -errno, "cannot lock %s: %s", dp->dir,
+				    strerror(errno));
+		if (waited == 0)
+			fprintf(stderr, "Waiting for another lbctl holding %s...\n",
+				dp->dir);
+		if (waited >= LOCK_WAIT_MS / 10)
+			return fail(msg, len, -EBUSY,
+				    "%s stayed locked by another lbctl or the agent for %d s; try again",
+				    dp->dir, LOCK_WAIT_MS / 1000);
+		usleep(10000);
+	}
+	/* unloaded by the process we waited for: nothing left here */
+	if (!fstat(dp->dir_fd, &st) && st.st_nlink == 0)
+		return fail(msg, len, -ENOENT,
+			    "inferlb is not attached; run 'lbctl attach DEV' first");
+	return 0;
+}
+
+void lb_dp_unlock(struct lb_dp *dp)
+{
+	if (dp->dir_fd >= 0)
+		flock(dp->dir_fd, LOCK_UN);
+}
+
+int lb_dp_relock(struct lb_dp *dp, char *msg, size_t len)
+{
+	if (dp->dir_fd < 0)
+		return fail(msg, len, -EBADF, "pin directory not open");
+	return wait_lock(dp, msg, len);
+}
+
 int lb_dp_lock(struct lb_dp *dp, const char *dir, bool create, char *msg,
 	       size_t len)
 {
@@ -145,29 +186,7 @@ int lb_dp_lock(struct lb_dp *dp, const char *dir, bool create, char *msg,
 		return fail(msg, len, -errno, "cannot open %s: %s", dir,
 			    strerror(errno));
 	}
-	/* One lbctl (or agent) at a time changes the datapath; wait for the
-	 * other one a bounded time, and say so. */
-	for (int waited = 0; flock(dp->dir_fd, LOCK_EX | LOCK_NB); waited++) {
-		if (errno != EWOULDBLOCK)
-			return fail(msg, len, -errno, "cannot lock %s: %s", dir,
-				    strerror(errno));
-		if (waited == 0)
-			fprintf(stderr, "Waiting for another lbctl holding %s...\n", dir);
-		if (waited >= LOCK_WAIT_MS / 10)
-			return fail(msg, len, -EBUSY,
-				    "%s stayed locked by another lbctl or the agent for %d s; try again",
-				    dir, LOCK_WAIT_MS / 1000);
-		usleep(10000);
-	}
-	{
-		struct stat st;
-
-		/* unloaded by the process we waited for: nothing left here */
-		if (!fstat(dp->dir_fd, &st) && st.st_nlink == 0)
-			return fail(msg, len, -ENOENT,
-				    "inferlb is not attached; run 'lbctl attach DEV' first");
-	}
-	return 0;
+	return wait_lock(dp, msg, len);
 }
 
 static bool pinned(const char *dir, const char *name)

@@ -32,6 +32,7 @@ enum lb_map_idx {
 	LB_M_VIP_STATS,
 	LB_M_BE_STATS,
 	LB_M_GLOBAL_STATS,
+	LB_M_AGENT,
 	LB_M_COUNT,
 };
 
@@ -62,6 +63,10 @@ int lb_dp_load(struct lb_dp *dp, char *msg, size_t len);
 int lb_dp_open(struct lb_dp *dp, char *msg, size_t len);
 
 void lb_dp_close(struct lb_dp *dp);
+/* For a long-running user (the agent): drop the lock between changes and
+ * take it again (bounded wait, as lb_dp_lock), keeping the maps open. */
+void lb_dp_unlock(struct lb_dp *dp);
+int lb_dp_relock(struct lb_dp *dp, char *msg, size_t len);
 
 enum lb_xdp_mode { LB_XDP_NATIVE, LB_XDP_SKB };
 

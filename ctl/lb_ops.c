@@ -43,6 +43,22 @@ static int fail(char *msg, size_t len, int err, const char *fmt, ...)
 	return err < 0 ? err : -err;
 }
 
+/* Every field, in the struct's order (the size check below catches a new
+ * field that was not listed). */
+const struct lb_reason lb_global_reasons[LB_GLOBAL_REASONS] = {
+#define R(f) { #f, offsetof(struct lb_global_stats, f) }
+	R(pass_not_ip), R(pass_not_vip), R(pass_malformed),
+	R(drop_ip_options), R(drop_fragment), R(drop_ipv6_ext),
+	R(drop_malformed_l4), R(drop_no_backend), R(drop_bad_backend),
+	R(drop_no_nexthop), R(drop_too_big_no_df), R(drop_xdp_adjust),
+	R(drop_bad_mode), R(icmp_too_big_v4), R(icmp_too_big_v6),
+	R(flow_insert_fail), R(pass_l2_multicast), R(icmp_err_to_backend),
+	R(drop_icmp_err_too_big), R(flow_resteer_down),
+#undef R
+};
+_Static_assert(sizeof(lb_global_reasons) / sizeof(lb_global_reasons[0]) ==
+		       20, "list every field of struct lb_global_stats");
+
 int lb_percpu_sum(int map_fd, __u32 key, void *out, size_t size)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -115,19 +131,52 @@ int lb_vip_list(struct lb_dp *dp, struct lb_vip_view *out, int max)
 	return n;
 }
 
+/* Every backend slot (index = id) in as few syscalls as the kernel
+ * allows: the agent and `lbctl show` scan all LB_MAX_BACKENDS often, and
+ * one lookup per id costs milliseconds. Returns 0 or -errno. */
+int lb_backend_read_all(struct lb_dp *dp, struct lb_backend *all)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	static __u32 keys[LB_MAX_BACKENDS];
+	__u32 done = 0, out_batch = 0, n;
+	void *in = NULL;
+	int err = 0;
+
+	memset(all, 0, sizeof(*all) * LB_MAX_BACKENDS);
+	while (done < LB_MAX_BACKENDS) {
+		n = LB_MAX_BACKENDS - done;
+		err = bpf_map_lookup_batch(dp->fd[LB_M_BACKENDS], in, &out_batch,
+					   keys + done, all + done, &n, &opts);
+		if (err && errno != ENOENT)
+			break;
+		done += n;
+		in = &out_batch;
+		if (err) /* ENOENT: the last batch */
+			return 0;
+	}
+	if (!err)
+		return 0;
+	/* an old kernel without batch ops on arrays: one by one */
+	for (__u32 id = 0; id < LB_MAX_BACKENDS; id++)
+		if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &all[id]))
+			return -errno;
+	return 0;
+}
+
 int lb_backend_list(struct lb_dp *dp, __u32 vip_id,
 		    struct lb_backend_view *out, int max)
 {
+	static struct lb_backend all[LB_MAX_BACKENDS];
 	int n = 0;
 
+	if (lb_backend_read_all(dp, all))
+		return 0;
 	for (__u32 id = 1; id < LB_MAX_BACKENDS && n < max; id++) {
-		struct lb_backend b;
-
-		if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b) ||
-		    !(b.flags & LB_BACKEND_F_ACTIVE) || b.vip_id != vip_id)
+		if (!(all[id].flags & LB_BACKEND_F_ACTIVE) ||
+		    all[id].vip_id != vip_id)
 			continue;
 		out[n].id = id;
-		out[n].be = b;
+		out[n].be = all[id];
 		memset(&out[n].nh, 0, sizeof(out[n].nh));
 		bpf_map_lookup_elem(dp->fd[LB_M_NEXTHOPS], &id, &out[n].nh);
 		n++;
@@ -316,21 +365,20 @@ int lb_vip_del(struct lb_dp *dp, const struct lb_vip_key *key, char *msg,
 /* The id of VIP vip_id's active backend at addr, or 0. */
 static __u32 backend_find(struct lb_dp *dp, __u32 vip_id, const __u8 addr[16])
 {
-	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++) {
-		struct lb_backend b;
+	static struct lb_backend all[LB_MAX_BACKENDS];
 
-		if (!bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b) &&
-		    (b.flags & LB_BACKEND_F_ACTIVE) && b.vip_id == vip_id &&
-		    !memcmp(b.addr, addr, 16))
+	if (lb_backend_read_all(dp, all))
+		return 0;
+	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
+		if ((all[id].flags & LB_BACKEND_F_ACTIVE) &&
+		    all[id].vip_id == vip_id && !memcmp(all[id].addr, addr, 16))
 			return id;
-	}
 	return 0;
 }
 
 /* The next hop towards a backend, on a device inferlb is attached to. */
-static int resolve_nexthop(struct lb_dp *dp, const __u8 addr[16], __u8 family,
-			   __u8 mode, struct lb_nexthop *nh, char *msg,
-			   size_t len)
+int lb_nexthop_for(struct lb_dp *dp, const __u8 addr[16], __u8 family,
+		   __u8 mode, struct lb_nexthop *nh, char *msg, size_t len)
 {
 	char names[16][16], dev[IF_NAMESIZE] = "?", a[64], why[256] = "";
 	struct lb_nexthop_info info;
@@ -409,7 +457,7 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 	if (id == LB_MAX_BACKENDS)
 		return fail(msg, len, -ENOSPC, "all %u backend slots are in use",
 			    LB_MAX_BACKENDS - 1);
-	err = resolve_nexthop(dp, addr, family, v.info.mode, &nh, msg, len);
+	err = lb_nexthop_for(dp, addr, family, v.info.mode, &nh, msg, len);
 	if (err)
 		return err;
 
@@ -428,6 +476,11 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 		return fail(msg, len, err, "adding backend %s failed: %s", a,
 			    strerror(-err));
 	}
+	/* A weight-0 backend owns no slot: the table would come out the same
+	 * (a slot's owner depends only on the backends that have weight), so
+	 * adding many drained backends costs no rebuild each. */
+	if (!weight)
+		return 0;
 	err = vip_rebuild(dp, v.id, msg, len);
 	if (err) {
 		backend_deactivate(dp, id);
@@ -506,4 +559,67 @@ int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
 	if (err)
 		bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &old, 0);
 	return err;
+}
+
+int lb_vip_publish(struct lb_dp *dp, __u32 vip_id,
+		   const struct lb_backend_ctl *c, size_t n, bool *rebuilt,
+		   char *msg, size_t len)
+{
+	static struct lb_backend all[LB_MAX_BACKENDS];
+	bool reweigh = false;
+	int err;
+
+	*rebuilt = false;
+	err = lb_backend_read_all(dp, all);
+	if (err)
+		return fail(msg, len, err, "reading backends: %s", strerror(-err));
+	for (size_t i = 0; i < n; i++) {
+		const struct lb_backend *b = &all[c[i].id % LB_MAX_BACKENDS];
+
+		if (!c[i].id || c[i].id >= LB_MAX_BACKENDS ||
+		    !(b->flags & LB_BACKEND_F_ACTIVE) || b->vip_id != vip_id)
+			return fail(msg, len, -ESTALE,
+				    "backend id %u is no longer a backend of VIP id %u",
+				    c[i].id, vip_id);
+		if (c[i].weight > LB_WEIGHT_MAX || c[i].state > LB_BE_STATE_MAX)
+			return fail(msg, len, -EINVAL, "backend id %u: bad weight or state",
+				    c[i].id);
+		reweigh |= b->weight != c[i].weight;
+	}
+	/* Pass 1: weights, and every state but DOWN, before the new table:
+	 * a backend coming back must not be re-steered away from as soon as
+	 * the table sends it flows. */
+	for (size_t i = 0; i < n; i++) {
+		struct lb_backend b = all[c[i].id];
+
+		b.weight = c[i].weight;
+		b.rate = c[i].rate;
+		b.burst = c[i].burst;
+		if (c[i].state != LB_BE_DOWN)
+			b.state = c[i].state;
+		if (memcmp(&b, &all[c[i].id], sizeof(b)) &&
+		    bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &c[i].id, &b, 0))
+			return fail(msg, len, -errno, "backend %u: %s", c[i].id,
+				    strerror(errno));
+		all[c[i].id] = b;
+	}
+	if (reweigh) {
+		err = vip_rebuild(dp, vip_id, msg, len);
+		if (err)
+			return err;
+		*rebuilt = true;
+	}
+	/* Pass 2: DOWN only once the live table no longer holds the backend,
+	 * so its re-steered flows cannot be sent straight back to it. */
+	for (size_t i = 0; i < n; i++) {
+		struct lb_backend b = all[c[i].id];
+
+		if (c[i].state != LB_BE_DOWN || b.state == LB_BE_DOWN)
+			continue;
+		b.state = LB_BE_DOWN;
+		if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &c[i].id, &b, 0))
+			return fail(msg, len, -errno, "backend %u: %s", c[i].id,
+				    strerror(errno));
+	}
+	return 0;
 }

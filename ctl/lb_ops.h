@@ -8,6 +8,7 @@
 #ifndef LB_OPS_H
 #define LB_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include "inferlb.h"
@@ -46,9 +47,45 @@ int lb_backend_del(struct lb_dp *dp, const struct lb_vip_key *vip,
 int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
 			  const __u8 addr[16], __u8 family, __u32 weight,
 			  char *msg, size_t len);
+/* Every slot of lb_backends, all[id] for id 0 .. LB_MAX_BACKENDS-1, read
+ * with batch lookups (one syscall per id would cost milliseconds). */
+int lb_backend_read_all(struct lb_dp *dp, struct lb_backend *all);
 /* The active backends of VIP vip_id, by id. Returns how many. */
 int lb_backend_list(struct lb_dp *dp, __u32 vip_id,
 		    struct lb_backend_view *out, int max);
+
+/* The L2 next hop towards a backend, through a device inferlb is attached
+ * to (libnl route + neighbour lookup); lets a batch of changes resolve
+ * every new backend before it writes anything. */
+int lb_nexthop_for(struct lb_dp *dp, const __u8 addr[16], __u8 family,
+		   __u8 mode, struct lb_nexthop *nh, char *msg, size_t len);
+
+/* What lb-agent controls of one backend. */
+struct lb_backend_ctl {
+	__u32 id;
+	__u32 weight;
+	__u32 rate;
+	__u32 burst;
+	__u8 state;	/* enum lb_be_state */
+};
+
+/*
+ * Publishes weights, states and rates of backends of VIP vip_id in one go:
+ * the VIP's table is rebuilt once (published in one step) if any weight
+ * changed, and *rebuilt says so. States other than DOWN are written before
+ * the new table, DOWN after it. -ESTALE if an id is no longer that VIP's.
+ */
+int lb_vip_publish(struct lb_dp *dp, __u32 vip_id,
+		   const struct lb_backend_ctl *c, size_t n, bool *rebuilt,
+		   char *msg, size_t len);
+
+/* The pass/drop reasons of struct lb_global_stats: field name, offset. */
+struct lb_reason {
+	const char *name;
+	size_t off;
+};
+#define LB_GLOBAL_REASONS (sizeof(struct lb_global_stats) / sizeof(__u64))
+extern const struct lb_reason lb_global_reasons[LB_GLOBAL_REASONS];
 
 /* Sum over CPUs of a per-CPU map entry made of __u64 fields. */
 int lb_percpu_sum(int map_fd, __u32 key, void *out, size_t size);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <net/if.h>
 #include <bpf/bpf.h>
@@ -27,6 +28,8 @@
 #include "lb_maglev.h"
 #include "lb_ops.h"
 #include "lb_print.h"
+#include "apply.h"
+#include "config.h"
 
 #define LBCTL_VERSION "0.1.0"
 #define EXIT_RUNTIME 1
@@ -41,11 +44,13 @@ static char msg[512];
 /* One --name option of a command: a flag, or one with a value. */
 struct opt {
 	const char *name;
+	char alias; /* a one-letter form, -X, or 0 */
 	bool has_value;
 	const char *value; /* set by parse_args */
 	bool seen;
 };
 #define OPT(n, v) { .name = (n), .has_value = (v) }
+#define OPT_ALIAS(n, a, v) { .name = (n), .alias = (a), .has_value = (v) }
 #define OPT_END { .name = NULL }
 
 /* Splits argv into positional arguments (exactly npos) and the options in
@@ -58,9 +63,11 @@ static int parse_args(const char *cmd, int argc, char **argv, int npos,
 	for (int i = 0; i < argc; i++) {
 		struct opt *o = NULL;
 
-		if (!strncmp(argv[i], "--", 2)) {
+		if (!strncmp(argv[i], "--", 2) ||
+		    (argv[i][0] == '-' && argv[i][1] && !argv[i][2])) {
 			for (o = opts; o && o->name; o++)
-				if (!strcmp(argv[i] + 2, o->name))
+				if (argv[i][1] == '-' ? !strcmp(argv[i] + 2, o->name) :
+							argv[i][1] == o->alias)
 					break;
 			if (!o || !o->name) {
 				lb_err("unknown option '%s'; see 'lbctl %s help'",
@@ -313,6 +320,54 @@ static void print_mac(const __u8 *m, char *buf, size_t len)
 		 m[3], m[4], m[5]);
 }
 
+/* What a backend's state means for new flows; a HEALTHY backend with
+ * weight 0 is one drained with set-weight. */
+static const char *backend_state_name(const struct lb_backend *b)
+{
+	static const char *const names[] = {
+		[LB_BE_HEALTHY] = "healthy", [LB_BE_STARTING] = "starting",
+		[LB_BE_DRAINING] = "draining", [LB_BE_OPEN] = "open",
+		[LB_BE_HALF_OPEN] = "half-open", [LB_BE_DOWN] = "down",
+	};
+
+	if (b->state > LB_BE_STATE_MAX)
+		return "unknown";
+	if (b->state == LB_BE_HEALTHY && !b->weight)
+		return "draining";
+	return names[b->state];
+}
+
+/* Whether lb-agent drives the maps: its pid, heartbeat age and generation.
+ * An agent that missed 10 polls (at least 2 s) is reported as stale: the
+ * datapath then forwards on the last state it wrote (fail-static). */
+static void print_agent(struct lb_dp *dp)
+{
+	struct lb_agent_status st = { 0 };
+	struct timespec now;
+	__u32 zero = 0;
+	double age, limit;
+
+	bpf_map_lookup_elem(dp->fd[LB_M_AGENT], &zero, &st);
+	lb_out_open_object("agent");
+	if (!st.heartbeat_ns) {
+		lb_out_null("pid", "agent none (weights set by lbctl)\n");
+		lb_out_close_object();
+		return;
+	}
+	clock_gettime(CLOCK_BOOTTIME, &now);
+	age = ((double)now.tv_sec * 1e9 + now.tv_nsec - (double)st.heartbeat_ns) / 1e9;
+	limit = st.poll_interval_ms * 10 / 1000.0;
+	if (limit < 2)
+		limit = 2;
+	lb_out_u64("pid", "agent pid %llu", st.pid);
+	lb_out_str("status", "  %s", !st.pid ? "stopped" : age > limit ? "stale" : "running");
+	lb_out_double("heartbeat_age_s", "  heartbeat %.1f s ago", age);
+	lb_out_u64("generation", "  generation %llu", st.generation);
+	lb_out_u64("backends", "  backends %llu", st.backends);
+	lb_out_u64("reloads", "  configs loaded %llu\n", st.reloads);
+	lb_out_close_object();
+}
+
 static void print_backends(struct lb_dp *dp, __u32 vip_id)
 {
 	static struct lb_backend_view b[LB_MAX_BACKENDS];
@@ -325,7 +380,11 @@ static void print_backends(struct lb_dp *dp, __u32 vip_id)
 		lb_out_str("address", "    backend %-28s",
 			   lb_fmt_ip(b[i].be.addr, b[i].be.family, a, sizeof(a)));
 		lb_out_u64("weight", " weight %-7llu", b[i].be.weight);
-		lb_out_str("state", " %-9s", b[i].be.weight ? "active" : "draining");
+		lb_out_str("state", " %-9s", backend_state_name(&b[i].be));
+		if (b[i].be.rate)
+			lb_out_u64("rate", " rate %llu/s", b[i].be.rate);
+		else
+			lb_out_null("rate", NULL);
 		print_mac(b[i].nh.mac, mac, sizeof(mac));
 		if (b[i].nh.flags & LB_NEXTHOP_F_VALID)
 			lb_out_str("next_hop", " next hop %s", mac);
@@ -465,6 +524,44 @@ static int do_set_weight(int argc, char **argv)
 	return 0;
 }
 
+static int do_apply(int argc, char **argv)
+{
+	struct opt opts[] = { OPT_ALIAS("file", 'f', true), OPT_END };
+	struct lb_apply_result r;
+	struct lb_conf conf;
+	struct lb_dp dp;
+	int err;
+
+	if (parse_args("apply", argc, argv, 0, NULL, opts))
+		return EXIT_USAGE;
+	if (!opts[0].value) {
+		lb_err("apply needs -f FILE; see 'lbctl apply help'");
+		return EXIT_USAGE;
+	}
+	if (lb_conf_load_file(opts[0].value, &conf, msg, sizeof(msg))) {
+		lb_err("%s", msg);
+		return EXIT_USAGE;
+	}
+	if (open_dp(&dp)) {
+		lb_conf_free(&conf);
+		return EXIT_RUNTIME;
+	}
+	err = lb_apply(&dp, &conf, false, &r, msg, sizeof(msg));
+	lb_conf_free(&conf);
+	if (err)
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("file", "applied %s:", opts[0].value);
+	lb_out_u64("vips_added", " VIPs +%llu", r.vips_added);
+	lb_out_u64("vips_deleted", " -%llu", r.vips_deleted);
+	lb_out_u64("backends_added", ", backends +%llu", r.backends_added);
+	lb_out_u64("backends_deleted", " -%llu", r.backends_deleted);
+	lb_out_u64("tables_rebuilt", ", tables rebuilt %llu\n", r.tables_rebuilt);
+	lb_out_close_object();
+	return 0;
+}
+
 static int do_show(int argc, char **argv)
 {
 	struct opt opts[] = { OPT_END };
@@ -498,26 +595,13 @@ static int do_show(int argc, char **argv)
 	}
 	lb_out_str("encap_source_v6", " / %s\n",
 		   lb_fmt_ip(cfg.encap_src_v6, LB_AF_INET6, a, sizeof(a)));
+	print_agent(&dp);
 	print_vips(&dp, true);
 	lb_out_close_object();
 	lb_dp_close(&dp);
 	return 0;
 }
 
-/* The pass/drop reasons of struct lb_global_stats, by name. */
-static const struct {
-	const char *name;
-	size_t off;
-} reasons[] = {
-#define R(f) { #f, offsetof(struct lb_global_stats, f) }
-	R(pass_not_ip), R(pass_not_vip), R(pass_malformed), R(pass_l2_multicast),
-	R(drop_ip_options), R(drop_fragment), R(drop_ipv6_ext),
-	R(drop_malformed_l4), R(drop_no_backend), R(drop_bad_backend),
-	R(drop_no_nexthop), R(drop_too_big_no_df), R(drop_xdp_adjust),
-	R(drop_bad_mode), R(drop_icmp_err_too_big), R(icmp_too_big_v4),
-	R(icmp_too_big_v6), R(icmp_err_to_backend), R(flow_insert_fail),
-#undef R
-};
 
 static void print_counters(const struct lb_counters *c, const char *indent)
 {
@@ -569,12 +653,12 @@ static void print_stats(struct lb_dp *dp)
 	lb_percpu_sum(dp->fd[LB_M_GLOBAL_STATS], 0, &g, sizeof(g));
 	lb_out_open_object("reasons");
 	lb_out_text("pass/drop reasons:\n");
-	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+	for (size_t i = 0; i < LB_GLOBAL_REASONS; i++) {
 		__u64 val;
 
-		memcpy(&val, (char *)&g + reasons[i].off, 8);
-		lb_out_text("  %-22s", reasons[i].name);
-		lb_out_u64(reasons[i].name, "%llu\n", val);
+		memcpy(&val, (char *)&g + lb_global_reasons[i].off, 8);
+		lb_out_text("  %-22s", lb_global_reasons[i].name);
+		lb_out_u64(lb_global_reasons[i].name, "%llu\n", val);
 	}
 	lb_out_close_object();
 	lb_out_close_object();
@@ -687,6 +771,8 @@ static const struct cmd cmds[] = {
 	  "delete a backend: new flows avoid it, its flows are re-hashed" },
 	{ NULL, "set-weight", do_set_weight, "set-weight VIP ADDR W",
 	  "change a weight; 0 drains (no new flows, established ones go on)" },
+	{ NULL, "apply", do_apply, "apply -f FILE",
+	  "make VIPs and backends match FILE (lb-agent's config): all or nothing" },
 	{ NULL, "show", do_show, "show",
 	  "VIPs, backends, weights, next hops, table generations" },
 	{ NULL, "stats", do_stats, "stats [--interval S] [--count N]",

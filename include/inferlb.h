@@ -17,7 +17,7 @@
 
 #include <linux/types.h>
 
-#define LB_SCHEMA_VERSION 1
+#define LB_SCHEMA_VERSION 2
 
 /* ---- sizes ------------------------------------------------------------ */
 #define LB_MAX_VIPS 512            /* VIP ids are 0 .. LB_MAX_VIPS-1 */
@@ -50,6 +50,7 @@
 #define LB_PIN_VIP_STATS "lb_vip_stats"
 #define LB_PIN_BACKEND_STATS "lb_be_stats"
 #define LB_PIN_GLOBAL_STATS "lb_global_stats"
+#define LB_PIN_AGENT "lb_agent"
 #define LB_PIN_DECAP_ADDRS "lb_decap_addrs"
 #define LB_PIN_DECAP_STATS "lb_decap_stats"
 #define LB_PIN_PROG "prog_xdp_lb"       /* the loaded balancer program */
@@ -75,6 +76,22 @@ enum lb_fwd_mode {
 
 /* lb_backend.flags */
 #define LB_BACKEND_F_ACTIVE 0x1 /* slot holds a live backend */
+
+/* lb_backend.state: who may be sent flows, written by lb-agent from its
+ * health and load polls (or left HEALTHY when only lbctl manages the
+ * backend). New flows follow the VIP's table, whose weights the agent sets
+ * to 0 for every state that takes no new flows; the datapath reads the
+ * state for established flows: those of a DOWN backend (its process is
+ * gone) are re-steered, so clients fail fast instead of hanging. */
+enum lb_be_state {
+	LB_BE_HEALTHY = 0,   /* takes new flows (lbctl's default) */
+	LB_BE_STARTING = 1,  /* not ready yet: no new flows */
+	LB_BE_DRAINING = 2,  /* no new flows, established flows kept */
+	LB_BE_OPEN = 3,      /* breaker open: no new flows, flows kept */
+	LB_BE_HALF_OPEN = 4, /* breaker trial: a small weight */
+	LB_BE_DOWN = 5,      /* unreachable: established flows re-steered */
+	LB_BE_STATE_MAX = LB_BE_DOWN,
+};
 
 /* lb_nexthop.flags */
 #define LB_NEXTHOP_F_VALID 0x1 /* mac was resolved by userspace */
@@ -138,13 +155,17 @@ struct lb_backend {
 	/* The VIP's forwarding mode, copied (a VIP's mode is fixed for its
 	 * life): an established flow then needs no VIP lookup at all. */
 	__u8 mode;
-	__u8 pad;
+	__u8 state; /* enum lb_be_state */
 	/* Control-plane state, not read by the datapath: the weight the VIP's
 	 * current table was built with (0 = drained). Kept here so every lbctl
 	 * run, and bpftool, sees it. */
 	__u32 weight;
+	/* New-flow rate limit set by the agent from the worker's free
+	 * capacity: flows per second and burst; 0 = no limit. */
+	__u32 rate;
+	__u32 burst;
 };
-_Static_assert(sizeof(struct lb_backend) == 32, "lb_backend ABI");
+_Static_assert(sizeof(struct lb_backend) == 40, "lb_backend ABI");
 
 /* lb_nexthops value, indexed by backend id: the L2 next hop towards it. */
 struct lb_nexthop {
@@ -220,8 +241,9 @@ struct lb_global_stats {
 	__u64 pass_l2_multicast;  /* broadcast/multicast destination MAC */
 	__u64 icmp_err_to_backend; /* ICMP error about a VIP flow, sent to its backend */
 	__u64 drop_icmp_err_too_big; /* such an error, too big to encapsulate */
+	__u64 flow_resteer_down;  /* established flow moved off a DOWN backend */
 };
-_Static_assert(sizeof(struct lb_global_stats) == 152, "lb_global_stats ABI");
+_Static_assert(sizeof(struct lb_global_stats) == 160, "lb_global_stats ABI");
 
 /* lb_config, one entry, written by userspace. */
 struct lb_config {
@@ -246,6 +268,20 @@ struct lb_meta {
 	__u32 pad;
 };
 _Static_assert(sizeof(struct lb_meta) == 8, "lb_meta ABI");
+
+/* lb_agent, one entry, written by lb-agent only: lets `lbctl show` (and
+ * the next agent) tell whether an agent is driving the maps. Times are
+ * CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns() in BPF terms). */
+struct lb_agent_status {
+	__u64 heartbeat_ns; /* end of the agent's last poll round */
+	__u64 started_ns;   /* when the writing agent process started */
+	__u64 generation;   /* publications of weights/states, over restarts */
+	__u32 pid;          /* of the writing agent; 0 after a clean exit */
+	__u32 poll_interval_ms;
+	__u32 backends;     /* backends it manages */
+	__u32 reloads;      /* configs loaded by this agent process */
+};
+_Static_assert(sizeof(struct lb_agent_status) == 40, "lb_agent_status ABI");
 
 /* lb_decap_addrs value (key: struct lb_addr_key): host addresses whose
  * IPIP/IP6IP6 packets the decap program unwraps. */

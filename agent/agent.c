@@ -1,0 +1,694 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * agent.c - lb-agent's cycle: poll, step the policy, decide, publish.
+ * See agent.h for the overview.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "agent.h"
+#include "apply.h"
+#include "engine.h"
+#include "lb_addr.h"
+#include "lb_ops.h"
+
+#define MAX_BODY (8u << 20)	/* a scrape larger than this is an error */
+#define DECIDE_GAP_MS 5		/* batch decisions over bursts of answers */
+
+uint64_t lb_agent_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t boottime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	va_list ap;
+
+	/* seconds since boot, so lines line up with `lbctl show`'s heartbeat */
+	fprintf(stderr, "lb-agent[%.3f]: ", boottime_ns() / 1e9);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int fail(char *msg, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return err < 0 ? err : -err;
+}
+
+/* ---- states: policy <-> datapath ---------------------------------------- */
+
+static const __u8 to_dp[] = {
+	[LB_BS_STARTING] = LB_BE_STARTING, [LB_BS_HEALTHY] = LB_BE_HEALTHY,
+	[LB_BS_DRAINING] = LB_BE_DRAINING, [LB_BS_OPEN] = LB_BE_OPEN,
+	[LB_BS_HALF_OPEN] = LB_BE_HALF_OPEN, [LB_BS_DOWN] = LB_BE_DOWN,
+};
+
+const char *lb_agent_state_name(__u8 state)
+{
+	static const char *const names[] = {
+		[LB_BE_HEALTHY] = "healthy", [LB_BE_STARTING] = "starting",
+		[LB_BE_DRAINING] = "draining", [LB_BE_OPEN] = "open",
+		[LB_BE_HALF_OPEN] = "half_open", [LB_BE_DOWN] = "down",
+	};
+
+	return state <= LB_BE_STATE_MAX ? names[state] : "unknown";
+}
+
+/*
+ * A restarted agent takes over the state the last one published, so the
+ * first decisions do not reshuffle anything: a HEALTHY backend stays so
+ * (without a new slow start), an OPEN one serves a fresh ejection.
+ */
+static void adopt(const struct lb_conf *conf, struct lb_agent_backend *b,
+		  const struct lb_backend *live, uint64_t now)
+{
+	struct lb_backend_pol *p = &b->pol;
+
+	lb_backend_pol_init(p, b->conf->capacity);
+	b->weight = live->weight;
+	b->state = live->state;
+	b->rate = live->rate;
+	switch (live->state) {
+	case LB_BE_HEALTHY:
+		if (!live->weight)
+			break;	/* never polled healthy: start over */
+		p->state = LB_BS_HEALTHY;
+		p->last_health = LB_H_OK;
+		p->healthy_since = now;
+		p->slow_start = false;
+		break;
+	case LB_BE_DRAINING:
+		p->state = LB_BS_DRAINING;
+		p->last_health = LB_H_NOT_READY;
+		break;
+	case LB_BE_OPEN:
+	case LB_BE_HALF_OPEN:
+		p->state = LB_BS_OPEN;
+		p->ejections = 1;
+		p->open_until = now + lb_policy_eject_ms(&conf->policy, 1);
+		p->last_health = LB_H_FAIL;
+		break;
+	case LB_BE_DOWN:
+		p->state = LB_BS_DOWN;
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- runtime built from a config ----------------------------------------- */
+
+static void runtime_free(struct lb_agent *a)
+{
+	for (size_t i = 0; i < a->n_vips; i++) {
+		free(a->vips[i].be);
+		free(a->vips[i].pols);
+		free(a->vips[i].cur);
+		free(a->vips[i].out);
+	}
+	free(a->vips);
+	free(a->be);
+	a->vips = NULL;
+	a->be = NULL;
+	a->n_vips = a->n_be = 0;
+	lb_poller_free(a->poller);
+	a->poller = NULL;
+}
+
+static struct lb_agent_backend *find_old(struct lb_agent_backend *old,
+					 size_t n, const struct lb_vip_key *k,
+					 const __u8 addr[16])
+{
+	for (size_t i = 0; i < n; i++)
+		if (!memcmp(&old[i].vip->conf->key, k, sizeof(*k)) &&
+		    !memcmp(old[i].conf->addr, addr, 16))
+			return &old[i];
+	return NULL;
+}
+
+static int add_probe(struct lb_agent *a, struct lb_agent_backend *b,
+		     enum lb_probe_kind kind, const char *url)
+{
+	struct lb_probe *p = &b->probe[kind];
+
+	p->agent = a;
+	p->owner = b;
+	p->kind = kind;
+	p->pending = false;
+	p->target = -1;
+	if (!url[0])
+		return 0;
+	p->target = lb_poller_add(a->poller, url);
+	return p->target < 0 ? p->target : 0;
+}
+
+/*
+ * Runtime for conf over the maps as they are now. Backends that were in
+ * the previous runtime (old) keep their policy state and counters; others
+ * adopt what the maps say.
+ */
+static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
+			 struct lb_agent_backend *old, size_t n_old, char *msg,
+			 size_t len)
+{
+	static struct lb_backend all[LB_MAX_BACKENDS];
+	uint64_t now = lb_agent_now_ms();
+	size_t nb = 0, k = 0;
+	char perr[128];
+	int err;
+
+	for (size_t i = 0; i < conf->n_vips; i++)
+		nb += conf->vips[i].n_backends;
+	a->poller = lb_poller_new(conf->request_timeout_ms, MAX_BODY, perr,
+				  sizeof(perr));
+	if (!a->poller)
+		return fail(msg, len, -ENOMEM, "HTTP poller: %s", perr);
+	a->vips = calloc(conf->n_vips ? conf->n_vips : 1, sizeof(*a->vips));
+	a->be = calloc(nb ? nb : 1, sizeof(*a->be));
+	if (!a->vips || !a->be)
+		return fail(msg, len, -ENOMEM, "out of memory");
+	err = lb_backend_read_all(&a->dp, all);
+	if (err)
+		return fail(msg, len, err, "reading backends: %s", strerror(-err));
+	a->n_vips = conf->n_vips;
+	a->n_be = nb;
+	for (size_t i = 0; i < conf->n_vips; i++) {
+		struct lb_agent_vip *v = &a->vips[i];
+		const struct lb_conf_vip *cv = &conf->vips[i];
+		struct lb_vip_view vv;
+		size_t n = cv->n_backends ? cv->n_backends : 1;
+
+		v->conf = cv;
+		if (lb_vip_find(&a->dp, &cv->key, &vv))
+			return fail(msg, len, -ENOENT, "VIP missing after apply");
+		v->id = vv.id;
+		v->be = calloc(n, sizeof(*v->be));
+		v->pols = calloc(n, sizeof(*v->pols));
+		v->cur = calloc(n, sizeof(*v->cur));
+		v->out = calloc(n, sizeof(*v->out));
+		if (!v->be || !v->pols || !v->cur || !v->out)
+			return fail(msg, len, -ENOMEM, "out of memory");
+		v->n_be = cv->n_backends;
+		for (size_t j = 0; j < cv->n_backends; j++) {
+			struct lb_agent_backend *b = &a->be[k++], *o;
+			const struct lb_conf_backend *cb = &cv->backends[j];
+
+			b->conf = cb;
+			b->vip = v;
+			v->be[j] = b;
+			for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
+				if ((all[id].flags & LB_BACKEND_F_ACTIVE) &&
+				    all[id].vip_id == v->id &&
+				    !memcmp(all[id].addr, cb->addr, 16)) {
+					b->id = id;
+					break;
+				}
+			if (!b->id)
+				return fail(msg, len, -ENOENT,
+					    "backend missing after apply");
+			o = old ? find_old(old, n_old, &cv->key, cb->addr) : NULL;
+			if (o) {
+				b->pol = o->pol;
+				b->pol.capacity = cb->capacity;
+				b->sig = o->sig;
+				b->xid = o->xid;
+				b->polls = o->polls;
+				for (int p = 0; p < LB_PROBE_KINDS; p++)
+					b->probe[p] = o->probe[p];
+			} else {
+				adopt(conf, b, &all[b->id], now);
+			}
+			/* the maps are the truth for what is live */
+			b->weight = all[b->id].weight;
+			b->state = all[b->id].state;
+			b->rate = all[b->id].rate;
+			if (add_probe(a, b, LB_PROBE_HEALTH, cb->health_url) ||
+			    add_probe(a, b, LB_PROBE_METRICS, cb->metrics_url) ||
+			    add_probe(a, b, LB_PROBE_DCGM, cb->dcgm_url))
+				return fail(msg, len, -EINVAL, "cannot poll %s",
+					    cb->metrics_url);
+		}
+	}
+	return 0;
+}
+
+/* ---- start, reload, stop ---------------------------------------------- */
+
+static void heartbeat(struct lb_agent *a)
+{
+	__u32 zero = 0;
+
+	a->status.heartbeat_ns = boottime_ns();
+	a->status.backends = a->n_be;
+	a->status.poll_interval_ms = a->conf.policy.poll_interval_ms;
+	bpf_map_update_elem(a->dp.fd[LB_M_AGENT], &zero, &a->status, 0);
+}
+
+static int apply_locked(struct lb_agent *a, const struct lb_conf *conf,
+			char *msg, size_t len)
+{
+	struct lb_apply_result r;
+	int err = lb_dp_relock(&a->dp, msg, len);
+
+	if (err)
+		return err;
+	err = lb_apply(&a->dp, conf, true, &r, msg, len);
+	lb_dp_unlock(&a->dp);
+	if (!err && (r.vips_added || r.vips_deleted || r.backends_added ||
+		     r.backends_deleted))
+		logf_("applied: %u VIPs added, %u deleted; %u backends added, %u deleted",
+		      r.vips_added, r.vips_deleted, r.backends_added,
+		      r.backends_deleted);
+	return err;
+}
+
+int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
+		   size_t len)
+{
+	__u32 zero = 0;
+	int err;
+
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_init(&a->mu, NULL);
+	a->dp.dir_fd = -1;
+	for (int i = 0; i < LB_M_COUNT; i++)
+		a->dp.fd[i] = -1;
+	if (snprintf(a->conf_path, sizeof(a->conf_path), "%s", conf_path) >=
+	    (int)sizeof(a->conf_path))
+		return fail(msg, len, -ENAMETOOLONG, "config path too long");
+	err = lb_conf_load_file(conf_path, &a->conf, msg, len);
+	if (err)
+		return err;
+	err = lb_dp_lock(&a->dp, a->conf.pin_dir, false, msg, len);
+	if (!err)
+		err = lb_dp_open(&a->dp, msg, len);
+	if (err)
+		return err;
+	lb_dp_unlock(&a->dp);
+	/* carry the publication count over restarts: it only goes up */
+	bpf_map_lookup_elem(a->dp.fd[LB_M_AGENT], &zero, &a->status);
+	a->status.pid = getpid();
+	a->status.started_ns = boottime_ns();
+	a->status.reloads = 1;
+	err = apply_locked(a, &a->conf, msg, len);
+	if (!err)
+		err = runtime_build(a, &a->conf, NULL, 0, msg, len);
+	if (err)
+		return err;
+	a->start_ms = lb_agent_now_ms();
+	a->next_round_ms = a->start_ms;
+	a->reload_ok = 1;
+	heartbeat(a);
+	logf_("managing %zu VIPs, %zu backends from %s (pins %s), polling every %u ms",
+	      a->n_vips, a->n_be, conf_path, a->conf.pin_dir,
+	      a->conf.policy.poll_interval_ms);
+	return 0;
+}
+
+int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
+{
+	struct lb_conf conf;
+	struct lb_agent_backend *old_be;
+	struct lb_agent_vip *old_vips;
+	struct lb_poller *old_poller;
+	size_t n_old, n_old_vips;
+	int err;
+
+	err = lb_conf_load_file(a->conf_path, &conf, msg, len);
+	if (err)
+		goto refused;
+	if (strcmp(conf.pin_dir, a->conf.pin_dir) ||
+	    strcmp(conf.metrics_listen, a->conf.metrics_listen))
+		logf_("note: pin_dir and metrics_listen change only on restart");
+	snprintf(conf.pin_dir, sizeof(conf.pin_dir), "%s", a->conf.pin_dir);
+	snprintf(conf.metrics_listen, sizeof(conf.metrics_listen), "%s",
+		 a->conf.metrics_listen);
+	pthread_mutex_lock(&a->mu);
+	err = apply_locked(a, &conf, msg, len);
+	if (err) {
+		pthread_mutex_unlock(&a->mu);
+		lb_conf_free(&conf);
+		goto refused;
+	}
+	old_be = a->be;
+	n_old = a->n_be;
+	old_vips = a->vips;
+	n_old_vips = a->n_vips;
+	old_poller = a->poller;
+	a->be = NULL;
+	a->vips = NULL;
+	a->poller = NULL;
+	err = runtime_build(a, &conf, old_be, n_old, msg, len);
+	if (err) {
+		/* the maps match the new file but we cannot run it: keep
+		 * polling with the old runtime and re-apply it next step */
+		runtime_free(a);
+		a->be = old_be;
+		a->n_be = n_old;
+		a->vips = old_vips;
+		a->n_vips = n_old_vips;
+		a->poller = old_poller;
+		a->need_reconcile = true;
+		pthread_mutex_unlock(&a->mu);
+		lb_conf_free(&conf);
+		goto refused;
+	}
+	{
+		struct lb_agent tmp = { .be = old_be, .n_be = n_old,
+					.vips = old_vips, .n_vips = n_old_vips,
+					.poller = old_poller };
+
+		runtime_free(&tmp);
+	}
+	lb_conf_free(&a->conf);
+	a->conf = conf;
+	/* runtime_build pointed into conf's arrays; they moved with it, but
+	 * a struct copy keeps the heap pointers, so nothing dangles */
+	a->status.reloads++;
+	a->reload_ok++;
+	a->next_round_ms = lb_agent_now_ms();
+	heartbeat(a);
+	pthread_mutex_unlock(&a->mu);
+	logf_("reloaded %s: %zu VIPs, %zu backends", a->conf_path, a->n_vips,
+	      a->n_be);
+	return 0;
+refused:
+	a->reload_failed++;
+	logf_("reload refused, keeping the running config: %s", msg);
+	return err;
+}
+
+void lb_agent_stop(struct lb_agent *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->status.pid = 0;
+	heartbeat(a);
+	runtime_free(a);
+	lb_conf_free(&a->conf);
+	lb_dp_close(&a->dp);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- polling -------------------------------------------------------------- */
+
+/* What a health answer means, engine by engine (see the research notes):
+ * vLLM /health 200 or 503 (and refused while loading), SGLang 503 while
+ * starting, TGI no listener until warm, Triton /v2/health/ready 200/400. */
+static enum lb_health health_of(const struct lb_conf_backend *cb,
+				const struct lb_fetch *f)
+{
+	switch (f->result) {
+	case LB_FETCH_REFUSED:
+		return LB_H_UNREACHABLE;
+	case LB_FETCH_TIMEOUT:
+	case LB_FETCH_ERROR:
+		return LB_H_FAIL;
+	case LB_FETCH_OK:
+		break;
+	}
+	if (f->status == 200)
+		return LB_H_OK;
+	if (f->status == 503 ||
+	    (cb->engine == LB_ENGINE_TRITON && f->status == 400))
+		return LB_H_NOT_READY;
+	return LB_H_FAIL;
+}
+
+/* One policy event for b, with its state change logged. */
+static void step(struct lb_agent *a, struct lb_agent_backend *b,
+		 const struct lb_event *ev, uint64_t now)
+{
+	enum lb_bstate before = b->pol.state, after;
+	char s[80], ad[64];
+
+	after = lb_policy_step(&a->conf.policy, &b->pol, ev, now);
+	if (before != after)
+		logf_("%s backend %s: %s -> %s", lb_fmt_vip(&b->vip->conf->key, s, sizeof(s)),
+		      lb_fmt_ip(b->conf->addr, b->conf->family, ad, sizeof(ad)),
+		      lb_bstate_name(before), lb_bstate_name(after));
+}
+
+static void round_done(struct lb_agent *a, struct lb_agent_backend *b)
+{
+	struct lb_event ev = { .type = LB_EV_POLL, .health = b->health,
+			       .has_signals = b->round_sig, .sig = b->sig };
+
+	if (ev.health == LB_H_OK && b->xid > 0)
+		ev.health = LB_H_FAIL;	/* a GPU fault: open the breaker */
+	step(a, b, &ev, lb_agent_now_ms());
+	b->polls++;
+	a->dirty = true;
+}
+
+static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
+{
+	struct lb_probe *p = ctx;
+	struct lb_agent_backend *b = p->owner;
+	struct lb_agent *a = p->agent;
+	struct prom_error perr;
+	bool good = false;
+
+	(void)target;
+	pthread_mutex_lock(&a->mu);
+	p->pending = false;
+	p->last_latency_ms = f->latency_ms;
+	switch (p->kind) {
+	case LB_PROBE_HEALTH:
+		b->health = health_of(b->conf, f);
+		good = f->result == LB_FETCH_OK;
+		break;
+	case LB_PROBE_METRICS:
+		if (f->result == LB_FETCH_OK && f->status == 200) {
+			struct lb_signals sig;
+
+			good = !lb_engine_extract(b->conf->engine, &b->conf->names,
+						  f->body, f->len, &sig, &perr);
+			if (good) {
+				b->sig = sig;
+				b->round_sig = true;
+			}
+		}
+		break;
+	case LB_PROBE_DCGM:
+		if (f->result == LB_FETCH_OK && f->status == 200) {
+			double xid = 0;
+
+			good = lb_dcgm_xid_errors(f->body, f->len, &xid, &perr) >= 0;
+			if (good)
+				b->xid = xid;
+		}
+		break;
+	default:
+		break;
+	}
+	if (good)
+		p->ok++;
+	else if (f->result == LB_FETCH_OK)
+		p->errors[LB_FETCH_ERROR + 1]++;	/* bad status or text */
+	else
+		p->errors[f->result]++;
+	if (!b->probe[LB_PROBE_HEALTH].pending &&
+	    !b->probe[LB_PROBE_METRICS].pending && !b->probe[LB_PROBE_DCGM].pending)
+		round_done(a, b);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Starts a poll of every backend whose previous one is back; a backend
+ * still waiting (a hung worker) is left alone until its timeout. */
+static void start_round(struct lb_agent *a, uint64_t now)
+{
+	for (size_t i = 0; i < a->n_be; i++) {
+		struct lb_agent_backend *b = &a->be[i];
+		bool busy = false;
+
+		for (int k = 0; k < LB_PROBE_KINDS; k++)
+			busy |= b->probe[k].pending;
+		if (busy)
+			continue;
+		b->health = LB_H_FAIL;
+		b->round_sig = false;
+		b->round_started = now;
+		for (int k = 0; k < LB_PROBE_KINDS; k++) {
+			struct lb_probe *p = &b->probe[k];
+
+			if (p->target < 0)
+				continue;
+			if (!lb_poller_start(a->poller, p->target, on_fetch, p))
+				p->pending = true;
+		}
+	}
+	a->rounds++;
+}
+
+/* ---- deciding and publishing ------------------------------------------ */
+
+/* New flows per second a backend may take: its share of capacity times
+ * the configured rate per unit of capacity; 0 (no limit) when unset. */
+static __u32 rate_of(const struct lb_conf *c, const struct lb_agent_backend *b,
+		     uint64_t now)
+{
+	double r;
+
+	if (c->backend_rate_per_capacity <= 0)
+		return 0;
+	r = c->backend_rate_per_capacity * b->conf->capacity *
+	    lb_policy_share(&c->policy, &b->pol, now);
+	if (!(r >= 1))
+		return 1;	/* 0 would mean "no limit" */
+	return r > 4e9 ? 4000000000u : (__u32)lrint(r);
+}
+
+static bool rate_moved(const struct lb_conf *c, __u32 live, __u32 want)
+{
+	double big = live > want ? live : want;
+
+	if (live == want)
+		return false;
+	return (live == 0) != (want == 0) ||
+	       fabs((double)live - want) > c->policy.hysteresis * big;
+}
+
+static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
+{
+	static struct lb_backend_ctl ctl[LB_CONF_MAX_BACKENDS];
+	struct lb_decision d;
+	bool write = false, rebuilt = false;
+	char err[256], s[80];
+
+	for (size_t i = 0; i < v->n_be; i++) {
+		v->pols[i] = v->be[i]->pol;
+		v->cur[i] = v->be[i]->weight;
+	}
+	/* the live table may predate this process: treat it as published */
+	v->ps.published = true;
+	d = lb_policy_decide(&a->conf.policy, &v->ps, v->pols, v->n_be, now,
+			     v->cur, v->out);
+	v->last = d;
+	for (size_t i = 0; i < v->n_be; i++) {
+		struct lb_agent_backend *b = v->be[i];
+		__u32 rate = rate_of(&a->conf, b, now);
+
+		ctl[i] = (struct lb_backend_ctl){ .id = b->id, .weight = v->out[i],
+						  .state = to_dp[b->pol.state],
+						  .rate = rate_moved(&a->conf, b->rate, rate) ?
+							  rate : b->rate,
+						  .burst = a->conf.backend_burst };
+		write |= ctl[i].state != b->state || ctl[i].rate != b->rate ||
+			 ctl[i].weight != b->weight;
+	}
+	if (!write)
+		return;
+	if (lb_dp_relock(&a->dp, err, sizeof(err)) ||
+	    lb_vip_publish(&a->dp, v->id, ctl, v->n_be, &rebuilt, err,
+			   sizeof(err))) {
+		lb_dp_unlock(&a->dp);
+		a->publish_errors++;
+		snprintf(a->last_error, sizeof(a->last_error), "%s", err);
+		logf_("publishing %s failed: %s", lb_fmt_vip(&v->conf->key, s, sizeof(s)),
+		      err);
+		a->need_reconcile = true;
+		return;
+	}
+	lb_dp_unlock(&a->dp);
+	for (size_t i = 0; i < v->n_be; i++) {
+		v->be[i]->weight = ctl[i].weight;
+		v->be[i]->state = ctl[i].state;
+		v->be[i]->rate = ctl[i].rate;
+	}
+	v->rebuilds += rebuilt;
+	a->publications++;
+	a->status.generation++;
+}
+
+static void decide(struct lb_agent *a, uint64_t now)
+{
+	struct lb_event tick = { .type = LB_EV_TICK };
+
+	for (size_t i = 0; i < a->n_be; i++)
+		step(a, &a->be[i], &tick, now);
+	for (size_t i = 0; i < a->n_vips; i++)
+		decide_vip(a, &a->vips[i], now);
+	a->last_decide_ms = now;
+	a->dirty = false;
+}
+
+/* First publication only once every backend answered (or timed out)
+ * once: a restarted agent must not judge the fleet on no data. */
+static bool first_round_complete(const struct lb_agent *a)
+{
+	for (size_t i = 0; i < a->n_be; i++)
+		if (!a->be[i].polls)
+			return false;
+	return true;
+}
+
+int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready)
+{
+	uint64_t now = lb_agent_now_ms();
+	int wait, n;
+
+	*sig_ready = false;
+	if (now >= a->next_round_ms) {
+		pthread_mutex_lock(&a->mu);
+		if (a->need_reconcile) {
+			char msg[256];
+
+			a->need_reconcile = false;
+			if (apply_locked(a, &a->conf, msg, sizeof(msg)))
+				logf_("reconciling the maps failed: %s", msg);
+		}
+		start_round(a, now);
+		heartbeat(a);
+		a->next_round_ms += a->conf.policy.poll_interval_ms;
+		if (a->next_round_ms <= now)	/* fell behind: no burst */
+			a->next_round_ms = now + a->conf.policy.poll_interval_ms;
+		pthread_mutex_unlock(&a->mu);
+	}
+	wait = (int)(a->next_round_ms - now);
+	if (a->dirty && wait > DECIDE_GAP_MS)
+		wait = DECIDE_GAP_MS;
+	n = lb_poller_run(a->poller, wait > 0 ? wait : 0, sig_fd, sig_ready);
+	if (n < 0)
+		return n;
+	now = lb_agent_now_ms();
+	pthread_mutex_lock(&a->mu);
+	if (!a->first_round_done &&
+	    (first_round_complete(a) ||
+	     now >= a->start_ms + a->conf.request_timeout_ms +
+			    a->conf.policy.poll_interval_ms))
+		a->first_round_done = true;
+	if (a->first_round_done && a->dirty &&
+	    now >= a->last_decide_ms + DECIDE_GAP_MS)
+		decide(a, now);
+	else if (a->first_round_done && now >= a->last_decide_ms +
+						   a->conf.policy.poll_interval_ms)
+		decide(a, now);	/* timers (ejection, staleness) move on */
+	pthread_mutex_unlock(&a->mu);
+	return 0;
+}

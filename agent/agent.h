@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * agent.h - lb-agent's running state and its cycle:
+ *
+ *   every poll_interval_ms: for each backend, GET health and metrics (and
+ *   DCGM if configured) concurrently (poll.c);
+ *   when a backend's requests are all back: one LB_EV_POLL into its policy
+ *   state (policy.c), with the health verdict of its engine and the three
+ *   load signals of its scrape (engine.c);
+ *   then, per VIP, lb_policy_decide(): the weights to publish, and each
+ *   backend's state and new-flow rate; written with lb_vip_publish() under
+ *   the pin-directory lock, one table rebuild per VIP when weights moved;
+ *   a heartbeat and the publication generation in lb_agent every round.
+ *
+ * The /metrics endpoint reads this state from its own thread under mu.
+ */
+#ifndef INFERLB_AGENT_H
+#define INFERLB_AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "lb_dp.h"
+#include "policy.h"
+#include "poll.h"
+
+/* What one HTTP endpoint of a backend last answered. */
+enum lb_probe_kind { LB_PROBE_HEALTH, LB_PROBE_METRICS, LB_PROBE_DCGM,
+		     LB_PROBE_KINDS };
+
+struct lb_agent;
+struct lb_agent_backend;
+
+struct lb_probe {
+	struct lb_agent *agent;		/* callback context: this probe */
+	struct lb_agent_backend *owner;
+	enum lb_probe_kind kind;
+	int target;			/* poller target id; -1 = none */
+	bool pending;			/* started this round, not back yet */
+	uint64_t ok;			/* requests answered as expected */
+	uint64_t errors[LB_FETCH_ERROR + 2];	/* by enum lb_fetch_result,
+						 * + [LB_FETCH_ERROR+1] bad status / parse */
+	double last_latency_ms;
+};
+
+struct lb_agent_backend {
+	const struct lb_conf_backend *conf;	/* in agent->conf */
+	struct lb_agent_vip *vip;
+	__u32 id;			/* lb_backends id */
+	struct lb_backend_pol pol;
+	struct lb_probe probe[LB_PROBE_KINDS];
+	/* this round's results, folded into one LB_EV_POLL */
+	enum lb_health health;
+	bool round_sig;
+	struct lb_signals sig;		/* last good scrape */
+	double xid;			/* last DCGM XID (0 = none) */
+	uint64_t polls;			/* completed poll rounds */
+	uint64_t round_started;		/* ms */
+	/* what is live in the maps */
+	__u32 weight;
+	__u8 state;
+	__u32 rate;
+};
+
+struct lb_agent_vip {
+	const struct lb_conf_vip *conf;
+	__u32 id;
+	struct lb_agent_backend **be;	/* into agent->be */
+	size_t n_be;
+	struct lb_publish_state ps;
+	struct lb_decision last;
+	uint64_t rebuilds;
+	/* scratch for decide: policy states, live and target weights */
+	struct lb_backend_pol *pols;
+	uint32_t *cur, *out;
+};
+
+struct lb_agent {
+	pthread_mutex_t mu;		/* guards everything below */
+	char conf_path[4096];
+	struct lb_conf conf;
+	struct lb_dp dp;
+	struct lb_poller *poller;
+	struct lb_agent_backend *be;
+	size_t n_be;
+	struct lb_agent_vip *vips;
+	size_t n_vips;
+	struct lb_agent_status status;	/* mirrored into lb_agent */
+	uint64_t start_ms;
+	uint64_t next_round_ms;
+	bool first_round_done;		/* no publication before it */
+	uint64_t publications;
+	uint64_t publish_errors;
+	uint64_t reload_ok, reload_failed;
+	uint64_t rounds;
+	uint64_t last_decide_ms;
+	bool dirty;			/* a poll completed since the last decide */
+	bool need_reconcile;		/* the maps changed under us: re-apply */
+	char last_error[256];
+};
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC). */
+uint64_t lb_agent_now_ms(void);
+
+/*
+ * Loads the config, opens and locks the pinned datapath, applies the
+ * config's VIPs and backends (adopting what is already there: existing
+ * backends keep their weights and states, so a restarted agent moves
+ * nothing), and sets up the poller. Returns 0 or -errno with msg set.
+ */
+int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
+		   size_t len);
+/* SIGHUP: re-read the config; on any error keep the running one. */
+int lb_agent_reload(struct lb_agent *a, char *msg, size_t len);
+/* One turn of the loop: waits at most until the next poll round (or until
+ * sig_fd is readable, then *sig_ready), handles what came back, decides
+ * and publishes. */
+int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready);
+/* Clean exit: marks the heartbeat as stopped; the maps stay (fail-static). */
+void lb_agent_stop(struct lb_agent *a);
+
+const char *lb_agent_state_name(__u8 state);
+
+#endif /* INFERLB_AGENT_H */

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * metrics.c - lb-agent's own /metrics in the Prometheus text format: what
+ * it scraped and decided per backend, how its polls went, and the
+ * datapath's counters from the maps, so one scrape covers the balancer.
+ *
+ * Label values are VIP and backend addresses as lbctl prints them; they
+ * contain no character that needs escaping except in IPv6 brackets,
+ * which are legal in label values.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "agent.h"
+#include "lb_addr.h"
+#include "lb_ops.h"
+#include "metrics.h"
+
+static void family(FILE *f, const char *name, const char *type,
+		   const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* {vip="...",backend="..."} of b */
+static void labels(char *buf, size_t len, const struct lb_agent_backend *b)
+{
+	char v[80], a[64];
+
+	snprintf(buf, len, "vip=\"%s\",backend=\"%s\"",
+		 lb_fmt_vip(&b->vip->conf->key, v, sizeof(v)),
+		 lb_fmt_ip(b->conf->addr, b->conf->family, a, sizeof(a)));
+}
+
+typedef double (*be_value)(const struct lb_agent *a,
+			   const struct lb_agent_backend *b);
+
+static void be_gauge(FILE *f, const struct lb_agent *a, const char *name,
+		     const char *type, const char *help, be_value fn)
+{
+	char l[200];
+
+	family(f, name, type, help);
+	for (size_t i = 0; i < a->n_be; i++) {
+		labels(l, sizeof(l), &a->be[i]);
+		fprintf(f, "%s{%s} %.17g\n", name, l, fn(a, &a->be[i]));
+	}
+}
+
+/* The signals are NaN when the engine does not report one (TGI has no
+ * KV signal): Prometheus' way to say "no value". */
+static double v_waiting(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->sig.has_waiting ? b->sig.waiting : NAN;
+}
+
+static double v_running(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->sig.has_running ? b->sig.running : NAN;
+}
+
+static double v_kv(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->sig.has_kv ? b->sig.kv_use : NAN;
+}
+
+static double v_headroom(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->pol.headroom;
+}
+
+static double v_weight(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->weight;
+}
+
+static double v_rate(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->rate;
+}
+
+static double v_capacity(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->conf->capacity;
+}
+
+static double v_polls(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return (double)b->polls;
+}
+
+static double v_xid(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->xid;
+}
+
+static void be_states(FILE *f, const struct lb_agent *a)
+{
+	char l[200];
+
+	family(f, "inferlb_backend_state", "gauge",
+	       "Backend state published to the datapath (1 for the current one).");
+	for (size_t i = 0; i < a->n_be; i++) {
+		labels(l, sizeof(l), &a->be[i]);
+		for (__u8 s = 0; s <= LB_BE_STATE_MAX; s++)
+			fprintf(f, "inferlb_backend_state{%s,state=\"%s\"} %d\n", l,
+				lb_agent_state_name(s), a->be[i].state == s);
+	}
+}
+
+static void be_probes(FILE *f, const struct lb_agent *a)
+{
+	static const char *const kinds[] = { "health", "metrics", "dcgm" };
+	static const char *const why[] = { "ok", "refused", "timeout", "error",
+					   "bad_answer" };
+	char l[200];
+
+	family(f, "inferlb_poll_latency_seconds", "gauge",
+	       "Latency of the last request to each backend endpoint.");
+	for (size_t i = 0; i < a->n_be; i++) {
+		labels(l, sizeof(l), &a->be[i]);
+		for (int k = 0; k < LB_PROBE_KINDS; k++)
+			if (a->be[i].probe[k].target >= 0)
+				fprintf(f, "inferlb_poll_latency_seconds{%s,endpoint=\"%s\"} %.6f\n",
+					l, kinds[k],
+					a->be[i].probe[k].last_latency_ms / 1000);
+	}
+	family(f, "inferlb_poll_requests_total", "counter",
+	       "Requests to backend endpoints, by result.");
+	for (size_t i = 0; i < a->n_be; i++) {
+		labels(l, sizeof(l), &a->be[i]);
+		for (int k = 0; k < LB_PROBE_KINDS; k++) {
+			const struct lb_probe *p = &a->be[i].probe[k];
+
+			if (p->target < 0)
+				continue;
+			fprintf(f, "inferlb_poll_requests_total{%s,endpoint=\"%s\",result=\"ok\"} %llu\n",
+				l, kinds[k], (unsigned long long)p->ok);
+			for (int r = LB_FETCH_REFUSED; r <= LB_FETCH_ERROR + 1; r++)
+				fprintf(f, "inferlb_poll_requests_total{%s,endpoint=\"%s\",result=\"%s\"} %llu\n",
+					l, kinds[k], why[r],
+					(unsigned long long)p->errors[r]);
+		}
+	}
+}
+
+static void agent_self(FILE *f, const struct lb_agent *a)
+{
+	family(f, "inferlb_agent_generation", "counter",
+	       "Publications of weights and states to the datapath (over agent restarts).");
+	fprintf(f, "inferlb_agent_generation %llu\n",
+		(unsigned long long)a->status.generation);
+	family(f, "inferlb_agent_publish_errors_total", "counter",
+	       "Publications that failed.");
+	fprintf(f, "inferlb_agent_publish_errors_total %llu\n",
+		(unsigned long long)a->publish_errors);
+	family(f, "inferlb_agent_poll_rounds_total", "counter",
+	       "Poll rounds started.");
+	fprintf(f, "inferlb_agent_poll_rounds_total %llu\n",
+		(unsigned long long)a->rounds);
+	family(f, "inferlb_agent_config_loads_total", "counter",
+	       "Config loads (start and SIGHUP), by result.");
+	fprintf(f, "inferlb_agent_config_loads_total{result=\"ok\"} %llu\n",
+		(unsigned long long)a->reload_ok);
+	fprintf(f, "inferlb_agent_config_loads_total{result=\"refused\"} %llu\n",
+		(unsigned long long)a->reload_failed);
+	family(f, "inferlb_vip_table_rebuilds_total", "counter",
+	       "Maglev tables this agent rebuilt and published, per VIP.");
+	for (size_t i = 0; i < a->n_vips; i++) {
+		char v[80];
+
+		fprintf(f, "inferlb_vip_table_rebuilds_total{vip=\"%s\"} %llu\n",
+			lb_fmt_vip(&a->vips[i].conf->key, v, sizeof(v)),
+			(unsigned long long)a->vips[i].rebuilds);
+	}
+	family(f, "inferlb_vip_panic", "gauge",
+	       "1 while too few backends are available and the VIP fails open.");
+	for (size_t i = 0; i < a->n_vips; i++) {
+		char v[80];
+
+		fprintf(f, "inferlb_vip_panic{vip=\"%s\"} %d\n",
+			lb_fmt_vip(&a->vips[i].conf->key, v, sizeof(v)),
+			a->vips[i].last.panic);
+	}
+}
+
+/* Datapath counters, summed over CPUs. */
+static void datapath(FILE *f, struct lb_agent *a)
+{
+	static const char *const what[] = { "packets", "bytes", "new_flows" };
+	struct lb_global_stats g;
+	char l[200], v[80];
+
+	for (int k = 0; k < 3; k++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "inferlb_vip_%s_total", what[k]);
+		family(f, name, "counter", "Forwarded per VIP (datapath).");
+		for (size_t i = 0; i < a->n_vips; i++) {
+			struct lb_counters c;
+			__u64 val[3];
+
+			if (lb_percpu_sum(a->dp.fd[LB_M_VIP_STATS], a->vips[i].id, &c,
+					  sizeof(c)))
+				continue;
+			memcpy(val, &c, sizeof(val));
+			fprintf(f, "%s{vip=\"%s\"} %llu\n", name,
+				lb_fmt_vip(&a->vips[i].conf->key, v, sizeof(v)),
+				(unsigned long long)val[k]);
+		}
+		snprintf(name, sizeof(name), "inferlb_backend_%s_total", what[k]);
+		family(f, name, "counter", "Forwarded per backend (datapath).");
+		for (size_t i = 0; i < a->n_be; i++) {
+			struct lb_counters c;
+			__u64 val[3];
+
+			if (lb_percpu_sum(a->dp.fd[LB_M_BE_STATS], a->be[i].id, &c,
+					  sizeof(c)))
+				continue;
+			memcpy(val, &c, sizeof(val));
+			labels(l, sizeof(l), &a->be[i]);
+			fprintf(f, "%s{%s} %llu\n", name, l, (unsigned long long)val[k]);
+		}
+	}
+	if (lb_percpu_sum(a->dp.fd[LB_M_GLOBAL_STATS], 0, &g, sizeof(g)))
+		return;
+	family(f, "inferlb_datapath_packets_total", "counter",
+	       "Packets passed or dropped by the datapath, by reason.");
+	for (size_t i = 0; i < LB_GLOBAL_REASONS; i++) {
+		__u64 val;
+
+		memcpy(&val, (char *)&g + lb_global_reasons[i].off, 8);
+		fprintf(f, "inferlb_datapath_packets_total{reason=\"%s\"} %llu\n",
+			lb_global_reasons[i].name, (unsigned long long)val);
+	}
+}
+
+void lb_agent_metrics(struct lb_agent *a, FILE *f)
+{
+	pthread_mutex_lock(&a->mu);
+	be_gauge(f, a, "inferlb_backend_waiting_requests", "gauge",
+		 "Waiting requests scraped from the worker.", v_waiting);
+	be_gauge(f, a, "inferlb_backend_running_requests", "gauge",
+		 "Running requests scraped from the worker.", v_running);
+	be_gauge(f, a, "inferlb_backend_kv_cache_usage", "gauge",
+		 "KV-cache use scraped from the worker (0..1).", v_kv);
+	be_gauge(f, a, "inferlb_backend_gpu_xid", "gauge",
+		 "Last DCGM XID error of the worker's GPUs (0 = none).", v_xid);
+	be_gauge(f, a, "inferlb_backend_headroom", "gauge",
+		 "Smoothed headroom computed from the signals (0..1).", v_headroom);
+	be_gauge(f, a, "inferlb_backend_capacity", "gauge",
+		 "Configured relative capacity.", v_capacity);
+	be_gauge(f, a, "inferlb_backend_weight", "gauge",
+		 "Weight in the VIP's live Maglev table (0..1000000).", v_weight);
+	be_gauge(f, a, "inferlb_backend_new_flow_rate", "gauge",
+		 "New-flow rate limit published (flows/s, 0 = none).", v_rate);
+	be_gauge(f, a, "inferlb_backend_polls_total", "counter",
+		 "Completed polls of the worker.", v_polls);
+	be_states(f, a);
+	be_probes(f, a);
+	agent_self(f, a);
+	datapath(f, a);
+	pthread_mutex_unlock(&a->mu);
+}

@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * poll.c - concurrent, non-blocking HTTP GETs for lb-agent (libcurl multi).
+ *
+ * Design: every target owns one easy handle, configured once in
+ * lb_poller_add() and re-added to the multi handle for each request. An
+ * easy handle that is removed from the multi hands its connection back to
+ * the multi's connection cache, and the next request to the same
+ * host:port picks it up again, so a target polled at 10 Hz keeps one TCP
+ * connection open. The cache is sized to the number of targets (see
+ * resize_conn_cache()), because libcurl's default only counts easy handles
+ * currently added, which would evict idle keep-alive connections between
+ * polls. There is no per-host connection limit: benchmarks run many
+ * targets on one host:port and want them concurrent.
+ *
+ * Each target also owns its body buffer, which only grows (up to
+ * max_body + 1 bytes) and is reused, so a steady-state poll allocates
+ * nothing here. Targets are kept behind pointers so that the addresses
+ * libcurl holds (write data, error buffer, private pointer) stay valid
+ * while the target array grows.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "poll.h"
+
+/* Spare cache slots beyond one per target (DNS-equivalent host aliases,
+ * a connection being replaced while its successor opens, ...). */
+#define CONN_CACHE_SPARE	32
+#define BODY_INITIAL		4096
+
+struct target {
+	struct lb_poller *p;
+	int id;
+	CURL *easy;
+	bool busy;
+	bool too_big;		/* body exceeded max_body: write cb refused */
+
+	lb_fetch_cb cb;
+	void *ctx;
+	struct timespec start;
+
+	char *buf;		/* body, NUL-terminated on completion */
+	size_t len;
+	size_t cap;
+
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct done {
+	struct target *t;
+	CURLcode rc;
+};
+
+struct lb_poller {
+	CURLM *multi;
+	struct target **t;
+	struct done *done;	/* finished transfers of one run, cap slots */
+	int n;
+	int cap;
+	int inflight;
+	uint32_t timeout_ms;
+	size_t max_body;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+/* libcurl's global state lives as long as the process: there is no safe
+ * point to call curl_global_cleanup() from a library that may have
+ * several pollers. */
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void set_err(char *err, size_t errlen, const char *msg)
+{
+	int n;
+
+	if (!err || !errlen)
+		return;
+	n = snprintf(err, errlen, "%s", msg);
+	if (n < 0)
+		err[0] = '\0';
+}
+
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 +
+	       (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+struct lb_poller *lb_poller_new(uint32_t timeout_ms, size_t max_body,
+				char *err, size_t errlen)
+{
+	struct lb_poller *p;
+
+	if (!timeout_ms || timeout_ms > INT_MAX || !max_body ||
+	    max_body >= SIZE_MAX / 2) {
+		set_err(err, errlen, "poller: bad timeout or body limit");
+		return NULL;
+	}
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK) {
+		set_err(err, errlen, curl_easy_strerror(global_rc));
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		set_err(err, errlen, "poller: out of memory");
+		return NULL;
+	}
+	p->multi = curl_multi_init();
+	if (!p->multi) {
+		free(p);
+		set_err(err, errlen, "poller: curl_multi_init failed");
+		return NULL;
+	}
+	p->timeout_ms = timeout_ms;
+	p->max_body = max_body;
+	return p;
+}
+
+void lb_poller_free(struct lb_poller *p)
+{
+	int i;
+
+	if (!p)
+		return;
+	/* Removing an in-flight handle aborts its transfer without any
+	 * callback; it must leave the multi before either is cleaned up. */
+	for (i = 0; i < p->n; i++) {
+		if (p->t[i]->busy)
+			curl_multi_remove_handle(p->multi, p->t[i]->easy);
+	}
+	for (i = 0; i < p->n; i++) {
+		curl_easy_cleanup(p->t[i]->easy);
+		free(p->t[i]->buf);
+		free(p->t[i]);
+	}
+	curl_multi_cleanup(p->multi);
+	free(p->done);
+	free(p->t);
+	free(p);
+}
+
+/* Appends to the target's buffer; returning less than asked makes libcurl
+ * abort the transfer with CURLE_WRITE_ERROR. */
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct target *t = userdata;
+	size_t n = size * nmemb;
+	size_t need, cap;
+	char *nb;
+
+	if (n > t->p->max_body - t->len) {
+		t->too_big = true;
+		return 0;
+	}
+	need = t->len + n + 1;	/* room for the NUL */
+	if (need > t->cap) {
+		cap = t->cap ? t->cap : BODY_INITIAL;
+		while (cap < need)
+			cap *= 2;
+		if (cap > t->p->max_body + 1)
+			cap = t->p->max_body + 1;
+		nb = realloc(t->buf, cap);
+		if (!nb)
+			return 0;
+		t->buf = nb;
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, data, n);
+	t->len += n;
+	return n;
+}
+
+/* libcurl evicts idle connections beyond CURLMOPT_MAXCONNECTS; keep one
+ * slot per target so every target's keep-alive connection survives. */
+static int resize_conn_cache(struct lb_poller *p, int targets)
+{
+	long want = (long)targets + CONN_CACHE_SPARE;
+
+	if (curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, want) != CURLM_OK)
+		return -EIO;
+	return 0;
+}
+
+/* Checks the URL now, so that a typo in the configuration is reported
+ * when the target is added instead of as an error on every poll. */
+static int check_url(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL;
+	CURLUcode uc;
+	int rc = 0;
+
+	if (!u)
+		return -ENOMEM;
+	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (uc == CURLUE_OUT_OF_MEMORY)
+		rc = -ENOMEM;
+	else if (uc != CURLUE_OK ||
+		 curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		 (strcasecmp(scheme, "http") && strcasecmp(scheme, "https")))
+		rc = -EINVAL;
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+#define SETOPT(e, opt, val)						\
+	do {								\
+		cc = curl_easy_setopt((e), (opt), (val));		\
+		if (cc != CURLE_OK)					\
+			goto fail;					\
+	} while (0)
+
+int lb_poller_add(struct lb_poller *p, const char *url)
+{
+	struct target *t, **nt;
+	struct done *nd;
+	CURLcode cc;
+	CURL *e;
+	int cap, rc;
+
+	if (!p || !url)
+		return -EINVAL;
+	/* The scheme must be spelled out: libcurl would guess one. */
+	if (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8))
+		return -EINVAL;
+	rc = check_url(url);
+	if (rc)
+		return rc;
+	if (p->n == INT_MAX - CONN_CACHE_SPARE)
+		return -ENOSPC;
+	if (p->n == p->cap) {
+		cap = p->cap ? p->cap * 2 : 16;
+		if (cap < 0 || cap > INT_MAX - CONN_CACHE_SPARE)
+			cap = INT_MAX - CONN_CACHE_SPARE;
+		nt = realloc(p->t, (size_t)cap * sizeof(*nt));
+		if (!nt)
+			return -ENOMEM;
+		p->t = nt;
+		nd = realloc(p->done, (size_t)cap * sizeof(*nd));
+		if (!nd)
+			return -ENOMEM;
+		p->done = nd;
+		p->cap = cap;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	e = curl_easy_init();
+	if (!e) {
+		free(t);
+		return -ENOMEM;
+	}
+	t->p = p;
+	t->id = p->n;
+	t->easy = e;
+
+	SETOPT(e, CURLOPT_URL, url);	/* libcurl copies the string */
+	SETOPT(e, CURLOPT_PRIVATE, t);
+	SETOPT(e, CURLOPT_WRITEFUNCTION, write_cb);
+	SETOPT(e, CURLOPT_WRITEDATA, t);
+	SETOPT(e, CURLOPT_ERRORBUFFER, t->errbuf);
+	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(e, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
+	SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, (long)p->timeout_ms);
+	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(e, CURLOPT_FORBID_REUSE, 0L);
+	SETOPT(e, CURLOPT_FRESH_CONNECT, 0L);
+	SETOPT(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	/* Environment proxies (http_proxy, ...) must not reroute health
+	 * checks of workers on the local network. */
+	SETOPT(e, CURLOPT_PROXY, "");
+	SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SETOPT(e, CURLOPT_USERAGENT, "inferlb-agent");
+	/* Rejects an oversized answer up front when it announces its size;
+	 * the write callback catches the rest (chunked, lying lengths). */
+	SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)p->max_body);
+
+	rc = resize_conn_cache(p, p->n + 1);
+	if (rc) {
+		curl_easy_cleanup(e);
+		free(t);
+		return rc;
+	}
+	p->t[p->n] = t;
+	return p->n++;
+fail:
+	curl_easy_cleanup(e);
+	free(t);
+	return cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+}
+
+#undef SETOPT
+
+int lb_poller_start(struct lb_poller *p, int target, lb_fetch_cb cb,
+		    void *ctx)
+{
+	struct target *t;
+	CURLMcode mc;
+
+	if (!p || target < 0 || target >= p->n)
+		return -EINVAL;
+	t = p->t[target];
+	if (t->busy)
+		return -EBUSY;
+	t->cb = cb;
+	t->ctx = ctx;
+	t->len = 0;
+	t->too_big = false;
+	t->errbuf[0] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &t->start);
+	mc = curl_multi_add_handle(p->multi, t->easy);
+	if (mc != CURLM_OK)
+		return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+	t->busy = true;
+	p->inflight++;
+	return 0;
+}
+
+bool lb_poller_busy(const struct lb_poller *p, int target)
+{
+	if (!p || target < 0 || target >= p->n)
+		return false;
+	return p->t[target]->busy;
+}
+
+int lb_poller_inflight(const struct lb_poller *p)
+{
+	return p ? p->inflight : 0;
+}
+
+static void set_fetch_error(struct lb_fetch *f, const struct target *t,
+			    CURLcode rc)
+{
+	const char *msg = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
+	int n;
+
+	if (t->too_big || rc == CURLE_FILESIZE_EXCEEDED)
+		n = snprintf(f->error, sizeof(f->error),
+			     "response body larger than %zu bytes",
+			     t->p->max_body);
+	else
+		n = snprintf(f->error, sizeof(f->error), "%s", msg);
+	if (n < 0)
+		f->error[0] = '\0';
+}
+
+/* Reports one finished transfer. The handle has already left the multi,
+ * so the callback may start the same target again. */
+static void finish(struct lb_poller *p, struct target *t, CURLcode rc)
+{
+	struct lb_fetch f = { .result = LB_FETCH_ERROR, .body = "" };
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	f.latency_ms = ms_between(&t->start, &now);
+	t->busy = false;
+	p->inflight--;
+
+	switch (rc) {
+	case CURLE_OK:
+		f.result = LB_FETCH_OK;
+		if (curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE,
+				      &f.status) != CURLE_OK)
+			f.status = 0;
+		if (t->buf) {
+			t->buf[t->len] = '\0';
+			f.body = t->buf;
+			f.len = t->len;
+		}
+		break;
+	case CURLE_COULDNT_CONNECT:
+		f.result = LB_FETCH_REFUSED;
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		f.result = LB_FETCH_TIMEOUT;
+		break;
+	default:
+		f.result = LB_FETCH_ERROR;
+		break;
+	}
+	if (rc != CURLE_OK)
+		set_fetch_error(&f, t, rc);
+	if (t->cb)
+		t->cb(t->ctx, t->id, &f);
+}
+
+int lb_poller_run(struct lb_poller *p, int timeout_ms, int extra_fd,
+		  bool *extra_ready)
+{
+	struct curl_waitfd wfd = {
+		.fd = extra_fd,
+		.events = CURL_WAIT_POLLIN,
+	};
+	int running, queued, i, ndone = 0;
+	struct target *t;
+	CURLMsg *msg;
+	CURLMcode mc;
+	char *priv;
+
+	if (extra_ready)
+		*extra_ready = false;
+	if (!p || timeout_ms < 0)
+		return -EINVAL;
+	/* curl_multi_poll() also returns early when one of libcurl's own
+	 * timers (connect or total timeout, retry) falls due. */
+	mc = curl_multi_poll(p->multi, extra_fd >= 0 ? &wfd : NULL,
+			     extra_fd >= 0 ? 1 : 0, timeout_ms, NULL);
+	if (mc != CURLM_OK)
+		return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+	if (extra_fd >= 0 && extra_ready)
+		*extra_ready = wfd.revents != 0;
+
+	mc = curl_multi_perform(p->multi, &running);
+	if (mc != CURLM_OK)
+		return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+
+	/*
+	 * Collect every message before removing any handle: libcurl 7.88's
+	 * curl_multi_remove_handle() scans the queue of unread messages,
+	 * which made a round of 1000 completions quadratic. At most one
+	 * message per busy target, so p->done (one slot per target) fits.
+	 */
+	while (ndone < p->n &&
+	       (msg = curl_multi_info_read(p->multi, &queued))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		priv = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		t = (struct target *)priv;
+		if (!t || !t->busy)
+			continue;
+		p->done[ndone++] = (struct done){
+			.t = t,
+			.rc = msg->data.result,
+		};
+	}
+	/* A callback may start any target again, including its own; one
+	 * whose own report is still pending here stays -EBUSY until then. */
+	for (i = 0; i < ndone; i++) {
+		t = p->done[i].t;
+		curl_multi_remove_handle(p->multi, t->easy);
+		finish(p, t, p->done[i].rc);
+	}
+	return ndone;
+}

@@ -1,0 +1,331 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# lb-agent against real maps and simulated GPU workers, in namespaces
+# (tests/e2e/topo.sh): a client, the balancer (lbctl attach, l2dsr VIP,
+# lb-agent) and three backends running tools/gpusim (vLLM format).
+#
+#  1. lbctl apply -f: creates the VIP and backends; a bad file names the
+#     line and field, exits 2 and changes nothing; applying twice is a no-op.
+#  2. the agent takes over: every backend HEALTHY with a weight; it runs with
+#     cap_bpf and cap_net_admin only; /metrics covers backends and datapath.
+#  3. a worker that saturates (real requests fill its batch and queue)
+#     loses its weight within two polls of the saturation being visible.
+#  4. a worker that hangs is OPEN after fail_threshold failed polls,
+#     HALF_OPEN after the ejection time, HEALTHY again once it recovers.
+#  5. SIGKILL the agent while streams run: new connections still work
+#     (fail-static), a new agent adopts the maps, no stream breaks.
+#  6. a worker that dies is DOWN; SIGHUP with a bad file is refused and
+#     the running config kept; SIGHUP with one backend less removes it.
+# Every wait is bounded; everything is removed on exit, also on failure.
+# Usage: tests/test_agent.sh BUILD_DIR
+set -u
+build=$(realpath "${1:-build}")
+root=$(cd "$(dirname "$0")/.." && pwd)
+export E2E_BIN=$build/tools/e2e
+export E2E_PREFIX=ag
+# shellcheck source=tests/e2e/topo.sh
+. "$root/tests/e2e/topo.sh"
+
+lbctl=$build/lbctl
+agent=$build/lb-agent
+gpusim=$build/tools/gpusim
+pins=/sys/fs/bpf/inferlb-agtest-$$
+tmp=$(mktemp -d)
+MPORT=9464
+AGENT_PID=
+FAILS=0
+PASSES=0
+
+cleanup() {
+	trap - EXIT INT TERM
+	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+	if [ -n "$(topo_ns lb 2>/dev/null)" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
+		nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" \
+			unload >/dev/null 2>&1
+	fi
+	rm -rf "$pins" 2>/dev/null
+	topo_destroy
+	if [ "$FAILS" -ne 0 ] && [ -f "$tmp/agent.log" ]; then
+		echo "---- agent log (last 40 lines)"
+		tail -40 "$tmp/agent.log"
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
+bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
+
+in_lb() { timeout 60 nsenter --net="/run/netns/$(topo_ns lb)" "$@"; }
+L() { in_lb "$lbctl" --pin-dir "$pins" "$@"; }
+B() { echo "198.18.0.$((10 + $1))"; }	# backend address
+ms() { date +%s%3N; }
+
+# field of backend ADDR in `lbctl show -j`: be ADDR state|weight|rate
+be() {
+	L show -j | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for v in d["vips"]:
+    for b in v["backends"]:
+        if b["address"] == sys.argv[1]:
+            print(b[sys.argv[2]]); sys.exit(0)
+print("none")' "$1" "$2"
+}
+
+# one sample of the agent's /metrics: metric NAME LABEL-SUBSTRING
+metric() {
+	in_lb curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" >"$tmp/m" || return 1
+	awk -v n="$1" -v l="$2" '$0 !~ /^#/ {
+		split($1, a, "{"); if (a[1] == n && index($1, l)) { print $2; exit } }' "$tmp/m"
+}
+
+# wait_for SECONDS CMD...: until CMD succeeds, checking every 50 ms
+wait_for() {
+	local end=$(($(ms) + $1 * 1000))
+	shift
+	while [ "$(ms)" -lt "$end" ]; do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+state_is() { [ "$(be "$1" state)" = "$2" ]; }
+weight_below() { local w; w=$(be "$1" weight); [ "$w" != none ] && [ "$w" -lt "$2" ]; }
+all_healthy() {
+	local i
+	for i in 1 2 3; do
+		state_is "$(B $i)" healthy || return 1
+		[ "$(be "$(B $i)" weight)" -gt 0 ] || return 1
+	done
+}
+
+start_agent() {
+	nsenter --net="/run/netns/$(topo_ns lb)" "$agent" -c "$tmp/agent.yaml" \
+		>>"$tmp/agent.log" 2>&1 &
+	AGENT_PID=$!
+}
+
+fault() { # fault I MODE
+	topo_exec client curl -s -o /dev/null --max-time 2 \
+		"http://$(B "$1"):$PORT/admin/fault?mode=$2"
+}
+
+# config FILE [N]: a config for backends 1..N (default 3)
+config() {
+	local n=${2:-3} i
+	{
+		echo "agent:"
+		echo "  metrics_listen: 127.0.0.1:$MPORT"
+		echo "  pin_dir: $pins"
+		echo "  request_timeout_ms: 300"
+		echo "policy:"
+		echo "  poll_interval_ms: 100"
+		echo "  fail_threshold: 3"
+		echo "  eject_base_ms: 2000"
+		echo "  half_open_trials: 3"
+		echo "  slow_start_ms: 500"
+		echo "  backend_rate_per_capacity: 1000"
+		echo "  backend_burst: 50"
+		echo "vips:"
+		echo "  - address: $VIP4:$PORT/tcp"
+		echo "    mode: l2dsr"
+		echo "    ring_size: 4099"
+		echo "    backends:"
+		for ((i = 1; i <= n; i++)); do
+			echo "      - address: $(B $i)"
+			echo "        engine: vllm"
+			echo "        url: http://$(B $i):$PORT"
+			echo "        capacity: 1.0"
+		done
+	} >"$1"
+}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "Error: needs root (namespaces, XDP)" >&2
+	exit 1
+fi
+
+# ---- topology: gpusim on every backend, VIP on their lo (topo.sh) ------
+topo_create 3 && topo_peer_xdp_pass "$build/bpf/pass.bpf.o" || exit 1
+for i in 1 2 3; do
+	# batch 2, 30 ms per token: a handful of requests saturates a worker
+	ip netns exec "$(topo_ns "b$i")" "$gpusim" --bind 0.0.0.0 --port "$PORT" \
+		--name "b$i" --batch 2 --token-ms 30 --max-queue 64 \
+		>"$tmp/gpusim-b$i.log" 2>&1 &
+	TOPO_PIDS[i]=$!
+done
+for i in 1 2 3; do
+	wait_for 5 topo_exec client curl -s -o /dev/null --max-time 1 \
+		"http://$(B $i):$PORT/health" || { bad "gpusim b$i did not start"; exit 1; }
+done
+L attach "$TOPO_DEV" >/dev/null || { bad "lbctl attach"; exit 1; }
+
+# ---- 1. lbctl apply ------------------------------------------------------
+config "$tmp/agent.yaml"
+out=$(L apply -f "$tmp/agent.yaml") && [ "$(be "$(B 2)" weight)" = 100 ] &&
+	ok "lbctl apply -f: VIP and 3 backends at their static weight ($out)" ||
+	bad "lbctl apply -f: $out"
+before=$(L show -j)
+out=$(L apply -f "$tmp/agent.yaml")
+[ "$(L show -j)" = "$before" ] && echo "$out" | grep -q "+0 -0, backends +0 -0" &&
+	ok "applying the same file again changes nothing" || bad "re-apply: $out"
+sed 's/ capacity: 1.0/ capacity: fast/' "$tmp/agent.yaml" >"$tmp/bad.yaml"
+out=$(L apply -f "$tmp/bad.yaml" 2>&1)
+rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "bad.yaml:[0-9]*:[0-9]*: vips\[0\]\.backends\[0\]\.capacity" &&
+	[ "$(L show -j)" = "$before" ] &&
+	ok "bad file: exit 2, names line and field, nothing changed ($out)" ||
+	bad "bad file: rc=$rc $out"
+config "$tmp/two.yaml" 2
+sed -i 's/mode: l2dsr/mode: ipip/' "$tmp/two.yaml"
+out=$(L apply -f "$tmp/two.yaml" 2>&1)
+rc=$?
+[ $rc = 1 ] && [ "$(L show -j)" = "$before" ] &&
+	ok "a VIP whose mode differs is refused before any write ($out)" ||
+	bad "mode change: rc=$rc $out"
+
+# ---- 2. the agent takes over -------------------------------------------
+start_agent
+wait_for 10 all_healthy && ok "agent: every backend healthy with a weight" ||
+	bad "agent did not bring the backends up: $(L show)"
+caps=$(awk '/^CapEff/ { print $2 }' "/proc/$AGENT_PID/status")
+[ "$caps" = "0000008000001000" ] &&
+	ok "agent keeps only cap_bpf + cap_net_admin (CapEff $caps)" ||
+	bad "agent capabilities: CapEff $caps"
+show=$(L show)
+echo "$show" | grep -q "agent pid $AGENT_PID  running" &&
+	ok "lbctl show: agent pid, heartbeat, generation" ||
+	bad "lbctl show has no agent line: $show"
+[ -n "$(metric inferlb_backend_weight "$(B 1)")" ] &&
+	[ -n "$(metric inferlb_datapath_packets_total pass_not_vip)" ] &&
+	[ -n "$(metric inferlb_backend_kv_cache_usage "$(B 3)")" ] &&
+	ok "/metrics: scraped signals, weights and datapath counters" ||
+	bad "/metrics incomplete: $(head -c 300 "$tmp/m")"
+
+# ---- 3. saturation -------------------------------------------------------
+w0=$(be "$(B 1)" weight)
+for i in $(seq 12); do	# 2 run, 10 wait: queue 10 > queue_sat 5
+	topo_exec client curl -s -o /dev/null --max-time 30 \
+		-d '{"prompt":"x","max_tokens":300,"stream":false}' \
+		"http://$(B 1):$PORT/v1/completions" &
+done
+sat_visible() {
+	topo_exec client curl -s --max-time 1 "http://$(B 1):$PORT/metrics" |
+		awk '/^vllm:num_requests_waiting/ { if ($2 >= 6) f = 1 } END { exit !f }'
+}
+wait_for 5 sat_visible || bad "b1 never showed a queue"
+# polls and weight from one /metrics scrape (one consistent snapshot)
+snap() {
+	in_lb curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" | awk -v b="$(B 1)\"" '
+		index($1, b) && $1 ~ /^inferlb_backend_polls_total/ { p = $2 }
+		index($1, b) && $1 ~ /^inferlb_backend_weight/ { w = $2 }
+		END { printf "%d %d\n", p, w }'
+}
+read -r p0 _ < <(snap)
+p1=; w1=$w0
+for i in $(seq 100); do	# at most ~10 s
+	read -r p w < <(snap)
+	if [ "$w" -lt $((w0 / 10)) ]; then p1=$p; w1=$w; break; fi
+	sleep 0.02
+done
+polls=$(( ${p1:-999} - p0 ))
+# one poll may be in flight when the queue becomes visible: 2 + 1
+[ "$polls" -le 3 ] &&
+	ok "saturated worker: weight $w0 -> $w1 within $polls polls" ||
+	bad "saturation: weight $w0 -> $w1 after $polls polls"
+topo_exec client pkill -f "$(B 1):$PORT/v1/completions" 2>/dev/null
+fault 1 die
+wait_for 5 state_is "$(B 1)" down && ok "a worker that dies is DOWN" ||
+	bad "dead worker state: $(be "$(B 1)" state)"
+ip netns exec "$(topo_ns b1)" "$gpusim" --bind 0.0.0.0 --port "$PORT" --name b1 \
+	--batch 2 --token-ms 30 >>"$tmp/gpusim-b1.log" 2>&1 &
+wait_for 10 state_is "$(B 1)" healthy && ok "restarted worker is HEALTHY again" ||
+	bad "restarted worker: $(be "$(B 1)" state)"
+
+# ---- 4. breaker ----------------------------------------------------------
+: >"$tmp/agent.log.mark"
+mark=$(wc -l <"$tmp/agent.log")
+fault 2 hang
+wait_for 5 state_is "$(B 2)" open && t_open=$(ms) || bad "hung worker never OPEN"
+fails=$(metric inferlb_poll_requests_total "$(B 2)\",endpoint=\"health\",result=\"timeout\"")
+[ "${fails%.*}" -ge 3 ] && [ "${fails%.*}" -le 4 ] &&
+	ok "hung worker OPEN after $fails timed-out health polls (threshold 3)" ||
+	bad "OPEN after $fails timeouts"
+fault 2 none
+wait_for 10 grep -q "$(B 2): half_open -> healthy" <(tail -n +"$mark" "$tmp/agent.log")
+log=$(tail -n +"$mark" "$tmp/agent.log" | grep "$(B 2):")
+t_half=$(echo "$log" | awk '/open -> half_open/ { gsub(/.*\[|\].*/, "", $1); print $1; exit }')
+t_op=$(echo "$log" | awk '/-> open/ { gsub(/.*\[|\].*/, "", $1); print $1; exit }')
+if echo "$log" | grep -q -- "-> open" && echo "$log" | grep -q "open -> half_open" &&
+	echo "$log" | grep -q "half_open -> healthy" &&
+	awk -v a="$t_op" -v b="$t_half" 'BEGIN { exit !(b - a >= 2.0) }'; then
+	ok "OPEN -> HALF_OPEN after the 2 s ejection ($t_op -> $t_half) -> HEALTHY"
+else
+	bad "breaker sequence: $log"
+fi
+: "${t_open:=}"
+
+# ---- 5. fail-static: SIGKILL the agent while streams run ------------------
+gen0=$(L show -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["generation"])')
+for i in $(seq 6); do
+	topo_exec client curl -sN --max-time 30 -D "$tmp/h$i" \
+		-d '{"prompt":"hi","max_tokens":120,"stream":true}' \
+		"http://$VIP4:$PORT/v1/completions" >"$tmp/s$i" 2>/dev/null &
+	eval "S$i=\$!"
+done
+sleep 1
+kill -9 "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+old_pid=$AGENT_PID
+AGENT_PID=
+okc=0
+for i in $(seq 60); do
+	[ "$(topo_exec client curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+		"http://$VIP4:$PORT/health")" = 200 ] && okc=$((okc + 1))
+done
+[ "$okc" = 60 ] && ok "agent killed: 60 new connections through the VIP still work" ||
+	bad "fail-static: $okc of 60 new connections worked"
+start_agent
+wait_for 10 grep -q "managing 1 VIPs" "$tmp/agent.log" || bad "new agent did not start"
+sleep 1
+broken=0
+for i in $(seq 6); do
+	eval "wait \$S$i"
+	grep -q '\[DONE\]' "$tmp/s$i" || broken=$((broken + 1))
+	n=$(grep -c '^data: {' "$tmp/s$i")
+	[ "$n" -ge 120 ] || broken=$((broken + 1))
+done
+[ "$broken" = 0 ] && ok "6 streams across the kill and restart all complete intact" ||
+	bad "$broken streams broken"
+gen1=$(L show -j | python3 -c 'import json,sys; d=json.load(sys.stdin)["agent"]; print(d["generation"], d["pid"])')
+[ "${gen1#* }" = "$AGENT_PID" ] && [ "${gen1% *}" -ge "$gen0" ] &&
+	ok "new agent (pid $AGENT_PID, was $old_pid) adopted the maps: generation $gen0 -> ${gen1% *}" ||
+	bad "adoption: $gen1 (gen0 $gen0)"
+all_healthy && ok "after the restart every backend is still healthy" ||
+	bad "after restart: $(L show)"
+
+# ---- 6. reload -------------------------------------------------------------
+cp "$tmp/agent.yaml" "$tmp/good.yaml"
+before=$(be "$(B 3)" state)
+echo "  bogus_key: 1" >>"$tmp/agent.yaml"
+kill -HUP "$AGENT_PID"
+wait_for 5 grep -q "reload refused" "$tmp/agent.log" &&
+	kill -0 "$AGENT_PID" && [ "$(be "$(B 3)" state)" = "$before" ] &&
+	ok "SIGHUP with a bad file: refused, running config kept" ||
+	bad "bad reload"
+config "$tmp/agent.yaml" 2
+kill -HUP "$AGENT_PID"
+wait_for 5 [ "$(be "$(B 3)" state)" = none ] &&
+	ok "SIGHUP with backend 3 removed: gone from the VIP" ||
+	bad "reload without b3: $(L show)"
+kill -TERM "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+AGENT_PID=
+L show | grep -q "agent pid 0  stopped" && ok "SIGTERM: agent marked stopped, maps stay" ||
+	bad "after SIGTERM: $(L show | head -3)"
+
+echo "$PASSES passed, $FAILS failed"
+[ "$FAILS" = 0 ]

@@ -1,0 +1,801 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * test_config.c - unit tests of the YAML config parser (agent/config.c):
+ * a full file field by field, defaults, and one case per error class with
+ * its exact message (name:line:col: field: what). Fixtures are read from
+ * tests/fixtures/config/, so run from the repository root.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "lb_ops.h"
+
+#define FIX "tests/fixtures/config/"
+#define EPS 1e-12
+
+static const struct lb_conf zero;
+
+static void assert_zero(const struct lb_conf *c)
+{
+	assert_memory_equal(c, &zero, sizeof(*c));
+}
+
+/* Parse text that must fail with rc and exactly msg (name "t.yaml"). */
+static void expect_err(const char *text, int rc, const char *msg)
+{
+	struct lb_conf c;
+	char err[512];
+
+	memset(&c, 0xa5, sizeof(c));	/* must be zeroed on error */
+	assert_int_equal(lb_conf_load_buf("t.yaml", text, strlen(text), &c,
+					  err, sizeof(err)), rc);
+	assert_string_equal(err, msg);
+	assert_zero(&c);
+}
+
+static void load_ok(const char *text, struct lb_conf *c)
+{
+	char err[512] = "";
+	int rc = lb_conf_load_buf("t.yaml", text, strlen(text), c, err,
+				  sizeof(err));
+
+	if (rc)
+		fail_msg("unexpected error %d: %s", rc, err);
+}
+
+static void check_ip(const __u8 addr[16], __u8 family, int af,
+		     const char *want)
+{
+	__u8 buf[16] = { 0 };
+
+	assert_int_equal(inet_pton(af, want, buf), 1);
+	assert_memory_equal(addr, buf, 16);
+	assert_int_equal(family, af == AF_INET6 ? LB_AF_INET6 : LB_AF_INET);
+}
+
+/* ---- valid files ----------------------------------------------------- */
+
+static void test_full(void **state)
+{
+	const struct lb_conf_backend *b;
+	const struct lb_conf_vip *v;
+	struct lb_conf c;
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(lb_conf_load_file(FIX "full.yaml", &c, err,
+					   sizeof(err)), 0);
+	assert_string_equal(err, "");
+
+	assert_string_equal(c.metrics_listen, "[::1]:9500");
+	assert_string_equal(c.pin_dir, "/sys/fs/bpf/lbtest");
+	assert_int_equal(c.request_timeout_ms, 2500);
+
+	assert_int_equal(c.policy.poll_interval_ms, 50);
+	assert_int_equal(c.policy.stale_ms, 200);
+	assert_int_equal(c.policy.fail_threshold, 4);
+	assert_int_equal(c.policy.eject_base_ms, 10000);
+	assert_float_equal(c.policy.eject_backoff, 1.5, EPS);
+	assert_int_equal(c.policy.eject_max_ms, 120000);
+	assert_int_equal(c.policy.half_open_trials, 2);
+	assert_int_equal(c.policy.slow_start_ms, 60000);
+	assert_float_equal(c.policy.slow_start_aggression, 2.0, EPS);
+	assert_float_equal(c.policy.slow_start_min, 0.2, EPS);
+	assert_float_equal(c.policy.panic_frac, 0.4, EPS);
+	assert_float_equal(c.policy.hysteresis, 0.1, EPS);
+	assert_int_equal(c.policy.max_rebuilds_per_s, 5);
+	assert_float_equal(c.policy.queue_sat, 8, EPS);
+	assert_float_equal(c.policy.kv_sat, 0.9, EPS);
+	assert_float_equal(c.policy.running_sat, 256, EPS);
+	assert_float_equal(c.policy.ewma_down, 0.8, EPS);
+	assert_float_equal(c.policy.ewma_up, 0.25, EPS);
+	assert_float_equal(c.backend_rate_per_capacity, 50.5, EPS);
+	assert_int_equal(c.backend_burst, 200);
+
+	assert_int_equal(c.n_vips, 2);
+	v = &c.vips[0];
+	check_ip(v->key.addr, v->key.family, AF_INET, "198.18.1.10");
+	assert_int_equal(ntohs(v->key.port), 8000);
+	assert_int_equal(v->key.proto, IPPROTO_TCP);
+	assert_int_equal(v->mode, LB_FWD_L2DSR);
+	assert_int_equal(v->ring_size, 251);
+	assert_int_equal(v->line, 28);
+	assert_int_equal(v->n_backends, 5);
+
+	b = &v->backends[0];
+	check_ip(b->addr, b->family, AF_INET, "198.18.0.10");
+	assert_int_equal(b->engine, LB_ENGINE_VLLM);
+	assert_string_equal(b->metrics_url, "http://198.18.0.10:8000/metrics");
+	assert_string_equal(b->health_url, "http://198.18.0.10:8000/health");
+	assert_string_equal(b->dcgm_url, "");
+	assert_float_equal(b->capacity, 2.5, EPS);
+	assert_int_equal(lb_conf_static_weight(b), 250);
+	assert_null(b->names.waiting);
+	assert_int_equal(b->line, 32);
+
+	b = &v->backends[1];
+	check_ip(b->addr, b->family, AF_INET, "198.18.0.11");
+	assert_int_equal(b->engine, LB_ENGINE_SGLANG);
+	assert_string_equal(b->metrics_url, "https://198.18.0.11:30000/metrics");
+	assert_string_equal(b->health_url, "https://198.18.0.11:30000/health");
+	assert_string_equal(b->dcgm_url, "http://198.18.0.11:9400/metrics");
+	assert_float_equal(b->capacity, 1.0, EPS);
+	assert_int_equal(lb_conf_static_weight(b), LB_WEIGHT_DEFAULT);
+
+	b = &v->backends[2];
+	assert_int_equal(b->engine, LB_ENGINE_TGI);
+	assert_string_equal(b->metrics_url, "http://198.18.0.12:80/metrics");
+	assert_string_equal(b->health_url, "http://198.18.0.12:80/health");
+	assert_float_equal(b->capacity, 0.5, EPS);
+	assert_int_equal(lb_conf_static_weight(b), 50);
+
+	b = &v->backends[3];
+	assert_int_equal(b->engine, LB_ENGINE_TRITON);
+	assert_string_equal(b->metrics_url, "http://198.18.0.13:8000/metrics");
+	assert_string_equal(b->health_url,
+			    "http://198.18.0.13:8000/v2/health/ready");
+
+	b = &v->backends[4];
+	assert_int_equal(b->engine, LB_ENGINE_GENERIC);
+	assert_string_equal(b->metrics_url, "http://198.18.0.14:9000/metrics");
+	assert_string_equal(b->health_url, "http://198.18.0.14:9000/ready");
+	assert_string_equal(b->names.waiting, "my_queue_len");
+	assert_string_equal(b->names.running, "my_running");
+	assert_string_equal(b->names.kv, "my_kv_fraction");
+
+	v = &c.vips[1];
+	check_ip(v->key.addr, v->key.family, AF_INET6, "2001:db8::10");
+	assert_int_equal(ntohs(v->key.port), 8000);
+	assert_int_equal(v->key.proto, IPPROTO_UDP);
+	assert_int_equal(v->mode, LB_FWD_IPIP);
+	assert_int_equal(v->ring_size, LB_RING_SIZE_DEFAULT);
+	assert_int_equal(v->n_backends, 2);
+	b = &v->backends[0];
+	check_ip(b->addr, b->family, AF_INET6, "2001:db8::1");
+	assert_int_equal(b->engine, LB_ENGINE_GENERIC);
+	assert_null(b->names.waiting);
+	assert_null(b->names.running);
+	assert_string_equal(b->names.kv, "app:kv");
+	assert_string_equal(b->health_url, "http://[2001:db8::1]:8000/health");
+	b = &v->backends[1];
+	check_ip(b->addr, b->family, AF_INET6, "2001:db8::2");
+	assert_int_equal(b->engine, LB_ENGINE_VLLM);
+
+	lb_conf_free(&c);
+	assert_zero(&c);
+	lb_conf_free(&c);	/* twice is fine */
+	assert_zero(&c);
+}
+
+static void check_defaults(const struct lb_conf *c)
+{
+	struct lb_policy_cfg p;
+
+	lb_policy_cfg_default(&p);
+	assert_string_equal(c->metrics_listen, LB_CONF_METRICS_LISTEN_DEFAULT);
+	assert_string_equal(c->pin_dir, LB_PIN_DIR_DEFAULT);
+	assert_int_equal(c->request_timeout_ms,
+			 LB_CONF_REQUEST_TIMEOUT_DEFAULT);
+	assert_memory_equal(&c->policy, &p, sizeof(p));
+	assert_true(c->backend_rate_per_capacity == 0);
+	assert_int_equal(c->backend_burst, 0);
+}
+
+static void test_minimal(void **state)
+{
+	const struct lb_conf_backend *b;
+	struct lb_conf c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(lb_conf_load_file(FIX "minimal.yaml", &c, err,
+					   sizeof(err)), 0);
+	check_defaults(&c);
+	assert_int_equal(c.n_vips, 1);
+	assert_int_equal(c.vips[0].mode, LB_FWD_IPIP);
+	assert_int_equal(c.vips[0].ring_size, LB_RING_SIZE_DEFAULT);
+	assert_int_equal(c.vips[0].n_backends, 1);
+	b = &c.vips[0].backends[0];
+	assert_int_equal(b->engine, LB_ENGINE_VLLM);
+	assert_float_equal(b->capacity, 1.0, EPS);
+	assert_string_equal(b->metrics_url, "http://10.0.0.2:8000/metrics");
+	assert_string_equal(b->health_url, "http://10.0.0.2:8000/health");
+	assert_string_equal(b->dcgm_url, "");
+	assert_int_equal(b->line, 4);
+	lb_conf_free(&c);
+}
+
+static void test_empty(void **state)
+{
+	static const char *const texts[] = {
+		"", "# only a comment\n", "---\n", "~\n", "vips: []\n",
+		"agent: {}\npolicy: {}\n", "agent:\npolicy: ~\nvips: null\n",
+
+	};
+	struct lb_conf c;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(lb_conf_load_file(FIX "empty.yaml", &c, err,
+					   sizeof(err)), 0);
+	check_defaults(&c);
+	assert_int_equal(c.n_vips, 0);
+	assert_null(c.vips);
+	lb_conf_free(&c);
+	assert_int_equal(lb_conf_load_file(FIX "comments.yaml", &c, err,
+					   sizeof(err)), 0);
+	assert_int_equal(c.n_vips, 0);
+	lb_conf_free(&c);
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		load_ok(texts[i], &c);
+		check_defaults(&c);
+		assert_int_equal(c.n_vips, 0);
+		lb_conf_free(&c);
+	}
+	/* NULL buffer of length 0 too */
+	assert_int_equal(lb_conf_load_buf("x", NULL, 0, &c, err, sizeof(err)),
+			 0);
+	lb_conf_free(&c);
+}
+
+static void test_small_values(void **state)
+{
+	struct lb_conf c;
+
+	(void)state;
+	load_ok("agent:\n  metrics_listen: \"off\"\n", &c);
+	assert_string_equal(c.metrics_listen, "");
+	lb_conf_free(&c);
+	load_ok("agent: {metrics_listen: 0.0.0.0:1}\n", &c);
+	assert_string_equal(c.metrics_listen, "0.0.0.0:1");
+	lb_conf_free(&c);
+	/* quoted numbers, exponent, largest u32, ring bounds */
+	load_ok("policy: {queue_sat: '1e1', backend_burst: 4294967295}\n"
+		"vips:\n"
+		"- {address: 1.2.3.4:1/udp, ring_size: 7}\n"
+		"- {address: 1.2.3.4:1/tcp, ring_size: 1048573}\n", &c);
+	assert_float_equal(c.policy.queue_sat, 10, EPS);
+	assert_int_equal(c.backend_burst, 4294967295u);
+	assert_int_equal(c.n_vips, 2);
+	assert_int_equal(c.vips[0].ring_size, 7);
+	assert_int_equal(c.vips[0].n_backends, 0);
+	assert_int_equal(c.vips[1].ring_size, 1048573);
+	lb_conf_free(&c);
+	/* "backends:" left empty: no backends */
+	load_ok("vips:\n- address: 1.2.3.4:1/tcp\n  backends:\n", &c);
+	assert_int_equal(c.n_vips, 1);
+	assert_int_equal(c.vips[0].n_backends, 0);
+	assert_null(c.vips[0].backends);
+	lb_conf_free(&c);
+	/* same address in two VIPs is fine; dcgm_url "" = none */
+	load_ok("vips:\n"
+		"- address: 1.2.3.4:1/tcp\n"
+		"  backends: [{address: 5.6.7.8, url: 'http://h', dcgm_url: ''}]\n"
+		"- address: 1.2.3.4:2/tcp\n"
+		"  backends: [{address: 5.6.7.8, url: 'http://h',"
+		" capacity: 1000}]\n", &c);
+	assert_string_equal(c.vips[0].backends[0].dcgm_url, "");
+	assert_string_equal(c.vips[0].backends[0].metrics_url,
+			    "http://h/metrics");
+	assert_int_equal(lb_conf_static_weight(&c.vips[1].backends[0]),
+			 100000);
+	lb_conf_free(&c);
+}
+
+static void test_static_weight(void **state)
+{
+	struct lb_conf_backend b = { .capacity = 0.001 };
+
+	(void)state;
+	assert_int_equal(lb_conf_static_weight(&b), 1);
+	b.capacity = 0.015;
+	assert_int_equal(lb_conf_static_weight(&b), 2);
+	b.capacity = 1.234;
+	assert_int_equal(lb_conf_static_weight(&b), 123);
+	b.capacity = 1e9;
+	assert_int_equal(lb_conf_static_weight(&b), 1000000);
+	b.capacity = NAN;
+	assert_int_equal(lb_conf_static_weight(&b), 1);
+}
+
+/* ---- errors from files ----------------------------------------------- */
+
+static void expect_file_err(const char *path, int rc, const char *msg)
+{
+	struct lb_conf c;
+	char err[512];
+
+	memset(&c, 0xa5, sizeof(c));
+	assert_int_equal(lb_conf_load_file(path, &c, err, sizeof(err)), rc);
+	assert_string_equal(err, msg);
+	assert_zero(&c);
+}
+
+static void test_file_errors(void **state)
+{
+	(void)state;
+	expect_file_err(FIX "bad_capacity.yaml", -EINVAL,
+			FIX "bad_capacity.yaml:8:19: "
+			"vips[0].backends[1].capacity: must be a number in "
+			"(0, 1000], got \"fast\"");
+	expect_file_err(FIX "bad_syntax.yaml", -EINVAL,
+			FIX "bad_syntax.yaml:3:2: (top): YAML syntax: did not "
+			"find expected key while parsing a block mapping");
+	expect_file_err(FIX "bad_policy.yaml", -EINVAL,
+			FIX "bad_policy.yaml:2:3: policy.stale_ms: must be >= "
+			"poll_interval_ms; the default does not fit the "
+			"values given");
+	expect_file_err(FIX "nope.yaml", -ENOENT,
+			FIX "nope.yaml: cannot open: No such file or "
+			"directory");
+}
+
+/* ---- errors from buffers: one per class ------------------------------ */
+
+static void test_err_structure(void **state)
+{
+	(void)state;
+	expect_err("- a\n- b\n", -EINVAL,
+		   "t.yaml:1:1: (top): must be a mapping, got a sequence");
+	expect_err("hello\n", -EINVAL,
+		   "t.yaml:1:1: (top): must be a mapping, got a scalar");
+	expect_err("a: 1\n---\nb: 2\n", -EINVAL,
+		   "t.yaml:2:1: (top): only one YAML document is allowed");
+	expect_err("agent: [1]\n", -EINVAL,
+		   "t.yaml:1:8: agent: must be a mapping, got a sequence");
+	expect_err("agent: x\n", -EINVAL,
+		   "t.yaml:1:8: agent: must be a mapping, got a scalar");
+	expect_err("agent: ''\n", -EINVAL,
+		   "t.yaml:1:8: agent: must be a mapping, got a scalar");
+	expect_err("vips: {}\n", -EINVAL,
+		   "t.yaml:1:7: vips: must be a sequence, got a mapping");
+	expect_err("vips: [1.2.3.4:1/tcp]\n", -EINVAL,
+		   "t.yaml:1:8: vips[0]: must be a mapping, got a scalar");
+	expect_err("vips: [{address: 1.2.3.4:1/tcp, backends: x}]\n", -EINVAL,
+		   "t.yaml:1:43: vips[0].backends: must be a sequence, got a "
+		   "scalar");
+	expect_err("agent: {pin_dir: [a]}\n", -EINVAL,
+		   "t.yaml:1:18: agent.pin_dir: must be a string, got a "
+		   "sequence");
+	expect_err("{[a]: 1}\n", -EINVAL,
+		   "t.yaml:1:2: (top): keys must be plain strings");
+	expect_err("a: [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]\n", -E2BIG,
+		   "t.yaml:1:19: (top): nested deeper than 16 levels");
+}
+
+static void test_err_syntax(void **state)
+{
+	(void)state;
+	expect_err("a: [1, 2\n", -EINVAL,
+		   "t.yaml:2:1: (top): YAML syntax: did not find expected ',' "
+		   "or ']' while parsing a flow sequence");
+	expect_err("agent:\n  pin_dir: /a\xff\n", -EINVAL,
+		   "t.yaml:2:14: (top): YAML syntax: invalid leading UTF-8 "
+		   "octet");
+	expect_err("agent:\n\tpin_dir: /a\n", -EINVAL,
+		   "t.yaml:2:1: (top): YAML syntax: found character that "
+		   "cannot start any token while scanning for the next token");
+	expect_err("agent: \"a\nb\"\n", -EINVAL,
+		   "t.yaml:1:8: agent: must be a mapping, got a scalar");
+	expect_err("a: \"x\\q\"\n", -EINVAL,
+		   "t.yaml:1:6: (top): YAML syntax: found unknown escape "
+		   "character while parsing a quoted scalar");
+}
+
+static void test_err_anchor_tag(void **state)
+{
+	(void)state;
+	expect_err("agent: &a {pin_dir: /x}\npolicy: *a\n", -EINVAL,
+		   "t.yaml:1:8: (top): YAML anchors (&) are not supported");
+	expect_err("agent: {pin_dir: !!str /x}\n", -EINVAL,
+		   "t.yaml:1:18: (top): YAML tags (!) are not supported");
+	expect_err("vips: !x []\n", -EINVAL,
+		   "t.yaml:1:7: (top): YAML tags (!) are not supported");
+}
+
+static void test_err_unknown_dup(void **state)
+{
+	(void)state;
+	expect_err("agents: {}\n", -EINVAL,
+		   "t.yaml:1:1: (top): unknown key \"agents\"; expected one "
+		   "of: agent, policy, vips");
+	expect_err("agent:\n  pin_dir: /a\n  pin_dir: /b\n", -EINVAL,
+		   "t.yaml:3:3: agent.pin_dir: duplicate key (first at line "
+		   "2)");
+	expect_err("policy: {stale: 1}\n", -EINVAL,
+		   "t.yaml:1:10: policy: unknown key \"stale\"; expected one "
+		   "of: poll_interval_ms, stale_ms, fail_threshold, "
+		   "eject_base_ms, eject_backoff, eject_max_ms, "
+		   "half_open_trials, slow_start_ms, slow_start_aggression, "
+		   "slow_start_min, panic_frac, hysteresis, "
+		   "max_rebuilds_per_s, queue_sat, kv_sat, running_sat, "
+		   "ewma_down, ewma_up, backend_rate_per_capacity, "
+		   "backend_burst");
+	expect_err("vips:\n- address: 1.2.3.4:1/tcp\n  backends:\n"
+		   "  - {address: 1.1.1.1, url: 'http://a', weight: 3}\n",
+		   -EINVAL,
+		   "t.yaml:4:41: vips[0].backends[0]: unknown key \"weight\"; "
+		   "expected one of: address, engine, url, metrics_url, "
+		   "health_url, dcgm_url, capacity, metrics");
+	expect_err("vips: [{address: 1.2.3.4:1/tcp, address: 1.2.3.4:2/tcp}]\n",
+		   -EINVAL,
+		   "t.yaml:1:33: vips[0].address: duplicate key (first at "
+		   "line 1)");
+}
+
+static void test_err_empty_required(void **state)
+{
+	(void)state;
+	expect_err("vips: [{mode: ipip}]\n", -EINVAL,
+		   "t.yaml:1:8: vips[0].address: is required");
+	expect_err("vips: [{address: ''}]\n", -EINVAL,
+		   "t.yaml:1:18: vips[0].address: must not be empty");
+	expect_err("vips: [{address: 1.2.3.4:1/tcp, backends: [{url: 'http://a'}]}]\n",
+		   -EINVAL,
+		   "t.yaml:1:44: vips[0].backends[0].address: is required");
+	expect_err("agent: {pin_dir: \"\"}\n", -EINVAL,
+		   "t.yaml:1:18: agent.pin_dir: must not be empty");
+	expect_err("agent: {pin_dir: \"/a\\0b\"}\n", -EINVAL,
+		   "t.yaml:1:18: agent.pin_dir: must not contain NUL bytes");
+}
+
+static void test_err_addresses(void **state)
+{
+	(void)state;
+	expect_err("vips: [{address: 1.2.3.4:80}]\n", -EINVAL,
+		   "t.yaml:1:18: vips[0].address: '1.2.3.4:80' is not a VIP; "
+		   "expected ADDR:PORT/tcp|udp, e.g. 198.18.0.10:80/tcp or "
+		   "[2001:db8::10]:8000/tcp");
+	expect_err("vips:\n- address: 1.2.3.4:1/tcp\n- address: 1.2.3.4:1/tcp\n",
+		   -EINVAL,
+		   "t.yaml:3:12: vips[1].address: duplicate VIP (first at "
+		   "line 2)");
+	expect_err("vips:\n- address: 1.2.3.4:1/tcp\n  backends:\n"
+		   "  - {address: 10.0.0.1, url: 'http://a'}\n"
+		   "  - {address: 10.0.0.1, url: 'http://b'}\n", -EINVAL,
+		   "t.yaml:5:15: vips[0].backends[1].address: duplicate "
+		   "backend in this VIP (first at line 4)");
+	expect_err("vips:\n- address: 1.2.3.4:1/tcp\n  backends:\n"
+		   "  - {address: '2001:db8::1', url: 'http://a'}\n", -EINVAL,
+		   "t.yaml:4:15: vips[0].backends[0].address: is an IPv6 "
+		   "address but the VIP is IPv4");
+	expect_err("vips:\n- address: 1.2.3.4:1/tcp\n  backends:\n"
+		   "  - {address: host1, url: 'http://a'}\n", -EINVAL,
+		   "t.yaml:4:15: vips[0].backends[0].address: 'host1' is not "
+		   "an IPv4 or IPv6 address");
+}
+
+static void test_err_ring_mode_engine(void **state)
+{
+	(void)state;
+	expect_err("vips: [{address: 1.2.3.4:1/tcp, ring_size: 65536}]\n",
+		   -EINVAL,
+		   "t.yaml:1:44: vips[0].ring_size: must be a prime in "
+		   "[7, 1048573], got \"65536\"");
+	expect_err("vips: [{address: 1.2.3.4:1/tcp, ring_size: 5}]\n",
+		   -EINVAL,
+		   "t.yaml:1:44: vips[0].ring_size: must be a prime in "
+		   "[7, 1048573], got \"5\"");
+	expect_err("vips: [{address: 1.2.3.4:1/tcp, ring_size: 1048583}]\n",
+		   -EINVAL,
+		   "t.yaml:1:44: vips[0].ring_size: must be a prime in "
+		   "[7, 1048573], got \"1048583\"");
+	expect_err("vips: [{address: 1.2.3.4:1/tcp, mode: nat}]\n", -EINVAL,
+		   "t.yaml:1:39: vips[0].mode: must be ipip or l2dsr, got "
+		   "\"nat\"");
+	expect_err("vips: [{address: 1.2.3.4:1/tcp, backends: [{address: "
+		   "1.1.1.1, url: 'http://a', engine: ollama}]}]\n", -EINVAL,
+		   "t.yaml:1:88: vips[0].backends[0].engine: must be vllm, "
+		   "sglang, tgi, triton or generic, got \"ollama\"");
+}
+
+#define ONE_BACKEND "vips: [{address: 1.2.3.4:1/tcp, backends: [{address: 1.1.1.1, "
+
+static void test_err_generic(void **state)
+{
+	(void)state;
+	expect_err(ONE_BACKEND "url: 'http://a', engine: generic}]}]\n",
+		   -EINVAL,
+		   "t.yaml:1:44: vips[0].backends[0].metrics: is required "
+		   "with engine: generic (at least one of waiting, running, "
+		   "kv)");
+	expect_err(ONE_BACKEND "url: 'http://a', engine: generic, metrics: "
+		   "{}}]}]\n", -EINVAL,
+		   "t.yaml:1:106: vips[0].backends[0].metrics: needs at least "
+		   "one of waiting, running, kv");
+	expect_err(ONE_BACKEND "url: 'http://a', metrics: {kv: x}}]}]\n",
+		   -EINVAL,
+		   "t.yaml:1:89: vips[0].backends[0].metrics: only allowed "
+		   "with engine: generic (engine is vllm)");
+	expect_err(ONE_BACKEND "url: 'http://a', engine: generic, metrics: "
+		   "{kv: 'a b'}}]}]\n", -EINVAL,
+		   "t.yaml:1:111: vips[0].backends[0].metrics.kv: must be a "
+		   "Prometheus metric name, got \"a b\"");
+	expect_err(ONE_BACKEND "url: 'http://a', engine: generic, metrics: "
+		   "{kv: a, kv: b}}]}]\n", -EINVAL,
+		   "t.yaml:1:114: vips[0].backends[0].metrics.kv: duplicate "
+		   "key (first at line 1)");
+}
+
+static void test_err_urls(void **state)
+{
+	char *text, *big;
+	size_t n;
+
+	(void)state;
+	expect_err(ONE_BACKEND "url: 'ftp://a'}]}]\n", -EINVAL,
+		   "t.yaml:1:68: vips[0].backends[0].url: must be an http:// "
+		   "or https:// URL shorter than 512 bytes, got \"ftp://a\"");
+	expect_err(ONE_BACKEND "health_url: 'http://a/h'}]}]\n", -EINVAL,
+		   "t.yaml:1:44: vips[0].backends[0]: needs url, or both "
+		   "metrics_url and health_url (missing metrics_url)");
+	expect_err(ONE_BACKEND "metrics_url: 'http://a/m'}]}]\n", -EINVAL,
+		   "t.yaml:1:44: vips[0].backends[0]: needs url, or both "
+		   "metrics_url and health_url (missing health_url)");
+	expect_err(ONE_BACKEND "capacity: 2}]}]\n", -EINVAL,
+		   "t.yaml:1:44: vips[0].backends[0]: needs url, or both "
+		   "metrics_url and health_url (missing metrics_url and "
+		   "health_url)");
+	expect_err(ONE_BACKEND "url: 'http://a', dcgm_url: 'http://a b'}]}]\n",
+		   -EINVAL,
+		   "t.yaml:1:90: vips[0].backends[0].dcgm_url: must be an "
+		   "http:// or https:// URL shorter than 512 bytes, got "
+		   "\"http://a b\"");
+	expect_err(ONE_BACKEND "url: 'http://'}]}]\n", -EINVAL,
+		   "t.yaml:1:68: vips[0].backends[0].url: must be an http:// "
+		   "or https:// URL shorter than 512 bytes, got \"http://\"");
+
+	/* A 511-byte health_url fits; 512 does not. */
+	big = malloc(LB_CONF_URL_MAX + 1);
+	assert_non_null(big);
+	memset(big, 'a', LB_CONF_URL_MAX);
+	memcpy(big, "http://", 7);
+	big[LB_CONF_URL_MAX] = 0;
+	n = strlen(ONE_BACKEND) + 2 * LB_CONF_URL_MAX + 100;
+	text = malloc(n);
+	assert_non_null(text);
+	snprintf(text, n, ONE_BACKEND "metrics_url: 'http://m', health_url: "
+		 "'%s'}]}]\n", big);
+	expect_err(text, -EINVAL,
+		   "t.yaml:1:100: vips[0].backends[0].health_url: must be an "
+		   "http:// or https:// URL shorter than 512 bytes, got "
+		   "\"http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"");
+	big[LB_CONF_URL_MAX - 1] = 0;
+	snprintf(text, n, ONE_BACKEND "metrics_url: 'http://m', health_url: "
+		 "'%s'}]}]\n", big);
+	{
+		struct lb_conf c;
+
+		load_ok(text, &c);
+		assert_int_equal(strlen(c.vips[0].backends[0].health_url),
+				 LB_CONF_URL_MAX - 1);
+		lb_conf_free(&c);
+	}
+	/* url must leave room for the longest default suffix */
+	snprintf(text, n, ONE_BACKEND "url: '%s'}]}]\n", big);
+	expect_err(text, -EINVAL,
+		   "t.yaml:1:68: vips[0].backends[0].url: must be an http:// "
+		   "or https:// URL shorter than 496 bytes, got "
+		   "\"http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"");
+	free(text);
+	free(big);
+}
+
+static void test_err_numbers(void **state)
+{
+	(void)state;
+	expect_err(ONE_BACKEND "url: 'http://a', capacity: 0}]}]\n", -EINVAL,
+		   "t.yaml:1:90: vips[0].backends[0].capacity: must be a "
+		   "number in (0, 1000], got \"0\"");
+	expect_err(ONE_BACKEND "url: 'http://a', capacity: 1000.5}]}]\n",
+		   -EINVAL,
+		   "t.yaml:1:90: vips[0].backends[0].capacity: must be a "
+		   "number in (0, 1000], got \"1000.5\"");
+	expect_err(ONE_BACKEND "url: 'http://a', capacity: 1x}]}]\n", -EINVAL,
+		   "t.yaml:1:90: vips[0].backends[0].capacity: must be a "
+		   "number in (0, 1000], got \"1x\"");
+	expect_err(ONE_BACKEND "url: 'http://a', capacity: .nan}]}]\n",
+		   -EINVAL,
+		   "t.yaml:1:90: vips[0].backends[0].capacity: must be a "
+		   "number in (0, 1000], got \".nan\"");
+	expect_err("policy: {queue_sat: inf}\n", -EINVAL,
+		   "t.yaml:1:21: policy.queue_sat: must be a number > 0, got "
+		   "\"inf\"");
+	expect_err("policy: {queue_sat: 1e999}\n", -EINVAL,
+		   "t.yaml:1:21: policy.queue_sat: must be a number > 0, got "
+		   "\"1e999\"");
+	expect_err("policy: {queue_sat: 0x10}\n", -EINVAL,
+		   "t.yaml:1:21: policy.queue_sat: must be a number > 0, got "
+		   "\"0x10\"");
+	expect_err("policy: {stale_ms: -1}\n", -EINVAL,
+		   "t.yaml:1:20: policy.stale_ms: must be an integer in "
+		   "[0, 4294967295], got \"-1\"");
+	expect_err("policy: {backend_burst: 4294967296}\n", -EINVAL,
+		   "t.yaml:1:25: policy.backend_burst: must be an integer in "
+		   "[0, 4294967295], got \"4294967296\"");
+	expect_err("policy: {fail_threshold: 3.0}\n", -EINVAL,
+		   "t.yaml:1:26: policy.fail_threshold: must be an integer in "
+		   "[0, 4294967295], got \"3.0\"");
+	expect_err("agent: {request_timeout_ms: 0}\n", -EINVAL,
+		   "t.yaml:1:29: agent.request_timeout_ms: must be an integer "
+		   "in [1, 60000], got \"0\"");
+	expect_err("agent: {request_timeout_ms: 60001}\n", -EINVAL,
+		   "t.yaml:1:29: agent.request_timeout_ms: must be an integer "
+		   "in [1, 60000], got \"60001\"");
+	expect_err("policy: {backend_rate_per_capacity: -1}\n", -EINVAL,
+		   "t.yaml:1:37: policy.backend_rate_per_capacity: must be a "
+		   "number >= 0, got \"-1\"");
+}
+
+static void test_err_policy_check(void **state)
+{
+	(void)state;
+	expect_err("policy:\n  kv_sat: 1.5\n", -EINVAL,
+		   "t.yaml:2:11: policy.kv_sat: must be in (0, 1], got "
+		   "\"1.5\"");
+	expect_err("policy:\n  poll_interval_ms: 0\n", -EINVAL,
+		   "t.yaml:2:21: policy.poll_interval_ms: must be > 0, got "
+		   "\"0\"");
+	expect_err("policy:\n  max_rebuilds_per_s: 1001\n", -EINVAL,
+		   "t.yaml:2:23: policy.max_rebuilds_per_s: must be in "
+		   "[1, 1000], got \"1001\"");
+	expect_err("policy:\n  eject_base_ms: 400000\n", -EINVAL,
+		   "t.yaml:2:3: policy.eject_max_ms: must be >= eject_base_ms; "
+		   "the default does not fit the values given");
+}
+
+static void test_err_agent(void **state)
+{
+	(void)state;
+	expect_err("agent: {metrics_listen: localhost:9464}\n", -EINVAL,
+		   "t.yaml:1:25: agent.metrics_listen: must be \"off\", "
+		   "IPV4:PORT or [IPV6]:PORT with port 1..65535, got "
+		   "\"localhost:9464\"");
+	expect_err("agent: {metrics_listen: '127.0.0.1:0'}\n", -EINVAL,
+		   "t.yaml:1:25: agent.metrics_listen: must be \"off\", "
+		   "IPV4:PORT or [IPV6]:PORT with port 1..65535, got "
+		   "\"127.0.0.1:0\"");
+	expect_err("agent: {metrics_listen: '::1:9464'}\n", -EINVAL,
+		   "t.yaml:1:25: agent.metrics_listen: must be \"off\", "
+		   "IPV4:PORT or [IPV6]:PORT with port 1..65535, got "
+		   "\"::1:9464\"");
+	expect_err("agent: {metrics_listen: '[1.2.3.4]:80'}\n", -EINVAL,
+		   "t.yaml:1:25: agent.metrics_listen: must be \"off\", "
+		   "IPV4:PORT or [IPV6]:PORT with port 1..65535, got "
+		   "\"[1.2.3.4]:80\"");
+	expect_err("agent: {pin_dir: relative/dir}\n", -EINVAL,
+		   "t.yaml:1:18: agent.pin_dir: must be an absolute path "
+		   "shorter than 256 bytes, got \"relative/dir\"");
+}
+
+/* Build "vips:" with n VIPs of k backends each. */
+static char *many(size_t n, size_t k)
+{
+	size_t cap = 64 + n * (64 + k * 64), o = 0, i, j;
+	char *s = malloc(cap);
+
+	assert_non_null(s);
+	o += snprintf(s + o, cap - o, "vips:\n");
+	for (i = 0; i < n; i++) {
+		o += snprintf(s + o, cap - o,
+			      "- address: 10.%zu.%zu.1:80/tcp\n  backends:%s\n",
+			      i / 256, i % 256, k ? "" : " []");
+		for (j = 0; j < k; j++)
+			o += snprintf(s + o, cap - o,
+				      "  - {address: 10.9.%zu.%zu, url: "
+				      "'http://h'}\n", j / 256, j % 256);
+	}
+	return s;
+}
+
+static void test_err_limits(void **state)
+{
+	struct lb_conf c;
+	char err[512];
+	char *s;
+
+	(void)state;
+	s = many(LB_CONF_MAX_VIPS, 0);
+	load_ok(s, &c);
+	assert_int_equal(c.n_vips, LB_CONF_MAX_VIPS);
+	lb_conf_free(&c);
+	free(s);
+	s = many(LB_CONF_MAX_VIPS + 1, 0);
+	expect_err(s, -E2BIG, "t.yaml:2:1: vips: more than 256 VIPs");
+	free(s);
+
+	/* 16 VIPs x 256 backends = 4096 is fine; one more is not. */
+	s = many(16, 256);
+	load_ok(s, &c);
+	assert_int_equal(c.n_vips, 16);
+	assert_int_equal(c.vips[15].n_backends, 256);
+	lb_conf_free(&c);
+	free(s);
+	s = many(17, 241);	/* 16 * 241 = 3856, + 241 > 4096 */
+	expect_err(s, -E2BIG,
+		   "t.yaml:3892:3: vips[16].backends: more than 4096 "
+		   "backends in the file");
+	free(s);
+
+	/* Over the size limit, before any parsing. */
+	memset(&c, 0xa5, sizeof(c));
+	assert_int_equal(lb_conf_load_buf("t.yaml", "", (16u << 20) + 1, &c,
+					  err, sizeof(err)), -E2BIG);
+	assert_string_equal(err, "t.yaml: larger than 16777216 bytes");
+	assert_zero(&c);
+}
+
+/* A message never overflows a small buffer and stays terminated. */
+static void test_small_errbuf(void **state)
+{
+	struct lb_conf c;
+	char err[16];
+
+	(void)state;
+	assert_int_equal(lb_conf_load_buf("t.yaml", "x: 1", 4, &c, err,
+					  sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml:1:1: (to");
+	assert_int_equal(lb_conf_load_buf("t.yaml", "x: 1", 4, &c, NULL, 0),
+			 -EINVAL);
+	assert_zero(&c);
+}
+
+/* Errors inside a later backend free the names of earlier ones. */
+static void test_err_after_alloc(void **state)
+{
+	(void)state;
+	expect_err("vips:\n- address: 1.2.3.4:1/tcp\n  backends:\n"
+		   "  - {address: 10.0.0.1, url: 'http://a', engine: generic,"
+		   " metrics: {waiting: w, running: r, kv: k}}\n"
+		   "  - {address: 10.0.0.2, url: 'http://a', engine: generic,"
+		   " metrics: {waiting: w, kv: 'bad name'}}\n", -EINVAL,
+		   "t.yaml:5:85: vips[0].backends[1].metrics.kv: must be a "
+		   "Prometheus metric name, got \"bad name\"");
+	expect_err("vips:\n- address: 1.2.3.4:1/tcp\n  backends:\n"
+		   "  - {address: 10.0.0.1, url: 'http://a', engine: generic,"
+		   " metrics: {waiting: w}}\n"
+		   "- address: 1.2.3.4:2/tcp\n  mode: x\n", -EINVAL,
+		   "t.yaml:6:9: vips[1].mode: must be ipip or l2dsr, got "
+		   "\"x\"");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_minimal),
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_small_values),
+		cmocka_unit_test(test_static_weight),
+		cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_err_structure),
+		cmocka_unit_test(test_err_syntax),
+		cmocka_unit_test(test_err_anchor_tag),
+		cmocka_unit_test(test_err_unknown_dup),
+		cmocka_unit_test(test_err_empty_required),
+		cmocka_unit_test(test_err_addresses),
+		cmocka_unit_test(test_err_ring_mode_engine),
+		cmocka_unit_test(test_err_generic),
+		cmocka_unit_test(test_err_urls),
+		cmocka_unit_test(test_err_numbers),
+		cmocka_unit_test(test_err_policy_check),
+		cmocka_unit_test(test_err_agent),
+		cmocka_unit_test(test_err_limits),
+		cmocka_unit_test(test_small_errbuf),
+		cmocka_unit_test(test_err_after_alloc),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
