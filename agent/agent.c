@@ -456,8 +456,9 @@ static void step(struct lb_agent *a, struct lb_agent_backend *b,
 
 static void round_done(struct lb_agent *a, struct lb_agent_backend *b)
 {
-	struct lb_event ev = { .type = LB_EV_POLL, .health = b->health,
-			       .has_signals = b->round_sig, .sig = b->sig };
+	struct lb_event ev = { .type = b->round_health ? LB_EV_POLL : LB_EV_SIGNALS,
+			       .health = b->health, .has_signals = b->round_sig,
+			       .sig = b->sig };
 
 	if (ev.health == LB_H_OK && b->xid > 0)
 		ev.health = LB_H_FAIL;	/* a GPU fault: open the breaker */
@@ -534,10 +535,14 @@ static void start_round(struct lb_agent *a, uint64_t now)
 		b->health = LB_H_FAIL;
 		b->round_sig = false;
 		b->round_started = now;
+		b->round_health = now >= b->next_health_ms;
+		if (b->round_health)
+			b->next_health_ms = now + a->conf.policy.health_interval_ms -
+					    a->conf.policy.poll_interval_ms / 2;
 		for (int k = 0; k < LB_PROBE_KINDS; k++) {
 			struct lb_probe *p = &b->probe[k];
 
-			if (p->target < 0)
+			if (p->target < 0 || (k != LB_PROBE_METRICS && !b->round_health))
 				continue;
 			if (!lb_poller_start(a->poller, p->target, on_fetch, p))
 				p->pending = true;

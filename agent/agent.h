@@ -53,7 +53,9 @@ struct lb_agent_backend {
 	struct lb_probe probe[LB_PROBE_KINDS];
 	/* this round's results, folded into one LB_EV_POLL */
 	enum lb_health health;
+	bool round_health;		/* health was polled this round */
 	bool round_sig;
+	uint64_t next_health_ms;	/* when health is due again */
 	struct lb_signals sig;		/* last good scrape */
 	double xid;			/* last DCGM XID (0 = none) */
 	uint64_t polls;			/* completed poll rounds */

@@ -630,6 +630,7 @@ struct pfield {
 
 static const struct pfield pfields[] = {
 	PU(poll_interval_ms, "> 0"),
+	PU(health_interval_ms, ">= poll_interval_ms"),
 	PU(stale_ms, ">= poll_interval_ms"),
 	PU(fail_threshold, "> 0"),
 	PU(eject_base_ms, "> 0"),

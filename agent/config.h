@@ -17,7 +17,8 @@
  *     pin_dir: /sys/fs/bpf/inferlb
  *     request_timeout_ms: 1000         # per HTTP request (health, metrics)
  *   policy:                            # struct lb_policy_cfg, same names
- *     poll_interval_ms: 100
+ *     poll_interval_ms: 100            # metrics
+ *     health_interval_ms: 1000         # health (and DCGM)
  *     stale_ms: 500
  *     ...
  *     backend_rate_per_capacity: 0     # new flows/s per unit of capacity

@@ -140,18 +140,61 @@ const char *lb_engine_name(enum lb_engine e)
 	return engine_names[e];
 }
 
+/* The sample names extract_cb() looks at, per engine: only those lines
+ * are parsed (prom_parse_only). gen[4] holds the generic engine's list. */
+static const char *const *wanted(enum lb_engine e,
+				 const struct lb_generic_names *g,
+				 const char *gen[4])
+{
+	static const char *const vllm[] = {
+		"vllm:num_requests_waiting", "vllm:num_requests_running",
+		"vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", NULL };
+	static const char *const sglang[] = {
+		"sglang:num_queue_reqs", "sglang:num_running_reqs",
+		"sglang:token_usage", NULL };
+	static const char *const tgi[] = {
+		"tgi_queue_size", "tgi_batch_current_size", NULL };
+	static const char *const triton[] = {
+		"nv_trt_llm_request_metrics", "nv_trt_llm_kv_cache_block_metrics",
+		"nv_inference_pending_request_count", NULL };
+	int n = 0;
+
+	switch (e) {
+	case LB_ENGINE_VLLM:
+		return vllm;
+	case LB_ENGINE_SGLANG:
+		return sglang;
+	case LB_ENGINE_TGI:
+		return tgi;
+	case LB_ENGINE_TRITON:
+		return triton;
+	case LB_ENGINE_GENERIC:
+		break;
+	}
+	if (g->waiting)
+		gen[n++] = g->waiting;
+	if (g->running)
+		gen[n++] = g->running;
+	if (g->kv)
+		gen[n++] = g->kv;
+	gen[n] = NULL;
+	return gen;
+}
+
 int lb_engine_extract(enum lb_engine e, const struct lb_generic_names *names,
 		      const char *text, size_t len, struct lb_signals *out,
 		      struct prom_error *err)
 {
 	struct extract x = { .e = e, .g = names };
+	const char *gen[4];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if ((unsigned int)e > LB_ENGINE_GENERIC ||
 	    (e == LB_ENGINE_GENERIC && !names))
 		return -EINVAL;
-	rc = prom_parse(text, len, extract_cb, &x, err);
+	rc = prom_parse_only(text, len, wanted(e, names, gen), extract_cb, &x,
+			     err);
 	if (rc < 0)
 		return rc;
 
@@ -195,7 +238,9 @@ int lb_dcgm_xid_errors(const char *text, size_t len, double *out,
 	int rc;
 
 	*out = 0;
-	rc = prom_parse(text, len, xid_cb, &x, err);
+	rc = prom_parse_only(text, len, (const char *const[]){
+					"DCGM_FI_DEV_XID_ERRORS", NULL },
+			     xid_cb, &x, err);
 	if (rc < 0)
 		return rc;
 	*out = x.n ? x.max : 0;

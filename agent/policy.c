@@ -59,6 +59,7 @@ void lb_policy_cfg_default(struct lb_policy_cfg *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->poll_interval_ms = 100;
+	cfg->health_interval_ms = 1000;
 	cfg->stale_ms = 500;
 	cfg->fail_threshold = 3;
 	cfg->eject_base_ms = 30000;
@@ -90,6 +91,8 @@ int lb_policy_cfg_check(const struct lb_policy_cfg *cfg, const char **field)
 
 	if (cfg->poll_interval_ms == 0)
 		bad = "poll_interval_ms";
+	else if (cfg->health_interval_ms < cfg->poll_interval_ms)
+		bad = "health_interval_ms";
 	else if (cfg->stale_ms < cfg->poll_interval_ms)
 		bad = "stale_ms";	/* would be stale between two polls */
 	else if (cfg->fail_threshold == 0)
@@ -379,6 +382,12 @@ enum lb_bstate lb_policy_step(const struct lb_policy_cfg *cfg,
 	switch (ev->type) {
 	case LB_EV_POLL:
 		step_poll(cfg, b, ev, now);
+		break;
+	case LB_EV_SIGNALS:
+		/* load only; the state moves on health polls */
+		if (ev->has_signals && (b->last_health == LB_H_OK ||
+					b->last_health == LB_H_NOT_READY))
+			update_signals(cfg, b, &ev->sig, now);
 		break;
 	case LB_EV_TICK:
 		break;

@@ -61,6 +61,12 @@ struct lb_policy_cfg {
 	/* Poll period of health and /metrics. 100 ms: GIE refreshes at
 	 * 50 ms; 100 ms keeps scrape load low and still reacts in 2 polls. */
 	uint32_t poll_interval_ms;
+	/* Health endpoints are polled every health_interval_ms (rounded up
+	 * to whole polls), metrics every poll. 1000: Envoy-style active
+	 * health checking is 1-10 s; a worker that stops answering is
+	 * caught sooner by its metrics going stale (stale_ms), and halving
+	 * the requests is what lets one agent poll 1,000 workers at 10 Hz. */
+	uint32_t health_interval_ms;
 	/* Metrics older than this count as saturated. 500 ms = 5 polls:
 	 * GIE's detector uses 200 ms at a 50 ms refresh (4 polls). */
 	uint32_t stale_ms;
@@ -123,6 +129,7 @@ enum lb_health {
 
 enum lb_event_type {
 	LB_EV_POLL,		/* one health (+ metrics) poll completed */
+	LB_EV_SIGNALS,		/* a metrics scrape alone (no health poll) */
 	LB_EV_TICK,		/* time passed (ejection timer) */
 	LB_EV_DRAIN,		/* operator: drain */
 	LB_EV_UNDRAIN,		/* operator: cancel drain */
@@ -132,7 +139,7 @@ enum lb_event_type {
 
 struct lb_event {
 	enum lb_event_type type;
-	/* LB_EV_POLL only */
+	/* LB_EV_POLL (health and signals), LB_EV_SIGNALS (signals only) */
 	enum lb_health health;
 	bool has_signals;	/* false: scrape failed, old signals age out */
 	struct lb_signals sig;

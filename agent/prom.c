@@ -611,8 +611,29 @@ static int parse_sample(struct parser *p, prom_sample_cb cb, void *ctx)
 	return 0;
 }
 
+/* Is the sample on this line (blanks skipped) one of the wanted names?
+ * Only the leading name token is looked at, nothing is validated. */
+static bool line_wanted(const struct parser *p, const char *const *only)
+{
+	size_t n = 0;
+
+	while (p->pos + n < p->llen && (is_name_char(p->line[p->pos + n]) ||
+					p->line[p->pos + n] == ':'))
+		n++;
+	for (; *only; only++)
+		if (strlen(*only) == n && !memcmp(*only, p->line + p->pos, n))
+			return true;
+	return false;
+}
+
 int prom_parse(const char *text, size_t len, prom_sample_cb cb, void *ctx,
 	       struct prom_error *err)
+{
+	return prom_parse_only(text, len, NULL, cb, ctx, err);
+}
+
+int prom_parse_only(const char *text, size_t len, const char *const *only,
+		    prom_sample_cb cb, void *ctx, struct prom_error *err)
 {
 	struct parser p = { .err = err };
 	size_t off = 0, maxline;
@@ -653,6 +674,11 @@ int prom_parse(const char *text, size_t len, prom_sample_cb cb, void *ctx,
 				  PROM_MAX_LINE);
 			break;
 		}
+		skip_blanks(&p);
+		if (at_end(&p))
+			continue;	/* blank line */
+		if (only && (cur(&p) == '#' || !line_wanted(&p, only)))
+			continue;
 		{
 			const char *z = memchr(p.line, '\0', p.llen);
 
@@ -662,10 +688,6 @@ int prom_parse(const char *text, size_t len, prom_sample_cb cb, void *ctx,
 				break;
 			}
 		}
-
-		skip_blanks(&p);
-		if (at_end(&p))
-			continue;	/* blank line */
 		if (cur(&p) == '#') {
 			rc = parse_comment(&p);
 		} else {

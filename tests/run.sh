@@ -19,6 +19,7 @@ run "maglev (unit)" "$build/tests/test_maglev"
 run "text and JSON output (unit)" "$build/tests/test_print"
 run "Prometheus metrics and engine profiles (unit)" "$build/tests/test_prom"
 run "agent policy and backend states, injected time (unit)" "$build/tests/test_policy"
+run "agent config file (unit)" "$build/tests/test_config"
 if [ "$(id -u)" -ne 0 ]; then
 	echo "Error: the datapath tests load BPF programs; run 'make test' as root" >&2
 	exit 1
@@ -30,6 +31,11 @@ run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
 run "e2e tools, without the balancer (namespaces)" env E2E_BIN="$build/tools/e2e" tests/e2e/test_topo_baseline.sh
 run "real TCP through inferlb (namespaces)" tests/e2e/test_e2e.sh "$build"
 run "simulated GPU worker (namespace)" tests/test_gpusim.sh "$build/tools/gpusim"
+# its HTTP server listens on 127.0.0.1 of a namespace of its own
+run "agent HTTP poller, libcurl multi (namespace)" \
+	unshare --net sh -c 'ip link set lo up && exec "$0"' "$build/tests/test_poll"
+run "lb-agent with simulated GPU workers and real maps (namespaces)" \
+	tests/test_agent.sh "$build"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
 exit "$fail"

@@ -123,6 +123,7 @@ config() {
 		echo "  request_timeout_ms: 300"
 		echo "policy:"
 		echo "  poll_interval_ms: 100"
+		echo "  health_interval_ms: 100"
 		echo "  fail_threshold: 3"
 		echo "  eject_base_ms: 2000"
 		echo "  half_open_trials: 3"
@@ -261,7 +262,7 @@ t_half=$(echo "$log" | awk '/open -> half_open/ { gsub(/.*\[|\].*/, "", $1); pri
 t_op=$(echo "$log" | awk '/-> open/ { gsub(/.*\[|\].*/, "", $1); print $1; exit }')
 if echo "$log" | grep -q -- "-> open" && echo "$log" | grep -q "open -> half_open" &&
 	echo "$log" | grep -q "half_open -> healthy" &&
-	awk -v a="$t_op" -v b="$t_half" 'BEGIN { exit !(b - a >= 2.0) }'; then
+	awk -v a="$t_op" -v b="$t_half" 'BEGIN { exit !(b - a >= 1.95) }'; then
 	ok "OPEN -> HALF_OPEN after the 2 s ejection ($t_op -> $t_half) -> HEALTHY"
 else
 	bad "breaker sequence: $log"

@@ -83,6 +83,7 @@ static void test_full(void **state)
 	assert_int_equal(c.request_timeout_ms, 2500);
 
 	assert_int_equal(c.policy.poll_interval_ms, 50);
+	assert_int_equal(c.policy.health_interval_ms, 250);
 	assert_int_equal(c.policy.stale_ms, 200);
 	assert_int_equal(c.policy.fail_threshold, 4);
 	assert_int_equal(c.policy.eject_base_ms, 10000);
@@ -110,7 +111,7 @@ static void test_full(void **state)
 	assert_int_equal(v->key.proto, IPPROTO_TCP);
 	assert_int_equal(v->mode, LB_FWD_L2DSR);
 	assert_int_equal(v->ring_size, 251);
-	assert_int_equal(v->line, 28);
+	assert_int_equal(v->line, 29);
 	assert_int_equal(v->n_backends, 5);
 
 	b = &v->backends[0];
@@ -122,7 +123,7 @@ static void test_full(void **state)
 	assert_float_equal(b->capacity, 2.5, EPS);
 	assert_int_equal(lb_conf_static_weight(b), 250);
 	assert_null(b->names.waiting);
-	assert_int_equal(b->line, 32);
+	assert_int_equal(b->line, 33);
 
 	b = &v->backends[1];
 	check_ip(b->addr, b->family, AF_INET, "198.18.0.11");
@@ -416,7 +417,7 @@ static void test_err_unknown_dup(void **state)
 		   "2)");
 	expect_err("policy: {stale: 1}\n", -EINVAL,
 		   "t.yaml:1:10: policy: unknown key \"stale\"; expected one "
-		   "of: poll_interval_ms, stale_ms, fail_threshold, "
+		   "of: poll_interval_ms, health_interval_ms, stale_ms, fail_threshold, "
 		   "eject_base_ms, eject_backoff, eject_max_ms, "
 		   "half_open_trials, slow_start_ms, slow_start_aggression, "
 		   "slow_start_min, panic_frac, hysteresis, "

@@ -665,10 +665,12 @@ static void test_malformed_fixtures(void **state)
 		unsigned int line;
 		int seen;	/* samples delivered before the error */
 		const char *msg;
+		enum lb_engine engine;	/* whose signal the bad line is */
 	} fx[] = {
-		{ "bad_unterminated.txt", 13, 6, "unterminated value of label" },
-		{ "bad_number.txt", 9, 2, "invalid value '0,41'" },
-		{ "bad_missing_value.txt", 11, 5, "missing value" },
+		{ "bad_unterminated.txt", 13, 6, "unterminated value of label",
+		  LB_ENGINE_VLLM },
+		{ "bad_number.txt", 9, 2, "invalid value '0,41'", LB_ENGINE_SGLANG },
+		{ "bad_missing_value.txt", 11, 5, "missing value", LB_ENGINE_TGI },
 	};
 	struct prom_error err;
 	struct lb_signals s;
@@ -685,9 +687,15 @@ static void test_malformed_fixtures(void **state)
 		assert_int_equal(err.line, fx[i].line);
 		assert_int_equal(r.n, fx[i].seen);
 		assert_non_null(strstr(err.msg, fx[i].msg));
-		assert_int_equal(lb_engine_extract(LB_ENGINE_VLLM, NULL, t, len,
+		/* the engine reading that series fails the scrape ... */
+		assert_int_equal(lb_engine_extract(fx[i].engine, NULL, t, len,
 						   &s, &err), -EINVAL);
 		assert_int_equal(err.line, fx[i].line);
+		assert_false(s.has_waiting || s.has_running || s.has_kv);
+		/* ... one that does not read it never looks at the line
+		 * (prom_parse_only): it finds no signal of its own there */
+		assert_int_equal(lb_engine_extract(LB_ENGINE_TRITON, NULL, t, len,
+						   &s, &err), 0);
 		assert_false(s.has_waiting || s.has_running || s.has_kv);
 		free(t);
 	}
