@@ -138,6 +138,7 @@ agent_counts() {
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 start_agent() { # CONFIG
+	echo "---- bench: lb-agent -c $1" >>"$tmp/agent.log"
 	nsenter --net="/run/netns/$NS_LB" "$agent" -c "$1" >>"$tmp/agent.log" 2>&1 &
 	AGENT_PID=$!
 }

@@ -604,6 +604,40 @@ static void test_flow_survives_rebuild(void **state)
 	assert_int_equal(send_pkt(f, &ack), 11);
 }
 
+/* lb-agent's backend states: only DOWN moves established flows (the
+ * worker is gone: a live backend answers the client's next packet with a
+ * RST at once); DRAINING and OPEN keep them, new flows follow the table. */
+static void test_down_backend_resteered(void **state)
+{
+	struct fx *f = *state;
+	int bfd = bpf_map__fd(f->lb->maps.lb_backends);
+	struct tl_pkt_spec syn = { .family = 4, .sport = 42000, .tcp_flags = 0x02 };
+	struct tl_pkt_spec ack = syn;
+	struct lb_backend b;
+	__u32 be = 1;
+
+	ack.tcp_flags = 0x10;
+	assert_int_equal(tl_backend_add(f->lb, 12, 0, 4, "198.18.2.12"), 0);
+	assert_int_equal(send_pkt(f, &syn), 1);
+	assert_int_equal(tl_ring_fill(f->lb, 0, RING, 12), 0);
+	assert_int_equal(bpf_map_lookup_elem(bfd, &be, &b), 0);
+	for (__u8 st = LB_BE_STARTING; st < LB_BE_DOWN; st++) {
+		b.state = st;
+		assert_int_equal(bpf_map_update_elem(bfd, &be, &b, 0), 0);
+		assert_int_equal(send_pkt(f, &ack), 1);
+	}
+	assert_int_equal(TL_GLOBAL(f->lb, flow_resteer_down), 0);
+	b.state = LB_BE_DOWN;
+	assert_int_equal(bpf_map_update_elem(bfd, &be, &b, 0), 0);
+	assert_int_equal(send_pkt(f, &ack), 12);
+	assert_int_equal(TL_GLOBAL(f->lb, flow_resteer_down), 1);
+	/* re-recorded: the flow stays on its new backend when 1 comes back */
+	b.state = LB_BE_HEALTHY;
+	assert_int_equal(bpf_map_update_elem(bfd, &be, &b, 0), 0);
+	assert_int_equal(send_pkt(f, &ack), 12);
+	assert_int_equal(TL_GLOBAL(f->lb, flow_resteer_down), 1);
+}
+
 static void test_udp_flow_pinned(void **state)
 {
 	struct fx *f = *state;
@@ -1301,6 +1335,7 @@ int main(void)
 		T(test_same_config_same_choice),
 		T(test_flows_pinned_across_weighted_rebuild),
 		T(test_udp_flow_pinned),
+		T(test_down_backend_resteered),
 		T(test_rst_not_recorded),
 		T(test_gone_backend_rehashed),
 		T(test_stats),

@@ -16,8 +16,10 @@ ns_be=lbcli-be-$id
 pins=/sys/fs/bpf/lbcli-$id
 pass=0
 fail=0
+tmpd=$(mktemp -d)
 
 cleanup() {
+	rm -rf "$tmpd"
 	rm -rf /sys/fs/bpf/lbcli-fresh-$id /sys/fs/bpf/lbcli-foreign-$id 2>/dev/null
 	nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$pins" unload >/dev/null 2>&1
 	rm -rf "$pins" 2>/dev/null
@@ -88,6 +90,17 @@ expect 2 decap attach
 expect 2 decap attach cli0 --mode turbo
 expect 2 decap detach
 expect 2 unload now
+# apply: the file is checked whole before anything is looked at
+expect 2 apply
+expect 2 apply -f
+expect 2 apply -f /nonexistent.yaml
+expect 2 apply -f /dev/null extra
+expect 2 apply -f /dev/null -f /dev/null
+expect 2 apply --file /dev/null --frob
+printf 'vips:\n  - address: 198.18.40.10:80/tcp\n    mode: ipip\n    bogus: 1\n' >"$tmpd/bad.yaml"
+expect 2 apply -f "$tmpd/bad.yaml"
+printf 'vips:\n  - address: 198.18.40.10:80/tcp\n    backends:\n      - address: 2001:db8::1\n        url: http://[2001:db8::1]:80\n' >"$tmpd/fam.yaml"
+expect 2 apply -f "$tmpd/fam.yaml"
 # vip
 expect 2 vip add
 for v in 198.18.40.10 198.18.40.10:80 198.18.40.10:80/icmp 198.18.40.10:0/tcp \
@@ -165,7 +178,8 @@ for i in $(seq 20 31); do L vip del 198.18.40.$i:80/tcp >/dev/null & done; wait
 bpftool map update pinned "$pins/lb_meta" key 0 0 0 0 value 99 0 0 0 0 0 0 0 || bad "bpftool"
 out=$(L show 2>&1); code=$?
 [ $code = 1 ] && printf '%s' "$out" | grep -q 'schema v99' && ok || bad "schema mismatch: $code $out"
-bpftool map update pinned "$pins/lb_meta" key 0 0 0 0 value 1 0 0 0 0 0 0 0
+schema=$(awk '/#define LB_SCHEMA_VERSION/ { print $3 }' "$(dirname "$0")/../include/inferlb.h")
+bpftool map update pinned "$pins/lb_meta" key 0 0 0 0 value "$schema" 0 0 0 0 0 0 0
 [ "$(L show -j)" = "$before" ] && ok || bad "state after the schema check"
 
 # A second device shares the same program and maps: one more link only.
