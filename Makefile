@@ -43,7 +43,8 @@ TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print $(BUILD)/test
 TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
-BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom
+BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom \
+	      $(BUILD)/bench/bench_react
 TOOLS      := $(BUILD)/tools/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
 	      $(BUILD)/tools/gpusim $(BUILD)/tools/fleetsim
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)

@@ -13,6 +13,12 @@
  * polls. There is no per-host connection limit: benchmarks run many
  * targets on one host:port and want them concurrent.
  *
+ * Transfers are driven event by event (curl_multi_socket_action() over
+ * an epoll set that libcurl keeps up to date through its socket callback),
+ * not with curl_multi_poll()/curl_multi_perform(): those walk every added
+ * handle and poll() every socket on each wakeup, which at 1,000 targets
+ * made the agent's polling cost grow with targets x wakeups.
+ *
  * Each target also owns its body buffer, which only grows (up to
  * max_body + 1 bytes) and is reused, so a steady-state poll allocates
  * nothing here. Targets are kept behind pointers so that the addresses
@@ -28,6 +34,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
 
 #include <curl/curl.h>
 
@@ -63,6 +71,10 @@ struct done {
 
 struct lb_poller {
 	CURLM *multi;
+	int epfd;		/* libcurl's sockets, and the caller's extra fd */
+	int extra_fd;		/* registered in epfd; -1 if none */
+	struct timespec timer;	/* libcurl's next timeout, if timer_set */
+	bool timer_set;
 	struct target **t;
 	struct done *done;	/* finished transfers of one run, cap slots */
 	int n;
@@ -100,6 +112,54 @@ static double ms_between(const struct timespec *a, const struct timespec *b)
 	       (double)(b->tv_nsec - a->tv_nsec) / 1e6;
 }
 
+/* libcurl tells which sockets to watch for what; mirror it in epfd. The
+ * socket's "assigned" pointer records that it is in the set. */
+static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
+		   void *socketp)
+{
+	struct lb_poller *p = userp;
+	struct epoll_event ev = { .data.fd = s };
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, s, NULL);
+		curl_multi_assign(p->multi, s, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		ev.events |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev.events |= EPOLLOUT;
+	if (socketp) {
+		epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev);
+	} else if (!epoll_ctl(p->epfd, EPOLL_CTL_ADD, s, &ev) ||
+		   (errno == EEXIST && !epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev))) {
+		curl_multi_assign(p->multi, s, p);
+	}
+	return 0;
+}
+
+/* libcurl's single timer: -1 cancels it, 0 means "call me at once". */
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	struct lb_poller *p = userp;
+
+	(void)m;
+	if (timeout_ms < 0) {
+		p->timer_set = false;
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &p->timer);
+	p->timer.tv_sec += timeout_ms / 1000;
+	p->timer.tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (p->timer.tv_nsec >= 1000000000L) {
+		p->timer.tv_sec++;
+		p->timer.tv_nsec -= 1000000000L;
+	}
+	p->timer_set = true;
+	return 0;
+}
+
 struct lb_poller *lb_poller_new(uint32_t timeout_ms, size_t max_body,
 				char *err, size_t errlen)
 {
@@ -120,10 +180,20 @@ struct lb_poller *lb_poller_new(uint32_t timeout_ms, size_t max_body,
 		set_err(err, errlen, "poller: out of memory");
 		return NULL;
 	}
+	p->extra_fd = -1;
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
 	p->multi = curl_multi_init();
-	if (!p->multi) {
+	if (!p->multi || p->epfd < 0 ||
+	    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, sock_cb) ||
+	    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p) ||
+	    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, timer_cb) ||
+	    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p)) {
+		if (p->multi)
+			curl_multi_cleanup(p->multi);
+		if (p->epfd >= 0)
+			close(p->epfd);
 		free(p);
-		set_err(err, errlen, "poller: curl_multi_init failed");
+		set_err(err, errlen, "poller: cannot set up libcurl multi with epoll");
 		return NULL;
 	}
 	p->timeout_ms = timeout_ms;
@@ -149,6 +219,7 @@ void lb_poller_free(struct lb_poller *p)
 		free(p->t[i]);
 	}
 	curl_multi_cleanup(p->multi);
+	close(p->epfd);
 	free(p->done);
 	free(p->t);
 	free(p);
@@ -402,14 +473,38 @@ static void finish(struct lb_poller *p, struct target *t, CURLcode rc)
 		t->cb(t->ctx, t->id, &f);
 }
 
+/* Milliseconds until libcurl's timer falls due (0 if it has), or -1. */
+static int timer_wait_ms(const struct lb_poller *p)
+{
+	struct timespec now;
+	double ms;
+
+	if (!p->timer_set)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = ms_between(&now, &p->timer);
+	return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)(ms + 0.999);
+}
+
+/* Keeps the caller's extra fd, and only that one, in the epoll set. */
+static void watch_extra(struct lb_poller *p, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	if (fd == p->extra_fd)
+		return;
+	if (p->extra_fd >= 0)
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->extra_fd, NULL);
+	p->extra_fd = -1;
+	if (fd >= 0 && !epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev))
+		p->extra_fd = fd;
+}
+
 int lb_poller_run(struct lb_poller *p, int timeout_ms, int extra_fd,
 		  bool *extra_ready)
 {
-	struct curl_waitfd wfd = {
-		.fd = extra_fd,
-		.events = CURL_WAIT_POLLIN,
-	};
-	int running, queued, i, ndone = 0;
+	struct epoll_event evs[64];
+	int running, queued, i, n, wait, ndone = 0;
 	struct target *t;
 	CURLMsg *msg;
 	CURLMcode mc;
@@ -419,18 +514,37 @@ int lb_poller_run(struct lb_poller *p, int timeout_ms, int extra_fd,
 		*extra_ready = false;
 	if (!p || timeout_ms < 0)
 		return -EINVAL;
-	/* curl_multi_poll() also returns early when one of libcurl's own
-	 * timers (connect or total timeout, retry) falls due. */
-	mc = curl_multi_poll(p->multi, extra_fd >= 0 ? &wfd : NULL,
-			     extra_fd >= 0 ? 1 : 0, timeout_ms, NULL);
-	if (mc != CURLM_OK)
-		return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
-	if (extra_fd >= 0 && extra_ready)
-		*extra_ready = wfd.revents != 0;
+	watch_extra(p, extra_fd);
+	wait = timer_wait_ms(p);
+	if (wait < 0 || wait > timeout_ms)
+		wait = timeout_ms;
+	n = epoll_wait(p->epfd, evs, sizeof(evs) / sizeof(evs[0]), wait);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	for (i = 0; i < n; i++) {
+		int fd = evs[i].data.fd, what = 0;
 
-	mc = curl_multi_perform(p->multi, &running);
-	if (mc != CURLM_OK)
-		return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+		if (fd == p->extra_fd) {
+			if (extra_ready)
+				*extra_ready = true;
+			continue;
+		}
+		if (evs[i].events & EPOLLIN)
+			what |= CURL_CSELECT_IN;
+		if (evs[i].events & EPOLLOUT)
+			what |= CURL_CSELECT_OUT;
+		if (evs[i].events & (EPOLLERR | EPOLLHUP))
+			what |= CURL_CSELECT_ERR;
+		mc = curl_multi_socket_action(p->multi, fd, what, &running);
+		if (mc != CURLM_OK)
+			return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+	}
+	if (timer_wait_ms(p) == 0) {
+		mc = curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0,
+					      &running);
+		if (mc != CURLM_OK)
+			return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+	}
 
 	/*
 	 * Collect every message before removing any handle: libcurl 7.88's

@@ -19,6 +19,8 @@
 # are 198.18.64.0/18 routed via the peer (VIP 198.18.1.10:8000/tcp, ipip).
 # Everything (namespaces, pins, processes) is removed on exit.
 # Usage: bench/agent.sh BUILD_DIR
+# Environment: AGENT_BENCH_WINDOW (s, default 20), AGENT_BENCH_TRIALS
+# (default 30), AGENT_BENCH_PERF=FILE (perf record the agent at 1000 workers)
 set -u
 build=$(realpath "${1:-build}")
 lbctl=$build/lbctl
@@ -37,7 +39,7 @@ WINDOW=${AGENT_BENCH_WINDOW:-20}	# s per CPU measurement
 TRIALS=${AGENT_BENCH_TRIALS:-30}
 AGENT_PID=
 FLEET_PID=
-SETUP_OK=0
+DUMP_LOG=0	# set by die(): show the agent's log on the way out
 
 cleanup() {
 	local rc=$?
@@ -53,7 +55,8 @@ cleanup() {
 	rm -rf "$pins" 2>/dev/null
 	ip netns del "$NS_LB" 2>/dev/null
 	ip netns del "$NS_PEER" 2>/dev/null
-	if [ "$SETUP_OK" = 0 ] && [ -s "$tmp/agent.log" ]; then
+	ip link del "veth-ib$$" 2>/dev/null	# only if setup stopped half-way
+	if [ "$DUMP_LOG" = 1 ] && [ -s "$tmp/agent.log" ]; then
 		echo "---- agent log (last 30 lines)" >&2
 		tail -30 "$tmp/agent.log" >&2
 	fi
@@ -63,7 +66,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-die() { echo "Error: $*" >&2; exit 1; }
+die() { echo "Error: $*" >&2; DUMP_LOG=1; exit 1; }
 ms() { date +%s%3N; }
 in_lb() { timeout 60 nsenter --net="/run/netns/$NS_LB" "$@"; }
 L() { in_lb "$lbctl" --pin-dir "$pins" "$@"; }
@@ -79,7 +82,6 @@ wait_for() {
 	return 1
 }
 
-B() { echo "198.18.64.$((1 + $1))"; }	# backend i (0-based), i < 254
 backend_addr() { # i -> 198.18.64.0/18, skipping .0 and .255
 	local i=$1
 	echo "198.18.$((64 + i / 250)).$((1 + i % 250))"
@@ -104,12 +106,19 @@ config() {
 		for ((i = 0; i < n; i++)); do
 			echo "      - address: $(backend_addr "$i")"
 			echo "        engine: vllm"
-			echo "        metrics_url: http://127.0.0.1:$FPORT/w/$i/metrics"
-			echo "        health_url: http://127.0.0.1:$FPORT/w/$i/health"
+			echo "        metrics_url: http://$(worker_host "$i"):$FPORT/w/$i/metrics"
+			echo "        health_url: http://$(worker_host "$i"):$FPORT/w/$i/health"
 			echo "        capacity: 1.0"
 		done
 	} >"$1"
 }
+
+# Worker i's own host address: one fleetsim process answers on all of
+# 127.0.0.0/8 (inside this namespace only), and each worker gets an address
+# of its own, as real workers each have theirs, so libcurl's per-host
+# connection cache holds what it would for a real fleet (one host:port for
+# all would put 1,000 connections in one bundle).
+worker_host() { echo "127.0.$(($1 / 250)).$(($1 % 250 + 1))"; }
 
 # count of backends the agent reports healthy
 n_healthy() {
@@ -189,7 +198,7 @@ peer_resolved || die "no neighbour entry for 198.18.0.2 in the lb namespace"
 
 L attach eth0 >"$tmp/attach.log" 2>&1 || die "lbctl attach eth0: $(cat "$tmp/attach.log")"
 
-ip netns exec "$NS_LB" "$fleetsim" --bind 127.0.0.1 --port "$FPORT" --workers 1000 \
+ip netns exec "$NS_LB" "$fleetsim" --bind 0.0.0.0 --port "$FPORT" --workers 1000 \
 	>"$tmp/fleetsim.log" 2>&1 &
 FLEET_PID=$!
 wait_for 10 grep -q "^fleetsim: .*workers on" "$tmp/fleetsim.log" ||
@@ -205,15 +214,23 @@ measure_cpu() { # N
 	local n=$1 a0 a1 f0 f1 r0 r1 t0 t1 k0 k1 m0 m1
 	config "$tmp/agent-$n.yaml" "$n"
 	start_agent "$tmp/agent-$n.yaml"
-	if ! wait_for 30 all_healthy "$n"; then
-		die "with $n workers only $(n_healthy) backends became healthy in 30 s"
+	# 40 s: past the 30 s the agent may wait for the pin directory's lock
+	if ! wait_for 40 all_healthy "$n"; then
+		die "with $n workers only $(n_healthy) backends became healthy in 40 s"
 	fi
 	[ "$(cat "/proc/$AGENT_PID/comm" 2>/dev/null)" = lb-agent ] ||
 		die "agent pid $AGENT_PID is not lb-agent"
 	sleep 1	# past the initial rebuilds
 	read -r k0 m0 < <(agent_counts)
 	t0=$(ms); a0=$(cpu_ticks "$AGENT_PID"); f0=$(cpu_ticks "$FLEET_PID"); r0=$(fleet_requests)
-	sleep "$WINDOW"
+	if [ -n "${AGENT_BENCH_PERF:-}" ] && [ "$n" = 1000 ] && command -v perf >/dev/null; then
+		# optional profile of the agent during the window (perf's own
+		# overhead then inflates the figures of this row)
+		timeout $((WINDOW + 5)) perf record -q -F 199 -g -p "$AGENT_PID" \
+			-o "$AGENT_BENCH_PERF" -- sleep "$WINDOW" >/dev/null 2>&1
+	else
+		sleep "$WINDOW"
+	fi
 	t1=$(ms); a1=$(cpu_ticks "$AGENT_PID"); f1=$(cpu_ticks "$FLEET_PID"); r1=$(fleet_requests)
 	read -r k1 m1 < <(agent_counts)
 	kill -0 "$AGENT_PID" 2>/dev/null || die "the agent died during the measurement"
@@ -250,15 +267,15 @@ echo
 # ---- 2. reaction: metric change -> new table ---------------------------------
 config "$tmp/agent-10.yaml" 10
 start_agent "$tmp/agent-10.yaml"
-wait_for 30 all_healthy 10 || die "with 10 workers only $(n_healthy) backends became healthy"
+wait_for 40 all_healthy 10 || die "with 10 workers only $(n_healthy) backends became healthy"
 sleep 1
 echo "== lb-agent: reaction time, worker 0 saturates (waiting=50) -> its weight in the live table < w0/10"
 in_lb "$react" --pin-dir "$pins" --backend "$(backend_addr 0)" \
 	--fleet "http://127.0.0.1:$FPORT" --worker 0 --trials "$TRIALS" \
-	--workers 10 --poll-ms 100 || die "bench_react failed"
+	--workers 10 --poll-ms 100 --agent-metrics "http://127.0.0.1:$MPORT/metrics" ||
+	die "bench_react failed"
 kill -0 "$AGENT_PID" 2>/dev/null || die "the agent died during the reaction benchmark"
 stop_agent
-SETUP_OK=1
 
 errs=$(grep -ci "error\|fail" "$tmp/agent.log")
 if [ "$errs" != 0 ]; then

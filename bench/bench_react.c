@@ -47,6 +47,7 @@ static struct {
 	unsigned trials;
 	unsigned workers;	/* fleet size polled by the agent (baseline) */
 	unsigned poll_ms;	/* configured poll interval (jitter range) */
+	const char *agent;	/* the agent's /metrics URL (baseline) */
 } opt = {
 	.pin_dir = LB_PIN_DIR_DEFAULT,
 	.fleet = "http://127.0.0.1:9000",
@@ -54,6 +55,7 @@ static struct {
 	.trials = 30,
 	.workers = 10,
 	.poll_ms = 100,
+	.agent = "http://127.0.0.1:9464/metrics",
 };
 
 static CURL *curl;
@@ -75,14 +77,15 @@ static void sleep_ns(unsigned long long ns)
 }
 
 struct buf {
-	char d[256];
+	char *d;
+	size_t cap;	/* of d, with room for the NUL */
 	size_t n;
 };
 
 static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
 {
 	struct buf *b = ud;
-	size_t len = sz * nm, room = sizeof(b->d) - 1 - b->n;
+	size_t len = sz * nm, room = b->cap - 1 - b->n;
 
 	if (len > room)
 		len = room;
@@ -92,18 +95,19 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
 	return sz * nm;
 }
 
-/* GET fleet + path; body (truncated) in out. Returns 0 on HTTP 200. */
-static int http_get(const char *path, struct buf *out)
+/* GET base + path; body (truncated) in out. Returns 0 on HTTP 200. */
+static int http_get_url(const char *base, const char *path, struct buf *out)
 {
+	static char small[256];
 	char url[512];
-	struct buf tmp;
+	struct buf tmp = { small, sizeof(small), 0 };
 	long code = 0;
 
 	if (!out)
 		out = &tmp;
 	out->n = 0;
 	out->d[0] = 0;
-	snprintf(url, sizeof(url), "%s%s", opt.fleet, path);
+	snprintf(url, sizeof(url), "%s%s", base, path);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
@@ -113,6 +117,11 @@ static int http_get(const char *path, struct buf *out)
 		return -1;
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
 	return code == 200 ? 0 : -1;
+}
+
+static int http_get(const char *path, struct buf *out)
+{
+	return http_get_url(opt.fleet, path, out);
 }
 
 static int set_waiting(unsigned waiting)
@@ -126,9 +135,23 @@ static int set_waiting(unsigned waiting)
 
 static int fleet_requests(unsigned long long *n)
 {
-	struct buf b;
+	static char d[256];
+	struct buf b = { d, sizeof(d), 0 };
 
 	if (http_get("/admin/stats", &b) || sscanf(b.d, "requests %llu", n) != 1)
+		return -1;
+	return 0;
+}
+
+/* inferlb_agent_poll_rounds_total from the agent's /metrics */
+static int agent_rounds(unsigned long long *n)
+{
+	static char d[1 << 20];
+	struct buf b = { d, sizeof(d), 0 };
+	const char *name = "\ninferlb_agent_poll_rounds_total ", *p;
+
+	if (http_get_url(opt.agent, "", &b) || !(p = strstr(b.d, name)) ||
+	    sscanf(p + strlen(name), "%llu", n) != 1)
 		return -1;
 	return 0;
 }
@@ -209,7 +232,9 @@ static void usage(FILE *f)
 		"  --worker I      fleetsim worker index of ADDR (default 0)\n"
 		"  --trials N      1..%u (default 30)\n"
 		"  --workers N     workers the agent polls, for the baseline (default 10)\n"
-		"  --poll-ms MS    the agent's poll_interval_ms (default 100)\n",
+		"  --poll-ms MS    the agent's poll_interval_ms (default 100)\n"
+		"  --agent-metrics URL  the agent's /metrics, for the measured poll\n"
+		"                  interval (default http://127.0.0.1:9464/metrics)\n",
 		LB_PIN_DIR_DEFAULT, MAX_TRIALS);
 }
 
@@ -223,12 +248,13 @@ int main(int argc, char **argv)
 		{ "trials", required_argument, NULL, 't' },
 		{ "workers", required_argument, NULL, 'n' },
 		{ "poll-ms", required_argument, NULL, 'i' },
+		{ "agent-metrics", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	LIBBPF_OPTS(bpf_obj_get_opts, gopts, .file_flags = BPF_F_RDONLY);
 	static double react[MAX_TRIALS];
-	unsigned long long req0, req1, run0, run1;
+	unsigned long long req0, req1, run0, run1, rounds0, rounds1;
 	unsigned n = 0, misses = 0, slow_recover = 0, i;
 	char path[512], msg[128];
 	__u8 addr[16], family;
@@ -262,6 +288,7 @@ int main(int argc, char **argv)
 				goto bad_arg;
 			opt.poll_ms = v;
 			break;
+		case 'a': opt.agent = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -291,6 +318,11 @@ int main(int argc, char **argv)
 	}
 	if (set_waiting(0) || fleet_requests(&req0)) {
 		fprintf(stderr, "Error: fleetsim at %s does not answer\n", opt.fleet);
+		goto out;
+	}
+	if (agent_rounds(&rounds0)) {
+		fprintf(stderr, "Error: no inferlb_agent_poll_rounds_total at %s\n",
+			opt.agent);
 		goto out;
 	}
 	if (read_weight(&w0) || w0 == 0) {
@@ -338,14 +370,15 @@ int main(int argc, char **argv)
 			slow_recover++;
 	}
 	run1 = now_ns();
-	if (fleet_requests(&req1)) {
-		fprintf(stderr, "Error: fleetsim /admin/stats failed\n");
+	if (fleet_requests(&req1) || agent_rounds(&rounds1)) {
+		fprintf(stderr, "Error: fleetsim /admin/stats or agent /metrics failed\n");
 		goto out;
 	}
 
 	{
-		double polls = (double)(req1 - req0) / 2.0 / opt.workers;
-		double interval = polls > 0 ? (run1 - run0) / 1e6 / polls : 0;
+		double rounds = (double)(rounds1 - rounds0);
+		double interval = rounds > 0 ? (run1 - run0) / 1e6 / rounds : 0;
+		double rpw = rounds > 0 ? (req1 - req0) / rounds / opt.workers : 0;
 		double med = 0, p90 = 0, p99 = 0, max = 0;
 
 		if (n) {
@@ -367,8 +400,9 @@ int main(int argc, char **argv)
 		printf("  %-40s %6.1fms %6.1fms %6.1fms %6.1fms %12.1fms %15.2fx\n",
 		       "", med, p90, p99, max, interval,
 		       interval > 0 ? med / interval : 0);
-		printf("  (poll interval: measured over the run from fleetsim's request count, %u workers, configured %u ms)\n",
-		       opt.workers, opt.poll_ms);
+		printf("  (poll interval: measured over the run, agent poll rounds; configured %u ms;\n"
+		       "   fleetsim saw %.2f requests per worker per round, %u workers)\n",
+		       opt.poll_ms, rpw, opt.workers);
 	}
 	rc = n ? 0 : 1;
 	if (!n)

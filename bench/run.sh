@@ -6,9 +6,15 @@ build=${1:-build}
 echo "== Maglev table build (userspace)"
 "$build/bench/bench_maglev"
 echo
+echo "== Prometheus parser (lb-agent's scrapes)"
+"$build/bench/bench_prom"
+echo
 if [ "$(id -u)" -ne 0 ]; then
 	echo "Error: the XDP benchmark loads BPF programs; run 'make bench' as root" >&2
 	exit 1
 fi
 echo "== XDP per-packet cost"
 "$build/bench/bench_xdp"
+echo
+echo "== lb-agent (namespaces, simulated fleet)"
+bench/agent.sh "$build"
