@@ -108,12 +108,12 @@ $(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm
 
 # the simulated GPU inference worker
-$(BUILD)/tools/gpusim: $(wildcard tools/gpusim/*.c) $(wildcard tools/gpusim/*.h) | $(BUILD)/tools
-	$(CC) $(CFLAGS) $(MHD_CFLAGS) $(filter %.c,$^) -o $@ $(MHD_LIBS) -lpthread -lm
+$(BUILD)/tools/gpusim: $(wildcard tools/gpusim/*.c) $(wildcard tools/gpusim/*.h) $(wildcard tools/simhttp/*) | $(BUILD)/tools
+	$(CC) $(CFLAGS) $(MHD_CFLAGS) -Itools/simhttp $(filter %.c,$^) -o $@ $(MHD_LIBS) -lpthread -lm
 
 # many simulated workers' metrics/health endpoints in one process (bench)
-$(BUILD)/tools/fleetsim: tools/fleetsim/fleetsim.c | $(BUILD)/tools
-	$(CC) $(CFLAGS) $(MHD_CFLAGS) $< -o $@ $(MHD_LIBS) -lpthread -lm
+$(BUILD)/tools/fleetsim: tools/fleetsim/fleetsim.c $(wildcard tools/simhttp/*) | $(BUILD)/tools
+	$(CC) $(CFLAGS) $(MHD_CFLAGS) -Itools/simhttp $(filter %.c,$^) -o $@ $(MHD_LIBS) -lpthread -lm
 
 # Prometheus parser throughput (agent sources only)
 $(BUILD)/bench/bench_prom: bench/bench_prom.c agent/prom.c agent/engine.c $(wildcard agent/*.h) | $(BUILD)/bench

@@ -17,6 +17,7 @@
 #include "apply.h"
 #include "engine.h"
 #include "lb_addr.h"
+#include "lb_msg.h"
 #include "lb_ops.h"
 
 #define MAX_BODY (8u << 20)	/* a scrape larger than this is an error */
@@ -49,16 +50,6 @@ static void logf_(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static int fail(char *msg, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-	return err < 0 ? err : -err;
 }
 
 /* ---- states: policy <-> datapath ---------------------------------------- */
@@ -188,14 +179,14 @@ static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
 	a->poller = lb_poller_new(conf->request_timeout_ms, MAX_BODY, perr,
 				  sizeof(perr));
 	if (!a->poller)
-		return fail(msg, len, -ENOMEM, "HTTP poller: %s", perr);
+		return lb_msgf(msg, len, -ENOMEM, "HTTP poller: %s", perr);
 	a->vips = calloc(conf->n_vips ? conf->n_vips : 1, sizeof(*a->vips));
 	a->be = calloc(nb ? nb : 1, sizeof(*a->be));
 	if (!a->vips || !a->be)
-		return fail(msg, len, -ENOMEM, "out of memory");
+		return lb_msgf(msg, len, -ENOMEM, "out of memory");
 	err = lb_backend_read_all(&a->dp, all);
 	if (err)
-		return fail(msg, len, err, "reading backends: %s", strerror(-err));
+		return lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
 	a->n_vips = conf->n_vips;
 	a->n_be = nb;
 	for (size_t i = 0; i < conf->n_vips; i++) {
@@ -206,14 +197,14 @@ static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
 
 		v->conf = cv;
 		if (lb_vip_find(&a->dp, &cv->key, &vv))
-			return fail(msg, len, -ENOENT, "VIP missing after apply");
+			return lb_msgf(msg, len, -ENOENT, "VIP missing after apply");
 		v->id = vv.id;
 		v->be = calloc(n, sizeof(*v->be));
 		v->pols = calloc(n, sizeof(*v->pols));
 		v->cur = calloc(n, sizeof(*v->cur));
 		v->out = calloc(n, sizeof(*v->out));
 		if (!v->be || !v->pols || !v->cur || !v->out)
-			return fail(msg, len, -ENOMEM, "out of memory");
+			return lb_msgf(msg, len, -ENOMEM, "out of memory");
 		v->n_be = cv->n_backends;
 		for (size_t j = 0; j < cv->n_backends; j++) {
 			struct lb_agent_backend *b = &a->be[k++], *o;
@@ -230,7 +221,7 @@ static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
 					break;
 				}
 			if (!b->id)
-				return fail(msg, len, -ENOENT,
+				return lb_msgf(msg, len, -ENOENT,
 					    "backend missing after apply");
 			o = old ? find_old(old, n_old, &cv->key, cb->addr) : NULL;
 			if (o) {
@@ -251,7 +242,7 @@ static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
 			if (add_probe(a, b, LB_PROBE_HEALTH, cb->health_url) ||
 			    add_probe(a, b, LB_PROBE_METRICS, cb->metrics_url) ||
 			    add_probe(a, b, LB_PROBE_DCGM, cb->dcgm_url))
-				return fail(msg, len, -EINVAL, "cannot poll %s",
+				return lb_msgf(msg, len, -EINVAL, "cannot poll %s",
 					    cb->metrics_url);
 		}
 	}
@@ -301,7 +292,7 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 		a->dp.fd[i] = -1;
 	if (snprintf(a->conf_path, sizeof(a->conf_path), "%s", conf_path) >=
 	    (int)sizeof(a->conf_path))
-		return fail(msg, len, -ENAMETOOLONG, "config path too long");
+		return lb_msgf(msg, len, -ENAMETOOLONG, "config path too long");
 	err = lb_conf_load_file(conf_path, &a->conf, msg, len);
 	if (err)
 		return err;

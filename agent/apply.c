@@ -10,7 +10,6 @@
  * the backends that left (their weight is already 0 in the live table).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +17,8 @@
 
 #include "apply.h"
 #include "lb_addr.h"
+#include "lb_msg.h"
 #include "lb_ops.h"
-
-static int fail(char *msg, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-	return err < 0 ? err : -err;
-}
 
 /* The live backends of every VIP (by VIP id), read once. */
 struct live {
@@ -105,7 +95,7 @@ static int plan(struct lb_dp *dp, const struct lb_conf *conf,
 		lb_fmt_vip(&cv->key, s, sizeof(s));
 		if (lv && (lv->info.mode != cv->mode ||
 			   lv->info.ring_size != cv->ring_size))
-			return fail(msg, len, -EEXIST,
+			return lb_msgf(msg, len, -EEXIST,
 				    "VIP %s exists with another mode or ring size than "
 				    "the file says; 'lbctl vip del %s' first to re-create it",
 				    s, s);
@@ -122,7 +112,7 @@ static int plan(struct lb_dp *dp, const struct lb_conf *conf,
 			if (cv->mode == LB_FWD_IPIP &&
 			    (cb->family == LB_AF_INET ? !cfg.encap_src_v4 :
 			     !memcmp(cfg.encap_src_v6, none, 16)))
-				return fail(msg, len, -EADDRNOTAVAIL,
+				return lb_msgf(msg, len, -EADDRNOTAVAIL,
 					    "%s: no IPv%d address on the attached device "
 					    "to send ipip from; add one, or use mode l2dsr",
 					    s, cb->family == LB_AF_INET ? 4 : 6);
@@ -133,11 +123,11 @@ static int plan(struct lb_dp *dp, const struct lb_conf *conf,
 		}
 	}
 	if (l->n_vips - gone_vips + new_vips > LB_MAX_VIPS)
-		return fail(msg, len, -ENOSPC, "the file needs more than %u VIPs",
+		return lb_msgf(msg, len, -ENOSPC, "the file needs more than %u VIPs",
 			    LB_MAX_VIPS);
 	/* backends that leave free their ids only after the writes */
 	if (l->n_be + new_be > LB_MAX_BACKENDS - 1)
-		return fail(msg, len, -ENOSPC,
+		return lb_msgf(msg, len, -ENOSPC,
 			    "the file needs %u more backend slots than are free",
 			    new_be);
 	return 0;
@@ -156,7 +146,7 @@ static int publish_vip(struct lb_dp *dp, const struct lb_conf_vip *cv,
 	int nb, err;
 
 	if (lb_vip_find(dp, &cv->key, &v))
-		return fail(msg, len, -ENOENT, "VIP vanished while applying");
+		return lb_msgf(msg, len, -ENOENT, "VIP vanished while applying");
 	nb = lb_backend_list(dp, v.id, be, LB_MAX_BACKENDS);
 	for (int i = 0; i < nb; i++) {
 		struct lb_backend_ctl *c = &ctl[n++];
@@ -205,7 +195,7 @@ int lb_apply(struct lb_dp *dp, const struct lb_conf *conf, bool agent_managed,
 	if (l)
 		l->be = calloc(LB_MAX_BACKENDS, sizeof(*l->be));
 	if (!l || !l->be) {
-		err = fail(msg, len, -ENOMEM, "out of memory");
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
 		goto out;
 	}
 	live_read(dp, l);

@@ -24,7 +24,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,6 +35,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "prom.h"
 #include "lb_addr.h"
 #include "lb_ops.h"
 
@@ -408,45 +408,17 @@ static int get_u32(struct ctx *x, const struct node *n, const char *field,
 }
 
 /*
- * strtod() follows LC_NUMERIC; a private "C" locale keeps "0.5" meaning
- * one half on any host. Made once per process; a lost race only leaks
- * one locale object.
- */
-static locale_t c_locale(void)
-{
-	static locale_t cached;
-	locale_t l = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
-	locale_t expected = (locale_t)0;
-
-	if (l)
-		return l;
-	l = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-	if (!l)
-		return (locale_t)0;
-	if (!__atomic_compare_exchange_n(&cached, &expected, l, false,
-					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		freelocale(l);
-		l = expected;
-	}
-	return l;
-}
-
-/*
  * A finite decimal number. Only [0-9.eE+-] are accepted, which keeps
  * out what strtod() would also take: hex floats, "inf", "nan", and
- * leading blanks.
+ * leading blanks; prom_parse_double() reads it independent of the
+ * process locale.
  */
 static int parse_double(const char *s, double *out)
 {
-	locale_t l = c_locale();
-	char *end;
 	double v;
 
-	if (!*s || strspn(s, "0123456789.eE+-") != strlen(s) || !l)
-		return -EINVAL;
-	errno = 0;
-	v = strtod_l(s, &end, l);
-	if (*end || errno || !isfinite(v))
+	if (!*s || strspn(s, "0123456789.eE+-") != strlen(s) ||
+	    !prom_parse_double(s, &v) || !isfinite(v))
 		return -EINVAL;
 	*out = v;
 	return 0;

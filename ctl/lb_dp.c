@@ -30,6 +30,7 @@
 
 #include "inferlb.h"
 #include "lb_dp.h"
+#include "lb_msg.h"
 #include "lb.skel.h"
 #include "decap.skel.h"
 
@@ -75,16 +76,6 @@ static const __u32 lb_map_value_size[LB_M_COUNT] = {
 	[LB_M_AGENT] = sizeof(struct lb_agent_status),
 };
 
-static int fail(char *msg, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-	return err < 0 ? err : -err;
-}
-
 /* dir/name into buf; an empty string if it does not fit (dir is checked
  * to be short in lb_dp_lock, so that does not happen in practice). */
 static void path_of(char *buf, size_t len, const char *dir, const char *name)
@@ -111,7 +102,7 @@ static int ensure_bpffs(char *msg, size_t len)
 		return 0;
 	mkdir(BPF_FS_ROOT, 0700);
 	if (mount("bpf", BPF_FS_ROOT, "bpf", 0, "mode=0700"))
-		return fail(msg, len, -errno, "cannot mount bpffs on %s: %s",
+		return lb_msgf(msg, len, -errno, "cannot mount bpffs on %s: %s",
 			    BPF_FS_ROOT, strerror(errno));
 	return 0;
 }
@@ -124,20 +115,20 @@ static int wait_lock(struct lb_dp *dp, char *msg, size_t len)
 
 	for (int waited = 0; flock(dp->dir_fd, LOCK_EX | LOCK_NB); waited++) {
 		if (errno != EWOULDBLOCK)
-			return fail(msg, len, -errno, "cannot lock %s: %s", dp->dir,
+			return lb_msgf(msg, len, -errno, "cannot lock %s: %s", dp->dir,
 				    strerror(errno));
 		if (waited == 0)
 			fprintf(stderr, "Waiting for another lbctl holding %s...\n",
 				dp->dir);
 		if (waited >= LOCK_WAIT_MS / 10)
-			return fail(msg, len, -EBUSY,
+			return lb_msgf(msg, len, -EBUSY,
 				    "%s stayed locked by another lbctl or the agent for %d s; try again",
 				    dp->dir, LOCK_WAIT_MS / 1000);
 		usleep(10000);
 	}
 	/* unloaded by the process we waited for: nothing left here */
 	if (!fstat(dp->dir_fd, &st) && st.st_nlink == 0)
-		return fail(msg, len, -ENOENT,
+		return lb_msgf(msg, len, -ENOENT,
 			    "inferlb is not attached; run 'lbctl attach DEV' first");
 	return 0;
 }
@@ -151,7 +142,7 @@ void lb_dp_unlock(struct lb_dp *dp)
 int lb_dp_relock(struct lb_dp *dp, char *msg, size_t len)
 {
 	if (dp->dir_fd < 0)
-		return fail(msg, len, -EBADF, "pin directory not open");
+		return lb_msgf(msg, len, -EBADF, "pin directory not open");
 	return wait_lock(dp, msg, len);
 }
 
@@ -167,23 +158,23 @@ int lb_dp_lock(struct lb_dp *dp, const char *dir, bool create, char *msg,
 		dp->fd[i] = -1;
 	libbpf_set_print(quiet_libbpf);
 	if (strlen(dir) >= sizeof(dp->dir) - 64)
-		return fail(msg, len, -ENAMETOOLONG, "pin directory '%s' is too long", dir);
+		return lb_msgf(msg, len, -ENAMETOOLONG, "pin directory '%s' is too long", dir);
 	strcpy(dp->dir, dir);
 	if (create) {
 		err = ensure_bpffs(msg, len);
 		if (err)
 			return err;
 		if (mkdir(dir, 0700) && errno != EEXIST)
-			return fail(msg, len, -errno, "cannot create %s: %s", dir,
+			return lb_msgf(msg, len, -errno, "cannot create %s: %s", dir,
 				    strerror(errno));
 		chmod(dir, 0700);
 	}
 	dp->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dp->dir_fd < 0) {
 		if (errno == ENOENT)
-			return fail(msg, len, -ENOENT,
+			return lb_msgf(msg, len, -ENOENT,
 				    "inferlb is not attached; run 'lbctl attach DEV' first");
-		return fail(msg, len, -errno, "cannot open %s: %s", dir,
+		return lb_msgf(msg, len, -errno, "cannot open %s: %s", dir,
 			    strerror(errno));
 	}
 	return wait_lock(dp, msg, len);
@@ -211,21 +202,21 @@ int lb_dp_open(struct lb_dp *dp, char *msg, size_t len)
 		dp->fd[i] = bpf_obj_get(p);
 		if (dp->fd[i] < 0) {
 			if (errno == ENOENT)
-				return fail(msg, len, -ENOENT,
+				return lb_msgf(msg, len, -ENOENT,
 					    "inferlb is not attached; run 'lbctl attach DEV' first");
-			return fail(msg, len, -errno, "cannot open %s: %s", p,
+			return lb_msgf(msg, len, -errno, "cannot open %s: %s", p,
 				    strerror(errno));
 		}
 		if (bpf_obj_get_info_by_fd(dp->fd[i], &info, &ilen) ||
 		    info.value_size != lb_map_value_size[i])
-			return fail(msg, len, -EPROTO,
+			return lb_msgf(msg, len, -EPROTO,
 				    "%s has another layout than this lbctl expects; "
 				    "run 'lbctl unload' to start over or use the "
 				    "lbctl that created it", p);
 	}
 	if (bpf_map_lookup_elem(dp->fd[LB_M_META], &zero, &meta) ||
 	    meta.schema_version != LB_SCHEMA_VERSION)
-		return fail(msg, len, -EPROTO,
+		return lb_msgf(msg, len, -EPROTO,
 			    "pinned maps have schema v%u, this lbctl speaks v%u; "
 			    "use a matching lbctl or run 'lbctl unload' to start over",
 			    meta.schema_version, LB_SCHEMA_VERSION);
@@ -262,7 +253,7 @@ int lb_dp_load(struct lb_dp *dp, char *msg, size_t len)
 	}
 	skel = lb_bpf__open();
 	if (!skel)
-		return fail(msg, len, -errno, "cannot open the balancer object: %s",
+		return lb_msgf(msg, len, -errno, "cannot open the balancer object: %s",
 			    strerror(errno));
 	bpf_object__for_each_map(map, skel->obj) {
 		path_of(p, sizeof(p), dp->dir, bpf_map__name(map));
@@ -393,34 +384,34 @@ static int attach_prog(const char *dir, const char *prog_pin,
 	__u32 cur = 0;
 
 	if (!ifindex)
-		return fail(msg, len, -ENODEV, "no device '%s'", ifname);
+		return lb_msgf(msg, len, -ENODEV, "no device '%s'", ifname);
 	snprintf(name, sizeof(name), LB_PIN_LINK_PREFIX "%s", ifname);
 	path_of(link, sizeof(link), dir, name);
 	if (!access(link, F_OK))
-		return fail(msg, len, -EEXIST,
+		return lb_msgf(msg, len, -EEXIST,
 			    "already attached to %s ('lbctl detach %s' removes it)",
 			    ifname, ifname);
 	if (!bpf_xdp_query_id(ifindex, 0, &cur) && cur) {
 		if (!force)
-			return fail(msg, len, -EBUSY,
+			return lb_msgf(msg, len, -EBUSY,
 				    "%s already runs XDP program id %u; use --force to replace it",
 				    ifname, cur);
 		if (bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL) &&
 		    bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL))
-			return fail(msg, len, -EBUSY,
+			return lb_msgf(msg, len, -EBUSY,
 				    "cannot remove program id %u from %s (attached "
 				    "through a link its owner must remove)", cur, ifname);
 	}
 	path_of(prog, sizeof(prog), dir, prog_pin);
 	pfd = bpf_obj_get(prog);
 	if (pfd < 0)
-		return fail(msg, len, -errno, "cannot open %s: %s", prog,
+		return lb_msgf(msg, len, -errno, "cannot open %s: %s", prog,
 			    strerror(errno));
 	opts.flags = mode == LB_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
 	lfd = bpf_link_create(pfd, ifindex, BPF_XDP, &opts);
 	close(pfd);
 	if (lfd < 0)
-		return fail(msg, len, -errno,
+		return lb_msgf(msg, len, -errno,
 			    "attaching to %s in %s mode failed: %s%s", ifname,
 			    mode == LB_XDP_NATIVE ? "native" : "skb",
 			    strerror(errno),
@@ -429,7 +420,7 @@ static int attach_prog(const char *dir, const char *prog_pin,
 	err = bpf_obj_pin(lfd, link);
 	close(lfd); /* the pin keeps the link, and the attachment, alive */
 	if (err)
-		return fail(msg, len, -errno, "cannot pin %s: %s", link,
+		return lb_msgf(msg, len, -errno, "cannot pin %s: %s", link,
 			    strerror(errno));
 	return 0;
 }
@@ -453,9 +444,9 @@ static int detach_link(const char *dir, const char *ifname, char *msg,
 	path_of(link, sizeof(link), dir, name);
 	if (unlink(link)) {
 		if (errno == ENOENT)
-			return fail(msg, len, -ENOENT, "%s is not attached to %s",
+			return lb_msgf(msg, len, -ENOENT, "%s is not attached to %s",
 				    what, ifname);
-		return fail(msg, len, -errno, "cannot remove %s: %s", link,
+		return lb_msgf(msg, len, -errno, "cannot remove %s: %s", link,
 			    strerror(errno));
 	}
 	return 0;
@@ -541,7 +532,7 @@ int lb_dp_unload(struct lb_dp *dp, char *msg, size_t len)
 	/* Only a directory that holds inferlb is emptied. */
 	if (!pinned(dp->dir, LB_PIN_META) && !pinned(dp->dir, LB_PIN_PROG) &&
 	    !pinned(dp->dir, LB_PIN_DECAP_DIR))
-		return fail(msg, len, -ENOENT,
+		return lb_msgf(msg, len, -ENOENT,
 			    "%s holds no inferlb pins; nothing to unload", dp->dir);
 	for (int i = 0; i < LB_M_COUNT; i++)
 		if (dp->fd[i] >= 0) {
@@ -553,7 +544,7 @@ int lb_dp_unload(struct lb_dp *dp, char *msg, size_t len)
 	if (!err)
 		err = remove_pins(dp->dir);
 	if (err)
-		return fail(msg, len, err, "cannot remove the pins under %s: %s",
+		return lb_msgf(msg, len, err, "cannot remove the pins under %s: %s",
 			    dp->dir, strerror(-err));
 	return 0;
 }
@@ -598,15 +589,15 @@ int lb_dp_decap_attach(struct lb_dp *dp, const char *ifname,
 	int err, fd;
 
 	if (!if_nametoindex(ifname))
-		return fail(msg, len, -ENODEV, "no device '%s'", ifname);
+		return lb_msgf(msg, len, -ENODEV, "no device '%s'", ifname);
 	path_of(dir, sizeof(dir), dp->dir, LB_PIN_DECAP_DIR);
 	if (mkdir(dir, 0700) && errno != EEXIST)
-		return fail(msg, len, -errno, "cannot create %s: %s", dir,
+		return lb_msgf(msg, len, -errno, "cannot create %s: %s", dir,
 			    strerror(errno));
 	if (!pinned(dir, LB_PIN_DECAP_PROG)) {
 		skel = decap_bpf__open();
 		if (!skel)
-			return fail(msg, len, -errno, "cannot open the decap object");
+			return lb_msgf(msg, len, -errno, "cannot open the decap object");
 		bpf_object__for_each_map(map, skel->obj) {
 			path_of(p, sizeof(p), dir, bpf_map__name(map));
 			bpf_map__set_pin_path(map, p);
@@ -618,17 +609,17 @@ int lb_dp_decap_attach(struct lb_dp *dp, const char *ifname,
 		}
 		decap_bpf__destroy(skel);
 		if (err)
-			return fail(msg, len, err, "loading the decap program failed: %s",
+			return lb_msgf(msg, len, err, "loading the decap program failed: %s",
 				    strerror(-err));
 	}
 	path_of(p, sizeof(p), dir, LB_PIN_DECAP_ADDRS);
 	fd = bpf_obj_get(p);
 	if (fd < 0)
-		return fail(msg, len, -errno, "cannot open %s: %s", p, strerror(errno));
+		return lb_msgf(msg, len, -errno, "cannot open %s: %s", p, strerror(errno));
 	err = decap_fill_addrs(fd, ifname);
 	close(fd);
 	if (err <= 0)
-		return fail(msg, len, err ? err : -EADDRNOTAVAIL,
+		return lb_msgf(msg, len, err ? err : -EADDRNOTAVAIL,
 			    "%s has no addresses to decapsulate for", ifname);
 	err = attach_prog(dir, LB_PIN_DECAP_PROG, ifname, mode, force, msg, len);
 	if (err) {

@@ -28,20 +28,11 @@
 #include "lb_filter.h"
 #include "lb_maglev.h"
 #include "lb_neigh.h"
+#include "lb_msg.h"
 #include "lb_ops.h"
 #include "lb_ring.h"
 
 #define NEXTHOP_TIMEOUT_MS 2000
-
-static int fail(char *msg, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-	return err < 0 ? err : -err;
-}
 
 /* Every field, in the struct's order (the size check below catches a new
  * field that was not listed). */
@@ -196,13 +187,13 @@ static int vip_rebuild(struct lb_dp *dp, __u32 vip_id, char *msg, size_t len)
 	int n, err;
 
 	if (bpf_map_lookup_elem(dp->fd[LB_M_VIP_INFO], &vip_id, &v))
-		return fail(msg, len, -errno, "VIP id %u: %s", vip_id, strerror(errno));
+		return lb_msgf(msg, len, -errno, "VIP id %u: %s", vip_id, strerror(errno));
 	bpf_map_lookup_elem(dp->fd[LB_M_CONFIG], &zero, &cfg);
 	n = lb_backend_list(dp, vip_id, views, LB_MAX_BACKENDS);
 	mb = calloc(n ? n : 1, sizeof(*mb));
 	table = malloc(sizeof(*table) * v.ring_size);
 	if (!mb || !table) {
-		err = fail(msg, len, -ENOMEM, "out of memory");
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
@@ -212,13 +203,13 @@ static int vip_rebuild(struct lb_dp *dp, __u32 vip_id, char *msg, size_t len)
 	}
 	err = lb_maglev_build(mb, n, v.ring_size, cfg.hash_seed, table);
 	if (err) {
-		fail(msg, len, err, "building the table failed: %s", strerror(-err));
+		lb_msgf(msg, len, err, "building the table failed: %s", strerror(-err));
 		goto out;
 	}
 	err = lb_ring_install(dp->fd[LB_M_RINGS], vip_id, v.ring_size, table,
 			      dp->rb.fd >= 0 ? &dp->rb : NULL);
 	if (err) {
-		fail(msg, len, err, "publishing the table failed: %s", strerror(-err));
+		lb_msgf(msg, len, err, "publishing the table failed: %s", strerror(-err));
 		goto out;
 	}
 	v.ring_gen++;
@@ -235,7 +226,7 @@ static int vip_need(struct lb_dp *dp, const struct lb_vip_key *key,
 	char s[80];
 
 	if (lb_vip_find(dp, key, v))
-		return fail(msg, len, -ENOENT,
+		return lb_msgf(msg, len, -ENOENT,
 			    "no VIP %s; add it with 'lbctl vip add %s'",
 			    lb_fmt_vip(key, s, sizeof(s)), s);
 	return 0;
@@ -254,14 +245,14 @@ int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key, __u8 mode,
 	int err;
 
 	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
-		return fail(msg, len, -EINVAL, "unknown forwarding mode");
+		return lb_msgf(msg, len, -EINVAL, "unknown forwarding mode");
 	if (!lb_is_prime(ring_size) || ring_size < LB_RING_SIZE_MIN ||
 	    ring_size > LB_RING_SIZE_MAX)
-		return fail(msg, len, -EINVAL,
+		return lb_msgf(msg, len, -EINVAL,
 			    "ring size %u is not a prime in [%u, %u]", ring_size,
 			    LB_RING_SIZE_MIN, LB_RING_SIZE_MAX);
 	if (!lb_vip_find(dp, key, &old))
-		return fail(msg, len, -EEXIST,
+		return lb_msgf(msg, len, -EEXIST,
 			    "VIP %s exists; 'lbctl vip del %s' first to re-create it",
 			    lb_fmt_vip(key, s, sizeof(s)), s);
 	for (id = 0; id < LB_MAX_VIPS; id++) {
@@ -272,7 +263,7 @@ int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key, __u8 mode,
 			break;
 	}
 	if (id == LB_MAX_VIPS)
-		return fail(msg, len, -ENOSPC, "all %u VIP slots are in use",
+		return lb_msgf(msg, len, -ENOSPC, "all %u VIP slots are in use",
 			    LB_MAX_VIPS);
 	memcpy(ak.addr, key->addr, 16);
 	bpf_map_lookup_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count);
@@ -299,7 +290,7 @@ int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key, __u8 mode,
 			bpf_map_update_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count, 0);
 		}
 		lb_filter_rebuild(dp->fd[LB_M_VIP_FILTER], dp->fd[LB_M_VIP_ADDRS]);
-		return fail(msg, len, err, "adding VIP %s failed: %s",
+		return lb_msgf(msg, len, err, "adding VIP %s failed: %s",
 			    lb_fmt_vip(key, s, sizeof(s)), strerror(-err));
 	}
 	return 0;
@@ -341,7 +332,7 @@ int lb_vip_del(struct lb_dp *dp, const struct lb_vip_key *key, char *msg,
 	if (err)
 		return err;
 	if (bpf_map_delete_elem(dp->fd[LB_M_VIPS], key))
-		return fail(msg, len, -errno, "removing the VIP failed: %s",
+		return lb_msgf(msg, len, -errno, "removing the VIP failed: %s",
 			    strerror(errno));
 	n = lb_backend_list(dp, v.id, views, LB_MAX_BACKENDS);
 	for (int i = 0; i < n; i++)
@@ -390,18 +381,18 @@ int lb_nexthop_for(struct lb_dp *dp, const __u8 addr[16], __u8 family,
 				 addr, 0, NEXTHOP_TIMEOUT_MS, &info, why,
 				 sizeof(why));
 	if (err)
-		return fail(msg, len, err, "cannot resolve the next hop of %s: %s",
+		return lb_msgf(msg, len, err, "cannot resolve the next hop of %s: %s",
 			    a, why[0] ? why : strerror(-err));
 	if_indextoname(info.ifindex, dev);
 	for (int i = 0; i < n; i++)
 		ours |= !strcmp(names[i], dev);
 	if (!ours)
-		return fail(msg, len, -ENETUNREACH,
+		return lb_msgf(msg, len, -ENETUNREACH,
 			    "%s is reached via %s, where inferlb is not attached; "
 			    "run 'lbctl attach %s' first", a, dev, dev);
 	if (mode == LB_FWD_L2DSR &&
 	    memcmp(info.gw, addr, family == LB_AF_INET6 ? 16 : 4))
-		return fail(msg, len, -EINVAL,
+		return lb_msgf(msg, len, -EINVAL,
 			    "l2dsr needs backends on the balancer's L2 segment; "
 			    "%s is behind a router", a);
 	memset(nh, 0, sizeof(*nh));
@@ -426,14 +417,14 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 		return err;
 	lb_fmt_ip(addr, family, a, sizeof(a));
 	if (family != v.info.key.family)
-		return fail(msg, len, -EINVAL,
+		return lb_msgf(msg, len, -EINVAL,
 			    "backend %s and VIP %s are of different address families",
 			    a, lb_fmt_vip(vip, s, sizeof(s)));
 	if (weight > LB_WEIGHT_MAX)
-		return fail(msg, len, -EINVAL, "weight %u is above %u", weight,
+		return lb_msgf(msg, len, -EINVAL, "weight %u is above %u", weight,
 			    LB_WEIGHT_MAX);
 	if (backend_find(dp, v.id, addr))
-		return fail(msg, len, -EEXIST,
+		return lb_msgf(msg, len, -EEXIST,
 			    "%s is already a backend of %s; 'lbctl set-weight' changes its weight",
 			    a, lb_fmt_vip(vip, s, sizeof(s)));
 	if (v.info.mode == LB_FWD_IPIP) {
@@ -444,7 +435,7 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 		bpf_map_lookup_elem(dp->fd[LB_M_CONFIG], &zero, &cfg);
 		if (family == LB_AF_INET ? !cfg.encap_src_v4 :
 					   !memcmp(cfg.encap_src_v6, none, 16))
-			return fail(msg, len, -EADDRNOTAVAIL,
+			return lb_msgf(msg, len, -EADDRNOTAVAIL,
 				    "no IPv%d address on the attached device to send "
 				    "ipip from; add one, or use a VIP with --mode l2dsr",
 				    family == LB_AF_INET ? 4 : 6);
@@ -455,7 +446,7 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 		    !(old.flags & LB_BACKEND_F_ACTIVE))
 			break;
 	if (id == LB_MAX_BACKENDS)
-		return fail(msg, len, -ENOSPC, "all %u backend slots are in use",
+		return lb_msgf(msg, len, -ENOSPC, "all %u backend slots are in use",
 			    LB_MAX_BACKENDS - 1);
 	err = lb_nexthop_for(dp, addr, family, v.info.mode, &nh, msg, len);
 	if (err)
@@ -473,7 +464,7 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 	    bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0)) {
 		err = -errno;
 		backend_clear(dp, id);
-		return fail(msg, len, err, "adding backend %s failed: %s", a,
+		return lb_msgf(msg, len, err, "adding backend %s failed: %s", a,
 			    strerror(-err));
 	}
 	/* A weight-0 backend owns no slot: the table would come out the same
@@ -500,7 +491,7 @@ static int backend_need(struct lb_dp *dp, const struct lb_vip_key *vip,
 		return err;
 	*id = backend_find(dp, v->id, addr);
 	if (!*id)
-		return fail(msg, len, -ENOENT, "%s is not a backend of %s",
+		return lb_msgf(msg, len, -ENOENT, "%s is not a backend of %s",
 			    lb_fmt_ip(addr, family, a, sizeof(a)),
 			    lb_fmt_vip(vip, s, sizeof(s)));
 	return 0;
@@ -517,14 +508,14 @@ int lb_backend_del(struct lb_dp *dp, const struct lb_vip_key *vip,
 	if (err)
 		return err;
 	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
-		return fail(msg, len, -errno, "backend %u: %s", id, strerror(errno));
+		return lb_msgf(msg, len, -errno, "backend %u: %s", id, strerror(errno));
 	/* First a table without it (weight 0: no slots), so no new flow is
 	 * dropped on the way; the swap waits out packets still reading the
 	 * old table. Then its flows stop following it. */
 	old = b;
 	b.weight = 0;
 	if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0))
-		return fail(msg, len, -errno, "backend %u: %s", id, strerror(errno));
+		return lb_msgf(msg, len, -errno, "backend %u: %s", id, strerror(errno));
 	err = vip_rebuild(dp, v.id, msg, len);
 	if (err) {
 		bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &old, 0);
@@ -544,17 +535,17 @@ int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
 	int err;
 
 	if (weight > LB_WEIGHT_MAX)
-		return fail(msg, len, -EINVAL, "weight %u is above %u", weight,
+		return lb_msgf(msg, len, -EINVAL, "weight %u is above %u", weight,
 			    LB_WEIGHT_MAX);
 	err = backend_need(dp, vip, addr, family, &v, &id, msg, len);
 	if (err)
 		return err;
 	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
-		return fail(msg, len, -errno, "backend %u: %s", id, strerror(errno));
+		return lb_msgf(msg, len, -errno, "backend %u: %s", id, strerror(errno));
 	old = b;
 	b.weight = weight;
 	if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0))
-		return fail(msg, len, -errno, "backend %u: %s", id, strerror(errno));
+		return lb_msgf(msg, len, -errno, "backend %u: %s", id, strerror(errno));
 	err = vip_rebuild(dp, v.id, msg, len);
 	if (err)
 		bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &old, 0);
@@ -572,17 +563,17 @@ int lb_vip_publish(struct lb_dp *dp, __u32 vip_id,
 	*rebuilt = false;
 	err = lb_backend_read_all(dp, all);
 	if (err)
-		return fail(msg, len, err, "reading backends: %s", strerror(-err));
+		return lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
 	for (size_t i = 0; i < n; i++) {
 		const struct lb_backend *b = &all[c[i].id % LB_MAX_BACKENDS];
 
 		if (!c[i].id || c[i].id >= LB_MAX_BACKENDS ||
 		    !(b->flags & LB_BACKEND_F_ACTIVE) || b->vip_id != vip_id)
-			return fail(msg, len, -ESTALE,
+			return lb_msgf(msg, len, -ESTALE,
 				    "backend id %u is no longer a backend of VIP id %u",
 				    c[i].id, vip_id);
 		if (c[i].weight > LB_WEIGHT_MAX || c[i].state > LB_BE_STATE_MAX)
-			return fail(msg, len, -EINVAL, "backend id %u: bad weight or state",
+			return lb_msgf(msg, len, -EINVAL, "backend id %u: bad weight or state",
 				    c[i].id);
 		reweigh |= b->weight != c[i].weight;
 	}
@@ -599,7 +590,7 @@ int lb_vip_publish(struct lb_dp *dp, __u32 vip_id,
 			b.state = c[i].state;
 		if (memcmp(&b, &all[c[i].id], sizeof(b)) &&
 		    bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &c[i].id, &b, 0))
-			return fail(msg, len, -errno, "backend %u: %s", c[i].id,
+			return lb_msgf(msg, len, -errno, "backend %u: %s", c[i].id,
 				    strerror(errno));
 		all[c[i].id] = b;
 	}
@@ -618,7 +609,7 @@ int lb_vip_publish(struct lb_dp *dp, __u32 vip_id,
 			continue;
 		b.state = LB_BE_DOWN;
 		if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &c[i].id, &b, 0))
-			return fail(msg, len, -errno, "backend %u: %s", c[i].id,
+			return lb_msgf(msg, len, -errno, "backend %u: %s", c[i].id,
 				    strerror(errno));
 	}
 	return 0;

@@ -24,7 +24,6 @@
  *   scrapes of other workers never contend.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -33,7 +32,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,11 +41,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#if MHD_VERSION < 0x00097002
-typedef int MHD_Result_t;
-#else
-typedef enum MHD_Result MHD_Result_t;
-#endif
+#include "simhttp.h"
 
 #define MAX_WORKERS	10000u
 #define CONN_LIMIT	4096u		/* a fleet of 1,000 plus admin, with room */
@@ -92,69 +86,26 @@ static size_t tail_len;
 
 /* ---- scrape rendering ---- */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void bput(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	char *np;
-	int n;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len)
-			break;
-		/* Only the start-up tail grows; a request's head never does. */
-		np = realloc(b->p, b->cap * 2 + (size_t)n);
-
-		if (!np) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = b->cap * 2 + (size_t)n;
-	}
-	b->len += (size_t)n;
-}
-
-static void bhead(struct buf *b, const char *name, const char *type,
-		  const char *help)
-{
-	bput(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 /*
  * A cumulative histogram whose counts follow a smooth curve around
  * @mid, like latencies of a server that has been up for a while.
  */
-static void bhist(struct buf *b, const char *name, const char *help,
+static void bhist(struct sim_buf *b, const char *name, const char *help,
 		  const char *labels, const double *le, unsigned n,
 		  double mid, uint64_t total)
 {
-	bhead(b, name, "histogram", help);
+	sim_bhead(b, name, "histogram", help);
 	for (unsigned i = 0; i < n; i++) {
 		double frac = 1.0 - exp(-le[i] / mid);
 		uint64_t c = (uint64_t)(frac * (double)total);
 
-		bput(b, "%s_bucket{%s,le=\"%g\"} %" PRIu64 ".0\n",
-		     name, labels, le[i], c);
+		sim_bput(b, "%s_bucket{%s,le=\"%g\"} %" PRIu64 ".0\n",
+			 name, labels, le[i], c);
 	}
-	bput(b, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 ".0\n", name, labels,
-	     total);
-	bput(b, "%s_count{%s} %" PRIu64 ".0\n", name, labels, total);
-	bput(b, "%s_sum{%s} %.6f\n", name, labels, mid * (double)total);
+	sim_bput(b, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 ".0\n", name, labels,
+		 total);
+	sim_bput(b, "%s_count{%s} %" PRIu64 ".0\n", name, labels, total);
+	sim_bput(b, "%s_sum{%s} %.6f\n", name, labels, mid * (double)total);
 }
 
 static const double lat_le[] = {
@@ -173,7 +124,7 @@ static const double tok_le[] = {
 
 static int build_tail(void)
 {
-	struct buf b = { .cap = 16384 };
+	struct sim_buf b = { .cap = 16384 };
 	const char *pre = engine_names[opt.engine];
 	char name[128];
 	/* Label sets as the engines write them (vLLM sorts them). */
@@ -199,11 +150,11 @@ static int build_tail(void)
 		H("request_prompt_tokens",
 		  "Number of prefill tokens processed.",
 		  tok_le, 900, 58190);
-		bhead(&b, "vllm:cache_config_info", "gauge",
-		      "Information of the LLMEngine CacheConfig");
-		bput(&b, "vllm:cache_config_info{block_size=\"16\",cache_dtype=\"auto\","
-		     "enable_prefix_caching=\"True\",engine=\"0\","
-		     "gpu_memory_utilization=\"0.9\",num_gpu_blocks=\"27904\"} 1.0\n");
+		sim_bhead(&b, "vllm:cache_config_info", "gauge",
+			  "Information of the LLMEngine CacheConfig");
+		sim_bput(&b, "vllm:cache_config_info{block_size=\"16\",cache_dtype=\"auto\","
+			 "enable_prefix_caching=\"True\",engine=\"0\","
+			 "gpu_memory_utilization=\"0.9\",num_gpu_blocks=\"27904\"} 1.0\n");
 	}
 #undef H
 	if (b.oom) {
@@ -220,117 +171,108 @@ static int build_tail(void)
  * the engine's gauges with this worker's values and counters that grow
  * with every scrape.
  */
-static void render_head(struct buf *b, unsigned i, unsigned wait,
+static void render_head(struct sim_buf *b, unsigned i, unsigned wait,
 			unsigned run, double kv, uint64_t n)
 {
-	bhead(b, "python_gc_objects_collected_total", "counter",
-	      "Objects collected during gc");
+	sim_bhead(b, "python_gc_objects_collected_total", "counter",
+		  "Objects collected during gc");
 	for (unsigned g = 0; g < 3; g++)
-		bput(b, "python_gc_objects_collected_total{generation=\"%u\"} %u.0\n",
-		     g, 12000u >> (g * 3));
-	bhead(b, "process_resident_memory_bytes", "gauge",
-	      "Resident memory size in bytes.");
-	bput(b, "process_resident_memory_bytes %u.0\n", 2000000000u + i * 4096u);
-	bhead(b, "process_cpu_seconds_total", "counter",
-	      "Total user and system CPU time spent in seconds.");
-	bput(b, "process_cpu_seconds_total %.2f\n", 1000.0 + (double)n * 0.01);
+		sim_bput(b, "python_gc_objects_collected_total{generation=\"%u\"} %u.0\n",
+			 g, 12000u >> (g * 3));
+	sim_bhead(b, "process_resident_memory_bytes", "gauge",
+		  "Resident memory size in bytes.");
+	sim_bput(b, "process_resident_memory_bytes %u.0\n", 2000000000u + i * 4096u);
+	sim_bhead(b, "process_cpu_seconds_total", "counter",
+		  "Total user and system CPU time spent in seconds.");
+	sim_bput(b, "process_cpu_seconds_total %.2f\n", 1000.0 + (double)n * 0.01);
 
 	if (opt.engine == ENG_VLLM) {
 		const char *l = "engine=\"0\",model_name=\"sim-model\"";
 
-		bhead(b, "vllm:num_requests_running", "gauge",
-		      "Number of requests in model execution batches.");
-		bput(b, "vllm:num_requests_running{%s} %u.0\n", l, run);
-		bhead(b, "vllm:num_requests_waiting", "gauge",
-		      "Number of requests waiting to be processed.");
-		bput(b, "vllm:num_requests_waiting{%s} %u.0\n", l, wait);
-		bhead(b, "vllm:kv_cache_usage_perc", "gauge",
-		      "KV-cache usage. 1 means 100 percent usage.");
-		bput(b, "vllm:kv_cache_usage_perc{%s} %.6f\n", l, kv);
-		bhead(b, "vllm:prefix_cache_queries_total", "counter",
-		      "Prefix cache queries, in terms of number of queried tokens.");
-		bput(b, "vllm:prefix_cache_queries_total{%s} %" PRIu64 ".0\n",
-		     l, 900000 + n * 1024);
-		bhead(b, "vllm:prefix_cache_hits_total", "counter",
-		      "Prefix cache hits, in terms of number of cached tokens.");
-		bput(b, "vllm:prefix_cache_hits_total{%s} %" PRIu64 ".0\n",
-		     l, 400000 + n * 512);
-		bhead(b, "vllm:num_preemptions_total", "counter",
-		      "Cumulative number of preemption from the engine.");
-		bput(b, "vllm:num_preemptions_total{%s} 0.0\n", l);
-		bhead(b, "vllm:prompt_tokens_total", "counter",
-		      "Number of prefill tokens processed.");
-		bput(b, "vllm:prompt_tokens_total{%s} %" PRIu64 ".0\n",
-		     l, 52000000 + n * 900);
-		bhead(b, "vllm:generation_tokens_total", "counter",
-		      "Number of generation tokens processed.");
-		bput(b, "vllm:generation_tokens_total{%s} %" PRIu64 ".0\n",
-		     l, 17000000 + n * 300);
-		bhead(b, "vllm:request_success_total", "counter",
-		      "Count of successfully processed requests.");
-		bput(b, "vllm:request_success_total{engine=\"0\",finished_reason=\"stop\","
-		     "model_name=\"sim-model\"} %" PRIu64 ".0\n", 55000 + n);
-		bput(b, "vllm:request_success_total{engine=\"0\",finished_reason=\"length\","
-		     "model_name=\"sim-model\"} %" PRIu64 ".0\n", 3100 + n / 16);
-		bput(b, "vllm:request_success_total{engine=\"0\",finished_reason=\"abort\","
-		     "model_name=\"sim-model\"} 7.0\n");
+		sim_bhead(b, "vllm:num_requests_running", "gauge",
+			  "Number of requests in model execution batches.");
+		sim_bput(b, "vllm:num_requests_running{%s} %u.0\n", l, run);
+		sim_bhead(b, "vllm:num_requests_waiting", "gauge",
+			  "Number of requests waiting to be processed.");
+		sim_bput(b, "vllm:num_requests_waiting{%s} %u.0\n", l, wait);
+		sim_bhead(b, "vllm:kv_cache_usage_perc", "gauge",
+			  "KV-cache usage. 1 means 100 percent usage.");
+		sim_bput(b, "vllm:kv_cache_usage_perc{%s} %.6f\n", l, kv);
+		sim_bhead(b, "vllm:prefix_cache_queries_total", "counter",
+			  "Prefix cache queries, in terms of number of queried tokens.");
+		sim_bput(b, "vllm:prefix_cache_queries_total{%s} %" PRIu64 ".0\n",
+			 l, 900000 + n * 1024);
+		sim_bhead(b, "vllm:prefix_cache_hits_total", "counter",
+			  "Prefix cache hits, in terms of number of cached tokens.");
+		sim_bput(b, "vllm:prefix_cache_hits_total{%s} %" PRIu64 ".0\n",
+			 l, 400000 + n * 512);
+		sim_bhead(b, "vllm:num_preemptions_total", "counter",
+			  "Cumulative number of preemption from the engine.");
+		sim_bput(b, "vllm:num_preemptions_total{%s} 0.0\n", l);
+		sim_bhead(b, "vllm:prompt_tokens_total", "counter",
+			  "Number of prefill tokens processed.");
+		sim_bput(b, "vllm:prompt_tokens_total{%s} %" PRIu64 ".0\n",
+			 l, 52000000 + n * 900);
+		sim_bhead(b, "vllm:generation_tokens_total", "counter",
+			  "Number of generation tokens processed.");
+		sim_bput(b, "vllm:generation_tokens_total{%s} %" PRIu64 ".0\n",
+			 l, 17000000 + n * 300);
+		sim_bhead(b, "vllm:request_success_total", "counter",
+			  "Count of successfully processed requests.");
+		sim_bput(b, "vllm:request_success_total{engine=\"0\",finished_reason=\"stop\","
+			 "model_name=\"sim-model\"} %" PRIu64 ".0\n", 55000 + n);
+		sim_bput(b, "vllm:request_success_total{engine=\"0\",finished_reason=\"length\","
+			 "model_name=\"sim-model\"} %" PRIu64 ".0\n", 3100 + n / 16);
+		sim_bput(b, "vllm:request_success_total{engine=\"0\",finished_reason=\"abort\","
+			 "model_name=\"sim-model\"} 7.0\n");
 	} else {
 		const char *l = "model_name=\"sim-model\"";
 
-		bhead(b, "sglang:num_running_reqs", "gauge",
-		      "The number of running requests.");
-		bput(b, "sglang:num_running_reqs{%s} %u.0\n", l, run);
-		bhead(b, "sglang:num_queue_reqs", "gauge",
-		      "The number of requests in the waiting queue.");
-		bput(b, "sglang:num_queue_reqs{%s} %u.0\n", l, wait);
-		bhead(b, "sglang:token_usage", "gauge", "The token usage.");
-		bput(b, "sglang:token_usage{%s} %.6f\n", l, kv);
-		bhead(b, "sglang:num_used_tokens", "gauge",
-		      "The number of used tokens.");
-		bput(b, "sglang:num_used_tokens{%s} %u.0\n", l,
-		     (unsigned)(kv * 65536));
-		bhead(b, "sglang:max_total_num_tokens", "gauge",
-		      "Maximum total number of tokens in the KV cache pool.");
-		bput(b, "sglang:max_total_num_tokens{%s} 65536.0\n", l);
-		bhead(b, "sglang:gen_throughput", "gauge",
-		      "The generation throughput (token/s).");
-		bput(b, "sglang:gen_throughput{%s} %.1f\n", l, run * 42.5);
-		bhead(b, "sglang:cache_hit_rate", "gauge",
-		      "The prefix cache hit rate.");
-		bput(b, "sglang:cache_hit_rate{%s} 0.41\n", l);
-		bhead(b, "sglang:prompt_tokens_total", "counter",
-		      "Number of prefill tokens processed.");
-		bput(b, "sglang:prompt_tokens_total{%s} %" PRIu64 ".0\n",
-		     l, 52000000 + n * 900);
-		bhead(b, "sglang:generation_tokens_total", "counter",
-		      "Number of generation tokens processed.");
-		bput(b, "sglang:generation_tokens_total{%s} %" PRIu64 ".0\n",
-		     l, 17000000 + n * 300);
+		sim_bhead(b, "sglang:num_running_reqs", "gauge",
+			  "The number of running requests.");
+		sim_bput(b, "sglang:num_running_reqs{%s} %u.0\n", l, run);
+		sim_bhead(b, "sglang:num_queue_reqs", "gauge",
+			  "The number of requests in the waiting queue.");
+		sim_bput(b, "sglang:num_queue_reqs{%s} %u.0\n", l, wait);
+		sim_bhead(b, "sglang:token_usage", "gauge", "The token usage.");
+		sim_bput(b, "sglang:token_usage{%s} %.6f\n", l, kv);
+		sim_bhead(b, "sglang:num_used_tokens", "gauge",
+			  "The number of used tokens.");
+		sim_bput(b, "sglang:num_used_tokens{%s} %u.0\n", l,
+			 (unsigned)(kv * 65536));
+		sim_bhead(b, "sglang:max_total_num_tokens", "gauge",
+			  "Maximum total number of tokens in the KV cache pool.");
+		sim_bput(b, "sglang:max_total_num_tokens{%s} 65536.0\n", l);
+		sim_bhead(b, "sglang:gen_throughput", "gauge",
+			  "The generation throughput (token/s).");
+		sim_bput(b, "sglang:gen_throughput{%s} %.1f\n", l, run * 42.5);
+		sim_bhead(b, "sglang:cache_hit_rate", "gauge",
+			  "The prefix cache hit rate.");
+		sim_bput(b, "sglang:cache_hit_rate{%s} 0.41\n", l);
+		sim_bhead(b, "sglang:prompt_tokens_total", "counter",
+			  "Number of prefill tokens processed.");
+		sim_bput(b, "sglang:prompt_tokens_total{%s} %" PRIu64 ".0\n",
+			 l, 52000000 + n * 900);
+		sim_bhead(b, "sglang:generation_tokens_total", "counter",
+			  "Number of generation tokens processed.");
+		sim_bput(b, "sglang:generation_tokens_total{%s} %" PRIu64 ".0\n",
+			 l, 17000000 + n * 300);
 	}
 }
 
 /* ---- HTTP ---- */
 
+/* Short plain-text answers: health, /admin and errors. */
 static MHD_Result_t reply(struct MHD_Connection *c, unsigned status,
 			  const char *body)
 {
-	struct MHD_Response *r;
-	MHD_Result_t ret;
-
-	r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-					    MHD_RESPMEM_MUST_COPY);
-	if (!r)
-		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return sim_reply(c, status, "text/plain; charset=utf-8", NULL, body);
 }
 
 static MHD_Result_t do_metrics(struct MHD_Connection *c, unsigned i)
 {
 	struct worker *w = &fleet[i];
-	struct buf b = { .cap = HEAD_MAX + tail_len };
+	struct sim_buf b = { .cap = HEAD_MAX + tail_len };
 	struct MHD_Response *r;
 	unsigned wait, run;
 	uint64_t n;
@@ -354,7 +296,7 @@ static MHD_Result_t do_metrics(struct MHD_Connection *c, unsigned i)
 	}
 	memcpy(b.p + b.len, tail, tail_len);
 	b.len += tail_len;
-	/* bput may have moved b.p; MHD frees whatever it ends up being. */
+	/* sim_bput may have moved b.p; MHD frees whatever it ends up being. */
 	r = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(b.p);
@@ -570,21 +512,6 @@ static void usage(FILE *f)
 		MAX_WORKERS);
 }
 
-static unsigned parse_uint(const char *s, const char *what, unsigned lo,
-			   unsigned hi)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < lo || v > hi) {
-		fprintf(stderr, "fleetsim: %s must be %u..%u\n", what, lo, hi);
-		exit(2);
-	}
-	return (unsigned)v;
-}
-
 static void parse_args(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -604,11 +531,11 @@ static void parse_args(int argc, char **argv)
 			opt.bind = optarg;
 			break;
 		case 'p':
-			opt.port = parse_uint(optarg, "--port", 0, 65535);
+			opt.port = sim_parse_uint("fleetsim", optarg, "--port", 0, 65535);
 			break;
 		case 'w':
-			opt.workers = parse_uint(optarg, "--workers", 1,
-						 MAX_WORKERS);
+			opt.workers = sim_parse_uint("fleetsim", optarg, "--workers",
+						     1, MAX_WORKERS);
 			break;
 		case 'e':
 			if (!strcmp(optarg, "vllm")) {
@@ -621,7 +548,7 @@ static void parse_args(int argc, char **argv)
 			}
 			break;
 		case 't':
-			opt.threads = parse_uint(optarg, "--threads", 1, 64);
+			opt.threads = sim_parse_uint("fleetsim", optarg, "--threads", 1, 64);
 			break;
 		case 'h':
 			usage(stdout);
@@ -657,43 +584,25 @@ static void raise_nofile(rlim_t want)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *di;
 	char addr[INET6_ADDRSTRLEN + 2];
 	struct MHD_Daemon *d;
 	unsigned port;
 	sigset_t set;
-	size_t alen;
 	bool v6;
 	int sig;
 
 	parse_args(argc, argv);
 
-	alen = strlen(opt.bind);
-	if (alen >= 2 && opt.bind[0] == '[' && opt.bind[alen - 1] == ']' &&
-	    alen - 2 < sizeof(addr)) {
-		memcpy(addr, opt.bind + 1, alen - 2);
-		addr[alen - 2] = '\0';
-	} else {
-		snprintf(addr, sizeof(addr), "%s", opt.bind);
-	}
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(opt.port);
-		v6 = false;
-	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(opt.port);
-		/* "[::]" should also take IPv4, as the usual servers do */
-		flags |= MHD_USE_DUAL_STACK;
-		v6 = true;
-	} else {
+	if (sim_parse_bind(opt.bind, opt.port, &ss, addr, sizeof(addr), &v6)) {
 		fprintf(stderr, "fleetsim: bad --bind address '%s'\n", opt.bind);
 		return 2;
 	}
+	/* "[::]" should also take IPv4, as the usual servers do */
+	if (v6)
+		flags |= MHD_USE_DUAL_STACK;
 	if (!opt.threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -714,11 +623,7 @@ int main(int argc, char **argv)
 	raise_nofile((rlim_t)CONN_LIMIT * opt.threads + 64);
 
 	/* All threads inherit this mask; main takes the signals with sigwait. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sim_block_signals(&set);
 
 	/*
 	 * With a thread pool MHD splits CONNECTION_LIMIT between the threads,

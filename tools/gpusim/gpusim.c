@@ -25,7 +25,6 @@
  *   the fault can be cleared again).
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -34,7 +33,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,11 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#if MHD_VERSION < 0x00097002
-typedef int MHD_Result_t;
-#else
-typedef enum MHD_Result MHD_Result_t;
-#endif
+#include "simhttp.h"
 
 #define MAX_BODY	(1u << 20)	/* request bodies larger than this get 413 */
 #define MAX_TOKENS_CAP	100000u		/* bound on max_tokens per request */
@@ -390,22 +384,11 @@ struct stream {
 	long created;
 };
 
+/* Every response carries X-Backend: --name. */
 static MHD_Result_t reply(struct MHD_Connection *c, unsigned status,
 			  const char *ctype, const char *body)
 {
-	struct MHD_Response *r;
-	MHD_Result_t ret;
-
-	r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-					    MHD_RESPMEM_MUST_COPY);
-	if (!r)
-		return MHD_NO;
-	if (ctype)
-		MHD_add_response_header(r, "Content-Type", ctype);
-	MHD_add_response_header(r, "X-Backend", opt.name);
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return sim_reply(c, status, ctype, opt.name, body);
 }
 
 static MHD_Result_t reply_error(struct MHD_Connection *c, unsigned status,
@@ -439,41 +422,17 @@ static MHD_Result_t do_health(struct MHD_Connection *c)
 	return reply(c, bad ? 503 : 200, NULL, "");
 }
 
-struct mbuf {
-	char buf[8192];
-	size_t len;
-};
-
-static void mput(struct mbuf *m, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (m->len >= sizeof(m->buf))
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(m->buf + m->len, sizeof(m->buf) - m->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		m->len += (size_t)n;
-}
-
-static void mhead(struct mbuf *m, const char *name, const char *type,
-		  const char *help)
-{
-	mput(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 static MHD_Result_t do_metrics(struct MHD_Connection *c)
 {
-	struct mbuf *m = calloc(1, sizeof(*m));
+	struct sim_buf b = { .cap = 8192 };
 	unsigned wait, run, kvt, kvb, maxblk, maxtok = 0;
 	uint64_t pt, gt, ok, fail;
 	double kv;
 	const char *mn = opt.model;
 	MHD_Result_t ret;
 
-	if (!m)
+	b.p = malloc(b.cap);
+	if (!b.p)
 		return MHD_NO;
 	pthread_mutex_lock(&eng.mu);
 	wait = eng.nwait;
@@ -493,90 +452,94 @@ static MHD_Result_t do_metrics(struct MHD_Connection *c)
 
 	switch (opt.engine) {
 	case ENG_VLLM:
-		mhead(m, "vllm:num_requests_running", "gauge",
-		      "Number of requests in model execution batches.");
-		mput(m, "vllm:num_requests_running{engine=\"0\",model_name=\"%s\"} %u.0\n", mn, run);
-		mhead(m, "vllm:num_requests_waiting", "gauge",
-		      "Number of requests waiting to be processed.");
-		mput(m, "vllm:num_requests_waiting{engine=\"0\",model_name=\"%s\"} %u.0\n", mn, wait);
-		mhead(m, "vllm:kv_cache_usage_perc", "gauge",
-		      "KV-cache usage. 1 means 100 percent usage.");
-		mput(m, "vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"%s\"} %.6f\n", mn, kv);
-		mhead(m, "vllm:prompt_tokens", "counter",
-		      "Number of prefill tokens processed.");
-		mput(m, "vllm:prompt_tokens_total{engine=\"0\",model_name=\"%s\"} %" PRIu64 ".0\n", mn, pt);
-		mhead(m, "vllm:generation_tokens", "counter",
-		      "Number of generation tokens processed.");
-		mput(m, "vllm:generation_tokens_total{engine=\"0\",model_name=\"%s\"} %" PRIu64 ".0\n", mn, gt);
-		mhead(m, "vllm:request_success", "counter",
-		      "Count of successfully processed requests.");
-		mput(m, "vllm:request_success_total{engine=\"0\",finished_reason=\"length\",model_name=\"%s\"} %" PRIu64 ".0\n", mn, ok);
-		mhead(m, "vllm:cache_config_info", "gauge",
-		      "Information of the LLMEngine CacheConfig.");
-		mput(m, "vllm:cache_config_info{block_size=\"%u\",engine=\"0\",num_gpu_blocks=\"%u\"} 1.0\n",
-		     KV_BLOCK, maxblk);
+		sim_bhead(&b, "vllm:num_requests_running", "gauge",
+			  "Number of requests in model execution batches.");
+		sim_bput(&b, "vllm:num_requests_running{engine=\"0\",model_name=\"%s\"} %u.0\n", mn, run);
+		sim_bhead(&b, "vllm:num_requests_waiting", "gauge",
+			  "Number of requests waiting to be processed.");
+		sim_bput(&b, "vllm:num_requests_waiting{engine=\"0\",model_name=\"%s\"} %u.0\n", mn, wait);
+		sim_bhead(&b, "vllm:kv_cache_usage_perc", "gauge",
+			  "KV-cache usage. 1 means 100 percent usage.");
+		sim_bput(&b, "vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"%s\"} %.6f\n", mn, kv);
+		sim_bhead(&b, "vllm:prompt_tokens", "counter",
+			  "Number of prefill tokens processed.");
+		sim_bput(&b, "vllm:prompt_tokens_total{engine=\"0\",model_name=\"%s\"} %" PRIu64 ".0\n", mn, pt);
+		sim_bhead(&b, "vllm:generation_tokens", "counter",
+			  "Number of generation tokens processed.");
+		sim_bput(&b, "vllm:generation_tokens_total{engine=\"0\",model_name=\"%s\"} %" PRIu64 ".0\n", mn, gt);
+		sim_bhead(&b, "vllm:request_success", "counter",
+			  "Count of successfully processed requests.");
+		sim_bput(&b, "vllm:request_success_total{engine=\"0\",finished_reason=\"length\",model_name=\"%s\"} %" PRIu64 ".0\n", mn, ok);
+		sim_bhead(&b, "vllm:cache_config_info", "gauge",
+			  "Information of the LLMEngine CacheConfig.");
+		sim_bput(&b, "vllm:cache_config_info{block_size=\"%u\",engine=\"0\",num_gpu_blocks=\"%u\"} 1.0\n",
+			 KV_BLOCK, maxblk);
 		break;
 	case ENG_SGLANG:
-		mhead(m, "sglang:num_running_reqs", "gauge",
-		      "The number of running requests.");
-		mput(m, "sglang:num_running_reqs{model_name=\"%s\"} %u.0\n", mn, run);
-		mhead(m, "sglang:num_queue_reqs", "gauge",
-		      "The number of requests in the waiting queue.");
-		mput(m, "sglang:num_queue_reqs{model_name=\"%s\"} %u.0\n", mn, wait);
-		mhead(m, "sglang:token_usage", "gauge",
-		      "The token usage.");
-		mput(m, "sglang:token_usage{model_name=\"%s\"} %.6f\n", mn, kv);
-		mhead(m, "sglang:num_used_tokens", "gauge",
-		      "The number of used tokens.");
-		mput(m, "sglang:num_used_tokens{model_name=\"%s\"} %u.0\n", mn, kvt);
-		mhead(m, "sglang:max_total_num_tokens", "gauge",
-		      "Maximum total number of tokens in the KV cache pool.");
-		mput(m, "sglang:max_total_num_tokens{model_name=\"%s\"} %u.0\n", mn, opt.kv_tokens);
-		mhead(m, "sglang:prompt_tokens", "counter",
-		      "Number of prefill tokens processed.");
-		mput(m, "sglang:prompt_tokens_total{model_name=\"%s\"} %" PRIu64 ".0\n", mn, pt);
-		mhead(m, "sglang:generation_tokens", "counter",
-		      "Number of generation tokens processed.");
-		mput(m, "sglang:generation_tokens_total{model_name=\"%s\"} %" PRIu64 ".0\n", mn, gt);
+		sim_bhead(&b, "sglang:num_running_reqs", "gauge",
+			  "The number of running requests.");
+		sim_bput(&b, "sglang:num_running_reqs{model_name=\"%s\"} %u.0\n", mn, run);
+		sim_bhead(&b, "sglang:num_queue_reqs", "gauge",
+			  "The number of requests in the waiting queue.");
+		sim_bput(&b, "sglang:num_queue_reqs{model_name=\"%s\"} %u.0\n", mn, wait);
+		sim_bhead(&b, "sglang:token_usage", "gauge",
+			  "The token usage.");
+		sim_bput(&b, "sglang:token_usage{model_name=\"%s\"} %.6f\n", mn, kv);
+		sim_bhead(&b, "sglang:num_used_tokens", "gauge",
+			  "The number of used tokens.");
+		sim_bput(&b, "sglang:num_used_tokens{model_name=\"%s\"} %u.0\n", mn, kvt);
+		sim_bhead(&b, "sglang:max_total_num_tokens", "gauge",
+			  "Maximum total number of tokens in the KV cache pool.");
+		sim_bput(&b, "sglang:max_total_num_tokens{model_name=\"%s\"} %u.0\n", mn, opt.kv_tokens);
+		sim_bhead(&b, "sglang:prompt_tokens", "counter",
+			  "Number of prefill tokens processed.");
+		sim_bput(&b, "sglang:prompt_tokens_total{model_name=\"%s\"} %" PRIu64 ".0\n", mn, pt);
+		sim_bhead(&b, "sglang:generation_tokens", "counter",
+			  "Number of generation tokens processed.");
+		sim_bput(&b, "sglang:generation_tokens_total{model_name=\"%s\"} %" PRIu64 ".0\n", mn, gt);
 		break;
 	case ENG_TGI:
-		mhead(m, "tgi_queue_size", "gauge", "Current queue size");
-		mput(m, "tgi_queue_size %u\n", wait);
-		mhead(m, "tgi_batch_current_size", "gauge", "Current batch size");
-		mput(m, "tgi_batch_current_size %u\n", run);
-		mhead(m, "tgi_batch_current_max_tokens", "gauge",
-		      "Maximum tokens for the current batch");
-		mput(m, "tgi_batch_current_max_tokens %u\n", maxtok);
-		mhead(m, "tgi_request_success", "counter",
-		      "Number of successful requests");
-		mput(m, "tgi_request_success %" PRIu64 "\n", ok);
-		mhead(m, "tgi_request_failure", "counter",
-		      "Number of failed requests");
-		mput(m, "tgi_request_failure{err=\"overloaded\"} %" PRIu64 "\n", fail);
+		sim_bhead(&b, "tgi_queue_size", "gauge", "Current queue size");
+		sim_bput(&b, "tgi_queue_size %u\n", wait);
+		sim_bhead(&b, "tgi_batch_current_size", "gauge", "Current batch size");
+		sim_bput(&b, "tgi_batch_current_size %u\n", run);
+		sim_bhead(&b, "tgi_batch_current_max_tokens", "gauge",
+			  "Maximum tokens for the current batch");
+		sim_bput(&b, "tgi_batch_current_max_tokens %u\n", maxtok);
+		sim_bhead(&b, "tgi_request_success", "counter",
+			  "Number of successful requests");
+		sim_bput(&b, "tgi_request_success %" PRIu64 "\n", ok);
+		sim_bhead(&b, "tgi_request_failure", "counter",
+			  "Number of failed requests");
+		sim_bput(&b, "tgi_request_failure{err=\"overloaded\"} %" PRIu64 "\n", fail);
 		break;
 	case ENG_TRITON:
-		mhead(m, "nv_trt_llm_request_metrics", "gauge",
-		      "TRT LLM request metrics");
-		mput(m, "nv_trt_llm_request_metrics{model=\"%s\",request_type=\"waiting\",version=\"1\"} %u\n", mn, wait);
-		mput(m, "nv_trt_llm_request_metrics{model=\"%s\",request_type=\"scheduled\",version=\"1\"} %u\n", mn, run);
-		mput(m, "nv_trt_llm_request_metrics{model=\"%s\",request_type=\"active\",version=\"1\"} %u\n", mn, run + wait);
-		mput(m, "nv_trt_llm_request_metrics{model=\"%s\",request_type=\"max\",version=\"1\"} %u\n", mn, opt.batch);
-		mhead(m, "nv_trt_llm_kv_cache_block_metrics", "gauge",
-		      "TRT LLM KV cache block metrics");
-		mput(m, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"max\",model=\"%s\",version=\"1\"} %u\n", mn, maxblk);
-		mput(m, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"used\",model=\"%s\",version=\"1\"} %u\n", mn, kvb);
-		mput(m, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"free\",model=\"%s\",version=\"1\"} %u\n",
-		     mn, kvb < maxblk ? maxblk - kvb : 0);
-		mput(m, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"tokens_per\",model=\"%s\",version=\"1\"} %u\n", mn, KV_BLOCK);
-		mput(m, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"fraction\",model=\"%s\",version=\"1\"} %.6f\n",
-		     mn, maxblk ? (kvb > maxblk ? 1.0 : (double)kvb / maxblk) : 0.0);
-		mhead(m, "nv_inference_pending_request_count", "gauge",
-		      "Instantaneous number of pending requests awaiting execution per-model.");
-		mput(m, "nv_inference_pending_request_count{model=\"%s\",version=\"1\"} %u\n", mn, wait);
+		sim_bhead(&b, "nv_trt_llm_request_metrics", "gauge",
+			  "TRT LLM request metrics");
+		sim_bput(&b, "nv_trt_llm_request_metrics{model=\"%s\",request_type=\"waiting\",version=\"1\"} %u\n", mn, wait);
+		sim_bput(&b, "nv_trt_llm_request_metrics{model=\"%s\",request_type=\"scheduled\",version=\"1\"} %u\n", mn, run);
+		sim_bput(&b, "nv_trt_llm_request_metrics{model=\"%s\",request_type=\"active\",version=\"1\"} %u\n", mn, run + wait);
+		sim_bput(&b, "nv_trt_llm_request_metrics{model=\"%s\",request_type=\"max\",version=\"1\"} %u\n", mn, opt.batch);
+		sim_bhead(&b, "nv_trt_llm_kv_cache_block_metrics", "gauge",
+			  "TRT LLM KV cache block metrics");
+		sim_bput(&b, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"max\",model=\"%s\",version=\"1\"} %u\n", mn, maxblk);
+		sim_bput(&b, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"used\",model=\"%s\",version=\"1\"} %u\n", mn, kvb);
+		sim_bput(&b, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"free\",model=\"%s\",version=\"1\"} %u\n",
+			 mn, kvb < maxblk ? maxblk - kvb : 0);
+		sim_bput(&b, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"tokens_per\",model=\"%s\",version=\"1\"} %u\n", mn, KV_BLOCK);
+		sim_bput(&b, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"fraction\",model=\"%s\",version=\"1\"} %.6f\n",
+			 mn, maxblk ? (kvb > maxblk ? 1.0 : (double)kvb / maxblk) : 0.0);
+		sim_bhead(&b, "nv_inference_pending_request_count", "gauge",
+			  "Instantaneous number of pending requests awaiting execution per-model.");
+		sim_bput(&b, "nv_inference_pending_request_count{model=\"%s\",version=\"1\"} %u\n", mn, wait);
 		break;
 	}
-	ret = reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", m->buf);
-	free(m);
+	if (b.oom) {
+		free(b.p);
+		return MHD_NO;
+	}
+	ret = reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.p);
+	free(b.p);
 	return ret;
 }
 
@@ -897,33 +860,6 @@ static void usage(FILE *f)
 		"/admin is exempt from hang so the fault can be cleared.\n");
 }
 
-static unsigned parse_uint(const char *s, const char *what, unsigned lo,
-			   unsigned hi)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < lo || v > hi) {
-		fprintf(stderr, "gpusim: %s must be %u..%u\n", what, lo, hi);
-		exit(2);
-	}
-	return (unsigned)v;
-}
-
-static double parse_double(const char *s, const char *what, double lo,
-			   double hi)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || *end || !(v >= lo && v <= hi)) {
-		fprintf(stderr, "gpusim: %s must be %g..%g\n", what, lo, hi);
-		exit(2);
-	}
-	return v;
-}
 
 /* Names end up inside JSON strings and headers unescaped, so keep them plain. */
 static const char *parse_name(const char *s, const char *what)
@@ -964,7 +900,7 @@ static void parse_args(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
-			opt.port = parse_uint(optarg, "--port", 1, 65535);
+			opt.port = sim_parse_uint("gpusim", optarg, "--port", 1, 65535);
 			break;
 		case 'b':
 			opt.bind = optarg;
@@ -989,28 +925,28 @@ static void parse_args(int argc, char **argv)
 			opt.name = parse_name(optarg, "--name");
 			break;
 		case 'B':
-			opt.batch = parse_uint(optarg, "--batch", 1, 4096);
+			opt.batch = sim_parse_uint("gpusim", optarg, "--batch", 1, 4096);
 			break;
 		case 't':
-			opt.token_ms = parse_double(optarg, "--token-ms", 0.1, 60000);
+			opt.token_ms = sim_parse_double("gpusim", optarg, "--token-ms", 0.1, 60000);
 			break;
 		case 'P':
-			opt.prefill_us = parse_double(optarg, "--prefill-us-per-token", 0, 1e6);
+			opt.prefill_us = sim_parse_double("gpusim", optarg, "--prefill-us-per-token", 0, 1e6);
 			break;
 		case 'k':
-			opt.kv_tokens = parse_uint(optarg, "--kv-tokens", 1, 1u << 30);
+			opt.kv_tokens = sim_parse_uint("gpusim", optarg, "--kv-tokens", 1, 1u << 30);
 			break;
 		case 's':
-			opt.startup_ms = parse_uint(optarg, "--startup-ms", 0, 3600000);
+			opt.startup_ms = sim_parse_uint("gpusim", optarg, "--startup-ms", 0, 3600000);
 			break;
 		case 'q':
-			opt.max_queue = parse_uint(optarg, "--max-queue", 0, 1u << 20);
+			opt.max_queue = sim_parse_uint("gpusim", optarg, "--max-queue", 0, 1u << 20);
 			break;
 		case 'c':
-			opt.max_conns = parse_uint(optarg, "--max-conns", 1, 65536);
+			opt.max_conns = sim_parse_uint("gpusim", optarg, "--max-conns", 1, 65536);
 			break;
 		case 'i':
-			opt.idle_timeout = parse_uint(optarg, "--idle-timeout", 0, 86400);
+			opt.idle_timeout = sim_parse_uint("gpusim", optarg, "--idle-timeout", 0, 86400);
 			break;
 		case 'h':
 			usage(stdout);
@@ -1028,9 +964,7 @@ static void parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
 			 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
 	char addr[INET6_ADDRSTRLEN + 2];
@@ -1038,31 +972,18 @@ int main(int argc, char **argv)
 	pthread_condattr_t ca;
 	pthread_t tid;
 	sigset_t set;
-	size_t alen;
+	bool v6;
 	int sig;
 
 	parse_args(argc, argv);
 
-	alen = strlen(opt.bind);
-	if (alen >= 2 && opt.bind[0] == '[' && opt.bind[alen - 1] == ']' &&
-	    alen - 2 < sizeof(addr)) {
-		memcpy(addr, opt.bind + 1, alen - 2);
-		addr[alen - 2] = '\0';
-	} else {
-		snprintf(addr, sizeof(addr), "%s", opt.bind);
-	}
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(opt.port);
-	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(opt.port);
-		/* "[::]" should also take IPv4, as the usual servers do */
-		flags |= MHD_USE_DUAL_STACK;
-	} else {
+	if (sim_parse_bind(opt.bind, opt.port, &ss, addr, sizeof(addr), &v6)) {
 		fprintf(stderr, "gpusim: bad --bind address '%s'\n", opt.bind);
 		return 2;
 	}
+	/* "[::]" should also take IPv4, as the usual servers do */
+	if (v6)
+		flags |= MHD_USE_DUAL_STACK;
 
 	eng.run = calloc(opt.batch, sizeof(*eng.run));
 	if (!eng.run)
@@ -1074,11 +995,7 @@ int main(int argc, char **argv)
 	eng.ready_at = now_ns() + (int64_t)opt.startup_ms * 1000000;
 
 	/* All threads inherit this mask; main takes the signals with sigwait. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sim_block_signals(&set);
 
 	if (pthread_create(&tid, NULL, scheduler, NULL)) {
 		fprintf(stderr, "gpusim: cannot start scheduler\n");
