@@ -34,6 +34,8 @@
 #include "lb_maps.h"
 #include "lb_parse.h"
 #include "lb_stats.h"
+#include "lb_admit.h"
+#include "lb_rst.h"
 #include "lb_encap.h"
 #include "lb_icmp.h"
 
@@ -155,39 +157,135 @@ static __always_inline struct lb_vip *lb_find_vip(const void *daddr,
 	return vip;
 }
 
-/* The backend of the VIP's table slot for this flow hash.
- * Returns the backend id, or 0 with *drop set to the counter to bump. */
-static __always_inline __u32 lb_pick_new(const struct lb_vip *vip, __u32 vip_id,
-					 __u32 hash, const int v6,
-					 struct lb_backend **bep, __u32 *drop)
+/* be_id as a backend of this VIP (active, same family and mode), or NULL. */
+static __always_inline struct lb_backend *lb_be_of(__u32 be_id,
+						   const struct lb_vip *vip,
+						   __u32 vip_id, const int v6)
 {
-	struct lb_ring_slot *slot;
 	struct lb_backend *be;
-	__u32 idx, be_id;
-	void *ring;
 
-	ring = bpf_map_lookup_elem(&lb_rings, &vip_id);
-	if (!ring || !vip->ring_size) {
-		*drop = offsetof(struct lb_global_stats, drop_no_backend);
-		return 0;
-	}
-	idx = hash % vip->ring_size;
-	slot = bpf_map_lookup_elem(ring, &idx);
-	if (!slot || slot->backend_id == LB_BACKEND_NONE) {
-		*drop = offsetof(struct lb_global_stats, drop_no_backend);
-		return 0;
-	}
-	be_id = slot->backend_id;
+	if (be_id == LB_BACKEND_NONE)
+		return NULL;
 	be = bpf_map_lookup_elem(&lb_backends, &be_id);
 	if (!be || !(be->flags & LB_BACKEND_F_ACTIVE) ||
 	    be->family != (v6 ? LB_AF_INET6 : LB_AF_INET) ||
-	    be->vip_id != vip_id || be->mode != vip->mode) {
-		*drop = offsetof(struct lb_global_stats, drop_bad_backend);
+	    be->vip_id != vip_id || be->mode != vip->mode)
+		return NULL;
+	return be;
+}
+
+/* The backend id in slot idx of a VIP's table (0: none). */
+static __always_inline __u32 lb_slot(void *ring, __u32 idx)
+{
+	struct lb_ring_slot *slot = bpf_map_lookup_elem(ring, &idx);
+
+	return slot ? slot->backend_id : LB_BACKEND_NONE;
+}
+
+/* Why the candidates of a new flow were refused. */
+struct lb_tries {
+	int by_state;	/* some candidate refused for its state */
+	int by_rate;	/* some candidate's bucket was empty */
+	int bad;	/* some slot named an inactive or mismatched backend */
+};
+
+/*
+ * May candidate be take a new flow now? HEALTHY: yes, if its bucket (when
+ * the agent set a rate) has a token. HALF_OPEN: only with a token of its
+ * trial bucket. STARTING, DRAINING, OPEN, DOWN: never.
+ */
+static __always_inline int lb_admit(struct lb_backend *be, __u32 be_id,
+				    __u64 now, struct lb_tries *t)
+{
+	__u32 rate = be->rate, burst = be->burst;
+	struct lb_tb *tb;
+
+	if (be->state == LB_BE_HALF_OPEN) {
+		if (!rate) {
+			rate = LB_TRIAL_RATE;
+			burst = LB_TRIAL_RATE;
+		}
+	} else if (be->state != LB_BE_HEALTHY) {
+		t->by_state = 1;
+		LB_REFUSED(lb_be_refused, be_id, state);
 		return 0;
 	}
-	*bep = be;
-	return be_id;
+	if (!rate)
+		return 1;
+	tb = bpf_map_lookup_elem(&lb_be_tb, &be_id);
+	if (!tb || lb_tb_take(tb, rate, burst, now))
+		return 1;
+	if (be->state == LB_BE_HALF_OPEN) {
+		t->by_state = 1;	/* its trials are used up */
+		LB_REFUSED(lb_be_refused, be_id, state);
+	} else {
+		t->by_rate = 1;
+		LB_REFUSED(lb_be_refused, be_id, backend_rate);
+	}
+	return 0;
 }
+
+/* Open flows of a backend (new - closed - expired). */
+static __always_inline __u64 lb_open_of(__u32 be_id)
+{
+	struct lb_be_load *ld = bpf_map_lookup_elem(&lb_be_load, &be_id);
+
+	return ld ? ld->open : 0;
+}
+
+/* least-conn: the VIP's backend with the fewest open flows per unit of
+ * weight that its state lets take new flows (ties: the first listed). */
+static __always_inline __u32 lb_least_conn(const struct lb_vip_backends *l)
+{
+	__u32 best = 0, best_w = 0;
+	__u64 best_open = 0;
+
+	for (__u32 i = 0; i < LB_VIP_LIST_MAX; i++) {
+		struct lb_backend *be;
+		__u32 id, w;
+		__u64 open;
+
+		if (i >= l->n)
+			break;
+		id = l->ids[i];
+		w = l->weights[i];
+		be = bpf_map_lookup_elem(&lb_backends, &id);
+		if (!w || !be || (be->state != LB_BE_HEALTHY &&
+				  be->state != LB_BE_HALF_OPEN))
+			continue;
+		open = lb_open_of(id);
+		if (!best || open * best_w < best_open * w) {
+			best = id;
+			best_w = w;
+			best_open = open;
+		}
+	}
+	return best;
+}
+
+/* bounded load: would one more flow put be_id (weight w) above (1 + eps)
+ * times its weighted share of the VIP's open flows? */
+static __always_inline int lb_over_bound(__u32 be_id, __u32 w, __u64 total,
+					 __u32 total_w, __u32 eps_pct)
+{
+	__u64 open = lb_open_of(be_id);
+
+	if (!w || !total_w)
+		return 0;
+	return open * total_w * 100 > (100ull + eps_pct) * w * (total + 1);
+}
+
+/* p2c: a candidate's load, the agent's score plus the flows sent since
+ * (one flow counts 1000 score units), so a stale score does not herd. */
+static __always_inline __u64 lb_p2c_load(__u32 be_id)
+{
+	struct lb_be_load *ld = bpf_map_lookup_elem(&lb_be_load, &be_id);
+
+	return ld ? ld->score + ld->sent * 1000 : ~0ull;
+}
+
+/* c->refused: which lb_refusals field, + 1 (0 = not refused). */
+#define LB_REFUSED_BY(field) (offsetof(struct lb_refusals, field) + 1)
 
 /* What lb_choose() decided. */
 struct lb_choice {
@@ -195,27 +293,217 @@ struct lb_choice {
 	__u32 be_id;
 	__u32 vip_id;
 	__u32 drop;    /* counter offset, when the packet must be dropped */
-	int new_flow;  /* chosen from the table, not from a flow entry */
+	__u32 refused; /* LB_REFUSED_BY(reason), when a new flow is refused */
+	int new_flow;  /* chosen for a new flow, not from a flow entry */
 	__u8 mode;     /* how to forward: the VIP's mode, read once */
+	__u8 refuse;   /* the VIP's enum lb_refuse */
+	__u8 policy;   /* the VIP's enum lb_policy */
 };
+
+/* A new flow for lb_pick_new(), and why it got no backend. */
+struct lb_new_req {
+	__u32 vip_id;
+	__u32 hash;	/* of the 5-tuple */
+	__u8 saddr[16];	/* the client */
+	__u32 v6;
+	__u32 drop;	/* out: a global counter offset (no table) */
+	__u32 refused;	/* out: LB_REFUSED_BY(reason) */
+	struct lb_client_key ck; /* scratch: the client bucket's key */
+};
+
+/* Per-CPU scratch for lb_new_req: the caller's and lb_pick_new()'s stack
+ * frames together must stay within BPF's 512 bytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_new_req);
+} lb_scratch SEC(".maps");
+
+/*
+ * A new flow of a VIP: admission (VIP and client-prefix buckets), then the
+ * policy's candidates in its deterministic order until one is admitted.
+ * Returns the backend id, or 0 with r->drop (no table: global counter) or
+ * r->refused set. A global function, verified once on its own rather
+ * than inlined at every call site: its loops would multiply the
+ * verifier's work by the number of copies.
+ */
+__attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
+{
+	struct lb_config *cfg;
+	const struct lb_vip *vip;
+	struct lb_new_req *c = r;
+	__u32 vip_id, hash, zero = 0;
+	const void *saddr;
+	int v6;
+	const struct lb_vip_backends *l = NULL;
+	struct lb_tries t = {};
+	__u32 m, idx, step, first_idx;
+	__u32 cand0 = 0, cand1 = 0, ncand = 0, rr0 = 0, n = 0;
+	__u64 now = bpf_ktime_get_ns(), total = 0;
+	struct lb_backend *be;
+	__u8 policy;
+	struct lb_tb *tb;
+	void *ring;
+
+	if (!r)
+		return 0;
+	vip_id = r->vip_id;
+	hash = r->hash;
+	saddr = r->saddr;
+	v6 = r->v6;
+	vip = bpf_map_lookup_elem(&lb_vip_info, &vip_id);
+	cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	if (!vip || !cfg)
+		return 0;
+	m = vip->ring_size;
+	policy = vip->policy;
+	ring = bpf_map_lookup_elem(&lb_rings, &vip_id);
+	if (!ring || !m) {
+		c->drop = offsetof(struct lb_global_stats, drop_no_backend);
+		return 0;
+	}
+	if (vip->rate) {
+		tb = bpf_map_lookup_elem(&lb_vip_tb, &vip_id);
+		if (tb && !lb_tb_take(tb, vip->rate, vip->burst, now)) {
+			c->refused = LB_REFUSED_BY(vip_rate);
+			return 0;
+		}
+	}
+	if (vip->client_rate) {
+		struct lb_tb fresh = {};
+
+		lb_client_key(&r->ck, vip_id, saddr, vip, v6);
+		tb = bpf_map_lookup_elem(&lb_client_tb, &r->ck);
+		if (!tb) {
+			bpf_map_update_elem(&lb_client_tb, &r->ck, &fresh, BPF_NOEXIST);
+			tb = bpf_map_lookup_elem(&lb_client_tb, &r->ck);
+		}
+		if (tb && !lb_tb_take(tb, vip->client_rate, vip->client_burst, now)) {
+			c->refused = LB_REFUSED_BY(client_rate);
+			return 0;
+		}
+	}
+
+	/* where the table walk starts, and the policy's own first picks */
+	if (policy == LB_POL_SOURCE) {
+		/* r->saddr holds 16 bytes, zero after an IPv4 address */
+		hash = lb_addr_hash(r->saddr, cfg->hash_seed);
+	} else if (policy == LB_POL_RANDOM) {
+		hash = bpf_get_prandom_u32();
+	} else if (policy == LB_POL_WRR || policy == LB_POL_RR) {
+		__u32 *cur = bpf_map_lookup_elem(&lb_rr, &vip_id);
+
+		if (cur) {
+			rr0 = *cur;
+			*cur = rr0 + 1;
+		}
+		if (policy == LB_POL_WRR)
+			hash = rr0;
+	}
+	if (policy == LB_POL_RR || policy == LB_POL_LEAST_CONN ||
+	    policy == LB_POL_BOUNDED) {
+		l = bpf_map_lookup_elem(&lb_vip_backends, &vip_id);
+		if (l)
+			n = l->n < LB_VIP_LIST_MAX ? l->n : LB_VIP_LIST_MAX;
+	}
+	first_idx = hash % m;
+	idx = first_idx;
+	/* stride: 1 for wrr (the next slots), else a second hash */
+	step = policy == LB_POL_WRR || m < 2 ? 1 : lb_rehash(hash) % (m - 1) + 1;
+	if (policy == LB_POL_LEAST_CONN && l) {
+		cand0 = lb_least_conn(l);
+		ncand = cand0 != 0;
+	} else if (policy == LB_POL_P2C) {
+		__u32 a = lb_slot(ring, first_idx);
+		__u32 b = lb_slot(ring, lb_rehash(hash ^ 0x9e3779b9u) % m);
+
+		if (lb_p2c_load(b) < lb_p2c_load(a)) {
+			cand0 = b;
+			cand1 = a;
+		} else {
+			cand0 = a;
+			cand1 = b;
+		}
+		ncand = 2;
+	} else if (policy == LB_POL_BOUNDED && l) {
+		for (__u32 i = 0; i < LB_VIP_LIST_MAX; i++) {
+			if (i >= n)
+				break;
+			total += lb_open_of(l->ids[i]);
+		}
+	}
+
+	for (__u32 k = 0; k < LB_MAX_TRIES; k++) {
+		__u32 id;
+
+		if (k < ncand) {
+			id = k ? cand1 : cand0;
+		} else if (policy == LB_POL_RR && l && n) {
+			if (k >= n)
+				break;
+			id = l->ids[((rr0 + k) % n) & (LB_VIP_LIST_MAX - 1)];
+		} else {
+			id = lb_slot(ring, idx);
+			idx += step;
+			if (idx >= m)
+				idx -= m;
+		}
+		be = lb_be_of(id, vip, vip_id, v6);
+		if (!be) {
+			t.bad |= id != LB_BACKEND_NONE;
+			continue;
+		}
+		/* bounded load skips a loaded candidate but never refuses for
+		 * load: the last try takes what it gets */
+		if (policy == LB_POL_BOUNDED && l && k + 1 < LB_MAX_TRIES &&
+		    lb_over_bound(id, be->weight, total, l->total_weight,
+				  vip->bounded_eps))
+			continue;
+		if (lb_admit(be, id, now, &t))
+			return id;
+	}
+	/* Every candidate refused for its state: fail open if the VIP says
+	 * so, with the plain Maglev choice. */
+	if (t.by_state && !t.by_rate && (vip->flags & LB_VIP_F_FAIL_OPEN)) {
+		__u32 id = lb_slot(ring, first_idx);
+
+		be = lb_be_of(id, vip, vip_id, v6);
+		if (be) {
+			LB_REFUSED(lb_vip_refused, vip_id, fail_open);
+			return id;
+		}
+	}
+	if (!t.by_state && !t.by_rate) {
+		c->drop = t.bad ? offsetof(struct lb_global_stats, drop_bad_backend)
+				: offsetof(struct lb_global_stats, drop_no_backend);
+		return 0;
+	}
+	c->refused = t.by_rate ? LB_REFUSED_BY(backend_rate)
+			       : LB_REFUSED_BY(no_backend);
+	return 0;
+}
 
 #define LB_CHOSEN 1
 #define LB_NOT_A_VIP 0
 #define LB_DROP (-1)
+#define LB_REFUSE (-2)
 
 /* Chooses the backend for a packet of flow fk whose flow entry is fl (or
  * NULL): the backend it is pinned to, unless the packet starts a new
- * connection (fresh) or the pin is stale; else the VIP's table slot for
- * the flow hash. Records nothing. Returns LB_CHOSEN, LB_NOT_A_VIP or
- * LB_DROP (c->drop says why). */
+ * connection (fresh) or the pin is stale; else a new flow of the VIP
+ * (lb_pick_new). Records nothing. Returns LB_CHOSEN, LB_NOT_A_VIP,
+ * LB_DROP (c->drop says why) or LB_REFUSE (c->refused says why). */
 static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
-				     const void *fk, const void *daddr,
-				     __be16 dport, __u8 proto, const int v6,
+				     const void *fk, const void *saddr,
+				     const void *daddr, __be16 dport,
+				     __u8 proto, const int v6,
 				     const struct lb_config *cfg,
 				     struct lb_choice *c)
 {
+	struct lb_new_req *req;
 	struct lb_vip *vip;
-	__u32 hash;
+	__u32 zero = 0;
 
 	if (fl && !fresh) {
 		c->be_id = lb_pick_pinned(fl, &c->be);
@@ -230,25 +518,99 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 		return LB_NOT_A_VIP;
 	c->new_flow = 1;
 	c->mode = vip->mode;
-	hash = v6 ? lb_flow_hash6(fk, cfg->hash_seed)
-		  : lb_flow_hash4(fk, cfg->hash_seed);
-	c->be_id = lb_pick_new(vip, c->vip_id, hash, v6, &c->be, &c->drop);
-	return c->be_id && c->be ? LB_CHOSEN : LB_DROP;
+	c->refuse = vip->refuse;
+	c->policy = vip->policy;
+	req = bpf_map_lookup_elem(&lb_scratch, &zero);
+	if (!req) {
+		c->drop = offsetof(struct lb_global_stats, drop_no_backend);
+		return LB_DROP;
+	}
+	req->vip_id = c->vip_id;
+	req->hash = v6 ? lb_flow_hash6(fk, cfg->hash_seed)
+		       : lb_flow_hash4(fk, cfg->hash_seed);
+	__builtin_memset(req->saddr, 0, 16);
+	__builtin_memcpy(req->saddr, saddr, v6 ? 16 : 4);
+	req->v6 = v6;
+	req->drop = 0;
+	req->refused = 0;
+	c->be_id = lb_pick_new(req);
+	c->be = lb_be_of(c->be_id, vip, c->vip_id, v6);
+	if (c->be)
+		return LB_CHOSEN;
+	c->drop = req->drop ? req->drop :
+		  offsetof(struct lb_global_stats, drop_bad_backend);
+	c->refused = req->refused;
+	return c->refused ? LB_REFUSE : LB_DROP;
+}
+
+/* Adds d to the open flows of backend id (shared by every CPU). */
+static __always_inline void lb_open_add(__u32 id, __s64 d)
+{
+	struct lb_be_load *ld = bpf_map_lookup_elem(&lb_be_load, &id);
+
+	if (ld)
+		__sync_fetch_and_add(&ld->open, d);
+}
+
+/* An established flow saw FIN or RST: it no longer counts as open. Only
+ * the CPU that sets the flag takes it off, so a retransmitted FIN does not
+ * count twice. */
+static __always_inline void lb_flow_closed(struct lb_flow *fl)
+{
+	if (!(fl->flags & LB_FLOW_F_CLOSED) &&
+	    !(__sync_fetch_and_or(&fl->flags, LB_FLOW_F_CLOSED) & LB_FLOW_F_CLOSED))
+		lb_open_add(fl->backend_id, -1);
 }
 
 /* Pins a new flow to its backend, unless its entry (old) already says so:
  * an LRU update allocates a new element, which is most of the cost of a
- * new flow, and a SYN retransmit needs none of it. */
+ * new flow, and a SYN retransmit needs none of it. Keeps the backends'
+ * open-flow counts: +1 for the new pin, -1 for the open flow it replaces
+ * (when that backend still exists; a reused id starts from 0). */
 static __always_inline void lb_record(void *flows, const void *fk,
 				      const struct lb_flow *old, __u32 be_id,
-				      __u32 epoch)
+				      __u32 epoch, __u8 policy)
 {
 	struct lb_flow fl = { .backend_id = be_id, .backend_epoch = epoch };
 
-	if (old && old->backend_id == be_id && old->backend_epoch == epoch)
+	if (old && old->backend_id == be_id && old->backend_epoch == epoch &&
+	    !(old->flags & LB_FLOW_F_CLOSED))
 		return;
-	if (bpf_map_update_elem(flows, fk, &fl, BPF_ANY))
+	if (bpf_map_update_elem(flows, fk, &fl, BPF_ANY)) {
 		lb_global_inc(offsetof(struct lb_global_stats, flow_insert_fail));
+		return;
+	}
+	lb_open_add(be_id, 1);
+	if (policy == LB_POL_P2C) {
+		struct lb_be_load *ld = bpf_map_lookup_elem(&lb_be_load, &be_id);
+
+		if (ld)
+			__sync_fetch_and_add(&ld->sent, 1);
+	}
+	if (old && !(old->flags & LB_FLOW_F_CLOSED)) {
+		__u32 oid = old->backend_id;
+		struct lb_backend *ob = bpf_map_lookup_elem(&lb_backends, &oid);
+
+		if (ob && ob->epoch == old->backend_epoch)
+			lb_open_add(oid, -1);
+	}
+}
+
+/* A refused new flow: a RST for TCP if the VIP says so, else dropped;
+ * counted per VIP by reason and outcome. */
+static __always_inline int lb_refuse(struct xdp_md *ctx, const __u32 l3_off,
+				     const int v6, __u8 proto, __u8 tcp_flags,
+				     const struct lb_choice *c)
+{
+	lb_refused_inc(&lb_vip_refused, c->vip_id, c->refused - 1);
+	/* never answer a RST with a RST */
+	if (proto == IPPROTO_TCP && c->refuse == LB_REFUSE_RESET &&
+	    !(tcp_flags & LB_TCP_RST) && !lb_make_rst(ctx, l3_off, v6)) {
+		LB_REFUSED(lb_vip_refused, c->vip_id, reset_sent);
+		return XDP_TX;
+	}
+	LB_REFUSED(lb_vip_refused, c->vip_id, dropped);
+	return XDP_DROP;
 }
 
 /* L3 MTU towards the backends, bounded so the ICMP field cannot wrap. */
@@ -387,6 +749,7 @@ static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
 	if (!cfg)
 		return LB_VERDICT(XDP_PASS, pass_not_vip);
 	switch (lb_choose(bpf_map_lookup_elem(flows, fk), 0, fk,
+			  v6 ? (void *)fk6.saddr : (void *)&fk4.saddr,
 			  v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
 			  v6 ? fk6.dport : fk4.dport,
 			  v6 ? fk6.proto : fk4.proto, v6, cfg, &c)) {
@@ -395,6 +758,8 @@ static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
 	case LB_DROP:
 		lb_global_inc(c.drop);
 		return XDP_DROP;
+	case LB_REFUSE: /* no backend would take the flow it is about */
+		return LB_VERDICT(XDP_DROP, drop_no_backend);
 	}
 	c.new_flow = 0; /* an error is not a connection */
 	mode = c.mode;
@@ -500,7 +865,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	fl = bpf_map_lookup_elem(flows, fk);
 	syn = proto == IPPROTO_TCP &&
 	      (l4.flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN;
-	ret = lb_choose(fl, syn, fk, v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
+	ret = lb_choose(fl, syn, fk, v6 ? (void *)fk6.saddr : (void *)&fk4.saddr,
+			v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
 			l4.dport, proto, v6, cfg, &c);
 	if (ret == LB_NOT_A_VIP)
 		return LB_VERDICT(XDP_PASS, pass_not_vip);
@@ -508,6 +874,11 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		lb_global_inc(c.drop);
 		return XDP_DROP;
 	}
+	if (ret == LB_REFUSE)
+		return lb_refuse(ctx, l3_off, v6, proto, l4.flags, &c);
+	if (!c.new_flow && fl && proto == IPPROTO_TCP &&
+	    (l4.flags & (LB_TCP_FIN | LB_TCP_RST)))
+		lb_flow_closed(fl);
 
 	mode = c.mode; /* read once by lb_choose() */
 	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
@@ -524,7 +895,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		}
 	}
 	if (c.new_flow && !(proto == IPPROTO_TCP && (l4.flags & LB_TCP_RST)))
-		lb_record(flows, fk, fl, c.be_id, c.be->epoch);
+		lb_record(flows, fk, fl, c.be_id, c.be->epoch, c.policy);
 	return lb_send(ctx, l3_off, v6, mode, &c, cfg,
 		       lb_encap_entropy(lb_fold_addr(fk, v6), l4.sport), pkt_len);
 }

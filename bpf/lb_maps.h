@@ -152,4 +152,69 @@ struct {
 	__type(value, struct lb_agent_status);
 } lb_agent SEC(".maps");
 
+/* VIP id -> its new-flow token bucket (shared, compare-and-swap). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct lb_tb);
+} lb_vip_tb SEC(".maps");
+
+/* Backend id -> its new-flow token bucket (rate set by the agent; the
+ * trial bucket while HALF_OPEN). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_tb);
+} lb_be_tb SEC(".maps");
+
+/* (VIP, client prefix) -> token bucket; LRU so a flood of sources evicts
+ * old prefixes instead of exhausting the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LB_CLIENT_TB_SIZE);
+	__type(key, struct lb_client_key);
+	__type(value, struct lb_tb);
+} lb_client_tb SEC(".maps");
+
+/* VIP id -> its weighted backends, for rr, least-conn, bounded load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct lb_vip_backends);
+} lb_vip_backends SEC(".maps");
+
+/* Backend id -> open flows and p2c score (shared, atomic adds). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_be_load);
+} lb_be_load SEC(".maps");
+
+/* VIP id / backend id -> refused new flows by reason (per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct lb_refusals);
+} lb_vip_refused SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_refusals);
+} lb_be_refused SEC(".maps");
+
+/* VIP id -> this CPU's round-robin cursor (wrr, rr). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, __u32);
+} lb_rr SEC(".maps");
+
 #endif /* LB_MAPS_H */

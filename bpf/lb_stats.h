@@ -11,7 +11,9 @@ static __always_inline void lb_global_inc(__u32 offset)
 	__u32 zero = 0;
 	struct lb_global_stats *g = bpf_map_lookup_elem(&lb_global_stats, &zero);
 
-	if (g)
+	/* the bound keeps the verifier sure of offsets passed through
+	 * struct fields (lb_choice.drop) */
+	if (g && offset <= sizeof(*g) - sizeof(__u64))
 		*(__u64 *)((void *)g + offset) += 1;
 }
 

@@ -17,7 +17,7 @@
 
 #include <linux/types.h>
 
-#define LB_SCHEMA_VERSION 2
+#define LB_SCHEMA_VERSION 3
 
 /* ---- sizes ------------------------------------------------------------ */
 #define LB_MAX_VIPS 512            /* VIP ids are 0 .. LB_MAX_VIPS-1 */
@@ -31,6 +31,7 @@
  * raise these (lbctl does not scale them yet). */
 #define LB_FLOW4_TABLE_SIZE 1048576 /* IPv4 flow entries */
 #define LB_FLOW6_TABLE_SIZE 524288  /* IPv6 flow entries */
+#define LB_CLIENT_TB_SIZE 65536    /* client-prefix buckets (LRU) */
 #define LB_VIP_FILTER_WORDS 1024    /* 64-bit words: a 65536-bit filter */
 #define LB_DECAP_MAX_ADDRS 64
 
@@ -51,6 +52,14 @@
 #define LB_PIN_BACKEND_STATS "lb_be_stats"
 #define LB_PIN_GLOBAL_STATS "lb_global_stats"
 #define LB_PIN_AGENT "lb_agent"
+#define LB_PIN_VIP_TB "lb_vip_tb"
+#define LB_PIN_BE_TB "lb_be_tb"
+#define LB_PIN_CLIENT_TB "lb_client_tb"
+#define LB_PIN_VIP_BACKENDS "lb_vip_backends"
+#define LB_PIN_BE_LOAD "lb_be_load"
+#define LB_PIN_VIP_REFUSED "lb_vip_refused"
+#define LB_PIN_BE_REFUSED "lb_be_refused"
+#define LB_PIN_RR "lb_rr"
 #define LB_PIN_DECAP_ADDRS "lb_decap_addrs"
 #define LB_PIN_DECAP_STATS "lb_decap_stats"
 #define LB_PIN_PROG "prog_xdp_lb"       /* the loaded balancer program */
@@ -72,7 +81,40 @@ enum lb_fwd_mode {
 };
 
 /* lb_vip.flags */
-#define LB_VIP_F_ACTIVE 0x1 /* id holds a live VIP */
+#define LB_VIP_F_ACTIVE 0x1    /* id holds a live VIP */
+#define LB_VIP_F_FAIL_OPEN 0x2 /* every candidate refused by state: use the
+                                * plain Maglev choice rather than refuse */
+
+/* How a VIP picks the backend of a new flow (lb_vip.policy). */
+enum lb_policy {
+	LB_POL_MAGLEV = 0,  /* weighted consistent hash of the 5-tuple */
+	LB_POL_SOURCE = 1,  /* ... of the client address only (affinity) */
+	LB_POL_BOUNDED = 2, /* consistent hash with bounded load (epsilon) */
+	LB_POL_P2C = 3,     /* two hashed candidates, lower load score wins */
+	LB_POL_WRR = 4,     /* weighted round robin: per-CPU cursor on the table */
+	LB_POL_RR = 5,      /* round robin over the VIP's backends */
+	LB_POL_RANDOM = 6,  /* weighted random: a random table slot */
+	LB_POL_LEAST_CONN = 7, /* fewest open flows per unit of weight */
+	LB_POL_MAX = LB_POL_LEAST_CONN,
+};
+
+/* What a refused new flow gets (lb_vip.refuse). UDP is always dropped. */
+enum lb_refuse {
+	LB_REFUSE_RESET = 0, /* TCP: a RST built in XDP, sent back (XDP_TX) */
+	LB_REFUSE_DROP = 1,
+};
+
+/* Candidates a new flow tries when the first is refused (state or rate):
+ * the table slots h, h + s, h + 2s, ... (s from a second hash), so every
+ * balancer with the same maps makes the same choice. */
+#define LB_MAX_TRIES 8
+/* Backends per VIP that round robin, least-conn and bounded load see
+ * (lb_vip_backends); a VIP may have more, the rest are reached by the
+ * table-based policies only. */
+#define LB_VIP_LIST_MAX 64
+/* A HALF_OPEN backend without an agent-set rate takes this many trial
+ * flows per second (burst the same). */
+#define LB_TRIAL_RATE 1
 
 /* lb_backend.flags */
 #define LB_BACKEND_F_ACTIVE 0x1 /* slot holds a live backend */
@@ -123,9 +165,20 @@ struct lb_vip {
 	__u32 ring_gen;        /* generation of the published table */
 	__u8 mode;             /* enum lb_fwd_mode */
 	__u8 flags;            /* LB_VIP_F_* */
-	__u16 pad;
+	__u8 policy;           /* enum lb_policy */
+	__u8 refuse;           /* enum lb_refuse */
+	/* Admission (new flows only), 0 = no limit: the VIP's token bucket
+	 * and one per client prefix (/client_plen4 or /client_plen6). */
+	__u32 rate;            /* new flows per second */
+	__u32 burst;           /* bucket size = initial tokens */
+	__u32 client_rate;
+	__u32 client_burst;
+	__u8 client_plen4;     /* 1..32, 0 means 32 */
+	__u8 client_plen6;     /* 1..128, 0 means 64 */
+	__u16 bounded_eps;     /* bounded load: epsilon in percent */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct lb_vip) == 32, "lb_vip ABI");
+_Static_assert(sizeof(struct lb_vip) == 56, "lb_vip ABI");
 
 /* Key of lb_vip_addrs (addresses that carry at least one VIP; used on the
  * slow path to drop, not pass, fragments, IPv4 options, IPv6 extension
@@ -202,8 +255,12 @@ _Static_assert(sizeof(struct lb_flow_key6) == 40, "lb_flow_key6 ABI");
 struct lb_flow {
 	__u32 backend_id;
 	__u32 backend_epoch;
+	__u32 flags;   /* LB_FLOW_F_* */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct lb_flow) == 8, "lb_flow ABI");
+_Static_assert(sizeof(struct lb_flow) == 16, "lb_flow ABI");
+/* lb_flow.flags */
+#define LB_FLOW_F_CLOSED 0x1 /* FIN or RST seen: no longer an open flow */
 
 /* One slot of a VIP's Maglev table (inner map of lb_rings). */
 struct lb_ring_slot {
@@ -268,6 +325,62 @@ struct lb_meta {
 	__u32 pad;
 };
 _Static_assert(sizeof(struct lb_meta) == 8, "lb_meta ABI");
+
+/* lb_vip_tb (by VIP id), lb_be_tb (by backend id), lb_client_tb: one token
+ * bucket, kept as a GCRA "theoretical arrival time" so that a new flow
+ * costs one compare-and-swap and no refill loop: with T = 1e9 / rate ns
+ * and a burst of b, a flow at time t is admitted iff max(tat, t) + T <=
+ * t + b*T, and then tat = max(tat, t) + T. A fresh bucket (tat 0) holds
+ * b tokens, as Envoy's token bucket starts full. */
+struct lb_tb {
+	__u64 tat; /* ns, bpf_ktime_get_ns() clock */
+};
+_Static_assert(sizeof(struct lb_tb) == 8, "lb_tb ABI");
+
+/* lb_client_tb key: a VIP and a client prefix (address masked). */
+struct lb_client_key {
+	__u32 vip_id;
+	__u8 addr[16];
+	__u8 plen;
+	__u8 family;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct lb_client_key) == 24, "lb_client_key ABI");
+
+/* lb_vip_backends value, by VIP id: the VIP's backends with a weight, as
+ * the last table was built (what round robin, least-conn and bounded load
+ * iterate). Written by userspace with every table. */
+struct lb_vip_backends {
+	__u32 n;
+	__u32 total_weight;
+	__u32 ids[LB_VIP_LIST_MAX];
+	__u32 weights[LB_VIP_LIST_MAX];
+};
+_Static_assert(sizeof(struct lb_vip_backends) == 8 + 8 * LB_VIP_LIST_MAX,
+	       "lb_vip_backends ABI");
+
+/* lb_be_load value, by backend id, shared by all CPUs (atomic adds). */
+struct lb_be_load {
+	__u64 open;      /* new flows - closed (FIN/RST) - expired */
+	__u64 score;     /* p2c load score published by the agent */
+	__u64 sent;      /* new flows since the agent published score */
+};
+_Static_assert(sizeof(struct lb_be_load) == 24, "lb_be_load ABI");
+
+/* lb_vip_refused (by VIP id) and lb_be_refused (by backend id), per CPU:
+ * new flows refused, by reason, and what they got. */
+struct lb_refusals {
+	__u64 vip_rate;     /* the VIP's bucket was empty */
+	__u64 backend_rate; /* every candidate's bucket was empty (VIP), or
+	                     * this backend's (backend: skipped for it) */
+	__u64 client_rate;  /* the client prefix's bucket was empty */
+	__u64 no_backend;   /* every candidate refused by state */
+	__u64 state;        /* backend: skipped for its state */
+	__u64 reset_sent;   /* answered with a RST */
+	__u64 dropped;      /* dropped (drop policy, UDP) */
+	__u64 fail_open;    /* state refused all, plain choice used */
+};
+_Static_assert(sizeof(struct lb_refusals) == 64, "lb_refusals ABI");
 
 /* lb_agent, one entry, written by lb-agent only: lets `lbctl show` (and
  * the next agent) tell whether an agent is driving the maps. Times are

@@ -57,6 +57,23 @@ static inline __u32 lb_flow_hash4(const struct lb_flow_key4 *k, __u32 seed)
 	return c;
 }
 
+/* The hash of a client address alone (16 bytes, an IPv4 address in the
+ * first 4 and zeros after): the "source" policy's session affinity. */
+static inline __u32 lb_addr_hash(const __u8 *addr, __u32 seed)
+{
+	const __u32 *w = (const __u32 *)addr;
+	__u32 a, b, c;
+
+	a = b = c = LB_HASH_INIT + (4u << 2) + seed;
+	a += w[0];
+	b += w[1];
+	c += w[2];
+	LB_HASH_MIX(a, b, c);
+	a += w[3];
+	LB_HASH_FINAL(a, b, c);
+	return c;
+}
+
 static inline __u32 lb_flow_hash6(const struct lb_flow_key6 *k, __u32 seed)
 {
 	const __u32 *s = (const __u32 *)k->saddr, *d = (const __u32 *)k->daddr;
