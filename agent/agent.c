@@ -60,17 +60,6 @@ static const __u8 to_dp[] = {
 	[LB_BS_HALF_OPEN] = LB_BE_HALF_OPEN, [LB_BS_DOWN] = LB_BE_DOWN,
 };
 
-const char *lb_agent_state_name(__u8 state)
-{
-	static const char *const names[] = {
-		[LB_BE_HEALTHY] = "healthy", [LB_BE_STARTING] = "starting",
-		[LB_BE_DRAINING] = "draining", [LB_BE_OPEN] = "open",
-		[LB_BE_HALF_OPEN] = "half_open", [LB_BE_DOWN] = "down",
-	};
-
-	return state <= LB_BE_STATE_MAX ? names[state] : "unknown";
-}
-
 /*
  * A restarted agent takes over the state the last one published, so the
  * first decisions do not reshuffle anything: a HEALTHY backend stays so

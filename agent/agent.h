@@ -123,6 +123,5 @@ int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready);
 /* Clean exit: marks the heartbeat as stopped; the maps stay (fail-static). */
 void lb_agent_stop(struct lb_agent *a);
 
-const char *lb_agent_state_name(__u8 state);
 
 #endif /* INFERLB_AGENT_H */

@@ -216,8 +216,11 @@ int lb_apply(struct lb_dp *dp, const struct lb_conf *conf, bool agent_managed,
 		const struct lb_vip_view *lv = live_vip(l, &cv->key);
 
 		if (!lv) {
-			err = lb_vip_add(dp, &cv->key, cv->mode, cv->ring_size,
-					 msg, len);
+			struct lb_vip_opts o = { .mode = cv->mode,
+						 .ring_size = cv->ring_size,
+						 .bounded_eps = 25 };
+
+			err = lb_vip_add(dp, &cv->key, &o, msg, len);
 			if (err)
 				goto out;
 			res->vips_added++;

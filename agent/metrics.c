@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "lb_addr.h"
+#include "lb_names.h"
 #include "lb_ops.h"
 #include "metrics.h"
 
@@ -115,7 +116,7 @@ static void be_states(FILE *f, const struct lb_agent *a)
 		labels(l, sizeof(l), &a->be[i]);
 		for (__u8 s = 0; s <= LB_BE_STATE_MAX; s++)
 			fprintf(f, "inferlb_backend_state{%s,state=\"%s\"} %d\n", l,
-				lb_agent_state_name(s), a->be[i].state == s);
+				lb_state_name(s), a->be[i].state == s);
 	}
 }
 

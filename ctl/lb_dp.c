@@ -54,6 +54,12 @@ const char *const lb_map_pin_names[LB_M_COUNT] = {
 	[LB_M_BE_STATS] = LB_PIN_BACKEND_STATS,
 	[LB_M_GLOBAL_STATS] = LB_PIN_GLOBAL_STATS,
 	[LB_M_AGENT] = LB_PIN_AGENT,
+	[LB_M_VIP_TB] = LB_PIN_VIP_TB,
+	[LB_M_BE_TB] = LB_PIN_BE_TB,
+	[LB_M_VIP_BACKENDS] = LB_PIN_VIP_BACKENDS,
+	[LB_M_BE_LOAD] = LB_PIN_BE_LOAD,
+	[LB_M_VIP_REFUSED] = LB_PIN_VIP_REFUSED,
+	[LB_M_BE_REFUSED] = LB_PIN_BE_REFUSED,
 };
 
 /* Value size each pinned map must have: a stale pin of another layout is
@@ -74,6 +80,12 @@ static const __u32 lb_map_value_size[LB_M_COUNT] = {
 	[LB_M_BE_STATS] = sizeof(struct lb_counters),
 	[LB_M_GLOBAL_STATS] = sizeof(struct lb_global_stats),
 	[LB_M_AGENT] = sizeof(struct lb_agent_status),
+	[LB_M_VIP_TB] = sizeof(struct lb_tb),
+	[LB_M_BE_TB] = sizeof(struct lb_tb),
+	[LB_M_VIP_BACKENDS] = sizeof(struct lb_vip_backends),
+	[LB_M_BE_LOAD] = sizeof(struct lb_be_load),
+	[LB_M_VIP_REFUSED] = sizeof(struct lb_refusals),
+	[LB_M_BE_REFUSED] = sizeof(struct lb_refusals),
 };
 
 /* dir/name into buf; an empty string if it does not fit (dir is checked

@@ -79,17 +79,43 @@ int lb_percpu_sum(int map_fd, __u32 key, void *out, size_t size)
 }
 
 /* A reused id starts its counters from zero, on every CPU. */
-static void counters_reset(int map_fd, __u32 id)
+static void percpu_reset(int map_fd, __u32 id, size_t value_size)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	void *zeros;
 
 	if (ncpu <= 0)
 		return;
-	zeros = calloc(ncpu, (sizeof(struct lb_counters) + 7) & ~(size_t)7);
+	zeros = calloc(ncpu, (value_size + 7) & ~(size_t)7);
 	if (zeros)
 		bpf_map_update_elem(map_fd, &id, zeros, 0);
 	free(zeros);
+}
+
+/* ... and its shared state (buckets, open flows) too. */
+static void zero_entry(int map_fd, __u32 id, size_t value_size)
+{
+	__u8 zeros[sizeof(struct lb_vip_backends)] = { 0 };
+
+	if (value_size <= sizeof(zeros))
+		bpf_map_update_elem(map_fd, &id, zeros, 0);
+}
+
+/* Everything a VIP or backend id carries over from a previous owner. */
+static void vip_state_reset(struct lb_dp *dp, __u32 id)
+{
+	percpu_reset(dp->fd[LB_M_VIP_STATS], id, sizeof(struct lb_counters));
+	percpu_reset(dp->fd[LB_M_VIP_REFUSED], id, sizeof(struct lb_refusals));
+	zero_entry(dp->fd[LB_M_VIP_TB], id, sizeof(struct lb_tb));
+	zero_entry(dp->fd[LB_M_VIP_BACKENDS], id, sizeof(struct lb_vip_backends));
+}
+
+static void backend_state_reset(struct lb_dp *dp, __u32 id)
+{
+	percpu_reset(dp->fd[LB_M_BE_STATS], id, sizeof(struct lb_counters));
+	percpu_reset(dp->fd[LB_M_BE_REFUSED], id, sizeof(struct lb_refusals));
+	zero_entry(dp->fd[LB_M_BE_TB], id, sizeof(struct lb_tb));
+	zero_entry(dp->fd[LB_M_BE_LOAD], id, sizeof(struct lb_be_load));
 }
 
 int lb_vip_find(struct lb_dp *dp, const struct lb_vip_key *key,
@@ -212,6 +238,21 @@ static int vip_rebuild(struct lb_dp *dp, __u32 vip_id, char *msg, size_t len)
 		lb_msgf(msg, len, err, "publishing the table failed: %s", strerror(-err));
 		goto out;
 	}
+	{
+		/* the weighted list rr, least-conn and bounded load walk;
+		 * written after the table, so it never names a backend the
+		 * live table does not hold yet */
+		struct lb_vip_backends l = { 0 };
+
+		for (int i = 0; i < n && l.n < LB_VIP_LIST_MAX; i++) {
+			if (!views[i].be.weight)
+				continue;
+			l.ids[l.n] = views[i].id;
+			l.weights[l.n++] = views[i].be.weight;
+			l.total_weight += views[i].be.weight;
+		}
+		bpf_map_update_elem(dp->fd[LB_M_VIP_BACKENDS], &vip_id, &l, 0);
+	}
 	v.ring_gen++;
 	bpf_map_update_elem(dp->fd[LB_M_VIP_INFO], &vip_id, &v, 0);
 out:
@@ -232,9 +273,67 @@ static int vip_need(struct lb_dp *dp, const struct lb_vip_key *key,
 	return 0;
 }
 
-int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key, __u8 mode,
-	       __u32 ring_size, char *msg, size_t len)
+/* The admission and policy settings of a VIP, as lb_vip_opts says. */
+static void opts_apply(struct lb_vip *v, const struct lb_vip_opts *o)
 {
+	v->policy = o->policy;
+	v->refuse = o->refuse;
+	v->flags = (v->flags & ~LB_VIP_F_FAIL_OPEN) |
+		   (o->fail_open ? LB_VIP_F_FAIL_OPEN : 0);
+	v->rate = o->rate;
+	v->burst = o->burst;
+	v->client_rate = o->client_rate;
+	v->client_burst = o->client_burst;
+	v->client_plen4 = o->client_plen4;
+	v->client_plen6 = o->client_plen6;
+	v->bounded_eps = o->bounded_eps;
+}
+
+void lb_vip_opts_of(const struct lb_vip *v, struct lb_vip_opts *o)
+{
+	*o = (struct lb_vip_opts){
+		.mode = v->mode, .ring_size = v->ring_size, .policy = v->policy,
+		.refuse = v->refuse, .fail_open = !!(v->flags & LB_VIP_F_FAIL_OPEN),
+		.rate = v->rate, .burst = v->burst, .client_rate = v->client_rate,
+		.client_burst = v->client_burst, .client_plen4 = v->client_plen4,
+		.client_plen6 = v->client_plen6, .bounded_eps = v->bounded_eps,
+	};
+}
+
+static int opts_check(const struct lb_vip_opts *o, char *msg, size_t len)
+{
+	if (o->policy > LB_POL_MAX)
+		return lb_msgf(msg, len, -EINVAL, "unknown policy");
+	if (o->refuse > LB_REFUSE_DROP)
+		return lb_msgf(msg, len, -EINVAL, "unknown refusal");
+	if (o->client_plen4 > 32 || o->client_plen6 > 128)
+		return lb_msgf(msg, len, -EINVAL, "client prefix too long");
+	return 0;
+}
+
+int lb_vip_set(struct lb_dp *dp, const struct lb_vip_key *key,
+	       const struct lb_vip_opts *o, char *msg, size_t len)
+{
+	struct lb_vip_view v;
+	int err = opts_check(o, msg, len);
+
+	if (err)
+		return err;
+	err = vip_need(dp, key, &v, msg, len);
+	if (err)
+		return err;
+	opts_apply(&v.info, o);
+	if (bpf_map_update_elem(dp->fd[LB_M_VIP_INFO], &v.id, &v.info, 0))
+		return lb_msgf(msg, len, -errno, "updating the VIP failed: %s",
+			       strerror(errno));
+	return 0;
+}
+
+int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key,
+	       const struct lb_vip_opts *o, char *msg, size_t len)
+{
+	__u8 mode = o->mode;
+	__u32 ring_size = o->ring_size;
 	struct lb_vip v = { .key = *key, .ring_size = ring_size, .mode = mode,
 			    .flags = LB_VIP_F_ACTIVE };
 	struct lb_addr_key ak = { .family = key->family };
@@ -251,6 +350,10 @@ int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key, __u8 mode,
 		return lb_msgf(msg, len, -EINVAL,
 			    "ring size %u is not a prime in [%u, %u]", ring_size,
 			    LB_RING_SIZE_MIN, LB_RING_SIZE_MAX);
+	err = opts_check(o, msg, len);
+	if (err)
+		return err;
+	opts_apply(&v, o);
 	if (!lb_vip_find(dp, key, &old))
 		return lb_msgf(msg, len, -EEXIST,
 			    "VIP %s exists; 'lbctl vip del %s' first to re-create it",
@@ -269,7 +372,7 @@ int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key, __u8 mode,
 	bpf_map_lookup_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count);
 	count++;
 	ref.id = id;
-	counters_reset(dp->fd[LB_M_VIP_STATS], id);
+	vip_state_reset(dp, id);
 	err = bpf_map_update_elem(dp->fd[LB_M_VIP_INFO], &id, &v, 0) ? -errno : 0;
 	if (!err)
 		err = bpf_map_update_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count, 0) ?
@@ -459,7 +562,7 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 	b.flags = LB_BACKEND_F_ACTIVE;
 	b.mode = v.info.mode;
 	b.weight = weight;
-	counters_reset(dp->fd[LB_M_BE_STATS], id);
+	backend_state_reset(dp, id);
 	if (bpf_map_update_elem(dp->fd[LB_M_NEXTHOPS], &id, &nh, 0) ||
 	    bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0)) {
 		err = -errno;
@@ -611,6 +714,85 @@ int lb_vip_publish(struct lb_dp *dp, __u32 vip_id,
 		if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &c[i].id, &b, 0))
 			return lb_msgf(msg, len, -errno, "backend %u: %s", c[i].id,
 				    strerror(errno));
+	}
+	return 0;
+}
+
+int lb_backend_set_state(struct lb_dp *dp, const struct lb_vip_key *vip,
+			 const __u8 addr[16], __u8 family, __u8 state,
+			 char *msg, size_t len)
+{
+	struct lb_backend_ctl c;
+	struct lb_vip_view v;
+	struct lb_backend b;
+	bool rebuilt;
+	__u32 id;
+	int err;
+
+	if (state > LB_BE_STATE_MAX)
+		return lb_msgf(msg, len, -EINVAL, "unknown backend state");
+	err = backend_need(dp, vip, addr, family, &v, &id, msg, len);
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
+		return lb_msgf(msg, len, -errno, "backend %u: %s", id, strerror(errno));
+	c = (struct lb_backend_ctl){ .id = id, .weight = b.weight, .rate = b.rate,
+				     .burst = b.burst, .state = state };
+	return lb_vip_publish(dp, v.id, &c, 1, &rebuilt, msg, len);
+}
+
+int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
+{
+	static struct lb_backend all[LB_MAX_BACKENDS];
+	static __u64 open[LB_MAX_BACKENDS];
+	const int fds[2] = { dp->fd[LB_M_FLOWS4], dp->fd[LB_M_FLOWS6] };
+	const size_t ksz[2] = { sizeof(struct lb_flow_key4),
+				sizeof(struct lb_flow_key6) };
+	enum { BATCH = 4096 };
+	static __u8 keys[BATCH * sizeof(struct lb_flow_key6)];
+	static struct lb_flow vals[BATCH];
+	int err = lb_backend_read_all(dp, all);
+
+	if (err)
+		return lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
+	memset(open, 0, sizeof(open));
+	for (int f = 0; f < 2; f++) {
+		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u8 out_batch[sizeof(struct lb_flow_key6)];
+		void *in = NULL;
+
+		for (int rounds = 0; rounds < (LB_FLOW4_TABLE_SIZE / BATCH) * 4; rounds++) {
+			__u32 n = BATCH;
+			int rc = bpf_map_lookup_batch(fds[f], in, out_batch, keys, vals,
+						      &n, &opts);
+
+			if (rc && errno != ENOENT)
+				return lb_msgf(msg, len, -errno, "reading flows: %s",
+					       strerror(errno));
+			for (__u32 i = 0; i < n; i++) {
+				__u32 id = vals[i].backend_id;
+
+				if (id && id < LB_MAX_BACKENDS &&
+				    (all[id].flags & LB_BACKEND_F_ACTIVE) &&
+				    all[id].epoch == vals[i].backend_epoch &&
+				    !(vals[i].flags & LB_FLOW_F_CLOSED))
+					open[id]++;
+			}
+			if (rc)	/* ENOENT: that was the last batch */
+				break;
+			in = out_batch;
+			(void)ksz;
+		}
+	}
+	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++) {
+		struct lb_be_load ld;
+
+		if (!(all[id].flags & LB_BACKEND_F_ACTIVE) ||
+		    bpf_map_lookup_elem(dp->fd[LB_M_BE_LOAD], &id, &ld) ||
+		    ld.open == open[id])
+			continue;
+		ld.open = open[id];
+		bpf_map_update_elem(dp->fd[LB_M_BE_LOAD], &id, &ld, 0);
 	}
 	return 0;
 }

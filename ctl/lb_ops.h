@@ -32,8 +32,26 @@ struct lb_backend_view {
 
 int lb_vip_find(struct lb_dp *dp, const struct lb_vip_key *key,
 		struct lb_vip_view *out);
-int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key, __u8 mode,
-	       __u32 ring_size, char *msg, size_t len);
+/* A VIP's settings: fixed for its life (mode, ring size), then how it
+ * picks and admits new flows (changeable with lb_vip_set). */
+struct lb_vip_opts {
+	__u8 mode;		/* enum lb_fwd_mode */
+	__u32 ring_size;
+	__u8 policy;		/* enum lb_policy */
+	__u8 refuse;		/* enum lb_refuse */
+	bool fail_open;
+	__u32 rate, burst;	/* VIP new flows/s; 0 = no limit */
+	__u32 client_rate, client_burst;
+	__u8 client_plen4, client_plen6;	/* 0: /32 and /64 */
+	__u16 bounded_eps;	/* percent */
+};
+
+int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key,
+	       const struct lb_vip_opts *o, char *msg, size_t len);
+/* Changes policy and admission (not mode or ring size) of a live VIP. */
+int lb_vip_set(struct lb_dp *dp, const struct lb_vip_key *key,
+	       const struct lb_vip_opts *o, char *msg, size_t len);
+void lb_vip_opts_of(const struct lb_vip *v, struct lb_vip_opts *o);
 int lb_vip_del(struct lb_dp *dp, const struct lb_vip_key *key, char *msg,
 	       size_t len);
 /* All VIPs, by id. Returns how many (at most max). */
@@ -53,6 +71,14 @@ int lb_backend_read_all(struct lb_dp *dp, struct lb_backend *all);
 /* The active backends of VIP vip_id, by id. Returns how many. */
 int lb_backend_list(struct lb_dp *dp, __u32 vip_id,
 		    struct lb_backend_view *out, int max);
+
+/* Sets a backend's state by hand (what the agent does from its polls). */
+int lb_backend_set_state(struct lb_dp *dp, const struct lb_vip_key *vip,
+			 const __u8 addr[16], __u8 family, __u8 state,
+			 char *msg, size_t len);
+/* Recounts every backend's open flows from the flow tables (flows evicted
+ * or expired from the LRU tables drop out; closed ones do not count). */
+int lb_open_recount(struct lb_dp *dp, char *msg, size_t len);
 
 /* The L2 next hop towards a backend, through a device inferlb is attached
  * to (libnl route + neighbour lookup); lets a batch of changes resolve

@@ -27,6 +27,7 @@
 #include "lb_dp.h"
 #include "lb_maglev.h"
 #include "lb_ops.h"
+#include "lb_names.h"
 #include "lb_print.h"
 #include "apply.h"
 #include "config.h"
@@ -253,16 +254,100 @@ static int do_unload(int argc, char **argv)
 	return report("unloaded", "unloaded; removed %s\n", pin_dir);
 }
 
-static const char *mode_name(__u8 mode)
+/* The VIP options vip add and vip set share: how new flows are picked
+ * and admitted. Unset options leave *o as it is. Returns -1 after
+ * printing a usage error. */
+#define VIP_ADMISSION_OPTS                                                   \
+	OPT("policy", true), OPT("rate", true), OPT("burst", true),          \
+	OPT("client-rate", true), OPT("client-burst", true),                 \
+	OPT("client-prefix", true), OPT("refuse", true),                     \
+	OPT("fail-open", true), OPT("epsilon", true)
+#define VIP_ADMISSION_NOPTS 9
+
+static int parse_u32_opt(const struct opt *o, __u32 max, __u32 *out)
 {
-	return mode == LB_FWD_IPIP ? "ipip" : mode == LB_FWD_L2DSR ? "l2dsr" : "?";
+	if (!o->value)
+		return 0;
+	if (lb_parse_u32(o->value, 0, max, out)) {
+		lb_err("--%s '%s' is not a number from 0 to %u", o->name, o->value,
+		       max);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_admission(const struct opt *a, int family,
+			   struct lb_vip_opts *o)
+{
+	__u32 v;
+
+	if (a[0].value && lb_policy_parse(a[0].value, &o->policy)) {
+		lb_err("policy '%s' is not one of maglev, source, bounded, p2c, "
+		       "wrr, rr, random, least-conn", a[0].value);
+		return -1;
+	}
+	if (parse_u32_opt(&a[1], UINT32_MAX, &o->rate) ||
+	    parse_u32_opt(&a[2], UINT32_MAX, &o->burst) ||
+	    parse_u32_opt(&a[3], UINT32_MAX, &o->client_rate) ||
+	    parse_u32_opt(&a[4], UINT32_MAX, &o->client_burst))
+		return -1;
+	if (a[5].value) {
+		__u32 max = family == LB_AF_INET6 ? 128 : 32;
+
+		if (lb_parse_u32(a[5].value, 1, max, &v)) {
+			lb_err("--client-prefix '%s' is not a prefix length from 1 to %u",
+			       a[5].value, max);
+			return -1;
+		}
+		if (family == LB_AF_INET6)
+			o->client_plen6 = v;
+		else
+			o->client_plen4 = v;
+	}
+	if (a[6].value && lb_refuse_parse(a[6].value, &o->refuse)) {
+		lb_err("--refuse '%s' is not reset or drop", a[6].value);
+		return -1;
+	}
+	if (a[7].value) {
+		if (strcmp(a[7].value, "on") && strcmp(a[7].value, "off")) {
+			lb_err("--fail-open '%s' is not on or off", a[7].value);
+			return -1;
+		}
+		o->fail_open = !strcmp(a[7].value, "on");
+	}
+	if (parse_u32_opt(&a[8], 10000, &v))
+		return -1;
+	if (a[8].value)
+		o->bounded_eps = v;
+	return 0;
+}
+
+/* The VIP's policy and admission, for vip add/set/list and show. */
+static void print_admission(const struct lb_vip *v)
+{
+	lb_out_str("policy", "  policy %s", lb_policy_name(v->policy));
+	lb_out_u64("rate", "  rate %llu", v->rate);
+	lb_out_u64("burst", "/%llu", v->burst);
+	lb_out_u64("client_rate", "  client rate %llu", v->client_rate);
+	lb_out_u64("client_burst", "/%llu", v->client_burst);
+	lb_out_u64("client_prefix", " per /%llu",
+		   v->key.family == LB_AF_INET6 ?
+			   (v->client_plen6 ? v->client_plen6 : 64) :
+			   (v->client_plen4 ? v->client_plen4 : 32));
+	lb_out_str("refuse", "  refuse %s", lb_refuse_name(v->refuse));
+	lb_out_bool("fail_open", "  fail-open %s", v->flags & LB_VIP_F_FAIL_OPEN);
+	lb_out_u64("epsilon", "  epsilon %llu%%", v->bounded_eps);
 }
 
 static int do_vip_add(int argc, char **argv)
 {
-	struct opt opts[] = { OPT("mode", true), OPT("ring-size", true), OPT_END };
-	__u32 ring = LB_RING_SIZE_DEFAULT;
-	__u8 mode = LB_FWD_IPIP;
+	struct opt opts[] = { VIP_ADMISSION_OPTS, OPT("mode", true),
+			      OPT("ring-size", true), OPT_END };
+	struct opt *mode_o = &opts[VIP_ADMISSION_NOPTS], *ring_o = mode_o + 1;
+	struct lb_vip_opts o = { .mode = LB_FWD_IPIP,
+				 .ring_size = LB_RING_SIZE_DEFAULT,
+				 .bounded_eps = 25 };
+	struct lb_vip_view v;
 	struct lb_vip_key k;
 	const char *vip;
 	struct lb_dp dp;
@@ -270,28 +355,73 @@ static int do_vip_add(int argc, char **argv)
 
 	if (parse_args("vip", argc, argv, 1, &vip, opts) || parse_vip_arg(vip, &k))
 		return EXIT_USAGE;
-	if (opts[0].value && !strcmp(opts[0].value, "l2dsr"))
-		mode = LB_FWD_L2DSR;
-	else if (opts[0].value && strcmp(opts[0].value, "ipip")) {
-		lb_err("mode '%s' is not ipip or l2dsr", opts[0].value);
+	if (mode_o->value && lb_mode_parse(mode_o->value, &o.mode)) {
+		lb_err("mode '%s' is not ipip or l2dsr", mode_o->value);
 		return EXIT_USAGE;
 	}
-	if (opts[1].value &&
-	    (lb_parse_u32(opts[1].value, LB_RING_SIZE_MIN, LB_RING_SIZE_MAX, &ring) ||
-	     !lb_is_prime(ring))) {
+	if (ring_o->value &&
+	    (lb_parse_u32(ring_o->value, LB_RING_SIZE_MIN, LB_RING_SIZE_MAX,
+			  &o.ring_size) || !lb_is_prime(o.ring_size))) {
 		lb_err("ring size '%s' is not a prime from %u to %u (e.g. 65537)",
-		       opts[1].value, LB_RING_SIZE_MIN, LB_RING_SIZE_MAX);
+		       ring_o->value, LB_RING_SIZE_MIN, LB_RING_SIZE_MAX);
 		return EXIT_USAGE;
 	}
+	if (parse_admission(opts, k.family, &o))
+		return EXIT_USAGE;
 	if (open_dp(&dp))
 		return EXIT_RUNTIME;
-	if (lb_vip_add(&dp, &k, mode, ring, msg, sizeof(msg)))
+	if (lb_vip_add(&dp, &k, &o, msg, sizeof(msg)) || lb_vip_find(&dp, &k, &v))
 		return runtime_err(&dp);
 	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
 	lb_out_str("vip", "added VIP %s", lb_fmt_vip(&k, s, sizeof(s)));
-	lb_out_str("mode", " (%s", mode_name(mode));
-	lb_out_u64("ring_size", ", ring %llu)\n", ring);
+	lb_out_str("mode", " (%s", lb_mode_name(o.mode));
+	lb_out_u64("ring_size", ", ring %llu)", o.ring_size);
+	print_admission(&v.info);
+	lb_out_text("\n");
+	lb_out_close_object();
+	return 0;
+}
+
+static int do_vip_set(int argc, char **argv)
+{
+	struct opt opts[] = { VIP_ADMISSION_OPTS, OPT_END };
+	struct lb_vip_opts o;
+	struct lb_vip_view v;
+	struct lb_vip_key k;
+	const char *vip;
+	struct lb_dp dp;
+	bool any = false;
+	char s[80];
+
+	if (parse_args("vip", argc, argv, 1, &vip, opts) || parse_vip_arg(vip, &k))
+		return EXIT_USAGE;
+	for (int i = 0; i < VIP_ADMISSION_NOPTS; i++)
+		any |= opts[i].value != NULL;
+	if (!any) {
+		lb_err("vip set needs at least one option; see 'lbctl vip help'");
+		return EXIT_USAGE;
+	}
+	memset(&o, 0, sizeof(o));
+	if (parse_admission(opts, k.family, &o)) /* syntax first, no state */
+		return EXIT_USAGE;
+	if (open_dp(&dp))
+		return EXIT_RUNTIME;
+	if (lb_vip_find(&dp, &k, &v)) {
+		lb_dp_close(&dp);
+		lb_err("no VIP %s; add it with 'lbctl vip add %s'",
+		       lb_fmt_vip(&k, s, sizeof(s)), s);
+		return EXIT_RUNTIME;
+	}
+	lb_vip_opts_of(&v.info, &o);
+	parse_admission(opts, k.family, &o); /* now over the live settings */
+	if (lb_vip_set(&dp, &k, &o, msg, sizeof(msg)) || lb_vip_find(&dp, &k, &v))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("vip", "VIP %s", lb_fmt_vip(&k, s, sizeof(s)));
+	print_admission(&v.info);
+	lb_out_text("\n");
 	lb_out_close_object();
 	return 0;
 }
@@ -324,17 +454,9 @@ static void print_mac(const __u8 *m, char *buf, size_t len)
  * weight 0 is one drained with set-weight. */
 static const char *backend_state_name(const struct lb_backend *b)
 {
-	static const char *const names[] = {
-		[LB_BE_HEALTHY] = "healthy", [LB_BE_STARTING] = "starting",
-		[LB_BE_DRAINING] = "draining", [LB_BE_OPEN] = "open",
-		[LB_BE_HALF_OPEN] = "half-open", [LB_BE_DOWN] = "down",
-	};
-
-	if (b->state > LB_BE_STATE_MAX)
-		return "unknown";
 	if (b->state == LB_BE_HEALTHY && !b->weight)
 		return "draining";
-	return names[b->state];
+	return lb_state_name(b->state);
 }
 
 /* Whether lb-agent drives the maps: its pid, heartbeat age and generation.
@@ -390,6 +512,12 @@ static void print_backends(struct lb_dp *dp, __u32 vip_id)
 			lb_out_str("next_hop", " next hop %s", mac);
 		else
 			lb_out_null("next_hop", " next hop unresolved");
+		{
+			struct lb_be_load ld = { 0 };
+
+			bpf_map_lookup_elem(dp->fd[LB_M_BE_LOAD], &b[i].id, &ld);
+			lb_out_u64("open_flows", " open %llu", ld.open);
+		}
 		lb_out_u64("id", " id %llu", b[i].id);
 		lb_out_u64("epoch", " epoch %llu\n", b[i].be.epoch);
 		lb_out_close_object();
@@ -408,9 +536,10 @@ static void print_vips(struct lb_dp *dp, bool with_backends)
 		lb_out_open_object(NULL);
 		lb_out_str("vip", "vip %s", lb_fmt_vip(&v[i].info.key, s, sizeof(s)));
 		lb_out_u64("id", "  id %llu", v[i].id);
-		lb_out_str("mode", "  mode %s", mode_name(v[i].info.mode));
+		lb_out_str("mode", "  mode %s", lb_mode_name(v[i].info.mode));
 		lb_out_u64("ring_size", "  ring %llu", v[i].info.ring_size);
 		lb_out_u64("generation", "  generation %llu", v[i].info.ring_gen);
+		print_admission(&v[i].info);
 		lb_out_bool("active", "  active %s\n",
 			    v[i].info.flags & LB_VIP_F_ACTIVE);
 		if (with_backends)
@@ -494,6 +623,34 @@ static int do_backend_del(int argc, char **argv)
 	lb_out_open_object(NULL);
 	lb_out_str("deleted", "deleted backend %s", lb_fmt_ip(addr, fam, a, sizeof(a)));
 	lb_out_str("vip", " of %s\n", lb_fmt_vip(&k, s, sizeof(s)));
+	lb_out_close_object();
+	return 0;
+}
+
+static int do_backend_state(int argc, char **argv)
+{
+	struct opt opts[] = { OPT_END };
+	struct lb_vip_key k;
+	__u8 addr[16], fam, st;
+	const char *ss;
+	struct lb_dp dp;
+	char a[64];
+
+	if (backend_args("backend", argc, argv, 3, opts, &k, addr, &fam, &ss))
+		return EXIT_USAGE;
+	if (lb_state_parse(ss, &st) || st == LB_BE_STARTING ||
+	    st == LB_BE_HALF_OPEN) {
+		lb_err("state '%s' is not healthy, draining, open or down", ss);
+		return EXIT_USAGE;
+	}
+	if (open_dp(&dp))
+		return EXIT_RUNTIME;
+	if (lb_backend_set_state(&dp, &k, addr, fam, st, msg, sizeof(msg)))
+		return runtime_err(&dp);
+	lb_dp_close(&dp);
+	lb_out_open_object(NULL);
+	lb_out_str("backend", "backend %s", lb_fmt_ip(addr, fam, a, sizeof(a)));
+	lb_out_str("state", " is now %s\n", lb_state_name(st));
 	lb_out_close_object();
 	return 0;
 }
@@ -618,6 +775,42 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* Refused new flows, by reason and outcome; a line only when any. */
+static void print_refusals(int map_fd, __u32 id, const char *indent)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} f[] = {
+#define F(x) { #x, offsetof(struct lb_refusals, x) }
+		F(vip_rate), F(backend_rate), F(client_rate), F(no_backend),
+		F(state), F(reset_sent), F(dropped), F(fail_open),
+#undef F
+	};
+	struct lb_refusals r;
+	bool any = false;
+
+	lb_percpu_sum(map_fd, id, &r, sizeof(r));
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		__u64 val;
+
+		memcpy(&val, (char *)&r + f[i].off, 8);
+		any |= val != 0;
+	}
+	lb_out_open_object("refused");
+	lb_out_text("%srefused:", indent);
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		__u64 val;
+
+		memcpy(&val, (char *)&r + f[i].off, 8);
+		if (val || lb_out_is_json())
+			lb_out_text(" %s", f[i].name);
+		lb_out_u64(f[i].name, val || lb_out_is_json() ? " %llu" : NULL, val);
+	}
+	lb_out_text("%s\n", any ? "" : " none");
+	lb_out_close_object();
+}
+
 static void print_stats(struct lb_dp *dp)
 {
 	static struct lb_vip_view v[LB_MAX_VIPS];
@@ -636,6 +829,7 @@ static void print_stats(struct lb_dp *dp)
 		lb_out_open_object(NULL);
 		lb_out_str("vip", "vip %s\n", lb_fmt_vip(&v[i].info.key, s, sizeof(s)));
 		print_counters(&c, "  ");
+		print_refusals(dp->fd[LB_M_VIP_REFUSED], v[i].id, "  ");
 		nb = lb_backend_list(dp, v[i].id, b, LB_MAX_BACKENDS);
 		lb_out_open_array("backends");
 		for (int j = 0; j < nb; j++) {
@@ -644,6 +838,13 @@ static void print_stats(struct lb_dp *dp)
 			lb_out_str("address", "  backend %s\n",
 				   lb_fmt_ip(b[j].be.addr, b[j].be.family, a, sizeof(a)));
 			print_counters(&c, "    ");
+			print_refusals(dp->fd[LB_M_BE_REFUSED], b[j].id, "    ");
+			{
+				struct lb_be_load ld = { 0 };
+
+				bpf_map_lookup_elem(dp->fd[LB_M_BE_LOAD], &b[j].id, &ld);
+				lb_out_u64("open_flows", "    open flows %llu\n", ld.open);
+			}
 			lb_out_close_object();
 		}
 		lb_out_close_array();
@@ -762,13 +963,25 @@ static const struct cmd cmds[] = {
 	  "detach everywhere and remove every pin" },
 	{ "vip", "add", do_vip_add,
 	  "vip add ADDR:PORT/tcp|udp [--mode ipip|l2dsr] [--ring-size M]",
-	  "add a VIP (IPv6 as [2001:db8::10]:8000/tcp); M is a prime, default 65537" },
+	  "add a VIP (IPv6 as [2001:db8::10]:8000/tcp); M is a prime, default 65537;\n"
+	  "        also every vip set option: policy maglev (default), source, bounded,\n"
+	  "        p2c, wrr, rr, random, least-conn; new flows/s and burst for the VIP\n"
+	  "        and per client prefix (/32, /64 by default), 0 = no limit" },
+	{ "vip", "set", do_vip_set,
+	  "vip set VIP [--policy P] [--rate R] [--burst B] [--client-rate R] "
+	  "[--client-burst B] [--client-prefix LEN] [--refuse reset|drop] "
+	  "[--fail-open on|off] [--epsilon PCT]",
+	  "change how a VIP picks and admits new flows (also options of vip add)" },
 	{ "vip", "del", do_vip_del, "vip del ADDR:PORT/tcp|udp", "delete a VIP" },
 	{ "vip", "list", do_vip_list, "vip list", "list the VIPs" },
 	{ "backend", "add", do_backend_add, "backend add VIP ADDR [--weight W]",
 	  "add a backend (weight 0..1000000, default 100)" },
 	{ "backend", "del", do_backend_del, "backend del VIP ADDR",
 	  "delete a backend: new flows avoid it, its flows are re-hashed" },
+	{ "backend", "state", do_backend_state,
+	  "backend state VIP ADDR healthy|draining|open|down",
+	  "set a backend's state by hand: only healthy takes new flows; down "
+	  "also moves its established flows" },
 	{ NULL, "set-weight", do_set_weight, "set-weight VIP ADDR W",
 	  "change a weight; 0 drains (no new flows, established ones go on)" },
 	{ NULL, "apply", do_apply, "apply -f FILE",

@@ -117,6 +117,25 @@ expect 2 vip add 198.18.40.11:80/tcp --ring-size abc
 expect 2 vip add 198.18.40.11:80/tcp --ring-size 65537 --ring-size 65537
 expect 2 vip add 198.18.40.11:80/tcp --mode ipip --mode l2dsr
 expect 2 vip add 198.18.40.11:80/tcp extra
+# policy and admission options (vip add and vip set)
+for verb in add set; do
+	expect 2 vip $verb 198.18.40.11:80/tcp --policy bogus
+	expect 2 vip $verb 198.18.40.11:80/tcp --policy
+	expect 2 vip $verb 198.18.40.11:80/tcp --rate -1
+	expect 2 vip $verb 198.18.40.11:80/tcp --rate 4294967296
+	expect 2 vip $verb 198.18.40.11:80/tcp --burst x
+	expect 2 vip $verb 198.18.40.11:80/tcp --client-rate 1.5
+	expect 2 vip $verb 198.18.40.11:80/tcp --client-prefix 33
+	expect 2 vip $verb 198.18.40.11:80/tcp --client-prefix 0
+	expect 2 vip $verb '[2001:db8:40::11]:80/tcp' --client-prefix 129
+	expect 2 vip $verb 198.18.40.11:80/tcp --refuse maybe
+	expect 2 vip $verb 198.18.40.11:80/tcp --fail-open yes
+	expect 2 vip $verb 198.18.40.11:80/tcp --epsilon 10001
+	expect 2 vip $verb 198.18.40.11:80/tcp --policy rr --policy p2c
+done
+expect 2 vip set 198.18.40.11:80/tcp
+expect 2 vip set --policy rr
+expect 2 vip set 198.18.40.11:80/tcp --mode l2dsr
 expect 2 vip del
 expect 2 vip del nonsense
 expect 2 vip list extra
@@ -131,6 +150,12 @@ expect 2 backend add $V 198.18.40.3 --weight 1 --weight 2
 expect 2 backend add $V 198.18.40.3 extra
 expect 2 backend del $V
 expect 2 backend del $V not-an-ip
+# backend state
+expect 2 backend state $V 198.18.40.2
+expect 2 backend state $V 198.18.40.2 sleepy
+expect 2 backend state $V 198.18.40.2 starting
+expect 2 backend state $V 198.18.40.2 half-open
+expect 2 backend state $V 198.18.40.2 down extra
 # set-weight
 expect 2 set-weight $V 198.18.40.2
 expect 2 set-weight $V 198.18.40.2 1000001
@@ -152,6 +177,8 @@ expect 1 backend add $V 198.18.40.2
 expect 1 backend add $V 2001:db8:40::2
 expect 1 backend del $V 198.18.40.3
 expect 1 set-weight $V 198.18.40.3 1
+expect 1 vip set 198.18.40.99:80/tcp --policy rr
+expect 1 backend state $V 198.18.40.3 down
 expect 1 attach cli0
 expect 1 attach nosuchdev0
 expect 1 detach nosuchdev0
@@ -165,6 +192,24 @@ else
 fi
 out=$(L -j help); [ "$out" = null ] && ok || bad "-j help printed '$out'"
 [ "$(L show -j)" = "$before" ] && ok || bad "state changed during the test"
+
+# vip set changes policy and admission of a live VIP, and show says so;
+# backend state is shown, and set back
+L vip set $V --policy least-conn --rate 500 --burst 50 --client-rate 20 \
+	--client-prefix 24 --refuse drop --fail-open on >/dev/null &&
+	L -j show | python3 -c '
+import json, sys
+v = [x for x in json.load(sys.stdin)["vips"] if x["vip"] == sys.argv[1]][0]
+want = dict(policy="least-conn", rate=500, burst=50, client_rate=20,
+            client_prefix=24, refuse="drop", fail_open=True)
+sys.exit(0 if all(v[k] == w for k, w in want.items()) else 1)' $V &&
+	ok || bad "vip set / show"
+L backend state $V 198.18.40.2 down >/dev/null &&
+	L show | grep -q "198.18.40.2 .* down" && ok || bad "backend state down"
+L vip set $V --policy maglev --rate 0 --burst 0 --client-rate 0 --client-prefix 32 \
+	--refuse reset --fail-open off >/dev/null &&
+	L backend state $V 198.18.40.2 healthy >/dev/null &&
+	[ "$(L show -j)" = "$before" ] && ok || bad "vip set / backend state back"
 
 # Concurrent lbctl runs serialize on the pin directory's lock: 12 parallel
 # VIP adds all land with distinct ids, 12 parallel deletes remove them all.
