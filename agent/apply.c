@@ -65,6 +65,19 @@ static bool conf_has_backend(const struct lb_conf_vip *v, const __u8 addr[16])
 	return false;
 }
 
+/* Policy and admission settings equal (mode and ring size are checked
+ * by plan()); field by field, the struct has padding. */
+static bool opts_equal(const struct lb_vip_opts *a, const struct lb_vip_opts *b)
+{
+	return a->policy == b->policy && a->refuse == b->refuse &&
+	       a->fail_open == b->fail_open && a->rate == b->rate &&
+	       a->burst == b->burst && a->client_rate == b->client_rate &&
+	       a->client_burst == b->client_burst &&
+	       a->client_plen4 == b->client_plen4 &&
+	       a->client_plen6 == b->client_plen6 &&
+	       a->bounded_eps == b->bounded_eps;
+}
+
 static int live_read(struct lb_dp *dp, struct live *l)
 {
 	l->n_vips = lb_vip_list(dp, l->vips, LB_MAX_VIPS);
@@ -216,14 +229,20 @@ int lb_apply(struct lb_dp *dp, const struct lb_conf *conf, bool agent_managed,
 		const struct lb_vip_view *lv = live_vip(l, &cv->key);
 
 		if (!lv) {
-			struct lb_vip_opts o = { .mode = cv->mode,
-						 .ring_size = cv->ring_size,
-						 .bounded_eps = 25 };
-
-			err = lb_vip_add(dp, &cv->key, &o, msg, len);
+			err = lb_vip_add(dp, &cv->key, &cv->opts, msg, len);
 			if (err)
 				goto out;
 			res->vips_added++;
+		} else {
+			struct lb_vip_opts live;
+
+			lb_vip_opts_of(&lv->info, &live);
+			if (!opts_equal(&live, &cv->opts)) {
+				err = lb_vip_set(dp, &cv->key, &cv->opts, msg, len);
+				if (err)
+					goto out;
+				res->vips_updated++;
+			}
 		}
 		for (size_t j = 0; j < cv->n_backends; j++) {
 			const struct lb_conf_backend *cb = &cv->backends[j];

@@ -22,6 +22,7 @@
 struct lb_apply_result {
 	unsigned vips_added;
 	unsigned vips_deleted;
+	unsigned vips_updated;	/* policy or admission changed */
 	unsigned backends_added;
 	unsigned backends_deleted;
 	unsigned tables_rebuilt;

@@ -35,6 +35,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "lb_names.h"
 #include "prom.h"
 #include "lb_addr.h"
 #include "lb_ops.h"
@@ -915,13 +916,91 @@ static bool is_prime(uint32_t n)
 	return true;
 }
 
-enum { V_ADDRESS, V_MODE, V_RING_SIZE, V_BACKENDS, V_N };
+enum { V_ADDRESS, V_MODE, V_RING_SIZE, V_BACKENDS, V_POLICY, V_REFUSE,
+       V_FAIL_OPEN, V_RATE, V_BURST, V_CLIENT_RATE, V_CLIENT_BURST,
+       V_CLIENT_PREFIX, V_EPSILON, V_N };
+
+/* vips[].policy, refuse, fail_open and the admission numbers: the same
+ * settings as `lbctl vip add/set`, names from lb_names.c. */
+static int parse_vip_admission(struct ctx *x, const struct node *const *v,
+			       const char *prefix, struct lb_conf_vip *vip)
+{
+	struct lb_vip_opts *o = &vip->opts;
+	const char *s, *f;
+	uint32_t u;
+	int rc;
+
+	if (v[V_POLICY]) {
+		f = FIELD(prefix, "policy");
+		rc = get_str(x, v[V_POLICY], f, false, &s);
+		if (rc)
+			return rc;
+		if (lb_policy_parse(s, &o->policy))
+			return fail(x, -EINVAL, v[V_POLICY], f,
+				    "must be maglev, source, bounded, p2c, wrr, rr, "
+				    "random or least-conn, got %s", Q(v[V_POLICY]));
+	}
+	if (v[V_REFUSE]) {
+		f = FIELD(prefix, "refuse");
+		rc = get_str(x, v[V_REFUSE], f, false, &s);
+		if (rc)
+			return rc;
+		if (lb_refuse_parse(s, &o->refuse))
+			return fail(x, -EINVAL, v[V_REFUSE], f,
+				    "must be reset or drop, got %s", Q(v[V_REFUSE]));
+	}
+	if (v[V_FAIL_OPEN]) {
+		f = FIELD(prefix, "fail_open");
+		rc = get_str(x, v[V_FAIL_OPEN], f, false, &s);
+		if (rc)
+			return rc;
+		if (strcmp(s, "true") && strcmp(s, "false"))
+			return fail(x, -EINVAL, v[V_FAIL_OPEN], f,
+				    "must be true or false, got %s", Q(v[V_FAIL_OPEN]));
+		o->fail_open = !strcmp(s, "true");
+	}
+	if ((v[V_RATE] && (rc = get_u32(x, v[V_RATE], FIELD(prefix, "rate"), 0,
+					 UINT32_MAX, &o->rate))) ||
+	    (v[V_BURST] && (rc = get_u32(x, v[V_BURST], FIELD(prefix, "burst"), 0,
+					  UINT32_MAX, &o->burst))) ||
+	    (v[V_CLIENT_RATE] &&
+	     (rc = get_u32(x, v[V_CLIENT_RATE], FIELD(prefix, "client_rate"), 0,
+			   UINT32_MAX, &o->client_rate))) ||
+	    (v[V_CLIENT_BURST] &&
+	     (rc = get_u32(x, v[V_CLIENT_BURST], FIELD(prefix, "client_burst"), 0,
+			   UINT32_MAX, &o->client_burst))))
+		return rc;
+	if (v[V_CLIENT_PREFIX]) {
+		uint32_t max = vip->key.family == LB_AF_INET6 ? 128 : 32;
+
+		rc = get_u32(x, v[V_CLIENT_PREFIX], FIELD(prefix, "client_prefix"),
+			     1, max, &u);
+		if (rc)
+			return rc;
+		if (vip->key.family == LB_AF_INET6)
+			o->client_plen6 = u;
+		else
+			o->client_plen4 = u;
+	}
+	if (v[V_EPSILON]) {
+		rc = get_u32(x, v[V_EPSILON], FIELD(prefix, "epsilon"), 0, 10000, &u);
+		if (rc)
+			return rc;
+		o->bounded_eps = u;
+	}
+	return 0;
+}
 
 static int parse_vip(struct ctx *x, const struct node *m, size_t idx)
 {
 	static const char *const keys[V_N] = {
 		[V_ADDRESS] = "address", [V_MODE] = "mode",
 		[V_RING_SIZE] = "ring_size", [V_BACKENDS] = "backends",
+		[V_POLICY] = "policy", [V_REFUSE] = "refuse",
+		[V_FAIL_OPEN] = "fail_open", [V_RATE] = "rate",
+		[V_BURST] = "burst", [V_CLIENT_RATE] = "client_rate",
+		[V_CLIENT_BURST] = "client_burst",
+		[V_CLIENT_PREFIX] = "client_prefix", [V_EPSILON] = "epsilon",
 	};
 	struct lb_conf_vip *vip = &x->c.vips[idx];
 	const struct node *v[V_N], *bn;
@@ -981,6 +1060,13 @@ static int parse_vip(struct ctx *x, const struct node *m, size_t idx)
 				    LB_RING_SIZE_MIN, LB_RING_SIZE_MAX,
 				    Q(v[V_RING_SIZE]));
 	}
+
+	vip->opts.bounded_eps = 25;
+	rc = parse_vip_admission(x, v, prefix, vip);
+	if (rc)
+		return rc;
+	vip->opts.mode = vip->mode;
+	vip->opts.ring_size = vip->ring_size;
 
 	bn = v[V_BACKENDS];
 	if (!bn || is_null(bn))

@@ -27,6 +27,15 @@
  *     - address: 198.18.1.10:8000/tcp  # as `lbctl vip add`
  *       mode: ipip                     # ipip | l2dsr
  *       ring_size: 65537               # prime, 7 .. 1048573
+ *       policy: maglev                 # source|bounded|p2c|wrr|rr|random|least-conn
+ *       rate: 0                        # VIP new flows/s (0 = no limit)
+ *       burst: 0
+ *       client_rate: 0                 # per client prefix
+ *       client_burst: 0
+ *       client_prefix: 32              # /32 (IPv4), /64 (IPv6) by default
+ *       refuse: reset                  # reset | drop (UDP: always drop)
+ *       fail_open: false               # state refused all: plain choice
+ *       epsilon: 25                    # bounded load, percent
  *       backends:
  *         - address: 198.18.0.10
  *           engine: vllm               # vllm|sglang|tgi|triton|generic
@@ -49,6 +58,7 @@
 
 #include "inferlb.h"
 #include "engine.h"
+#include "lb_ops.h"
 #include "policy.h"
 
 #define LB_CONF_MAX_VIPS 256
@@ -74,6 +84,7 @@ struct lb_conf_vip {
 	struct lb_vip_key key;
 	__u8 mode;			/* enum lb_fwd_mode */
 	__u32 ring_size;
+	struct lb_vip_opts opts;	/* mode, ring size, policy, admission */
 	struct lb_conf_backend *backends;
 	size_t n_backends;
 	unsigned line;

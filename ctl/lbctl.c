@@ -714,7 +714,8 @@ static int do_apply(int argc, char **argv)
 	lb_out_u64("vips_deleted", " -%llu", r.vips_deleted);
 	lb_out_u64("backends_added", ", backends +%llu", r.backends_added);
 	lb_out_u64("backends_deleted", " -%llu", r.backends_deleted);
-	lb_out_u64("tables_rebuilt", ", tables rebuilt %llu\n", r.tables_rebuilt);
+	lb_out_u64("tables_rebuilt", ", tables rebuilt %llu", r.tables_rebuilt);
+	lb_out_u64("vips_updated", ", VIP settings changed %llu\n", r.vips_updated);
 	lb_out_close_object();
 	return 0;
 }

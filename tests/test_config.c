@@ -772,6 +772,61 @@ static void test_err_after_alloc(void **state)
 		   "\"x\"");
 }
 
+/* VIP policy and admission settings, as lbctl vip add/set takes them. */
+static void test_vip_admission(void **state)
+{
+	struct lb_conf c;
+	char err[512];
+	const char *y =
+		"vips:\n"
+		"  - address: 198.18.1.10:8000/tcp\n"
+		"    policy: least-conn\n"
+		"    rate: 1000\n"
+		"    burst: 100\n"
+		"    client_rate: 10\n"
+		"    client_burst: 5\n"
+		"    client_prefix: 24\n"
+		"    refuse: drop\n"
+		"    fail_open: true\n"
+		"    epsilon: 50\n"
+		"  - address: \"[2001:db8::10]:8000/tcp\"\n"
+		"    client_prefix: 48\n";
+
+	(void)state;
+	assert_int_equal(lb_conf_load_buf("t.yaml", y, strlen(y), &c, err,
+					  sizeof(err)), 0);
+	assert_int_equal(c.vips[0].opts.policy, LB_POL_LEAST_CONN);
+	assert_int_equal(c.vips[0].opts.rate, 1000);
+	assert_int_equal(c.vips[0].opts.burst, 100);
+	assert_int_equal(c.vips[0].opts.client_rate, 10);
+	assert_int_equal(c.vips[0].opts.client_burst, 5);
+	assert_int_equal(c.vips[0].opts.client_plen4, 24);
+	assert_int_equal(c.vips[0].opts.refuse, LB_REFUSE_DROP);
+	assert_true(c.vips[0].opts.fail_open);
+	assert_int_equal(c.vips[0].opts.bounded_eps, 50);
+	assert_int_equal(c.vips[0].opts.ring_size, LB_RING_SIZE_DEFAULT);
+	/* defaults */
+	assert_int_equal(c.vips[1].opts.policy, LB_POL_MAGLEV);
+	assert_int_equal(c.vips[1].opts.refuse, LB_REFUSE_RESET);
+	assert_false(c.vips[1].opts.fail_open);
+	assert_int_equal(c.vips[1].opts.bounded_eps, 25);
+	assert_int_equal(c.vips[1].opts.client_plen6, 48);
+	lb_conf_free(&c);
+
+	expect_err("vips:\n  - address: 198.18.1.10:80/tcp\n    policy: fastest\n",
+		   -EINVAL, "t.yaml:3:13: vips[0].policy: must be maglev, source, "
+		   "bounded, p2c, wrr, rr, random or least-conn, got \"fastest\"");
+	expect_err("vips:\n  - address: 198.18.1.10:80/tcp\n    client_prefix: 33\n",
+		   -EINVAL, "t.yaml:3:20: vips[0].client_prefix: must be an "
+		   "integer in [1, 32], got \"33\"");
+	expect_err("vips:\n  - address: 198.18.1.10:80/tcp\n    fail_open: yes\n",
+		   -EINVAL, "t.yaml:3:16: vips[0].fail_open: must be true or "
+		   "false, got \"yes\"");
+	expect_err("vips:\n  - address: 198.18.1.10:80/tcp\n    refuse: rst\n",
+		   -EINVAL, "t.yaml:3:13: vips[0].refuse: must be reset or drop, "
+		   "got \"rst\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -796,6 +851,7 @@ int main(void)
 		cmocka_unit_test(test_err_limits),
 		cmocka_unit_test(test_small_errbuf),
 		cmocka_unit_test(test_err_after_alloc),
+		cmocka_unit_test(test_vip_admission),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
