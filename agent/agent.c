@@ -22,6 +22,7 @@
 
 #define MAX_BODY (8u << 20)	/* a scrape larger than this is an error */
 #define DECIDE_GAP_MS 5		/* batch decisions over bursts of answers */
+#define LB_RECOUNT_MS 10000	/* open-flow recount from the flow tables */
 
 uint64_t lb_agent_now_ms(void)
 {
@@ -611,6 +612,29 @@ static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 	a->status.generation++;
 }
 
+/*
+ * p2c's load score, per backend: requests waiting and running per unit
+ * of capacity, x1000 (the datapath adds 1000 for every flow it sends
+ * there until the next score, so a stale score does not herd). Written
+ * field by field into the mapped lb_be_load.
+ */
+static void publish_scores(struct lb_agent *a)
+{
+	struct lb_be_load *ld = lb_dp_load_map(&a->dp, NULL, 0);
+
+	if (!ld)
+		return;
+	for (size_t i = 0; i < a->n_be; i++) {
+		struct lb_agent_backend *b = &a->be[i];
+		double load = (b->sig.has_waiting ? b->sig.waiting : 0) +
+			      (b->sig.has_running ? b->sig.running : 0);
+		__u64 score = (__u64)(1000.0 * load / b->conf->capacity);
+
+		__atomic_store_n(&ld[b->id].score, score, __ATOMIC_RELAXED);
+		__atomic_store_n(&ld[b->id].sent, 0, __ATOMIC_RELAXED);
+	}
+}
+
 static void decide(struct lb_agent *a, uint64_t now)
 {
 	struct lb_event tick = { .type = LB_EV_TICK };
@@ -619,6 +643,16 @@ static void decide(struct lb_agent *a, uint64_t now)
 		step(a, &a->be[i], &tick, now);
 	for (size_t i = 0; i < a->n_vips; i++)
 		decide_vip(a, &a->vips[i], now);
+	publish_scores(a);
+	/* open flows that left the LRU flow tables unseen (evicted, expired)
+	 * are taken off by a recount from the tables */
+	if (now >= a->next_recount_ms) {
+		char msg[128];
+
+		if (lb_open_recount(&a->dp, msg, sizeof(msg)))
+			logf_("recounting open flows failed: %s", msg);
+		a->next_recount_ms = now + LB_RECOUNT_MS;
+	}
 	a->last_decide_ms = now;
 	a->dirty = false;
 }

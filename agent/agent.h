@@ -98,6 +98,7 @@ struct lb_agent {
 	uint64_t reload_ok, reload_failed;
 	uint64_t rounds;
 	uint64_t last_decide_ms;
+	uint64_t next_recount_ms;
 	bool dirty;			/* a poll completed since the last decide */
 	bool need_reconcile;		/* the maps changed under us: re-apply */
 	char last_error[256];

@@ -106,6 +106,13 @@ static double v_xid(const struct lb_agent *a, const struct lb_agent_backend *b)
 	return b->xid;
 }
 
+static double v_open(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	const struct lb_be_load *ld = ((struct lb_agent *)a)->dp.load;
+
+	return ld ? (double)__atomic_load_n(&ld[b->id].open, __ATOMIC_RELAXED) : NAN;
+}
+
 static void be_states(FILE *f, const struct lb_agent *a)
 {
 	char l[200];
@@ -234,6 +241,26 @@ static void datapath(FILE *f, struct lb_agent *a)
 			fprintf(f, "%s{%s} %llu\n", name, l, (unsigned long long)val[k]);
 		}
 	}
+	family(f, "inferlb_vip_refused_total", "counter",
+	       "New flows refused per VIP (reason), and what they got (outcome).");
+	for (size_t i = 0; i < a->n_vips; i++) {
+		static const char *const why[] = { "vip_rate", "backend_rate",
+			"client_rate", "no_backend", "state", "reset_sent",
+			"dropped", "fail_open" };
+		struct lb_refusals r;
+		__u64 val[8];
+
+		if (lb_percpu_sum(a->dp.fd[LB_M_VIP_REFUSED], a->vips[i].id, &r,
+				  sizeof(r)))
+			continue;
+		memcpy(val, &r, sizeof(val));
+		for (int k = 0; k < 8; k++)
+			if (k != 4)	/* state: per backend only */
+				fprintf(f, "inferlb_vip_refused_total{vip=\"%s\",%s=\"%s\"} %llu\n",
+					lb_fmt_vip(&a->vips[i].conf->key, v, sizeof(v)),
+					k < 5 ? "reason" : "outcome", why[k],
+					(unsigned long long)val[k]);
+	}
 	if (lb_percpu_sum(a->dp.fd[LB_M_GLOBAL_STATS], 0, &g, sizeof(g)))
 		return;
 	family(f, "inferlb_datapath_packets_total", "counter",
@@ -266,6 +293,8 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 		 "Weight in the VIP's live Maglev table (0..1000000).", v_weight);
 	be_gauge(f, a, "inferlb_backend_new_flow_rate", "gauge",
 		 "New-flow rate limit published (flows/s, 0 = none).", v_rate);
+	be_gauge(f, a, "inferlb_backend_open_flows", "gauge",
+		 "Open flows in the datapath (new - closed - expired).", v_open);
 	be_gauge(f, a, "inferlb_backend_polls_total", "counter",
 		 "Completed polls of the worker.", v_polls);
 	be_states(f, a);

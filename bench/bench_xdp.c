@@ -79,6 +79,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/tcp.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -105,6 +106,36 @@
 #define VIP4_ID 0
 #define VIP6_ID 1
 #define N_BE 8 /* backends per VIP: ids 1..8 (IPv4), 9..16 (IPv6) */
+/* The admission and policy cases' VIPs: VIP4's address, ports 81 ..,
+ * ids 2 .., each with N_BE backends of its own (ids 17 .., addresses
+ * 198.18.2.<id>), weighted, with a Maglev table built with those weights,
+ * lb_vip_backends and lb_be_load filled in. */
+enum {
+	X_PLAIN_NEW,   /* maglev, no limits: also the policy table's maglev row */
+	X_CHECKS_NEW,  /* maglev, VIP + client-prefix + backend buckets on */
+	X_PLAIN_RETX,  /* as X_PLAIN_NEW, for the SYN whose tuple is in the table */
+	X_CHECKS_RETX, /* as X_CHECKS_NEW, likewise */
+	X_RST,         /* VIP bucket empty, refuse = RESET */
+	X_POL_FIRST,   /* policy p (1 .. LB_POL_MAX): X_POL_FIRST + p - 1 */
+	X_N = X_POL_FIRST + LB_POL_MAX,
+};
+#define XVIP_ID(x) (2 + (x))
+#define XVIP_PORT(x) (81 + (x))
+#define XBE_FIRST(x) (2 * N_BE + 1 + (x) * N_BE)
+#define MAX_BE_ID (2 * N_BE + X_N * N_BE)
+#define XCLIENT4 "198.18.1.3" /* client of the new-5-tuple SYNs to them */
+/* "All checks on" limits: GCRA with T = 1e9 / rate = 10 ns and tau =
+ * burst * T = 10 s, so a bucket would need 1e8 flows/s sustained to run
+ * dry; here each takes < 1e7/s and every attempt is admitted (checked:
+ * every refusal counter must stay put). */
+#define X_RATE 100000000u
+#define X_BURST 1000000000u
+#define X_CLIENT_PLEN4 24
+#define X_BOUNDED_EPS 25
+static const __u32 xweight[N_BE] = { 3, 1, 2, 1, 4, 1, 2, 1 };
+static const __u64 xopen[N_BE] = { 30, 10, 20, 12, 41, 9, 22, 11 };
+static const __u64 xscore[N_BE] = { 9000, 4000, 7000, 3000, 12000, 2000, 6000,
+				    5000 };
 #define MAX_FRAME sizeof(((struct harness_bpf__bss *)0)->harness.s[0].bytes)
 #define MAX_SLOTS (sizeof(((struct harness_bpf__bss *)0)->harness.s) / \
 		   sizeof(((struct harness_bpf__bss *)0)->harness.s[0]))
@@ -152,7 +183,15 @@ struct bench {
 	struct decap_bpf *decap;
 	int harness_fd, progs_fd;
 	__u32 table4[RING], table6[RING];
-	__u8 be_addr[2 * N_BE + 1][16];
+	__u8 be_addr[MAX_BE_ID + 1][16];
+	struct xvip {
+		int x;
+		__u32 id, be_first;
+		__u16 port;
+		__u8 policy;
+		__u32 *table; /* its Maglev table */
+	} xv[X_N];
+	int cpu; /* the CPU the test runs run on (per-CPU map values) */
 };
 
 static void backend_name(int family, __u32 id, char *buf, size_t n)
@@ -212,6 +251,93 @@ static void setup_lb(struct bench *b)
 	CHECK(!err, "lb_ring_install v6: %s", strerror(-err));
 }
 
+/* The admission and policy VIPs (X_*): see their definitions. */
+static void setup_xvips(struct bench *b)
+{
+	int vfd = bpf_map__fd(b->lb->maps.lb_vip_info);
+	int bfd = bpf_map__fd(b->lb->maps.lb_backends);
+	int lfd = bpf_map__fd(b->lb->maps.lb_be_load);
+	char name[64];
+	int err;
+
+	for (int x = 0; x < X_N; x++) {
+		struct xvip *v = &b->xv[x];
+		struct lb_maglev_backend mb[N_BE];
+		struct lb_vip_backends vb = { .n = N_BE };
+		int checks = x == X_CHECKS_NEW || x == X_CHECKS_RETX;
+		struct lb_vip vi;
+
+		v->x = x;
+		v->id = XVIP_ID(x);
+		v->be_first = XBE_FIRST(x);
+		v->port = XVIP_PORT(x);
+		v->policy = x >= X_POL_FIRST ? x - X_POL_FIRST + 1 : LB_POL_MAGLEV;
+		v->table = malloc(sizeof(*v->table) * RING);
+		CHECK(v->table, "out of memory");
+		err = tl_vip_add(b->lb, 4, VIP4, v->port, IPPROTO_TCP, LB_FWD_IPIP,
+				 v->id, RING);
+		CHECK(!err, "tl_vip_add port %u: %s", v->port, strerror(-err));
+		CHECK(!bpf_map_lookup_elem(vfd, &v->id, &vi), "lb_vip_info: %s",
+		      strerror(errno));
+		vi.policy = v->policy;
+		vi.refuse = LB_REFUSE_RESET;
+		vi.bounded_eps = X_BOUNDED_EPS;
+		if (checks) {
+			vi.rate = vi.client_rate = X_RATE;
+			vi.burst = vi.client_burst = X_BURST;
+			vi.client_plen4 = X_CLIENT_PLEN4;
+		} else if (x == X_RST) {
+			vi.rate = 1;
+			vi.burst = 1;
+		}
+		CHECK(!bpf_map_update_elem(vfd, &v->id, &vi, 0), "lb_vip_info: %s",
+		      strerror(errno));
+		if (x == X_RST) { /* empty for ~146 years */
+			struct lb_tb tb = { .tat = 1ull << 62 };
+
+			CHECK(!bpf_map_update_elem(bpf_map__fd(b->lb->maps.lb_vip_tb),
+						   &v->id, &tb, 0),
+			      "lb_vip_tb: %s", strerror(errno));
+		}
+		memset(mb, 0, sizeof(mb));
+		for (__u32 i = 0; i < N_BE; i++) {
+			__u32 id = v->be_first + i;
+			struct lb_be_load ld = { .open = xopen[i], .score = xscore[i] };
+			struct lb_backend be;
+
+			backend_name(4, id, name, sizeof(name));
+			tl_addr(4, name, b->be_addr[id]);
+			err = tl_backend_add(b->lb, id, v->id, 4, name);
+			CHECK(!err, "tl_backend_add %u: %s", id, strerror(-err));
+			CHECK(!bpf_map_lookup_elem(bfd, &id, &be), "lb_backends: %s",
+			      strerror(errno));
+			be.state = LB_BE_HEALTHY;
+			be.weight = xweight[i];
+			if (checks) {
+				be.rate = X_RATE;
+				be.burst = X_BURST;
+			}
+			CHECK(!bpf_map_update_elem(bfd, &id, &be, 0), "lb_backends: %s",
+			      strerror(errno));
+			CHECK(!bpf_map_update_elem(lfd, &id, &ld, 0), "lb_be_load: %s",
+			      strerror(errno));
+			memcpy(mb[i].addr, b->be_addr[id], 16);
+			mb[i].weight = xweight[i];
+			mb[i].id = id;
+			vb.ids[i] = id;
+			vb.weights[i] = xweight[i];
+			vb.total_weight += xweight[i];
+		}
+		err = lb_maglev_build(mb, N_BE, RING, HASH_SEED, v->table);
+		CHECK(!err, "lb_maglev_build: %s", strerror(-err));
+		err = lb_ring_install(bpf_map__fd(b->lb->maps.lb_rings), v->id, RING,
+				      v->table, NULL);
+		CHECK(!err, "lb_ring_install: %s", strerror(-err));
+		CHECK(!bpf_map_update_elem(bpf_map__fd(b->lb->maps.lb_vip_backends),
+					   &v->id, &vb, 0),
+		      "lb_vip_backends: %s", strerror(errno));
+	}
+}
 
 /* The minimal balancer's IPv6 VIP: [VIP6]:53/udp, ring slots RING ..
  * 2 * RING - 1 of min_ring (after the IPv4 VIP's), backends 9..16 with
@@ -314,6 +440,7 @@ static void setup(struct bench *b)
 	make_backends(b, 4, 1, b->table4);
 	make_backends(b, 6, 1 + N_BE, b->table6);
 	setup_lb(b);
+	setup_xvips(b);
 	setup_minimal(b);
 	b->triv = trivial_bpf__open_and_load();
 	CHECK(b->triv, "load trivial");
@@ -353,7 +480,7 @@ static void build(const struct tl_pkt_spec *s, struct frame *f)
 	memcpy(f->b, buf, f->len);
 }
 
-static __u32 pick4(const struct bench *b, const struct frame *in)
+static __u32 hash4(const struct frame *in)
 {
 	const struct iphdr *iph = (const void *)(in->b + ETH_HLEN);
 	struct lb_flow_key4 k = { .proto = iph->protocol };
@@ -362,7 +489,12 @@ static __u32 pick4(const struct bench *b, const struct frame *in)
 	memcpy(&k.daddr, &iph->daddr, 4);
 	memcpy(&k.sport, in->b + ETH_HLEN + sizeof(*iph), 2);
 	memcpy(&k.dport, in->b + ETH_HLEN + sizeof(*iph) + 2, 2);
-	return b->table4[lb_flow_hash4(&k, HASH_SEED) % RING];
+	return lb_flow_hash4(&k, HASH_SEED);
+}
+
+static __u32 pick4(const struct bench *b, const struct frame *in)
+{
+	return b->table4[hash4(in) % RING];
 }
 
 static __u32 pick6(const struct bench *b, const struct frame *in)
@@ -439,6 +571,194 @@ static void expect_ipip6(const struct bench *b, const struct frame *in,
 	memcpy(out->b + ETH_HLEN + sizeof(*o), in->b + ETH_HLEN, in->len - ETH_HLEN);
 }
 
+/* The RST xdp_lb must answer the TCP/IPv4 segment in with (lb_rst.h,
+ * after RFC 9293 3.10.7.1), built here independently: MACs, addresses
+ * and ports swapped; no ACK in: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>,
+ * else <SEQ=SEG.ACK><CTL=RST>; TOS 0, ID 0, DF, TTL 64, window 0, no
+ * options or payload. */
+static void expect_rst4(const struct frame *in, struct frame *out)
+{
+	const struct iphdr *ii = (const void *)(in->b + ETH_HLEN);
+	const struct tcphdr *it = (const void *)(ii + 1);
+	struct iphdr *o = (void *)(out->b + ETH_HLEN);
+	struct tcphdr *ot = (void *)(o + 1);
+	__u32 seg = ntohs(ii->tot_len) - sizeof(*ii) - it->doff * 4u + it->syn +
+		    it->fin;
+	struct {
+		__be32 s, d;
+		__u8 z, p;
+		__be16 len;
+	} __attribute__((packed)) ph;
+
+	memset(out, 0, sizeof(*out));
+	out->len = ETH_HLEN + sizeof(*o) + sizeof(*ot);
+	memcpy(out->b, in->b + 6, 6);
+	memcpy(out->b + 6, in->b, 6);
+	memcpy(out->b + 12, in->b + 12, 2);
+	o->version = 4;
+	o->ihl = 5;
+	o->tot_len = htons(sizeof(*o) + sizeof(*ot));
+	o->frag_off = htons(0x4000);
+	o->ttl = LB_ENCAP_TTL;
+	o->protocol = IPPROTO_TCP;
+	o->saddr = ii->daddr;
+	o->daddr = ii->saddr;
+	o->check = tl_csum(o, sizeof(*o), 0);
+	ot->source = it->dest;
+	ot->dest = it->source;
+	ot->seq = it->ack ? it->ack_seq : 0;
+	ot->ack_seq = it->ack ? 0 : htonl(ntohl(it->seq) + seg);
+	*((__be16 *)ot + 6) = htons((5 << 12) | 0x04 | (it->ack ? 0 : 0x10));
+	ph.s = o->saddr;
+	ph.d = o->daddr;
+	ph.z = 0;
+	ph.p = IPPROTO_TCP;
+	ph.len = htons(sizeof(*ot));
+	ot->check = tl_csum(ot, sizeof(*ot), tl_csum_add(&ph, sizeof(ph), 0));
+}
+
+/* ---- the policies' choices, modelled ---------------------------------------- */
+
+/* lb_admit.h's second hash (the candidate stride), copied. */
+static __u32 x_rehash(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	h *= 0x846ca68bu;
+	h ^= h >> 16;
+	return h;
+}
+
+/* This CPU's value of a per-CPU map entry (value of vsz bytes) into v. */
+static void percpu_get(const struct bench *b, int fd, __u32 key, size_t vsz,
+		       void *v)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	size_t stride = (vsz + 7) & ~(size_t)7;
+	__u8 *all;
+
+	CHECK(ncpu > b->cpu, "number of possible CPUs");
+	all = calloc(ncpu, stride);
+	CHECK(all, "out of memory");
+	CHECK(!bpf_map_lookup_elem(fd, &key, all), "per-CPU lookup: %s",
+	      strerror(errno));
+	memcpy(v, all + stride * b->cpu, vsz);
+	free(all);
+}
+
+/* All CPUs' lb_refusals of one entry, summed field by field. */
+static void refusals_sum(int fd, __u32 key, struct lb_refusals *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct lb_refusals *all;
+
+	CHECK(ncpu > 0, "number of possible CPUs");
+	all = calloc(ncpu, sizeof(*all));
+	CHECK(all, "out of memory");
+	CHECK(!bpf_map_lookup_elem(fd, &key, all), "lb_*_refused: %s",
+	      strerror(errno));
+	memset(sum, 0, sizeof(*sum));
+	for (int c = 0; c < ncpu; c++)
+		for (size_t f = 0; f < sizeof(*sum) / 8; f++)
+			((__u64 *)sum)[f] += ((__u64 *)&all[c])[f];
+	free(all);
+}
+
+/*
+ * The backend VIP v's policy must have chosen for the SYN in, given that
+ * it was the last new flow of v (the last packet the balancer saw for v)
+ * and went to got: the maps are read now, after it, and that packet's own
+ * effect is taken back (got's open flows, and for p2c its sent count, one
+ * less; the round-robin cursor one less), which leaves the state the
+ * choice was made in; the choice is then made as lb_pick_new() does, every
+ * backend HEALTHY and without limits. 0: not predictable (random).
+ */
+static __u32 x_expect(const struct bench *b, const struct xvip *v,
+		      const struct frame *in, __u32 got)
+{
+	__u32 h = hash4(in), m = RING, rr = 0, total_w = 0, id;
+	__u64 open[N_BE], load[N_BE], total = 0;
+
+	for (__u32 i = 0; i < N_BE; i++) {
+		struct lb_be_load ld;
+
+		id = v->be_first + i;
+		CHECK(!bpf_map_lookup_elem(bpf_map__fd(b->lb->maps.lb_be_load), &id,
+					   &ld), "lb_be_load: %s", strerror(errno));
+		if (id == got) {
+			CHECK(ld.open > 0, "backend %u: no open flow after a new one", id);
+			ld.open--;
+			if (v->policy == LB_POL_P2C) {
+				CHECK(ld.sent > 0, "backend %u: p2c sent count 0 after a "
+				      "new flow", id);
+				ld.sent--;
+			}
+		}
+		open[i] = ld.open;
+		load[i] = ld.score + ld.sent * 1000;
+		total += ld.open;
+		total_w += xweight[i];
+	}
+	if (v->policy == LB_POL_WRR || v->policy == LB_POL_RR)
+		percpu_get(b, bpf_map__fd(b->lb->maps.lb_rr), v->id, sizeof(rr), &rr);
+	rr--; /* the cursor the packet read */
+	switch (v->policy) {
+	case LB_POL_MAGLEV:
+		return v->table[h % m];
+	case LB_POL_SOURCE: {
+		__u8 a[16] = {};
+
+		memcpy(a, in->b + ETH_HLEN + offsetof(struct iphdr, saddr), 4);
+		return v->table[lb_addr_hash(a, HASH_SEED) % m];
+	}
+	case LB_POL_WRR:
+		return v->table[rr % m];
+	case LB_POL_RR:
+		return v->be_first + rr % N_BE;
+	case LB_POL_RANDOM:
+		return 0;
+	case LB_POL_P2C: {
+		__u32 a = v->table[h % m];
+		__u32 c = v->table[x_rehash(h ^ 0x9e3779b9u) % m];
+
+		return load[c - v->be_first] < load[a - v->be_first] ? c : a;
+	}
+	case LB_POL_LEAST_CONN: {
+		__u32 best = 0, best_w = 0;
+		__u64 best_open = 0;
+
+		for (__u32 i = 0; i < N_BE; i++)
+			if (!best || open[i] * best_w < best_open * xweight[i]) {
+				best = v->be_first + i;
+				best_w = xweight[i];
+				best_open = open[i];
+			}
+		return best;
+	}
+	case LB_POL_BOUNDED: {
+		__u32 idx = h % m, step = x_rehash(h) % (m - 1) + 1;
+
+		for (__u32 k = 0; k < LB_MAX_TRIES; k++) {
+			__u32 i;
+
+			id = v->table[idx];
+			idx += step;
+			if (idx >= m)
+				idx -= m;
+			i = id - v->be_first;
+			if (k + 1 < LB_MAX_TRIES &&
+			    open[i] * total_w * 100 >
+				    (100ull + X_BOUNDED_EPS) * xweight[i] * (total + 1))
+				continue;
+			return id;
+		}
+		return ~0u;
+	}
+	}
+	die("policy %u not modelled", v->policy);
+}
+
 /* ---- counters ------------------------------------------------------------- */
 
 /* Everything a measured run may move; each case says by how many
@@ -452,15 +772,46 @@ enum {
 	C_INSERT_FAIL,
 	C_DROPS,
 	C_MIN_STATS,
-	C_N,
+	C_BE_REFUSED, /* lb_be_refused, all fields, all X_* backends */
+	C_X0,	      /* then CX_N for each X_* VIP: */
 };
+enum {
+	CX_PACKETS,    /* lb_vip_stats packets */
+	CX_NEW,	       /* lb_vip_stats new_flows */
+	CX_OPEN,       /* lb_be_load open, its backends together: +1 per
+			* flow-table insert of a new flow */
+	CX_REF_VIP,    /* lb_vip_refused vip_rate */
+	CX_REF_CLIENT, /* ... client_rate */
+	CX_REF_BACKEND, /* ... backend_rate */
+	CX_REF_OTHER,  /* ... no_backend + state + dropped + fail_open */
+	CX_RESET,      /* ... reset_sent */
+	CX_N,
+};
+#define C_X(x, f) (C_X0 + (x) * CX_N + (f))
+#define C_N C_X(X_N, 0)
 
-static const char *const counter_names[C_N] = {
+static char counter_names[C_N][64] = {
 	"lb_vip_stats[v4].packets", "lb_vip_stats[v4].new_flows",
 	"lb_vip_stats[v6].packets", "lb_vip_stats[v6].new_flows",
 	"pass_not_vip",		    "flow_insert_fail",
 	"drop_* (all reasons)",	    "min_stats[v4].packets",
+	"lb_be_refused (X VIPs' backends)",
 };
+
+static void name_counters(void)
+{
+	static const char *const f[CX_N] = {
+		"lb_vip_stats.packets", "lb_vip_stats.new_flows",
+		"lb_be_load.open (its backends)", "lb_vip_refused.vip_rate",
+		"lb_vip_refused.client_rate", "lb_vip_refused.backend_rate",
+		"lb_vip_refused (other reasons)", "lb_vip_refused.reset_sent",
+	};
+
+	for (int x = 0; x < X_N; x++)
+		for (int i = 0; i < CX_N; i++)
+			snprintf(counter_names[C_X(x, i)], sizeof(counter_names[0]),
+				 "vip %d: %s", XVIP_ID(x), f[i]);
+}
 
 static void snapshot(const struct bench *b, __u64 c[C_N])
 {
@@ -481,6 +832,36 @@ static void snapshot(const struct bench *b, __u64 c[C_N])
 		c[C_DROPS] += tl_percpu_sum(gs, 0, gz, off);
 	c[C_MIN_STATS] = tl_percpu_sum(bpf_map__fd(b->min->maps.min_stats),
 				       VIP4_ID, cs, offsetof(struct lb_counters, packets));
+	c[C_BE_REFUSED] = 0;
+	for (int x = 0; x < X_N; x++) {
+		const struct xvip *v = &b->xv[x];
+		struct lb_refusals rf;
+
+		c[C_X(x, CX_PACKETS)] = tl_percpu_sum(vs, v->id, cs,
+						      offsetof(struct lb_counters, packets));
+		c[C_X(x, CX_NEW)] = tl_percpu_sum(vs, v->id, cs,
+						  offsetof(struct lb_counters, new_flows));
+		c[C_X(x, CX_OPEN)] = 0;
+		for (__u32 i = 0; i < N_BE; i++) {
+			__u32 id = v->be_first + i;
+			struct lb_be_load ld;
+
+			CHECK(!bpf_map_lookup_elem(bpf_map__fd(b->lb->maps.lb_be_load),
+						   &id, &ld), "lb_be_load: %s",
+			      strerror(errno));
+			c[C_X(x, CX_OPEN)] += ld.open;
+			refusals_sum(bpf_map__fd(b->lb->maps.lb_be_refused), id, &rf);
+			for (size_t f = 0; f < sizeof(rf) / 8; f++)
+				c[C_BE_REFUSED] += ((__u64 *)&rf)[f];
+		}
+		refusals_sum(bpf_map__fd(b->lb->maps.lb_vip_refused), v->id, &rf);
+		c[C_X(x, CX_REF_VIP)] = rf.vip_rate;
+		c[C_X(x, CX_REF_CLIENT)] = rf.client_rate;
+		c[C_X(x, CX_REF_BACKEND)] = rf.backend_rate;
+		c[C_X(x, CX_REF_OTHER)] = rf.no_backend + rf.state + rf.dropped +
+					  rf.fail_open;
+		c[C_X(x, CX_RESET)] = rf.reset_sent;
+	}
 }
 
 /* ---- cases ---------------------------------------------------------------- */
@@ -493,6 +874,8 @@ struct bcase {
 	int head;        /* data movement: -20 / -40 for IPIP, 0 otherwise */
 	__u8 moves[C_N]; /* counter -> moves by this much per packet */
 	double *ns;      /* per-round ns/pkt, gross (harness included) */
+	/* An X_* VIP's case: its backends and policy (NULL: VIP4/VIP6). */
+	const struct xvip *xv;
 	/* New 5-tuple every packet (vary_step 1): the 16-bit field at vary_off
 	 * of in (the TCP source port) is vary_next in the next packet sent and
 	 * grows by vary_step per packet, across runs, so a value comes round
@@ -586,7 +969,7 @@ static void check_varied_output(const struct bench *b, const char *what,
 	struct bcase exact = *c;
 	char vb[64], eb[64];
 	__be16 v = htons(val);
-	__u32 be = 0;
+	__u32 be = 0, lo = c->xv ? c->xv->be_first : 1;
 
 	CHECK(ret == (__u32)c->verdict, "%s: %s: verdict %s, expected %s", what,
 	      c->name, verdict_name(b, ret, vb, sizeof(vb)),
@@ -601,7 +984,7 @@ static void check_varied_output(const struct bench *b, const char *what,
 	      c->name, LB_ENCAP_TTL);
 	CHECK(tl_csum(o, sizeof(*o), 0) == 0, "%s: %s: outer checksum invalid",
 	      what, c->name);
-	for (__u32 id = 1; id <= N_BE; id++)
+	for (__u32 id = lo; id < lo + N_BE; id++)
 		if (!memcmp(&o->daddr, b->be_addr[id], 4))
 			be = id;
 	CHECK(be, "%s: %s: outer destination is not a backend of the VIP",
@@ -614,7 +997,22 @@ static void check_varied_output(const struct bench *b, const char *what,
 	CHECK(!memcmp(inner + off, &v, 2),
 	      "%s: %s: varied field is %u, expected %u", what, c->name,
 	      (unsigned)(inner[off] << 8 | inner[off + 1]), (unsigned)val);
-	varied_frames(b, c, val, &fin, &fout);
+	if (c->xv) {
+		static const char *const pol[] = { "maglev", "source", "bounded",
+						   "p2c", "wrr", "rr", "random",
+						   "least-conn" };
+		__u32 want;
+
+		fin = *t;
+		memcpy(fin.b + c->vary_off, &v, sizeof(v));
+		want = x_expect(b, c->xv, &fin, be);
+		CHECK(!want || want == be,
+		      "%s: %s: sent to backend %u, the %s policy chooses %u", what,
+		      c->name, be, pol[c->xv->policy], want);
+		expect_ipip4(b, &fin, be, &fout);
+	} else {
+		varied_frames(b, c, val, &fin, &fout);
+	}
 	exact.in = &fin;
 	exact.out = &fout;
 	check_output(b, what, &exact, ret, out, len);

@@ -186,9 +186,12 @@ struct {
 	__type(value, struct lb_vip_backends);
 } lb_vip_backends SEC(".maps");
 
-/* Backend id -> open flows and p2c score (shared, atomic adds). */
+/* Backend id -> open flows and p2c score (shared, atomic adds). Mapped
+ * into userspace, which writes single fields (score, a recounted open)
+ * without overwriting the datapath's concurrent updates of the others. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, LB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct lb_be_load);

@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/mount.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/if_link.h>
@@ -308,8 +309,31 @@ out:
 	return err;
 }
 
+#define LB_LOAD_MAP_BYTES                                                    \
+	((sizeof(struct lb_be_load) * LB_MAX_BACKENDS + 4095) & ~(size_t)4095)
+
+struct lb_be_load *lb_dp_load_map(struct lb_dp *dp, char *msg, size_t len)
+{
+	void *p;
+
+	if (dp->load)
+		return dp->load;
+	p = mmap(NULL, LB_LOAD_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 dp->fd[LB_M_BE_LOAD], 0);
+	if (p == MAP_FAILED) {
+		lb_msgf(msg, len, -errno, "cannot map %s: %s", LB_PIN_BE_LOAD,
+			strerror(errno));
+		return NULL;
+	}
+	dp->load = p;
+	return dp->load;
+}
+
 void lb_dp_close(struct lb_dp *dp)
 {
+	if (dp->load)
+		munmap(dp->load, LB_LOAD_MAP_BYTES);
+	dp->load = NULL;
 	for (int i = 0; i < LB_M_COUNT; i++)
 		if (dp->fd[i] >= 0)
 			close(dp->fd[i]);

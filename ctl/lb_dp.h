@@ -50,6 +50,7 @@ struct lb_dp {
 	int dir_fd;          /* the pin directory, flock()ed; -1 if none */
 	int fd[LB_M_COUNT];  /* pinned maps; -1 until opened */
 	struct lb_ring_btf rb;
+	struct lb_be_load *load;  /* lb_be_load mapped (lb_dp_load_map) */
 	bool created;        /* lb_dp_load loaded the datapath in this run */
 };
 
@@ -69,6 +70,9 @@ int lb_dp_load(struct lb_dp *dp, char *msg, size_t len);
 int lb_dp_open(struct lb_dp *dp, char *msg, size_t len);
 
 void lb_dp_close(struct lb_dp *dp);
+/* lb_be_load, mapped into this process (array of LB_MAX_BACKENDS), or
+ * NULL with msg set. Write single fields with atomic stores only. */
+struct lb_be_load *lb_dp_load_map(struct lb_dp *dp, char *msg, size_t len);
 /* For a long-running user (the agent): drop the lock between changes and
  * take it again (bounded wait, as lb_dp_lock), keeping the maps open. */
 void lb_dp_unlock(struct lb_dp *dp);

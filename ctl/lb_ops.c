@@ -751,6 +751,7 @@ int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
 	enum { BATCH = 4096 };
 	static __u8 keys[BATCH * sizeof(struct lb_flow_key6)];
 	static struct lb_flow vals[BATCH];
+	struct lb_be_load *load;
 	int err = lb_backend_read_all(dp, all);
 
 	if (err)
@@ -784,15 +785,13 @@ int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
 			(void)ksz;
 		}
 	}
-	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++) {
-		struct lb_be_load ld;
-
-		if (!(all[id].flags & LB_BACKEND_F_ACTIVE) ||
-		    bpf_map_lookup_elem(dp->fd[LB_M_BE_LOAD], &id, &ld) ||
-		    ld.open == open[id])
-			continue;
-		ld.open = open[id];
-		bpf_map_update_elem(dp->fd[LB_M_BE_LOAD], &id, &ld, 0);
-	}
+	load = lb_dp_load_map(dp, msg, len);
+	if (!load)
+		return -EIO;
+	/* new flows pinned between the scan and this store are lost from
+	 * the count until the next recount: a bounded, self-healing error */
+	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
+		if (all[id].flags & LB_BACKEND_F_ACTIVE)
+			__atomic_store_n(&load[id].open, open[id], __ATOMIC_RELAXED);
 	return 0;
 }
