@@ -580,8 +580,12 @@ static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 		struct lb_agent_backend *b = v->be[i];
 		__u32 rate = rate_of(&a->conf, b, now);
 
+		/* panic fails open: the datapath must then take the backends
+		 * the policy gave a weight, whatever their breaker says */
+		__u8 st = d.panic && v->out[i] ? LB_BE_HEALTHY : to_dp[b->pol.state];
+
 		ctl[i] = (struct lb_backend_ctl){ .id = b->id, .weight = v->out[i],
-						  .state = to_dp[b->pol.state],
+						  .state = st,
 						  .rate = rate_moved(&a->conf, b->rate, rate) ?
 							  rate : b->rate,
 						  .burst = a->conf.backend_burst };

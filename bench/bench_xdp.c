@@ -1003,6 +1003,8 @@ static void check_varied_output(const struct bench *b, const char *what,
 						   "least-conn" };
 		__u32 want;
 
+		_Static_assert(sizeof(pol) / sizeof(pol[0]) == LB_POL_MAX + 1,
+			       "policy names");
 		fin = *t;
 		memcpy(fin.b + c->vary_off, &v, sizeof(v));
 		want = x_expect(b, c->xv, &fin, be);
@@ -1191,6 +1193,51 @@ static bool flow_present(const struct bench *b, const struct bcase *c,
 	return true;
 }
 
+/* The backend the flow of an X_* case's (fixed or varied: val) 5-tuple is
+ * pinned to, one of its VIP's; 0 if it is not in lb_flows4. */
+static __u32 xflow_backend(const struct bench *b, const struct bcase *c,
+			   __u16 val)
+{
+	const struct iphdr *iph;
+	struct frame fin = *c->in;
+	struct lb_flow_key4 fk = { .proto = IPPROTO_TCP };
+	struct lb_flow fl;
+	__be16 v = htons(val);
+
+	if (c->vary_step)
+		memcpy(fin.b + c->vary_off, &v, sizeof(v));
+	iph = (const void *)(fin.b + ETH_HLEN);
+	memcpy(&fk.saddr, &iph->saddr, 4);
+	memcpy(&fk.daddr, &iph->daddr, 4);
+	memcpy(&fk.sport, fin.b + ETH_HLEN + sizeof(*iph), 2);
+	memcpy(&fk.dport, fin.b + ETH_HLEN + sizeof(*iph) + 2, 2);
+	if (bpf_map_lookup_elem(bpf_map__fd(b->lb->maps.lb_flows4), &fk, &fl))
+		return 0;
+	CHECK(fl.backend_id >= c->xv->be_first &&
+	      fl.backend_id < c->xv->be_first + N_BE,
+	      "%s: flow pinned to backend %u, not one of its VIP's", c->name,
+	      fl.backend_id);
+	return fl.backend_id;
+}
+
+/* Like check_flow_churn(), for an X_* new-5-tuple case: the flows of its
+ * last 1024 packets are in the table, those of its next 1024 are not. */
+static void check_xflow_churn(const struct bench *b, const struct bcase *c,
+			      const char *when)
+{
+	CHECK(c->vary_sent >= 65536, "%s: %s: only %llu new 5-tuples sent",
+	      when, c->name, (unsigned long long)c->vary_sent);
+	for (__u32 j = 1; j <= 1024; j++)
+		CHECK(xflow_backend(b, c, (__u16)(c->vary_next - j)),
+		      "%s: %s: flow of the packet %u before last is missing",
+		      when, c->name, j - 1);
+	for (__u32 j = 0; j < 1024; j++)
+		CHECK(!xflow_backend(b, c, (__u16)(c->vary_next + j)),
+		      "%s: %s: flow of source port %u (sent 65536 packets ago) "
+		      "still in the table", when, c->name,
+		      (unsigned)(__u16)(c->vary_next + j));
+}
+
 /* Entries in lb_flows4 in all, and of c's varying client address. */
 static void flow_count(const struct bench *b, const struct bcase *c,
 		       __u32 *all, __u32 *mine)
@@ -1296,23 +1343,34 @@ enum {
 	K_ABL_FLOOR4 = K_MAIN_N, K_ABL_MIN_EST, K_ABL_MIN_SYN, K_ABL_MIN_PASS,
 	K_MIN_FLOW, K_MIN_INSERT, K_MIN_STATS, K_MIN_WIDE, K_MIN_WIDE_PASS,
 	K_N,
+	/* the admission run: its own floor and minimal baselines */
+	K_ADM_FLOOR4 = K_N, K_ADM_MIN_SYNNEW, K_ADM_MIN_SYN,
+	K_ADM_PLAIN_NEW, K_ADM_CHECKS_NEW, K_ADM_PLAIN_RETX, K_ADM_CHECKS_RETX,
+	K_ADM_RST,
+	K_POL_FIRST, /* policy p (1 .. LB_POL_MAX): K_POL_FIRST + p - 1 */
+	K_ALL = K_POL_FIRST + LB_POL_MAX,
 };
 #define K_ABL_N (K_N - K_MAIN_N)
-#define K_RUN_MAX (K_MAIN_N > K_ABL_N ? K_MAIN_N : K_ABL_N)
-_Static_assert(K_MAIN_N <= MAX_SLOTS && K_ABL_N <= MAX_SLOTS,
+#define K_ADM_N (K_ALL - K_N)
+#define K_RUN_MAX 16
+_Static_assert(K_MAIN_N <= K_RUN_MAX && K_ABL_N <= K_RUN_MAX &&
+	       K_ADM_N <= K_RUN_MAX && K_RUN_MAX <= MAX_SLOTS,
 	       "more cases in one test run than harness slots");
 
 static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s [--rounds N] [--repeat N] [--block N] [--cpu N] "
-		"[--no-ablation] [--raw]\n"
+		"[--no-ablation] [--no-admission] [--adm-repeat N] [--raw]\n"
 		"  --rounds N     rounds, one test run each (default 31; >= 20 advised)\n"
 		"  --repeat N     packets per path per round (default 200000,\n"
 		"                 rounded up to whole blocks)\n"
 		"  --block N      packets a path gets per turn (default 4096)\n"
 		"  --cpu N        CPU to pin to (default 1, or 0 on one CPU)\n"
 		"  --no-ablation  skip the minimal+feature variants\n"
+		"  --no-admission skip the admission-control and policy cases\n"
+		"  --adm-repeat N packets per path per round in their test run\n"
+		"                 (default 102400)\n"
 		"  --raw          also print every round's gross figures\n",
 		prog);
 }
@@ -1351,15 +1409,31 @@ static void shuffle(int *v, int n, __u64 *state)
 	}
 }
 
-/* Cases of test run g of a round: first and count. */
+/* Test runs of a round, in this order: the admission run (if on), the
+ * main one, the ablation one (if on); each its cases' first, count and
+ * iterations per path (cycles of blocks). The admission run goes first:
+ * its new-flow cases fill the flow table with their own flows, and the
+ * main run's checks after timing look for the main new-5-tuple SYN's. */
+static int grp_first[3], grp_n[3];
+static __u32 grp_cycles[3];
+
 static int group_first(int g)
 {
-	return g ? K_MAIN_N : 0;
+	return grp_first[g];
 }
 
 static int group_n(int g)
 {
-	return g ? K_ABL_N : K_MAIN_N;
+	return grp_n[g];
+}
+
+/* Is case i in one of this run's test runs? */
+static bool case_on(int ngroup, int i)
+{
+	for (int g = 0; g < ngroup; g++)
+		if (i >= grp_first[g] && i < grp_first[g] + grp_n[g])
+			return true;
+	return false;
 }
 
 /* xdp_lb and the minimal balancer, each run once directly on the same
@@ -1390,14 +1464,16 @@ int main(int argc, char **argv)
 		{ "block", required_argument, NULL, 'b' },
 		{ "cpu", required_argument, NULL, 'c' },
 		{ "no-ablation", no_argument, NULL, 'a' },
+		{ "no-admission", no_argument, NULL, 'A' },
+		{ "adm-repeat", required_argument, NULL, 'N' },
 		{ "raw", no_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int rounds = 31, cpu = ncpu > 1 ? 1 : 0, ablation = 1, raw = 0, opt, nk,
-	    ngroup;
-	__u32 repeat = 200000, block = 4096, cycles;
+	int rounds = 31, cpu = ncpu > 1 ? 1 : 0, ablation = 1, admission = 1,
+	    raw = 0, opt, nk, ngroup, gadm = -1;
+	__u32 repeat = 200000, adm_repeat = 102400, block = 4096, cycles;
 	struct frame syn4, ack4, udp6, pass4, out_syn4, out_ack4, out_udp6;
 	struct frame synnew4, out_synnew4;
 	__u32 flow_cap, flows_all = 0, flows_mine = 0;
@@ -1427,6 +1503,12 @@ int main(int argc, char **argv)
 		case 'a':
 			ablation = 0;
 			break;
+		case 'A':
+			admission = 0;
+			break;
+		case 'N':
+			adm_repeat = parse_num(optarg, "--adm-repeat", 1, 100000000);
+			break;
 		case 'w':
 			raw = 1;
 			break;
@@ -1445,12 +1527,31 @@ int main(int argc, char **argv)
 	cycles = (repeat + block - 1) / block;
 	CHECK((__u64)K_RUN_MAX * block * cycles + 1 <= UINT32_MAX,
 	      "--repeat too large for one test run");
+	CHECK((__u64)K_RUN_MAX * block * ((adm_repeat + block - 1) / block) + 1 <=
+		      UINT32_MAX, "--adm-repeat too large for one test run");
+	ngroup = 0;
+	if (admission) {
+		gadm = ngroup;
+		grp_first[ngroup] = K_N;
+		grp_n[ngroup] = K_ADM_N;
+		grp_cycles[ngroup++] = (adm_repeat + block - 1) / block;
+	}
+	grp_first[ngroup] = 0;
+	grp_n[ngroup] = K_MAIN_N;
+	grp_cycles[ngroup++] = cycles;
+	if (ablation) {
+		grp_first[ngroup] = K_MAIN_N;
+		grp_n[ngroup] = K_ABL_N;
+		grp_cycles[ngroup++] = cycles;
+	}
+	name_counters();
 	clock_gettime(CLOCK_MONOTONIC, &start);
 
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	CHECK(!sched_setaffinity(0, sizeof(set), &set), "pinning to CPU %d: %s",
 	      cpu, strerror(errno));
+	b->cpu = cpu;
 
 	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
 	setup(b);
