@@ -1331,6 +1331,46 @@ static __u32 verified_insns(int fd, const char *name)
 
 /* ---- main ------------------------------------------------------------------ */
 
+/* GCRA state of a bucket: its tat, 0 if absent (or never used). */
+static __u64 tb_tat(int fd, const void *key)
+{
+	struct lb_tb tb;
+
+	return bpf_map_lookup_elem(fd, key, &tb) ? 0 : tb.tat;
+}
+
+/* The all-checks VIPs' buckets are in use (VIP, client prefix of the
+ * client of syn, and some backend's: tat > 0), the plain VIPs' are not. */
+static void check_buckets(const struct bench *b, const struct frame *syn,
+			  const char *when)
+{
+	int vfd = bpf_map__fd(b->lb->maps.lb_vip_tb);
+	int bfd = bpf_map__fd(b->lb->maps.lb_be_tb);
+	int cfd = bpf_map__fd(b->lb->maps.lb_client_tb);
+
+	for (int x = X_PLAIN_NEW; x <= X_CHECKS_RETX; x++) {
+		const struct xvip *v = &b->xv[x];
+		int on = x == X_CHECKS_NEW || x == X_CHECKS_RETX;
+		struct lb_client_key ck = { .vip_id = v->id, .plen = X_CLIENT_PLEN4,
+					    .family = LB_AF_INET };
+		__u64 be = 0;
+
+		memcpy(ck.addr, syn->b + ETH_HLEN + offsetof(struct iphdr, saddr), 3);
+		for (__u32 i = 0; i < N_BE; i++) {
+			__u32 id = v->be_first + i;
+
+			be |= tb_tat(bfd, &id);
+		}
+		CHECK(!tb_tat(vfd, &v->id) == !on && !be == !on &&
+		      !tb_tat(cfd, &ck) == !on,
+		      "%s: vip %u: token buckets %s (VIP tat %llu, a backend's %llu, "
+		      "client prefix's %llu)", when, v->id,
+		      on ? "not all in use" : "in use without limits",
+		      (unsigned long long)tb_tat(vfd, &v->id),
+		      (unsigned long long)be, (unsigned long long)tb_tat(cfd, &ck));
+	}
+}
+
 /* Cases. The main ones (K_FLOOR4 .. K_MIN_PASS) share one test run per
  * round; the ablation ones (K_ABL_FLOOR4 .. K_MIN_WIDE_PASS) another, with
  * their own copies of the floor and of the minimal baselines they are
@@ -1476,12 +1516,13 @@ int main(int argc, char **argv)
 	__u32 repeat = 200000, adm_repeat = 102400, block = 4096, cycles;
 	struct frame syn4, ack4, udp6, pass4, out_syn4, out_ack4, out_udp6;
 	struct frame synnew4, out_synnew4;
+	static struct frame xin[X_N], xout[X_N];
 	__u32 flow_cap, flows_all = 0, flows_mine = 0;
 	static struct bench bench;
 	struct bench *b = &bench;
 	struct timespec start, end;
-	struct bcase k[K_N], *cs[K_N];
-	int order[K_N];
+	struct bcase k[K_ALL], *cs[K_ALL];
+	int order[K_ALL];
 	__u64 seed = 0x9e3779b97f4a7c15ull;
 	double *overall, *kern;
 	cpu_set_t set;
@@ -1644,8 +1685,70 @@ int main(int argc, char **argv)
 			k[dup[i][0]].name = names[i];
 		}
 	}
-	nk = ablation ? K_N : K_MAIN_N;
-	ngroup = ablation ? 2 : 1;
+	/* The admission run: xdp_lb's new-flow SYN (new 5-tuple every packet,
+	 * client XCLIENT4) to the plain and the all-checks VIP and to one VIP
+	 * per other policy; the SYN whose tuple is in the table (the fixed
+	 * syn4 client and port) to a plain and an all-checks VIP; a SYN
+	 * refused by an empty VIP bucket, answered with a RST. Their own floor
+	 * and minimal baselines (port 80: the minimal knows VIP4:80 only). */
+	k[K_ADM_FLOOR4] = k[K_FLOOR4];
+	k[K_ADM_FLOOR4].name = "trivial (IPv4 frame) (adm. run)";
+	k[K_ADM_MIN_SYNNEW] = k[K_MIN_SYNNEW];
+	k[K_ADM_MIN_SYNNEW].name = "minimal syn tcp4, new 5-tuple (adm. run)";
+	k[K_ADM_MIN_SYN] = k[K_MIN_SYN];
+	k[K_ADM_MIN_SYN].name = "minimal syn tcp4, tuple in table (adm. run)";
+	for (int x = 0; x < X_N; x++) {
+		static const char *const pol[] = { "maglev", "source", "bounded",
+						   "p2c", "wrr", "rr", "random",
+						   "least-conn" };
+		static char names[X_N][64];
+		const struct xvip *v = &b->xv[x];
+		int retx = x == X_PLAIN_RETX || x == X_CHECKS_RETX, ki;
+
+		_Static_assert(sizeof(pol) / sizeof(pol[0]) == LB_POL_MAX + 1,
+			       "policy names");
+		build(&(struct tl_pkt_spec){ .family = 4,
+					     .src = retx || x == X_RST ? NULL : XCLIENT4,
+					     .dst = VIP4, .dport = v->port,
+					     .tcp_flags = 0x02 }, &xin[x]);
+		CHECK(xin[x].len == syn4.len, "IPv4 fixtures differ in size");
+		if (x == X_RST) {
+			expect_rst4(&xin[x], &xout[x]);
+			snprintf(names[x], sizeof(names[x]),
+				 "xdp_lb syn refused (VIP bucket), RST");
+			k[K_ADM_RST] = CASE(names[x], lb, &xin[x], &xout[x], XDP_TX, 0);
+			k[K_ADM_RST].moves[C_X(x, CX_REF_VIP)] = 1;
+			k[K_ADM_RST].moves[C_X(x, CX_RESET)] = 1;
+			k[K_ADM_RST].xv = v;
+			continue;
+		}
+		/* the table's choice: exact for the fixed SYNs; for the new
+		 * 5-tuples only the length counts (their checks model each
+		 * policy's choice, packet by packet) */
+		expect_ipip4(b, &xin[x], v->table[hash4(&xin[x]) % RING], &xout[x]);
+		ki = x == X_PLAIN_NEW ? K_ADM_PLAIN_NEW :
+		     x == X_CHECKS_NEW ? K_ADM_CHECKS_NEW :
+		     x == X_PLAIN_RETX ? K_ADM_PLAIN_RETX :
+		     x == X_CHECKS_RETX ? K_ADM_CHECKS_RETX :
+					  K_POL_FIRST + (x - X_POL_FIRST);
+		snprintf(names[x], sizeof(names[x]), "xdp_lb syn %s, %s%s",
+			 retx ? "tuple in table" : "new 5-tuple", pol[v->policy],
+			 x == X_CHECKS_NEW || x == X_CHECKS_RETX ? ", all checks" :
+			 x < X_POL_FIRST ? ", plain" : "");
+		/* a retransmit inserts nothing (open flows stay), a new flow
+		 * inserts its entry (open flows +1) */
+		k[ki] = CASE(names[x], lb, &xin[x], &xout[x], XDP_TX, -20);
+		k[ki].moves[C_X(x, CX_PACKETS)] = 1;
+		k[ki].moves[C_X(x, CX_NEW)] = 1;
+		k[ki].moves[C_X(x, CX_OPEN)] = !retx;
+		k[ki].xv = v;
+		if (!retx) {
+			k[ki].vary_off = ETH_HLEN + sizeof(struct iphdr);
+			k[ki].vary_step = 1;
+			k[ki].vary_next = ntohs(*(__be16 *)(xin[x].b + k[ki].vary_off));
+		}
+	}
+	nk = K_ALL;
 
 	/* ---- verification: directly, then through the harness ---- */
 
@@ -1656,8 +1759,22 @@ int main(int argc, char **argv)
 			    XDP_TX, -40, [C_V6_PACKETS] = 1, [C_V6_NEW] = 1));
 	run_direct(b, &k[K_OURS_SYN]);
 	run_direct(b, &k[K_MIN_INSERT]); /* the minimal+flow variant's flow */
+	if (admission) /* the retransmitted SYNs' flows: the first inserts */
+		for (int x = X_PLAIN_RETX; x <= X_CHECKS_RETX; x++) {
+			int ki = x == X_PLAIN_RETX ? K_ADM_PLAIN_RETX : K_ADM_CHECKS_RETX;
+			struct bcase first = k[ki];
+
+			CHECK(!xflow_backend(b, &k[ki], 0), "%s: flow in the table "
+			      "before its first packet", k[ki].name);
+			first.moves[C_X(x, CX_OPEN)] = 1;
+			run_direct(b, &first);
+			CHECK(xflow_backend(b, &k[ki], 0) ==
+				      b->xv[x].table[hash4(&xin[x]) % RING],
+			      "%s: flow entry missing or wrong", k[ki].name);
+		}
 	for (int i = 0; i < nk; i++)
-		run_direct(b, &k[i]);
+		if (case_on(ngroup, i))
+			run_direct(b, &k[i]);
 	check_same_output(&k[K_OURS_EST], &k[K_MIN_EST]);
 	check_same_output(&k[K_OURS_SYN], &k[K_MIN_SYN]);
 	check_same_output(&k[K_OURS_UDP6], &k[K_MIN_UDP6]);
@@ -1680,14 +1797,23 @@ int main(int argc, char **argv)
 					   &fk, &fl) && fl.backend_id == pick4(b, &ack4),
 		      "minimal+flow: flow entry missing or wrong");
 	}
+	for (int i = 0; i < nk; i++)
+		cs[i] = &k[i];
 	for (int i = 0; i < nk; i++) {
 		__u16 first = k[i].vary_next;
+		bool xnew = k[i].xv && k[i].vary_step;
 
-		cs[i] = &k[i];
+		if (!case_on(ngroup, i))
+			continue;
 		run_harness(b, &cs[i], 1, 1, 0, NULL, NULL, NULL);
 		if (i == K_OURS_SYNNEW) /* the next 1001 flows: all new ... */
 			for (__u32 j = 0; j < 1001; j++)
 				CHECK(!flow_present(b, &k[i], (__u16)(k[i].vary_next + j)),
+				      "%s: flow in the table before its first packet",
+				      k[i].name);
+		if (xnew)
+			for (__u32 j = 0; j < 1001; j++)
+				CHECK(!xflow_backend(b, &k[i], (__u16)(k[i].vary_next + j)),
 				      "%s: flow in the table before its first packet",
 				      k[i].name);
 		run_harness(b, &cs[i], 1, 1000, 1, NULL, NULL, NULL);
@@ -1696,7 +1822,14 @@ int main(int argc, char **argv)
 				CHECK(flow_present(b, &k[i], (__u16)(first + j)),
 				      "%s: packet %u of 1001 left no flow entry",
 				      k[i].name, j);
+		if (xnew)
+			for (__u32 j = 1; j <= 1001; j++)
+				CHECK(xflow_backend(b, &k[i], (__u16)(first + j)),
+				      "%s: packet %u of 1001 left no flow entry",
+				      k[i].name, j);
 	}
+	if (admission)
+		check_buckets(b, &xin[X_CHECKS_NEW], "after verification");
 	/* Fill the flow table with new 5-tuples (one CPU's LRU list and then
 	 * some), so that timing starts in the steady state: every insert
 	 * evicts. */
@@ -1733,6 +1866,7 @@ int main(int argc, char **argv)
 	kern = calloc(rounds * ngroup, sizeof(double));
 	CHECK(overall && kern, "out of memory");
 	for (int i = 0; i < nk; i++) {
+		/* (also for cases not run: they stay zero, never reported) */
 		k[i].ns = calloc(rounds, sizeof(double));
 		CHECK(k[i].ns, "out of memory");
 		order[i] = i;
@@ -1745,10 +1879,25 @@ int main(int argc, char **argv)
 			shuffle(order + f, n, &seed);
 			for (int j = 0; j < n; j++)
 				cs[j] = &k[order[f + j]];
-			run_harness(b, cs, n, block, cycles, ns, &overall[run],
-				    &kern[run]);
+			run_harness(b, cs, n, block, grp_cycles[g], ns,
+				    &overall[run], &kern[run]);
 			for (int j = 0; j < n; j++)
 				cs[j]->ns[r] = ns[j];
+			if (g == gadm && r == rounds - 1) {
+				/* still one new flow per packet, evicting; the
+				 * retransmits' flows kept; the buckets in use */
+				for (int i = K_N; i < K_ALL; i++)
+					if (k[i].vary_step)
+						check_xflow_churn(b, &k[i], "after timing");
+				for (int x = X_PLAIN_RETX; x <= X_CHECKS_RETX; x++)
+					CHECK(xflow_backend(b, &k[x == X_PLAIN_RETX ?
+							      K_ADM_PLAIN_RETX :
+							      K_ADM_CHECKS_RETX], 0) ==
+						      b->xv[x].table[hash4(&xin[x]) % RING],
+					      "after timing: retransmitted SYN's flow "
+					      "entry missing or wrong");
+				check_buckets(b, &xin[X_CHECKS_NEW], "after timing");
+			}
 		}
 	}
 
@@ -1759,11 +1908,13 @@ int main(int argc, char **argv)
 	if (raw) {
 		printf("gross ns/pkt per round (columns in case order):\n");
 		for (int i = 0; i < nk; i++)
-			printf("  c%-2d %s\n", i, k[i].name);
+			if (case_on(ngroup, i))
+				printf("  c%-2d %s\n", i, k[i].name);
 		for (int r = 0; r < rounds; r++) {
 			printf("  r%-3d", r);
 			for (int i = 0; i < nk; i++)
-				printf(" %6.1f", k[i].ns[r]);
+				if (case_on(ngroup, i))
+					printf(" %6.1f", k[i].ns[r]);
 			printf("\n");
 		}
 	}
@@ -1936,8 +2087,10 @@ int main(int argc, char **argv)
 	printf("\ngross ns/pkt (harness + restore + tail call included), median "
 	       "[min-max] over rounds:\n");
 	for (int i = 0; i < nk; i++)
-		printf("  %-44s %7.1f [%.1f-%.1f]\n", k[i].name, median(k[i].ns, rounds),
-		       quantile(k[i].ns, rounds, 0), quantile(k[i].ns, rounds, 1));
+		if (case_on(ngroup, i))
+			printf("  %-44s %7.1f [%.1f-%.1f]\n", k[i].name,
+			       median(k[i].ns, rounds), quantile(k[i].ns, rounds, 0),
+			       quantile(k[i].ns, rounds, 1));
 	for (int r = 0; r < rounds * ngroup; r++)
 		t[r] = overall[r] - kern[r];
 	printf("  cross-check, all programs of a run: harness stamps %.1f ns, "

@@ -17,6 +17,7 @@
 #     (fail-static), a new agent adopts the maps, no stream breaks.
 #  6. a worker that dies is DOWN; SIGHUP with a bad file is refused and
 #     the running config kept; SIGHUP with one backend less removes it.
+#  7. a VIP rate limit refuses the third connection with a RST.
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_agent.sh BUILD_DIR
 set -u
@@ -327,6 +328,27 @@ wait "$AGENT_PID" 2>/dev/null
 AGENT_PID=
 L show | grep -q "agent pid 0  stopped" && ok "SIGTERM: agent marked stopped, maps stay" ||
 	bad "after SIGTERM: $(L show | head -3)"
+
+# ---- 7. admission: a refused SYN gets a RST, the client fails at once ------
+L vip set "$VIP4:$PORT/tcp" --rate 1 --burst 2 >/dev/null || bad "vip set --rate"
+codes=""
+t0=$(ms)
+for i in 1 2 3 4; do
+	topo_exec client curl -s -o /dev/null --max-time 5 "http://$VIP4:$PORT/health"
+	codes="$codes $?"
+done
+t1=$(ms)
+# curl exit 7: "failed to connect" (the RST); 2 tokens, then refused
+[ "$codes" = " 0 0 7 7" ] && [ $((t1 - t0)) -lt 3000 ] &&
+	ok "VIP rate 1/s burst 2: two connections, then RST (curl exits$codes in $((t1 - t0)) ms)" ||
+	bad "admission RST: curl exits$codes in $((t1 - t0)) ms"
+refused=$(L -j stats | python3 -c '
+import json, sys
+v = json.load(sys.stdin)["vips"][0]["refused"]
+print(v["vip_rate"], v["reset_sent"])')
+[ "$refused" = "2 2" ] && ok "refusals counted: vip_rate and reset_sent 2" ||
+	bad "refusal counters: $refused"
+L vip set "$VIP4:$PORT/tcp" --rate 0 >/dev/null
 
 echo "$PASSES passed, $FAILS failed"
 [ "$FAILS" = 0 ]
