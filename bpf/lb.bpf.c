@@ -309,6 +309,14 @@ struct lb_new_req {
 	__u32 drop;	/* out: a global counter offset (no table) */
 	__u32 refused;	/* out: LB_REFUSED_BY(reason) */
 	struct lb_client_key ck; /* scratch: the client bucket's key */
+	__u32 tried[LB_MAX_TRIES]; /* scratch: candidates already refused */
+	struct lb_tb fresh;	/* scratch: a new client bucket */
+	/* lb_pick_new()'s working state, here rather than on its stack:
+	 * the caller's frame and its own must fit BPF's 512 bytes */
+	struct lb_tries t;
+	__u64 now;
+	__u64 total;
+	__u32 cand0, cand1;
 };
 
 /* Per-CPU scratch for lb_new_req: the caller's and lb_pick_new()'s stack
@@ -319,6 +327,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct lb_new_req);
 } lb_scratch SEC(".maps");
+
+/* Was id among the first n candidates of this flow (r->tried)? */
+static __always_inline int lb_tried(const struct lb_new_req *r, __u32 id,
+				    __u32 n)
+{
+	for (__u32 i = 0; i < LB_MAX_TRIES; i++) {
+		if (i >= n)
+			break;
+		if (r->tried[i] == id)
+			return 1;
+	}
+	return 0;
+}
 
 /*
  * A new flow of a VIP: admission (VIP and client-prefix buckets), then the
@@ -337,10 +358,8 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	const void *saddr;
 	int v6;
 	const struct lb_vip_backends *l = NULL;
-	struct lb_tries t = {};
 	__u32 m, idx, step, first_idx;
-	__u32 cand0 = 0, cand1 = 0, ncand = 0, rr0 = 0, n = 0;
-	__u64 now = bpf_ktime_get_ns(), total = 0;
+	__u32 ncand = 0, rr0 = 0, n = 0;
 	struct lb_backend *be;
 	__u8 policy;
 	struct lb_tb *tb;
@@ -348,6 +367,10 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 
 	if (!r)
 		return 0;
+	r->t.by_state = r->t.by_rate = r->t.bad = 0;
+	r->now = bpf_ktime_get_ns();
+	r->total = 0;
+	r->cand0 = r->cand1 = 0;
 	vip_id = r->vip_id;
 	hash = r->hash;
 	saddr = r->saddr;
@@ -365,21 +388,20 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	}
 	if (vip->rate) {
 		tb = bpf_map_lookup_elem(&lb_vip_tb, &vip_id);
-		if (tb && !lb_tb_take(tb, vip->rate, vip->burst, now)) {
+		if (tb && !lb_tb_take(tb, vip->rate, vip->burst, r->now)) {
 			c->refused = LB_REFUSED_BY(vip_rate);
 			return 0;
 		}
 	}
 	if (vip->client_rate) {
-		struct lb_tb fresh = {};
-
 		lb_client_key(&r->ck, vip_id, saddr, vip, v6);
 		tb = bpf_map_lookup_elem(&lb_client_tb, &r->ck);
 		if (!tb) {
-			bpf_map_update_elem(&lb_client_tb, &r->ck, &fresh, BPF_NOEXIST);
+			r->fresh.tat = 0;
+			bpf_map_update_elem(&lb_client_tb, &r->ck, &r->fresh, BPF_NOEXIST);
 			tb = bpf_map_lookup_elem(&lb_client_tb, &r->ck);
 		}
-		if (tb && !lb_tb_take(tb, vip->client_rate, vip->client_burst, now)) {
+		if (tb && !lb_tb_take(tb, vip->client_rate, vip->client_burst, r->now)) {
 			c->refused = LB_REFUSED_BY(client_rate);
 			return 0;
 		}
@@ -412,25 +434,25 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	/* stride: 1 for wrr (the next slots), else a second hash */
 	step = policy == LB_POL_WRR || m < 2 ? 1 : lb_rehash(hash) % (m - 1) + 1;
 	if (policy == LB_POL_LEAST_CONN && l) {
-		cand0 = lb_least_conn(l);
-		ncand = cand0 != 0;
+		r->cand0 = lb_least_conn(l);
+		ncand = r->cand0 != 0;
 	} else if (policy == LB_POL_P2C) {
 		__u32 a = lb_slot(ring, first_idx);
 		__u32 b = lb_slot(ring, lb_rehash(hash ^ 0x9e3779b9u) % m);
 
 		if (lb_p2c_load(b) < lb_p2c_load(a)) {
-			cand0 = b;
-			cand1 = a;
+			r->cand0 = b;
+			r->cand1 = a;
 		} else {
-			cand0 = a;
-			cand1 = b;
+			r->cand0 = a;
+			r->cand1 = b;
 		}
 		ncand = 2;
 	} else if (policy == LB_POL_BOUNDED && l) {
 		for (__u32 i = 0; i < LB_VIP_LIST_MAX; i++) {
 			if (i >= n)
 				break;
-			total += lb_open_of(l->ids[i]);
+			r->total += lb_open_of(l->ids[i]);
 		}
 	}
 
@@ -438,7 +460,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 		__u32 id;
 
 		if (k < ncand) {
-			id = k ? cand1 : cand0;
+			id = k ? r->cand1 : r->cand0;
 		} else if (policy == LB_POL_RR && l && n) {
 			if (k >= n)
 				break;
@@ -449,23 +471,30 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 			if (idx >= m)
 				idx -= m;
 		}
+		/* a backend met again further along the table was refused
+		 * already: neither ask nor count it twice */
+		if (lb_tried(r, id, k)) {
+			r->tried[k & (LB_MAX_TRIES - 1)] = id;
+			continue;
+		}
+		r->tried[k & (LB_MAX_TRIES - 1)] = id;
 		be = lb_be_of(id, vip, vip_id, v6);
 		if (!be) {
-			t.bad |= id != LB_BACKEND_NONE;
+			r->t.bad |= id != LB_BACKEND_NONE;
 			continue;
 		}
 		/* bounded load skips a loaded candidate but never refuses for
 		 * load: the last try takes what it gets */
 		if (policy == LB_POL_BOUNDED && l && k + 1 < LB_MAX_TRIES &&
-		    lb_over_bound(id, be->weight, total, l->total_weight,
+		    lb_over_bound(id, be->weight, r->total, l->total_weight,
 				  vip->bounded_eps))
 			continue;
-		if (lb_admit(be, id, now, &t))
+		if (lb_admit(be, id, r->now, &r->t))
 			return id;
 	}
 	/* Every candidate refused for its state: fail open if the VIP says
 	 * so, with the plain Maglev choice. */
-	if (t.by_state && !t.by_rate && (vip->flags & LB_VIP_F_FAIL_OPEN)) {
+	if (r->t.by_state && !r->t.by_rate && (vip->flags & LB_VIP_F_FAIL_OPEN)) {
 		__u32 id = lb_slot(ring, first_idx);
 
 		be = lb_be_of(id, vip, vip_id, v6);
@@ -474,12 +503,12 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 			return id;
 		}
 	}
-	if (!t.by_state && !t.by_rate) {
-		c->drop = t.bad ? offsetof(struct lb_global_stats, drop_bad_backend)
+	if (!r->t.by_state && !r->t.by_rate) {
+		c->drop = r->t.bad ? offsetof(struct lb_global_stats, drop_bad_backend)
 				: offsetof(struct lb_global_stats, drop_no_backend);
 		return 0;
 	}
-	c->refused = t.by_rate ? LB_REFUSED_BY(backend_rate)
+	c->refused = r->t.by_rate ? LB_REFUSED_BY(backend_rate)
 			       : LB_REFUSED_BY(no_backend);
 	return 0;
 }
@@ -520,6 +549,19 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 	c->mode = vip->mode;
 	c->refuse = vip->refuse;
 	c->policy = vip->policy;
+	/* A retransmitted SYN of an open flow stays where the first went
+	 * when the policy is not a hash (p2c, rr, least-conn... could pick
+	 * another backend, whose SYN-ACK would break the connection); the
+	 * hash policies re-hash it, so a SYN follows a rebuilt table. */
+	if (fl && fresh && !(fl->flags & LB_FLOW_F_CLOSED) &&
+	    vip->policy != LB_POL_MAGLEV && vip->policy != LB_POL_SOURCE) {
+		c->be_id = lb_pick_pinned(fl, &c->be);
+		if (c->be_id && c->be && c->be->vip_id == c->vip_id &&
+		    (c->be->state == LB_BE_HEALTHY ||
+		     c->be->state == LB_BE_HALF_OPEN))
+			return LB_CHOSEN;
+		c->be = NULL;
+	}
 	req = bpf_map_lookup_elem(&lb_scratch, &zero);
 	if (!req) {
 		c->drop = offsetof(struct lb_global_stats, drop_no_backend);
