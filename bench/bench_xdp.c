@@ -635,17 +635,6 @@ static void expect_rst4(const struct frame *in, struct frame *out)
 
 /* ---- the policies' choices, modelled ---------------------------------------- */
 
-/* lb_admit.h's second hash (the candidate stride), copied. */
-static __u32 x_rehash(__u32 h)
-{
-	h ^= h >> 16;
-	h *= 0x7feb352du;
-	h ^= h >> 15;
-	h *= 0x846ca68bu;
-	h ^= h >> 16;
-	return h;
-}
-
 /* This CPU's value of a per-CPU map entry (value of vsz bytes) into v. */
 static void percpu_get(const struct bench *b, int fd, __u32 key, size_t vsz,
 		       void *v)
@@ -736,7 +725,7 @@ static __u32 x_expect(const struct bench *b, const struct xvip *v,
 		return 0;
 	case LB_POL_P2C: {
 		__u32 a = v->table[h % m];
-		__u32 c = v->table[x_rehash(h ^ 0x9e3779b9u) % m];
+		__u32 c = v->table[lb_rehash(h ^ 0x9e3779b9u) % m];
 
 		return load[c - v->be_first] < load[a - v->be_first] ? c : a;
 	}
@@ -753,7 +742,7 @@ static __u32 x_expect(const struct bench *b, const struct xvip *v,
 		return best;
 	}
 	case LB_POL_BOUNDED: {
-		__u32 idx = h % m, step = x_rehash(h) % (m - 1) + 1;
+		__u32 idx = h % m, step = lb_rehash(h) % (m - 1) + 1;
 
 		for (__u32 k = 0; k < LB_MAX_TRIES; k++) {
 			__u32 i;

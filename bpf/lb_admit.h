@@ -80,15 +80,4 @@ static __always_inline void lb_refused_inc(void *map, __u32 id, __u32 off)
 #define LB_REFUSED(map, id, field) \
 	lb_refused_inc(&(map), (id), offsetof(struct lb_refusals, field))
 
-/* A second, independent hash of h: the stride of the candidate order. */
-static __always_inline __u32 lb_rehash(__u32 h)
-{
-	h ^= h >> 16;
-	h *= 0x7feb352du;
-	h ^= h >> 15;
-	h *= 0x846ca68bu;
-	h ^= h >> 16;
-	return h;
-}
-
 #endif /* LB_ADMIT_H */

@@ -57,6 +57,18 @@ static inline __u32 lb_flow_hash4(const struct lb_flow_key4 *k, __u32 seed)
 	return c;
 }
 
+/* A second, independent hash of h (a 32-bit finalizer): the stride of a
+ * new flow's candidate order over the table, and p2c's second choice. */
+static inline __u32 lb_rehash(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	h *= 0x846ca68bu;
+	h ^= h >> 16;
+	return h;
+}
+
 /* The hash of a client address alone (16 bytes, an IPv4 address in the
  * first 4 and zeros after): the "source" policy's session affinity. */
 static inline __u32 lb_addr_hash(const __u8 *addr, __u32 seed)
