@@ -46,7 +46,7 @@ TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom \
 	      $(BUILD)/bench/bench_react
 TOOLS      := $(BUILD)/tools/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
-	      $(BUILD)/tools/gpusim $(BUILD)/tools/fleetsim
+	      $(BUILD)/tools/gpusim $(BUILD)/tools/fleetsim $(BUILD)/tools/loadgen
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
@@ -114,6 +114,10 @@ $(BUILD)/tools/gpusim: $(wildcard tools/gpusim/*.c) $(wildcard tools/gpusim/*.h)
 # many simulated workers' metrics/health endpoints in one process (bench)
 $(BUILD)/tools/fleetsim: tools/fleetsim/fleetsim.c $(wildcard tools/simhttp/*) | $(BUILD)/tools
 	$(CC) $(CFLAGS) $(MHD_CFLAGS) -Itools/simhttp $(filter %.c,$^) -o $@ $(MHD_LIBS) -lpthread -lm
+
+# the streaming inference load generator (TTFT percentiles), libcurl multi
+$(BUILD)/tools/loadgen: $(wildcard tools/loadgen/*.c) $(wildcard tools/loadgen/*.h) | $(BUILD)/tools
+	$(CC) $(CFLAGS) $(filter %.c,$^) -o $@ -lcurl -lm
 
 # Prometheus parser throughput (agent sources only)
 $(BUILD)/bench/bench_prom: bench/bench_prom.c agent/prom.c agent/engine.c $(wildcard agent/*.h) | $(BUILD)/bench

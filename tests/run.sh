@@ -32,6 +32,8 @@ run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
 run "e2e tools, without the balancer (namespaces)" env E2E_BIN="$build/tools/e2e" tests/e2e/test_topo_baseline.sh
 run "real TCP through inferlb (namespaces)" tests/e2e/test_e2e.sh "$build"
 run "simulated GPU worker (namespace)" tests/test_gpusim.sh "$build/tools/gpusim"
+run "streaming load generator (namespace)" \
+	tests/test_loadgen.sh "$build/tools/loadgen" "$build/tools/gpusim"
 # its HTTP server listens on 127.0.0.1 of a namespace of its own
 run "agent HTTP poller, libcurl multi (namespace)" \
 	unshare --net sh -c 'ip link set lo up && exec "$0"' "$build/tests/test_poll"
