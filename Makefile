@@ -3,6 +3,8 @@
 #   make            install missing Debian packages, then build everything
 #   make test       build and run every test (root: BPF and network namespaces)
 #   make bench      build and run the benchmarks (figures with same-run baselines)
+#   make bench-e2e  the simulated GPU fleet end to end, against what users pick instead
+#   make fuzz       fuzz the metrics and config parsers (FUZZ_SECONDS per target)
 #   make demo       build and run the main job on this machine (namespaces)
 #   make clean
 #
@@ -50,7 +52,7 @@ TOOLS      := $(BUILD)/tools/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
-.PHONY: all deps build test bench demo demo-datapath fuzz clean
+.PHONY: all deps build test bench bench-e2e demo demo-datapath fuzz clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -142,6 +144,12 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh $(BUILD)
+
+# End to end: a simulated GPU fleet behind inferlb (+ agent) against static
+# weights, rr, least-conn, HAProxy and an nftables balancer (installs them).
+bench-e2e: deps
+	@$(MAKE) --no-print-directory build
+	@bench/e2e.sh $(BUILD)
 
 demo: deps
 	@$(MAKE) --no-print-directory build
