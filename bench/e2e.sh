@@ -1,0 +1,691 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# End-to-end benchmark (make bench-e2e), in network namespaces built by
+# tests/e2e/topo.sh: client, lb (inferlb, lb-agent, HAProxy, nftables),
+# b1..b4 (tools/gpusim workers on :8000, tools/e2e/httpd on :8080).
+#
+#  1. Inference outcome. A heterogeneous fleet of 4 simulated GPU workers:
+#     b1, b2 fast, b3 half as fast, b4 fast until it degrades (slow fault,
+#     x4) half-way through the run and dies three quarters in. Open-loop
+#     streaming load (tools/loadgen, a new connection per request) at 90 %
+#     and 70 % of the fleet's estimated capacity, through
+#       agent     inferlb + lb-agent (maglev weights from the agent)
+#       static    inferlb, maglev, equal static weights (lbctl apply -f)
+#       rr        inferlb, --policy rr, no agent
+#       lc        inferlb, --policy least-conn, no agent
+#     p50/p90/p99/p99.9 TTFT and the failed requests of each.
+#  2. Reaction: one worker saturated by direct requests; time until the
+#     agent's weight for it is ~0 and until its new_flows stop growing.
+#  3. Against what users would pick instead, on the same namespaces and
+#     backends (httpd, short requests): HAProxy (TCP mode, leastconn, a
+#     proxy in the lb namespace) and an nftables DNAT balancer the
+#     kube-proxy way (numgen random mod N vmap, masquerade), beside inferlb
+#     (XDP, l2dsr). wrk from the client: requests/s (keep-alive),
+#     connections/s (Connection: close), CPU per request.
+#
+# Output: tables on stdout, raw JSON/CSV and PNG charts (gnuplot) in
+# BUILD/bench-e2e/. Targets are printed, never asserted. Everything
+# (namespaces, pins, processes) is removed on exit, also on failure/^C.
+# Usage: bench/e2e.sh BUILD_DIR
+# Environment: E2E_SECONDS (per inference run, default 30), E2E_LOADS
+# (percent list, default "90 70"), E2E_WRK_SECONDS (default 8),
+# E2E_PARTS (default "1 2 3"), E2E_AGENT_POLICY (default maglev).
+set -u
+build=$(realpath "${1:-build}")
+root=$(cd "$(dirname "$0")/.." && pwd)
+export E2E_BIN=$build/tools/e2e
+export E2E_PREFIX=ilbb
+# shellcheck source=tests/e2e/topo.sh
+. "$root/tests/e2e/topo.sh"
+
+lbctl=$build/lbctl
+agent=$build/lb-agent
+gpusim=$build/tools/gpusim
+loadgen=$build/tools/loadgen
+out=$build/bench-e2e
+pins=/sys/fs/bpf/inferlb-e2e-$$
+tmp=$(mktemp -d /tmp/inferlb-bench-e2e.XXXXXX)
+
+SECONDS_RUN=${E2E_SECONDS:-30}
+LOADS=${E2E_LOADS:-90 70}
+WRK_SECONDS=${E2E_WRK_SECONDS:-8}
+PARTS=${E2E_PARTS:-1 2 3}
+AGENT_POLICY=${E2E_AGENT_POLICY:-maglev}
+RUNNING_SAT=${E2E_RUNNING_SAT-}	# the agent's running_sat ("" = its default)
+GPORT=8000		# gpusim
+HPORT=8080		# httpd (part 3)
+HAPORT=8081		# HAProxy on the lb's own address
+NFTVIP=198.18.1.12	# the nftables balancer's VIP (DNAT in the lb namespace)
+MPORT=9464
+N=4
+# the fleet: decode ms per token, batch; b4 degrades then dies
+TOKEN_MS=(0 10 10 20 10)
+BATCH=8
+OUT_TOK=64		# fixed output tokens per request
+PROMPT_TOK=64		# fixed prompt tokens (prefill 64 x 50 us = 3.2 ms)
+CAPW=(0 1.0 1.0 0.5 1.0)	# what the agent is told (relative GPU speed)
+AGENT_PID=
+SCHED_PID=
+HAPROXY_PIDFILE=$tmp/haproxy.pid
+T_START=$(date +%s)
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ -n "$SCHED_PID" ] && kill "$SCHED_PID" 2>/dev/null
+	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+	[ -n "$AGENT_PID" ] && wait "$AGENT_PID" 2>/dev/null
+	if [ -s "$HAPROXY_PIDFILE" ]; then
+		for p in $(cat "$HAPROXY_PIDFILE"); do kill "$p" 2>/dev/null; done
+	fi
+	if [ -n "$TOPO_ID" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
+		timeout 20 nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" \
+			--pin-dir "$pins" unload >/dev/null 2>&1
+		ip netns exec "$(topo_ns lb)" nft delete table ip e2elb 2>/dev/null
+	fi
+	rm -rf "$pins" 2>/dev/null
+	topo_destroy
+	if [ "$rc" != 0 ] && [ -s "$tmp/agent.log" ]; then
+		echo "---- agent log (last 20 lines)" >&2
+		tail -20 "$tmp/agent.log" >&2
+	fi
+	rm -rf "$tmp"
+	echo "bench-e2e: total $(($(date +%s) - T_START)) s" >&2
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { echo "Error: $*" >&2; exit 1; }
+warn() { echo "warning: $*" >&2; }
+ms() { date +%s%3N; }
+in_lb() { timeout 60 nsenter --net="/run/netns/$(topo_ns lb)" "$@"; }
+L() { in_lb "$lbctl" --pin-dir "$pins" "$@"; }
+B() { echo "198.18.0.$((10 + $1))"; }
+VIPG=$VIP4:$GPORT/tcp
+
+# wait_for SECONDS CMD...: until CMD succeeds, every 50 ms
+wait_for() {
+	local end=$(($(ms) + $1 * 1000))
+	shift
+	while [ "$(ms)" -lt "$end" ]; do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---- preconditions ----------------------------------------------------------
+[ "$(id -u)" = 0 ] || die "needs root (namespaces, XDP, bpffs)"
+for b in "$lbctl" "$agent" "$gpusim" "$loadgen" "$E2E_BIN/httpd" \
+	"$E2E_BIN/conns" "$build/bpf/pass.bpf.o"; do
+	[ -e "$b" ] || die "$b not built (make build)"
+done
+missing=
+command -v haproxy >/dev/null || missing="$missing haproxy"
+command -v nft >/dev/null || missing="$missing nftables"
+command -v wrk >/dev/null || missing="$missing wrk"
+command -v gnuplot >/dev/null || missing="$missing gnuplot-nox"
+if [ -n "$missing" ]; then
+	echo "bench-e2e: installing$missing" >&2
+	# shellcheck disable=SC2086
+	timeout 600 env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		--no-install-recommends $missing >"$tmp/apt.log" 2>&1 ||
+		warn "apt-get install$missing failed (see below); those parts are skipped
+$(tail -5 "$tmp/apt.log")"
+	# a package's service must not run outside our namespaces
+	command -v systemctl >/dev/null && [ -d /run/systemd/system ] &&
+		systemctl stop haproxy 2>/dev/null
+fi
+command -v python3 >/dev/null || die "python3 not found"
+mkdir -p "$out" || die "cannot create $out"
+rm -f "$out"/*.json "$out"/*.csv "$out"/*.png "$out"/*.dat 2>/dev/null
+
+# ---- topology ---------------------------------------------------------------
+topo_create $N && topo_peer_xdp_pass "$build/bpf/pass.bpf.o" ||
+	die "topology"
+L attach "$TOPO_DEV" >"$tmp/attach.log" 2>&1 ||
+	die "lbctl attach: $(cat "$tmp/attach.log")"
+
+GS_PIDS=()
+start_worker() { # I
+	local i=$1
+	ip netns exec "$(topo_ns "b$i")" "$gpusim" --bind 0.0.0.0 --port "$GPORT" \
+		--name "b$i" --batch "$BATCH" --token-ms "${TOKEN_MS[i]}" \
+		--max-queue 1024 --max-conns 2048 >>"$tmp/gpusim-b$i.log" 2>&1 &
+	GS_PIDS[i]=$!
+}
+worker_up() { topo_exec client curl -s -o /dev/null --max-time 1 "http://$(B "$1"):$GPORT/health"; }
+# restart_fleet: fresh workers (no queue, no fault) on every backend
+restart_fleet() {
+	local i
+	for i in $(seq $N); do
+		[ -n "${GS_PIDS[i]:-}" ] && kill -9 "${GS_PIDS[i]}" 2>/dev/null &&
+			wait "${GS_PIDS[i]}" 2>/dev/null
+		GS_PIDS[i]=
+	done
+	for i in $(seq $N); do start_worker "$i"; done
+	for i in $(seq $N); do
+		wait_for 5 worker_up "$i" || { warn "gpusim b$i did not start"; return 1; }
+	done
+}
+fault() { # I MODE [ARGS]
+	topo_exec client curl -s -o /dev/null --max-time 2 \
+		"http://$(B "$1"):$GPORT/admin/fault?mode=$2${3:+&$3}"
+}
+# requests running + waiting on worker I (from its /metrics)
+inflight() {
+	topo_exec client curl -s --max-time 1 "http://$(B "$1"):$GPORT/metrics" |
+		awk '/^vllm:num_requests_(running|waiting)/ { n += $2 } END { print n + 0 }'
+}
+
+# capacity: a request is admitted at a tick and gets a token per tick,
+# OUT_TOK tokens take ~(OUT_TOK + 1) ticks (+ the prefill); a worker runs
+# BATCH at a time
+cap_of() { # I -> requests/s
+	awk -v b=$BATCH -v o=$OUT_TOK -v t="${TOKEN_MS[$1]}" -v p=$PROMPT_TOK \
+		'BEGIN { printf "%.2f", b / (((o + 1) * t + p * 0.05) / 1000) }'
+}
+CAP_TOTAL=0
+for i in $(seq $N); do
+	CAP[i]=$(cap_of "$i")
+	CAP_TOTAL=$(awk -v a=$CAP_TOTAL -v b="${CAP[i]}" 'BEGIN { printf "%.2f", a + b }')
+done
+CAP_SURV=$(awk -v a=$CAP_TOTAL -v b="${CAP[4]}" 'BEGIN { printf "%.2f", a - b }')
+
+# fleet config: yaml FILE POLICY CAPACITIES(equal|true)
+fleet_yaml() {
+	local f=$1 pol=$2 capmode=$3 i c
+	{
+		echo "agent:"
+		echo "  metrics_listen: 127.0.0.1:$MPORT"
+		echo "  pin_dir: $pins"
+		echo "  request_timeout_ms: 300"
+		echo "policy:"
+		echo "  poll_interval_ms: 100"
+		echo "  health_interval_ms: 100"
+		echo "  fail_threshold: 2"
+		echo "  eject_base_ms: 5000"
+		echo "  slow_start_ms: 0"
+		[ -n "$RUNNING_SAT" ] && echo "  running_sat: $RUNNING_SAT"
+		echo "vips:"
+		echo "  - address: $VIPG"
+		echo "    mode: l2dsr"
+		echo "    ring_size: 4099"
+		echo "    policy: $pol"
+		echo "    backends:"
+		for i in $(seq $N); do
+			c=1.0
+			[ "$capmode" = true ] && c=${CAPW[i]}
+			echo "      - address: $(B "$i")"
+			echo "        engine: vllm"
+			echo "        url: http://$(B "$i"):$GPORT"
+			echo "        capacity: $c"
+		done
+	} >"$f"
+}
+
+# field of backend ADDR in `lbctl show -j` (state|weight|...)
+be() {
+	L show -j | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for v in d["vips"]:
+    for b in v["backends"]:
+        if b["address"] == sys.argv[1]:
+            print(b[sys.argv[2]]); sys.exit(0)
+print("none")' "$1" "$2"
+}
+all_healthy_weighted() {
+	local i
+	for i in $(seq $N); do
+		[ "$(be "$(B "$i")" state)" = healthy ] || return 1
+		[ "$(be "$(B "$i")" weight)" -gt 0 ] 2>/dev/null || return 1
+	done
+}
+start_agent() { # CONFIG
+	echo "---- lb-agent -c $1" >>"$tmp/agent.log"
+	nsenter --net="/run/netns/$(topo_ns lb)" "$agent" -c "$1" >>"$tmp/agent.log" 2>&1 &
+	AGENT_PID=$!
+}
+stop_agent() {
+	[ -n "$AGENT_PID" ] || return 0
+	kill -TERM "$AGENT_PID" 2>/dev/null
+	local i
+	for i in $(seq 50); do
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$AGENT_PID" 2>/dev/null
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=
+}
+
+# setup_lb CONF AGENT(0|1): the VIP exactly as CONF, backends healthy
+setup_lb() {
+	local conf=$1 with_agent=$2 i
+	L vip del "$VIPG" >/dev/null 2>&1
+	L apply -f "$conf" >"$tmp/apply.log" 2>&1 || {
+		warn "lbctl apply -f $conf: $(cat "$tmp/apply.log")"
+		return 1
+	}
+	for i in $(seq $N); do
+		L backend state "$VIPG" "$(B "$i")" healthy >/dev/null 2>&1
+	done
+	if [ "$with_agent" = 1 ]; then
+		start_agent "$conf"
+		wait_for 10 all_healthy_weighted || {
+			warn "agent did not bring the backends up: $(L show)"
+			return 1
+		}
+		sleep 1	# a few polls of the idle fleet
+	fi
+}
+
+# ---- part 1: inference outcome ----------------------------------------------
+# run_inference LOADPCT CFG: one run; raw JSON in $out/inf-LOAD-CFG.json
+run_inference() {
+	local load=$1 cfg=$2 rate pol=maglev capmode=equal with_agent=0 f
+	rate=$(awk -v c=$CAP_TOTAL -v l="$load" 'BEGIN { printf "%.2f", c * l / 100 }')
+	case $cfg in
+	agent) pol=$AGENT_POLICY; capmode=true; with_agent=1 ;;
+	static) ;;
+	rr) pol=rr ;;
+	lc) pol=least-conn ;;
+	esac
+	f=$tmp/fleet-$cfg.yaml
+	fleet_yaml "$f" "$pol" "$capmode"
+	restart_fleet || return 1
+	setup_lb "$f" "$with_agent" || { stop_agent; return 1; }
+	local half=$((SECONDS_RUN * 1000 / 2)) threeq=$((SECONDS_RUN * 1000 * 3 / 4))
+	: >"$tmp/sched"
+	(	# the fault schedule of b4, relative to the load's start
+		sleep "$(awk -v m=$half 'BEGIN { print m / 1000 }')"
+		fault 4 slow factor=4
+		echo "slow $(ms)" >>"$tmp/sched"
+		sleep "$(awk -v m=$((threeq - half)) 'BEGIN { print m / 1000 }')"
+		echo "inflight_at_death $(inflight 4)" >>"$tmp/sched"
+		fault 4 die
+		echo "die $(ms)" >>"$tmp/sched"
+	) &
+	SCHED_PID=$!
+	timeout $((SECONDS_RUN + 60)) ip netns exec "$(topo_ns client)" "$loadgen" \
+		--url "http://$VIP4:$GPORT/v1/completions" --rate "$rate" \
+		--duration "$SECONDS_RUN" --new-conn --dist fixed \
+		--prompt-tokens $PROMPT_TOK --output-tokens $OUT_TOK \
+		--max-inflight 4096 --timeout 30 --connect-timeout 3 --seed 7 \
+		--json >"$out/inf-$load-$cfg.json" 2>"$tmp/loadgen.err" ||
+		warn "loadgen $load% $cfg: $(tail -3 "$tmp/loadgen.err")"
+	wait "$SCHED_PID" 2>/dev/null
+	SCHED_PID=
+	L -j stats >"$out/inf-$load-$cfg.stats.json" 2>/dev/null
+	stop_agent
+	python3 - "$out/inf-$load-$cfg.json" "$tmp/sched" "$cfg" "$load" \
+		>>"$out/inference.csv" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+sched = dict(l.split() for l in open(sys.argv[2]) if l.strip())
+t = d["ttft_ms"]
+o = d["outcomes"]
+err = d["requests"] - o["ok"]
+b4 = d.get("backends", {}).get("b4", {})
+print(",".join(str(x) for x in [sys.argv[4], sys.argv[3], d["requests"], o["ok"], err,
+      o["refused"], o["broken"], o["http_error"], o["timeout"], o["other"],
+      t.get("p50", 0), t.get("p90", 0), t.get("p99", 0), t.get("p99.9", 0),
+      sched.get("inflight_at_death", "?"), b4.get("requests", 0), d.get("dropped", 0)]))
+EOF
+}
+
+CFGS=${E2E_CFGS:-agent static rr lc}
+cfg_name() {
+	case $1 in
+	agent) echo "inferlb+agent" ;;
+	static) echo "static-equal" ;;
+	rr) echo "rr" ;;
+	lc) echo "least-conn" ;;
+	esac
+}
+
+ttft_chart() { # LOAD
+	local load=$1 dat=$out/ttft-$1.dat
+	awk -F, -v l="$load" '$1 == l { print $2, $11, $12, $13, $14 }' \
+		"$out/inference.csv" >"$dat"
+	[ -s "$dat" ] && command -v gnuplot >/dev/null || return 0
+	gnuplot <<EOF 2>"$tmp/gnuplot.err" || warn "gnuplot: $(cat "$tmp/gnuplot.err")"
+set terminal pngcairo size 900,520
+set output "$out/ttft-$load.png"
+set title "TTFT at $load% of estimated capacity ($CAP_TOTAL req/s), b4 degrades at 50%, dies at 75% of the run"
+set ylabel "TTFT, ms (log)"
+set logscale y
+set grid ytics
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set key top left
+plot "$dat" using 2:xtic(1) title "p50", "" using 3 title "p90", \
+     "" using 4 title "p99", "" using 5 title "p99.9"
+EOF
+}
+
+part1() {
+	local load cfg
+	echo "== 1. Inference outcome (4 gpusim workers, loadgen, $SECONDS_RUN s per run)"
+	printf "fleet: batch %d, %d prompt + %d output tokens per request\n" \
+		$BATCH $PROMPT_TOK $OUT_TOK
+	for i in $(seq $N); do
+		printf "  b%d  %4s ms/token  capacity %6s req/s%s\n" "$i" "${TOKEN_MS[i]}" \
+			"${CAP[i]}" "$([ "$i" = 4 ] && echo "  (slow x4 at 50% of the run, dies at 75%)")"
+	done
+	echo "  estimated capacity: $CAP_TOTAL req/s (all four), $CAP_SURV req/s after b4 dies"
+	echo "  capacity per worker = batch / ((output+1) x token time + prefill)"
+	echo "config,load,cfg..." >/dev/null
+	echo "load,config,requests,ok,errors,refused,broken,http_error,timeout,other,ttft_p50,ttft_p90,ttft_p99,ttft_p999,b4_inflight_at_death,b4_requests,dropped" \
+		>"$out/inference.csv"
+	for load in $LOADS; do
+		for cfg in $CFGS; do
+			echo "  running $load% $(cfg_name $cfg) ..." >&2
+			run_inference "$load" "$cfg" || warn "run $load% $cfg failed"
+		done
+		echo
+		echo "-- load $load% = $(awk -v c=$CAP_TOTAL -v l="$load" 'BEGIN { printf "%.1f", c * l / 100 }') req/s"
+		printf "%-14s %6s %6s %6s %7s %6s %9s %9s %9s %9s %9s\n" config requests ok errors refused broken \
+			"p50 ms" "p90 ms" "p99 ms" "p99.9 ms" "b4-inflt"
+		awk -F, -v l="$load" '$1 == l {
+			n = $2; if (n == "agent") n = "inferlb+agent"; else if (n == "static") n = "static-equal"; else if (n == "lc") n = "least-conn"
+			printf "%-14s %6d %6d %6d %7d %6d %9.1f %9.1f %9.1f %9.1f %9s\n", n, $3, $4, $5, $6, $7, $11, $12, $13, $14, $15 }' \
+			"$out/inference.csv"
+		awk -F, -v l="$load" '
+			$1 == l && $2 == "agent" { a = $13; ae = $5; ai = $15 }
+			$1 == l && $2 == "static" { s = $13 }
+			END {
+				if (a == "" || s == "") exit
+				r = (a > 0) ? s / a : 0
+				printf "target: p99 TTFT with the agent >= 2x lower than static equal weights: %.1fx (%s)\n", r, (r >= 2) ? "met" : "NOT met"
+				printf "target: agent errors (%d) <= requests in flight on b4 when it died (%s): %s\n", ae, ai, (ae <= ai + 0) ? "met" : "NOT met"
+			}' "$out/inference.csv"
+		ttft_chart "$load"
+		[ -f "$out/ttft-$load.png" ] && echo "chart: $out/ttft-$load.png"
+	done
+}
+
+# ---- part 2: reaction ---------------------------------------------------------
+# JSON of `lbctl -j stats`: new flows of backend ADDR
+new_flows() {
+	L -j stats | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+def walk(o):
+    if isinstance(o, dict):
+        if o.get("address") == sys.argv[1] and "new_flows" in o:
+            print(o["new_flows"]); sys.exit(0)
+        for v in o.values(): walk(v)
+    elif isinstance(o, list):
+        for v in o: walk(v)
+walk(d)
+print(-1)' "$1"
+}
+part2() {
+	local f=$tmp/fleet-react.yaml i w0 t_sat= t_w= t_last= nf prev w now end lg
+	echo
+	echo "== 2. Reaction: a worker saturated by direct requests"
+	fleet_yaml "$f" "$AGENT_POLICY" true
+	restart_fleet && setup_lb "$f" 1 || { warn "part 2 setup failed"; stop_agent; return 1; }
+	# background load through the VIP (50 %), so new flows keep arriving
+	ip netns exec "$(topo_ns client)" timeout 60 "$loadgen" \
+		--url "http://$VIP4:$GPORT/v1/completions" \
+		--rate "$(awk -v c=$CAP_TOTAL 'BEGIN { printf "%.2f", c * 0.5 }')" \
+		--duration 20 --new-conn --dist fixed --prompt-tokens $PROMPT_TOK \
+		--output-tokens 16 --timeout 30 --json >"$out/react-load.json" 2>/dev/null &
+	lg=$!
+	sleep 3
+	w0=$(be "$(B 1)" weight)
+	# fill b1: BATCH running + 3 x BATCH waiting, long outputs
+	local cpids=() t_burst nf_w=
+	t_burst=$(ms)
+	for i in $(seq $((BATCH * 4))); do
+		ip netns exec "$(topo_ns client)" curl -s -o /dev/null --max-time 40 \
+			-d '{"prompt":"x","max_tokens":2000,"stream":false}' \
+			"http://$(B 1):$GPORT/v1/completions" &
+		cpids+=($!)
+	done
+	# saturation: the batch is full and a request waits (worker's /metrics)
+	end=$(($(ms) + 5000))
+	while [ "$(ms)" -lt "$end" ]; do
+		if topo_exec client curl -s --max-time 1 "http://$(B 1):$GPORT/metrics" |
+			awk '/^vllm:num_requests_waiting/ { if ($2 >= 1) f = 1 } END { exit !f }'; then
+			t_sat=$(ms); break
+		fi
+		sleep 0.01
+	done
+	prev=$(new_flows "$(B 1)"); t_last=$t_sat
+	end=$(($(ms) + 8000))
+	while [ -n "$t_sat" ] && [ "$(ms)" -lt "$end" ]; do
+		now=$(ms)
+		w=$(be "$(B 1)" weight)
+		nf=$(new_flows "$(B 1)")
+		[ -z "$t_w" ] && [ "$w" != none ] && [ "$w" -le $((w0 / 20)) ] && { t_w=$now; nf_w=$nf; }
+		[ "$nf" != "$prev" ] && { t_last=$now; prev=$nf; }
+		# done once the weight is down and no new flow came for 2 s
+		[ -n "$t_w" ] && [ $((now - t_last)) -gt 2000 ] && break
+		sleep 0.02
+	done
+	kill "${cpids[@]}" 2>/dev/null	# ip netns exec execs curl: same pid
+	wait "${cpids[@]}" "$lg" 2>/dev/null
+	stop_agent
+	printf "%-44s %s\n" "b1 weight before" "$w0"
+	if [ -z "$t_sat" ]; then
+		echo "b1 never showed a full batch and a queue: no figure"
+		return 1
+	fi
+	printf "%-44s %s\n" "direct burst -> saturation visible on b1" "$((t_sat - t_burst)) ms"
+	printf "%-44s %s\n" "saturation -> agent weight <= 5% (lbctl show)" \
+		"$([ -n "$t_w" ] && echo "$((t_sat < t_w ? t_w - t_sat : 0)) ms" || echo "not within 8 s")"
+	printf "%-44s %s\n" "saturation -> last new flow to b1 (stats)" "$((t_last - t_sat)) ms"
+	printf "%-44s %s\n" "new flows to b1 after its weight hit <= 5%" \
+		"$([ -n "$nf_w" ] && echo $((prev - nf_w)) || echo -)"
+	echo "(agent: poll_interval_ms 100, queue_sat 5 (default); background load 50% through the VIP;"
+	echo " lbctl sampled every ~20 ms + its own run time; 'last new flow' is bounded below by flow arrivals)"
+	printf 'weight_before,sat_to_weight_ms,sat_to_last_flow_ms\n%s,%s,%s\n' "$w0" \
+		"$([ -n "$t_w" ] && echo $((t_w - t_sat)))" "$((t_last - t_sat))" >"$out/reaction.csv"
+	echo "reaction: $out/reaction.csv"
+}
+
+# ---- part 3: inferlb vs HAProxy vs nftables ---------------------------------------
+HZ=$(getconf CLK_TCK)
+cpu_sample() { # "busy sys+softirq" ticks, whole machine
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $4 + $8; exit }' /proc/stat
+}
+haproxy_ticks() {
+	local t=0 p
+	[ -s "$HAPROXY_PIDFILE" ] || { echo 0; return; }
+	for p in $(cat "$HAPROXY_PIDFILE"); do
+		[ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+	done
+	echo $t
+}
+# wrk_run NAME URL MODE(ka|close): appends to $out/balancers.csv
+wrk_run() {
+	local name=$1 url=$2 mode=$3 hdr=() c0 c1 h0 h1 res rps n errs
+	[ "$mode" = close ] && hdr=(-H "Connection: close")
+	read -r c0 s0 < <(cpu_sample); h0=$(haproxy_ticks)
+	res=$(timeout $((WRK_SECONDS + 30)) ip netns exec "$(topo_ns client)" \
+		wrk -t 2 -c 64 -d "${WRK_SECONDS}s" --timeout 5s "${hdr[@]}" "$url" 2>&1)
+	read -r c1 s1 < <(cpu_sample); h1=$(haproxy_ticks)
+	echo "$res" >"$out/wrk-$name-$mode.txt"
+	rps=$(echo "$res" | awk '/^Requests\/sec:/ { print $2 }')
+	n=$(echo "$res" | awk '/requests in/ { print $1 }')
+	errs=$(echo "$res" | awk '/Socket errors/ { gsub(/,/, ""); s = $4 + $6 + $8 + $10 } /Non-2xx/ { s += $NF } END { print s + 0 }')
+	[ -n "$rps" ] || { warn "wrk $name $mode: $res"; rps=0; n=0; }
+	awk -v name="$name" -v mode="$mode" -v rps="$rps" -v n="$n" -v e="$errs" \
+		-v busy=$((c1 - c0)) -v sys=$((s1 - s0)) -v hp=$((h1 - h0)) -v hz="$HZ" 'BEGIN {
+		us = (n > 0) ? 1e6 / hz / n : 0
+		printf "%s,%s,%.0f,%d,%d,%.2f,%.2f,%.2f\n", name, mode, rps, n, e, busy * us, sys * us, hp * us }' \
+		>>"$out/balancers.csv"
+}
+
+part3() {
+	local i ns_lb url cfg
+	echo
+	echo "== 3. inferlb vs HAProxy vs nftables DNAT (httpd backends, short GET /, wrk -t2 -c64 ${WRK_SECONDS}s)"
+	command -v wrk >/dev/null || { warn "no wrk: part 3 skipped"; return 1; }
+	ns_lb=$(topo_ns lb)
+	# stop the gpusims (their threads would only add noise), start httpd
+	for i in $(seq $N); do
+		[ -n "${GS_PIDS[i]:-}" ] || continue
+		kill -9 "${GS_PIDS[i]}" 2>/dev/null
+		wait "${GS_PIDS[i]}" 2>/dev/null
+		GS_PIDS[i]=
+	done
+	PORT=$HPORT topo_start_backends --quiet || { warn "httpd backends"; return 1; }
+	# wrk's connection churn: reuse TIME_WAIT ports, the widest port range
+	ip netns exec "$(topo_ns client)" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
+		net.ipv4.ip_local_port_range="1024 65535"
+	echo "name,mode,requests_per_s,requests,errors,cpu_busy_us_per_req,cpu_sys_softirq_us_per_req,haproxy_proc_us_per_req" \
+		>"$out/balancers.csv"
+
+	# inferlb: VIP:8080, l2dsr, maglev, equal weights (no agent: httpd has no metrics)
+	L vip del "$VIPG" >/dev/null 2>&1
+	L vip add "$VIP4:$HPORT/tcp" --mode l2dsr --ring-size 4099 >/dev/null &&
+		for i in $(seq $N); do
+			L backend add "$VIP4:$HPORT/tcp" "$(B "$i")" --weight 100 >/dev/null || false
+		done || warn "inferlb VIP :$HPORT"
+	url=http://$VIP4:$HPORT/
+	topo_exec client curl -s --max-time 2 "$url" >/dev/null || warn "inferlb $url unreachable"
+	wrk_run inferlb "$url" ka
+	wrk_run inferlb "$url" close
+
+	# HAProxy: a TCP proxy on the lb's own address (clients connect to it;
+	# backends see the proxy as the source, replies go back through it)
+	if command -v haproxy >/dev/null; then
+		cfg=$tmp/haproxy.cfg
+		{
+			echo "global"
+			echo "  maxconn 8000"
+			echo "defaults"
+			echo "  mode tcp"
+			echo "  timeout connect 3s"
+			echo "  timeout client 30s"
+			echo "  timeout server 30s"
+			echo "frontend fe"
+			echo "  bind $LB4:$HAPORT"
+			echo "  default_backend be"
+			echo "backend be"
+			echo "  balance leastconn"
+			for i in $(seq $N); do echo "  server b$i $(B "$i"):$HPORT"; done
+		} >"$cfg"
+		cp "$cfg" "$out/haproxy.cfg"
+		ip netns exec "$ns_lb" haproxy -f "$cfg" -D -p "$HAPROXY_PIDFILE" >"$tmp/haproxy.log" 2>&1 ||
+			warn "haproxy: $(cat "$tmp/haproxy.log")"
+		url=http://$LB4:$HAPORT/
+		wait_for 5 topo_exec client curl -s -o /dev/null --max-time 1 "$url" ||
+			warn "haproxy $url unreachable"
+		wrk_run haproxy "$url" ka
+		wrk_run haproxy "$url" close
+		for p in $(cat "$HAPROXY_PIDFILE" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	else
+		warn "no haproxy: skipped"
+	fi
+
+	# nftables: DNAT the kube-proxy way (numgen random mod N vmap of
+	# per-endpoint chains), masquerade so replies come back through the lb
+	if command -v nft >/dev/null; then
+		ip netns exec "$ns_lb" sysctl -qw net.ipv4.ip_forward=1 \
+			net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
+		ip -n "$(topo_ns client)" route replace "$NFTVIP/32" via "$LB4" ||
+			warn "client route to $NFTVIP"
+		{
+			echo "table ip e2elb {"
+			for i in $(seq $N); do
+				echo "  chain ep-b$i {"
+				echo "    meta mark set mark or 0x4000"
+				echo "    meta l4proto tcp dnat to $(B "$i"):$HPORT"
+				echo "  }"
+			done
+			echo "  chain svc {"
+			printf "    numgen random mod %d vmap {" $N
+			for i in $(seq $N); do printf " %d : goto ep-b%d%s" $((i - 1)) "$i" "$([ "$i" -lt $N ] && echo ,)"; done
+			echo " }"
+			echo "  }"
+			echo "  chain services {"
+			echo "    ip daddr . meta l4proto . th dport vmap { $NFTVIP . tcp . $HPORT : goto svc }"
+			echo "  }"
+			echo "  chain prerouting {"
+			echo "    type nat hook prerouting priority dstnat; policy accept;"
+			echo "    jump services"
+			echo "  }"
+			echo "  chain postrouting {"
+			echo "    type nat hook postrouting priority srcnat; policy accept;"
+			echo "    mark and 0x4000 == 0x4000 masquerade"
+			echo "  }"
+			echo "}"
+		} >"$tmp/nft.conf"
+		cp "$tmp/nft.conf" "$out/nftables.conf"
+		ip netns exec "$ns_lb" nft -f "$tmp/nft.conf" 2>"$tmp/nft.err" ||
+			warn "nft: $(cat "$tmp/nft.err")"
+		url=http://$NFTVIP:$HPORT/
+		wait_for 5 topo_exec client curl -s -o /dev/null --max-time 1 "$url" ||
+			warn "nftables $url unreachable"
+		wrk_run nftables "$url" ka
+		wrk_run nftables "$url" close
+		ip netns exec "$ns_lb" nft delete table ip e2elb 2>/dev/null
+		ip netns exec "$ns_lb" sysctl -qw net.ipv4.ip_forward=0
+	else
+		warn "no nft: skipped"
+	fi
+
+	echo
+	printf "%-9s %12s %8s %12s %8s %14s %8s %14s %8s %12s\n" balancer "req/s (ka)" "x inferlb" \
+		"conn/s" "x inferlb" "busy us/req" "x inferlb" "sys+si us/req" "x inferlb" "proc us/req"
+	awk -F, '
+		NR > 1 { k = $1 SUBSEP $2; rps[k] = $3; busy[k] = $6; sys[k] = $7; proc[k] = $8; seen[$1] = 1; order[++n] = $1 }
+		function r(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "-" }
+		END {
+			for (j = 1; j <= n; j++) {
+				b = order[j]; if (b in done) continue; done[b] = 1
+				ka = b SUBSEP "ka"; cl = b SUBSEP "close"
+				ika = "inferlb" SUBSEP "ka"; icl = "inferlb" SUBSEP "close"
+				printf "%-9s %12.0f %8s %12.0f %8s %14.1f %8s %14.1f %8s %12s\n", b,
+					rps[ka], r(rps[ka], rps[ika]), rps[cl], r(rps[cl], rps[icl]),
+					busy[cl], r(busy[cl], busy[icl]), sys[cl], r(sys[cl], sys[icl]),
+					(b == "haproxy") ? sprintf("%.1f", proc[cl]) : "-"
+			}
+		}' "$out/balancers.csv"
+	echo "conn/s: wrk with 'Connection: close' (a new TCP connection per request)."
+	echo "CPU columns are per request of the conn/s run: whole-machine busy (user+sys+irq+softirq) and sys+softirq ticks"
+	echo "from /proc/stat (client, balancer and backends share this machine's $(nproc) CPUs, so the balancer is the difference);"
+	echo "proc: HAProxy's own CPU. inferlb is DSR (replies bypass the lb); HAProxy proxies both ways"
+	echo "(backends see the proxy's address); nftables DNATs and masquerades, replies come back through the lb."
+
+	if command -v gnuplot >/dev/null; then
+		awk -F, 'NR > 1 { k[$1 "," $2] = $3; if (!($1 in s)) { s[$1] = 1; o[++n] = $1 } }
+			END { for (j = 1; j <= n; j++) print o[j], k[o[j] ",ka"] + 0, k[o[j] ",close"] + 0 }' \
+			"$out/balancers.csv" >"$out/balancers.dat"
+		gnuplot <<EOF 2>"$tmp/gnuplot.err" || warn "gnuplot: $(cat "$tmp/gnuplot.err")"
+set terminal pngcairo size 800,480
+set output "$out/balancers.png"
+set title "Short requests through the balancer (wrk -t2 -c64, same namespaces and backends)"
+set ylabel "per second"
+set grid ytics
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set yrange [0:*]
+plot "$out/balancers.dat" using 2:xtic(1) title "requests/s (keep-alive)", "" using 3 title "connections/s"
+EOF
+		[ -f "$out/balancers.png" ] && echo "chart: $out/balancers.png"
+	fi
+	topo_stop_backends
+}
+
+for p in $PARTS; do
+	case $p in
+	1) part1 ;;
+	2) part2 ;;
+	3) part3 ;;
+	*) warn "unknown part $p" ;;
+	esac
+done
+echo
+echo "raw data: $out"
+exit 0
