@@ -50,6 +50,7 @@ tmp=$(mktemp -d /tmp/inferlb-bench-e2e.XXXXXX)
 SECONDS_RUN=${E2E_SECONDS:-30}
 LOADS=${E2E_LOADS:-90 70}
 WRK_SECONDS=${E2E_WRK_SECONDS:-8}
+FRESH_SECONDS=3		# < 64k connections: no client port is reused
 PARTS=${E2E_PARTS:-1 2 3}
 AGENT_POLICY=${E2E_AGENT_POLICY:-maglev}
 RUNNING_SAT=${E2E_RUNNING_SAT-}	# the agent's running_sat ("" = its default)
@@ -57,6 +58,10 @@ GPORT=8000		# gpusim
 HPORT=8080		# httpd (part 3)
 HAPORT=8081		# HAProxy on the lb's own address
 NFTVIP=198.18.1.12	# the nftables balancer's VIP (DNAT in the lb namespace)
+# its SNAT source: an address of its own on the lb, so that its flows'
+# tuples never meet the TIME_WAIT state HAProxy's connections left on the
+# backends (kube-proxy masquerades to the node's address)
+NFTSNAT=198.18.0.3
 MPORT=9464
 N=4
 # the fleet: decode ms per token, batch; b4 degrades then dies
@@ -73,7 +78,7 @@ T_START=$(date +%s)
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	[ -n "$SCHED_PID" ] && kill "$SCHED_PID" 2>/dev/null
+	[ -n "$SCHED_PID" ] && pkill -P "$SCHED_PID" 2>/dev/null && kill "$SCHED_PID" 2>/dev/null
 	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
 	[ -n "$AGENT_PID" ] && wait "$AGENT_PID" 2>/dev/null
 	if [ -s "$HAPROXY_PIDFILE" ]; then
@@ -315,8 +320,9 @@ run_inference() {
 		--duration "$SECONDS_RUN" --new-conn --dist fixed \
 		--prompt-tokens $PROMPT_TOK --output-tokens $OUT_TOK \
 		--max-inflight 4096 --timeout 30 --connect-timeout 3 --seed 7 \
-		--json >"$out/inf-$load-$cfg.json" 2>"$tmp/loadgen.err" ||
-		warn "loadgen $load% $cfg: $(tail -3 "$tmp/loadgen.err")"
+		--json >"$out/inf-$load-$cfg.json" 2>"$tmp/loadgen.err" &
+	# in the background: a signal's trap runs at once, not after the run
+	wait $! || warn "loadgen $load% $cfg: $(tail -3 "$tmp/loadgen.err")"
 	wait "$SCHED_PID" 2>/dev/null
 	SCHED_PID=
 	L -j stats >"$out/inf-$load-$cfg.stats.json" 2>/dev/null
@@ -396,13 +402,13 @@ part1() {
 			printf "%-14s %6d %6d %6d %7d %6d %9.1f %9.1f %9.1f %9.1f %9s\n", n, $3, $4, $5, $6, $7, $11, $12, $13, $14, $15 }' \
 			"$out/inference.csv"
 		awk -F, -v l="$load" '
-			$1 == l && $2 == "agent" { a = $13; ae = $5; ai = $15 }
+			$1 == l && $2 == "agent" { a = $13; ae = $5; ai = $15; ar = $6; ab = $7 }
 			$1 == l && $2 == "static" { s = $13 }
 			END {
 				if (a == "" || s == "") exit
 				r = (a > 0) ? s / a : 0
 				printf "target: p99 TTFT with the agent >= 2x lower than static equal weights: %.1fx (%s)\n", r, (r >= 2) ? "met" : "NOT met"
-				printf "target: agent errors (%d) <= requests in flight on b4 when it died (%s): %s\n", ae, ai, (ae <= ai + 0) ? "met" : "NOT met"
+				printf "target: no request lost beyond those in flight on b4 when it died: agent %d failed (%d broken, %d refused), %s in flight on b4 at its death: %s\n", ae, ab, ar, ai, (ae <= ai + 0) ? "met" : "NOT met (" ae - ai " more)"
 			}' "$out/inference.csv"
 		ttft_chart "$load"
 		[ -f "$out/ttft-$load.png" ] && echo "chart: $out/ttft-$load.png"
@@ -473,16 +479,16 @@ part2() {
 	kill "${cpids[@]}" 2>/dev/null	# ip netns exec execs curl: same pid
 	wait "${cpids[@]}" "$lg" 2>/dev/null
 	stop_agent
-	printf "%-44s %s\n" "b1 weight before" "$w0"
+	printf "%-46s %s\n" "b1 weight before" "$w0"
 	if [ -z "$t_sat" ]; then
 		echo "b1 never showed a full batch and a queue: no figure"
 		return 1
 	fi
-	printf "%-44s %s\n" "direct burst -> saturation visible on b1" "$((t_sat - t_burst)) ms"
-	printf "%-44s %s\n" "saturation -> agent weight <= 5% (lbctl show)" \
+	printf "%-46s %s\n" "direct burst -> saturation visible on b1" "$((t_sat - t_burst)) ms"
+	printf "%-46s %s\n" "saturation -> agent weight <= 5% (lbctl show)" \
 		"$([ -n "$t_w" ] && echo "$((t_sat < t_w ? t_w - t_sat : 0)) ms" || echo "not within 8 s")"
-	printf "%-44s %s\n" "saturation -> last new flow to b1 (stats)" "$((t_last - t_sat)) ms"
-	printf "%-44s %s\n" "new flows to b1 after its weight hit <= 5%" \
+	printf "%-46s %s\n" "saturation -> last new flow to b1 (stats)" "$((t_last - t_sat)) ms"
+	printf "%-46s %s\n" "new flows to b1 after its weight hit <= 5%" \
 		"$([ -n "$nf_w" ] && echo $((prev - nf_w)) || echo -)"
 	echo "(agent: poll_interval_ms 100, queue_sat 5 (default); background load 50% through the VIP;"
 	echo " lbctl sampled every ~20 ms + its own run time; 'last new flow' is bounded below by flow arrivals)"
@@ -504,13 +510,18 @@ haproxy_ticks() {
 	done
 	echo $t
 }
-# wrk_run NAME URL MODE(ka|close): appends to $out/balancers.csv
+# wrk_run NAME URL MODE(ka|close|fresh): appends to $out/balancers.csv;
+# fresh: Connection: close for FRESH_SECONDS, few enough connections that
+# the client's ports are not reused
 wrk_run() {
-	local name=$1 url=$2 mode=$3 hdr=() c0 c1 h0 h1 res rps n errs
-	[ "$mode" = close ] && hdr=(-H "Connection: close")
+	local name=$1 url=$2 mode=$3 hdr=() c0 c1 h0 h1 res rps n errs secs=$WRK_SECONDS
+	[ "$mode" != ka ] && hdr=(-H "Connection: close")
+	[ "$mode" = fresh ] && secs=$FRESH_SECONDS
 	read -r c0 s0 < <(cpu_sample); h0=$(haproxy_ticks)
-	res=$(timeout $((WRK_SECONDS + 30)) ip netns exec "$(topo_ns client)" \
-		wrk -t 2 -c 64 -d "${WRK_SECONDS}s" --timeout 5s "${hdr[@]}" "$url" 2>&1)
+	timeout $((secs + 30)) ip netns exec "$(topo_ns client)" \
+		wrk -t 2 -c 64 -d "${secs}s" --timeout 5s "${hdr[@]}" "$url" >"$tmp/wrk.out" 2>&1 &
+	wait $!
+	res=$(cat "$tmp/wrk.out")
 	read -r c1 s1 < <(cpu_sample); h1=$(haproxy_ticks)
 	echo "$res" >"$out/wrk-$name-$mode.txt"
 	rps=$(echo "$res" | awk '/^Requests\/sec:/ { print $2 }')
@@ -539,8 +550,9 @@ part3() {
 	done
 	PORT=$HPORT topo_start_backends --quiet || { warn "httpd backends"; return 1; }
 	# wrk's connection churn: reuse TIME_WAIT ports, the widest port range
-	ip netns exec "$(topo_ns client)" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
-		net.ipv4.ip_local_port_range="1024 65535"
+	[ "${E2E_TW_REUSE:-1}" = 1 ] &&
+		ip netns exec "$(topo_ns client)" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
+			net.ipv4.ip_local_port_range="1024 65535"
 	echo "name,mode,requests_per_s,requests,errors,cpu_busy_us_per_req,cpu_sys_softirq_us_per_req,haproxy_proc_us_per_req" \
 		>"$out/balancers.csv"
 
@@ -553,6 +565,7 @@ part3() {
 	url=http://$VIP4:$HPORT/
 	topo_exec client curl -s --max-time 2 "$url" >/dev/null || warn "inferlb $url unreachable"
 	wrk_run inferlb "$url" ka
+	wrk_run inferlb "$url" fresh
 	wrk_run inferlb "$url" close
 
 	# HAProxy: a TCP proxy on the lb's own address (clients connect to it;
@@ -581,6 +594,7 @@ part3() {
 		wait_for 5 topo_exec client curl -s -o /dev/null --max-time 1 "$url" ||
 			warn "haproxy $url unreachable"
 		wrk_run haproxy "$url" ka
+		wrk_run haproxy "$url" fresh
 		wrk_run haproxy "$url" close
 		for p in $(cat "$HAPROXY_PIDFILE" 2>/dev/null); do kill "$p" 2>/dev/null; done
 	else
@@ -588,10 +602,11 @@ part3() {
 	fi
 
 	# nftables: DNAT the kube-proxy way (numgen random mod N vmap of
-	# per-endpoint chains), masquerade so replies come back through the lb
+	# per-endpoint chains), SNAT so replies come back through the lb
 	if command -v nft >/dev/null; then
 		ip netns exec "$ns_lb" sysctl -qw net.ipv4.ip_forward=1 \
 			net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
+		ip -n "$ns_lb" addr add "$NFTSNAT/24" dev eth0 2>/dev/null
 		ip -n "$(topo_ns client)" route replace "$NFTVIP/32" via "$LB4" ||
 			warn "client route to $NFTVIP"
 		{
@@ -616,7 +631,7 @@ part3() {
 			echo "  }"
 			echo "  chain postrouting {"
 			echo "    type nat hook postrouting priority srcnat; policy accept;"
-			echo "    mark and 0x4000 == 0x4000 masquerade"
+			echo "    mark and 0x4000 == 0x4000 snat to $NFTSNAT"
 			echo "  }"
 			echo "}"
 		} >"$tmp/nft.conf"
@@ -627,6 +642,7 @@ part3() {
 		wait_for 5 topo_exec client curl -s -o /dev/null --max-time 1 "$url" ||
 			warn "nftables $url unreachable"
 		wrk_run nftables "$url" ka
+		wrk_run nftables "$url" fresh
 		wrk_run nftables "$url" close
 		ip netns exec "$ns_lb" nft delete table ip e2elb 2>/dev/null
 		ip netns exec "$ns_lb" sysctl -qw net.ipv4.ip_forward=0
@@ -635,31 +651,34 @@ part3() {
 	fi
 
 	echo
-	printf "%-9s %12s %8s %12s %8s %14s %8s %14s %8s %12s\n" balancer "req/s (ka)" "x inferlb" \
-		"conn/s" "x inferlb" "busy us/req" "x inferlb" "sys+si us/req" "x inferlb" "proc us/req"
+	printf "%-9s %10s %6s %12s %6s %12s %6s %12s %6s %12s %6s %11s\n" balancer "req/s(ka)" "x ilb" \
+		"conn/s(3s)" "x ilb" "conn/s(${WRK_SECONDS}s)" "x ilb" "busy us/req" "x ilb" "sys+si us/r" "x ilb" "proc us/req"
 	awk -F, '
-		NR > 1 { k = $1 SUBSEP $2; rps[k] = $3; busy[k] = $6; sys[k] = $7; proc[k] = $8; seen[$1] = 1; order[++n] = $1 }
+		NR > 1 { k = $1 SUBSEP $2; rps[k] = $3; busy[k] = $6; sys[k] = $7; proc[k] = $8; order[++n] = $1 }
 		function r(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "-" }
 		END {
 			for (j = 1; j <= n; j++) {
 				b = order[j]; if (b in done) continue; done[b] = 1
-				ka = b SUBSEP "ka"; cl = b SUBSEP "close"
-				ika = "inferlb" SUBSEP "ka"; icl = "inferlb" SUBSEP "close"
-				printf "%-9s %12.0f %8s %12.0f %8s %14.1f %8s %14.1f %8s %12s\n", b,
-					rps[ka], r(rps[ka], rps[ika]), rps[cl], r(rps[cl], rps[icl]),
-					busy[cl], r(busy[cl], busy[icl]), sys[cl], r(sys[cl], sys[icl]),
-					(b == "haproxy") ? sprintf("%.1f", proc[cl]) : "-"
+				ka = b SUBSEP "ka"; fr = b SUBSEP "fresh"; cl = b SUBSEP "close"
+				ika = "inferlb" SUBSEP "ka"; ifr = "inferlb" SUBSEP "fresh"; icl = "inferlb" SUBSEP "close"
+				printf "%-9s %10.0f %6s %12.0f %6s %12.0f %6s %12.1f %6s %12.1f %6s %11s\n", b,
+					rps[ka], r(rps[ka], rps[ika]), rps[fr], r(rps[fr], rps[ifr]),
+					rps[cl], r(rps[cl], rps[icl]),
+					busy[fr], r(busy[fr], busy[ifr]), sys[fr], r(sys[fr], sys[ifr]),
+					(b == "haproxy") ? sprintf("%.1f", proc[fr]) : "-"
 			}
 		}' "$out/balancers.csv"
-	echo "conn/s: wrk with 'Connection: close' (a new TCP connection per request)."
-	echo "CPU columns are per request of the conn/s run: whole-machine busy (user+sys+irq+softirq) and sys+softirq ticks"
+	echo "conn/s: wrk with 'Connection: close' (a new TCP connection per request): for ${FRESH_SECONDS} s (under 64k"
+	echo "connections, no client port reused) and for ${WRK_SECONDS} s (ports reused: a NAT's conntrack entries of"
+	echo "closed flows (TIME_WAIT, 120 s) then meet new SYNs with the same tuple)."
+	echo "CPU columns are per request of the ${FRESH_SECONDS} s conn/s run: whole-machine busy (user+sys+irq+softirq) and sys+softirq ticks"
 	echo "from /proc/stat (client, balancer and backends share this machine's $(nproc) CPUs, so the balancer is the difference);"
 	echo "proc: HAProxy's own CPU. inferlb is DSR (replies bypass the lb); HAProxy proxies both ways"
-	echo "(backends see the proxy's address); nftables DNATs and masquerades, replies come back through the lb."
+	echo "(backends see the proxy's address); nftables DNATs and SNATs (to $NFTSNAT), replies come back through the lb."
 
 	if command -v gnuplot >/dev/null; then
 		awk -F, 'NR > 1 { k[$1 "," $2] = $3; if (!($1 in s)) { s[$1] = 1; o[++n] = $1 } }
-			END { for (j = 1; j <= n; j++) print o[j], k[o[j] ",ka"] + 0, k[o[j] ",close"] + 0 }' \
+			END { for (j = 1; j <= n; j++) print o[j], k[o[j] ",ka"] + 0, k[o[j] ",fresh"] + 0, k[o[j] ",close"] + 0 }' \
 			"$out/balancers.csv" >"$out/balancers.dat"
 		gnuplot <<EOF 2>"$tmp/gnuplot.err" || warn "gnuplot: $(cat "$tmp/gnuplot.err")"
 set terminal pngcairo size 800,480
@@ -671,7 +690,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set yrange [0:*]
-plot "$out/balancers.dat" using 2:xtic(1) title "requests/s (keep-alive)", "" using 3 title "connections/s"
+plot "$out/balancers.dat" using 2:xtic(1) title "requests/s (keep-alive)", "" using 3 title "connections/s ($FRESH_SECONDS s)", "" using 4 title "connections/s ($WRK_SECONDS s, ports reused)"
 EOF
 		[ -f "$out/balancers.png" ] && echo "chart: $out/balancers.png"
 	fi
