@@ -10,32 +10,8 @@ set -u
 BIN=${1:-build/tools/gpusim}
 NS=gs-$$
 PORT=$((20000 + RANDOM % 40000))
-PIDS=()
-FAILS=0
-PASSES=0
-TMP=$(mktemp -d)
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	ip netns delete "$NS" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
-bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
-check() { # check DESC CMD...: pass when CMD succeeds
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else bad "$d"; fi
-}
-
-nx() { ip netns exec "$NS" "$@"; }
+# shellcheck source=tests/nstest.sh
+. "$(dirname "$0")/nstest.sh"
 url() { echo "http://127.0.0.1:$PORT$1"; }
 # HTTP status of a GET (000 when refused or timed out)
 status() { nx curl -s -o /dev/null -w '%{http_code}' --max-time "${2:-2}" "$(url "$1")"; }

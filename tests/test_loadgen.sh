@@ -15,32 +15,8 @@ PORT=$((20000 + RANDOM % 40000))
 P1=$PORT
 P2=$((PORT + 1))
 DEAD=$((PORT + 2))	# nothing listens here
-PIDS=()
-FAILS=0
-PASSES=0
-TMP=$(mktemp -d)
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	ip netns delete "$NS" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
-bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
-check() { # check DESC CMD...: pass when CMD succeeds
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else bad "$d"; fi
-}
-
-nx() { ip netns exec "$NS" "$@"; }
+# shellcheck source=tests/nstest.sh
+. "$(dirname "$0")/nstest.sh"
 url() { echo "http://127.0.0.1:$1${2:-/v1/completions}"; }
 # lg ARGS...: run loadgen in the namespace, bounded by timeout(1) so a hung
 # run fails the test instead of stalling it; stdout to $TMP/out, rc in RC
