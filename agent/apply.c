@@ -78,14 +78,13 @@ static bool opts_equal(const struct lb_vip_opts *a, const struct lb_vip_opts *b)
 	       a->bounded_eps == b->bounded_eps;
 }
 
-static int live_read(struct lb_dp *dp, struct live *l)
+static void live_read(struct lb_dp *dp, struct live *l)
 {
 	l->n_vips = lb_vip_list(dp, l->vips, LB_MAX_VIPS);
 	l->n_be = 0;
 	for (int i = 0; i < l->n_vips; i++)
 		l->n_be += lb_backend_list(dp, l->vips[i].id, l->be + l->n_be,
 					   LB_MAX_BACKENDS - l->n_be);
-	return 0;
 }
 
 /* Everything that could refuse the apply, checked before any write. */
@@ -148,7 +147,8 @@ static int plan(struct lb_dp *dp, const struct lb_conf *conf,
 
 /* Final weights and states of one VIP, published in one step. */
 static int publish_vip(struct lb_dp *dp, const struct lb_conf_vip *cv,
-		       bool agent_managed, struct lb_apply_result *res,
+		       const struct live *l, bool agent_managed,
+		       struct lb_apply_result *res,
 		       char *msg, size_t len)
 {
 	static struct lb_backend_view be[LB_MAX_BACKENDS];
@@ -173,8 +173,15 @@ static int publish_vip(struct lb_dp *dp, const struct lb_conf_vip *cv,
 			c->weight = 0; /* leaving: out of the table first */
 			continue;
 		}
-		if (agent_managed)
+		if (agent_managed) {
+			const struct lb_vip_view *lv = live_vip(l, &cv->key);
+
+			/* added by this apply: no new flows before its
+			 * first poll */
+			if (!lv || !live_backend(l, lv->id, be[i].be.addr))
+				c->state = LB_BE_STARTING;
 			continue;
+		}
 		for (size_t j = 0; j < cv->n_backends; j++)
 			if (!memcmp(cv->backends[j].addr, be[i].be.addr, 16))
 				c->weight = lb_conf_static_weight(&cv->backends[j]);
@@ -256,29 +263,8 @@ int lb_apply(struct lb_dp *dp, const struct lb_conf *conf, bool agent_managed,
 			res->backends_added++;
 		}
 	}
-	/* new backends of an agent-managed VIP wait for their first poll */
-	if (agent_managed && res->backends_added) {
-		for (size_t i = 0; i < conf->n_vips; i++) {
-			const struct lb_conf_vip *cv = &conf->vips[i];
-			const struct lb_vip_view *lv = live_vip(l, &cv->key);
-			static struct lb_backend_view be[LB_MAX_BACKENDS];
-			struct lb_vip_view v;
-			int nb;
-
-			if (lb_vip_find(dp, &cv->key, &v))
-				continue;
-			nb = lb_backend_list(dp, v.id, be, LB_MAX_BACKENDS);
-			for (int k = 0; k < nb; k++) {
-				if (lv && live_backend(l, lv->id, be[k].be.addr))
-					continue;
-				be[k].be.state = LB_BE_STARTING;
-				bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &be[k].id,
-						    &be[k].be, 0);
-			}
-		}
-	}
 	for (size_t i = 0; i < conf->n_vips; i++) {
-		err = publish_vip(dp, &conf->vips[i], agent_managed, res, msg,
+		err = publish_vip(dp, &conf->vips[i], l, agent_managed, res, msg,
 				  len);
 		if (err)
 			goto out;

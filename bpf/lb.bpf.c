@@ -304,6 +304,7 @@ struct lb_choice {
 struct lb_new_req {
 	__u32 vip_id;
 	__u32 hash;	/* of the 5-tuple */
+	__u32 seed;	/* lb_config.hash_seed */
 	__u8 saddr[16];	/* the client */
 	__u32 v6;
 	__u32 drop;	/* out: a global counter offset (no table) */
@@ -351,10 +352,8 @@ static __always_inline int lb_tried(const struct lb_new_req *r, __u32 id,
  */
 __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 {
-	struct lb_config *cfg;
 	const struct lb_vip *vip;
-	struct lb_new_req *c = r;
-	__u32 vip_id, hash, zero = 0;
+	__u32 vip_id, hash;
 	const void *saddr;
 	int v6;
 	const struct lb_vip_backends *l = NULL;
@@ -376,20 +375,19 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	saddr = r->saddr;
 	v6 = r->v6;
 	vip = bpf_map_lookup_elem(&lb_vip_info, &vip_id);
-	cfg = bpf_map_lookup_elem(&lb_config, &zero);
-	if (!vip || !cfg)
+	if (!vip)
 		return 0;
 	m = vip->ring_size;
 	policy = vip->policy;
 	ring = bpf_map_lookup_elem(&lb_rings, &vip_id);
 	if (!ring || !m) {
-		c->drop = offsetof(struct lb_global_stats, drop_no_backend);
+		r->drop = offsetof(struct lb_global_stats, drop_no_backend);
 		return 0;
 	}
 	if (vip->rate) {
 		tb = bpf_map_lookup_elem(&lb_vip_tb, &vip_id);
 		if (tb && !lb_tb_take(tb, vip->rate, vip->burst, r->now)) {
-			c->refused = LB_REFUSED_BY(vip_rate);
+			r->refused = LB_REFUSED_BY(vip_rate);
 			return 0;
 		}
 	}
@@ -402,7 +400,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 			tb = bpf_map_lookup_elem(&lb_client_tb, &r->ck);
 		}
 		if (tb && !lb_tb_take(tb, vip->client_rate, vip->client_burst, r->now)) {
-			c->refused = LB_REFUSED_BY(client_rate);
+			r->refused = LB_REFUSED_BY(client_rate);
 			return 0;
 		}
 	}
@@ -410,7 +408,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	/* where the table walk starts, and the policy's own first picks */
 	if (policy == LB_POL_SOURCE) {
 		/* r->saddr holds 16 bytes, zero after an IPv4 address */
-		hash = lb_addr_hash(r->saddr, cfg->hash_seed);
+		hash = lb_addr_hash(r->saddr, r->seed);
 	} else if (policy == LB_POL_RANDOM) {
 		hash = bpf_get_prandom_u32();
 	} else if (policy == LB_POL_WRR || policy == LB_POL_RR) {
@@ -458,6 +456,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 
 	for (__u32 k = 0; k < LB_MAX_TRIES; k++) {
 		__u32 id;
+		int dup;
 
 		if (k < ncand) {
 			id = k ? r->cand1 : r->cand0;
@@ -473,11 +472,10 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 		}
 		/* a backend met again further along the table was refused
 		 * already: neither ask nor count it twice */
-		if (lb_tried(r, id, k)) {
-			r->tried[k & (LB_MAX_TRIES - 1)] = id;
-			continue;
-		}
+		dup = lb_tried(r, id, k);
 		r->tried[k & (LB_MAX_TRIES - 1)] = id;
+		if (dup)
+			continue;
 		be = lb_be_of(id, vip, vip_id, v6);
 		if (!be) {
 			r->t.bad |= id != LB_BACKEND_NONE;
@@ -504,11 +502,11 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 		}
 	}
 	if (!r->t.by_state && !r->t.by_rate) {
-		c->drop = r->t.bad ? offsetof(struct lb_global_stats, drop_bad_backend)
+		r->drop = r->t.bad ? offsetof(struct lb_global_stats, drop_bad_backend)
 				: offsetof(struct lb_global_stats, drop_no_backend);
 		return 0;
 	}
-	c->refused = r->t.by_rate ? LB_REFUSED_BY(backend_rate)
+	r->refused = r->t.by_rate ? LB_REFUSED_BY(backend_rate)
 			       : LB_REFUSED_BY(no_backend);
 	return 0;
 }
@@ -568,6 +566,7 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 		return LB_DROP;
 	}
 	req->vip_id = c->vip_id;
+	req->seed = cfg->hash_seed;
 	req->hash = v6 ? lb_flow_hash6(fk, cfg->hash_seed)
 		       : lb_flow_hash4(fk, cfg->hash_seed);
 	__builtin_memset(req->saddr, 0, 16);
@@ -585,13 +584,17 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 	return c->refused ? LB_REFUSE : LB_DROP;
 }
 
-/* Adds d to the open flows of backend id (shared by every CPU). */
-static __always_inline void lb_open_add(__u32 id, __s64 d)
+/* Adds d to the open flows of backend id (shared by every CPU), and a
+ * sent flow to its p2c count when the VIP's policy reads it. */
+static __always_inline void lb_open_add(__u32 id, __s64 d, int p2c)
 {
 	struct lb_be_load *ld = bpf_map_lookup_elem(&lb_be_load, &id);
 
-	if (ld)
-		__sync_fetch_and_add(&ld->open, d);
+	if (!ld)
+		return;
+	__sync_fetch_and_add(&ld->open, d);
+	if (p2c)
+		__sync_fetch_and_add(&ld->sent, 1);
 }
 
 /* An established flow saw FIN or RST: it no longer counts as open. Only
@@ -601,7 +604,7 @@ static __always_inline void lb_flow_closed(struct lb_flow *fl)
 {
 	if (!(fl->flags & LB_FLOW_F_CLOSED) &&
 	    !(__sync_fetch_and_or(&fl->flags, LB_FLOW_F_CLOSED) & LB_FLOW_F_CLOSED))
-		lb_open_add(fl->backend_id, -1);
+		lb_open_add(fl->backend_id, -1, 0);
 }
 
 /* Pins a new flow to its backend, unless its entry (old) already says so:
@@ -622,19 +625,13 @@ static __always_inline void lb_record(void *flows, const void *fk,
 		lb_global_inc(offsetof(struct lb_global_stats, flow_insert_fail));
 		return;
 	}
-	lb_open_add(be_id, 1);
-	if (policy == LB_POL_P2C) {
-		struct lb_be_load *ld = bpf_map_lookup_elem(&lb_be_load, &be_id);
-
-		if (ld)
-			__sync_fetch_and_add(&ld->sent, 1);
-	}
+	lb_open_add(be_id, 1, policy == LB_POL_P2C);
 	if (old && !(old->flags & LB_FLOW_F_CLOSED)) {
 		__u32 oid = old->backend_id;
 		struct lb_backend *ob = bpf_map_lookup_elem(&lb_backends, &oid);
 
 		if (ob && ob->epoch == old->backend_epoch)
-			lb_open_add(oid, -1);
+			lb_open_add(oid, -1, 0);
 	}
 }
 

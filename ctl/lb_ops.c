@@ -746,8 +746,6 @@ int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
 	static struct lb_backend all[LB_MAX_BACKENDS];
 	static __u64 open[LB_MAX_BACKENDS];
 	const int fds[2] = { dp->fd[LB_M_FLOWS4], dp->fd[LB_M_FLOWS6] };
-	const size_t ksz[2] = { sizeof(struct lb_flow_key4),
-				sizeof(struct lb_flow_key6) };
 	enum { BATCH = 4096 };
 	static __u8 keys[BATCH * sizeof(struct lb_flow_key6)];
 	static struct lb_flow vals[BATCH];
@@ -782,7 +780,6 @@ int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
 			if (rc)	/* ENOENT: that was the last batch */
 				break;
 			in = out_batch;
-			(void)ksz;
 		}
 	}
 	load = lb_dp_load_map(dp, msg, len);
