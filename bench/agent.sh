@@ -146,23 +146,10 @@ agent_counts() {
 # utime + stime of PID in clock ticks
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-start_agent() { # CONFIG
-	echo "---- bench: lb-agent -c $1" >>"$tmp/agent.log"
-	nsenter --net="/run/netns/$NS_LB" "$agent" -c "$1" >>"$tmp/agent.log" 2>&1 &
-	AGENT_PID=$!
-}
-stop_agent() {
-	[ -n "$AGENT_PID" ] || return 0
-	kill -TERM "$AGENT_PID" 2>/dev/null
-	local i
-	for i in $(seq 50); do
-		kill -0 "$AGENT_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$AGENT_PID" 2>/dev/null
-	wait "$AGENT_PID" 2>/dev/null
-	AGENT_PID=
-}
+# shellcheck source=bench/agentproc.sh
+. "$(dirname "$0")/agentproc.sh"
+start_agent() { agent_start "$NS_LB" "$1"; }
+stop_agent() { agent_stop; }
 
 # ---- preconditions ----------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "needs root (namespaces, XDP, bpffs)"

@@ -249,23 +249,10 @@ all_healthy_weighted() {
 		[ "$(be "$(B "$i")" weight)" -gt 0 ] 2>/dev/null || return 1
 	done
 }
-start_agent() { # CONFIG
-	echo "---- lb-agent -c $1" >>"$tmp/agent.log"
-	nsenter --net="/run/netns/$(topo_ns lb)" "$agent" -c "$1" >>"$tmp/agent.log" 2>&1 &
-	AGENT_PID=$!
-}
-stop_agent() {
-	[ -n "$AGENT_PID" ] || return 0
-	kill -TERM "$AGENT_PID" 2>/dev/null
-	local i
-	for i in $(seq 50); do
-		kill -0 "$AGENT_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$AGENT_PID" 2>/dev/null
-	wait "$AGENT_PID" 2>/dev/null
-	AGENT_PID=
-}
+# shellcheck source=bench/agentproc.sh
+. "$(dirname "$0")/agentproc.sh"
+start_agent() { agent_start "$(topo_ns lb)" "$1"; }
+stop_agent() { agent_stop; }
 
 # setup_lb CONF AGENT(0|1): the VIP exactly as CONF, backends healthy
 setup_lb() {
