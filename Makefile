@@ -46,7 +46,7 @@ TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless $(BUILD)/
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom \
-	      $(BUILD)/bench/bench_react
+	      $(BUILD)/bench/bench_react $(BUILD)/bench/bench_httpfloor
 TOOLS      := $(BUILD)/tools/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
 	      $(BUILD)/tools/gpusim $(BUILD)/tools/fleetsim $(BUILD)/tools/loadgen
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
@@ -123,6 +123,10 @@ $(BUILD)/tools/loadgen: $(wildcard tools/loadgen/*.c) $(wildcard tools/loadgen/*
 
 # Prometheus parser throughput (agent sources only)
 $(BUILD)/bench/bench_prom: bench/bench_prom.c agent/prom.c agent/engine.c $(wildcard agent/*.h) | $(BUILD)/bench
+	$(CC) $(CFLAGS) -Iagent $(filter %.c,$^) -o $@ -lm
+
+# the floor under the agent's polling cost: raw keep-alive GETs (+ parse)
+$(BUILD)/bench/bench_httpfloor: bench/bench_httpfloor.c agent/prom.c agent/engine.c $(wildcard agent/*.h) | $(BUILD)/bench
 	$(CC) $(CFLAGS) -Iagent $(filter %.c,$^) -o $@ -lm
 
 # test-network tools (no project libraries)

@@ -19,6 +19,13 @@
  * handle and poll() every socket on each wakeup, which at 1,000 targets
  * made the agent's polling cost grow with targets x wakeups.
  *
+ * Targets are spread over shards of SHARD_TARGETS, each with its own multi
+ * handle (and so its own connection and DNS caches) on one shared epoll
+ * set. libcurl 7.88 walks the whole connection cache when a handle leaves
+ * its multi (close_connect_only) and the whole DNS cache when a transfer
+ * starts (Curl_hostcache_prune): with 1,000 targets in one multi these two
+ * walks were a fifth of the agent's CPU (perf). Per shard they are short.
+ *
  * Each target also owns its body buffer, which only grows (up to
  * max_body + 1 bytes) and is reused, so a steady-state poll allocates
  * nothing here. Targets are kept behind pointers so that the addresses
@@ -43,11 +50,28 @@
 
 /* Spare cache slots beyond one per target (DNS-equivalent host aliases,
  * a connection being replaced while its successor opens, ...). */
-#define CONN_CACHE_SPARE	32
+#define CONN_CACHE_SPARE	4
 #define BODY_INITIAL		4096
+#define SHARD_TARGETS		16
+/* epoll tag of the caller's extra fd; libcurl's sockets carry their
+ * shard's index in the upper 32 bits and the fd in the lower. */
+#define EXTRA_TAG		UINT64_MAX
+/* Shard indexes and target ids stay far below 32 bits. */
+#define LB_POLLER_MAX_TARGETS	(1 << 24)
+
+struct shard {
+	struct lb_poller *p;
+	CURLM *multi;
+	uint32_t idx;
+	int n;			/* targets in this shard */
+	bool timer_set;
+	bool active;		/* libcurl ran since its messages were read */
+	struct timespec timer;	/* libcurl's next timeout, if timer_set */
+};
 
 struct target {
 	struct lb_poller *p;
+	struct shard *sh;
 	int id;
 	CURL *easy;
 	bool busy;
@@ -70,11 +94,11 @@ struct done {
 };
 
 struct lb_poller {
-	CURLM *multi;
 	int epfd;		/* libcurl's sockets, and the caller's extra fd */
 	int extra_fd;		/* registered in epfd; -1 if none */
-	struct timespec timer;	/* libcurl's next timeout, if timer_set */
-	bool timer_set;
+	struct shard **sh;
+	int nsh;
+	int sh_cap;
 	struct target **t;
 	struct done *done;	/* finished transfers of one run, cap slots */
 	int n;
@@ -117,13 +141,16 @@ static double ms_between(const struct timespec *a, const struct timespec *b)
 static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
 		   void *socketp)
 {
-	struct lb_poller *p = userp;
-	struct epoll_event ev = { .data.fd = s };
+	struct shard *sh = userp;
+	struct lb_poller *p = sh->p;
+	struct epoll_event ev = {
+		.data.u64 = (uint64_t)sh->idx << 32 | (uint32_t)s,
+	};
 
 	(void)e;
 	if (what == CURL_POLL_REMOVE) {
 		epoll_ctl(p->epfd, EPOLL_CTL_DEL, s, NULL);
-		curl_multi_assign(p->multi, s, NULL);
+		curl_multi_assign(sh->multi, s, NULL);
 		return 0;
 	}
 	if (what & CURL_POLL_IN)
@@ -134,7 +161,7 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
 		epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev);
 	} else if (!epoll_ctl(p->epfd, EPOLL_CTL_ADD, s, &ev) ||
 		   (errno == EEXIST && !epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev))) {
-		curl_multi_assign(p->multi, s, p);
+		curl_multi_assign(sh->multi, s, sh);
 	}
 	return 0;
 }
@@ -142,21 +169,21 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp,
 /* libcurl's single timer: -1 cancels it, 0 means "call me at once". */
 static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 {
-	struct lb_poller *p = userp;
+	struct shard *sh = userp;
 
 	(void)m;
 	if (timeout_ms < 0) {
-		p->timer_set = false;
+		sh->timer_set = false;
 		return 0;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &p->timer);
-	p->timer.tv_sec += timeout_ms / 1000;
-	p->timer.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (p->timer.tv_nsec >= 1000000000L) {
-		p->timer.tv_sec++;
-		p->timer.tv_nsec -= 1000000000L;
+	clock_gettime(CLOCK_MONOTONIC, &sh->timer);
+	sh->timer.tv_sec += timeout_ms / 1000;
+	sh->timer.tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (sh->timer.tv_nsec >= 1000000000L) {
+		sh->timer.tv_sec++;
+		sh->timer.tv_nsec -= 1000000000L;
 	}
-	p->timer_set = true;
+	sh->timer_set = true;
 	return 0;
 }
 
@@ -182,23 +209,44 @@ struct lb_poller *lb_poller_new(uint32_t timeout_ms, size_t max_body,
 	}
 	p->extra_fd = -1;
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
-	p->multi = curl_multi_init();
-	if (!p->multi || p->epfd < 0 ||
-	    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, sock_cb) ||
-	    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p) ||
-	    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, timer_cb) ||
-	    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p)) {
-		if (p->multi)
-			curl_multi_cleanup(p->multi);
-		if (p->epfd >= 0)
-			close(p->epfd);
+	if (p->epfd < 0) {
 		free(p);
-		set_err(err, errlen, "poller: cannot set up libcurl multi with epoll");
+		set_err(err, errlen, "poller: cannot create an epoll set");
 		return NULL;
 	}
 	p->timeout_ms = timeout_ms;
 	p->max_body = max_body;
 	return p;
+}
+
+static void shard_free(struct shard *sh)
+{
+	if (!sh)
+		return;
+	if (sh->multi)
+		curl_multi_cleanup(sh->multi);
+	free(sh);
+}
+
+/* A multi handle of its own, driven through the poller's epoll set. */
+static struct shard *shard_new(struct lb_poller *p, uint32_t idx)
+{
+	struct shard *sh = calloc(1, sizeof(*sh));
+
+	if (!sh)
+		return NULL;
+	sh->p = p;
+	sh->idx = idx;
+	sh->multi = curl_multi_init();
+	if (!sh->multi ||
+	    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, sock_cb) ||
+	    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh) ||
+	    curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb) ||
+	    curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh)) {
+		shard_free(sh);
+		return NULL;
+	}
+	return sh;
 }
 
 void lb_poller_free(struct lb_poller *p)
@@ -211,15 +259,18 @@ void lb_poller_free(struct lb_poller *p)
 	 * callback; it must leave the multi before either is cleaned up. */
 	for (i = 0; i < p->n; i++) {
 		if (p->t[i]->busy)
-			curl_multi_remove_handle(p->multi, p->t[i]->easy);
+			curl_multi_remove_handle(p->t[i]->sh->multi,
+						 p->t[i]->easy);
 	}
 	for (i = 0; i < p->n; i++) {
 		curl_easy_cleanup(p->t[i]->easy);
 		free(p->t[i]->buf);
 		free(p->t[i]);
 	}
-	curl_multi_cleanup(p->multi);
+	for (i = 0; i < p->nsh; i++)
+		shard_free(p->sh[i]);
 	close(p->epfd);
+	free(p->sh);
 	free(p->done);
 	free(p->t);
 	free(p);
@@ -256,15 +307,34 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* libcurl evicts idle connections beyond CURLMOPT_MAXCONNECTS; keep one
- * slot per target so every target's keep-alive connection survives. */
-static int resize_conn_cache(struct lb_poller *p, int targets)
+/* The shard for the next target: the last one, or a new one when it is
+ * full. libcurl evicts idle connections beyond CURLMOPT_MAXCONNECTS; keep
+ * one slot per target so every target's keep-alive connection survives. */
+static struct shard *shard_for_next(struct lb_poller *p)
 {
-	long want = (long)targets + CONN_CACHE_SPARE;
+	struct shard *sh, **ns;
+	int cap;
 
-	if (curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, want) != CURLM_OK)
-		return -EIO;
-	return 0;
+	if (p->nsh && p->sh[p->nsh - 1]->n < SHARD_TARGETS)
+		sh = p->sh[p->nsh - 1];
+	else {
+		if (p->nsh == p->sh_cap) {
+			cap = p->sh_cap ? p->sh_cap * 2 : 4;
+			ns = realloc(p->sh, (size_t)cap * sizeof(*ns));
+			if (!ns)
+				return NULL;
+			p->sh = ns;
+			p->sh_cap = cap;
+		}
+		sh = shard_new(p, (uint32_t)p->nsh);
+		if (!sh)
+			return NULL;
+		p->sh[p->nsh++] = sh;
+	}
+	if (curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS,
+			      (long)(sh->n + 1 + CONN_CACHE_SPARE)) != CURLM_OK)
+		return NULL;
+	return sh;
 }
 
 /* Checks the URL now, so that a typo in the configuration is reported
@@ -313,12 +383,12 @@ int lb_poller_add(struct lb_poller *p, const char *url)
 	rc = check_url(url);
 	if (rc)
 		return rc;
-	if (p->n == INT_MAX - CONN_CACHE_SPARE)
+	if (p->n == LB_POLLER_MAX_TARGETS)
 		return -ENOSPC;
 	if (p->n == p->cap) {
 		cap = p->cap ? p->cap * 2 : 16;
-		if (cap < 0 || cap > INT_MAX - CONN_CACHE_SPARE)
-			cap = INT_MAX - CONN_CACHE_SPARE;
+		if (cap > LB_POLLER_MAX_TARGETS)
+			cap = LB_POLLER_MAX_TARGETS;
 		nt = realloc(p->t, (size_t)cap * sizeof(*nt));
 		if (!nt)
 			return -ENOMEM;
@@ -364,12 +434,13 @@ int lb_poller_add(struct lb_poller *p, const char *url)
 	 * the write callback catches the rest (chunked, lying lengths). */
 	SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)p->max_body);
 
-	rc = resize_conn_cache(p, p->n + 1);
-	if (rc) {
+	t->sh = shard_for_next(p);
+	if (!t->sh) {
 		curl_easy_cleanup(e);
 		free(t);
-		return rc;
+		return -ENOMEM;
 	}
+	t->sh->n++;
 	p->t[p->n] = t;
 	return p->n++;
 fail:
@@ -397,7 +468,7 @@ int lb_poller_start(struct lb_poller *p, int target, lb_fetch_cb cb,
 	t->too_big = false;
 	t->errbuf[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &t->start);
-	mc = curl_multi_add_handle(p->multi, t->easy);
+	mc = curl_multi_add_handle(t->sh->multi, t->easy);
 	if (mc != CURLM_OK)
 		return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
 	t->busy = true;
@@ -473,23 +544,22 @@ static void finish(struct lb_poller *p, struct target *t, CURLcode rc)
 		t->cb(t->ctx, t->id, &f);
 }
 
-/* Milliseconds until libcurl's timer falls due (0 if it has), or -1. */
-static int timer_wait_ms(const struct lb_poller *p)
+/* Milliseconds until a shard's libcurl timer falls due (0 if it has), or
+ * -1 if it has none. */
+static int timer_wait_ms(const struct shard *sh, const struct timespec *now)
 {
-	struct timespec now;
 	double ms;
 
-	if (!p->timer_set)
+	if (!sh->timer_set)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = ms_between(&now, &p->timer);
+	ms = ms_between(now, &sh->timer);
 	return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)(ms + 0.999);
 }
 
 /* Keeps the caller's extra fd, and only that one, in the epoll set. */
 static void watch_extra(struct lb_poller *p, int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EXTRA_TAG };
 
 	if (fd == p->extra_fd)
 		return;
@@ -500,60 +570,35 @@ static void watch_extra(struct lb_poller *p, int fd)
 		p->extra_fd = fd;
 }
 
-int lb_poller_run(struct lb_poller *p, int timeout_ms, int extra_fd,
-		  bool *extra_ready)
+static int socket_action(struct shard *sh, curl_socket_t fd, int what)
 {
-	struct epoll_event evs[64];
-	int running, queued, i, n, wait, ndone = 0;
+	CURLMcode mc;
+	int running;
+
+	sh->active = true;
+	mc = curl_multi_socket_action(sh->multi, fd, what, &running);
+	if (mc != CURLM_OK)
+		return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+	return 0;
+}
+
+/*
+ * Collects a shard's finished transfers into p->done from *ndone on, all
+ * before any handle is removed: libcurl 7.88's curl_multi_remove_handle()
+ * scans the queue of unread messages, which made a round of completions
+ * quadratic. At most one message per busy target, so p->done (one slot
+ * per target) fits.
+ */
+static void collect_done(struct lb_poller *p, struct shard *sh, int *ndone)
+{
 	struct target *t;
 	CURLMsg *msg;
-	CURLMcode mc;
 	char *priv;
+	int queued;
 
-	if (extra_ready)
-		*extra_ready = false;
-	if (!p || timeout_ms < 0)
-		return -EINVAL;
-	watch_extra(p, extra_fd);
-	wait = timer_wait_ms(p);
-	if (wait < 0 || wait > timeout_ms)
-		wait = timeout_ms;
-	n = epoll_wait(p->epfd, evs, sizeof(evs) / sizeof(evs[0]), wait);
-	if (n < 0 && errno != EINTR)
-		return -errno;
-	for (i = 0; i < n; i++) {
-		int fd = evs[i].data.fd, what = 0;
-
-		if (fd == p->extra_fd) {
-			if (extra_ready)
-				*extra_ready = true;
-			continue;
-		}
-		if (evs[i].events & EPOLLIN)
-			what |= CURL_CSELECT_IN;
-		if (evs[i].events & EPOLLOUT)
-			what |= CURL_CSELECT_OUT;
-		if (evs[i].events & (EPOLLERR | EPOLLHUP))
-			what |= CURL_CSELECT_ERR;
-		mc = curl_multi_socket_action(p->multi, fd, what, &running);
-		if (mc != CURLM_OK)
-			return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
-	}
-	if (timer_wait_ms(p) == 0) {
-		mc = curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0,
-					      &running);
-		if (mc != CURLM_OK)
-			return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
-	}
-
-	/*
-	 * Collect every message before removing any handle: libcurl 7.88's
-	 * curl_multi_remove_handle() scans the queue of unread messages,
-	 * which made a round of 1000 completions quadratic. At most one
-	 * message per busy target, so p->done (one slot per target) fits.
-	 */
-	while (ndone < p->n &&
-	       (msg = curl_multi_info_read(p->multi, &queued))) {
+	sh->active = false;
+	while (*ndone < p->n &&
+	       (msg = curl_multi_info_read(sh->multi, &queued))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		priv = NULL;
@@ -561,16 +606,74 @@ int lb_poller_run(struct lb_poller *p, int timeout_ms, int extra_fd,
 		t = (struct target *)priv;
 		if (!t || !t->busy)
 			continue;
-		p->done[ndone++] = (struct done){
+		p->done[(*ndone)++] = (struct done){
 			.t = t,
 			.rc = msg->data.result,
 		};
+	}
+}
+
+int lb_poller_run(struct lb_poller *p, int timeout_ms, int extra_fd,
+		  bool *extra_ready)
+{
+	struct epoll_event evs[64];
+	int i, n, w, rc, wait, ndone = 0;
+	struct timespec now;
+	struct target *t;
+
+	if (extra_ready)
+		*extra_ready = false;
+	if (!p || timeout_ms < 0)
+		return -EINVAL;
+	watch_extra(p, extra_fd);
+	wait = timeout_ms;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (i = 0; i < p->nsh; i++) {
+		w = timer_wait_ms(p->sh[i], &now);
+		if (w >= 0 && w < wait)
+			wait = w;
+	}
+	n = epoll_wait(p->epfd, evs, sizeof(evs) / sizeof(evs[0]), wait);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	for (i = 0; i < n; i++) {
+		uint64_t tag = evs[i].data.u64;
+		uint32_t idx = (uint32_t)(tag >> 32);
+		int what = 0;
+
+		if (tag == EXTRA_TAG) {
+			if (extra_ready)
+				*extra_ready = true;
+			continue;
+		}
+		if (idx >= (uint32_t)p->nsh)
+			continue;
+		if (evs[i].events & EPOLLIN)
+			what |= CURL_CSELECT_IN;
+		if (evs[i].events & EPOLLOUT)
+			what |= CURL_CSELECT_OUT;
+		if (evs[i].events & (EPOLLERR | EPOLLHUP))
+			what |= CURL_CSELECT_ERR;
+		rc = socket_action(p->sh[idx], (curl_socket_t)(uint32_t)tag,
+				   what);
+		if (rc)
+			return rc;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (i = 0; i < p->nsh; i++) {
+		if (timer_wait_ms(p->sh[i], &now) == 0) {
+			rc = socket_action(p->sh[i], CURL_SOCKET_TIMEOUT, 0);
+			if (rc)
+				return rc;
+		}
+		if (p->sh[i]->active)
+			collect_done(p, p->sh[i], &ndone);
 	}
 	/* A callback may start any target again, including its own; one
 	 * whose own report is still pending here stays -EBUSY until then. */
 	for (i = 0; i < ndone; i++) {
 		t = p->done[i].t;
-		curl_multi_remove_handle(p->multi, t->easy);
+		curl_multi_remove_handle(t->sh->multi, t->easy);
 		finish(p, t, p->done[i].rc);
 	}
 	return ndone;

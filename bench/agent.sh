@@ -27,6 +27,7 @@ lbctl=$build/lbctl
 agent=$build/lb-agent
 fleetsim=$build/tools/fleetsim
 react=$build/bench/bench_react
+floor=$build/bench/bench_httpfloor
 
 NS_LB=inferlb-bench-lb-$$
 NS_PEER=inferlb-bench-peer-$$
@@ -153,7 +154,7 @@ stop_agent() { agent_stop; }
 
 # ---- preconditions ----------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "needs root (namespaces, XDP, bpffs)"
-for b in "$lbctl" "$agent" "$fleetsim" "$react"; do
+for b in "$lbctl" "$agent" "$fleetsim" "$react" "$floor"; do
 	[ -x "$b" ] || die "$b not built (make build)"
 done
 for c in ip nsenter curl awk getconf; do
@@ -239,9 +240,31 @@ measure_cpu() { # N
 	stop_agent
 }
 
+# the floor under the same polls: bench_httpfloor's raw keep-alive GET loop
+# (no HTTP library) against the same fleetsim, without and with the
+# agent's metrics extraction on each body; AGENT1000 = the agent's %core
+declare -a FLOOR_ROWS
+measure_floor() { # LABEL [--parse]
+	local label=$1 out f0 f1 t0 t1
+	shift
+	t0=$(ms); f0=$(cpu_ticks "$FLEET_PID")
+	out=$(ip netns exec "$NS_LB" timeout $((WINDOW + 30)) "$floor" --workers 1000 \
+		--seconds "$WINDOW" --hz 10 --port "$FPORT" "$@") ||
+		die "bench_httpfloor failed: $out"
+	t1=$(ms); f1=$(cpu_ticks "$FLEET_PID")
+	FLOOR_ROWS+=("$(echo "$out" | awk -v label="$label" -v agent="$AGENT1000" \
+		-v f=$((f1 - f0)) -v ms=$((t1 - t0)) -v hz="$HZ" -v w="$WINDOW" '
+		$1 == "floor" { rate = $7 / w / $3
+			printf "  %-40s %8.2f %8.1f %8.2f %14.2f %12.2fx\n", label, $9, $11,
+				rate, 100 * f / hz / (ms / 1000), ($9 > 0 ? agent / $9 : 0) }')")
+}
+
 echo "== lb-agent: CPU of polling workers at 10 Hz (${WINDOW} s window each; $(nproc) CPUs, CLK_TCK $HZ)"
 measure_cpu 1000
+AGENT1000=$(echo "${ROWS[0]}" | awk '{ print $2 }')
 measure_cpu 100
+measure_floor "raw keep-alive GET, no HTTP library"
+measure_floor "raw keep-alive GET + engine extraction" --parse
 printf "  %-26s %7s %11s %8s %8s %9s %7s %14s %15s\n" "agent CPU, 10 Hz polls" \
 	workers "agent %core" "us/poll" "poll Hz" "rounds Hz" "req/poll" "fleetsim %core" agent/fleetsim
 for r in "${ROWS[@]}"; do echo "$r"; done
@@ -249,6 +272,12 @@ echo "  target (issue): agent under 10% of one core at 1000 workers, 10 Hz (prin
 echo "  poll = one worker's metrics scrape, plus its health check every health_interval_ms"
 echo "  (default 1 s): req/poll = fleetsim requests per poll; poll Hz per worker from the"
 echo "  agent's own counters; baseline: fleetsim's CPU answering the same requests"
+printf "  %-40s %8s %8s %8s %14s %13s\n" "floor, same fleetsim, 1000 workers, 10 Hz" \
+	"%core" "us/req" "poll Hz" "fleetsim %core" "agent/floor"
+for r in "${FLOOR_ROWS[@]}"; do echo "$r"; done
+echo "  (bench_httpfloor: one connection per worker, epoll, Content-Length framing,"
+echo "   metrics only; its kernel share includes loopback's receive path of the other"
+echo "   side, as the agent's does)"
 echo
 
 # ---- 2. reaction: metric change -> new table ---------------------------------
