@@ -22,6 +22,8 @@
 
 #define MAX_BODY (8u << 20)	/* a scrape larger than this is an error */
 #define DECIDE_GAP_MS 5		/* batch decisions over bursts of answers */
+
+static void on_closed(void *ctx, int target);
 #define LB_RECOUNT_MS 10000	/* open-flow recount from the flow tables */
 
 uint64_t lb_agent_now_ms(void)
@@ -170,6 +172,7 @@ static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
 				  sizeof(perr));
 	if (!a->poller)
 		return lb_msgf(msg, len, -ENOMEM, "HTTP poller: %s", perr);
+	lb_poller_on_closed(a->poller, on_closed);
 	a->vips = calloc(conf->n_vips ? conf->n_vips : 1, sizeof(*a->vips));
 	a->be = calloc(nb ? nb : 1, sizeof(*a->be));
 	if (!a->vips || !a->be)
@@ -501,35 +504,58 @@ static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
 	pthread_mutex_unlock(&a->mu);
 }
 
-/* Starts a poll of every backend whose previous one is back; a backend
- * still waiting (a hung worker) is left alone until its timeout. */
+/* Starts a poll of backend b unless its previous one is still out (a hung
+ * worker is left alone until its timeout); health is asked too when due,
+ * or when health says so. */
+static void start_backend(struct lb_agent *a, struct lb_agent_backend *b,
+			  uint64_t now, bool health)
+{
+	for (int k = 0; k < LB_PROBE_KINDS; k++)
+		if (b->probe[k].pending)
+			return;
+	b->health = LB_H_FAIL;
+	b->round_sig = false;
+	b->round_started = now;
+	b->round_health = health || now >= b->next_health_ms;
+	if (b->round_health)
+		b->next_health_ms = now + a->conf.policy.health_interval_ms -
+				    a->conf.policy.poll_interval_ms / 2;
+	for (int k = 0; k < LB_PROBE_KINDS; k++) {
+		struct lb_probe *p = &b->probe[k];
+
+		if (p->target < 0 || (k != LB_PROBE_METRICS && !b->round_health))
+			continue;
+		if (!lb_poller_start(a->poller, p->target, on_fetch, p))
+			p->pending = true;
+	}
+}
+
+/* Starts a poll of every backend whose previous one is back. */
 static void start_round(struct lb_agent *a, uint64_t now)
 {
-	for (size_t i = 0; i < a->n_be; i++) {
-		struct lb_agent_backend *b = &a->be[i];
-		bool busy = false;
-
-		for (int k = 0; k < LB_PROBE_KINDS; k++)
-			busy |= b->probe[k].pending;
-		if (busy)
-			continue;
-		b->health = LB_H_FAIL;
-		b->round_sig = false;
-		b->round_started = now;
-		b->round_health = now >= b->next_health_ms;
-		if (b->round_health)
-			b->next_health_ms = now + a->conf.policy.health_interval_ms -
-					    a->conf.policy.poll_interval_ms / 2;
-		for (int k = 0; k < LB_PROBE_KINDS; k++) {
-			struct lb_probe *p = &b->probe[k];
-
-			if (p->target < 0 || (k != LB_PROBE_METRICS && !b->round_health))
-				continue;
-			if (!lb_poller_start(a->poller, p->target, on_fetch, p))
-				p->pending = true;
-		}
-	}
+	for (size_t i = 0; i < a->n_be; i++)
+		start_backend(a, &a->be[i], now, false);
 	a->rounds++;
+}
+
+/* A worker closed the connection we keep to it between polls: its process
+ * may have exited (or it timed the idle connection out). Poll it now,
+ * health included, rather than at the next round: a dead worker is DOWN
+ * within a round trip instead of up to a poll interval later, and fewer
+ * new connections are sent to a closed port meanwhile. */
+static void on_closed(void *ctx, int target)
+{
+	struct lb_probe *p = ctx;
+	struct lb_agent *a;
+
+	(void)target;
+	if (!p)
+		return;
+	a = p->agent;
+	pthread_mutex_lock(&a->mu);
+	p->owner->early_polls++;
+	start_backend(a, p->owner, lb_agent_now_ms(), true);
+	pthread_mutex_unlock(&a->mu);
 }
 
 /* ---- deciding and publishing ------------------------------------------ */

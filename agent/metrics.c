@@ -94,6 +94,12 @@ static double v_capacity(const struct lb_agent *a, const struct lb_agent_backend
 	return b->conf->capacity;
 }
 
+static double v_early(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return (double)b->early_polls;
+}
+
 static double v_polls(const struct lb_agent *a, const struct lb_agent_backend *b)
 {
 	(void)a;
@@ -297,6 +303,9 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 		 "Open flows in the datapath (new - closed - expired).", v_open);
 	be_gauge(f, a, "inferlb_backend_polls_total", "counter",
 		 "Completed polls of the worker.", v_polls);
+	be_gauge(f, a, "inferlb_backend_early_polls_total", "counter",
+		 "Polls started at once because the worker closed the idle connection.",
+		 v_early);
 	be_states(f, a);
 	be_probes(f, a);
 	agent_self(f, a);

@@ -56,6 +56,9 @@
 /* epoll tag of the caller's extra fd; libcurl's sockets carry their
  * shard's index in the upper 32 bits and the fd in the lower. */
 #define EXTRA_TAG		UINT64_MAX
+/* Idle-connection watches: this bit, the target id in bits 32-62 and the
+ * fd in the lower 32 (never EXTRA_TAG: target ids stay below 2^24). */
+#define WATCH_TAG		(1ULL << 63)
 /* Shard indexes and target ids stay far below 32 bits. */
 #define LB_POLLER_MAX_TARGETS	(1 << 24)
 
@@ -74,6 +77,7 @@ struct target {
 	struct shard *sh;
 	int id;
 	CURL *easy;
+	int watch_fd;		/* kept connection watched while idle; -1 */
 	bool busy;
 	bool too_big;		/* body exceeded max_body: write cb refused */
 
@@ -106,6 +110,7 @@ struct lb_poller {
 	int inflight;
 	uint32_t timeout_ms;
 	size_t max_body;
+	lb_closed_cb closed_cb;	/* NULL: idle connections not watched */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -410,6 +415,7 @@ int lb_poller_add(struct lb_poller *p, const char *url)
 	t->p = p;
 	t->id = p->n;
 	t->easy = e;
+	t->watch_fd = -1;
 
 	SETOPT(e, CURLOPT_URL, url);	/* libcurl copies the string */
 	SETOPT(e, CURLOPT_PRIVATE, t);
@@ -451,6 +457,61 @@ fail:
 
 #undef SETOPT
 
+void lb_poller_on_closed(struct lb_poller *p, lb_closed_cb cb)
+{
+	if (p)
+		p->closed_cb = cb;
+}
+
+/* Forgets t's watch. Its registration stays in the epoll set, disarmed
+ * or about to be: never deleted here, because by now the fd may be a
+ * connection libcurl is using again (another target of the same host
+ * reuses it; libcurl's own add then finds it and modifies it), and a
+ * delete would stall that transfer. A stale event is harmless (below). */
+static void unwatch(struct target *t)
+{
+	t->watch_fd = -1;
+}
+
+/* Watches the connection t's finished transfer left in libcurl's cache
+ * (still in the multi: the socket is found through it). libcurl does not
+ * watch idle connections; one event, then the watch is gone. */
+static void watch(struct lb_poller *p, struct target *t)
+{
+	curl_socket_t s = CURL_SOCKET_BAD;
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+	};
+
+	if (!p->closed_cb ||
+	    curl_easy_getinfo(t->easy, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK ||
+	    s == CURL_SOCKET_BAD)
+		return;
+	ev.data.u64 = WATCH_TAG | (uint64_t)t->id << 32 | (uint32_t)s;
+	if (!epoll_ctl(p->epfd, EPOLL_CTL_ADD, s, &ev) ||
+	    (errno == EEXIST && !epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev)))
+		t->watch_fd = s;
+}
+
+/* An event on a watched idle connection (EPOLLONESHOT: it is disarmed
+ * now): report it once. */
+static void watch_fired(struct lb_poller *p, uint64_t tag)
+{
+	uint32_t id = (uint32_t)(tag >> 32) & 0x7fffffffu;
+	struct target *t;
+
+	if (id >= (uint32_t)p->n)
+		return;
+	t = p->t[id];
+	/* Stale (the connection is in use again): ignored. A report that
+	 * slips through only makes the caller poll that worker early. */
+	if (t->busy || t->watch_fd != (int)(uint32_t)tag)
+		return;
+	unwatch(t);
+	if (p->closed_cb)
+		p->closed_cb(t->ctx, t->id);
+}
+
 int lb_poller_start(struct lb_poller *p, int target, lb_fetch_cb cb,
 		    void *ctx)
 {
@@ -462,6 +523,7 @@ int lb_poller_start(struct lb_poller *p, int target, lb_fetch_cb cb,
 	t = p->t[target];
 	if (t->busy)
 		return -EBUSY;
+	unwatch(t);	/* libcurl takes the connection over again */
 	t->cb = cb;
 	t->ctx = ctx;
 	t->len = 0;
@@ -646,6 +708,10 @@ int lb_poller_run(struct lb_poller *p, int timeout_ms, int extra_fd,
 				*extra_ready = true;
 			continue;
 		}
+		if (tag & WATCH_TAG) {
+			watch_fired(p, tag);
+			continue;
+		}
 		if (idx >= (uint32_t)p->nsh)
 			continue;
 		if (evs[i].events & EPOLLIN)
@@ -673,6 +739,8 @@ int lb_poller_run(struct lb_poller *p, int timeout_ms, int extra_fd,
 	 * whose own report is still pending here stays -EBUSY until then. */
 	for (i = 0; i < ndone; i++) {
 		t = p->done[i].t;
+		if (p->done[i].rc == CURLE_OK)
+			watch(p, t);
 		curl_multi_remove_handle(t->sh->multi, t->easy);
 		finish(p, t, p->done[i].rc);
 	}

@@ -53,6 +53,17 @@ int lb_poller_add(struct lb_poller *p, const char *url);
 int lb_poller_start(struct lb_poller *p, int target, lb_fetch_cb cb,
 		    void *ctx);
 bool lb_poller_busy(const struct lb_poller *p, int target);
+
+/*
+ * Between requests, a target's kept-alive connection is watched: when its
+ * peer closes it (the worker's process exited, or it timed the idle
+ * connection out) or sends anything unasked, cb(ctx, target) runs once from
+ * lb_poller_run(), ctx being the one of the target's last request. A worker
+ * that dies is known at once instead of at its next poll. NULL cb: no
+ * watching (the default).
+ */
+typedef void (*lb_closed_cb)(void *ctx, int target);
+void lb_poller_on_closed(struct lb_poller *p, lb_closed_cb cb);
 /* Requests in flight. */
 int lb_poller_inflight(const struct lb_poller *p);
 

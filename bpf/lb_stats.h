@@ -33,7 +33,8 @@ static __always_inline void lb_counters_add(void *map, __u32 id, __u64 bytes,
 		return;
 	c->packets++;
 	c->bytes += bytes;
-	c->new_flows += new_flow;
+	if (new_flow)	/* a branch, not a read-modify-write of 0 per packet */
+		c->new_flows++;
 }
 
 #endif /* LB_STATS_H */

@@ -15,7 +15,7 @@
 #     HALF_OPEN after the ejection time, HEALTHY again once it recovers.
 #  5. SIGKILL the agent while streams run: new connections still work
 #     (fail-static), a new agent adopts the maps, no stream breaks.
-#  6. a worker that dies is DOWN; SIGHUP with a bad file is refused and
+#  6. a worker that dies is DOWN (its closed connection prompts an early poll); SIGHUP with a bad file is refused and
 #     the running config kept; SIGHUP with one backend less removes it.
 #  7. a VIP rate limit refuses the third connection with a RST.
 # Every wait is bounded; everything is removed on exit, also on failure.
@@ -239,9 +239,15 @@ polls=$(( ${p1:-999} - p0 ))
 	ok "saturated worker: weight $w0 -> $w1 within $polls polls" ||
 	bad "saturation: weight $w0 -> $w1 after $polls polls"
 topo_exec client pkill -f "$(B 1):$PORT/v1/completions" 2>/dev/null
+early0=$(metric inferlb_backend_early_polls_total "$(B 1)\"")
 fault 1 die
 wait_for 5 state_is "$(B 1)" down && ok "a worker that dies is DOWN" ||
 	bad "dead worker state: $(be "$(B 1)" state)"
+# its exit closed the connection the agent keeps to it: polled at once
+early1=$(metric inferlb_backend_early_polls_total "$(B 1)\"")
+[ "${early1%.*}" -gt "${early0%.*}" ] &&
+	ok "the dead worker's closed connection prompted an early poll ($early0 -> $early1)" ||
+	bad "no early poll on the dead worker's closed connection ($early0 -> $early1)"
 ip netns exec "$(topo_ns b1)" "$gpusim" --bind 0.0.0.0 --port "$PORT" --name b1 \
 	--batch 2 --token-ms 30 >>"$tmp/gpusim-b1.log" 2>&1 &
 wait_for 10 state_is "$(B 1)" healthy && ok "restarted worker is HEALTHY again" ||

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -661,6 +662,124 @@ static void test_free_inflight(void **state)
 	assert_int_equal(r.calls, 1);
 }
 
+/* ---- a worker that dies between polls ---------------------------------- */
+
+/* One keep-alive answer on one connection, then it holds the connection
+ * open until told to close it (its process "exits"), and closes its
+ * listener too. */
+struct one_shot {
+	int lfd;
+	int go[2];	/* a byte on go[0]: close everything */
+	uint16_t port;
+};
+
+static void *one_shot_main(void *arg)
+{
+	static const char ans[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	struct one_shot *o = arg;
+	char buf[2048];
+	size_t len = 0;
+	ssize_t n;
+	int c;
+	char x;
+
+	c = accept(o->lfd, NULL, NULL);
+	while (c >= 0 && len < sizeof(buf) - 1) {
+		n = read(c, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (strstr(buf, "\r\n\r\n")) {
+			if (write(c, ans, sizeof(ans) - 1) < 0)
+				break;
+			break;
+		}
+	}
+	if (read(o->go[0], &x, 1) < 0)
+		x = 0;
+	if (c >= 0)
+		close(c);
+	close(o->lfd);
+	return NULL;
+}
+
+struct closed_rec {
+	int calls;
+	int target;
+	void *ctx;
+};
+
+static struct closed_rec closed_seen;
+
+static void on_closed(void *ctx, int target)
+{
+	closed_seen.calls++;
+	closed_seen.target = target;
+	closed_seen.ctx = ctx;
+}
+
+static void test_idle_close_reported(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	struct one_shot o;
+	char url[128], err[128] = "";
+	struct lb_poller *p;
+	struct res r = { .calls = 0 };
+	pthread_t th;
+	int i, t;
+
+	(void)state;
+	memset(&closed_seen, 0, sizeof(closed_seen));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	o.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(o.lfd >= 0);
+	assert_int_equal(bind(o.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(o.lfd, 4), 0);
+	assert_int_equal(getsockname(o.lfd, (struct sockaddr *)&a, &alen), 0);
+	o.port = ntohs(a.sin_port);
+	assert_int_equal(pipe(o.go), 0);
+	assert_int_equal(pthread_create(&th, NULL, one_shot_main, &o), 0);
+
+	p = lb_poller_new(2000, MAX_BODY, err, sizeof(err));
+	assert_non_null(p);
+	lb_poller_on_closed(p, on_closed);
+	url_of(url, sizeof(url), o.port, "/metrics");
+	t = lb_poller_add(p, url);
+	assert_int_equal(lb_poller_start(p, t, record, &r), 0);
+	run_until(p, &r.calls, 1, 5000);
+	assert_int_equal(r.result, LB_FETCH_OK);
+	assert_string_equal(r.body, "ok");
+
+	/* Connection kept open and quiet: nothing to report. */
+	for (i = 0; i < 5; i++)
+		assert_true(lb_poller_run(p, 20, -1, NULL) >= 0);
+	assert_int_equal(closed_seen.calls, 0);
+
+	/* The worker goes away between polls: reported once, at once, with
+	 * the context of the target's last request. */
+	assert_int_equal(write(o.go[1], "x", 1), 1);
+	run_until(p, &closed_seen.calls, 1, 3000);
+	assert_int_equal(closed_seen.target, t);
+	assert_ptr_equal(closed_seen.ctx, &r);
+	for (i = 0; i < 5; i++)
+		assert_true(lb_poller_run(p, 20, -1, NULL) >= 0);
+	assert_int_equal(closed_seen.calls, 1);
+
+	/* The early poll it prompts finds nobody listening. */
+	assert_int_equal(lb_poller_start(p, t, record, &r), 0);
+	run_until(p, &r.calls, 2, 5000);
+	assert_int_equal(r.result, LB_FETCH_REFUSED);
+	assert_int_equal(closed_seen.calls, 1);
+
+	lb_poller_free(p);
+	pthread_join(th, NULL);
+	close(o.go[0]);
+	close(o.go[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -677,6 +796,7 @@ int main(void)
 		cmocka_unit_test(test_server_restart),
 		cmocka_unit_test(test_extra_fd),
 		cmocka_unit_test(test_free_inflight),
+		cmocka_unit_test(test_idle_close_reported),
 	};
 
 	return cmocka_run_group_tests(tests, server_start, server_stop);
