@@ -395,7 +395,13 @@ part1() {
 				if (a == "" || s == "") exit
 				r = (a > 0) ? s / a : 0
 				printf "target: p99 TTFT with the agent >= 2x lower than static equal weights: %.1fx (%s)\n", r, (r >= 2) ? "met" : "NOT met"
-				printf "target: no request lost beyond those in flight on b4 when it died: agent %d failed (%d broken, %d refused), %s in flight on b4 at its death: %s\n", ae, ab, ar, ai, (ae <= ai + 0) ? "met" : "NOT met (" ae - ai " more)"
+				# broken = connected before the failure and then cut: after
+				# b4 exits its port answers a SYN with a RST (refused), so a
+				# broken request was in flight on b4 when it died (in the
+				# worker, or accepted by its kernel and not yet read); the
+				# /metrics snapshot (b4-inflt) is taken a moment earlier
+				lost = ae - ab
+				printf "target: no request lost beyond those in flight on b4 when it died: agent %d failed = %d broken in flight (b4 had %s running+waiting moments before) + %d lost beyond (%d refused, %d other): %s\n", ae, ab, ai, lost, ar, lost - ar, (lost == 0) ? "met" : "NOT met"
 			}' "$out/inference.csv"
 		ttft_chart "$load"
 		[ -f "$out/ttft-$load.png" ] && echo "chart: $out/ttft-$load.png"
