@@ -517,21 +517,43 @@ int lb_dp_attached(struct lb_dp *dp, char names[][16], int max)
 	return list_links(dp->dir, names, max);
 }
 
-/* Is name one of the pins inferlb makes (maps, programs, links)? */
-static bool is_our_pin(const char *name)
+/* Does the object (opened, not loaded) have a map of this name? */
+static bool object_has_map(const struct bpf_object *obj, const char *name)
 {
-	static const char *const decap[] = { LB_PIN_DECAP_ADDRS,
-					     LB_PIN_DECAP_STATS,
-					     LB_PIN_DECAP_PROG };
+	struct bpf_map *map;
+
+	if (!obj)
+		return false;
+	bpf_object__for_each_map(map, obj)
+		if (!strcmp(bpf_map__name(map), name))
+			return true;
+	return false;
+}
+
+/*
+ * Is name one of the pins inferlb makes? Programs, links, and every map
+ * of the two objects: attach pins each map under its own name, so the
+ * objects themselves are the list (a map added to the datapath is
+ * removed by unload without a list to keep in step). lb and decap are the
+ * objects opened by remove_pins(); NULL ones fall back to the named maps.
+ */
+static bool is_our_pin(const char *name, const struct bpf_object *lb,
+		       const struct bpf_object *decap)
+{
+	static const char *const decap_pins[] = { LB_PIN_DECAP_ADDRS,
+						  LB_PIN_DECAP_STATS,
+						  LB_PIN_DECAP_PROG };
 
 	if (!strncmp(name, LB_PIN_LINK_PREFIX, strlen(LB_PIN_LINK_PREFIX)) ||
 	    !strcmp(name, LB_PIN_PROG))
 		return true;
+	if (object_has_map(lb, name) || object_has_map(decap, name))
+		return true;
 	for (int i = 0; i < LB_M_COUNT; i++)
 		if (!strcmp(name, lb_map_pin_names[i]))
 			return true;
-	for (size_t i = 0; i < sizeof(decap) / sizeof(decap[0]); i++)
-		if (!strcmp(name, decap[i]))
+	for (size_t i = 0; i < sizeof(decap_pins) / sizeof(decap_pins[0]); i++)
+		if (!strcmp(name, decap_pins[i]))
 			return true;
 	return false;
 }
@@ -540,6 +562,8 @@ static bool is_our_pin(const char *name)
  * Anything else found there is left alone (and the directory with it). */
 static int remove_pins(const char *dir)
 {
+	struct lb_bpf *lb = NULL;
+	struct decap_bpf *decap = NULL;
 	struct dirent *de;
 	char p[512];
 	int err = 0;
@@ -547,14 +571,19 @@ static int remove_pins(const char *dir)
 
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
+	lb = lb_bpf__open();
+	decap = decap_bpf__open();
 	while ((de = readdir(d))) {
-		if (!is_our_pin(de->d_name))
+		if (!is_our_pin(de->d_name, lb ? lb->obj : NULL,
+				decap ? decap->obj : NULL))
 			continue;
 		path_of(p, sizeof(p), dir, de->d_name);
 		if (unlink(p) && !err)
 			err = -errno;
 	}
 	closedir(d);
+	lb_bpf__destroy(lb);
+	decap_bpf__destroy(decap);
 	if (rmdir(dir) && errno != ENOENT && errno != ENOTEMPTY && !err)
 		err = -errno;
 	return err;

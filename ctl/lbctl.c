@@ -251,6 +251,9 @@ static int do_unload(int argc, char **argv)
 	if (lb_dp_unload(&dp, msg, sizeof(msg)))
 		return runtime_err(&dp);
 	lb_dp_close(&dp);
+	if (!access(pin_dir, F_OK))
+		return report("unloaded", "unloaded; kept %s: it holds files that are not inferlb's\n",
+			      pin_dir);
 	return report("unloaded", "unloaded; removed %s\n", pin_dir);
 }
 

@@ -241,6 +241,13 @@ fresh=/sys/fs/bpf/lbcli-fresh-$id
 out=$(nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$fresh" attach nosuchdev0 2>&1); code=$?
 [ $code = 1 ] && [ ! -e "$fresh" ] && ok || bad "failed first attach: code $code, left: $(ls "$fresh" 2>&1)"
 rm -rf "$fresh"
+# unload removes every pin it made and the directory (every map of the
+# object is pinned by name, also those no command opens)
+full=/sys/fs/bpf/lbcli-full-$id
+out=$(nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$full" attach cli2 2>&1 &&
+	nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$full" unload 2>&1); code=$?
+[ $code = 0 ] && [ ! -e "$full" ] && ok || bad "full unload: code $code, left: $(ls "$full" 2>&1) ($out)"
+rm -rf "$full"
 # unload only ever removes inferlb's own pins
 foreign=/sys/fs/bpf/lbcli-foreign-$id
 mkdir -p "$foreign" && bpftool map create "$foreign/other" type array key 4 value 4 entries 1 name other
