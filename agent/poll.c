@@ -77,6 +77,7 @@ struct target {
 	struct shard *sh;
 	int id;
 	CURL *easy;
+	CURLU *uh;
 	int watch_fd;		/* kept connection watched while idle; -1 */
 	bool busy;
 	bool too_big;		/* body exceeded max_body: write cb refused */
@@ -269,6 +270,7 @@ void lb_poller_free(struct lb_poller *p)
 	}
 	for (i = 0; i < p->n; i++) {
 		curl_easy_cleanup(p->t[i]->easy);
+		curl_url_cleanup(p->t[i]->uh);
 		free(p->t[i]->buf);
 		free(p->t[i]);
 	}
@@ -417,7 +419,12 @@ int lb_poller_add(struct lb_poller *p, const char *url)
 	t->easy = e;
 	t->watch_fd = -1;
 
-	SETOPT(e, CURLOPT_URL, url);	/* libcurl copies the string */
+	t->uh = curl_url();
+	if (!t->uh || curl_url_set(t->uh, CURLUPART_URL, url, 0) != CURLUE_OK) {
+		cc = CURLE_OUT_OF_MEMORY;
+		goto fail;
+	}
+	SETOPT(e, CURLOPT_CURLU, t->uh);
 	SETOPT(e, CURLOPT_PRIVATE, t);
 	SETOPT(e, CURLOPT_WRITEFUNCTION, write_cb);
 	SETOPT(e, CURLOPT_WRITEDATA, t);
@@ -451,6 +458,7 @@ int lb_poller_add(struct lb_poller *p, const char *url)
 	return p->n++;
 fail:
 	curl_easy_cleanup(e);
+	curl_url_cleanup(t->uh);
 	free(t);
 	return cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
 }
