@@ -546,15 +546,26 @@ static void start_round(struct lb_agent *a, uint64_t now)
 static void on_closed(void *ctx, int target)
 {
 	struct lb_probe *p = ctx;
+	struct lb_agent_backend *b;
 	struct lb_agent *a;
+	uint64_t now;
 
 	(void)target;
 	if (!p)
 		return;
 	a = p->agent;
 	pthread_mutex_lock(&a->mu);
-	p->owner->early_polls++;
-	start_backend(a, p->owner, lb_agent_now_ms(), true);
+	now = lb_agent_now_ms();
+	b = p->owner;
+	/* A server that times idle connections out faster than we poll
+	 * would otherwise double its polls: one early poll per backend per
+	 * health interval; a death is the first close in a long while. */
+	if (!b->last_early_ms ||
+	    now >= b->last_early_ms + a->conf.policy.health_interval_ms) {
+		b->last_early_ms = now;
+		b->early_polls++;
+		start_backend(a, b, now, true);
+	}
 	pthread_mutex_unlock(&a->mu);
 }
 

@@ -60,6 +60,7 @@ struct lb_agent_backend {
 	double xid;			/* last DCGM XID (0 = none) */
 	uint64_t polls;			/* completed poll rounds */
 	uint64_t early_polls;		/* started on an idle connection's close */
+	uint64_t last_early_ms;		/* when the last of those started; 0 none */
 	uint64_t round_started;		/* ms */
 	/* what is live in the maps */
 	__u32 weight;
