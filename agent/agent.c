@@ -24,6 +24,7 @@
 #define DECIDE_GAP_MS 5		/* batch decisions over bursts of answers */
 
 static void on_closed(void *ctx, int target);
+static void early_poll(struct lb_agent *a, struct lb_agent_backend *b);
 #define LB_RECOUNT_MS 10000	/* open-flow recount from the flow tables */
 
 uint64_t lb_agent_now_ms(void)
@@ -498,9 +499,17 @@ static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
 		p->errors[LB_FETCH_ERROR + 1]++;	/* bad status or text */
 	else
 		p->errors[f->result]++;
+	/* cut mid-answer: the process may have died while we asked */
+	if (f->dropped)
+		b->dropped = true;
 	if (!b->probe[LB_PROBE_HEALTH].pending &&
-	    !b->probe[LB_PROBE_METRICS].pending && !b->probe[LB_PROBE_DCGM].pending)
+	    !b->probe[LB_PROBE_METRICS].pending && !b->probe[LB_PROBE_DCGM].pending) {
 		round_done(a, b);
+		if (b->dropped) {
+			b->dropped = false;
+			early_poll(a, b);
+		}
+	}
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -538,34 +547,37 @@ static void start_round(struct lb_agent *a, uint64_t now)
 	a->rounds++;
 }
 
+/* Polls b now, health included, rather than at the next round: a worker
+ * that just died is DOWN within a round trip instead of up to a poll
+ * interval later, and fewer new connections meet its closed port. At most
+ * once per health interval: a server that times idle connections out
+ * faster than we poll must not double its polls, and a death is the first
+ * such sign in a long while. Called with a->mu held. */
+static void early_poll(struct lb_agent *a, struct lb_agent_backend *b)
+{
+	uint64_t now = lb_agent_now_ms();
+
+	if (b->last_early_ms &&
+	    now < b->last_early_ms + a->conf.policy.health_interval_ms)
+		return;
+	b->last_early_ms = now;
+	b->early_polls++;
+	start_backend(a, b, now, true);
+}
+
 /* A worker closed the connection we keep to it between polls: its process
- * may have exited (or it timed the idle connection out). Poll it now,
- * health included, rather than at the next round: a dead worker is DOWN
- * within a round trip instead of up to a poll interval later, and fewer
- * new connections are sent to a closed port meanwhile. */
+ * may have exited (or it timed the idle connection out). */
 static void on_closed(void *ctx, int target)
 {
 	struct lb_probe *p = ctx;
-	struct lb_agent_backend *b;
 	struct lb_agent *a;
-	uint64_t now;
 
 	(void)target;
 	if (!p)
 		return;
 	a = p->agent;
 	pthread_mutex_lock(&a->mu);
-	now = lb_agent_now_ms();
-	b = p->owner;
-	/* A server that times idle connections out faster than we poll
-	 * would otherwise double its polls: one early poll per backend per
-	 * health interval; a death is the first close in a long while. */
-	if (!b->last_early_ms ||
-	    now >= b->last_early_ms + a->conf.policy.health_interval_ms) {
-		b->last_early_ms = now;
-		b->early_polls++;
-		start_backend(a, b, now, true);
-	}
+	early_poll(a, p->owner);
 	pthread_mutex_unlock(&a->mu);
 }
 

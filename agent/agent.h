@@ -61,6 +61,7 @@ struct lb_agent_backend {
 	uint64_t polls;			/* completed poll rounds */
 	uint64_t early_polls;		/* started on an idle connection's close */
 	uint64_t last_early_ms;		/* when the last of those started; 0 none */
+	bool dropped;			/* a request of this round was cut */
 	uint64_t round_started;		/* ms */
 	/* what is live in the maps */
 	__u32 weight;

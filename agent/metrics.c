@@ -304,7 +304,7 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 	be_gauge(f, a, "inferlb_backend_polls_total", "counter",
 		 "Completed polls of the worker.", v_polls);
 	be_gauge(f, a, "inferlb_backend_early_polls_total", "counter",
-		 "Polls started at once because the worker closed the idle connection.",
+		 "Polls started at once because the worker closed the kept connection or cut an answer.",
 		 v_early);
 	be_states(f, a);
 	be_probes(f, a);

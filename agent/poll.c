@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -56,9 +57,9 @@
 /* epoll tag of the caller's extra fd; libcurl's sockets carry their
  * shard's index in the upper 32 bits and the fd in the lower. */
 #define EXTRA_TAG		UINT64_MAX
-/* Idle-connection watches: this bit, the target id in bits 32-62 and the
- * fd in the lower 32 (never EXTRA_TAG: target ids stay below 2^24). */
-#define WATCH_TAG		(1ULL << 63)
+/* epoll tag of the watch set (below) in the main set; in the watch set
+ * each idle connection carries its target id (upper 32) and fd (lower). */
+#define WATCH_SET_TAG		(UINT64_MAX - 1)
 /* Shard indexes and target ids stay far below 32 bits. */
 #define LB_POLLER_MAX_TARGETS	(1 << 24)
 
@@ -79,6 +80,7 @@ struct target {
 	CURL *easy;
 	CURLU *uh;
 	int watch_fd;		/* kept connection watched while idle; -1 */
+	int reg_fd;		/* fd last registered in the watch set; -1 */
 	bool busy;
 	bool too_big;		/* body exceeded max_body: write cb refused */
 
@@ -99,7 +101,12 @@ struct done {
 };
 
 struct lb_poller {
-	int epfd;		/* libcurl's sockets, and the caller's extra fd */
+	int epfd;		/* libcurl's sockets, the caller's extra fd,
+				 * and wepfd */
+	/* Idle kept-alive connections, in an epoll set of their own so that
+	 * our registrations never touch libcurl's (several targets of one
+	 * host share a connection, and libcurl may use it again at any time). */
+	int wepfd;
 	int extra_fd;		/* registered in epfd; -1 if none */
 	struct shard **sh;
 	int nsh;
@@ -215,9 +222,16 @@ struct lb_poller *lb_poller_new(uint32_t timeout_ms, size_t max_body,
 	}
 	p->extra_fd = -1;
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (p->epfd < 0) {
+	p->wepfd = epoll_create1(EPOLL_CLOEXEC);
+	if (p->epfd < 0 || p->wepfd < 0 ||
+	    epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wepfd, &(struct epoll_event){
+			      .events = EPOLLIN, .data.u64 = WATCH_SET_TAG })) {
+		if (p->epfd >= 0)
+			close(p->epfd);
+		if (p->wepfd >= 0)
+			close(p->wepfd);
 		free(p);
-		set_err(err, errlen, "poller: cannot create an epoll set");
+		set_err(err, errlen, "poller: cannot create the epoll sets");
 		return NULL;
 	}
 	p->timeout_ms = timeout_ms;
@@ -277,6 +291,7 @@ void lb_poller_free(struct lb_poller *p)
 	for (i = 0; i < p->nsh; i++)
 		shard_free(p->sh[i]);
 	close(p->epfd);
+	close(p->wepfd);
 	free(p->sh);
 	free(p->done);
 	free(p->t);
@@ -418,6 +433,7 @@ int lb_poller_add(struct lb_poller *p, const char *url)
 	t->id = p->n;
 	t->easy = e;
 	t->watch_fd = -1;
+	t->reg_fd = -1;
 
 	t->uh = curl_url();
 	if (!t->uh || curl_url_set(t->uh, CURLUPART_URL, url, 0) != CURLUE_OK) {
@@ -471,11 +487,8 @@ void lb_poller_on_closed(struct lb_poller *p, lb_closed_cb cb)
 		p->closed_cb = cb;
 }
 
-/* Forgets t's watch. Its registration stays in the epoll set, disarmed
- * or about to be: never deleted here, because by now the fd may be a
- * connection libcurl is using again (another target of the same host
- * reuses it; libcurl's own add then finds it and modifies it), and a
- * delete would stall that transfer. A stale event is harmless (below). */
+/* Forgets t's watch; its registration stays in the watch set until the
+ * fd is closed or watched again, and a stale event is told apart below. */
 static void unwatch(struct target *t)
 {
 	t->watch_fd = -1;
@@ -483,7 +496,7 @@ static void unwatch(struct target *t)
 
 /* Watches the connection t's finished transfer left in libcurl's cache
  * (still in the multi: the socket is found through it). libcurl does not
- * watch idle connections; one event, then the watch is gone. */
+ * watch idle connections. One event, then the watch is disarmed. */
 static void watch(struct lb_poller *p, struct target *t)
 {
 	curl_socket_t s = CURL_SOCKET_BAD;
@@ -495,29 +508,62 @@ static void watch(struct lb_poller *p, struct target *t)
 	    curl_easy_getinfo(t->easy, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK ||
 	    s == CURL_SOCKET_BAD)
 		return;
-	ev.data.u64 = WATCH_TAG | (uint64_t)t->id << 32 | (uint32_t)s;
-	if (!epoll_ctl(p->epfd, EPOLL_CTL_ADD, s, &ev) ||
-	    (errno == EEXIST && !epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev)))
+	ev.data.u64 = (uint64_t)t->id << 32 | (uint32_t)s;
+	/* Usually the same connection as last time: re-arm it in one call
+	 * (a closed and reused fd is not in the set any more: add it). */
+	if ((s == t->reg_fd && !epoll_ctl(p->wepfd, EPOLL_CTL_MOD, s, &ev)) ||
+	    !epoll_ctl(p->wepfd, EPOLL_CTL_ADD, s, &ev) ||
+	    (errno == EEXIST && !epoll_ctl(p->wepfd, EPOLL_CTL_MOD, s, &ev))) {
 		t->watch_fd = s;
+		t->reg_fd = s;
+	}
 }
 
-/* An event on a watched idle connection (EPOLLONESHOT: it is disarmed
- * now): report it once. */
+/*
+ * An event on a watched connection. Reported only if the peer closed or
+ * reset it: readable data means the connection is carrying a transfer
+ * again (another target of the same host reuses it; libcurl has its own
+ * registration and reads it), so that is not a close, and neither is a
+ * wakeup with nothing to read (then the watch is armed again).
+ */
 static void watch_fired(struct lb_poller *p, uint64_t tag)
 {
-	uint32_t id = (uint32_t)(tag >> 32) & 0x7fffffffu;
+	uint32_t id = (uint32_t)(tag >> 32);
+	int fd = (int)(uint32_t)tag;
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+		.data.u64 = tag,
+	};
 	struct target *t;
+	ssize_t n;
+	char c;
 
 	if (id >= (uint32_t)p->n)
 		return;
 	t = p->t[id];
-	/* Stale (the connection is in use again): ignored. A report that
-	 * slips through only makes the caller poll that worker early. */
-	if (t->busy || t->watch_fd != (int)(uint32_t)tag)
+	if (t->busy || t->watch_fd != fd)
+		return;	/* stale: the connection is in use again */
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0)
 		return;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		epoll_ctl(p->wepfd, EPOLL_CTL_MOD, fd, &ev);
+		return;
+	}
 	unwatch(t);
 	if (p->closed_cb)
 		p->closed_cb(t->ctx, t->id);
+}
+
+/* The watch set is readable: report what it holds. */
+static void watches_fired(struct lb_poller *p)
+{
+	struct epoll_event evs[64];
+	int i, n;
+
+	n = epoll_wait(p->wepfd, evs, sizeof(evs) / sizeof(evs[0]), 0);
+	for (i = 0; i < n; i++)
+		watch_fired(p, evs[i].data.u64);
 }
 
 int lb_poller_start(struct lb_poller *p, int target, lb_fetch_cb cb,
@@ -603,6 +649,13 @@ static void finish(struct lb_poller *p, struct target *t, CURLcode rc)
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
 		f.result = LB_FETCH_TIMEOUT;
+		break;
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+		f.result = LB_FETCH_ERROR;
+		f.dropped = true;
 		break;
 	default:
 		f.result = LB_FETCH_ERROR;
@@ -716,8 +769,8 @@ int lb_poller_run(struct lb_poller *p, int timeout_ms, int extra_fd,
 				*extra_ready = true;
 			continue;
 		}
-		if (tag & WATCH_TAG) {
-			watch_fired(p, tag);
+		if (tag == WATCH_SET_TAG) {
+			watches_fired(p);
 			continue;
 		}
 		if (idx >= (uint32_t)p->nsh)

@@ -30,6 +30,8 @@ struct lb_fetch {
 	const char *body;	/* NUL-terminated; valid during the callback */
 	size_t len;
 	double latency_ms;	/* start to end of the request */
+	bool dropped;		/* LB_FETCH_ERROR: the connection was cut
+				 * (reset, closed, nothing or half an answer) */
 	char error[128];	/* libcurl's message when not OK */
 };
 

@@ -241,6 +241,7 @@ struct res {
 	long status;
 	char body[64];
 	size_t len;
+	bool dropped;
 	double latency_ms;
 	char error[128];
 };
@@ -254,6 +255,7 @@ static void record(void *ctx, int target, const struct lb_fetch *f)
 	r->result = f->result;
 	r->status = f->status;
 	r->len = f->len;
+	r->dropped = f->dropped;
 	r->latency_ms = f->latency_ms;
 	/* The body must be NUL-terminated at len. */
 	assert_non_null(f->body);
@@ -671,6 +673,8 @@ struct one_shot {
 	int lfd;
 	int go[2];	/* a byte on go[0]: close everything */
 	uint16_t port;
+	const char *ans;	/* NULL: the keep-alive "ok" */
+	atomic_bool answered;
 };
 
 static void *one_shot_main(void *arg)
@@ -678,6 +682,7 @@ static void *one_shot_main(void *arg)
 	static const char ans[] =
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	struct one_shot *o = arg;
+	const char *a = o->ans ? o->ans : ans;
 	char buf[2048];
 	size_t len = 0;
 	ssize_t n;
@@ -692,8 +697,9 @@ static void *one_shot_main(void *arg)
 		len += (size_t)n;
 		buf[len] = '\0';
 		if (strstr(buf, "\r\n\r\n")) {
-			if (write(c, ans, sizeof(ans) - 1) < 0)
+			if (write(c, a, strlen(a)) < 0)
 				break;
+			atomic_store(&o->answered, true);
 			break;
 		}
 	}
@@ -720,10 +726,37 @@ static void on_closed(void *ctx, int target)
 	closed_seen.ctx = ctx;
 }
 
-static void test_idle_close_reported(void **state)
+/* Starts a one_shot server on 127.0.0.1 (any port) answering ans. */
+static void one_shot_start(struct one_shot *o, const char *ans, pthread_t *th)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
+
+	memset(o, 0, sizeof(*o));
+	o->ans = ans;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	o->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(o->lfd >= 0);
+	assert_int_equal(bind(o->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(o->lfd, 4), 0);
+	assert_int_equal(getsockname(o->lfd, (struct sockaddr *)&a, &alen), 0);
+	o->port = ntohs(a.sin_port);
+	assert_int_equal(pipe(o->go), 0);
+	assert_int_equal(pthread_create(th, NULL, one_shot_main, o), 0);
+}
+
+static void one_shot_stop(struct one_shot *o, pthread_t th)
+{
+	/* also wakes an accept() still waiting, should the test fail early */
+	shutdown(o->lfd, SHUT_RDWR);
+	assert_int_equal(write(o->go[1], "x", 1), 1);
+	pthread_join(th, NULL);
+	close(o->go[0]);
+	close(o->go[1]);
+}
+
+static void test_idle_close_reported(void **state)
+{
 	struct one_shot o;
 	char url[128], err[128] = "";
 	struct lb_poller *p;
@@ -733,15 +766,7 @@ static void test_idle_close_reported(void **state)
 
 	(void)state;
 	memset(&closed_seen, 0, sizeof(closed_seen));
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	o.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(o.lfd >= 0);
-	assert_int_equal(bind(o.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(o.lfd, 4), 0);
-	assert_int_equal(getsockname(o.lfd, (struct sockaddr *)&a, &alen), 0);
-	o.port = ntohs(a.sin_port);
-	assert_int_equal(pipe(o.go), 0);
-	assert_int_equal(pthread_create(&th, NULL, one_shot_main, &o), 0);
+	one_shot_start(&o, NULL, &th);
 
 	p = lb_poller_new(2000, MAX_BODY, err, sizeof(err));
 	assert_non_null(p);
@@ -751,6 +776,7 @@ static void test_idle_close_reported(void **state)
 	assert_int_equal(lb_poller_start(p, t, record, &r), 0);
 	run_until(p, &r.calls, 1, 5000);
 	assert_int_equal(r.result, LB_FETCH_OK);
+	assert_false(r.dropped);
 	assert_string_equal(r.body, "ok");
 
 	/* Connection kept open and quiet: nothing to report. */
@@ -780,6 +806,39 @@ static void test_idle_close_reported(void **state)
 	close(o.go[1]);
 }
 
+/* A worker that dies while it answers: an error that says the connection
+ * was cut, so the caller can look again at once. */
+static void test_cut_answer_dropped(void **state)
+{
+	struct one_shot o;
+	char url[128], err[128] = "";
+	struct lb_poller *p;
+	struct res r = { .calls = 0 };
+	pthread_t th;
+	int t;
+
+	(void)state;
+	one_shot_start(&o, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part", &th);
+	p = lb_poller_new(5000, MAX_BODY, err, sizeof(err));
+	assert_non_null(p);
+	url_of(url, sizeof(url), o.port, "/metrics");
+	t = lb_poller_add(p, url);
+	assert_int_equal(lb_poller_start(p, t, record, &r), 0);
+	/* half the answer is sent and the rest never comes ... */
+	for (int i = 0; i < 250 && !atomic_load(&o.answered); i++)
+		assert_int_equal(lb_poller_run(p, 20, -1, NULL), 0);
+	assert_true(atomic_load(&o.answered));
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(lb_poller_run(p, 20, -1, NULL), 0);
+	assert_int_equal(r.calls, 0);
+	/* ... because the process "exits" */
+	one_shot_stop(&o, th);
+	run_until(p, &r.calls, 1, 5000);
+	assert_int_equal(r.result, LB_FETCH_ERROR);
+	assert_true(r.dropped);
+	lb_poller_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -797,6 +856,7 @@ int main(void)
 		cmocka_unit_test(test_extra_fd),
 		cmocka_unit_test(test_free_inflight),
 		cmocka_unit_test(test_idle_close_reported),
+		cmocka_unit_test(test_cut_answer_dropped),
 	};
 
 	return cmocka_run_group_tests(tests, server_start, server_stop);
