@@ -326,7 +326,8 @@ b4 = d.get("backends", {}).get("b4", {})
 print(",".join(str(x) for x in [sys.argv[4], sys.argv[3], d["requests"], o["ok"], err,
       o["refused"], o["broken"], o["http_error"], o["timeout"], o["other"],
       t.get("p50", 0), t.get("p90", 0), t.get("p99", 0), t.get("p99.9", 0),
-      sched.get("inflight_at_death", "?"), b4.get("requests", 0), d.get("dropped", 0)]))
+      sched.get("inflight_at_death", "?"), b4.get("requests", 0), d.get("dropped", 0),
+      d.get("refused_at_connect", o["refused"])]))
 EOF
 }
 
@@ -373,7 +374,7 @@ part1() {
 	echo "  estimated capacity: $CAP_TOTAL req/s (all four), $CAP_SURV req/s after b4 dies"
 	echo "  capacity per worker = batch / ((output+1) x token time + prefill)"
 	echo "config,load,cfg..." >/dev/null
-	echo "load,config,requests,ok,errors,refused,broken,http_error,timeout,other,ttft_p50,ttft_p90,ttft_p99,ttft_p999,b4_inflight_at_death,b4_requests,dropped" \
+	echo "load,config,requests,ok,errors,refused,broken,http_error,timeout,other,ttft_p50,ttft_p90,ttft_p99,ttft_p999,b4_inflight_at_death,b4_requests,dropped,refused_at_connect" \
 		>"$out/inference.csv"
 	for load in $LOADS; do
 		for cfg in $CFGS; do
@@ -389,19 +390,21 @@ part1() {
 			printf "%-14s %6d %6d %6d %7d %6d %9.1f %9.1f %9.1f %9.1f %9s\n", n, $3, $4, $5, $6, $7, $11, $12, $13, $14, $15 }' \
 			"$out/inference.csv"
 		awk -F, -v l="$load" '
-			$1 == l && $2 == "agent" { a = $13; ae = $5; ai = $15; ar = $6; ab = $7 }
+			$1 == l && $2 == "agent" { a = $13; ae = $5; ai = $15; ar = $6; ab = $7; arc = $18 }
 			$1 == l && $2 == "static" { s = $13 }
 			END {
 				if (a == "" || s == "") exit
 				r = (a > 0) ? s / a : 0
 				printf "target: p99 TTFT with the agent >= 2x lower than static equal weights: %.1fx (%s)\n", r, (r >= 2) ? "met" : "NOT met"
-				# broken = connected before the failure and then cut: after
-				# b4 exits its port answers a SYN with a RST (refused), so a
-				# broken request was in flight on b4 when it died (in the
-				# worker, or accepted by its kernel and not yet read); the
-				# /metrics snapshot (b4-inflt) is taken a moment earlier
-				lost = ae - ab
-				printf "target: no request lost beyond those in flight on b4 when it died: agent %d failed = %d broken in flight (b4 had %s running+waiting moments before) + %d lost beyond (%d refused, %d other): %s\n", ae, ab, ai, lost, ar, lost - ar, (lost == 0) ? "met" : "NOT met"
+				# broken, or reset before any answer, = connected to b4
+				# before it died (in the worker, or accepted by its kernel
+				# and not yet read): in flight. After its exit its port
+				# answers a SYN with a RST: refused at connect, the loss
+				# the agent should prevent. The /metrics snapshot
+				# (b4-inflt) is taken a moment before the death.
+				inflt = ab + (ar - arc)
+				lost = ae - inflt
+				printf "target: no request lost beyond those in flight on b4 when it died: agent %d failed = %d in flight (%d broken, %d reset before any answer; b4 had %s running+waiting moments before) + %d lost beyond (%d refused at connect, %d other): %s\n", ae, inflt, ab, ar - arc, ai, lost, arc, lost - arc, (lost == 0) ? "met" : "NOT met"
 			}' "$out/inference.csv"
 		ttft_chart "$load"
 		[ -f "$out/ttft-$load.png" ] && echo "chart: $out/ttft-$load.png"

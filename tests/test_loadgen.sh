@@ -88,6 +88,7 @@ echo "# refused"
 lg --url "$(url $DEAD)" --concurrency 2 --requests 20 --json
 check "refused: exit 0 (rc $RC)" [ "$RC" = 0 ]
 check "refused: all 20 counted as refused" jtrue 'j["outcomes"]["refused"] == 20 and j["outcomes"]["ok"] == 0'
+check "refused: all 20 at connect (the SYN got a RST)" jtrue 'j["refused_at_connect"] == 20'
 check "refused: no TTFT samples" jtrue 'j["ttft_ms"]["n"] == 0 and j["ttft_ms"]["p50"] is None'
 
 echo "# open loop"

@@ -108,6 +108,9 @@ struct samples {
 static struct {
 	unsigned long started, arrivals, dropped, completed;
 	unsigned long oc[OC_NR];
+	/* of oc[OC_REFUSED]: the connection itself refused (the SYN got a
+	 * RST), as opposed to reset after it was accepted */
+	unsigned long refused_connect;
 	unsigned long tokens_ok, want_ok, short_ok;
 	struct samples ttft, lat, tps;	/* ms, ms, tokens/s: ok requests */
 	struct { char name[BACKEND_MAX]; unsigned long n, ok; } be[MAX_BACKENDS];
@@ -322,6 +325,7 @@ static void usage(FILE *f)
 		"refused (connect refused, or reset/closed before any response byte), timeout,\n"
 		"broken (stream ended or reset without [DONE]), other (any other curl error),\n"
 		"cancelled (in flight at SIGINT/SIGTERM).  Percentiles cover ok requests.\n"
+		"refused_at_connect counts the refused whose connection itself was refused.\n"
 		"Exit status: 0 run completed (whatever the request outcomes), 1 setup failure,\n"
 		"2 bad arguments.\n");
 }
@@ -726,6 +730,8 @@ static void finish(CURLM *m, struct req *r, CURLcode rc, bool cancelled)
 	curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
 	oc = cancelled ? OC_CANCELLED : classify(r, rc, status);
 	res.oc[oc]++;
+	if (oc == OC_REFUSED && rc == CURLE_COULDNT_CONNECT)
+		res.refused_connect++;
 	res.completed++;
 	if (oc == OC_HTTP)
 		count_status(status);
@@ -881,7 +887,8 @@ static void report_json(double wall, const struct summary *sm)
 	printf(",\"outcomes\":{");
 	for (i = 0; i < OC_NR; i++)
 		printf("%s\"%s\":%lu", i ? "," : "", oc_names[i], res.oc[i]);
-	printf("},\"http_status\":{");
+	printf("},\"refused_at_connect\":%lu", res.refused_connect);
+	printf(",\"http_status\":{");
 	for (i = 0; i < res.nst; i++)
 		printf("%s\"%ld\":%lu", i ? "," : "", res.st[i].code, res.st[i].n);
 	printf("},\"backends\":{");
@@ -919,7 +926,7 @@ static void report_text(double wall, const struct summary *sm)
 	printf("outcomes:");
 	for (i = 0; i < OC_NR; i++)
 		printf(" %s %lu", oc_names[i], res.oc[i]);
-	putchar('\n');
+	printf(" (refused at connect %lu)\n", res.refused_connect);
 	if (res.nst) {
 		printf("http errors:");
 		for (i = 0; i < res.nst; i++)
