@@ -313,6 +313,9 @@ run_inference() {
 	wait "$SCHED_PID" 2>/dev/null
 	SCHED_PID=
 	L -j stats >"$out/inf-$load-$cfg.stats.json" 2>/dev/null
+	# the agent's own view (signals, weights, states, polls), raw data
+	[ "$with_agent" = 1 ] && in_lb curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics" \
+		>"$out/inf-$load-$cfg.agent-metrics.txt" 2>/dev/null
 	stop_agent
 	python3 - "$out/inf-$load-$cfg.json" "$tmp/sched" "$cfg" "$load" \
 		>>"$out/inference.csv" <<'EOF'
