@@ -7,8 +7,8 @@
  * easy handle that is removed from the multi hands its connection back to
  * the multi's connection cache, and the next request to the same
  * host:port picks it up again, so a target polled at 10 Hz keeps one TCP
- * connection open. The cache is sized to the number of targets (see
- * resize_conn_cache()), because libcurl's default only counts easy handles
+ * connection open. Each cache is sized to the number of its targets (see
+ * shard_for_next()), because libcurl's default only counts easy handles
  * currently added, which would evict idle keep-alive connections between
  * polls. There is no per-host connection limit: benchmarks run many
  * targets on one host:port and want them concurrent.
@@ -25,6 +25,10 @@
  * its multi (close_connect_only) and the whole DNS cache when a transfer
  * starts (Curl_hostcache_prune): with 1,000 targets in one multi these two
  * walks were a fifth of the agent's CPU (perf). Per shard they are short.
+ *
+ * Between requests each target's kept connection is watched for a close
+ * by its peer (lb_poller_on_closed()), in an epoll set of our own nested
+ * in the main one, so that our registrations never meet libcurl's.
  *
  * Each target also owns its body buffer, which only grows (up to
  * max_body + 1 bytes) and is reused, so a steady-state poll allocates
