@@ -5,7 +5,7 @@ set -eu
 
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 libnl-3-dev libnl-route-3-dev libmicrohttpd-dev pkg-config make gcc iproute2 ethtool \
-linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev jq"
+linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq"
 
 missing=""
 for p in $PKGS; do
