@@ -189,15 +189,7 @@ static void render_head(struct sim_buf *b, unsigned i, unsigned wait,
 	if (opt.engine == ENG_VLLM) {
 		const char *l = "engine=\"0\",model_name=\"sim-model\"";
 
-		sim_bhead(b, "vllm:num_requests_running", "gauge",
-			  "Number of requests in model execution batches.");
-		sim_bput(b, "vllm:num_requests_running{%s} %u.0\n", l, run);
-		sim_bhead(b, "vllm:num_requests_waiting", "gauge",
-			  "Number of requests waiting to be processed.");
-		sim_bput(b, "vllm:num_requests_waiting{%s} %u.0\n", l, wait);
-		sim_bhead(b, "vllm:kv_cache_usage_perc", "gauge",
-			  "KV-cache usage. 1 means 100 percent usage.");
-		sim_bput(b, "vllm:kv_cache_usage_perc{%s} %.6f\n", l, kv);
+		sim_vllm_signals(b, l, run, wait, kv);
 		sim_bhead(b, "vllm:prefix_cache_queries_total", "counter",
 			  "Prefix cache queries, in terms of number of queried tokens.");
 		sim_bput(b, "vllm:prefix_cache_queries_total{%s} %" PRIu64 ".0\n",
@@ -228,14 +220,7 @@ static void render_head(struct sim_buf *b, unsigned i, unsigned wait,
 	} else {
 		const char *l = "model_name=\"sim-model\"";
 
-		sim_bhead(b, "sglang:num_running_reqs", "gauge",
-			  "The number of running requests.");
-		sim_bput(b, "sglang:num_running_reqs{%s} %u.0\n", l, run);
-		sim_bhead(b, "sglang:num_queue_reqs", "gauge",
-			  "The number of requests in the waiting queue.");
-		sim_bput(b, "sglang:num_queue_reqs{%s} %u.0\n", l, wait);
-		sim_bhead(b, "sglang:token_usage", "gauge", "The token usage.");
-		sim_bput(b, "sglang:token_usage{%s} %.6f\n", l, kv);
+		sim_sglang_signals(b, l, run, wait, kv);
 		sim_bhead(b, "sglang:num_used_tokens", "gauge",
 			  "The number of used tokens.");
 		sim_bput(b, "sglang:num_used_tokens{%s} %u.0\n", l,

@@ -429,6 +429,7 @@ static MHD_Result_t do_metrics(struct MHD_Connection *c)
 	uint64_t pt, gt, ok, fail;
 	double kv;
 	const char *mn = opt.model;
+	char labels[256];
 	MHD_Result_t ret;
 
 	b.p = malloc(b.cap);
@@ -452,15 +453,8 @@ static MHD_Result_t do_metrics(struct MHD_Connection *c)
 
 	switch (opt.engine) {
 	case ENG_VLLM:
-		sim_bhead(&b, "vllm:num_requests_running", "gauge",
-			  "Number of requests in model execution batches.");
-		sim_bput(&b, "vllm:num_requests_running{engine=\"0\",model_name=\"%s\"} %u.0\n", mn, run);
-		sim_bhead(&b, "vllm:num_requests_waiting", "gauge",
-			  "Number of requests waiting to be processed.");
-		sim_bput(&b, "vllm:num_requests_waiting{engine=\"0\",model_name=\"%s\"} %u.0\n", mn, wait);
-		sim_bhead(&b, "vllm:kv_cache_usage_perc", "gauge",
-			  "KV-cache usage. 1 means 100 percent usage.");
-		sim_bput(&b, "vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"%s\"} %.6f\n", mn, kv);
+		snprintf(labels, sizeof(labels), "engine=\"0\",model_name=\"%s\"", mn);
+		sim_vllm_signals(&b, labels, run, wait, kv);
 		sim_bhead(&b, "vllm:prompt_tokens", "counter",
 			  "Number of prefill tokens processed.");
 		sim_bput(&b, "vllm:prompt_tokens_total{engine=\"0\",model_name=\"%s\"} %" PRIu64 ".0\n", mn, pt);
@@ -476,15 +470,8 @@ static MHD_Result_t do_metrics(struct MHD_Connection *c)
 			 KV_BLOCK, maxblk);
 		break;
 	case ENG_SGLANG:
-		sim_bhead(&b, "sglang:num_running_reqs", "gauge",
-			  "The number of running requests.");
-		sim_bput(&b, "sglang:num_running_reqs{model_name=\"%s\"} %u.0\n", mn, run);
-		sim_bhead(&b, "sglang:num_queue_reqs", "gauge",
-			  "The number of requests in the waiting queue.");
-		sim_bput(&b, "sglang:num_queue_reqs{model_name=\"%s\"} %u.0\n", mn, wait);
-		sim_bhead(&b, "sglang:token_usage", "gauge",
-			  "The token usage.");
-		sim_bput(&b, "sglang:token_usage{model_name=\"%s\"} %.6f\n", mn, kv);
+		snprintf(labels, sizeof(labels), "model_name=\"%s\"", mn);
+		sim_sglang_signals(&b, labels, run, wait, kv);
 		sim_bhead(&b, "sglang:num_used_tokens", "gauge",
 			  "The number of used tokens.");
 		sim_bput(&b, "sglang:num_used_tokens{model_name=\"%s\"} %u.0\n", mn, kvt);

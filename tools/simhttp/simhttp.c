@@ -136,3 +136,30 @@ void sim_bhead(struct sim_buf *b, const char *name, const char *type,
 {
 	sim_bput(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
+
+void sim_vllm_signals(struct sim_buf *b, const char *labels, unsigned running,
+		      unsigned waiting, double kv)
+{
+	sim_bhead(b, "vllm:num_requests_running", "gauge",
+		  "Number of requests in model execution batches.");
+	sim_bput(b, "vllm:num_requests_running{%s} %u.0\n", labels, running);
+	sim_bhead(b, "vllm:num_requests_waiting", "gauge",
+		  "Number of requests waiting to be processed.");
+	sim_bput(b, "vllm:num_requests_waiting{%s} %u.0\n", labels, waiting);
+	sim_bhead(b, "vllm:kv_cache_usage_perc", "gauge",
+		  "KV-cache usage. 1 means 100 percent usage.");
+	sim_bput(b, "vllm:kv_cache_usage_perc{%s} %.6f\n", labels, kv);
+}
+
+void sim_sglang_signals(struct sim_buf *b, const char *labels, unsigned running,
+			unsigned waiting, double kv)
+{
+	sim_bhead(b, "sglang:num_running_reqs", "gauge",
+		  "The number of running requests.");
+	sim_bput(b, "sglang:num_running_reqs{%s} %u.0\n", labels, running);
+	sim_bhead(b, "sglang:num_queue_reqs", "gauge",
+		  "The number of requests in the waiting queue.");
+	sim_bput(b, "sglang:num_queue_reqs{%s} %u.0\n", labels, waiting);
+	sim_bhead(b, "sglang:token_usage", "gauge", "The token usage.");
+	sim_bput(b, "sglang:token_usage{%s} %.6f\n", labels, kv);
+}

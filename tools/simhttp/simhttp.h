@@ -57,4 +57,14 @@ void sim_bput(struct sim_buf *b, const char *fmt, ...)
 void sim_bhead(struct sim_buf *b, const char *name, const char *type,
 	       const char *help);
 
+/* The three families the agent reads (waiting, running, KV use), as the
+ * engine exports them; @labels is the series' label set without braces.
+ * vLLM: vllm:num_requests_running, vllm:num_requests_waiting,
+ * vllm:kv_cache_usage_perc. SGLang: sglang:num_running_reqs,
+ * sglang:num_queue_reqs, sglang:token_usage. */
+void sim_vllm_signals(struct sim_buf *b, const char *labels, unsigned running,
+		      unsigned waiting, double kv);
+void sim_sglang_signals(struct sim_buf *b, const char *labels, unsigned running,
+			unsigned waiting, double kv);
+
 #endif /* SIMHTTP_H */
