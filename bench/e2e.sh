@@ -534,8 +534,17 @@ wrk_run() {
 		>>"$out/balancers.csv"
 }
 
+# wrk_all NAME URL: once URL answers (5 s at most), the three wrk modes
+wrk_all() {
+	wait_for 5 topo_exec client curl -s -o /dev/null --max-time 1 "$2" ||
+		warn "$1 $2 unreachable"
+	wrk_run "$1" "$2" ka
+	wrk_run "$1" "$2" fresh
+	wrk_run "$1" "$2" close
+}
+
 part3() {
-	local i ns_lb url cfg
+	local i ns_lb cfg
 	echo
 	echo "== 3. inferlb vs HAProxy vs nftables DNAT (httpd backends, short GET /, wrk -t2 -c64 ${WRK_SECONDS}s)"
 	command -v wrk >/dev/null || { warn "no wrk: part 3 skipped"; return 1; }
@@ -561,11 +570,7 @@ part3() {
 		for i in $(seq $N); do
 			L backend add "$VIP4:$HPORT/tcp" "$(B "$i")" --weight 100 >/dev/null || false
 		done || warn "inferlb VIP :$HPORT"
-	url=http://$VIP4:$HPORT/
-	topo_exec client curl -s --max-time 2 "$url" >/dev/null || warn "inferlb $url unreachable"
-	wrk_run inferlb "$url" ka
-	wrk_run inferlb "$url" fresh
-	wrk_run inferlb "$url" close
+	wrk_all inferlb "http://$VIP4:$HPORT/"
 
 	# HAProxy: a TCP proxy on the lb's own address (clients connect to it;
 	# backends see the proxy as the source, replies go back through it)
@@ -589,12 +594,7 @@ part3() {
 		cp "$cfg" "$out/haproxy.cfg"
 		ip netns exec "$ns_lb" haproxy -f "$cfg" -D -p "$HAPROXY_PIDFILE" >"$tmp/haproxy.log" 2>&1 ||
 			warn "haproxy: $(cat "$tmp/haproxy.log")"
-		url=http://$LB4:$HAPORT/
-		wait_for 5 topo_exec client curl -s -o /dev/null --max-time 1 "$url" ||
-			warn "haproxy $url unreachable"
-		wrk_run haproxy "$url" ka
-		wrk_run haproxy "$url" fresh
-		wrk_run haproxy "$url" close
+		wrk_all haproxy "http://$LB4:$HAPORT/"
 		for p in $(cat "$HAPROXY_PIDFILE" 2>/dev/null); do kill "$p" 2>/dev/null; done
 	else
 		warn "no haproxy: skipped"
@@ -637,12 +637,7 @@ part3() {
 		cp "$tmp/nft.conf" "$out/nftables.conf"
 		ip netns exec "$ns_lb" nft -f "$tmp/nft.conf" 2>"$tmp/nft.err" ||
 			warn "nft: $(cat "$tmp/nft.err")"
-		url=http://$NFTVIP:$HPORT/
-		wait_for 5 topo_exec client curl -s -o /dev/null --max-time 1 "$url" ||
-			warn "nftables $url unreachable"
-		wrk_run nftables "$url" ka
-		wrk_run nftables "$url" fresh
-		wrk_run nftables "$url" close
+		wrk_all nftables "http://$NFTVIP:$HPORT/"
 		ip netns exec "$ns_lb" nft delete table ip e2elb 2>/dev/null
 		ip netns exec "$ns_lb" sysctl -qw net.ipv4.ip_forward=0
 	else
