@@ -532,38 +532,24 @@ static bool object_has_map(const struct bpf_object *obj, const char *name)
 
 /*
  * Is name one of the pins inferlb makes? Programs, links, and every map
- * of the two objects: attach pins each map under its own name, so the
- * objects themselves are the list (a map added to the datapath is
- * removed by unload without a list to keep in step). lb and decap are the
- * objects opened by remove_pins(); NULL ones fall back to the named maps.
+ * of the two objects (opened, not loaded): attach pins each map under its
+ * own name, so the objects themselves are the list, and a map added to
+ * the datapath is removed by unload without a list to keep in step.
  */
 static bool is_our_pin(const char *name, const struct bpf_object *lb,
 		       const struct bpf_object *decap)
 {
-	static const char *const decap_pins[] = { LB_PIN_DECAP_ADDRS,
-						  LB_PIN_DECAP_STATS,
-						  LB_PIN_DECAP_PROG };
-
-	if (!strncmp(name, LB_PIN_LINK_PREFIX, strlen(LB_PIN_LINK_PREFIX)) ||
-	    !strcmp(name, LB_PIN_PROG))
-		return true;
-	if (object_has_map(lb, name) || object_has_map(decap, name))
-		return true;
-	for (int i = 0; i < LB_M_COUNT; i++)
-		if (!strcmp(name, lb_map_pin_names[i]))
-			return true;
-	for (size_t i = 0; i < sizeof(decap_pins) / sizeof(decap_pins[0]); i++)
-		if (!strcmp(name, decap_pins[i]))
-			return true;
-	return false;
+	return !strncmp(name, LB_PIN_LINK_PREFIX, strlen(LB_PIN_LINK_PREFIX)) ||
+	       !strcmp(name, LB_PIN_PROG) || !strcmp(name, LB_PIN_DECAP_PROG) ||
+	       object_has_map(lb, name) || object_has_map(decap, name);
 }
 
 /* Removes inferlb's pins from dir, then dir if that left it empty.
  * Anything else found there is left alone (and the directory with it). */
 static int remove_pins(const char *dir)
 {
-	struct lb_bpf *lb = NULL;
-	struct decap_bpf *decap = NULL;
+	struct lb_bpf *lb;
+	struct decap_bpf *decap;
 	struct dirent *de;
 	char p[512];
 	int err = 0;
@@ -573,18 +559,22 @@ static int remove_pins(const char *dir)
 		return errno == ENOENT ? 0 : -errno;
 	lb = lb_bpf__open();
 	decap = decap_bpf__open();
+	if (!lb || !decap) {
+		err = -ENOMEM;	/* without the objects, no list of our pins */
+		goto out;
+	}
 	while ((de = readdir(d))) {
-		if (!is_our_pin(de->d_name, lb ? lb->obj : NULL,
-				decap ? decap->obj : NULL))
+		if (!is_our_pin(de->d_name, lb->obj, decap->obj))
 			continue;
 		path_of(p, sizeof(p), dir, de->d_name);
 		if (unlink(p) && !err)
 			err = -errno;
 	}
+out:
 	closedir(d);
 	lb_bpf__destroy(lb);
 	decap_bpf__destroy(decap);
-	if (rmdir(dir) && errno != ENOENT && errno != ENOTEMPTY && !err)
+	if (!err && rmdir(dir) && errno != ENOENT && errno != ENOTEMPTY)
 		err = -errno;
 	return err;
 }
