@@ -10,7 +10,12 @@
 #
 # BPF objects: bpf/*.bpf.c -> build/bpf/*.bpf.o (clang -target bpf -g, so
 # every map carries BTF) -> build/*.skel.h (bpftool gen skeleton).
-# Userspace: ctl/*.c -> build/libinferlb.a, linked by tests, bench and tools.
+# Userspace, by layer (each only includes the layers below it):
+#   lib/*.c    -> build/libinferlb.a: opens, reads and writes the maps, builds
+#                 tables (lbctl, lb-agent, tests, bench and examples link it)
+#   cli/*.c    -> build/lbctl: the operator's CLI over the library
+#   agent/*.c  -> build/libagent.a + build/lb-agent: the daemon
+#   tools/     -> simulators and test clients (HTTP/TCP only, no project code)
 
 BUILD   := build
 CLANG   ?= clang
@@ -20,10 +25,13 @@ ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
 CFLAGS  ?= -O2 -g
 NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 NL_LIBS   := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) $(NL_CFLAGS)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -I$(BUILD) $(NL_CFLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Iinclude -Ibpf -I$(ARCH_INC)
-AGENT_LIBS := $(shell pkg-config --libs libcurl yaml-0.1 libcap 2>/dev/null || echo -lcurl -lyaml -lcap)
-LDLIBS  := -lbpf -lelf -lz -lpthread $(NL_LIBS) $(AGENT_LIBS) -lm
+# What each layer links: the library needs libbpf and libnl (and libyaml
+# for the topology file); the agent adds libcurl, libcap, libmicrohttpd.
+LIB_LDLIBS := -lbpf -lelf -lz $(NL_LIBS) $(shell pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml) -lm
+AGENT_LIBS := $(shell pkg-config --libs libcurl libcap 2>/dev/null || echo -lcurl -lcap)
+LDLIBS  := $(LIB_LDLIBS) -lpthread $(AGENT_LIBS)
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c) $(wildcard bench/*.bpf.c)
 BPF_OBJS   := $(patsubst %.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
@@ -34,7 +42,10 @@ BPF_HDRS   := $(wildcard bpf/*.h) $(wildcard include/*.h) $(wildcard bench/*.h)
 AGENT_SRCS := $(filter-out agent/main.c,$(wildcard agent/*.c))
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRCS))
 AGENT_LIB  := $(BUILD)/libagent.a
-LIB_SRCS   := $(wildcard ctl/lb_*.c)
+LIB_SRCS   := $(wildcard lib/*.c)
+LIB_HDRS   := $(wildcard lib/*.h) $(wildcard include/*.h)
+CLI_SRCS   := $(wildcard cli/*.c)
+CLI_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIB        := $(BUILD)/libinferlb.a
 
@@ -47,7 +58,7 @@ TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom \
 	      $(BUILD)/bench/bench_react $(BUILD)/bench/bench_httpfloor
-TOOLS      := $(BUILD)/tools/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
+TOOLS      := $(BUILD)/examples/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
 	      $(BUILD)/tools/gpusim $(BUILD)/tools/fleetsim $(BUILD)/tools/loadgen
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
@@ -76,41 +87,44 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 $(BUILD)/%.skel.h: $(BUILD)/bench/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-$(BUILD)/ctl/%.o: ctl/%.c $(wildcard ctl/*.h) $(wildcard agent/*.h) $(wildcard include/*.h) $(SKELS) | $(BUILD)/ctl
-	$(CC) $(CFLAGS) -Iagent -c $< -o $@
+$(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS) $(SKELS) | $(BUILD)/lib
+	$(CC) $(CFLAGS) -Ilib -c $< -o $@
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
 # The agent's parts (libagent.a), linked by the tests and, later, lb-agent.
-$(BUILD)/agent/%.o: agent/%.c $(wildcard agent/*.h) $(wildcard include/*.h) $(wildcard ctl/*.h) $(SKELS) | $(BUILD)/agent
-	$(CC) $(CFLAGS) $(MHD_CFLAGS) -Iagent -c $< -o $@
+$(BUILD)/agent/%.o: agent/%.c $(wildcard agent/*.h) $(LIB_HDRS) $(SKELS) | $(BUILD)/agent
+	$(CC) $(CFLAGS) $(MHD_CFLAGS) -Ilib -Iagent -c $< -o $@
 $(AGENT_LIB): $(AGENT_OBJS)
 	$(AR) rcs $@ $^
 
-# lbctl: the operator's CLI (ctl/lbctl.c) over the ctl library.
-# It reads the agent's config file for `lbctl apply`, hence libagent.a.
-$(LBCTL): $(BUILD)/ctl/lbctl.o $(LIB) $(AGENT_LIB)
+# lbctl: the operator's CLI (cli/) over the library.
+$(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) $(LIB_HDRS) | $(BUILD)/cli
+	$(CC) $(CFLAGS) -Ilib -Icli -Iagent -c $< -o $@
+$(LBCTL): $(CLI_OBJS) $(LIB) $(AGENT_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(MHD_LIBS)
 
-# lb-agent: the daemon (agent/main.c) over libagent.a and the ctl library.
+# lb-agent: the daemon (agent/main.c) over libagent.a and the library.
 # jemalloc: libcurl allocates and frees a good deal per transfer, and glibc's
 # malloc was a fifth of the agent's CPU at 1,000 workers (perf); jemalloc
 # took 5-12% off the agent's total in make bench (agent CPU at 1,000 workers).
 $(AGENT): $(BUILD)/agent/main.o $(AGENT_LIB) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(MHD_LIBS) -ljemalloc
 
-$(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard ctl/*.h) $(wildcard agent/*.h) $(SKELS) $(wildcard include/*.h) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Itests -Iagent -c $< -o $@
+$(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(LIB_HDRS) $(wildcard cli/*.h) $(wildcard agent/*.h) $(SKELS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Itests -Ilib -Icli -Iagent -c $< -o $@
+# (test_print links lbctl's output module)
+$(BUILD)/tests/test_print: $(BUILD)/cli/lb_print.o
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(AGENT_LIB) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(MHD_LIBS) -lcmocka -lm
 # drivers that shell tests run inside network namespaces
 $(BUILD)/tests/neigh_probe: $(BUILD)/tests/neigh_probe.o $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS)
 
-$(BUILD)/bench/%.o: bench/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) $(wildcard ctl/*.h) $(wildcard bench/*.h) | $(BUILD)/bench
-	$(CC) $(CFLAGS) -Itests -c $< -o $@
+$(BUILD)/bench/%.o: bench/%.c $(SKELS) $(LIB_HDRS) $(wildcard tests/*.h) $(wildcard bench/*.h) | $(BUILD)/bench
+	$(CC) $(CFLAGS) -Itests -Ilib -c $< -o $@
 $(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm
+	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS)
 
 # the simulated GPU inference worker
 $(BUILD)/tools/gpusim: $(wildcard tools/gpusim/*.c) $(wildcard tools/gpusim/*.h) $(wildcard tools/simhttp/*) | $(BUILD)/tools
@@ -136,12 +150,13 @@ $(BUILD)/bench/bench_httpfloor: bench/bench_httpfloor.c agent/prom.c agent/engin
 $(BUILD)/tools/e2e/%: tools/e2e/%.c | $(BUILD)/tools/e2e
 	$(CC) $(CFLAGS) $< -o $@ -lm
 
-$(BUILD)/tools/%.o: tools/%.c $(SKELS) $(wildcard include/*.h) $(wildcard tests/*.h) $(wildcard ctl/*.h) | $(BUILD)/tools
-	$(CC) $(CFLAGS) -Itests -c $< -o $@
-$(BUILD)/tools/%: $(BUILD)/tools/%.o $(TEST_HELPERS) $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+# examples: programs over the library and the test helpers
+$(BUILD)/examples/%.o: examples/%.c $(SKELS) $(LIB_HDRS) $(wildcard tests/*.h) | $(BUILD)/examples
+	$(CC) $(CFLAGS) -Itests -Ilib -c $< -o $@
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(TEST_HELPERS) $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS)
 
-$(BUILD)/bpf $(BUILD)/bench $(BUILD)/ctl $(BUILD)/agent $(BUILD)/tests $(BUILD)/tools $(BUILD)/tools/e2e:
+$(BUILD)/bpf $(BUILD)/bench $(BUILD)/lib $(BUILD)/cli $(BUILD)/agent $(BUILD)/tests $(BUILD)/tools $(BUILD)/tools/e2e $(BUILD)/examples:
 	mkdir -p $@
 
 test: deps
@@ -165,19 +180,19 @@ demo: deps
 # The datapath alone, through BPF_PROG_TEST_RUN (no network needed).
 demo-datapath: deps
 	@$(MAKE) --no-print-directory build
-	@$(BUILD)/tools/dp_demo
+	@$(BUILD)/examples/dp_demo
 
 # Fuzz the parsers that read untrusted text: /metrics scrapes and config
 # files (libFuzzer, ASan + UBSan). FUZZ_SECONDS per target (default 60);
 # seeds are the test fixtures; crashes are written to build/fuzz/.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-std=gnu11 -Iinclude -Ictl -Iagent -I$(BUILD) $(NL_CFLAGS)
+	-std=gnu11 -Iinclude -Ilib -Iagent -I$(BUILD) $(NL_CFLAGS)
 FUZZ_PROM_SRCS := agent/prom.c agent/engine.c
-FUZZ_CONFIG_SRCS := agent/config.c agent/policy.c agent/engine.c agent/prom.c ctl/lb_addr.c ctl/lb_names.c
+FUZZ_CONFIG_SRCS := agent/config.c agent/policy.c agent/engine.c agent/prom.c lib/lb_addr.c lib/lb_names.c
 $(BUILD)/fuzz/fuzz_prom: fuzz/fuzz_prom.c $(FUZZ_PROM_SRCS) $(wildcard agent/*.h) | $(BUILD)/fuzz
 	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ -lm
-$(BUILD)/fuzz/fuzz_config: fuzz/fuzz_config.c $(FUZZ_CONFIG_SRCS) $(wildcard agent/*.h) $(wildcard ctl/*.h) | $(BUILD)/fuzz
+$(BUILD)/fuzz/fuzz_config: fuzz/fuzz_config.c $(FUZZ_CONFIG_SRCS) $(wildcard agent/*.h) $(LIB_HDRS) | $(BUILD)/fuzz
 	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ -lyaml -lm
 $(BUILD)/fuzz:
 	mkdir -p $@

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
-# test_neigh.sh - next-hop MAC resolution (ctl/lb_neigh.c) against real
+# test_neigh.sh - next-hop MAC resolution (lib/lb_neigh.c) against real
 # kernel routing and neighbour tables, in namespaces made for this test:
 #
 #   lb ns:  lb0 198.18.1.1/24 2001:db8:1::1/64 --veth-- be0 (be ns) .2 / ::2
