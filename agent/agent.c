@@ -667,8 +667,8 @@ static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 
 /*
  * p2c's load score, per backend: requests waiting and running per unit
- * of capacity, x1000 (the datapath adds 1000 for every flow it sends
- * there until the next score, so a stale score does not herd). Written
+ * of capacity, x LB_P2C_FLOW_SCORE (the datapath adds as much for every
+ * flow it sends there until the next score, so a stale score does not herd). Written
  * field by field into the mapped lb_be_load.
  */
 static void publish_scores(struct lb_agent *a)
@@ -681,7 +681,7 @@ static void publish_scores(struct lb_agent *a)
 		struct lb_agent_backend *b = &a->be[i];
 		double load = (b->sig.has_waiting ? b->sig.waiting : 0) +
 			      (b->sig.has_running ? b->sig.running : 0);
-		__u64 score = (__u64)(1000.0 * load / b->conf->capacity);
+		__u64 score = (__u64)((double)LB_P2C_FLOW_SCORE * load / b->conf->capacity);
 
 		__atomic_store_n(&ld[b->id].score, score, __ATOMIC_RELAXED);
 		__atomic_store_n(&ld[b->id].sent, 0, __ATOMIC_RELAXED);

@@ -93,11 +93,11 @@ static int plan(struct lb_dp *dp, const struct lb_conf *conf,
 {
 	static const __u8 none[16];
 	unsigned new_vips = 0, new_be = 0, gone_vips = 0;
-	struct lb_config cfg = { 0 };
+	struct lb_settings cfg = { 0 };
 	__u32 zero = 0;
 	char s[80], a[64];
 
-	bpf_map_lookup_elem(dp->fd[LB_M_CONFIG], &zero, &cfg);
+	bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg);
 	for (int i = 0; i < l->n_vips; i++)
 		gone_vips += !conf_vip(conf, &l->vips[i].info.key);
 	for (size_t i = 0; i < conf->n_vips; i++) {

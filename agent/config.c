@@ -35,6 +35,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "lb_maglev.h"
 #include "lb_names.h"
 #include "prom.h"
 #include "lb_addr.h"
@@ -904,18 +905,6 @@ static int parse_backend(struct ctx *x, const struct node *m,
 
 /* ---- vips[] ---------------------------------------------------------- */
 
-static bool is_prime(uint32_t n)
-{
-	uint32_t d;
-
-	if (n < 2)
-		return false;
-	for (d = 2; d <= n / d; d++)
-		if (n % d == 0)
-			return false;
-	return true;
-}
-
 enum { V_ADDRESS, V_MODE, V_RING_SIZE, V_BACKENDS, V_POLICY, V_REFUSE,
        V_FAIL_OPEN, V_RATE, V_BURST, V_CLIENT_RATE, V_CLIENT_BURST,
        V_CLIENT_PREFIX, V_EPSILON, V_N };
@@ -1053,8 +1042,8 @@ static int parse_vip(struct ctx *x, const struct node *m, size_t idx)
 		rc = get_str(x, v[V_RING_SIZE], f, false, &s);
 		if (rc)
 			return rc;
-		if (lb_parse_u32(s, LB_RING_SIZE_MIN, LB_RING_SIZE_MAX,
-				 &vip->ring_size) || !is_prime(vip->ring_size))
+		if (lb_parse_u32(s, 0, UINT32_MAX, &vip->ring_size) ||
+		    !lb_ring_size_ok(vip->ring_size))
 			return fail(x, -EINVAL, v[V_RING_SIZE], f,
 				    "must be a prime in [%u, %u], got %s",
 				    LB_RING_SIZE_MIN, LB_RING_SIZE_MAX,

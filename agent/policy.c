@@ -418,12 +418,12 @@ enum lb_bstate lb_policy_step(const struct lb_policy_cfg *cfg,
 
 static uint32_t to_weight(double cap, double max_cap, double share)
 {
-	double w = (double)LB_WEIGHT_SCALE * (cap / max_cap) * share;
+	double w = (double)LB_WEIGHT_MAX * (cap / max_cap) * share;
 
 	if (!(w > 0.0))
 		return 0;
-	if (w >= LB_WEIGHT_SCALE)
-		return LB_WEIGHT_SCALE;
+	if (w >= LB_WEIGHT_MAX)
+		return LB_WEIGHT_MAX;
 	return (uint32_t)lround(w);
 }
 

@@ -19,7 +19,7 @@
  *   share  = head * slow_start(t)          in HEALTHY
  *            head * slow_start_min         in HALF_OPEN (trial weight)
  *            0                             in any other state
- *   weight = round(LB_WEIGHT_SCALE * capacity / max_capacity * share)
+ *   weight = round(LB_WEIGHT_MAX * capacity / max_capacity * share)
  *
  * Why this shape: it is GIE's "roofline" saturation score (the worst of
  * queue/QueueThreshold and KV/KVThreshold, defaults 5 and 0.8) turned
@@ -35,7 +35,7 @@
  * a poll or two (a full worker hurts TTFT now), recovery is slower so a
  * just-emptied worker is not stampeded.
  *
- * Weights are integers 0..LB_WEIGHT_SCALE (1000000): the largest
+ * Weights are integers 0..LB_WEIGHT_MAX (1000000): the largest
  * configured capacity at full headroom maps to 1000000, so there is six
  * digits of resolution for relative GPU speed and headroom.
  */
@@ -46,9 +46,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inferlb.h"
 #include "engine.h"
-
-#define LB_WEIGHT_SCALE 1000000u
 
 /*
  * Headroom below which a backend is "saturated" for reporting and tests.

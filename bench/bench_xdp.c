@@ -389,14 +389,14 @@ static void setup_minimal(struct bench *b)
 {
 	struct min_vip_key vk = { .port = htons(80), .proto = IPPROTO_TCP };
 	struct min_vip v = { .id = VIP4_ID, .ring_base = 0, .ring_size = RING };
-	struct lb_config cfg;
+	struct lb_settings cfg;
 	__u32 zero = 0;
 	__u8 a[16];
 	int fd;
 
 	/* The IPv6 outer source and its entropy mask: xdp_lb's own config. */
-	CHECK(!bpf_map_lookup_elem(bpf_map__fd(b->lb->maps.lb_config), &zero, &cfg),
-	      "lb_config: %s", strerror(errno));
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(b->lb->maps.lb_settings), &zero, &cfg),
+	      "lb_settings: %s", strerror(errno));
 	b->min = minimal_bpf__open();
 	CHECK(b->min, "open minimal: %s", strerror(errno));
 	b->min->rodata->min_hash_seed = HASH_SEED;

@@ -276,12 +276,12 @@ static __always_inline int lb_over_bound(__u32 be_id, __u32 w, __u64 total,
 }
 
 /* p2c: a candidate's load, the agent's score plus the flows sent since
- * (one flow counts 1000 score units), so a stale score does not herd. */
+ * (LB_P2C_FLOW_SCORE units each), so a stale score does not herd. */
 static __always_inline __u64 lb_p2c_load(__u32 be_id)
 {
 	struct lb_be_load *ld = bpf_map_lookup_elem(&lb_be_load, &be_id);
 
-	return ld ? ld->score + ld->sent * 1000 : ~0ull;
+	return ld ? ld->score + ld->sent * LB_P2C_FLOW_SCORE : ~0ull;
 }
 
 /* c->refused: which lb_refusals field, + 1 (0 = not refused). */
@@ -304,7 +304,7 @@ struct lb_choice {
 struct lb_new_req {
 	__u32 vip_id;
 	__u32 hash;	/* of the 5-tuple */
-	__u32 seed;	/* lb_config.hash_seed */
+	__u32 seed;	/* lb_settings.hash_seed */
 	__u8 saddr[16];	/* the client */
 	__u32 v6;
 	__u32 drop;	/* out: a global counter offset (no table) */
@@ -525,7 +525,7 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 				     const void *fk, const void *saddr,
 				     const void *daddr, __be16 dport,
 				     __u8 proto, const int v6,
-				     const struct lb_config *cfg,
+				     const struct lb_settings *cfg,
 				     struct lb_choice *c)
 {
 	struct lb_new_req *req;
@@ -653,7 +653,7 @@ static __always_inline int lb_refuse(struct xdp_md *ctx, const __u32 l3_off,
 }
 
 /* L3 MTU towards the backends, bounded so the ICMP field cannot wrap. */
-static __always_inline __u32 lb_mtu(const struct lb_config *cfg)
+static __always_inline __u32 lb_mtu(const struct lb_settings *cfg)
 {
 	__u32 mtu = cfg->mtu ? cfg->mtu : 1500;
 
@@ -664,7 +664,7 @@ static __always_inline __u32 lb_mtu(const struct lb_config *cfg)
 static __always_inline int lb_send(struct xdp_md *ctx, const __u32 l3_off,
 				   const int v6, __u8 mode,
 				   const struct lb_choice *c,
-				   const struct lb_config *cfg, __u32 entropy,
+				   const struct lb_settings *cfg, __u32 entropy,
 				   __u32 pkt_len)
 {
 	void *data = (void *)(long)ctx->data;
@@ -743,7 +743,7 @@ static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
 	struct lb_flow_key6 fk6 = {};
 	void *fk = v6 ? (void *)&fk6 : (void *)&fk4;
 	struct lb_choice c = {};
-	struct lb_config *cfg;
+	struct lb_settings *cfg;
 	__u32 zero = 0;
 	__be16 *ports;
 	int verdict;
@@ -784,7 +784,7 @@ static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
 		fk6.sport = ports[1];
 		fk6.dport = ports[0];
 	}
-	cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	cfg = bpf_map_lookup_elem(&lb_settings, &zero);
 	if (!cfg)
 		return LB_VERDICT(XDP_PASS, pass_not_vip);
 	switch (lb_choose(bpf_map_lookup_elem(flows, fk), 0, fk,
@@ -828,7 +828,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	struct lb_flow_key6 fk6 = {};
 	void *fk = v6 ? (void *)&fk6 : (void *)&fk4;
 	struct lb_choice c = {};
-	struct lb_config *cfg;
+	struct lb_settings *cfg;
 	struct lb_flow *fl;
 	struct lb_l4 l4;
 	__u32 ip_len, zero = 0, mtu;
@@ -896,7 +896,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		fk6.proto = proto;
 	}
 
-	cfg = bpf_map_lookup_elem(&lb_config, &zero);
+	cfg = bpf_map_lookup_elem(&lb_settings, &zero);
 	if (!cfg)
 		return LB_VERDICT(XDP_PASS, pass_not_vip);
 	/* Established flows first: one lookup, no VIP lookup. A SYN starts a

@@ -24,8 +24,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct lb_config);
-} lb_config SEC(".maps");
+	__type(value, struct lb_settings);
+} lb_settings SEC(".maps");
 
 /* VIP (address, port, protocol) -> its id. Consulted for new flows only. */
 struct {

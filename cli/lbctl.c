@@ -363,8 +363,8 @@ static int do_vip_add(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (ring_o->value &&
-	    (lb_parse_u32(ring_o->value, LB_RING_SIZE_MIN, LB_RING_SIZE_MAX,
-			  &o.ring_size) || !lb_is_prime(o.ring_size))) {
+	    (lb_parse_u32(ring_o->value, 0, UINT32_MAX, &o.ring_size) ||
+	     !lb_ring_size_ok(o.ring_size))) {
 		lb_err("ring size '%s' is not a prime from %u to %u (e.g. 65537)",
 		       ring_o->value, LB_RING_SIZE_MIN, LB_RING_SIZE_MAX);
 		return EXIT_USAGE;
@@ -726,7 +726,7 @@ static int do_apply(int argc, char **argv)
 static int do_show(int argc, char **argv)
 {
 	struct opt opts[] = { OPT_END };
-	struct lb_config cfg = { 0 };
+	struct lb_settings cfg = { 0 };
 	char devs[16][16], a[64];
 	struct lb_dp dp;
 	__u32 zero = 0;
@@ -737,7 +737,7 @@ static int do_show(int argc, char **argv)
 	if (open_dp(&dp))
 		return EXIT_RUNTIME;
 	n = lb_dp_attached(&dp, devs, 16);
-	bpf_map_lookup_elem(dp.fd[LB_M_CONFIG], &zero, &cfg);
+	bpf_map_lookup_elem(dp.fd[LB_M_SETTINGS], &zero, &cfg);
 	lb_out_open_object(NULL);
 	lb_out_str("pin_dir", "inferlb (pins %s)", pin_dir);
 	lb_out_open_array("devices");

@@ -2,7 +2,7 @@
 /*
  * inferlb.h - the ONE definition of inferlb's datapath ABI.
  *
- * Included by the XDP programs (bpf/) and by userspace (ctl/, agent/,
+ * Included by the XDP programs (bpf/) and by userspace (lib/, cli/, agent/,
  * tests/) alike, so there is no second copy of any struct to keep in sync.
  * Rules for this file:
  *   - fixed-width types only, explicit padding, no implicit holes;
@@ -17,7 +17,7 @@
 
 #include <linux/types.h>
 
-#define LB_SCHEMA_VERSION 3
+#define LB_SCHEMA_VERSION 4
 
 /* ---- sizes ------------------------------------------------------------ */
 #define LB_MAX_VIPS 512            /* VIP ids are 0 .. LB_MAX_VIPS-1 */
@@ -38,7 +38,7 @@
 /* ---- pin names (relative to the pin directory) ------------------------ */
 #define LB_PIN_DIR_DEFAULT "/sys/fs/bpf/inferlb"
 #define LB_PIN_META "lb_meta"
-#define LB_PIN_CONFIG "lb_config"
+#define LB_PIN_SETTINGS "lb_settings"
 #define LB_PIN_VIPS "lb_vips"
 #define LB_PIN_VIP_INFO "lb_vip_info"
 #define LB_PIN_VIP_ADDRS "lb_vip_addrs"
@@ -118,6 +118,20 @@ enum lb_refuse {
 
 /* lb_backend.flags */
 #define LB_BACKEND_F_ACTIVE 0x1 /* slot holds a live backend */
+
+/* Backend weights are integers 0 .. LB_WEIGHT_MAX, whoever sets them (lbctl,
+ * the config file, lb-agent): the agent maps the largest capacity at full
+ * headroom to LB_WEIGHT_MAX, six digits of resolution for relative speed
+ * and headroom. The Maglev builder and the bounded / least-conn policies
+ * multiply weights by flow counts in 64 bits, so this bound is part of the
+ * ABI. 0 drains: no new flows. */
+#define LB_WEIGHT_MAX 1000000u
+
+/* p2c load score units (lb_be_load.score) per flow: the agent scores a
+ * backend as LB_P2C_FLOW_SCORE x (requests waiting + running) / capacity,
+ * and the datapath adds LB_P2C_FLOW_SCORE for every new flow it sends
+ * there until the next score, so a stale score does not herd. */
+#define LB_P2C_FLOW_SCORE 1000u
 
 /* lb_backend.state: who may be sent flows, written by lb-agent from its
  * health and load polls (or left HEALTHY when only lbctl manages the
@@ -209,9 +223,10 @@ struct lb_backend {
 	 * life): an established flow then needs no VIP lookup at all. */
 	__u8 mode;
 	__u8 state; /* enum lb_be_state */
-	/* Control-plane state, not read by the datapath: the weight the VIP's
-	 * current table was built with (0 = drained). Kept here so every lbctl
-	 * run, and bpftool, sees it. */
+	/* The weight the VIP's current table was built with (0 = drained),
+	 * 0 .. LB_WEIGHT_MAX. The table-based policies never read it (the
+	 * table already holds it); bounded load reads it for a backend's fair
+	 * share. Kept here too so every lbctl run, and bpftool, sees it. */
 	__u32 weight;
 	/* New-flow rate limit set by the agent from the worker's free
 	 * capacity: flows per second and burst; 0 = no limit. */
@@ -302,8 +317,8 @@ struct lb_global_stats {
 };
 _Static_assert(sizeof(struct lb_global_stats) == 160, "lb_global_stats ABI");
 
-/* lb_config, one entry, written by userspace. */
-struct lb_config {
+/* lb_settings, one entry, written by userspace. */
+struct lb_settings {
 	__u32 hash_seed; /* seed of the per-packet flow hash */
 	/* L3 MTU towards backends; 0 means 1500. Userspace accepts only
 	 * 1320 .. 65535: below 1320 an IPv6 packet-too-big would announce
@@ -317,7 +332,7 @@ struct lb_config {
 	__be32 encap_src_v6_mask; /* applied to the last 32 bits */
 	__u32 pad;
 };
-_Static_assert(sizeof(struct lb_config) == 40, "lb_config ABI");
+_Static_assert(sizeof(struct lb_settings) == 40, "lb_settings ABI");
 
 /* lb_meta, one entry: lets userspace refuse maps of another schema. */
 struct lb_meta {

@@ -41,7 +41,7 @@
 
 const char *const lb_map_pin_names[LB_M_COUNT] = {
 	[LB_M_META] = LB_PIN_META,
-	[LB_M_CONFIG] = LB_PIN_CONFIG,
+	[LB_M_SETTINGS] = LB_PIN_SETTINGS,
 	[LB_M_VIPS] = LB_PIN_VIPS,
 	[LB_M_VIP_INFO] = LB_PIN_VIP_INFO,
 	[LB_M_VIP_ADDRS] = LB_PIN_VIP_ADDRS,
@@ -67,7 +67,7 @@ const char *const lb_map_pin_names[LB_M_COUNT] = {
  * refused even if its schema number were right. */
 static const __u32 lb_map_value_size[LB_M_COUNT] = {
 	[LB_M_META] = sizeof(struct lb_meta),
-	[LB_M_CONFIG] = sizeof(struct lb_config),
+	[LB_M_SETTINGS] = sizeof(struct lb_settings),
 	[LB_M_VIPS] = sizeof(struct lb_vip_ref),
 	[LB_M_VIP_INFO] = sizeof(struct lb_vip),
 	[LB_M_VIP_ADDRS] = sizeof(__u32),
@@ -243,7 +243,7 @@ int lb_dp_open(struct lb_dp *dp, char *msg, size_t len)
 int lb_dp_load(struct lb_dp *dp, char *msg, size_t len)
 {
 	struct lb_meta meta = { .schema_version = LB_SCHEMA_VERSION };
-	struct lb_config cfg = { 0 };
+	struct lb_settings cfg = { 0 };
 	struct bpf_map *map;
 	struct lb_bpf *skel;
 	__u32 zero = 0;
@@ -285,11 +285,11 @@ int lb_dp_load(struct lb_dp *dp, char *msg, size_t len)
 	if (err)
 		goto out_msg;
 	/* Fresh maps hold zeros; reused ones keep their state. */
-	bpf_map_lookup_elem(bpf_map__fd(skel->maps.lb_config), &zero, &cfg);
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.lb_settings), &zero, &cfg);
 	if (!cfg.hash_seed) {
 		cfg.hash_seed = LB_HASH_SEED_DEFAULT;
 		cfg.mtu = 1500;
-		bpf_map_update_elem(bpf_map__fd(skel->maps.lb_config), &zero, &cfg, 0);
+		bpf_map_update_elem(bpf_map__fd(skel->maps.lb_settings), &zero, &cfg, 0);
 	}
 	{
 		struct lb_meta old = { 0 };
@@ -370,12 +370,12 @@ static int list_links(const char *dir, char names[][16], int max);
 static void config_from_devices(struct lb_dp *dp, const char *ifname)
 {
 	char names[16][16];
-	struct lb_config cfg;
+	struct lb_settings cfg;
 	struct ifaddrs *ifa, *a;
 	int n, mtu, min = 0;
 	__u32 zero = 0;
 
-	if (bpf_map_lookup_elem(dp->fd[LB_M_CONFIG], &zero, &cfg))
+	if (bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg))
 		return;
 	n = list_links(dp->dir, names, 16);
 	for (int i = 0; i < n; i++) {
@@ -407,7 +407,7 @@ static void config_from_devices(struct lb_dp *dp, const char *ifname)
 		}
 		freeifaddrs(ifa);
 	}
-	bpf_map_update_elem(dp->fd[LB_M_CONFIG], &zero, &cfg, 0);
+	bpf_map_update_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg, 0);
 }
 
 static int attach_prog(const char *dir, const char *prog_pin,

@@ -19,7 +19,7 @@
 
 enum lb_map_idx {
 	LB_M_META,
-	LB_M_CONFIG,
+	LB_M_SETTINGS,
 	LB_M_VIPS,
 	LB_M_VIP_INFO,
 	LB_M_VIP_ADDRS,

@@ -102,6 +102,11 @@ bool lb_is_prime(__u32 n)
 	return true;
 }
 
+bool lb_ring_size_ok(__u32 m)
+{
+	return m >= LB_RING_SIZE_MIN && m <= LB_RING_SIZE_MAX && lb_is_prime(m);
+}
+
 /* ---- scratch memory ----------------------------------------------------- */
 
 void lb_maglev_ctx_init(struct lb_maglev_ctx *ctx)
@@ -640,7 +645,7 @@ static int lb_mg_check_args(const struct lb_maglev_backend *be, size_t n,
 {
 	if (!table || (!be && n))
 		return -EINVAL;
-	if (m < LB_RING_SIZE_MIN || m > LB_RING_SIZE_MAX || !lb_is_prime(m))
+	if (!lb_ring_size_ok(m))
 		return -EINVAL;
 	if (n > LB_MAGLEV_MAX_BACKENDS)
 		return -EINVAL;

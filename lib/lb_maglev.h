@@ -55,6 +55,9 @@ struct lb_maglev_ctx {
 };
 
 bool lb_is_prime(__u32 n);
+/* A usable table size M: a prime in [LB_RING_SIZE_MIN, LB_RING_SIZE_MAX]
+ * (the one check every caller makes: lbctl, the config file, the library). */
+bool lb_ring_size_ok(__u32 m);
 
 void lb_maglev_ctx_init(struct lb_maglev_ctx *ctx);
 void lb_maglev_ctx_fini(struct lb_maglev_ctx *ctx);

@@ -207,14 +207,14 @@ static int vip_rebuild(struct lb_dp *dp, __u32 vip_id, char *msg, size_t len)
 {
 	static struct lb_backend_view views[LB_MAX_BACKENDS];
 	struct lb_maglev_backend *mb = NULL;
-	struct lb_config cfg = { 0 };
+	struct lb_settings cfg = { 0 };
 	struct lb_vip v;
 	__u32 zero = 0, *table = NULL;
 	int n, err;
 
 	if (bpf_map_lookup_elem(dp->fd[LB_M_VIP_INFO], &vip_id, &v))
 		return lb_msgf(msg, len, -errno, "VIP id %u: %s", vip_id, strerror(errno));
-	bpf_map_lookup_elem(dp->fd[LB_M_CONFIG], &zero, &cfg);
+	bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg);
 	n = lb_backend_list(dp, vip_id, views, LB_MAX_BACKENDS);
 	mb = calloc(n ? n : 1, sizeof(*mb));
 	table = malloc(sizeof(*table) * v.ring_size);
@@ -345,8 +345,7 @@ int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key,
 
 	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
 		return lb_msgf(msg, len, -EINVAL, "unknown forwarding mode");
-	if (!lb_is_prime(ring_size) || ring_size < LB_RING_SIZE_MIN ||
-	    ring_size > LB_RING_SIZE_MAX)
+	if (!lb_ring_size_ok(ring_size))
 		return lb_msgf(msg, len, -EINVAL,
 			    "ring size %u is not a prime in [%u, %u]", ring_size,
 			    LB_RING_SIZE_MIN, LB_RING_SIZE_MAX);
@@ -532,10 +531,10 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 			    a, lb_fmt_vip(vip, s, sizeof(s)));
 	if (v.info.mode == LB_FWD_IPIP) {
 		static const __u8 none[16];
-		struct lb_config cfg = { 0 };
+		struct lb_settings cfg = { 0 };
 		__u32 zero = 0;
 
-		bpf_map_lookup_elem(dp->fd[LB_M_CONFIG], &zero, &cfg);
+		bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg);
 		if (family == LB_AF_INET ? !cfg.encap_src_v4 :
 					   !memcmp(cfg.encap_src_v6, none, 16))
 			return lb_msgf(msg, len, -EADDRNOTAVAIL,

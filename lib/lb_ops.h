@@ -14,7 +14,7 @@
 #include "inferlb.h"
 #include "lb_dp.h"
 
-#define LB_WEIGHT_MAX 1000000
+/* weight of a backend added without one (lbctl, config file) */
 #define LB_WEIGHT_DEFAULT 100
 
 /* A VIP as found in the maps. */

@@ -13,6 +13,7 @@
 #include <bpf/btf.h>
 
 #include "inferlb.h"
+#include "lb_maglev.h"
 #include "lb_ring.h"
 
 int lb_ring_btf_load(struct lb_ring_btf *rb)
@@ -96,8 +97,7 @@ int lb_ring_install(int rings_fd, __u32 vip_id, __u32 ring_size,
 {
 	int fd, err;
 
-	if (vip_id >= LB_MAX_VIPS || ring_size < LB_RING_SIZE_MIN ||
-	    ring_size > LB_RING_SIZE_MAX || !table)
+	if (vip_id >= LB_MAX_VIPS || !lb_ring_size_ok(ring_size) || !table)
 		return -EINVAL;
 	fd = ring_create(ring_size, table, rb);
 	if (fd < 0)

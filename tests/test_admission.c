@@ -79,7 +79,7 @@ static int fd_of(const struct bpf_map *m)
 
 /*
  * The balancer is loaded once (verifying it takes most of a second) and
- * every map but lb_config / lb_meta is emptied before each test: arrays
+ * every map but lb_settings / lb_meta is emptied before each test: arrays
  * zeroed up to id RESET_IDS (the tests use fewer ids), hashes and LRU
  * hashes emptied, tables removed.
  */
@@ -114,7 +114,7 @@ static int reset_map(struct bpf_map *m)
 	void *zero, *key, *keys;
 	size_t nk = 0;
 
-	if (strchr(name, '.') || !strcmp(name, "lb_config") || !strcmp(name, "lb_meta"))
+	if (strchr(name, '.') || !strcmp(name, "lb_settings") || !strcmp(name, "lb_meta"))
 		return 0;
 	if (n > RESET_IDS)
 		n = RESET_IDS;

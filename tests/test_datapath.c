@@ -771,12 +771,12 @@ static void test_icmp_too_big_v6(void **state)
 {
 	struct fx *f = *state;
 	struct tl_pkt_spec s = { .family = 6, .payload = 1440 };
-	struct lb_config cfg;
+	struct lb_settings cfg;
 	__u8 in[2048], exp[2048];
 	struct tl_run r;
 	size_t len = tl_build(&s, in, sizeof(in)), elen;
 	__u32 zero = 0;
-	int cfd = bpf_map__fd(f->lb->maps.lb_config);
+	int cfd = bpf_map__fd(f->lb->maps.lb_settings);
 
 	elen = expect_too_big(exp, in, 6, 1460);
 	run_ok(f->prog, in, len, &r);
@@ -946,8 +946,8 @@ static void test_icmp_error_to_backend(void **state)
 static void test_encap_entropy(void **state)
 {
 	struct fx *f = *state;
-	int cfd = bpf_map__fd(f->lb->maps.lb_config);
-	struct lb_config cfg;
+	int cfd = bpf_map__fd(f->lb->maps.lb_settings);
+	struct lb_settings cfg;
 	__u32 zero = 0, seen[256] = { 0 }, distinct = 0;
 	__u8 in[2048];
 	struct tl_run r, r2;

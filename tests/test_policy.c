@@ -377,8 +377,8 @@ static void test_decide_capacity_scale(void **state)
 	d = lb_policy_decide(&cfg, &ps, b, 2, t, NULL, out);
 	assert_true(d.rebuild);
 	assert_false(d.panic);
-	assert_int_equal(out[0], LB_WEIGHT_SCALE);
-	assert_int_equal(out[1], LB_WEIGHT_SCALE / 2);
+	assert_int_equal(out[0], LB_WEIGHT_MAX);
+	assert_int_equal(out[1], LB_WEIGHT_MAX / 2);
 }
 
 static void test_hysteresis(void **state)
@@ -475,10 +475,10 @@ static void test_panic_fails_open(void **state)
 	memcpy(cur, out, sizeof(cur));
 	assert_true(d.panic);
 	assert_true(d.rebuild);
-	assert_int_equal(out[0], LB_WEIGHT_SCALE);
+	assert_int_equal(out[0], LB_WEIGHT_MAX);
 	assert_int_equal(out[1], 0);
-	assert_int_equal(out[2], LB_WEIGHT_SCALE);
-	assert_int_equal(out[3], LB_WEIGHT_SCALE);
+	assert_int_equal(out[2], LB_WEIGHT_MAX);
+	assert_int_equal(out[3], LB_WEIGHT_MAX);
 
 	/* operator-drained backends are neither counted nor used */
 	fleet(b, 4, &t);
@@ -505,8 +505,8 @@ static void test_all_saturated_least_bad(void **state)
 	d = lb_policy_decide(&cfg, &ps, b, 2, t, NULL, out);
 	assert_false(d.panic);
 	assert_true(d.all_saturated);
-	assert_int_equal(out[0], LB_WEIGHT_SCALE);
-	assert_int_equal(out[1], LB_WEIGHT_SCALE);
+	assert_int_equal(out[0], LB_WEIGHT_MAX);
+	assert_int_equal(out[1], LB_WEIGHT_MAX);
 }
 
 int main(void)

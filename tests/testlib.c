@@ -215,7 +215,7 @@ int tl_run(int prog_fd, const void *in, size_t len, struct tl_run *r)
 
 struct lb_bpf *tl_lb_load(void)
 {
-	struct lb_config cfg = { .hash_seed = 1, .mtu = 1500 };
+	struct lb_settings cfg = { .hash_seed = 1, .mtu = 1500 };
 	struct lb_meta meta = { .schema_version = LB_SCHEMA_VERSION };
 	struct lb_bpf *s;
 	__u32 zero = 0;
@@ -242,7 +242,7 @@ struct lb_bpf *tl_lb_load(void)
 	tl_addr(4, "198.18.3.1", a);
 	memcpy(&cfg.encap_src_v4, a, 4);
 	tl_addr(6, "2001:db8:3::1", cfg.encap_src_v6);
-	if (bpf_map_update_elem(bpf_map__fd(s->maps.lb_config), &zero, &cfg, 0) ||
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.lb_settings), &zero, &cfg, 0) ||
 	    bpf_map_update_elem(bpf_map__fd(s->maps.lb_meta), &zero, &meta, 0)) {
 		perror("testlib: config");
 		lb_bpf__destroy(s);

@@ -64,7 +64,7 @@ int tl_run(int prog_fd, const void *in, size_t len, struct tl_run *r);
 /* ---- balancer setup ---------------------------------------------------- */
 
 /* Opens and loads the balancer with a small flow table, writes lb_meta and
- * an lb_config (seed 1, MTU 1500, fixed encap sources 198.18.3.1 and
+ * an lb_settings (seed 1, MTU 1500, fixed encap sources 198.18.3.1 and
  * 2001:db8:3::1). Returns NULL (and prints why) on failure. */
 struct lb_bpf *tl_lb_load(void);
 
