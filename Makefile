@@ -124,7 +124,9 @@ $(BUILD)/tests/neigh_probe: $(BUILD)/tests/neigh_probe.o $(LIB)
 $(BUILD)/bench/%.o: bench/%.c $(SKELS) $(LIB_HDRS) $(wildcard tests/*.h) $(wildcard bench/*.h) | $(BUILD)/bench
 	$(CC) $(CFLAGS) -Itests -Ilib -c $< -o $@
 $(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS) $(BENCH_LDLIBS)
+# (bench_react reads the agent's /metrics over HTTP)
+$(BUILD)/bench/bench_react: BENCH_LDLIBS := -lcurl
 
 # the simulated GPU inference worker
 $(BUILD)/tools/gpusim: $(wildcard tools/gpusim/*.c) $(wildcard tools/gpusim/*.h) $(wildcard tools/simhttp/*) | $(BUILD)/tools
