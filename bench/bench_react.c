@@ -33,6 +33,7 @@
 
 #include "inferlb.h"
 #include "lb_addr.h"
+#include "lb_map_table.h"
 
 #define MAX_TRIALS 1000
 #define POLL_NS 500000ull		/* weight read every 0.5 ms */
@@ -302,7 +303,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	snprintf(path, sizeof(path), "%s/%s", opt.pin_dir, LB_PIN_BACKENDS);
+	snprintf(path, sizeof(path), "%s/%s", opt.pin_dir,
+		 lb_map_name(LB_M_BACKENDS));
 	map_fd = bpf_obj_get_opts(path, &gopts);
 	if (map_fd < 0) {
 		fprintf(stderr, "Error: open %s: %s\n", path, strerror(errno));

@@ -37,31 +37,8 @@
 
 /* ---- pin names (relative to the pin directory) ------------------------ */
 #define LB_PIN_DIR_DEFAULT "/sys/fs/bpf/inferlb"
-#define LB_PIN_META "lb_meta"
-#define LB_PIN_SETTINGS "lb_settings"
-#define LB_PIN_VIPS "lb_vips"
-#define LB_PIN_VIP_INFO "lb_vip_info"
-#define LB_PIN_VIP_ADDRS "lb_vip_addrs"
-#define LB_PIN_VIP_FILTER "lb_vip_filter"
-#define LB_PIN_RINGS "lb_rings"
-#define LB_PIN_BACKENDS "lb_backends"
-#define LB_PIN_NEXTHOPS "lb_nexthops"
-#define LB_PIN_FLOWS4 "lb_flows4"
-#define LB_PIN_FLOWS6 "lb_flows6"
-#define LB_PIN_VIP_STATS "lb_vip_stats"
-#define LB_PIN_BACKEND_STATS "lb_be_stats"
-#define LB_PIN_GLOBAL_STATS "lb_global_stats"
-#define LB_PIN_AGENT "lb_agent"
-#define LB_PIN_VIP_TB "lb_vip_tb"
-#define LB_PIN_BE_TB "lb_be_tb"
-#define LB_PIN_CLIENT_TB "lb_client_tb"
-#define LB_PIN_VIP_BACKENDS "lb_vip_backends"
-#define LB_PIN_BE_LOAD "lb_be_load"
-#define LB_PIN_VIP_REFUSED "lb_vip_refused"
-#define LB_PIN_BE_REFUSED "lb_be_refused"
-#define LB_PIN_RR "lb_rr"
-#define LB_PIN_DECAP_ADDRS "lb_decap_addrs"
-#define LB_PIN_DECAP_STATS "lb_decap_stats"
+/* Each map is pinned under its BPF name: see LB_MAP_TABLE in
+ * include/lb_map_table.h for the list. The other pins: */
 #define LB_PIN_PROG "prog_xdp_lb"       /* the loaded balancer program */
 #define LB_PIN_LINK_PREFIX "link_"      /* + ifname: its XDP link on a device */
 #define LB_PIN_DECAP_DIR "decap"        /* decap program, maps and links */

@@ -39,55 +39,36 @@
 #define BPF_FS_ROOT "/sys/fs/bpf"
 #define LOCK_WAIT_MS 30000
 
-const char *const lb_map_pin_names[LB_M_COUNT] = {
-	[LB_M_META] = LB_PIN_META,
-	[LB_M_SETTINGS] = LB_PIN_SETTINGS,
-	[LB_M_VIPS] = LB_PIN_VIPS,
-	[LB_M_VIP_INFO] = LB_PIN_VIP_INFO,
-	[LB_M_VIP_ADDRS] = LB_PIN_VIP_ADDRS,
-	[LB_M_VIP_FILTER] = LB_PIN_VIP_FILTER,
-	[LB_M_RINGS] = LB_PIN_RINGS,
-	[LB_M_BACKENDS] = LB_PIN_BACKENDS,
-	[LB_M_NEXTHOPS] = LB_PIN_NEXTHOPS,
-	[LB_M_FLOWS4] = LB_PIN_FLOWS4,
-	[LB_M_FLOWS6] = LB_PIN_FLOWS6,
-	[LB_M_VIP_STATS] = LB_PIN_VIP_STATS,
-	[LB_M_BE_STATS] = LB_PIN_BACKEND_STATS,
-	[LB_M_GLOBAL_STATS] = LB_PIN_GLOBAL_STATS,
-	[LB_M_AGENT] = LB_PIN_AGENT,
-	[LB_M_VIP_TB] = LB_PIN_VIP_TB,
-	[LB_M_BE_TB] = LB_PIN_BE_TB,
-	[LB_M_VIP_BACKENDS] = LB_PIN_VIP_BACKENDS,
-	[LB_M_BE_LOAD] = LB_PIN_BE_LOAD,
-	[LB_M_VIP_REFUSED] = LB_PIN_VIP_REFUSED,
-	[LB_M_BE_REFUSED] = LB_PIN_BE_REFUSED,
+#define LB_MAP_OPENED_OPEN true
+#define LB_MAP_OPENED_PIN false
+#define LB_MAP_DESC(id, name_, key, value, object_, lbdp)                      \
+	[LB_M_##id] = {                                                        \
+		.name = #name_,                                                \
+		.key_size = sizeof(key),                                       \
+		.value_size = sizeof(value),                                   \
+		.object = LB_MAP_OBJ_##object_,                                \
+		.opened = LB_MAP_OPENED_##lbdp,                                \
+	},
+
+/* Sizes are what lb_dp_open checks pinned maps against: a stale pin of
+ * another layout is refused even if its schema number were right. */
+const struct lb_map_desc lb_map_table[LB_M_COUNT] = {
+	LB_MAP_TABLE(LB_MAP_DESC)
 };
 
-/* Value size each pinned map must have: a stale pin of another layout is
- * refused even if its schema number were right. */
-static const __u32 lb_map_value_size[LB_M_COUNT] = {
-	[LB_M_META] = sizeof(struct lb_meta),
-	[LB_M_SETTINGS] = sizeof(struct lb_settings),
-	[LB_M_VIPS] = sizeof(struct lb_vip_ref),
-	[LB_M_VIP_INFO] = sizeof(struct lb_vip),
-	[LB_M_VIP_ADDRS] = sizeof(__u32),
-	[LB_M_VIP_FILTER] = sizeof(__u64),
-	[LB_M_RINGS] = sizeof(__u32),
-	[LB_M_BACKENDS] = sizeof(struct lb_backend),
-	[LB_M_NEXTHOPS] = sizeof(struct lb_nexthop),
-	[LB_M_FLOWS4] = sizeof(struct lb_flow),
-	[LB_M_FLOWS6] = sizeof(struct lb_flow),
-	[LB_M_VIP_STATS] = sizeof(struct lb_counters),
-	[LB_M_BE_STATS] = sizeof(struct lb_counters),
-	[LB_M_GLOBAL_STATS] = sizeof(struct lb_global_stats),
-	[LB_M_AGENT] = sizeof(struct lb_agent_status),
-	[LB_M_VIP_TB] = sizeof(struct lb_tb),
-	[LB_M_BE_TB] = sizeof(struct lb_tb),
-	[LB_M_VIP_BACKENDS] = sizeof(struct lb_vip_backends),
-	[LB_M_BE_LOAD] = sizeof(struct lb_be_load),
-	[LB_M_VIP_REFUSED] = sizeof(struct lb_refusals),
-	[LB_M_BE_REFUSED] = sizeof(struct lb_refusals),
-};
+static int not_attached(char *msg, size_t len)
+{
+	return lb_msgf(msg, len, -ENOENT,
+		       "inferlb is not attached; run 'lbctl attach DEV' first");
+}
+
+/* -errno of a failure that is not "nothing is pinned": a missing path
+ * component (ENOENT) becomes -ENOTDIR, so that -ENOENT keeps the one
+ * meaning lb_dp.h gives it. */
+static int not_enoent(int err)
+{
+	return err == ENOENT ? -ENOTDIR : -err;
+}
 
 /* dir/name into buf; an empty string if it does not fit (dir is checked
  * to be short in lb_dp_lock, so that does not happen in practice). */
@@ -115,8 +96,9 @@ static int ensure_bpffs(char *msg, size_t len)
 		return 0;
 	mkdir(BPF_FS_ROOT, 0700);
 	if (mount("bpf", BPF_FS_ROOT, "bpf", 0, "mode=0700"))
-		return lb_msgf(msg, len, -errno, "cannot mount bpffs on %s: %s",
-			    BPF_FS_ROOT, strerror(errno));
+		return lb_msgf(msg, len, not_enoent(errno),
+			    "cannot mount bpffs on %s: %s", BPF_FS_ROOT,
+			    strerror(errno));
 	return 0;
 }
 
@@ -141,8 +123,7 @@ static int wait_lock(struct lb_dp *dp, char *msg, size_t len)
 	}
 	/* unloaded by the process we waited for: nothing left here */
 	if (!fstat(dp->dir_fd, &st) && st.st_nlink == 0)
-		return lb_msgf(msg, len, -ENOENT,
-			    "inferlb is not attached; run 'lbctl attach DEV' first");
+		return not_attached(msg, len);
 	return 0;
 }
 
@@ -178,17 +159,16 @@ int lb_dp_lock(struct lb_dp *dp, const char *dir, bool create, char *msg,
 		if (err)
 			return err;
 		if (mkdir(dir, 0700) && errno != EEXIST)
-			return lb_msgf(msg, len, -errno, "cannot create %s: %s", dir,
-				    strerror(errno));
+			return lb_msgf(msg, len, not_enoent(errno),
+				    "cannot create %s: %s", dir, strerror(errno));
 		chmod(dir, 0700);
 	}
 	dp->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dp->dir_fd < 0) {
-		if (errno == ENOENT)
-			return lb_msgf(msg, len, -ENOENT,
-				    "inferlb is not attached; run 'lbctl attach DEV' first");
-		return lb_msgf(msg, len, -errno, "cannot open %s: %s", dir,
-			    strerror(errno));
+		if (errno == ENOENT && !create)
+			return not_attached(msg, len);
+		return lb_msgf(msg, len, not_enoent(errno), "cannot open %s: %s",
+			    dir, strerror(errno));
 	}
 	return wait_lock(dp, msg, len);
 }
@@ -201,31 +181,70 @@ static bool pinned(const char *dir, const char *name)
 	return access(p, F_OK) == 0;
 }
 
+/* Is any of the balancer's pins (its program, a map of bpf/lb.bpf.c)
+ * under dir? */
+static bool holds_balancer(const char *dir)
+{
+	if (pinned(dir, LB_PIN_PROG))
+		return true;
+	for (int i = 0; i < LB_M_COUNT; i++)
+		if (lb_map_table[i].object == LB_MAP_OBJ_LB &&
+		    pinned(dir, lb_map_table[i].name))
+			return true;
+	return false;
+}
+
+static void close_maps(struct lb_dp *dp)
+{
+	for (int i = 0; i < LB_M_COUNT; i++) {
+		if (dp->fd[i] >= 0)
+			close(dp->fd[i]);
+		dp->fd[i] = -1;
+	}
+}
+
+/* Opens the pinned map i into dp->fd[i] and checks its sizes. */
+static int open_map(struct lb_dp *dp, int i, char *msg, size_t len)
+{
+	const struct lb_map_desc *m = &lb_map_table[i];
+	struct bpf_map_info info = { 0 };
+	__u32 ilen = sizeof(info);
+	char p[512];
+
+	path_of(p, sizeof(p), dp->dir, m->name);
+	dp->fd[i] = bpf_obj_get(p);
+	if (dp->fd[i] < 0) {
+		if (errno != ENOENT)
+			return lb_msgf(msg, len, not_enoent(errno),
+				    "cannot open %s: %s", p, strerror(errno));
+		if (!holds_balancer(dp->dir))
+			return not_attached(msg, len);
+		return lb_msgf(msg, len, -EPROTO,
+			    "%s is missing: the pins under %s are incomplete or of "
+			    "another version; run 'lbctl unload' to start over",
+			    p, dp->dir);
+	}
+	if (bpf_obj_get_info_by_fd(dp->fd[i], &info, &ilen) ||
+	    info.key_size != m->key_size || info.value_size != m->value_size)
+		return lb_msgf(msg, len, -EPROTO,
+			    "%s has another layout than this lbctl expects; "
+			    "run 'lbctl unload' to start over or use the "
+			    "lbctl that created it", p);
+	return 0;
+}
+
 int lb_dp_open(struct lb_dp *dp, char *msg, size_t len)
 {
 	struct lb_meta meta = { 0 };
 	__u32 zero = 0;
-	char p[512];
+	int err;
 
 	for (int i = 0; i < LB_M_COUNT; i++) {
-		struct bpf_map_info info = { 0 };
-		__u32 ilen = sizeof(info);
-
-		path_of(p, sizeof(p), dp->dir, lb_map_pin_names[i]);
-		dp->fd[i] = bpf_obj_get(p);
-		if (dp->fd[i] < 0) {
-			if (errno == ENOENT)
-				return lb_msgf(msg, len, -ENOENT,
-					    "inferlb is not attached; run 'lbctl attach DEV' first");
-			return lb_msgf(msg, len, -errno, "cannot open %s: %s", p,
-				    strerror(errno));
-		}
-		if (bpf_obj_get_info_by_fd(dp->fd[i], &info, &ilen) ||
-		    info.value_size != lb_map_value_size[i])
-			return lb_msgf(msg, len, -EPROTO,
-				    "%s has another layout than this lbctl expects; "
-				    "run 'lbctl unload' to start over or use the "
-				    "lbctl that created it", p);
+		if (!lb_map_table[i].opened)
+			continue;
+		err = open_map(dp, i, msg, len);
+		if (err)
+			return err;
 	}
 	if (bpf_map_lookup_elem(dp->fd[LB_M_META], &zero, &meta) ||
 	    meta.schema_version != LB_SCHEMA_VERSION)
@@ -238,13 +257,30 @@ int lb_dp_open(struct lb_dp *dp, char *msg, size_t len)
 	return 0;
 }
 
+/* Pins every map of obj (opened, not loaded) under dir by its name:
+ * loading then creates and pins what is missing and reuses what is
+ * there. */
+static int pin_maps_under(struct bpf_object *obj, const char *dir)
+{
+	struct bpf_map *map;
+	char p[512];
+	int err;
+
+	bpf_object__for_each_map(map, obj) {
+		path_of(p, sizeof(p), dir, bpf_map__name(map));
+		err = bpf_map__set_pin_path(map, p);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* First load: create or reuse every map by pin path, pin the program,
  * write the schema version and default settings into fresh maps. */
 int lb_dp_load(struct lb_dp *dp, char *msg, size_t len)
 {
 	struct lb_meta meta = { .schema_version = LB_SCHEMA_VERSION };
 	struct lb_settings cfg = { 0 };
-	struct bpf_map *map;
 	struct lb_bpf *skel;
 	__u32 zero = 0;
 	char p[512];
@@ -254,26 +290,20 @@ int lb_dp_load(struct lb_dp *dp, char *msg, size_t len)
 		return lb_dp_open(dp, msg, len);
 	/* Maps left without a program (an interrupted run): they must be of
 	 * this schema before they are reused. */
-	if (pinned(dp->dir, LB_PIN_META)) {
+	if (pinned(dp->dir, lb_map_name(LB_M_META))) {
 		err = lb_dp_open(dp, msg, len);
 		if (err)
 			return err;
-		for (int i = 0; i < LB_M_COUNT; i++) {
-			close(dp->fd[i]);
-			dp->fd[i] = -1;
-		}
+		close_maps(dp);
 		lb_ring_btf_close(&dp->rb);
 	}
 	skel = lb_bpf__open();
 	if (!skel)
 		return lb_msgf(msg, len, -errno, "cannot open the balancer object: %s",
 			    strerror(errno));
-	bpf_object__for_each_map(map, skel->obj) {
-		path_of(p, sizeof(p), dp->dir, bpf_map__name(map));
-		err = bpf_map__set_pin_path(map, p);
-		if (err)
-			goto out_msg;
-	}
+	err = pin_maps_under(skel->obj, dp->dir);
+	if (err)
+		goto out_msg;
 	err = lb_bpf__load(skel);
 	if (err) {
 		snprintf(msg, len, "loading the balancer failed: %s (set "
@@ -321,8 +351,8 @@ struct lb_be_load *lb_dp_load_map(struct lb_dp *dp, char *msg, size_t len)
 	p = mmap(NULL, LB_LOAD_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 dp->fd[LB_M_BE_LOAD], 0);
 	if (p == MAP_FAILED) {
-		lb_msgf(msg, len, -errno, "cannot map %s: %s", LB_PIN_BE_LOAD,
-			strerror(errno));
+		lb_msgf(msg, len, -errno, "cannot map %s: %s",
+			lb_map_name(LB_M_BE_LOAD), strerror(errno));
 		return NULL;
 	}
 	dp->load = p;
@@ -334,9 +364,7 @@ void lb_dp_close(struct lb_dp *dp)
 	if (dp->load)
 		munmap(dp->load, LB_LOAD_MAP_BYTES);
 	dp->load = NULL;
-	for (int i = 0; i < LB_M_COUNT; i++)
-		if (dp->fd[i] >= 0)
-			close(dp->fd[i]);
+	close_maps(dp);
 	lb_ring_btf_close(&dp->rb);
 	if (dp->dir_fd >= 0)
 		close(dp->dir_fd); /* releases the lock */
@@ -517,39 +545,27 @@ int lb_dp_attached(struct lb_dp *dp, char names[][16], int max)
 	return list_links(dp->dir, names, max);
 }
 
-/* Does the object (opened, not loaded) have a map of this name? */
-static bool object_has_map(const struct bpf_object *obj, const char *name)
-{
-	struct bpf_map *map;
-
-	if (!obj)
-		return false;
-	bpf_object__for_each_map(map, obj)
-		if (!strcmp(bpf_map__name(map), name))
-			return true;
-	return false;
-}
-
 /*
  * Is name one of the pins inferlb makes? Programs, links, and every map
- * of the two objects (opened, not loaded): attach pins each map under its
- * own name, so the objects themselves are the list, and a map added to
- * the datapath is removed by unload without a list to keep in step.
+ * of the two objects: attach pins each map under its own name, and
+ * lb_map_table lists them all (tests/test_maps.c holds it to the
+ * objects), so a map added to the datapath is removed by unload too.
  */
-static bool is_our_pin(const char *name, const struct bpf_object *lb,
-		       const struct bpf_object *decap)
+static bool is_our_pin(const char *name)
 {
-	return !strncmp(name, LB_PIN_LINK_PREFIX, strlen(LB_PIN_LINK_PREFIX)) ||
-	       !strcmp(name, LB_PIN_PROG) || !strcmp(name, LB_PIN_DECAP_PROG) ||
-	       object_has_map(lb, name) || object_has_map(decap, name);
+	if (!strncmp(name, LB_PIN_LINK_PREFIX, strlen(LB_PIN_LINK_PREFIX)) ||
+	    !strcmp(name, LB_PIN_PROG) || !strcmp(name, LB_PIN_DECAP_PROG))
+		return true;
+	for (int i = 0; i < LB_M_COUNT; i++)
+		if (!strcmp(name, lb_map_table[i].name))
+			return true;
+	return false;
 }
 
 /* Removes inferlb's pins from dir, then dir if that left it empty.
  * Anything else found there is left alone (and the directory with it). */
 static int remove_pins(const char *dir)
 {
-	struct lb_bpf *lb;
-	struct decap_bpf *decap;
 	struct dirent *de;
 	char p[512];
 	int err = 0;
@@ -557,23 +573,14 @@ static int remove_pins(const char *dir)
 
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
-	lb = lb_bpf__open();
-	decap = decap_bpf__open();
-	if (!lb || !decap) {
-		err = -ENOMEM;	/* without the objects, no list of our pins */
-		goto out;
-	}
 	while ((de = readdir(d))) {
-		if (!is_our_pin(de->d_name, lb->obj, decap->obj))
+		if (!is_our_pin(de->d_name))
 			continue;
 		path_of(p, sizeof(p), dir, de->d_name);
-		if (unlink(p) && !err)
+		if (unlink(p) && errno != ENOENT && !err)
 			err = -errno;
 	}
-out:
 	closedir(d);
-	lb_bpf__destroy(lb);
-	decap_bpf__destroy(decap);
 	if (!err && rmdir(dir) && errno != ENOENT && errno != ENOTEMPTY)
 		err = -errno;
 	return err;
@@ -585,15 +592,10 @@ int lb_dp_unload(struct lb_dp *dp, char *msg, size_t len)
 	int err;
 
 	/* Only a directory that holds inferlb is emptied. */
-	if (!pinned(dp->dir, LB_PIN_META) && !pinned(dp->dir, LB_PIN_PROG) &&
-	    !pinned(dp->dir, LB_PIN_DECAP_DIR))
+	if (!holds_balancer(dp->dir) && !pinned(dp->dir, LB_PIN_DECAP_DIR))
 		return lb_msgf(msg, len, -ENOENT,
 			    "%s holds no inferlb pins; nothing to unload", dp->dir);
-	for (int i = 0; i < LB_M_COUNT; i++)
-		if (dp->fd[i] >= 0) {
-			close(dp->fd[i]);
-			dp->fd[i] = -1;
-		}
+	close_maps(dp);
 	path_of(p, sizeof(p), dp->dir, LB_PIN_DECAP_DIR);
 	err = remove_pins(p);
 	if (!err)
@@ -640,7 +642,6 @@ int lb_dp_decap_attach(struct lb_dp *dp, const char *ifname,
 {
 	struct decap_bpf *skel = NULL;
 	char dir[512], p[512];
-	struct bpf_map *map;
 	int err, fd;
 
 	if (!if_nametoindex(ifname))
@@ -653,11 +654,9 @@ int lb_dp_decap_attach(struct lb_dp *dp, const char *ifname,
 		skel = decap_bpf__open();
 		if (!skel)
 			return lb_msgf(msg, len, -errno, "cannot open the decap object");
-		bpf_object__for_each_map(map, skel->obj) {
-			path_of(p, sizeof(p), dir, bpf_map__name(map));
-			bpf_map__set_pin_path(map, p);
-		}
-		err = decap_bpf__load(skel);
+		err = pin_maps_under(skel->obj, dir);
+		if (!err)
+			err = decap_bpf__load(skel);
 		if (!err) {
 			path_of(p, sizeof(p), dir, LB_PIN_DECAP_PROG);
 			err = bpf_program__pin(skel->progs.xdp_decap, p);
@@ -667,7 +666,7 @@ int lb_dp_decap_attach(struct lb_dp *dp, const char *ifname,
 			return lb_msgf(msg, len, err, "loading the decap program failed: %s",
 				    strerror(-err));
 	}
-	path_of(p, sizeof(p), dir, LB_PIN_DECAP_ADDRS);
+	path_of(p, sizeof(p), dir, lb_map_name(LB_M_DECAP_ADDRS));
 	fd = bpf_obj_get(p);
 	if (fd < 0)
 		return lb_msgf(msg, len, -errno, "cannot open %s: %s", p, strerror(errno));

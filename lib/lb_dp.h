@@ -3,8 +3,9 @@
  * lb_dp.h - the pinned datapath, as lbctl and the agent see it.
  *
  * Everything lives under one pin directory (default /sys/fs/bpf/inferlb,
- * mode 0700, pins 0600): the balancer's maps (names from inferlb.h), its
- * program, one XDP link per attached device, and a decap/ subdirectory.
+ * mode 0700, pins 0600): the balancer's maps (each under its BPF name, see
+ * lb_map_table.h), its program, one XDP link per attached device, and a
+ * decap/ subdirectory.
  * Every user takes an exclusive flock() on the directory for its whole
  * run, so two lbctl processes (or lbctl and the agent) never interleave
  * their changes.
@@ -15,46 +16,38 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
+#include "lb_map_table.h"
 #include "lb_ring.h"
-
-enum lb_map_idx {
-	LB_M_META,
-	LB_M_SETTINGS,
-	LB_M_VIPS,
-	LB_M_VIP_INFO,
-	LB_M_VIP_ADDRS,
-	LB_M_VIP_FILTER,
-	LB_M_RINGS,
-	LB_M_BACKENDS,
-	LB_M_NEXTHOPS,
-	LB_M_FLOWS4,
-	LB_M_FLOWS6,
-	LB_M_VIP_STATS,
-	LB_M_BE_STATS,
-	LB_M_GLOBAL_STATS,
-	LB_M_AGENT,
-	LB_M_VIP_TB,
-	LB_M_BE_TB,
-	LB_M_VIP_BACKENDS,
-	LB_M_BE_LOAD,
-	LB_M_VIP_REFUSED,
-	LB_M_BE_REFUSED,
-	LB_M_COUNT,
-};
-
-/* Pin name of each map, indexed by enum lb_map_idx. */
-extern const char *const lb_map_pin_names[LB_M_COUNT];
 
 struct lb_dp {
 	char dir[256];
 	int dir_fd;          /* the pin directory, flock()ed; -1 if none */
-	int fd[LB_M_COUNT];  /* pinned maps; -1 until opened */
+	int fd[LB_M_COUNT];  /* pinned maps; -1 until opened, and always for
+			      * the maps lb_dp does not open (lb_map_table) */
 	struct lb_ring_btf rb;
 	struct lb_be_load *load;  /* lb_be_load mapped (lb_dp_load_map) */
 	bool created;        /* lb_dp_load loaded the datapath in this run */
 };
 
-/* Error text for the last failure of these calls lives in msg[len]. */
+/*
+ * Errors: these calls return 0 or a negative errno, with the error text in
+ * msg[len]. -ENOENT has one meaning: nothing of inferlb's balancer is
+ * pinned under the directory (it is not attached, or was unloaded), which
+ * a caller may treat as "nothing to do". Every other failure returns
+ * another errno, never -ENOENT:
+ *   lb_dp_lock(create=false)  -ENOENT: no directory (or it was unloaded
+ *                             while we waited for the lock); -EBUSY: held
+ *                             by another process too long; others as the
+ *                             system calls fail
+ *   lb_dp_lock(create=true)   never -ENOENT (a missing parent directory
+ *                             is -ENOTDIR)
+ *   lb_dp_open                -ENOENT: none of the balancer's maps, nor
+ *                             its program, is pinned; -EPROTO: pins of
+ *                             another layout or schema, or an incomplete
+ *                             set (some maps missing)
+ *   lb_dp_relock              as lb_dp_lock(create=false)
+ *   lb_dp_unload              -ENOENT: no inferlb pins to remove
+ */
 
 /* Creates the pin directory if needed (mounting bpffs on /sys/fs/bpf when
  * it is not mounted) and locks it. */
@@ -65,8 +58,8 @@ int lb_dp_lock(struct lb_dp *dp, const char *dir, bool create, char *msg,
  * the pins; then opens every map. Needs lb_dp_lock(create=true). */
 int lb_dp_load(struct lb_dp *dp, char *msg, size_t len);
 
-/* Opens the pinned maps of a running datapath and checks their schema.
- * -ENOENT (with a message saying to attach first) when nothing is pinned. */
+/* Opens the pinned maps of a running datapath (those of lb_map_table with
+ * .opened) and checks their key and value sizes and schema. */
 int lb_dp_open(struct lb_dp *dp, char *msg, size_t len);
 
 void lb_dp_close(struct lb_dp *dp);
@@ -84,13 +77,15 @@ enum lb_xdp_mode { LB_XDP_NATIVE, LB_XDP_SKB };
  * device that runs another XDP program unless force. */
 int lb_dp_attach(struct lb_dp *dp, const char *ifname, enum lb_xdp_mode mode,
 		 bool force, char *msg, size_t len);
+/* -ENOENT here: not attached to that device. */
 int lb_dp_detach(struct lb_dp *dp, const char *ifname, char *msg, size_t len);
 
 /* Names of the devices the balancer is attached to (from the link pins).
  * Returns how many (at most max), each in names[i] (IFNAMSIZ). */
 int lb_dp_attached(struct lb_dp *dp, char names[][16], int max);
 
-/* Detaches everywhere and removes every pin and the directory. */
+/* Detaches everywhere and removes every pin of inferlb (the maps of
+ * lb_map_table, programs, links), then the directory if that emptied it. */
 int lb_dp_unload(struct lb_dp *dp, char *msg, size_t len);
 
 /* Decap program for backend hosts, under DIR/decap/. */

@@ -20,6 +20,7 @@ run "text and JSON output (unit)" "$build/tests/test_print"
 run "Prometheus metrics and engine profiles (unit)" "$build/tests/test_prom"
 run "agent policy and backend states, injected time (unit)" "$build/tests/test_policy"
 run "agent config file (unit)" "$build/tests/test_config"
+run "table of maps against the BPF objects (unit)" "$build/tests/test_maps"
 if [ "$(id -u)" -ne 0 ]; then
 	echo "Error: the datapath tests load BPF programs; run 'make test' as root" >&2
 	exit 1
