@@ -28,6 +28,7 @@ fi
 run "datapath fixtures (BPF_PROG_TEST_RUN)" "$build/tests/test_datapath"
 run "hitless table swap" "$build/tests/test_hitless"
 run "admission control and selection policies (BPF_PROG_TEST_RUN)" "$build/tests/test_admission"
+run "pin directory error codes (lb_dp)" "$build/tests/test_dp_errors"
 run "next hops via libnl (namespaces)" tests/test_neigh.sh "$build/tests/neigh_probe"
 run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
 run "e2e tools, without the balancer (namespaces)" env E2E_BIN="$build/tools/e2e" tests/e2e/test_topo_baseline.sh
