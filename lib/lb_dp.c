@@ -215,8 +215,8 @@ static int open_map(struct lb_dp *dp, int i, char *msg, size_t len)
 	dp->fd[i] = bpf_obj_get(p);
 	if (dp->fd[i] < 0) {
 		if (errno != ENOENT)
-			return lb_msgf(msg, len, not_enoent(errno),
-				    "cannot open %s: %s", p, strerror(errno));
+			return lb_msgf(msg, len, -errno, "cannot open %s: %s", p,
+				    strerror(errno));
 		if (!holds_balancer(dp->dir))
 			return not_attached(msg, len);
 		return lb_msgf(msg, len, -EPROTO,
