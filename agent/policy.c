@@ -131,23 +131,10 @@ int lb_policy_cfg_check(const struct lb_policy_cfg *cfg, const char **field)
 	return bad ? -EINVAL : 0;
 }
 
-const char *lb_bstate_name(enum lb_bstate s)
-{
-	switch (s) {
-	case LB_BS_STARTING:	return "starting";
-	case LB_BS_HEALTHY:	return "healthy";
-	case LB_BS_DRAINING:	return "draining";
-	case LB_BS_OPEN:	return "open";
-	case LB_BS_HALF_OPEN:	return "half_open";
-	case LB_BS_DOWN:	return "down";
-	}
-	return "?";
-}
-
 void lb_backend_pol_init(struct lb_backend_pol *b, double capacity)
 {
 	memset(b, 0, sizeof(*b));
-	b->state = LB_BS_STARTING;
+	b->state = LB_BE_STARTING;
 	b->capacity = capacity > 0.0 && isfinite(capacity) ? capacity : 1.0;
 	b->last_health = LB_H_UNREACHABLE;
 }
@@ -222,12 +209,12 @@ double lb_policy_share(const struct lb_policy_cfg *cfg,
 {
 	double h;
 
-	if (b->state != LB_BS_HEALTHY && b->state != LB_BS_HALF_OPEN)
+	if (b->state != LB_BE_HEALTHY && b->state != LB_BE_HALF_OPEN)
 		return 0.0;
 	if (is_stale(cfg, b, now))
 		return 0.0;
 	h = b->headroom;
-	if (b->state == LB_BS_HALF_OPEN)
+	if (b->state == LB_BE_HALF_OPEN)
 		return h * cfg->slow_start_min;
 	if (b->slow_start)
 		h *= lb_policy_slow_start(cfg, b->healthy_since, now);
@@ -254,7 +241,7 @@ static void update_signals(const struct lb_policy_cfg *cfg,
 
 static void enter_healthy(struct lb_backend_pol *b, uint64_t now, bool ramp)
 {
-	b->state = LB_BS_HEALTHY;
+	b->state = LB_BE_HEALTHY;
 	b->fails = 0;
 	b->healthy_since = now;
 	b->slow_start = ramp;
@@ -265,7 +252,7 @@ static void enter_open(const struct lb_policy_cfg *cfg,
 {
 	if (b->ejections < UINT32_MAX)
 		b->ejections++;
-	b->state = LB_BS_OPEN;
+	b->state = LB_BE_OPEN;
 	b->open_until = now + lb_policy_eject_ms(cfg, b->ejections);
 	b->fails = 0;
 	b->trials_ok = 0;
@@ -286,7 +273,7 @@ static void trial_ok(const struct lb_policy_cfg *cfg,
 		return;
 	b->trials_ok = 0;
 	if (b->op_drain) {
-		b->state = LB_BS_DRAINING;
+		b->state = LB_BE_DRAINING;
 		b->fails = 0;
 	} else {
 		enter_healthy(b, now, true);
@@ -305,32 +292,32 @@ static void step_poll(const struct lb_policy_cfg *cfg,
 		update_signals(cfg, b, &ev->sig, now);
 
 	switch (b->state) {
-	case LB_BS_STARTING:
+	case LB_BE_STARTING:
 		if (h == LB_H_OK) {
 			if (b->op_drain)
-				b->state = LB_BS_DRAINING;
+				b->state = LB_BE_DRAINING;
 			else
 				enter_healthy(b, now, true);
 		} else if (h == LB_H_FAIL) {
 			count_fail(cfg, b, now);
 		}
 		break;
-	case LB_BS_HEALTHY:
+	case LB_BE_HEALTHY:
 		if (h == LB_H_OK) {
 			b->fails = 0;
 			if (b->ejections &&
 			    now - b->healthy_since >= cfg->eject_max_ms)
 				b->ejections = 0;
 		} else if (h == LB_H_NOT_READY) {
-			b->state = LB_BS_DRAINING;
+			b->state = LB_BE_DRAINING;
 			b->fails = 0;
 		} else if (h == LB_H_FAIL) {
 			count_fail(cfg, b, now);
 		} else {
-			b->state = LB_BS_DOWN;
+			b->state = LB_BE_DOWN;
 		}
 		break;
-	case LB_BS_DRAINING:
+	case LB_BE_DRAINING:
 		if (h == LB_H_OK) {
 			b->fails = 0;
 			if (!b->op_drain)
@@ -338,44 +325,44 @@ static void step_poll(const struct lb_policy_cfg *cfg,
 		} else if (h == LB_H_FAIL) {
 			count_fail(cfg, b, now);
 		} else if (h == LB_H_UNREACHABLE) {
-			b->state = LB_BS_DOWN;
+			b->state = LB_BE_DOWN;
 		}
 		break;
-	case LB_BS_OPEN:
+	case LB_BE_OPEN:
 		/* The ejection runs its course; only a dead process matters. */
 		if (h == LB_H_UNREACHABLE)
-			b->state = LB_BS_DOWN;
+			b->state = LB_BE_DOWN;
 		break;
-	case LB_BS_HALF_OPEN:
+	case LB_BE_HALF_OPEN:
 		if (h == LB_H_OK)
 			trial_ok(cfg, b, now);
 		else if (h == LB_H_UNREACHABLE)
-			b->state = LB_BS_DOWN;
+			b->state = LB_BE_DOWN;
 		else
 			enter_open(cfg, b, now);
 		break;
-	case LB_BS_DOWN:
+	case LB_BE_DOWN:
 		if (h == LB_H_OK) {
 			if (b->op_drain) {
-				b->state = LB_BS_DRAINING;
+				b->state = LB_BE_DRAINING;
 				b->fails = 0;
 			} else {
 				enter_healthy(b, now, true);
 			}
 		} else if (h == LB_H_NOT_READY) {
-			b->state = LB_BS_STARTING;
+			b->state = LB_BE_STARTING;
 			b->fails = 0;
 		}
 		break;
 	}
 }
 
-enum lb_bstate lb_policy_step(const struct lb_policy_cfg *cfg,
-			      struct lb_backend_pol *b,
-			      const struct lb_event *ev, uint64_t now)
+enum lb_be_state lb_policy_step(const struct lb_policy_cfg *cfg,
+				struct lb_backend_pol *b,
+				const struct lb_event *ev, uint64_t now)
 {
-	if (b->state == LB_BS_OPEN && now >= b->open_until) {
-		b->state = LB_BS_HALF_OPEN;
+	if (b->state == LB_BE_OPEN && now >= b->open_until) {
+		b->state = LB_BE_HALF_OPEN;
 		b->trials_ok = 0;
 	}
 
@@ -393,27 +380,49 @@ enum lb_bstate lb_policy_step(const struct lb_policy_cfg *cfg,
 		break;
 	case LB_EV_DRAIN:
 		b->op_drain = true;
-		if (b->state == LB_BS_STARTING || b->state == LB_BS_HEALTHY ||
-		    b->state == LB_BS_HALF_OPEN) {
-			b->state = LB_BS_DRAINING;
+		if (b->state == LB_BE_STARTING || b->state == LB_BE_HEALTHY ||
+		    b->state == LB_BE_HALF_OPEN) {
+			b->state = LB_BE_DRAINING;
 			b->fails = 0;
 		}
 		break;
 	case LB_EV_UNDRAIN:
 		b->op_drain = false;
-		if (b->state == LB_BS_DRAINING && b->last_health == LB_H_OK)
+		if (b->state == LB_BE_DRAINING && b->last_health == LB_H_OK)
 			enter_healthy(b, now, false);
 		break;
 	case LB_EV_TRIAL_OK:
-		if (b->state == LB_BS_HALF_OPEN)
+		if (b->state == LB_BE_HALF_OPEN)
 			trial_ok(cfg, b, now);
 		break;
 	case LB_EV_TRIAL_FAIL:
-		if (b->state == LB_BS_HALF_OPEN)
+		if (b->state == LB_BE_HALF_OPEN)
 			enter_open(cfg, b, now);
 		break;
 	}
 	return b->state;
+}
+
+/* A request count as the score counts it: absent or noise is none. */
+static double requests(bool has, double v)
+{
+	return has && isfinite(v) && v > 0.0 ? v : 0.0;
+}
+
+uint64_t lb_policy_p2c_score(const struct lb_signals *sig, double capacity)
+{
+	double load = requests(sig->has_waiting, sig->waiting) +
+		      requests(sig->has_running, sig->running);
+	double score;
+
+	if (!(capacity > 0.0) || !isfinite(capacity))
+		capacity = 1.0;
+	score = (double)LB_P2C_FLOW_SCORE * load / capacity;
+	/* also catches +inf (a sum of two huge gauges, a tiny capacity):
+	 * converting a double out of uint64_t's range is undefined */
+	if (!(score < (double)LB_POLICY_P2C_SCORE_MAX))
+		return LB_POLICY_P2C_SCORE_MAX;
+	return (uint64_t)score;
 }
 
 static uint32_t to_weight(double cap, double max_cap, double share)
@@ -454,7 +463,7 @@ struct lb_decision lb_policy_decide(const struct lb_policy_cfg *cfg,
 			max_cap = b[i].capacity;
 		if (!b[i].op_drain)
 			eligible++;
-		if (b[i].state == LB_BS_HEALTHY || b[i].state == LB_BS_HALF_OPEN)
+		if (b[i].state == LB_BE_HEALTHY || b[i].state == LB_BE_HALF_OPEN)
 			d.available++;
 	}
 	if (max_cap <= 0.0)
@@ -463,7 +472,7 @@ struct lb_decision lb_policy_decide(const struct lb_policy_cfg *cfg,
 	if (d.available < cfg->panic_frac * eligible) {
 		d.panic = true;
 		for (i = 0; i < n; i++) {
-			bool use = !b[i].op_drain && b[i].state != LB_BS_DOWN;
+			bool use = !b[i].op_drain && b[i].state != LB_BE_DOWN;
 
 			out[i] = use ? to_weight(b[i].capacity, max_cap, 1.0) : 0;
 		}
@@ -476,8 +485,8 @@ struct lb_decision lb_policy_decide(const struct lb_policy_cfg *cfg,
 		if (!any && d.available) {
 			d.all_saturated = true;
 			for (i = 0; i < n; i++) {
-				bool use = b[i].state == LB_BS_HEALTHY ||
-					   b[i].state == LB_BS_HALF_OPEN;
+				bool use = b[i].state == LB_BE_HEALTHY ||
+					   b[i].state == LB_BE_HALF_OPEN;
 
 				out[i] = use ? to_weight(b[i].capacity,
 							 max_cap, 1.0) : 0;

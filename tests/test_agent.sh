@@ -83,6 +83,26 @@ metric() {
 		split($1, a, "{"); if (a[1] == n && index($1, l)) { print $2; exit } }' "$tmp/m"
 }
 
+# lint_metrics WHEN: the whole /metrics exposition passes Prometheus' own
+# linter, `promtool check metrics` (naming, _total on counters, units,
+# HELP/TYPE, duplicate families): any complaint fails the test
+lint_metrics() {
+	local out rc
+	if ! command -v promtool >/dev/null; then
+		echo "skip - promtool not installed (scripts/install-deps.sh installs it): /metrics $1 not linted"
+		return
+	fi
+	in_lb curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" >"$tmp/lint" ||
+		{ bad "/metrics $1: no answer to lint"; return; }
+	out=$(promtool check metrics <"$tmp/lint" 2>&1)
+	rc=$?
+	if [ "$rc" = 0 ] && [ -z "$out" ] && grep -q '^inferlb_' "$tmp/lint"; then
+		ok "promtool check metrics: /metrics $1 passes, no complaint ($(grep -c '^# TYPE' "$tmp/lint") families)"
+	else
+		bad "promtool check metrics on /metrics $1 (exit $rc): $out"
+	fi
+}
+
 # wait_for SECONDS CMD...: until CMD succeeds, checking every 50 ms
 wait_for() {
 	local end=$(($(ms) + $1 * 1000))
@@ -206,6 +226,7 @@ echo "$show" | grep -q "agent pid $AGENT_PID  running" &&
 	[ -n "$(metric inferlb_backend_kv_cache_usage "$(B 3)")" ] &&
 	ok "/metrics: scraped signals, weights and datapath counters" ||
 	bad "/metrics incomplete: $(head -c 300 "$tmp/m")"
+lint_metrics "with every backend healthy"
 
 # ---- 3. saturation -------------------------------------------------------
 w0=$(be "$(B 1)" weight)
@@ -271,18 +292,20 @@ fails=$(metric inferlb_poll_requests_total "$(B 2)\",endpoint=\"health\",result=
 	ok "hung worker OPEN after $fails timed-out health polls (threshold 3)" ||
 	bad "OPEN after $fails timeouts"
 fault 2 none
-wait_for 10 grep -q "$(B 2): half_open -> healthy" <(tail -n +"$mark" "$tmp/agent.log")
+wait_for 10 grep -q "$(B 2): half-open -> healthy" <(tail -n +"$mark" "$tmp/agent.log")
 log=$(tail -n +"$mark" "$tmp/agent.log" | grep "$(B 2):")
-t_half=$(echo "$log" | awk '/open -> half_open/ { gsub(/.*\[|\].*/, "", $1); print $1; exit }')
+t_half=$(echo "$log" | awk '/open -> half-open/ { gsub(/.*\[|\].*/, "", $1); print $1; exit }')
 t_op=$(echo "$log" | awk '/-> open/ { gsub(/.*\[|\].*/, "", $1); print $1; exit }')
-if echo "$log" | grep -q -- "-> open" && echo "$log" | grep -q "open -> half_open" &&
-	echo "$log" | grep -q "half_open -> healthy" &&
+if echo "$log" | grep -q -- "-> open" && echo "$log" | grep -q "open -> half-open" &&
+	echo "$log" | grep -q "half-open -> healthy" &&
 	awk -v a="$t_op" -v b="$t_half" 'BEGIN { exit !(b - a >= 1.95) }'; then
 	ok "OPEN -> HALF_OPEN after the 2 s ejection ($t_op -> $t_half) -> HEALTHY"
 else
 	bad "breaker sequence: $log"
 fi
 : "${t_open:=}"
+
+lint_metrics "after a death, an ejection and failed polls"
 
 # ---- 5. fail-static: SIGKILL the agent while streams run ------------------
 gen0=$(L show -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["generation"])')
