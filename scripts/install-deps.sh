@@ -2,6 +2,8 @@
 # Install the Debian 12 packages inferlb needs to build, test and demo.
 # Idempotent: only missing packages are installed. Needs root when anything is missing.
 #
+# valgrind: tests/test_agent.sh checks that lb-agent closes every descriptor
+# it opened on each exit path (--track-fds).
 # prometheus is here for /usr/bin/promtool alone: tests/test_agent.sh lints
 # the agent's /metrics with `promtool check metrics`. No smaller Debian 12
 # package ships promtool. The package also holds a Prometheus server whose
@@ -13,7 +15,7 @@ set -eu
 
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 libnl-3-dev libnl-route-3-dev libmicrohttpd-dev pkg-config make gcc iproute2 ethtool \
-linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq \
+linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq valgrind \
 prometheus"
 
 missing=""
