@@ -512,58 +512,74 @@ static void round_done(struct lb_agent *a, struct lb_agent_backend *b)
 	a->dirty = true;
 }
 
-static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
+/* Folds answer f of probe p into its backend's round. Returns true when
+ * it is the answer expected (health: any HTTP answer; metrics and DCGM:
+ * 200 with text that parses). */
+static bool take_answer(struct lb_agent_backend *b, const struct lb_probe *p,
+			const struct lb_fetch *f)
 {
-	struct lb_probe *p = ctx;
-	struct lb_agent_backend *b = p->owner;
-	struct lb_agent *a = p->agent;
 	struct prom_error perr;
-	bool good = false;
+	struct lb_signals sig;
+	double xid = 0;
 
-	(void)target;
-	pthread_mutex_lock(&a->mu);
-	p->pending = false;
-	p->last_latency_ms = f->latency_ms;
-	switch (p->kind) {
-	case LB_PROBE_HEALTH:
+	if (p->kind == LB_PROBE_HEALTH) {
 		b->health = health_of(b->conf, f);
-		good = f->result == LB_FETCH_OK;
-		break;
-	case LB_PROBE_METRICS:
-		if (f->result == LB_FETCH_OK && f->status == 200) {
-			struct lb_signals sig;
-
-			good = !lb_engine_extract(b->conf->engine, &b->conf->names,
-						  f->body, f->len, &sig, &perr);
-			if (good) {
-				b->sig = sig;
-				b->round_sig = true;
-			}
-		}
-		break;
-	case LB_PROBE_DCGM:
-		if (f->result == LB_FETCH_OK && f->status == 200) {
-			double xid = 0;
-
-			good = lb_dcgm_xid_errors(f->body, f->len, &xid, &perr) >= 0;
-			if (good)
-				b->xid = xid;
-		}
-		break;
-	default:
-		break;
+		return f->result == LB_FETCH_OK;
 	}
+	if (f->result != LB_FETCH_OK || f->status != 200)
+		return false;
+	switch (p->kind) {
+	case LB_PROBE_METRICS:
+		if (lb_engine_extract(b->conf->engine, &b->conf->names, f->body,
+				      f->len, &sig, &perr))
+			return false;
+		b->sig = sig;
+		b->round_sig = true;
+		return true;
+	case LB_PROBE_DCGM:
+		if (lb_dcgm_xid_errors(f->body, f->len, &xid, &perr) < 0)
+			return false;
+		b->xid = xid;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The probe's counters, as /metrics reports them per result. */
+static void count_answer(struct lb_probe *p, const struct lb_fetch *f, bool good)
+{
 	if (good)
 		p->ok++;
 	else if (f->result == LB_FETCH_OK)
 		p->errors[LB_FETCH_ERROR + 1]++;	/* bad status or text */
 	else
 		p->errors[f->result]++;
+}
+
+static bool round_pending(const struct lb_agent_backend *b)
+{
+	for (int k = 0; k < LB_PROBE_KINDS; k++)
+		if (b->probe[k].pending)
+			return true;
+	return false;
+}
+
+static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
+{
+	struct lb_probe *p = ctx;
+	struct lb_agent_backend *b = p->owner;
+	struct lb_agent *a = p->agent;
+
+	(void)target;
+	pthread_mutex_lock(&a->mu);
+	p->pending = false;
+	p->last_latency_ms = f->latency_ms;
+	count_answer(p, f, take_answer(b, p, f));
 	/* cut mid-answer: the process may have died while we asked */
 	if (f->dropped)
 		b->dropped = true;
-	if (!b->probe[LB_PROBE_HEALTH].pending &&
-	    !b->probe[LB_PROBE_METRICS].pending && !b->probe[LB_PROBE_DCGM].pending) {
+	if (!round_pending(b)) {
 		round_done(a, b);
 		if (b->dropped) {
 			b->dropped = false;
@@ -579,9 +595,8 @@ static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
 static void start_backend(struct lb_agent *a, struct lb_agent_backend *b,
 			  uint64_t now, bool health)
 {
-	for (int k = 0; k < LB_PROBE_KINDS; k++)
-		if (b->probe[k].pending)
-			return;
+	if (round_pending(b))
+		return;
 	b->health = LB_H_FAIL;
 	b->round_sig = false;
 	b->round_started = now;

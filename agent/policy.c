@@ -13,7 +13,8 @@
  *
  *  from       event                    to          notes
  *  ---------  -----------------------  ----------  -----------------------
- *  STARTING   poll OK                  HEALTHY     slow start from t
+ *  STARTING   poll OK                  HEALTHY     slow start from t;
+ *                                                  DRAINING if op drain
  *  STARTING   poll NOT_READY/UNREACH   STARTING    still loading (vLLM,
  *                                                  TGI refuse until warm)
  *  STARTING   n-th consecutive fail    OPEN        eject E(++ejections)
@@ -45,6 +46,7 @@
  *  DRAINING   UNDRAIN, last poll OK    HEALTHY     else wait for a poll
  *  any        TICK                     (timer only)
  *
+ * Every poll OK restarts the count of consecutive failures (fails = 0).
  * The ejection count (backoff) resets once a backend has stayed HEALTHY
  * for eject_max_ms: by then it has outlived the longest ejection, so a
  * new failure is a new incident, not the same flapping backend.
@@ -247,6 +249,24 @@ static void enter_healthy(struct lb_backend_pol *b, uint64_t now, bool ramp)
 	b->slow_start = ramp;
 }
 
+/* No new flows, established ones kept; failures are counted afresh. */
+static void enter_draining(struct lb_backend_pol *b)
+{
+	b->state = LB_BE_DRAINING;
+	b->fails = 0;
+}
+
+/* A backend that was not serving answers OK: HEALTHY with a slow start
+ * (cold caches), or DRAINING while the operator drains it. Either way a
+ * poll succeeded, so the count of consecutive failures starts over. */
+static void enter_serving(struct lb_backend_pol *b, uint64_t now)
+{
+	if (b->op_drain)
+		enter_draining(b);
+	else
+		enter_healthy(b, now, true);
+}
+
 static void enter_open(const struct lb_policy_cfg *cfg,
 		       struct lb_backend_pol *b, uint64_t now)
 {
@@ -272,12 +292,7 @@ static void trial_ok(const struct lb_policy_cfg *cfg,
 	if (++b->trials_ok < cfg->half_open_trials)
 		return;
 	b->trials_ok = 0;
-	if (b->op_drain) {
-		b->state = LB_BE_DRAINING;
-		b->fails = 0;
-	} else {
-		enter_healthy(b, now, true);
-	}
+	enter_serving(b, now);
 }
 
 static void step_poll(const struct lb_policy_cfg *cfg,
@@ -294,10 +309,7 @@ static void step_poll(const struct lb_policy_cfg *cfg,
 	switch (b->state) {
 	case LB_BE_STARTING:
 		if (h == LB_H_OK) {
-			if (b->op_drain)
-				b->state = LB_BE_DRAINING;
-			else
-				enter_healthy(b, now, true);
+			enter_serving(b, now);
 		} else if (h == LB_H_FAIL) {
 			count_fail(cfg, b, now);
 		}
@@ -309,8 +321,7 @@ static void step_poll(const struct lb_policy_cfg *cfg,
 			    now - b->healthy_since >= cfg->eject_max_ms)
 				b->ejections = 0;
 		} else if (h == LB_H_NOT_READY) {
-			b->state = LB_BE_DRAINING;
-			b->fails = 0;
+			enter_draining(b);
 		} else if (h == LB_H_FAIL) {
 			count_fail(cfg, b, now);
 		} else {
@@ -343,12 +354,7 @@ static void step_poll(const struct lb_policy_cfg *cfg,
 		break;
 	case LB_BE_DOWN:
 		if (h == LB_H_OK) {
-			if (b->op_drain) {
-				b->state = LB_BE_DRAINING;
-				b->fails = 0;
-			} else {
-				enter_healthy(b, now, true);
-			}
+			enter_serving(b, now);
 		} else if (h == LB_H_NOT_READY) {
 			b->state = LB_BE_STARTING;
 			b->fails = 0;
@@ -381,10 +387,8 @@ enum lb_be_state lb_policy_step(const struct lb_policy_cfg *cfg,
 	case LB_EV_DRAIN:
 		b->op_drain = true;
 		if (b->state == LB_BE_STARTING || b->state == LB_BE_HEALTHY ||
-		    b->state == LB_BE_HALF_OPEN) {
-			b->state = LB_BE_DRAINING;
-			b->fails = 0;
-		}
+		    b->state == LB_BE_HALF_OPEN)
+			enter_draining(b);
 		break;
 	case LB_EV_UNDRAIN:
 		b->op_drain = false;
@@ -446,6 +450,76 @@ static bool moved(const struct lb_policy_cfg *cfg, uint32_t cur, uint32_t tgt)
 	return d > cfg->hysteresis * hi;
 }
 
+static bool takes_flows(const struct lb_backend_pol *b)
+{
+	return b->state == LB_BE_HEALTHY || b->state == LB_BE_HALF_OPEN;
+}
+
+/* Rules 1-3 of lb_policy_decide (policy.h): the target weights into
+ * out[], and d's panic, all_saturated and available. */
+static void targets(const struct lb_policy_cfg *cfg,
+		    const struct lb_backend_pol *b, size_t n, uint64_t now,
+		    uint32_t *out, struct lb_decision *d)
+{
+	double max_cap = 0.0;
+	size_t i, eligible = 0;
+	bool any = false;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].capacity > max_cap)
+			max_cap = b[i].capacity;
+		if (!b[i].op_drain)
+			eligible++;
+		if (takes_flows(&b[i]))
+			d->available++;
+	}
+	if (max_cap <= 0.0)
+		max_cap = 1.0;
+
+	if (d->available < cfg->panic_frac * eligible) {
+		d->panic = true;
+		for (i = 0; i < n; i++) {
+			bool use = !b[i].op_drain && b[i].state != LB_BE_DOWN;
+
+			out[i] = use ? to_weight(b[i].capacity, max_cap, 1.0) : 0;
+		}
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		out[i] = to_weight(b[i].capacity, max_cap,
+				   lb_policy_share(cfg, &b[i], now));
+		any |= out[i] != 0;
+	}
+	if (any || !d->available)
+		return;
+	d->all_saturated = true;
+	for (i = 0; i < n; i++)
+		out[i] = takes_flows(&b[i]) ?
+			 to_weight(b[i].capacity, max_cap, 1.0) : 0;
+}
+
+/* Rules 4-5: whether the targets in out[] should replace cur[] now. */
+static bool rebuild_due(const struct lb_policy_cfg *cfg,
+			const struct lb_publish_state *ps, size_t n,
+			uint64_t now, const uint32_t *cur, const uint32_t *out)
+{
+	bool change = false, removal = false;
+
+	if (!ps->published)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		if (!moved(cfg, cur[i], out[i]))
+			continue;
+		change = true;
+		if (out[i] == 0)
+			removal = true;
+	}
+	if (!change)
+		return false;
+	/* a weight going to 0 is never delayed by the rate limit */
+	return removal || now >= ps->last_rebuild + 1000 / cfg->max_rebuilds_per_s;
+}
+
 struct lb_decision lb_policy_decide(const struct lb_policy_cfg *cfg,
 				    struct lb_publish_state *ps,
 				    const struct lb_backend_pol *b, size_t n,
@@ -453,66 +527,10 @@ struct lb_decision lb_policy_decide(const struct lb_policy_cfg *cfg,
 				    uint32_t *out)
 {
 	struct lb_decision d = { 0 };
-	double max_cap = 0.0;
-	size_t i, eligible = 0;
-	bool any = false, change = false, removal = false;
-	uint64_t gap;
 
-	for (i = 0; i < n; i++) {
-		if (b[i].capacity > max_cap)
-			max_cap = b[i].capacity;
-		if (!b[i].op_drain)
-			eligible++;
-		if (b[i].state == LB_BE_HEALTHY || b[i].state == LB_BE_HALF_OPEN)
-			d.available++;
-	}
-	if (max_cap <= 0.0)
-		max_cap = 1.0;
-
-	if (d.available < cfg->panic_frac * eligible) {
-		d.panic = true;
-		for (i = 0; i < n; i++) {
-			bool use = !b[i].op_drain && b[i].state != LB_BE_DOWN;
-
-			out[i] = use ? to_weight(b[i].capacity, max_cap, 1.0) : 0;
-		}
-	} else {
-		for (i = 0; i < n; i++) {
-			out[i] = to_weight(b[i].capacity, max_cap,
-					   lb_policy_share(cfg, &b[i], now));
-			any |= out[i] != 0;
-		}
-		if (!any && d.available) {
-			d.all_saturated = true;
-			for (i = 0; i < n; i++) {
-				bool use = b[i].state == LB_BE_HEALTHY ||
-					   b[i].state == LB_BE_HALF_OPEN;
-
-				out[i] = use ? to_weight(b[i].capacity,
-							 max_cap, 1.0) : 0;
-			}
-		}
-	}
-
-	if (!ps->published) {
-		change = true;
-	} else {
-		for (i = 0; i < n; i++) {
-			if (!moved(cfg, cur[i], out[i]))
-				continue;
-			change = true;
-			if (out[i] == 0)
-				removal = true;
-		}
-	}
-
-	gap = 1000 / cfg->max_rebuilds_per_s;
-	if (change && ps->published && !removal &&
-	    now < ps->last_rebuild + gap)
-		change = false;
-
-	if (change) {
-		d.rebuild = true;
+	targets(cfg, b, n, now, out, &d);
+	d.rebuild = rebuild_due(cfg, ps, n, now, cur, out);
+	if (d.rebuild) {
 		ps->published = true;
 		ps->last_rebuild = now;
 	} else {

@@ -531,6 +531,31 @@ static void test_init_state_is_abi_starting(void **state)
 	assert_string_equal(lb_state_name(b.state), "healthy");
 }
 
+/* Consecutive failures count from the last OK poll, also when that OK
+ * takes an operator-drained backend from STARTING to DRAINING: one more
+ * failure then must not open the breaker. */
+static void test_ok_poll_restarts_fail_count(void **state)
+{
+	struct lb_backend_pol b;
+	uint64_t t = 0;
+	(void)state;
+
+	lb_backend_pol_init(&b, 1.0);
+	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t), LB_BE_STARTING);
+	while (b.state != LB_BE_OPEN)
+		poll(&b, LB_H_FAIL, t += 100);
+	assert_int_equal(ev(&b, LB_EV_DRAIN, t += 100), LB_BE_OPEN);
+	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t += 100), LB_BE_DOWN);
+	assert_int_equal(poll(&b, LB_H_NOT_READY, t += 100), LB_BE_STARTING);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_STARTING);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_STARTING);
+	assert_int_equal(poll(&b, LB_H_OK, t += 100), LB_BE_DRAINING);
+	assert_int_equal(b.fails, 0);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_DRAINING);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_DRAINING);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_OPEN);
+}
+
 static struct lb_signals sig2(double waiting, double running)
 {
 	struct lb_signals s = { .waiting = waiting, .has_waiting = true,
@@ -648,6 +673,7 @@ int main(void)
 		cmocka_unit_test_setup(test_panic_fails_open, setup),
 		cmocka_unit_test_setup(test_all_saturated_least_bad, setup),
 		cmocka_unit_test_setup(test_init_state_is_abi_starting, setup),
+		cmocka_unit_test_setup(test_ok_poll_restarts_fail_count, setup),
 		cmocka_unit_test_setup(test_p2c_score_formula, setup),
 		cmocka_unit_test_setup(test_p2c_score_missing_signals, setup),
 		cmocka_unit_test_setup(test_p2c_score_clamps, setup),
