@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "lb_addr.h"
 #include "lb_msg.h"
+#include "lb_names.h"
 #include "lb_ops.h"
 
 #define MAX_BODY (8u << 20)	/* a scrape larger than this is an error */
@@ -56,13 +57,7 @@ static void logf_(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* ---- states: policy <-> datapath ---------------------------------------- */
-
-static const __u8 to_dp[] = {
-	[LB_BS_STARTING] = LB_BE_STARTING, [LB_BS_HEALTHY] = LB_BE_HEALTHY,
-	[LB_BS_DRAINING] = LB_BE_DRAINING, [LB_BS_OPEN] = LB_BE_OPEN,
-	[LB_BS_HALF_OPEN] = LB_BE_HALF_OPEN, [LB_BS_DOWN] = LB_BE_DOWN,
-};
+/* ---- adopting what the maps say --------------------------------------- */
 
 /*
  * A restarted agent takes over the state the last one published, so the
@@ -82,47 +77,77 @@ static void adopt(const struct lb_conf *conf, struct lb_agent_backend *b,
 	case LB_BE_HEALTHY:
 		if (!live->weight)
 			break;	/* never polled healthy: start over */
-		p->state = LB_BS_HEALTHY;
+		p->state = LB_BE_HEALTHY;
 		p->last_health = LB_H_OK;
 		p->healthy_since = now;
 		p->slow_start = false;
 		break;
 	case LB_BE_DRAINING:
-		p->state = LB_BS_DRAINING;
+		p->state = LB_BE_DRAINING;
 		p->last_health = LB_H_NOT_READY;
 		break;
 	case LB_BE_OPEN:
 	case LB_BE_HALF_OPEN:
-		p->state = LB_BS_OPEN;
+		p->state = LB_BE_OPEN;
 		p->ejections = 1;
 		p->open_until = now + lb_policy_eject_ms(&conf->policy, 1);
 		p->last_health = LB_H_FAIL;
 		break;
 	case LB_BE_DOWN:
-		p->state = LB_BS_DOWN;
+		p->state = LB_BE_DOWN;
 		break;
-	default:
+	default:	/* STARTING, or a value this build does not know */
 		break;
 	}
 }
 
 /* ---- runtime built from a config ----------------------------------------- */
 
+/* What runtime_build makes of a config: set aside while a reload builds
+ * the next one, restored if that fails. */
+struct lb_runtime {
+	struct lb_agent_backend *be;
+	size_t n_be;
+	struct lb_agent_vip *vips;
+	size_t n_vips;
+	struct lb_poller *poller;
+};
+
+/* Exchanges a's runtime with *rt. */
+static void runtime_swap(struct lb_agent *a, struct lb_runtime *rt)
+{
+	struct lb_runtime cur = { .be = a->be, .n_be = a->n_be, .vips = a->vips,
+				  .n_vips = a->n_vips, .poller = a->poller };
+
+	a->be = rt->be;
+	a->n_be = rt->n_be;
+	a->vips = rt->vips;
+	a->n_vips = rt->n_vips;
+	a->poller = rt->poller;
+	*rt = cur;
+}
+
+static void runtime_release(struct lb_runtime *rt)
+{
+	for (size_t i = 0; i < rt->n_vips; i++) {
+		free(rt->vips[i].be);
+		free(rt->vips[i].pols);
+		free(rt->vips[i].cur);
+		free(rt->vips[i].out);
+	}
+	free(rt->vips);
+	free(rt->be);
+	lb_poller_free(rt->poller);
+	memset(rt, 0, sizeof(*rt));
+}
+
+/* Frees a's runtime, which is left empty. */
 static void runtime_free(struct lb_agent *a)
 {
-	for (size_t i = 0; i < a->n_vips; i++) {
-		free(a->vips[i].be);
-		free(a->vips[i].pols);
-		free(a->vips[i].cur);
-		free(a->vips[i].out);
-	}
-	free(a->vips);
-	free(a->be);
-	a->vips = NULL;
-	a->be = NULL;
-	a->n_vips = a->n_be = 0;
-	lb_poller_free(a->poller);
-	a->poller = NULL;
+	struct lb_runtime rt = { 0 };
+
+	runtime_swap(a, &rt);
+	runtime_release(&rt);
 }
 
 static struct lb_agent_backend *find_old(struct lb_agent_backend *old,
@@ -152,14 +177,100 @@ static int add_probe(struct lb_agent *a, struct lb_agent_backend *b,
 	return p->target < 0 ? p->target : 0;
 }
 
+/* The id of the live backend addr of VIP vip_id in all[], 0 if none. */
+static __u32 live_id(const struct lb_backend *all, __u32 vip_id,
+		     const __u8 addr[16])
+{
+	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
+		if ((all[id].flags & LB_BACKEND_F_ACTIVE) &&
+		    all[id].vip_id == vip_id && !memcmp(all[id].addr, addr, 16))
+			return id;
+	return 0;
+}
+
+/* A backend kept over a reload: its policy state and counters go on. */
+static void carry_over(struct lb_agent_backend *b,
+		       const struct lb_agent_backend *o)
+{
+	b->pol = o->pol;
+	b->pol.capacity = b->conf->capacity;
+	b->sig = o->sig;
+	b->xid = o->xid;
+	b->polls = o->polls;
+	for (int p = 0; p < LB_PROBE_KINDS; p++)
+		b->probe[p] = o->probe[p];
+}
+
+/* Backend b of VIP v, configured as cb, over all[] (the live maps). */
+static int backend_build(struct lb_agent *a, const struct lb_conf *conf,
+			 struct lb_agent_vip *v, struct lb_agent_backend *b,
+			 const struct lb_conf_backend *cb,
+			 const struct lb_backend *all,
+			 const struct lb_runtime *old, uint64_t now, char *msg,
+			 size_t len)
+{
+	const struct lb_agent_backend *o;
+
+	b->conf = cb;
+	b->vip = v;
+	b->id = live_id(all, v->id, cb->addr);
+	if (!b->id)
+		return lb_msgf(msg, len, -ENOENT, "backend missing after apply");
+	o = find_old(old->be, old->n_be, &v->conf->key, cb->addr);
+	if (o)
+		carry_over(b, o);
+	else
+		adopt(conf, b, &all[b->id], now);
+	/* the maps are the truth for what is live */
+	b->weight = all[b->id].weight;
+	b->state = all[b->id].state;
+	b->rate = all[b->id].rate;
+	if (add_probe(a, b, LB_PROBE_HEALTH, cb->health_url) ||
+	    add_probe(a, b, LB_PROBE_METRICS, cb->metrics_url) ||
+	    add_probe(a, b, LB_PROBE_DCGM, cb->dcgm_url))
+		return lb_msgf(msg, len, -EINVAL, "cannot poll %s", cb->metrics_url);
+	return 0;
+}
+
+/* VIP v, configured as cv, with its backends from a->be[*k] on. */
+static int vip_build(struct lb_agent *a, const struct lb_conf *conf,
+		     struct lb_agent_vip *v, const struct lb_conf_vip *cv,
+		     const struct lb_backend *all, const struct lb_runtime *old,
+		     size_t *k, uint64_t now, char *msg, size_t len)
+{
+	size_t n = cv->n_backends ? cv->n_backends : 1;
+	struct lb_vip_view vv;
+	int err;
+
+	v->conf = cv;
+	if (lb_vip_find(&a->dp, &cv->key, &vv))
+		return lb_msgf(msg, len, -ENOENT, "VIP missing after apply");
+	v->id = vv.id;
+	v->be = calloc(n, sizeof(*v->be));
+	v->pols = calloc(n, sizeof(*v->pols));
+	v->cur = calloc(n, sizeof(*v->cur));
+	v->out = calloc(n, sizeof(*v->out));
+	if (!v->be || !v->pols || !v->cur || !v->out)
+		return lb_msgf(msg, len, -ENOMEM, "out of memory");
+	v->n_be = cv->n_backends;
+	for (size_t j = 0; j < cv->n_backends; j++) {
+		v->be[j] = &a->be[(*k)++];
+		err = backend_build(a, conf, v, v->be[j], &cv->backends[j], all,
+				    old, now, msg, len);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /*
- * Runtime for conf over the maps as they are now. Backends that were in
- * the previous runtime (old) keep their policy state and counters; others
- * adopt what the maps say.
+ * Runtime for conf over the maps as they are now, into a (whose runtime
+ * is empty). Backends that were in the previous runtime (old) keep their
+ * policy state and counters; others adopt what the maps say. On failure
+ * a holds what was built so far, for runtime_free.
  */
 static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
-			 struct lb_agent_backend *old, size_t n_old, char *msg,
-			 size_t len)
+			 const struct lb_runtime *old, char *msg, size_t len)
 {
 	static struct lb_backend all[LB_MAX_BACKENDS];
 	uint64_t now = lb_agent_now_ms();
@@ -184,61 +295,10 @@ static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
 	a->n_vips = conf->n_vips;
 	a->n_be = nb;
 	for (size_t i = 0; i < conf->n_vips; i++) {
-		struct lb_agent_vip *v = &a->vips[i];
-		const struct lb_conf_vip *cv = &conf->vips[i];
-		struct lb_vip_view vv;
-		size_t n = cv->n_backends ? cv->n_backends : 1;
-
-		v->conf = cv;
-		if (lb_vip_find(&a->dp, &cv->key, &vv))
-			return lb_msgf(msg, len, -ENOENT, "VIP missing after apply");
-		v->id = vv.id;
-		v->be = calloc(n, sizeof(*v->be));
-		v->pols = calloc(n, sizeof(*v->pols));
-		v->cur = calloc(n, sizeof(*v->cur));
-		v->out = calloc(n, sizeof(*v->out));
-		if (!v->be || !v->pols || !v->cur || !v->out)
-			return lb_msgf(msg, len, -ENOMEM, "out of memory");
-		v->n_be = cv->n_backends;
-		for (size_t j = 0; j < cv->n_backends; j++) {
-			struct lb_agent_backend *b = &a->be[k++], *o;
-			const struct lb_conf_backend *cb = &cv->backends[j];
-
-			b->conf = cb;
-			b->vip = v;
-			v->be[j] = b;
-			for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
-				if ((all[id].flags & LB_BACKEND_F_ACTIVE) &&
-				    all[id].vip_id == v->id &&
-				    !memcmp(all[id].addr, cb->addr, 16)) {
-					b->id = id;
-					break;
-				}
-			if (!b->id)
-				return lb_msgf(msg, len, -ENOENT,
-					    "backend missing after apply");
-			o = old ? find_old(old, n_old, &cv->key, cb->addr) : NULL;
-			if (o) {
-				b->pol = o->pol;
-				b->pol.capacity = cb->capacity;
-				b->sig = o->sig;
-				b->xid = o->xid;
-				b->polls = o->polls;
-				for (int p = 0; p < LB_PROBE_KINDS; p++)
-					b->probe[p] = o->probe[p];
-			} else {
-				adopt(conf, b, &all[b->id], now);
-			}
-			/* the maps are the truth for what is live */
-			b->weight = all[b->id].weight;
-			b->state = all[b->id].state;
-			b->rate = all[b->id].rate;
-			if (add_probe(a, b, LB_PROBE_HEALTH, cb->health_url) ||
-			    add_probe(a, b, LB_PROBE_METRICS, cb->metrics_url) ||
-			    add_probe(a, b, LB_PROBE_DCGM, cb->dcgm_url))
-				return lb_msgf(msg, len, -EINVAL, "cannot poll %s",
-					    cb->metrics_url);
-		}
+		err = vip_build(a, conf, &a->vips[i], &conf->vips[i], all, old,
+				&k, now, msg, len);
+		if (err)
+			return err;
 	}
 	return 0;
 }
@@ -273,6 +333,15 @@ static int apply_locked(struct lb_agent *a, const struct lb_conf *conf,
 	return err;
 }
 
+/* Releases everything a holds (runtime, config, maps); writes nothing. */
+static void release(struct lb_agent *a)
+{
+	runtime_free(a);
+	lb_conf_free(&a->conf);
+	lb_dp_close(&a->dp);
+	pthread_mutex_destroy(&a->mu);
+}
+
 int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 		   size_t len)
 {
@@ -281,20 +350,24 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 
 	memset(a, 0, sizeof(*a));
 	pthread_mutex_init(&a->mu, NULL);
+	/* nothing open yet: release() must close nothing */
 	a->dp.dir_fd = -1;
+	a->dp.rb.fd = -1;
 	for (int i = 0; i < LB_M_COUNT; i++)
 		a->dp.fd[i] = -1;
 	if (snprintf(a->conf_path, sizeof(a->conf_path), "%s", conf_path) >=
-	    (int)sizeof(a->conf_path))
-		return lb_msgf(msg, len, -ENAMETOOLONG, "config path too long");
+	    (int)sizeof(a->conf_path)) {
+		err = lb_msgf(msg, len, -ENAMETOOLONG, "config path too long");
+		goto fail;
+	}
 	err = lb_conf_load_file(conf_path, &a->conf, msg, len);
 	if (err)
-		return err;
+		goto fail;
 	err = lb_dp_lock(&a->dp, a->conf.pin_dir, false, msg, len);
 	if (!err)
 		err = lb_dp_open(&a->dp, msg, len);
 	if (err)
-		return err;
+		goto fail;
 	lb_dp_unlock(&a->dp);
 	/* carry the publication count over restarts: it only goes up */
 	bpf_map_lookup_elem(a->dp.fd[LB_M_AGENT], &zero, &a->status);
@@ -303,9 +376,9 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 	a->status.reloads = 1;
 	err = apply_locked(a, &a->conf, msg, len);
 	if (!err)
-		err = runtime_build(a, &a->conf, NULL, 0, msg, len);
+		err = runtime_build(a, &a->conf, &(struct lb_runtime){ 0 }, msg, len);
 	if (err)
-		return err;
+		goto fail;
 	a->start_ms = lb_agent_now_ms();
 	a->next_round_ms = a->start_ms;
 	a->reload_ok = 1;
@@ -314,67 +387,51 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 	      a->n_vips, a->n_be, conf_path, a->conf.pin_dir,
 	      a->conf.policy.poll_interval_ms);
 	return 0;
+fail:
+	release(a);	/* the heartbeat was not written: nothing to undo */
+	return err;
+}
+
+/* pin_dir and metrics_listen were acted on at start: conf keeps a's. */
+static void keep_start_only_keys(const struct lb_agent *a, struct lb_conf *conf)
+{
+	if (strcmp(conf->pin_dir, a->conf.pin_dir) ||
+	    strcmp(conf->metrics_listen, a->conf.metrics_listen))
+		logf_("note: pin_dir and metrics_listen change only on restart");
+	snprintf(conf->pin_dir, sizeof(conf->pin_dir), "%s", a->conf.pin_dir);
+	snprintf(conf->metrics_listen, sizeof(conf->metrics_listen), "%s",
+		 a->conf.metrics_listen);
 }
 
 int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 {
+	struct lb_runtime old = { 0 };
 	struct lb_conf conf;
-	struct lb_agent_backend *old_be;
-	struct lb_agent_vip *old_vips;
-	struct lb_poller *old_poller;
-	size_t n_old, n_old_vips;
 	int err;
 
 	err = lb_conf_load_file(a->conf_path, &conf, msg, len);
 	if (err)
 		goto refused;
-	if (strcmp(conf.pin_dir, a->conf.pin_dir) ||
-	    strcmp(conf.metrics_listen, a->conf.metrics_listen))
-		logf_("note: pin_dir and metrics_listen change only on restart");
-	snprintf(conf.pin_dir, sizeof(conf.pin_dir), "%s", a->conf.pin_dir);
-	snprintf(conf.metrics_listen, sizeof(conf.metrics_listen), "%s",
-		 a->conf.metrics_listen);
+	keep_start_only_keys(a, &conf);
 	pthread_mutex_lock(&a->mu);
 	err = apply_locked(a, &conf, msg, len);
-	if (err) {
-		pthread_mutex_unlock(&a->mu);
-		lb_conf_free(&conf);
-		goto refused;
-	}
-	old_be = a->be;
-	n_old = a->n_be;
-	old_vips = a->vips;
-	n_old_vips = a->n_vips;
-	old_poller = a->poller;
-	a->be = NULL;
-	a->vips = NULL;
-	a->poller = NULL;
-	err = runtime_build(a, &conf, old_be, n_old, msg, len);
+	if (err)
+		goto unlock;
+	runtime_swap(a, &old);
+	err = runtime_build(a, &conf, &old, msg, len);
 	if (err) {
 		/* the maps match the new file but we cannot run it: keep
 		 * polling with the old runtime and re-apply it next step */
 		runtime_free(a);
-		a->be = old_be;
-		a->n_be = n_old;
-		a->vips = old_vips;
-		a->n_vips = n_old_vips;
-		a->poller = old_poller;
+		runtime_swap(a, &old);
 		a->need_reconcile = true;
-		pthread_mutex_unlock(&a->mu);
-		lb_conf_free(&conf);
-		goto refused;
+		goto unlock;
 	}
-	{
-		struct lb_agent tmp = { .be = old_be, .n_be = n_old,
-					.vips = old_vips, .n_vips = n_old_vips,
-					.poller = old_poller };
-
-		runtime_free(&tmp);
-	}
+	runtime_release(&old);
+	/* the runtime points into conf's arrays, which the struct copy
+	 * keeps where they are: nothing dangles */
 	lb_conf_free(&a->conf);
 	a->conf = conf;
-	/* runtime_build pointed into conf's arrays; they moved with it, but
-	 * a struct copy keeps the heap pointers, so nothing dangles */
 	a->status.reloads++;
 	a->reload_ok++;
 	a->next_round_ms = lb_agent_now_ms();
@@ -383,8 +440,13 @@ int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 	logf_("reloaded %s: %zu VIPs, %zu backends", a->conf_path, a->n_vips,
 	      a->n_be);
 	return 0;
+unlock:
+	pthread_mutex_unlock(&a->mu);
+	lb_conf_free(&conf);
 refused:
+	pthread_mutex_lock(&a->mu);
 	a->reload_failed++;
+	pthread_mutex_unlock(&a->mu);
 	logf_("reload refused, keeping the running config: %s", msg);
 	return err;
 }
@@ -394,10 +456,8 @@ void lb_agent_stop(struct lb_agent *a)
 	pthread_mutex_lock(&a->mu);
 	a->status.pid = 0;
 	heartbeat(a);
-	runtime_free(a);
-	lb_conf_free(&a->conf);
-	lb_dp_close(&a->dp);
 	pthread_mutex_unlock(&a->mu);
+	release(a);
 }
 
 /* ---- polling -------------------------------------------------------------- */
@@ -429,14 +489,14 @@ static enum lb_health health_of(const struct lb_conf_backend *cb,
 static void step(struct lb_agent *a, struct lb_agent_backend *b,
 		 const struct lb_event *ev, uint64_t now)
 {
-	enum lb_bstate before = b->pol.state, after;
+	enum lb_be_state before = b->pol.state, after;
 	char s[80], ad[64];
 
 	after = lb_policy_step(&a->conf.policy, &b->pol, ev, now);
 	if (before != after)
 		logf_("%s backend %s: %s -> %s", lb_fmt_vip(&b->vip->conf->key, s, sizeof(s)),
 		      lb_fmt_ip(b->conf->addr, b->conf->family, ad, sizeof(ad)),
-		      lb_bstate_name(before), lb_bstate_name(after));
+		      lb_state_name(before), lb_state_name(after));
 }
 
 static void round_done(struct lb_agent *a, struct lb_agent_backend *b)
@@ -452,58 +512,74 @@ static void round_done(struct lb_agent *a, struct lb_agent_backend *b)
 	a->dirty = true;
 }
 
-static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
+/* Folds answer f of probe p into its backend's round. Returns true when
+ * it is the answer expected (health: any HTTP answer; metrics and DCGM:
+ * 200 with text that parses). */
+static bool take_answer(struct lb_agent_backend *b, const struct lb_probe *p,
+			const struct lb_fetch *f)
 {
-	struct lb_probe *p = ctx;
-	struct lb_agent_backend *b = p->owner;
-	struct lb_agent *a = p->agent;
 	struct prom_error perr;
-	bool good = false;
+	struct lb_signals sig;
+	double xid = 0;
 
-	(void)target;
-	pthread_mutex_lock(&a->mu);
-	p->pending = false;
-	p->last_latency_ms = f->latency_ms;
-	switch (p->kind) {
-	case LB_PROBE_HEALTH:
+	if (p->kind == LB_PROBE_HEALTH) {
 		b->health = health_of(b->conf, f);
-		good = f->result == LB_FETCH_OK;
-		break;
-	case LB_PROBE_METRICS:
-		if (f->result == LB_FETCH_OK && f->status == 200) {
-			struct lb_signals sig;
-
-			good = !lb_engine_extract(b->conf->engine, &b->conf->names,
-						  f->body, f->len, &sig, &perr);
-			if (good) {
-				b->sig = sig;
-				b->round_sig = true;
-			}
-		}
-		break;
-	case LB_PROBE_DCGM:
-		if (f->result == LB_FETCH_OK && f->status == 200) {
-			double xid = 0;
-
-			good = lb_dcgm_xid_errors(f->body, f->len, &xid, &perr) >= 0;
-			if (good)
-				b->xid = xid;
-		}
-		break;
-	default:
-		break;
+		return f->result == LB_FETCH_OK;
 	}
+	if (f->result != LB_FETCH_OK || f->status != 200)
+		return false;
+	switch (p->kind) {
+	case LB_PROBE_METRICS:
+		if (lb_engine_extract(b->conf->engine, &b->conf->names, f->body,
+				      f->len, &sig, &perr))
+			return false;
+		b->sig = sig;
+		b->round_sig = true;
+		return true;
+	case LB_PROBE_DCGM:
+		if (lb_dcgm_xid_errors(f->body, f->len, &xid, &perr) < 0)
+			return false;
+		b->xid = xid;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The probe's counters, as /metrics reports them per result. */
+static void count_answer(struct lb_probe *p, const struct lb_fetch *f, bool good)
+{
 	if (good)
 		p->ok++;
 	else if (f->result == LB_FETCH_OK)
 		p->errors[LB_FETCH_ERROR + 1]++;	/* bad status or text */
 	else
 		p->errors[f->result]++;
+}
+
+static bool round_pending(const struct lb_agent_backend *b)
+{
+	for (int k = 0; k < LB_PROBE_KINDS; k++)
+		if (b->probe[k].pending)
+			return true;
+	return false;
+}
+
+static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
+{
+	struct lb_probe *p = ctx;
+	struct lb_agent_backend *b = p->owner;
+	struct lb_agent *a = p->agent;
+
+	(void)target;
+	pthread_mutex_lock(&a->mu);
+	p->pending = false;
+	p->last_latency_ms = f->latency_ms;
+	count_answer(p, f, take_answer(b, p, f));
 	/* cut mid-answer: the process may have died while we asked */
 	if (f->dropped)
 		b->dropped = true;
-	if (!b->probe[LB_PROBE_HEALTH].pending &&
-	    !b->probe[LB_PROBE_METRICS].pending && !b->probe[LB_PROBE_DCGM].pending) {
+	if (!round_pending(b)) {
 		round_done(a, b);
 		if (b->dropped) {
 			b->dropped = false;
@@ -519,9 +595,8 @@ static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
 static void start_backend(struct lb_agent *a, struct lb_agent_backend *b,
 			  uint64_t now, bool health)
 {
-	for (int k = 0; k < LB_PROBE_KINDS; k++)
-		if (b->probe[k].pending)
-			return;
+	if (round_pending(b))
+		return;
 	b->health = LB_H_FAIL;
 	b->round_sig = false;
 	b->round_started = now;
@@ -609,40 +684,46 @@ static bool rate_moved(const struct lb_conf *c, __u32 live, __u32 want)
 	       fabs((double)live - want) > c->policy.hysteresis * big;
 }
 
-static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
+/*
+ * What backend b (index i of v) should have live after decision d: the
+ * policy's weight and state, and its new-flow rate. Whatever else may
+ * decide a backend's entry (an operator's override) belongs here.
+ */
+static struct lb_backend_ctl target_of(const struct lb_agent *a,
+				       const struct lb_agent_vip *v, size_t i,
+				       const struct lb_decision *d, uint64_t now)
 {
-	static struct lb_backend_ctl ctl[LB_CONF_MAX_BACKENDS];
-	struct lb_decision d;
-	bool write = false, rebuilt = false;
+	const struct lb_agent_backend *b = v->be[i];
+	__u32 rate = rate_of(&a->conf, b, now);
+	/* panic fails open: the datapath must then take the backends the
+	 * policy gave a weight, whatever their breaker says */
+	__u8 state = d->panic && v->out[i] ? LB_BE_HEALTHY : b->pol.state;
+
+	return (struct lb_backend_ctl){
+		.id = b->id,
+		.weight = v->out[i],
+		.state = state,
+		.rate = rate_moved(&a->conf, b->rate, rate) ? rate : b->rate,
+		.burst = a->conf.backend_burst,
+	};
+}
+
+static bool is_live(const struct lb_backend_ctl *c,
+		    const struct lb_agent_backend *b)
+{
+	return c->weight == b->weight && c->state == b->state &&
+	       c->rate == b->rate;
+}
+
+/* Writes ctl[] for v's backends: one lb_vip_publish() under the lock. On
+ * failure the maps may be half-written: counted, logged, and reconciled
+ * from the config at the next round. */
+static void publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
+			const struct lb_backend_ctl *ctl)
+{
+	bool rebuilt = false;
 	char err[256], s[80];
 
-	for (size_t i = 0; i < v->n_be; i++) {
-		v->pols[i] = v->be[i]->pol;
-		v->cur[i] = v->be[i]->weight;
-	}
-	/* the live table may predate this process: treat it as published */
-	v->ps.published = true;
-	d = lb_policy_decide(&a->conf.policy, &v->ps, v->pols, v->n_be, now,
-			     v->cur, v->out);
-	v->last = d;
-	for (size_t i = 0; i < v->n_be; i++) {
-		struct lb_agent_backend *b = v->be[i];
-		__u32 rate = rate_of(&a->conf, b, now);
-
-		/* panic fails open: the datapath must then take the backends
-		 * the policy gave a weight, whatever their breaker says */
-		__u8 st = d.panic && v->out[i] ? LB_BE_HEALTHY : to_dp[b->pol.state];
-
-		ctl[i] = (struct lb_backend_ctl){ .id = b->id, .weight = v->out[i],
-						  .state = st,
-						  .rate = rate_moved(&a->conf, b->rate, rate) ?
-							  rate : b->rate,
-						  .burst = a->conf.backend_burst };
-		write |= ctl[i].state != b->state || ctl[i].rate != b->rate ||
-			 ctl[i].weight != b->weight;
-	}
-	if (!write)
-		return;
 	if (lb_dp_relock(&a->dp, err, sizeof(err)) ||
 	    lb_vip_publish(&a->dp, v->id, ctl, v->n_be, &rebuilt, err,
 			   sizeof(err))) {
@@ -665,12 +746,30 @@ static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 	a->status.generation++;
 }
 
-/*
- * p2c's load score, per backend: requests waiting and running per unit
- * of capacity, x LB_P2C_FLOW_SCORE (the datapath adds as much for every
- * flow it sends there until the next score, so a stale score does not herd). Written
- * field by field into the mapped lb_be_load.
- */
+static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
+{
+	static struct lb_backend_ctl ctl[LB_CONF_MAX_BACKENDS];
+	bool write = false;
+
+	for (size_t i = 0; i < v->n_be; i++) {
+		v->pols[i] = v->be[i]->pol;
+		v->cur[i] = v->be[i]->weight;
+	}
+	/* the live table may predate this process: treat it as published */
+	v->ps.published = true;
+	v->last = lb_policy_decide(&a->conf.policy, &v->ps, v->pols, v->n_be,
+				   now, v->cur, v->out);
+	for (size_t i = 0; i < v->n_be; i++) {
+		ctl[i] = target_of(a, v, i, &v->last, now);
+		write |= !is_live(&ctl[i], v->be[i]);
+	}
+	if (write)
+		publish_vip(a, v, ctl);
+}
+
+/* p2c's load score of every backend (lb_policy_p2c_score), written field
+ * by field into the mapped lb_be_load, with the flows-sent count the
+ * datapath adds to it reset. */
 static void publish_scores(struct lb_agent *a)
 {
 	struct lb_be_load *ld = lb_dp_load_map(&a->dp, NULL, 0);
@@ -679,9 +778,7 @@ static void publish_scores(struct lb_agent *a)
 		return;
 	for (size_t i = 0; i < a->n_be; i++) {
 		struct lb_agent_backend *b = &a->be[i];
-		double load = (b->sig.has_waiting ? b->sig.waiting : 0) +
-			      (b->sig.has_running ? b->sig.running : 0);
-		__u64 score = (__u64)((double)LB_P2C_FLOW_SCORE * load / b->conf->capacity);
+		__u64 score = lb_policy_p2c_score(&b->sig, b->conf->capacity);
 
 		__atomic_store_n(&ld[b->id].score, score, __ATOMIC_RELAXED);
 		__atomic_store_n(&ld[b->id].sent, 0, __ATOMIC_RELAXED);

@@ -114,7 +114,8 @@ uint64_t lb_agent_now_ms(void);
  * Loads the config, opens and locks the pinned datapath, applies the
  * config's VIPs and backends (adopting what is already there: existing
  * backends keep their weights and states, so a restarted agent moves
- * nothing), and sets up the poller. Returns 0 or -errno with msg set.
+ * nothing), and sets up the poller. Returns 0, or -errno with msg set and
+ * everything it took released again (no lb_agent_stop() then).
  */
 int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 		   size_t len);
@@ -124,7 +125,9 @@ int lb_agent_reload(struct lb_agent *a, char *msg, size_t len);
  * sig_fd is readable, then *sig_ready), handles what came back, decides
  * and publishes. */
 int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready);
-/* Clean exit: marks the heartbeat as stopped; the maps stay (fail-static). */
+/* Clean exit: marks the heartbeat as stopped and releases the runtime,
+ * the config and the map fds; the maps stay (fail-static). Stop the
+ * /metrics server first: its thread reads a. */
 void lb_agent_stop(struct lb_agent *a);
 
 

@@ -45,23 +45,15 @@ static void usage(FILE *f)
 		"SIGTERM/SIGINT stop (the datapath keeps forwarding on the last state).\n");
 }
 
-/* Signals arrive through a signalfd the loop waits on, blocked for every
- * thread (the /metrics thread inherits the mask). */
-static int signals_fd(void)
-{
-	sigset_t set;
+/* What the command line asks for. */
+struct options {
+	const char *conf_path;
+	bool check;
+};
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &set, NULL))
-		return -1;
-	signal(SIGPIPE, SIG_IGN);
-	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-}
-
-int main(int argc, char **argv)
+/* Fills o from argv. Returns -1 to go on, or the exit code when there is
+ * nothing more to do (--help, --version, a usage error). */
+static int parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -70,20 +62,16 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct lb_agent agent;
-	const char *conf_path = NULL;
-	struct lb_http *http = NULL;
-	bool check = false, stop = false;
-	char msg[512];
-	int opt, sfd, hfd = -1, rc = 0;
+	int opt;
 
+	memset(o, 0, sizeof(*o));
 	while ((opt = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			conf_path = optarg;
+			o->conf_path = optarg;
 			break;
 		case 'k':
-			check = true;
+			o->check = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -96,78 +84,145 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!conf_path || optind != argc) {
+	if (!o->conf_path || optind != argc) {
 		fprintf(stderr, "Error: %s; see 'lb-agent --help'\n",
-			!conf_path ? "-c FILE is required" : "unexpected argument");
+			!o->conf_path ? "-c FILE is required" : "unexpected argument");
 		return EXIT_USAGE;
 	}
-	if (check) {
-		struct lb_conf c;
+	return -1;
+}
 
-		if (lb_conf_load_file(conf_path, &c, msg, sizeof(msg))) {
-			fprintf(stderr, "Error: %s\n", msg);
-			return EXIT_USAGE;
-		}
-		printf("%s: valid (%zu VIPs)\n", conf_path, c.n_vips);
-		lb_conf_free(&c);
-		return 0;
-	}
-	sfd = signals_fd();
-	if (sfd < 0) {
-		perror("lb-agent: signalfd");
-		return EXIT_RUNTIME;
-	}
-	if (lb_agent_start(&agent, conf_path, msg, sizeof(msg))) {
+/* --check: 0 if the file is valid, EXIT_USAGE (with the reason) if not. */
+static int check_config(const char *path)
+{
+	struct lb_conf c;
+	char msg[512];
+
+	if (lb_conf_load_file(path, &c, msg, sizeof(msg))) {
 		fprintf(stderr, "Error: %s\n", msg);
-		return EXIT_RUNTIME;
+		return EXIT_USAGE;
 	}
+	printf("%s: valid (%zu VIPs)\n", path, c.n_vips);
+	lb_conf_free(&c);
+	return 0;
+}
+
+/* Signals arrive through a signalfd the loop waits on, blocked for every
+ * thread (the /metrics thread inherits the mask). Returns the fd or -1
+ * with msg set. */
+static int signals_fd(char *msg, size_t len)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL)) {
+		snprintf(msg, len, "blocking signals: %s", strerror(errno));
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		snprintf(msg, len, "signalfd: %s", strerror(errno));
+	return fd;
+}
+
+/* Handles every signal queued on sfd: SIGHUP reloads (the agent logs the
+ * outcome), the others ask to stop. Returns true when one did. */
+static bool handle_signals(struct lb_agent *a, int sfd)
+{
+	struct signalfd_siginfo si;
+	bool stop = false;
+	char msg[512];
+
+	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			lb_agent_reload(a, msg, sizeof(msg));
+		else
+			stop = true;
+	}
+	return stop;
+}
+
+/* The loop, until SIGTERM/SIGINT (0) or a polling error (EXIT_RUNTIME,
+ * msg set). */
+static int run(struct lb_agent *a, int sfd, char *msg, size_t len)
+{
+	for (;;) {
+		bool sig = false;
+		int err = lb_agent_step(a, sfd, &sig);
+
+		if (err) {
+			snprintf(msg, len, "polling failed: %s", strerror(-err));
+			return EXIT_RUNTIME;
+		}
+		if (sig && handle_signals(a, sfd))
+			return 0;
+	}
+}
+
+/*
+ * open -> configure -> start -> run, libbpf-bootstrap style: every step
+ * that fails leaves its reason in msg and jumps to the one cleanup, which
+ * releases whatever was acquired, in reverse order, on every exit path.
+ */
+int main(int argc, char **argv)
+{
+	static struct lb_agent agent;
+	struct lb_http *http = NULL;
+	struct options o;
+	bool started = false;
+	char msg[512] = "";
+	int rc, sfd = -1, hfd = -1;
+
+	rc = parse_options(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if (o.check)
+		return check_config(o.conf_path);
+
+	rc = EXIT_RUNTIME;
+	sfd = signals_fd(msg, sizeof(msg));
+	if (sfd < 0)
+		goto cleanup;
+	if (lb_agent_start(&agent, o.conf_path, msg, sizeof(msg)))
+		goto cleanup;	/* it released what it had taken */
+	started = true;
+	/* bound before capabilities go: a port below 1024 needs one */
 	if (agent.conf.metrics_listen[0]) {
 		hfd = lb_http_bind(agent.conf.metrics_listen, msg, sizeof(msg));
-		if (hfd < 0) {
-			fprintf(stderr, "Error: %s\n", msg);
-			lb_agent_stop(&agent);
-			return EXIT_RUNTIME;
-		}
+		if (hfd < 0)
+			goto cleanup;
 	}
-	if (lb_drop_caps(msg, sizeof(msg))) {
-		fprintf(stderr, "Error: %s\n", msg);
-		lb_agent_stop(&agent);
-		return EXIT_RUNTIME;
-	}
+	/* before any thread starts: capabilities are per thread */
+	if (lb_drop_caps(msg, sizeof(msg)))
+		goto cleanup;
 	if (hfd >= 0) {
 		http = lb_http_start(hfd, &agent, msg, sizeof(msg));
-		if (!http) {
-			fprintf(stderr, "Error: %s\n", msg);
-			lb_agent_stop(&agent);
-			return EXIT_RUNTIME;
-		}
+		if (!http)
+			goto cleanup;
+		hfd = -1;	/* the server closes it when it stops */
 		fprintf(stderr, "lb-agent: /metrics on http://%s/metrics\n",
 			agent.conf.metrics_listen);
 	}
 	fprintf(stderr, "lb-agent: running with cap_bpf,cap_net_admin only\n");
-	while (!stop) {
-		bool sig = false;
-		int err = lb_agent_step(&agent, sfd, &sig);
+	msg[0] = '\0';
+	rc = run(&agent, sfd, msg, sizeof(msg));
 
-		if (err) {
-			fprintf(stderr, "Error: polling failed: %s\n", strerror(-err));
-			rc = EXIT_RUNTIME;
-			break;
-		}
-		while (sig) {
-			struct signalfd_siginfo si;
-
-			if (read(sfd, &si, sizeof(si)) != sizeof(si))
-				break;
-			if (si.ssi_signo == SIGHUP)
-				lb_agent_reload(&agent, msg, sizeof(msg));
-			else
-				stop = true;
-		}
-	}
-	fprintf(stderr, "lb-agent: stopping; the datapath keeps the last state\n");
-	lb_http_stop(http);
-	lb_agent_stop(&agent);
-	close(sfd);
+cleanup:
+	if (rc && msg[0])
+		fprintf(stderr, "Error: %s\n", msg);
+	if (started)
+		fprintf(stderr, "lb-agent: stopping; the datapath keeps the last state\n");
+	lb_http_stop(http);	/* first: its thread reads the agent */
+	if (hfd >= 0)
+		close(hfd);
+	if (started)
+		lb_agent_stop(&agent);
+	if (sfd >= 0)
+		close(sfd);
 	return rc;
 }

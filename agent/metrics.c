@@ -171,9 +171,10 @@ static void be_probes(FILE *f, const struct lb_agent *a)
 
 static void agent_self(FILE *f, const struct lb_agent *a)
 {
-	family(f, "inferlb_agent_generation", "counter",
-	       "Publications of weights and states to the datapath (over agent restarts).");
-	fprintf(f, "inferlb_agent_generation %llu\n",
+	/* the generation lbctl show prints: a counter, hence _total */
+	family(f, "inferlb_agent_publications_total", "counter",
+	       "Publications of weights and states to the datapath, over agent restarts (lbctl show's agent generation).");
+	fprintf(f, "inferlb_agent_publications_total %llu\n",
 		(unsigned long long)a->status.generation);
 	family(f, "inferlb_agent_publish_errors_total", "counter",
 	       "Publications that failed.");

@@ -13,7 +13,8 @@
  *
  *  from       event                    to          notes
  *  ---------  -----------------------  ----------  -----------------------
- *  STARTING   poll OK                  HEALTHY     slow start from t
+ *  STARTING   poll OK                  HEALTHY     slow start from t;
+ *                                                  DRAINING if op drain
  *  STARTING   poll NOT_READY/UNREACH   STARTING    still loading (vLLM,
  *                                                  TGI refuse until warm)
  *  STARTING   n-th consecutive fail    OPEN        eject E(++ejections)
@@ -45,6 +46,7 @@
  *  DRAINING   UNDRAIN, last poll OK    HEALTHY     else wait for a poll
  *  any        TICK                     (timer only)
  *
+ * Every poll OK restarts the count of consecutive failures (fails = 0).
  * The ejection count (backoff) resets once a backend has stayed HEALTHY
  * for eject_max_ms: by then it has outlived the longest ejection, so a
  * new failure is a new incident, not the same flapping backend.
@@ -131,23 +133,10 @@ int lb_policy_cfg_check(const struct lb_policy_cfg *cfg, const char **field)
 	return bad ? -EINVAL : 0;
 }
 
-const char *lb_bstate_name(enum lb_bstate s)
-{
-	switch (s) {
-	case LB_BS_STARTING:	return "starting";
-	case LB_BS_HEALTHY:	return "healthy";
-	case LB_BS_DRAINING:	return "draining";
-	case LB_BS_OPEN:	return "open";
-	case LB_BS_HALF_OPEN:	return "half_open";
-	case LB_BS_DOWN:	return "down";
-	}
-	return "?";
-}
-
 void lb_backend_pol_init(struct lb_backend_pol *b, double capacity)
 {
 	memset(b, 0, sizeof(*b));
-	b->state = LB_BS_STARTING;
+	b->state = LB_BE_STARTING;
 	b->capacity = capacity > 0.0 && isfinite(capacity) ? capacity : 1.0;
 	b->last_health = LB_H_UNREACHABLE;
 }
@@ -222,12 +211,12 @@ double lb_policy_share(const struct lb_policy_cfg *cfg,
 {
 	double h;
 
-	if (b->state != LB_BS_HEALTHY && b->state != LB_BS_HALF_OPEN)
+	if (b->state != LB_BE_HEALTHY && b->state != LB_BE_HALF_OPEN)
 		return 0.0;
 	if (is_stale(cfg, b, now))
 		return 0.0;
 	h = b->headroom;
-	if (b->state == LB_BS_HALF_OPEN)
+	if (b->state == LB_BE_HALF_OPEN)
 		return h * cfg->slow_start_min;
 	if (b->slow_start)
 		h *= lb_policy_slow_start(cfg, b->healthy_since, now);
@@ -254,10 +243,28 @@ static void update_signals(const struct lb_policy_cfg *cfg,
 
 static void enter_healthy(struct lb_backend_pol *b, uint64_t now, bool ramp)
 {
-	b->state = LB_BS_HEALTHY;
+	b->state = LB_BE_HEALTHY;
 	b->fails = 0;
 	b->healthy_since = now;
 	b->slow_start = ramp;
+}
+
+/* No new flows, established ones kept; failures are counted afresh. */
+static void enter_draining(struct lb_backend_pol *b)
+{
+	b->state = LB_BE_DRAINING;
+	b->fails = 0;
+}
+
+/* A backend that was not serving answers OK: HEALTHY with a slow start
+ * (cold caches), or DRAINING while the operator drains it. Either way a
+ * poll succeeded, so the count of consecutive failures starts over. */
+static void enter_serving(struct lb_backend_pol *b, uint64_t now)
+{
+	if (b->op_drain)
+		enter_draining(b);
+	else
+		enter_healthy(b, now, true);
 }
 
 static void enter_open(const struct lb_policy_cfg *cfg,
@@ -265,7 +272,7 @@ static void enter_open(const struct lb_policy_cfg *cfg,
 {
 	if (b->ejections < UINT32_MAX)
 		b->ejections++;
-	b->state = LB_BS_OPEN;
+	b->state = LB_BE_OPEN;
 	b->open_until = now + lb_policy_eject_ms(cfg, b->ejections);
 	b->fails = 0;
 	b->trials_ok = 0;
@@ -285,12 +292,7 @@ static void trial_ok(const struct lb_policy_cfg *cfg,
 	if (++b->trials_ok < cfg->half_open_trials)
 		return;
 	b->trials_ok = 0;
-	if (b->op_drain) {
-		b->state = LB_BS_DRAINING;
-		b->fails = 0;
-	} else {
-		enter_healthy(b, now, true);
-	}
+	enter_serving(b, now);
 }
 
 static void step_poll(const struct lb_policy_cfg *cfg,
@@ -305,32 +307,28 @@ static void step_poll(const struct lb_policy_cfg *cfg,
 		update_signals(cfg, b, &ev->sig, now);
 
 	switch (b->state) {
-	case LB_BS_STARTING:
+	case LB_BE_STARTING:
 		if (h == LB_H_OK) {
-			if (b->op_drain)
-				b->state = LB_BS_DRAINING;
-			else
-				enter_healthy(b, now, true);
+			enter_serving(b, now);
 		} else if (h == LB_H_FAIL) {
 			count_fail(cfg, b, now);
 		}
 		break;
-	case LB_BS_HEALTHY:
+	case LB_BE_HEALTHY:
 		if (h == LB_H_OK) {
 			b->fails = 0;
 			if (b->ejections &&
 			    now - b->healthy_since >= cfg->eject_max_ms)
 				b->ejections = 0;
 		} else if (h == LB_H_NOT_READY) {
-			b->state = LB_BS_DRAINING;
-			b->fails = 0;
+			enter_draining(b);
 		} else if (h == LB_H_FAIL) {
 			count_fail(cfg, b, now);
 		} else {
-			b->state = LB_BS_DOWN;
+			b->state = LB_BE_DOWN;
 		}
 		break;
-	case LB_BS_DRAINING:
+	case LB_BE_DRAINING:
 		if (h == LB_H_OK) {
 			b->fails = 0;
 			if (!b->op_drain)
@@ -338,44 +336,39 @@ static void step_poll(const struct lb_policy_cfg *cfg,
 		} else if (h == LB_H_FAIL) {
 			count_fail(cfg, b, now);
 		} else if (h == LB_H_UNREACHABLE) {
-			b->state = LB_BS_DOWN;
+			b->state = LB_BE_DOWN;
 		}
 		break;
-	case LB_BS_OPEN:
+	case LB_BE_OPEN:
 		/* The ejection runs its course; only a dead process matters. */
 		if (h == LB_H_UNREACHABLE)
-			b->state = LB_BS_DOWN;
+			b->state = LB_BE_DOWN;
 		break;
-	case LB_BS_HALF_OPEN:
+	case LB_BE_HALF_OPEN:
 		if (h == LB_H_OK)
 			trial_ok(cfg, b, now);
 		else if (h == LB_H_UNREACHABLE)
-			b->state = LB_BS_DOWN;
+			b->state = LB_BE_DOWN;
 		else
 			enter_open(cfg, b, now);
 		break;
-	case LB_BS_DOWN:
+	case LB_BE_DOWN:
 		if (h == LB_H_OK) {
-			if (b->op_drain) {
-				b->state = LB_BS_DRAINING;
-				b->fails = 0;
-			} else {
-				enter_healthy(b, now, true);
-			}
+			enter_serving(b, now);
 		} else if (h == LB_H_NOT_READY) {
-			b->state = LB_BS_STARTING;
+			b->state = LB_BE_STARTING;
 			b->fails = 0;
 		}
 		break;
 	}
 }
 
-enum lb_bstate lb_policy_step(const struct lb_policy_cfg *cfg,
-			      struct lb_backend_pol *b,
-			      const struct lb_event *ev, uint64_t now)
+enum lb_be_state lb_policy_step(const struct lb_policy_cfg *cfg,
+				struct lb_backend_pol *b,
+				const struct lb_event *ev, uint64_t now)
 {
-	if (b->state == LB_BS_OPEN && now >= b->open_until) {
-		b->state = LB_BS_HALF_OPEN;
+	if (b->state == LB_BE_OPEN && now >= b->open_until) {
+		b->state = LB_BE_HALF_OPEN;
 		b->trials_ok = 0;
 	}
 
@@ -393,27 +386,47 @@ enum lb_bstate lb_policy_step(const struct lb_policy_cfg *cfg,
 		break;
 	case LB_EV_DRAIN:
 		b->op_drain = true;
-		if (b->state == LB_BS_STARTING || b->state == LB_BS_HEALTHY ||
-		    b->state == LB_BS_HALF_OPEN) {
-			b->state = LB_BS_DRAINING;
-			b->fails = 0;
-		}
+		if (b->state == LB_BE_STARTING || b->state == LB_BE_HEALTHY ||
+		    b->state == LB_BE_HALF_OPEN)
+			enter_draining(b);
 		break;
 	case LB_EV_UNDRAIN:
 		b->op_drain = false;
-		if (b->state == LB_BS_DRAINING && b->last_health == LB_H_OK)
+		if (b->state == LB_BE_DRAINING && b->last_health == LB_H_OK)
 			enter_healthy(b, now, false);
 		break;
 	case LB_EV_TRIAL_OK:
-		if (b->state == LB_BS_HALF_OPEN)
+		if (b->state == LB_BE_HALF_OPEN)
 			trial_ok(cfg, b, now);
 		break;
 	case LB_EV_TRIAL_FAIL:
-		if (b->state == LB_BS_HALF_OPEN)
+		if (b->state == LB_BE_HALF_OPEN)
 			enter_open(cfg, b, now);
 		break;
 	}
 	return b->state;
+}
+
+/* A request count as the score counts it: absent or noise is none. */
+static double requests(bool has, double v)
+{
+	return has && isfinite(v) && v > 0.0 ? v : 0.0;
+}
+
+uint64_t lb_policy_p2c_score(const struct lb_signals *sig, double capacity)
+{
+	double load = requests(sig->has_waiting, sig->waiting) +
+		      requests(sig->has_running, sig->running);
+	double score;
+
+	if (!(capacity > 0.0) || !isfinite(capacity))
+		capacity = 1.0;
+	score = (double)LB_P2C_FLOW_SCORE * load / capacity;
+	/* also catches +inf (a sum of two huge gauges, a tiny capacity):
+	 * converting a double out of uint64_t's range is undefined */
+	if (!(score < (double)LB_POLICY_P2C_SCORE_MAX))
+		return LB_POLICY_P2C_SCORE_MAX;
+	return (uint64_t)score;
 }
 
 static uint32_t to_weight(double cap, double max_cap, double share)
@@ -437,6 +450,76 @@ static bool moved(const struct lb_policy_cfg *cfg, uint32_t cur, uint32_t tgt)
 	return d > cfg->hysteresis * hi;
 }
 
+static bool takes_flows(const struct lb_backend_pol *b)
+{
+	return b->state == LB_BE_HEALTHY || b->state == LB_BE_HALF_OPEN;
+}
+
+/* Rules 1-3 of lb_policy_decide (policy.h): the target weights into
+ * out[], and d's panic, all_saturated and available. */
+static void targets(const struct lb_policy_cfg *cfg,
+		    const struct lb_backend_pol *b, size_t n, uint64_t now,
+		    uint32_t *out, struct lb_decision *d)
+{
+	double max_cap = 0.0;
+	size_t i, eligible = 0;
+	bool any = false;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].capacity > max_cap)
+			max_cap = b[i].capacity;
+		if (!b[i].op_drain)
+			eligible++;
+		if (takes_flows(&b[i]))
+			d->available++;
+	}
+	if (max_cap <= 0.0)
+		max_cap = 1.0;
+
+	if (d->available < cfg->panic_frac * eligible) {
+		d->panic = true;
+		for (i = 0; i < n; i++) {
+			bool use = !b[i].op_drain && b[i].state != LB_BE_DOWN;
+
+			out[i] = use ? to_weight(b[i].capacity, max_cap, 1.0) : 0;
+		}
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		out[i] = to_weight(b[i].capacity, max_cap,
+				   lb_policy_share(cfg, &b[i], now));
+		any |= out[i] != 0;
+	}
+	if (any || !d->available)
+		return;
+	d->all_saturated = true;
+	for (i = 0; i < n; i++)
+		out[i] = takes_flows(&b[i]) ?
+			 to_weight(b[i].capacity, max_cap, 1.0) : 0;
+}
+
+/* Rules 4-5: whether the targets in out[] should replace cur[] now. */
+static bool rebuild_due(const struct lb_policy_cfg *cfg,
+			const struct lb_publish_state *ps, size_t n,
+			uint64_t now, const uint32_t *cur, const uint32_t *out)
+{
+	bool change = false, removal = false;
+
+	if (!ps->published)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		if (!moved(cfg, cur[i], out[i]))
+			continue;
+		change = true;
+		if (out[i] == 0)
+			removal = true;
+	}
+	if (!change)
+		return false;
+	/* a weight going to 0 is never delayed by the rate limit */
+	return removal || now >= ps->last_rebuild + 1000 / cfg->max_rebuilds_per_s;
+}
+
 struct lb_decision lb_policy_decide(const struct lb_policy_cfg *cfg,
 				    struct lb_publish_state *ps,
 				    const struct lb_backend_pol *b, size_t n,
@@ -444,66 +527,10 @@ struct lb_decision lb_policy_decide(const struct lb_policy_cfg *cfg,
 				    uint32_t *out)
 {
 	struct lb_decision d = { 0 };
-	double max_cap = 0.0;
-	size_t i, eligible = 0;
-	bool any = false, change = false, removal = false;
-	uint64_t gap;
 
-	for (i = 0; i < n; i++) {
-		if (b[i].capacity > max_cap)
-			max_cap = b[i].capacity;
-		if (!b[i].op_drain)
-			eligible++;
-		if (b[i].state == LB_BS_HEALTHY || b[i].state == LB_BS_HALF_OPEN)
-			d.available++;
-	}
-	if (max_cap <= 0.0)
-		max_cap = 1.0;
-
-	if (d.available < cfg->panic_frac * eligible) {
-		d.panic = true;
-		for (i = 0; i < n; i++) {
-			bool use = !b[i].op_drain && b[i].state != LB_BS_DOWN;
-
-			out[i] = use ? to_weight(b[i].capacity, max_cap, 1.0) : 0;
-		}
-	} else {
-		for (i = 0; i < n; i++) {
-			out[i] = to_weight(b[i].capacity, max_cap,
-					   lb_policy_share(cfg, &b[i], now));
-			any |= out[i] != 0;
-		}
-		if (!any && d.available) {
-			d.all_saturated = true;
-			for (i = 0; i < n; i++) {
-				bool use = b[i].state == LB_BS_HEALTHY ||
-					   b[i].state == LB_BS_HALF_OPEN;
-
-				out[i] = use ? to_weight(b[i].capacity,
-							 max_cap, 1.0) : 0;
-			}
-		}
-	}
-
-	if (!ps->published) {
-		change = true;
-	} else {
-		for (i = 0; i < n; i++) {
-			if (!moved(cfg, cur[i], out[i]))
-				continue;
-			change = true;
-			if (out[i] == 0)
-				removal = true;
-		}
-	}
-
-	gap = 1000 / cfg->max_rebuilds_per_s;
-	if (change && ps->published && !removal &&
-	    now < ps->last_rebuild + gap)
-		change = false;
-
-	if (change) {
-		d.rebuild = true;
+	targets(cfg, b, n, now, out, &d);
+	d.rebuild = rebuild_due(cfg, ps, n, now, cur, out);
+	if (d.rebuild) {
 		ps->published = true;
 		ps->last_rebuild = now;
 	} else {

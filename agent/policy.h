@@ -108,16 +108,17 @@ void lb_policy_cfg_default(struct lb_policy_cfg *cfg);
 /* 0 if usable; otherwise -EINVAL and *field names the bad knob. */
 int lb_policy_cfg_check(const struct lb_policy_cfg *cfg, const char **field);
 
-enum lb_bstate {
-	LB_BS_STARTING,		/* not yet healthy: no new flows */
-	LB_BS_HEALTHY,		/* takes new flows (slow start after entry) */
-	LB_BS_DRAINING,		/* no new flows, existing flows kept */
-	LB_BS_OPEN,		/* breaker open: no new flows until open_until */
-	LB_BS_HALF_OPEN,	/* small trial weight */
-	LB_BS_DOWN,		/* unreachable: existing flows re-steered */
-};
-
-const char *lb_bstate_name(enum lb_bstate s);
+/*
+ * A backend's state is the ABI's enum lb_be_state (inferlb.h), the value
+ * the agent publishes in lb_backend.state, so policy and datapath share
+ * one numbering and lb_state_name() (lb_names.h) spells it for both:
+ *   STARTING   not yet healthy: no new flows
+ *   HEALTHY    takes new flows (slow start after entry)
+ *   DRAINING   no new flows, existing flows kept
+ *   OPEN       breaker open: no new flows until open_until
+ *   HALF_OPEN  small trial weight
+ *   DOWN       unreachable: existing flows re-steered
+ */
 
 enum lb_health {
 	LB_H_OK,		/* ready: 200 */
@@ -146,7 +147,7 @@ struct lb_event {
 
 /* Per-backend policy state; owned by the caller, changed by lb_policy_step. */
 struct lb_backend_pol {
-	enum lb_bstate state;
+	enum lb_be_state state;
 	double capacity;	/* relative speed (> 0), from config */
 	bool op_drain;		/* operator drain is sticky until UNDRAIN */
 	enum lb_health last_health;
@@ -167,9 +168,9 @@ void lb_backend_pol_init(struct lb_backend_pol *b, double capacity);
  * Apply one event at time now; returns the new state. See the
  * transition table in policy.c.
  */
-enum lb_bstate lb_policy_step(const struct lb_policy_cfg *cfg,
-			      struct lb_backend_pol *b,
-			      const struct lb_event *ev, uint64_t now);
+enum lb_be_state lb_policy_step(const struct lb_policy_cfg *cfg,
+				struct lb_backend_pol *b,
+				const struct lb_event *ev, uint64_t now);
 
 /* Ejection length of the n-th consecutive open (n >= 1). */
 uint64_t lb_policy_eject_ms(const struct lb_policy_cfg *cfg, uint32_t n);
@@ -185,6 +186,32 @@ double lb_policy_headroom(const struct lb_policy_cfg *cfg,
 /* Fraction of its capacity a backend should get now (the "share"). */
 double lb_policy_share(const struct lb_policy_cfg *cfg,
 		       const struct lb_backend_pol *b, uint64_t now);
+
+/*
+ * P2C LOAD SCORE (lb_be_load.score, read by the datapath's p2c policy)
+ *   score = floor(LB_P2C_FLOW_SCORE * (waiting + running) / capacity)
+ *   an absent, negative or non-finite signal counts 0 (as in the weight);
+ *   capacity that is not > 0 and finite counts 1 (as lb_backend_pol_init);
+ *   clamped to LB_POLICY_P2C_SCORE_MAX.
+ *
+ * Why this shape: p2c is Mitzenmacher's power of two choices as Envoy's
+ * least-request balancer does it: of two random backends take the one
+ * with fewer requests in flight, divided by its weight when weights
+ * differ. The requests are the engine's own count of what it serves
+ * (waiting + running: also requests from other balancers and clients, not
+ * only our flows), per unit of capacity, so a GPU twice as fast looks half
+ * as loaded. The unit is a request: the datapath adds LB_P2C_FLOW_SCORE
+ * for every new flow it sends a backend until the next score (inferlb.h),
+ * treating a flow as a request, so the two add up. KV-cache use is left
+ * out: a fraction of memory has no exchange rate to requests.
+ *
+ * The datapath reads score + sent * LB_P2C_FLOW_SCORE in 64 bits (and ~0
+ * for a backend without an entry): the clamp at half the range keeps that
+ * sum from wrapping for 2^63 / 1000 flows, far beyond one poll interval.
+ */
+#define LB_POLICY_P2C_SCORE_MAX (UINT64_MAX / 2)
+
+uint64_t lb_policy_p2c_score(const struct lb_signals *sig, double capacity);
 
 /* Rebuild bookkeeping kept by the caller between decisions. */
 struct lb_publish_state {

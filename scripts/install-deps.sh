@@ -1,11 +1,22 @@
 #!/bin/sh
 # Install the Debian 12 packages inferlb needs to build, test and demo.
 # Idempotent: only missing packages are installed. Needs root when anything is missing.
+#
+# valgrind: tests/test_agent.sh checks that lb-agent closes every descriptor
+# it opened on each exit path (--track-fds).
+# prometheus is here for /usr/bin/promtool alone: tests/test_agent.sh lints
+# the agent's /metrics with `promtool check metrics`. No smaller Debian 12
+# package ships promtool. The package also holds a Prometheus server whose
+# maintainer scripts would start and enable it; nothing here may leave a
+# service running, so the install runs under a policy-rc.d that refuses
+# every start (unless the host has its own), and the server is disabled
+# afterwards if this script installed it.
 set -eu
 
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 libnl-3-dev libnl-route-3-dev libmicrohttpd-dev pkg-config make gcc iproute2 ethtool \
-linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq"
+linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq valgrind \
+prometheus"
 
 missing=""
 for p in $PKGS; do
@@ -20,6 +31,30 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+
+# invoke-rc.d and deb-systemd-invoke start no service while policy-rc.d
+# exits 101 ("action forbidden"); ours is removed again on any exit.
+rcd=/usr/sbin/policy-rc.d
+own_rcd=
+if [ ! -e "$rcd" ]; then
+	printf '#!/bin/sh\n# inferlb install-deps.sh: start no service while installing\nexit 101\n' >"$rcd"
+	chmod 755 "$rcd"
+	own_rcd=1
+fi
+trap 'if [ -n "$own_rcd" ]; then rm -f "$rcd"; fi' EXIT
+
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+
+case " $missing " in
+*" prometheus "*)
+	# only promtool is wanted: the server stays off, also after a reboot
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+	elif [ -x /etc/init.d/prometheus ]; then
+		/etc/init.d/prometheus stop >/dev/null 2>&1 || true
+		update-rc.d prometheus disable >/dev/null 2>&1 || true
+	fi
+	;;
+esac

@@ -8,7 +8,8 @@
 #  1. lbctl apply -f: creates the VIP and backends; a bad file names the
 #     line and field, exits 2 and changes nothing; applying twice is a no-op.
 #  2. the agent takes over: every backend HEALTHY with a weight; it runs with
-#     cap_bpf and cap_net_admin only; /metrics covers backends and datapath.
+#     cap_bpf and cap_net_admin only; /metrics covers backends and datapath
+#     and passes `promtool check metrics` (here and after step 4).
 #  3. a worker that saturates (real requests fill its batch and queue)
 #     loses its weight within two polls of the saturation being visible.
 #  4. a worker that hangs is OPEN after fail_threshold failed polls,
@@ -17,6 +18,8 @@
 #     (fail-static), a new agent adopts the maps, no stream breaks.
 #  6. a worker that dies is DOWN (its closed connection prompts an early poll); SIGHUP with a bad file is refused and
 #     the running config kept; SIGHUP with one backend less removes it.
+#     Under valgrind: a failed start, a failure after start and SIGTERM
+#     each exit with their code and leave no descriptor open.
 #  7. a VIP rate limit refuses the third connection with a RST.
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_agent.sh BUILD_DIR
@@ -35,12 +38,14 @@ pins=/sys/fs/bpf/inferlb-agtest-$$
 tmp=$(mktemp -d)
 MPORT=9464
 AGENT_PID=
+HOLDER_PID=
 FAILS=0
 PASSES=0
 
 cleanup() {
 	trap - EXIT INT TERM
 	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+	[ -n "$HOLDER_PID" ] && kill -9 "$HOLDER_PID" 2>/dev/null
 	if [ -n "$(topo_ns lb 2>/dev/null)" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
 		nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" \
 			unload >/dev/null 2>&1
@@ -81,6 +86,26 @@ metric() {
 	in_lb curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" >"$tmp/m" || return 1
 	awk -v n="$1" -v l="$2" '$0 !~ /^#/ {
 		split($1, a, "{"); if (a[1] == n && index($1, l)) { print $2; exit } }' "$tmp/m"
+}
+
+# lint_metrics WHEN: the whole /metrics exposition passes Prometheus' own
+# linter, `promtool check metrics` (naming, _total on counters, units,
+# HELP/TYPE, duplicate families): any complaint fails the test
+lint_metrics() {
+	local out rc
+	if ! command -v promtool >/dev/null; then
+		echo "skip - promtool not installed (scripts/install-deps.sh installs it): /metrics $1 not linted"
+		return
+	fi
+	in_lb curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" >"$tmp/lint" ||
+		{ bad "/metrics $1: no answer to lint"; return; }
+	out=$(promtool check metrics <"$tmp/lint" 2>&1)
+	rc=$?
+	if [ "$rc" = 0 ] && [ -z "$out" ] && grep -q '^inferlb_' "$tmp/lint"; then
+		ok "promtool check metrics: /metrics $1 passes, no complaint ($(grep -c '^# TYPE' "$tmp/lint") families)"
+	else
+		bad "promtool check metrics on /metrics $1 (exit $rc): $out"
+	fi
 }
 
 # wait_for SECONDS CMD...: until CMD succeeds, checking every 50 ms
@@ -206,6 +231,7 @@ echo "$show" | grep -q "agent pid $AGENT_PID  running" &&
 	[ -n "$(metric inferlb_backend_kv_cache_usage "$(B 3)")" ] &&
 	ok "/metrics: scraped signals, weights and datapath counters" ||
 	bad "/metrics incomplete: $(head -c 300 "$tmp/m")"
+lint_metrics "with every backend healthy"
 
 # ---- 3. saturation -------------------------------------------------------
 w0=$(be "$(B 1)" weight)
@@ -271,18 +297,20 @@ fails=$(metric inferlb_poll_requests_total "$(B 2)\",endpoint=\"health\",result=
 	ok "hung worker OPEN after $fails timed-out health polls (threshold 3)" ||
 	bad "OPEN after $fails timeouts"
 fault 2 none
-wait_for 10 grep -q "$(B 2): half_open -> healthy" <(tail -n +"$mark" "$tmp/agent.log")
+wait_for 10 grep -q "$(B 2): half-open -> healthy" <(tail -n +"$mark" "$tmp/agent.log")
 log=$(tail -n +"$mark" "$tmp/agent.log" | grep "$(B 2):")
-t_half=$(echo "$log" | awk '/open -> half_open/ { gsub(/.*\[|\].*/, "", $1); print $1; exit }')
+t_half=$(echo "$log" | awk '/open -> half-open/ { gsub(/.*\[|\].*/, "", $1); print $1; exit }')
 t_op=$(echo "$log" | awk '/-> open/ { gsub(/.*\[|\].*/, "", $1); print $1; exit }')
-if echo "$log" | grep -q -- "-> open" && echo "$log" | grep -q "open -> half_open" &&
-	echo "$log" | grep -q "half_open -> healthy" &&
+if echo "$log" | grep -q -- "-> open" && echo "$log" | grep -q "open -> half-open" &&
+	echo "$log" | grep -q "half-open -> healthy" &&
 	awk -v a="$t_op" -v b="$t_half" 'BEGIN { exit !(b - a >= 1.95) }'; then
 	ok "OPEN -> HALF_OPEN after the 2 s ejection ($t_op -> $t_half) -> HEALTHY"
 else
 	bad "breaker sequence: $log"
 fi
 : "${t_open:=}"
+
+lint_metrics "after a death, an ejection and failed polls"
 
 # ---- 5. fail-static: SIGKILL the agent while streams run ------------------
 gen0=$(L show -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["generation"])')
@@ -342,6 +370,66 @@ wait "$AGENT_PID" 2>/dev/null
 AGENT_PID=
 L show | grep -q "agent pid 0  stopped" && ok "SIGTERM: agent marked stopped, maps stay" ||
 	bad "after SIGTERM: $(L show | head -3)"
+
+# ---- 6b. every exit path releases what it took ------------------------------
+# lb-agent under valgrind --track-fds: at exit no descriptor it opened may be
+# left (signalfd, pin directory, map fds, the /metrics socket), on a failed
+# start, on a failure after start, and on SIGTERM; exit codes as documented.
+# leaked_fds LOG: descriptors open at exit that were not inherited
+leaked_fds() {
+	awk '/== Open / { fd = $0; sub(/^==[0-9]*== /, "", fd); next }
+		fd != "" && /==   *[^ ]/ { if ($0 !~ /inherited from parent/) print fd; fd = "" }' "$1"
+}
+# exit_clean WHAT RC CONFIG [TERM]: runs lb-agent on CONFIG under valgrind
+# (with TERM: SIGTERM it once it runs); passes on exit code RC and no leak
+exit_clean() {
+	local what=$1 want=$2 conf=$3 term=${4:-} vlog=$tmp/valgrind.log pid rc leaked
+	nsenter --net="/run/netns/$(topo_ns lb)" valgrind -q --track-fds=yes \
+		--log-file="$vlog" "$agent" -c "$conf" >"$tmp/vg-agent.log" 2>&1 &
+	pid=$!
+	AGENT_PID=$pid	# killed on exit if the test stops here
+	if [ -n "$term" ]; then
+		wait_for 60 grep -q "running with" "$tmp/vg-agent.log" ||
+			bad "$what: lb-agent under valgrind did not start: $(cat "$tmp/vg-agent.log")"
+		kill -TERM "$pid"
+	fi
+	timeout 60 tail --pid="$pid" -f /dev/null
+	kill -0 "$pid" 2>/dev/null && kill -9 "$pid"	# hung: fails below
+	wait "$pid"
+	rc=$?
+	AGENT_PID=
+	leaked=$(leaked_fds "$vlog")
+	[ "$rc" = "$want" ] && [ -z "$leaked" ] && grep -q "FILE DESCRIPTORS" "$vlog" &&
+		ok "$what: exit $rc, every descriptor it opened closed" ||
+		bad "$what: exit $rc (want $want), left open: $leaked $(tail -3 "$tmp/vg-agent.log")"
+}
+if command -v valgrind >/dev/null; then
+	sed "s|pin_dir: .*|pin_dir: $pins-none|" "$tmp/good.yaml" >"$tmp/unattached.yaml"
+	exit_clean "a start that fails (not attached)" 1 "$tmp/unattached.yaml"
+	grep -q "^Error: inferlb is not attached" "$tmp/vg-agent.log" ||
+		bad "not attached: $(cat "$tmp/vg-agent.log")"
+	# something else listens on the /metrics port: fails after the start
+	# (SO_REUSEADDR: the last agent's closed scrapes may be in TIME_WAIT)
+	nsenter --net="/run/netns/$(topo_ns lb)" python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(120)' "$MPORT" &
+	HOLDER_PID=$!	# python itself: nsenter execs it
+	wait_for 5 in_lb python3 -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$MPORT" ||
+		bad "could not occupy port $MPORT"
+	exit_clean "a failure after the start (/metrics port taken)" 1 "$tmp/good.yaml"
+	grep -q "^Error: cannot serve /metrics" "$tmp/vg-agent.log" &&
+		L show | grep -q "agent pid 0  stopped" ||
+		bad "port taken: $(cat "$tmp/vg-agent.log"; L show | head -3)"
+	kill "$HOLDER_PID" 2>/dev/null
+	wait "$HOLDER_PID" 2>/dev/null
+	HOLDER_PID=
+	exit_clean "SIGTERM" 0 "$tmp/good.yaml" term
+	L show | grep -q "agent pid 0  stopped" ||
+		bad "after SIGTERM under valgrind: $(L show | head -3)"
+else
+	echo "skip - valgrind not installed (scripts/install-deps.sh installs it): exit paths not checked for leaks"
+fi
 
 # ---- 7. admission: a refused SYN gets a RST, the client fails at once ------
 L vip set "$VIP4:$PORT/tcp" --rate 1 --burst 2 >/dev/null || bad "vip set --rate"

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * test_policy.c - unit tests of the balancing policy (agent/policy.c):
- * state machine, weights, slow start and the publish decision, all with
- * injected time (ms), so each rule is checked at exact instants.
+ * state machine, weights, slow start, the publish decision and the p2c
+ * load score, all with injected time (ms), so each rule is checked at
+ * exact instants.
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "lb_names.h"
 #include "policy.h"
 
 #define EPS 1e-9
@@ -41,16 +44,16 @@ static struct lb_event poll_ev(enum lb_health h, double waiting, double kv)
 	return ev;
 }
 
-static enum lb_bstate poll(struct lb_backend_pol *b, enum lb_health h,
-			   uint64_t t)
+static enum lb_be_state poll(struct lb_backend_pol *b, enum lb_health h,
+			     uint64_t t)
 {
 	struct lb_event ev = poll_ev(h, 0, 0.0);	/* idle */
 
 	return lb_policy_step(&cfg, b, &ev, t);
 }
 
-static enum lb_bstate ev(struct lb_backend_pol *b, enum lb_event_type type,
-			 uint64_t t)
+static enum lb_be_state ev(struct lb_backend_pol *b, enum lb_event_type type,
+			   uint64_t t)
 {
 	struct lb_event e = { .type = type };
 
@@ -61,7 +64,7 @@ static enum lb_bstate ev(struct lb_backend_pol *b, enum lb_event_type type,
 static void healthy_backend(struct lb_backend_pol *b, uint64_t *t)
 {
 	lb_backend_pol_init(b, 1.0);
-	assert_int_equal(poll(b, LB_H_OK, *t), LB_BS_HEALTHY);
+	assert_int_equal(poll(b, LB_H_OK, *t), LB_BE_HEALTHY);
 	*t += cfg.slow_start_ms;
 	poll(b, LB_H_OK, *t);
 }
@@ -156,7 +159,7 @@ static void test_stale_is_saturated(void **state)
 	assert_true(lb_policy_share(&cfg, &b, t) > 0.8);	/* at the limit */
 	t += 1;
 	lb_policy_step(&cfg, &b, &e, t);
-	assert_int_equal(b.state, LB_BS_HEALTHY);
+	assert_int_equal(b.state, LB_BE_HEALTHY);
 	assert_true(lb_policy_share(&cfg, &b, t) == 0.0);
 }
 
@@ -169,12 +172,12 @@ static void test_fail_opens_breaker(void **state)
 
 	healthy_backend(&b, &t);
 	for (i = 1; i < cfg.fail_threshold; i++)
-		assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BS_HEALTHY);
+		assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_HEALTHY);
 	/* an OK poll in between resets the count */
 	poll(&b, LB_H_OK, t += 100);
 	for (i = 1; i < cfg.fail_threshold; i++)
-		assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BS_HEALTHY);
-	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BS_OPEN);
+		assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_HEALTHY);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_OPEN);
 	assert_int_equal(b.open_until, t + cfg.eject_base_ms);
 	assert_true(lb_policy_share(&cfg, &b, t) == 0.0);
 }
@@ -189,14 +192,14 @@ static void test_half_open_then_healthy(void **state)
 	healthy_backend(&b, &t);
 	for (i = 0; i < cfg.fail_threshold; i++)
 		poll(&b, LB_H_FAIL, t += 100);
-	assert_int_equal(b.state, LB_BS_OPEN);
+	assert_int_equal(b.state, LB_BE_OPEN);
 	opened = t;
 
 	/* OK polls during the ejection do not shorten it */
 	assert_int_equal(poll(&b, LB_H_OK, opened + cfg.eject_base_ms - 1),
-			 LB_BS_OPEN);
+			 LB_BE_OPEN);
 	assert_int_equal(ev(&b, LB_EV_TICK, opened + cfg.eject_base_ms),
-			 LB_BS_HALF_OPEN);
+			 LB_BE_HALF_OPEN);
 	t = opened + cfg.eject_base_ms;
 	/* trial weight: slow-start minimum of the headroom */
 	assert_true(fabs(lb_policy_share(&cfg, &b, t) -
@@ -205,8 +208,8 @@ static void test_half_open_then_healthy(void **state)
 
 	for (i = 1; i < cfg.half_open_trials; i++)
 		assert_int_equal(ev(&b, LB_EV_TRIAL_OK, t += 10),
-				 LB_BS_HALF_OPEN);
-	assert_int_equal(poll(&b, LB_H_OK, t += 100), LB_BS_HEALTHY);
+				 LB_BE_HALF_OPEN);
+	assert_int_equal(poll(&b, LB_H_OK, t += 100), LB_BE_HEALTHY);
 	/* it ramps again from the minimum */
 	assert_true(b.slow_start);
 	assert_int_equal(b.healthy_since, t);
@@ -216,9 +219,9 @@ static uint64_t open_and_reopen(struct lb_backend_pol *b, uint64_t *t)
 {
 	uint64_t len;
 
-	assert_int_equal(ev(b, LB_EV_TICK, b->open_until), LB_BS_HALF_OPEN);
+	assert_int_equal(ev(b, LB_EV_TICK, b->open_until), LB_BE_HALF_OPEN);
 	*t = b->open_until;
-	assert_int_equal(ev(b, LB_EV_TRIAL_FAIL, *t), LB_BS_OPEN);
+	assert_int_equal(ev(b, LB_EV_TRIAL_FAIL, *t), LB_BE_OPEN);
 	len = b->open_until - *t;
 	return len;
 }
@@ -241,7 +244,7 @@ static void test_backoff_grows_and_caps(void **state)
 	assert_int_equal(open_and_reopen(&b, &t), 300000);
 	/* a failing poll in HALF_OPEN backs off the same way */
 	ev(&b, LB_EV_TICK, b.open_until);
-	assert_int_equal(poll(&b, LB_H_FAIL, b.open_until), LB_BS_OPEN);
+	assert_int_equal(poll(&b, LB_H_FAIL, b.open_until), LB_BE_OPEN);
 	assert_int_equal(lb_policy_eject_ms(&cfg, 1000000), 300000);
 
 	/* after eject_max_ms of sustained health the backoff resets */
@@ -249,7 +252,7 @@ static void test_backoff_grows_and_caps(void **state)
 	ev(&b, LB_EV_TICK, t);
 	for (i = 0; i < cfg.half_open_trials; i++)
 		poll(&b, LB_H_OK, t += 100);
-	assert_int_equal(b.state, LB_BS_HEALTHY);
+	assert_int_equal(b.state, LB_BE_HEALTHY);
 	assert_true(b.ejections > 0);
 	poll(&b, LB_H_OK, t += cfg.eject_max_ms);
 	assert_int_equal(b.ejections, 0);
@@ -263,21 +266,21 @@ static void test_unreachable_down(void **state)
 
 	/* refused while loading is normal for a starting backend */
 	lb_backend_pol_init(&b, 1.0);
-	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t), LB_BS_STARTING);
+	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t), LB_BE_STARTING);
 
 	healthy_backend(&b, &t);
-	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t += 100), LB_BS_DOWN);
+	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t += 100), LB_BE_DOWN);
 	assert_true(lb_policy_share(&cfg, &b, t) == 0.0);
-	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BS_DOWN);
-	assert_int_equal(poll(&b, LB_H_NOT_READY, t += 100), LB_BS_STARTING);
-	assert_int_equal(poll(&b, LB_H_OK, t += 100), LB_BS_HEALTHY);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_DOWN);
+	assert_int_equal(poll(&b, LB_H_NOT_READY, t += 100), LB_BE_STARTING);
+	assert_int_equal(poll(&b, LB_H_OK, t += 100), LB_BE_HEALTHY);
 	assert_true(b.slow_start);
 
 	/* an open breaker whose process dies goes DOWN too */
 	t += cfg.slow_start_ms;
-	while (b.state != LB_BS_OPEN)
+	while (b.state != LB_BE_OPEN)
 		poll(&b, LB_H_FAIL, t += 100);
-	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t += 100), LB_BS_DOWN);
+	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t += 100), LB_BE_DOWN);
 }
 
 static void test_draining(void **state)
@@ -288,21 +291,21 @@ static void test_draining(void **state)
 
 	/* 503 after healthy */
 	healthy_backend(&b, &t);
-	assert_int_equal(poll(&b, LB_H_NOT_READY, t += 100), LB_BS_DRAINING);
+	assert_int_equal(poll(&b, LB_H_NOT_READY, t += 100), LB_BE_DRAINING);
 	assert_true(lb_policy_share(&cfg, &b, t) == 0.0);
 	/* back to 200: kept its flows, so no slow start */
-	assert_int_equal(poll(&b, LB_H_OK, t += 100), LB_BS_HEALTHY);
+	assert_int_equal(poll(&b, LB_H_OK, t += 100), LB_BE_HEALTHY);
 	assert_false(b.slow_start);
 
 	/* 503 while starting is not a drain */
 	lb_backend_pol_init(&b, 1.0);
-	assert_int_equal(poll(&b, LB_H_NOT_READY, t += 100), LB_BS_STARTING);
+	assert_int_equal(poll(&b, LB_H_NOT_READY, t += 100), LB_BE_STARTING);
 
 	/* operator drain is sticky */
 	healthy_backend(&b, &t);
-	assert_int_equal(ev(&b, LB_EV_DRAIN, t += 100), LB_BS_DRAINING);
-	assert_int_equal(poll(&b, LB_H_OK, t += 100), LB_BS_DRAINING);
-	assert_int_equal(ev(&b, LB_EV_UNDRAIN, t += 100), LB_BS_HEALTHY);
+	assert_int_equal(ev(&b, LB_EV_DRAIN, t += 100), LB_BE_DRAINING);
+	assert_int_equal(poll(&b, LB_H_OK, t += 100), LB_BE_DRAINING);
+	assert_int_equal(ev(&b, LB_EV_UNDRAIN, t += 100), LB_BE_HEALTHY);
 }
 
 static void test_slow_start_envoy(void **state)
@@ -440,7 +443,7 @@ static void test_rate_limit(void **state)
 	/* but a weight falling to zero is never delayed */
 	ps.last_rebuild = t;
 	b[0].sig_at = b[1].sig_at = t;
-	b[0].state = LB_BS_OPEN;
+	b[0].state = LB_BE_OPEN;
 	d = lb_policy_decide(&cfg, &ps, b, 2, t + 1, cur, out);
 	assert_true(d.rebuild);
 	assert_int_equal(out[0], 0);
@@ -457,8 +460,8 @@ static void test_panic_fails_open(void **state)
 
 	fleet(b, 4, &t);
 	/* 2 of 4 available: exactly 50 %, no panic */
-	b[0].state = LB_BS_OPEN;
-	b[1].state = LB_BS_DOWN;
+	b[0].state = LB_BE_OPEN;
+	b[1].state = LB_BE_DOWN;
 	d = lb_policy_decide(&cfg, &ps, b, 4, t, NULL, out);
 	memcpy(cur, out, sizeof(cur));
 	assert_false(d.panic);
@@ -468,7 +471,7 @@ static void test_panic_fails_open(void **state)
 	assert_true(out[2] > 0 && out[3] > 0);
 
 	/* 1 of 4: panic, every non-DOWN backend at capacity weight */
-	b[2].state = LB_BS_OPEN;
+	b[2].state = LB_BE_OPEN;
 	b[3].headroom = 0.3;
 	t += 1000 / cfg.max_rebuilds_per_s;	/* past the rate limit */
 	d = lb_policy_decide(&cfg, &ps, b, 4, t, cur, out);
@@ -509,6 +512,148 @@ static void test_all_saturated_least_bad(void **state)
 	assert_int_equal(out[1], LB_WEIGHT_MAX);
 }
 
+/* The state is the ABI's enum, whose 0 is HEALTHY: a backend must start
+ * STARTING by init, not by a zeroed struct, and the policy's states are
+ * the values the datapath reads, named by lb_names. */
+static void test_init_state_is_abi_starting(void **state)
+{
+	struct lb_backend_pol b;
+	uint64_t t = 0;
+	(void)state;
+
+	memset(&b, 0, sizeof(b));
+	lb_backend_pol_init(&b, 1.0);
+	assert_int_equal(b.state, LB_BE_STARTING);
+	assert_int_equal(LB_BE_STARTING, 1);
+	assert_string_equal(lb_state_name(b.state), "starting");
+	assert_int_equal(poll(&b, LB_H_OK, t), LB_BE_HEALTHY);
+	assert_int_equal(b.state, 0);	/* as lb_backend.state says HEALTHY */
+	assert_string_equal(lb_state_name(b.state), "healthy");
+}
+
+/* Consecutive failures count from the last OK poll, also when that OK
+ * takes an operator-drained backend from STARTING to DRAINING: one more
+ * failure then must not open the breaker. */
+static void test_ok_poll_restarts_fail_count(void **state)
+{
+	struct lb_backend_pol b;
+	uint64_t t = 0;
+	(void)state;
+
+	lb_backend_pol_init(&b, 1.0);
+	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t), LB_BE_STARTING);
+	while (b.state != LB_BE_OPEN)
+		poll(&b, LB_H_FAIL, t += 100);
+	assert_int_equal(ev(&b, LB_EV_DRAIN, t += 100), LB_BE_OPEN);
+	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t += 100), LB_BE_DOWN);
+	assert_int_equal(poll(&b, LB_H_NOT_READY, t += 100), LB_BE_STARTING);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_STARTING);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_STARTING);
+	assert_int_equal(poll(&b, LB_H_OK, t += 100), LB_BE_DRAINING);
+	assert_int_equal(b.fails, 0);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_DRAINING);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_DRAINING);
+	assert_int_equal(poll(&b, LB_H_FAIL, t += 100), LB_BE_OPEN);
+}
+
+static struct lb_signals sig2(double waiting, double running)
+{
+	struct lb_signals s = { .waiting = waiting, .has_waiting = true,
+				.running = running, .has_running = true,
+				.kv_use = 0.99, .has_kv = true };
+	return s;
+}
+
+/* score = LB_P2C_FLOW_SCORE x (waiting + running) / capacity, in the
+ * datapath's unit: one request at capacity 1 = one flow sent. */
+static void test_p2c_score_formula(void **state)
+{
+	struct lb_signals s = sig2(3, 5);
+	(void)state;
+
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 8 * LB_P2C_FLOW_SCORE);
+	/* twice as fast, half as loaded; half as fast, twice */
+	assert_int_equal(lb_policy_p2c_score(&s, 2.0), 4 * LB_P2C_FLOW_SCORE);
+	assert_int_equal(lb_policy_p2c_score(&s, 0.5), 16 * LB_P2C_FLOW_SCORE);
+	/* KV use is not a request: it does not count */
+	s.kv_use = 0.0;
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 8 * LB_P2C_FLOW_SCORE);
+	/* fractions (summed over DP ranks, averaged gauges) round down */
+	s = sig2(0.5, 0.2);
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 700);
+	s = sig2(1, 0);
+	assert_int_equal(lb_policy_p2c_score(&s, 3.0), 333);
+	/* idle */
+	s = sig2(0, 0);
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 0);
+}
+
+/* An engine without a signal (or a scrape that lacked it) scores on the
+ * rest; exporter noise counts as no load; a bad capacity counts as 1. */
+static void test_p2c_score_missing_signals(void **state)
+{
+	struct lb_signals s = sig2(4, 6);
+	(void)state;
+
+	s.has_waiting = false;		/* value left behind: ignored */
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 6000);
+	s.has_waiting = true;
+	s.has_running = false;
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 4000);
+	s.has_waiting = false;
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 0);
+	memset(&s, 0, sizeof(s));	/* never scraped */
+	assert_int_equal(lb_policy_p2c_score(&s, 2.0), 0);
+
+	s = sig2(-3, 2);		/* negative gauge: noise, not credit */
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 2000);
+	s = sig2(NAN, 2);
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 2000);
+	s = sig2(2, -INFINITY);
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 2000);
+	s = sig2(INFINITY, 2);		/* +Inf is not a count either */
+	assert_int_equal(lb_policy_p2c_score(&s, 1.0), 2000);
+
+	s = sig2(1, 1);
+	assert_int_equal(lb_policy_p2c_score(&s, 0.0), 2000);
+	assert_int_equal(lb_policy_p2c_score(&s, -2.0), 2000);
+	assert_int_equal(lb_policy_p2c_score(&s, NAN), 2000);
+	assert_int_equal(lb_policy_p2c_score(&s, INFINITY), 2000);
+}
+
+/* The u64 score never wraps or hits undefined conversion: it is clamped
+ * to LB_POLICY_P2C_SCORE_MAX, monotone up to it, and the datapath's
+ * score + sent x LB_P2C_FLOW_SCORE stays below ~0 (no entry) for far more
+ * flows than one poll interval sends. */
+static void test_p2c_score_clamps(void **state)
+{
+	struct lb_signals s;
+	uint64_t below, sent = 1000000000000ull;	/* 10^12 flows */
+	(void)state;
+
+	/* just under the bound: exact (a multiple of 1024, exact in double) */
+	s = sig2(9.2e15, 0);
+	below = lb_policy_p2c_score(&s, 1.0);
+	assert_true(below == 9200000000000000000ull);
+	assert_true(below < LB_POLICY_P2C_SCORE_MAX);
+	/* past it: clamped, not wrapped */
+	s = sig2(9.3e15, 0);
+	assert_true(lb_policy_p2c_score(&s, 1.0) == LB_POLICY_P2C_SCORE_MAX);
+	s = sig2(1e300, 1e300);
+	assert_true(lb_policy_p2c_score(&s, 1.0) == LB_POLICY_P2C_SCORE_MAX);
+	s = sig2(DBL_MAX, DBL_MAX);	/* the sum is +inf */
+	assert_true(lb_policy_p2c_score(&s, 1.0) == LB_POLICY_P2C_SCORE_MAX);
+	s = sig2(1, 0);			/* a tiny capacity: 1e303 */
+	assert_true(lb_policy_p2c_score(&s, 1e-300) == LB_POLICY_P2C_SCORE_MAX);
+	s = sig2(1, 0);			/* a denormal capacity: the quotient is +inf */
+	assert_true(lb_policy_p2c_score(&s, DBL_MIN / 4) == LB_POLICY_P2C_SCORE_MAX);
+
+	assert_true(LB_POLICY_P2C_SCORE_MAX == UINT64_MAX / 2);
+	assert_true(LB_POLICY_P2C_SCORE_MAX + sent * LB_P2C_FLOW_SCORE >
+		    LB_POLICY_P2C_SCORE_MAX);
+	assert_true(LB_POLICY_P2C_SCORE_MAX + sent * LB_P2C_FLOW_SCORE < ~0ull);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +672,11 @@ int main(void)
 		cmocka_unit_test_setup(test_rate_limit, setup),
 		cmocka_unit_test_setup(test_panic_fails_open, setup),
 		cmocka_unit_test_setup(test_all_saturated_least_bad, setup),
+		cmocka_unit_test_setup(test_init_state_is_abi_starting, setup),
+		cmocka_unit_test_setup(test_ok_poll_restarts_fail_count, setup),
+		cmocka_unit_test_setup(test_p2c_score_formula, setup),
+		cmocka_unit_test_setup(test_p2c_score_missing_signals, setup),
+		cmocka_unit_test_setup(test_p2c_score_clamps, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
