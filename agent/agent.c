@@ -14,7 +14,7 @@
 #include <bpf/bpf.h>
 
 #include "agent.h"
-#include "apply.h"
+#include "lb_apply.h"
 #include "engine.h"
 #include "lb_addr.h"
 #include "lb_msg.h"
@@ -69,7 +69,7 @@ static const __u8 to_dp[] = {
  * first decisions do not reshuffle anything: a HEALTHY backend stays so
  * (without a new slow start), an OPEN one serves a fresh ejection.
  */
-static void adopt(const struct lb_conf *conf, struct lb_agent_backend *b,
+static void adopt(const struct lb_agent_conf *conf, struct lb_agent_backend *b,
 		  const struct lb_backend *live, uint64_t now)
 {
 	struct lb_backend_pol *p = &b->pol;
@@ -157,7 +157,7 @@ static int add_probe(struct lb_agent *a, struct lb_agent_backend *b,
  * the previous runtime (old) keep their policy state and counters; others
  * adopt what the maps say.
  */
-static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
+static int runtime_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 			 struct lb_agent_backend *old, size_t n_old, char *msg,
 			 size_t len)
 {
@@ -167,25 +167,25 @@ static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
 	char perr[128];
 	int err;
 
-	for (size_t i = 0; i < conf->n_vips; i++)
-		nb += conf->vips[i].n_backends;
+	for (size_t i = 0; i < conf->topo.n_vips; i++)
+		nb += conf->topo.vips[i].n_backends;
 	a->poller = lb_poller_new(conf->request_timeout_ms, MAX_BODY, perr,
 				  sizeof(perr));
 	if (!a->poller)
 		return lb_msgf(msg, len, -ENOMEM, "HTTP poller: %s", perr);
 	lb_poller_on_closed(a->poller, on_closed);
-	a->vips = calloc(conf->n_vips ? conf->n_vips : 1, sizeof(*a->vips));
+	a->vips = calloc(conf->topo.n_vips ? conf->topo.n_vips : 1, sizeof(*a->vips));
 	a->be = calloc(nb ? nb : 1, sizeof(*a->be));
 	if (!a->vips || !a->be)
 		return lb_msgf(msg, len, -ENOMEM, "out of memory");
 	err = lb_backend_read_all(&a->dp, all);
 	if (err)
 		return lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
-	a->n_vips = conf->n_vips;
+	a->n_vips = conf->topo.n_vips;
 	a->n_be = nb;
-	for (size_t i = 0; i < conf->n_vips; i++) {
+	for (size_t i = 0; i < conf->topo.n_vips; i++) {
 		struct lb_agent_vip *v = &a->vips[i];
-		const struct lb_conf_vip *cv = &conf->vips[i];
+		const struct lb_topo_vip *cv = &conf->topo.vips[i];
 		struct lb_vip_view vv;
 		size_t n = cv->n_backends ? cv->n_backends : 1;
 
@@ -202,7 +202,8 @@ static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
 		v->n_be = cv->n_backends;
 		for (size_t j = 0; j < cv->n_backends; j++) {
 			struct lb_agent_backend *b = &a->be[k++], *o;
-			const struct lb_conf_backend *cb = &cv->backends[j];
+			const struct lb_topo_backend *cb = &cv->backends[j];
+			const struct lb_agent_backend_conf *ac = lb_agent_backend_conf(cb);
 
 			b->conf = cb;
 			b->vip = v;
@@ -233,11 +234,11 @@ static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
 			b->weight = all[b->id].weight;
 			b->state = all[b->id].state;
 			b->rate = all[b->id].rate;
-			if (add_probe(a, b, LB_PROBE_HEALTH, cb->health_url) ||
-			    add_probe(a, b, LB_PROBE_METRICS, cb->metrics_url) ||
-			    add_probe(a, b, LB_PROBE_DCGM, cb->dcgm_url))
+			if (add_probe(a, b, LB_PROBE_HEALTH, ac->health_url) ||
+			    add_probe(a, b, LB_PROBE_METRICS, ac->metrics_url) ||
+			    add_probe(a, b, LB_PROBE_DCGM, ac->dcgm_url))
 				return lb_msgf(msg, len, -EINVAL, "cannot poll %s",
-					    cb->metrics_url);
+					    ac->metrics_url);
 		}
 	}
 	return 0;
@@ -255,15 +256,21 @@ static void heartbeat(struct lb_agent *a)
 	bpf_map_update_elem(a->dp.fd[LB_M_AGENT], &zero, &a->status, 0);
 }
 
-static int apply_locked(struct lb_agent *a, const struct lb_conf *conf,
+static int apply_locked(struct lb_agent *a, const struct lb_agent_conf *conf,
 			char *msg, size_t len)
 {
+	const struct lb_apply_opts opts = {
+		.agent_managed = true,
+		.prune = conf->prune,
+		.max_backend_delete_pct = conf->max_backend_delete_pct,
+		.prune_hint = "'agent: {prune: true}' in the config",
+	};
 	struct lb_apply_result r;
 	int err = lb_dp_relock(&a->dp, msg, len);
 
 	if (err)
 		return err;
-	err = lb_apply(&a->dp, conf, true, &r, msg, len);
+	err = lb_apply(&a->dp, &conf->topo, &opts, &r, msg, len);
 	lb_dp_unlock(&a->dp);
 	if (!err && (r.vips_added || r.vips_deleted || r.backends_added ||
 		     r.backends_deleted))
@@ -287,7 +294,7 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 	if (snprintf(a->conf_path, sizeof(a->conf_path), "%s", conf_path) >=
 	    (int)sizeof(a->conf_path))
 		return lb_msgf(msg, len, -ENAMETOOLONG, "config path too long");
-	err = lb_conf_load_file(conf_path, &a->conf, msg, len);
+	err = lb_agent_conf_load_file(conf_path, &a->conf, msg, len);
 	if (err)
 		return err;
 	err = lb_dp_lock(&a->dp, a->conf.pin_dir, false, msg, len);
@@ -318,14 +325,14 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 
 int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 {
-	struct lb_conf conf;
+	struct lb_agent_conf conf;
 	struct lb_agent_backend *old_be;
 	struct lb_agent_vip *old_vips;
 	struct lb_poller *old_poller;
 	size_t n_old, n_old_vips;
 	int err;
 
-	err = lb_conf_load_file(a->conf_path, &conf, msg, len);
+	err = lb_agent_conf_load_file(a->conf_path, &conf, msg, len);
 	if (err)
 		goto refused;
 	if (strcmp(conf.pin_dir, a->conf.pin_dir) ||
@@ -338,7 +345,7 @@ int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 	err = apply_locked(a, &conf, msg, len);
 	if (err) {
 		pthread_mutex_unlock(&a->mu);
-		lb_conf_free(&conf);
+		lb_agent_conf_free(&conf);
 		goto refused;
 	}
 	old_be = a->be;
@@ -361,7 +368,7 @@ int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 		a->poller = old_poller;
 		a->need_reconcile = true;
 		pthread_mutex_unlock(&a->mu);
-		lb_conf_free(&conf);
+		lb_agent_conf_free(&conf);
 		goto refused;
 	}
 	{
@@ -371,7 +378,7 @@ int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 
 		runtime_free(&tmp);
 	}
-	lb_conf_free(&a->conf);
+	lb_agent_conf_free(&a->conf);
 	a->conf = conf;
 	/* runtime_build pointed into conf's arrays; they moved with it, but
 	 * a struct copy keeps the heap pointers, so nothing dangles */
@@ -395,7 +402,7 @@ void lb_agent_stop(struct lb_agent *a)
 	a->status.pid = 0;
 	heartbeat(a);
 	runtime_free(a);
-	lb_conf_free(&a->conf);
+	lb_agent_conf_free(&a->conf);
 	lb_dp_close(&a->dp);
 	pthread_mutex_unlock(&a->mu);
 }
@@ -405,7 +412,7 @@ void lb_agent_stop(struct lb_agent *a)
 /* What a health answer means, engine by engine (see the research notes):
  * vLLM /health 200 or 503 (and refused while loading), SGLang 503 while
  * starting, TGI no listener until warm, Triton /v2/health/ready 200/400. */
-static enum lb_health health_of(const struct lb_conf_backend *cb,
+static enum lb_health health_of(const struct lb_agent_backend_conf *cb,
 				const struct lb_fetch *f)
 {
 	switch (f->result) {
@@ -466,14 +473,16 @@ static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
 	p->last_latency_ms = f->latency_ms;
 	switch (p->kind) {
 	case LB_PROBE_HEALTH:
-		b->health = health_of(b->conf, f);
+		b->health = health_of(lb_agent_backend_conf(b->conf), f);
 		good = f->result == LB_FETCH_OK;
 		break;
 	case LB_PROBE_METRICS:
 		if (f->result == LB_FETCH_OK && f->status == 200) {
+			const struct lb_agent_backend_conf *ac =
+				lb_agent_backend_conf(b->conf);
 			struct lb_signals sig;
 
-			good = !lb_engine_extract(b->conf->engine, &b->conf->names,
+			good = !lb_engine_extract(ac->engine, &ac->names,
 						  f->body, f->len, &sig, &perr);
 			if (good) {
 				b->sig = sig;
@@ -585,7 +594,7 @@ static void on_closed(void *ctx, int target)
 
 /* New flows per second a backend may take: its share of capacity times
  * the configured rate per unit of capacity; 0 (no limit) when unset. */
-static __u32 rate_of(const struct lb_conf *c, const struct lb_agent_backend *b,
+static __u32 rate_of(const struct lb_agent_conf *c, const struct lb_agent_backend *b,
 		     uint64_t now)
 {
 	double r;
@@ -599,7 +608,7 @@ static __u32 rate_of(const struct lb_conf *c, const struct lb_agent_backend *b,
 	return r > 4e9 ? 4000000000u : (__u32)lrint(r);
 }
 
-static bool rate_moved(const struct lb_conf *c, __u32 live, __u32 want)
+static bool rate_moved(const struct lb_agent_conf *c, __u32 live, __u32 want)
 {
 	double big = live > want ? live : want;
 
@@ -611,7 +620,7 @@ static bool rate_moved(const struct lb_conf *c, __u32 live, __u32 want)
 
 static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 {
-	static struct lb_backend_ctl ctl[LB_CONF_MAX_BACKENDS];
+	static struct lb_backend_ctl ctl[LB_TOPO_MAX_BACKENDS];
 	struct lb_decision d;
 	bool write = false, rebuilt = false;
 	char err[256], s[80];

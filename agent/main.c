@@ -102,14 +102,16 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (check) {
-		struct lb_conf c;
+		struct lb_agent_conf c;
 
-		if (lb_conf_load_file(conf_path, &c, msg, sizeof(msg))) {
+		if (lb_agent_conf_load_file(conf_path, &c, msg, sizeof(msg))) {
 			fprintf(stderr, "Error: %s\n", msg);
 			return EXIT_USAGE;
 		}
-		printf("%s: valid (%zu VIPs)\n", conf_path, c.n_vips);
-		lb_conf_free(&c);
+		printf("%s: valid (%zu VIPs)\n", conf_path, c.topo.n_vips);
+		if (lb_topo_warning(&c.topo, msg, sizeof(msg)))
+			fprintf(stderr, "Warning: %s: %s\n", conf_path, msg);
+		lb_agent_conf_free(&c);
 		return 0;
 	}
 	sfd = signals_fd();
