@@ -29,6 +29,8 @@ run "hitless table swap" "$build/tests/test_hitless"
 run "admission control and selection policies (BPF_PROG_TEST_RUN)" "$build/tests/test_admission"
 run "next hops via libnl (namespaces)" tests/test_neigh.sh "$build/tests/neigh_probe"
 run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
+run "apply guard: an empty or VIP-less config never wipes the balancer (namespaces)" \
+	tests/test_apply_guard.sh "$build"
 run "e2e tools, without the balancer (namespaces)" env E2E_BIN="$build/tools/e2e" tests/e2e/test_topo_baseline.sh
 run "real TCP through inferlb (namespaces)" tests/e2e/test_e2e.sh "$build"
 run "simulated GPU worker (namespace)" tests/test_gpusim.sh "$build/tools/gpusim"

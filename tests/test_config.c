@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * test_config.c - unit tests of the YAML config parser (agent/config.c):
+ * test_config.c - unit tests of the YAML config parsers (agent/config.c over
+ * lib/lb_topo.c and lib/lb_yaml.c; lbctl's topology-only reading; the
+ * host:port splitter of lib/lb_addr.c):
  * a full file field by field, defaults, and one case per error class with
  * its exact message (name:line:col: field: what). Fixtures are read from
  * tests/fixtures/config/, so run from the repository root.
@@ -19,6 +21,9 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "lb_addr.h"
+#include "lb_apply.h"
+#include "lb_topo.h"
 #include "lb_ops.h"
 
 #define FIX "tests/fixtures/config/"
@@ -192,6 +197,9 @@ static void check_defaults(const struct lb_agent_conf *c)
 	assert_memory_equal(&c->policy, &p, sizeof(p));
 	assert_true(c->backend_rate_per_capacity == 0);
 	assert_int_equal(c->backend_burst, 0);
+	assert_false(c->prune);
+	assert_int_equal(c->max_backend_delete_pct,
+			 LB_APPLY_MAX_BACKEND_DELETE_PCT_DEFAULT);
 }
 
 static void test_minimal(void **state)
@@ -503,6 +511,9 @@ static void test_err_ring_mode_engine(void **state)
 		   "sglang, tgi, triton or generic, got \"ollama\"");
 }
 
+/* one backend whose agent keys lb-agent refuses (engine) */
+#define ONE_BACKEND_TOPO "vips: [{address: 1.2.3.4:1/tcp, backends: " \
+	"[{address: 1.1.1.1, engine: ollama, metrics: x}]}]\n"
 #define ONE_BACKEND "vips: [{address: 1.2.3.4:1/tcp, backends: [{address: 1.1.1.1, "
 
 static void test_err_generic(void **state)
@@ -828,6 +839,229 @@ static void test_vip_admission(void **state)
 		   "got \"rst\"");
 }
 
+/* ---- fix 1: a file without VIPs parses, and --check warns ------------- */
+
+/* An empty file, one of comments only, "vips: ~" and "vips: []" are valid
+ * (a balancer may be set up empty) but, applied to a running balancer,
+ * would delete everything: lb_topo_warning() says so for `--check`. */
+static void test_no_vips_warning(void **state)
+{
+	static const char *const texts[] = {
+		"", "# only a comment\n", "vips: ~\n", "vips: []\n", "vips:\n",
+		"agent: {prune: false}\npolicy: {}\nvips: null\n",
+	};
+	struct lb_agent_conf c;
+	struct lb_topo t;
+	char err[512], warn[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		load_ok(texts[i], &c);
+		assert_int_equal(c.topo.n_vips, 0);
+		assert_true(lb_topo_warning(&c.topo, warn, sizeof(warn)));
+		assert_string_equal(warn, "no VIPs: applied, this file would "
+				    "delete every VIP and backend of the "
+				    "balancer (a reload or apply refuses that "
+				    "unless forced)");
+		lb_agent_conf_free(&c);
+		/* lbctl's reading of the same file */
+		assert_int_equal(lb_topo_load_buf("t.yaml", texts[i],
+						  strlen(texts[i]),
+						  &lb_topo_ext_agent_names, &t,
+						  err, sizeof(err)), 0);
+		assert_true(lb_topo_warning(&t, warn, sizeof(warn)));
+		lb_topo_free(&t);
+	}
+	assert_int_equal(lb_agent_conf_load_file(FIX "comments.yaml", &c, err,
+						 sizeof(err)), 0);
+	assert_true(lb_topo_warning(&c.topo, warn, sizeof(warn)));
+	lb_agent_conf_free(&c);
+	/* one VIP, even without backends: nothing to say */
+	load_ok("vips: [{address: 1.2.3.4:1/tcp}]\n", &c);
+	assert_false(lb_topo_warning(&c.topo, warn, sizeof(warn)));
+	assert_string_equal(warn, "");
+	lb_agent_conf_free(&c);
+}
+
+/* The guard's keys: agent.prune and agent.max_backend_delete_pct. */
+static void test_guard_keys(void **state)
+{
+	struct lb_agent_conf c;
+
+	(void)state;
+	load_ok("agent: {prune: true, max_backend_delete_pct: 100}\n", &c);
+	assert_true(c.prune);
+	assert_int_equal(c.max_backend_delete_pct, 100);
+	lb_agent_conf_free(&c);
+	load_ok("agent: {max_backend_delete_pct: 0}\n", &c);
+	assert_false(c.prune);
+	assert_int_equal(c.max_backend_delete_pct, 0);
+	lb_agent_conf_free(&c);
+	expect_err("agent: {prune: yes}\n", -EINVAL,
+		   "t.yaml:1:16: agent.prune: must be true or false, got "
+		   "\"yes\"");
+	expect_err("agent: {max_backend_delete_pct: 101}\n", -EINVAL,
+		   "t.yaml:1:33: agent.max_backend_delete_pct: must be an "
+		   "integer in [0, 100], got \"101\"");
+	expect_err("agent: {prunes: true}\n", -EINVAL,
+		   "t.yaml:1:9: agent: unknown key \"prunes\"; expected one "
+		   "of: metrics_listen, pin_dir, request_timeout_ms, prune, "
+		   "max_backend_delete_pct");
+}
+
+/* ---- the topology layer alone: what `lbctl apply -f` reads ------------- */
+
+static void expect_topo_err(const char *text, const struct lb_topo_ext *ext,
+			    const char *msg)
+{
+	struct lb_topo t, zero_t = { 0 };
+	char err[512];
+
+	memset(&t, 0xa5, sizeof(t));
+	assert_int_equal(lb_topo_load_buf("t.yaml", text, strlen(text), ext, &t,
+					  err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, msg);
+	assert_memory_equal(&t, &zero_t, sizeof(t));
+}
+
+static void test_topo_agent_names(void **state)
+{
+	struct lb_agent_conf c;
+	struct lb_topo t;
+	char err[512] = "";
+	size_t i, j;
+
+	(void)state;
+	/* The agent's full file: the same VIPs and backends as the agent
+	 * reads, the agent's keys skipped by name. */
+	assert_int_equal(lb_topo_load_file(FIX "full.yaml",
+					   &lb_topo_ext_agent_names, &t, err,
+					   sizeof(err)), 0);
+	assert_int_equal(lb_agent_conf_load_file(FIX "full.yaml", &c, err,
+						 sizeof(err)), 0);
+	assert_int_equal(t.n_vips, c.topo.n_vips);
+	for (i = 0; i < t.n_vips; i++) {
+		const struct lb_topo_vip *a = &t.vips[i], *b = &c.topo.vips[i];
+
+		assert_memory_equal(&a->key, &b->key, sizeof(a->key));
+		assert_int_equal(a->mode, b->mode);
+		assert_int_equal(a->ring_size, b->ring_size);
+		assert_int_equal(a->n_backends, b->n_backends);
+		for (j = 0; j < a->n_backends; j++) {
+			assert_memory_equal(a->backends[j].addr,
+					    b->backends[j].addr, 16);
+			assert_float_equal(a->backends[j].capacity,
+					   b->backends[j].capacity, EPS);
+			assert_null(a->backends[j].ext);
+			assert_non_null(b->backends[j].ext);
+		}
+	}
+	assert_int_equal(lb_topo_static_weight(&t.vips[0].backends[0]), 250);
+	lb_topo_free(&t);
+	lb_agent_conf_free(&c);
+
+	/* values of the agent's keys are the agent's to check ... */
+	assert_int_equal(lb_topo_load_buf("t.yaml", ONE_BACKEND_TOPO, strlen(
+		ONE_BACKEND_TOPO), &lb_topo_ext_agent_names, &t, err,
+		sizeof(err)), 0);
+	assert_int_equal(t.vips[0].n_backends, 1);
+	lb_topo_free(&t);
+	/* ... but a misspelt key is refused by lbctl too */
+	expect_topo_err("agnet: {}\n", &lb_topo_ext_agent_names,
+			"t.yaml:1:1: (top): unknown key \"agnet\"; expected "
+			"one of: agent, policy, vips");
+	expect_topo_err("vips: [{address: 1.2.3.4:1/tcp, backends: [{address: "
+			"1.1.1.1, enigne: vllm}]}]\n", &lb_topo_ext_agent_names,
+			"t.yaml:1:63: vips[0].backends[0]: unknown key "
+			"\"enigne\"; expected one of: address, capacity, "
+			"engine, url, metrics_url, health_url, dcgm_url, "
+			"metrics");
+	expect_topo_err("vips: [{address: 1.2.3.4:1/tcp, mode: nat}]\n",
+			&lb_topo_ext_agent_names,
+			"t.yaml:1:39: vips[0].mode: must be ipip or l2dsr, got "
+			"\"nat\"");
+	/* without an extension, only vips: */
+	expect_topo_err("agent: {}\n", NULL,
+			"t.yaml:1:1: (top): unknown key \"agent\"; expected "
+			"one of: vips");
+	expect_topo_err("vips: [{address: 1.2.3.4:1/tcp, backends: [{address: "
+			"1.1.1.1, url: 'http://a'}]}]\n", NULL,
+			"t.yaml:1:63: vips[0].backends[0]: unknown key \"url\"; "
+			"expected one of: address, capacity");
+}
+
+/* ---- the one host:port splitter (lib/lb_addr.c) ---------------------- */
+
+static void hostport_ok(const char *s, int af, const char *ip, __u16 want)
+{
+	__u8 addr[16], fam;
+	__u16 port = 0;
+	char msg[256] = "";
+
+	if (lb_parse_hostport(s, addr, &fam, &port, msg, sizeof(msg)))
+		fail_msg("'%s': %s", s, msg);
+	check_ip(addr, fam, af, ip);
+	assert_int_equal(port, want);
+}
+
+static void hostport_bad(const char *s, const char *why)
+{
+	__u8 addr[16], fam;
+	__u16 port = 7;
+	char msg[256], want[256];
+
+	assert_int_equal(lb_parse_hostport(s, addr, &fam, &port, msg,
+					   sizeof(msg)), -EINVAL);
+	snprintf(want, sizeof(want), "'%s' is not ADDR:PORT: %s (e.g. "
+		 "127.0.0.1:9464 or [::1]:9464)", s, why);
+	assert_string_equal(msg, want);
+	assert_int_equal(port, 7);	/* untouched */
+}
+
+static void test_hostport(void **state)
+{
+	struct lb_vip_key k;
+	char msg[256];
+
+	(void)state;
+	hostport_ok("127.0.0.1:9464", AF_INET, "127.0.0.1", 9464);
+	hostport_ok("0.0.0.0:1", AF_INET, "0.0.0.0", 1);
+	hostport_ok("[::1]:65535", AF_INET6, "::1", 65535);
+	hostport_ok("[2001:db8::10]:8000", AF_INET6, "2001:db8::10", 8000);
+	hostport_bad("127.0.0.1", "no ':PORT'");
+	hostport_bad("::1:9464", "an IPv6 address needs brackets, [ADDR]:PORT");
+	hostport_bad("[::1]9464", "no ']:PORT' after '[ADDR'");
+	hostport_bad("[1.2.3.4]:80", "brackets are for IPv6 addresses only");
+	hostport_bad("localhost:9464",
+		     "'localhost' is not an IPv4 or IPv6 address");
+	hostport_bad("1.2.3.4:0", "the port must be a number in 1..65535");
+	hostport_bad("1.2.3.4:65536", "the port must be a number in 1..65535");
+	hostport_bad("1.2.3.4:", "the port must be a number in 1..65535");
+	hostport_bad("1.2.3.4:+80", "the port must be a number in 1..65535");
+	hostport_bad("1.2.3.4:80 ", "the port must be a number in 1..65535");
+	hostport_bad("", "no ':PORT'");
+
+	/* lb_parse_vip splits with the same function */
+	assert_int_equal(lb_parse_vip("[2001:db8::10]:8000/udp", &k, msg,
+				      sizeof(msg)), 0);
+	check_ip(k.addr, k.family, AF_INET6, "2001:db8::10");
+	assert_int_equal(ntohs(k.port), 8000);
+	assert_int_equal(k.proto, IPPROTO_UDP);
+	assert_int_equal(lb_parse_vip("::1:80/tcp", &k, msg, sizeof(msg)),
+			 -EINVAL);
+	assert_string_equal(msg, "'::1:80/tcp' is not a VIP: an IPv6 address "
+			    "needs brackets, [ADDR]:PORT; expected "
+			    "ADDR:PORT/tcp|udp, e.g. 198.18.0.10:80/tcp or "
+			    "[2001:db8::10]:8000/tcp");
+	assert_int_equal(lb_parse_vip("host:80/tcp", &k, msg, sizeof(msg)),
+			 -EINVAL);
+	assert_string_equal(msg, "'host:80/tcp' is not a VIP: 'host' is not "
+			    "an IPv4 or IPv6 address; expected "
+			    "ADDR:PORT/tcp|udp, e.g. 198.18.0.10:80/tcp or "
+			    "[2001:db8::10]:8000/tcp");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -853,6 +1087,10 @@ int main(void)
 		cmocka_unit_test(test_small_errbuf),
 		cmocka_unit_test(test_err_after_alloc),
 		cmocka_unit_test(test_vip_admission),
+		cmocka_unit_test(test_no_vips_warning),
+		cmocka_unit_test(test_guard_keys),
+		cmocka_unit_test(test_topo_agent_names),
+		cmocka_unit_test(test_hostport),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
