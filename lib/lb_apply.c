@@ -121,8 +121,8 @@ static int check_deletes(const struct lb_topo *topo, const struct live *l,
 		if ((unsigned long)gone * 100 >
 		    (unsigned long)o->max_backend_delete_pct * l->be_n[i])
 			return lb_msgf(msg, len, -EPERM,
-				    "refused, nothing changed: the file would delete "
-				    "%d of the %d backends of VIP %s, more than %u%%; "
+				    "the file would delete %d of the %d backends of "
+				    "VIP %s, more than %u%%: refused, nothing changed; "
 				    "check the file, or force it with %s",
 				    gone, l->be_n[i],
 				    lb_fmt_vip(&tv->key, s, sizeof(s)),
@@ -130,10 +130,9 @@ static int check_deletes(const struct lb_topo *topo, const struct live *l,
 	}
 	if (l->n_vips && !kept)
 		return lb_msgf(msg, len, -EPERM,
-			    "refused, nothing changed: the file would delete every "
-			    "VIP (%d live, %zu in the file, none of them kept); "
-			    "check the file, or force it with %s",
-			    l->n_vips, topo->n_vips, hint);
+			    "the file would delete every VIP (%d live, none of "
+			    "them in the file): refused, nothing changed; check "
+			    "the file, or force it with %s", l->n_vips, hint);
 	return 0;
 }
 

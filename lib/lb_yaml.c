@@ -321,6 +321,33 @@ int lb_yaml_parse(struct lb_yaml_doc *d, const char *name, const char *buf,
 	return rc;
 }
 
+/* Makes room for more bytes in *buf: doubling, capped one byte over the
+ * limit, which tells "too big" from "exactly the limit". */
+static int grow(char **buf, size_t *cap, const char *path, char *err,
+		size_t errlen)
+{
+	size_t want = *cap ? *cap * 2 : 65536;
+	char *nb;
+
+	if (*cap > LB_YAML_MAX_FILE) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: larger than %u bytes", path,
+				 LB_YAML_MAX_FILE);
+		return -E2BIG;
+	}
+	if (want > LB_YAML_MAX_FILE + 1)
+		want = LB_YAML_MAX_FILE + 1;
+	nb = realloc(*buf, want);
+	if (!nb) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	*buf = nb;
+	*cap = want;
+	return 0;
+}
+
 int lb_yaml_read_file(const char *path, char **out, size_t *outlen, char *err,
 		      size_t errlen)
 {
@@ -343,32 +370,8 @@ int lb_yaml_read_file(const char *path, char **out, size_t *outlen, char *err,
 	for (;;) {
 		ssize_t r;
 
-		if (len == cap) {
-			char *nb;
-
-			if (len > LB_YAML_MAX_FILE) {
-				rc = -E2BIG;
-				if (err && errlen)
-					snprintf(err, errlen,
-						 "%s: larger than %u bytes",
-						 path, LB_YAML_MAX_FILE);
-				goto out;
-			}
-			/* One byte over the limit tells "too big" from
-			 * "exactly the limit". */
-			cap = cap ? cap * 2 : 65536;
-			if (cap > LB_YAML_MAX_FILE + 1)
-				cap = LB_YAML_MAX_FILE + 1;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				rc = -ENOMEM;
-				if (err && errlen)
-					snprintf(err, errlen,
-						 "%s: out of memory", path);
-				goto out;
-			}
-			buf = nb;
-		}
+		if (len == cap && (rc = grow(&buf, &cap, path, err, errlen)))
+			break;
 		r = read(fd, buf + len, cap - len);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -377,13 +380,12 @@ int lb_yaml_read_file(const char *path, char **out, size_t *outlen, char *err,
 			if (err && errlen)
 				snprintf(err, errlen, "%s: cannot read: %s",
 					 path, strerror(-rc));
-			goto out;
+			break;
 		}
 		if (!r)
 			break;
 		len += r;
 	}
-out:
 	close(fd);
 	if (rc) {
 		free(buf);
