@@ -92,19 +92,20 @@ $(BUILD)/%.skel.h: $(BUILD)/bench/%.bpf.o
 $(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS) $(SKELS) | $(BUILD)/lib
 	$(CC) $(CFLAGS) -Ilib -c $< -o $@
 $(LIB): $(LIB_OBJS)
-	$(AR) rcs $@ $^
+	rm -f $@; $(AR) rcs $@ $^
 
 # The agent's parts (libagent.a), linked by the tests and, later, lb-agent.
 $(BUILD)/agent/%.o: agent/%.c $(wildcard agent/*.h) $(LIB_HDRS) $(SKELS) | $(BUILD)/agent
 	$(CC) $(CFLAGS) $(MHD_CFLAGS) -Ilib -Iagent -c $< -o $@
 $(AGENT_LIB): $(AGENT_OBJS)
-	$(AR) rcs $@ $^
+	rm -f $@; $(AR) rcs $@ $^
 
 # lbctl: the operator's CLI (cli/) over the library.
+# (the library only: no agent header, no agent object)
 $(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) $(LIB_HDRS) | $(BUILD)/cli
-	$(CC) $(CFLAGS) -Ilib -Icli -Iagent -c $< -o $@
-$(LBCTL): $(CLI_OBJS) $(LIB) $(AGENT_LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(MHD_LIBS)
+	$(CC) $(CFLAGS) -Ilib -Icli -c $< -o $@
+$(LBCTL): $(CLI_OBJS) $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS)
 
 # lb-agent: the daemon (agent/main.c) over libagent.a and the library.
 # jemalloc: libcurl allocates and frees a good deal per transfer, and glibc's
@@ -193,7 +194,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-std=gnu11 -Iinclude -Ilib -Iagent -I$(BUILD) $(NL_CFLAGS)
 FUZZ_PROM_SRCS := agent/prom.c agent/engine.c
-FUZZ_CONFIG_SRCS := agent/config.c agent/policy.c agent/engine.c agent/prom.c lib/lb_addr.c lib/lb_names.c lib/lb_maglev.c
+# the agent's config over the library's YAML tree and topology parser
+FUZZ_CONFIG_SRCS := agent/config.c agent/policy.c agent/engine.c agent/prom.c \
+	lib/lb_yaml.c lib/lb_topo.c lib/lb_addr.c lib/lb_names.c lib/lb_maglev.c
 $(BUILD)/fuzz/fuzz_prom: fuzz/fuzz_prom.c $(FUZZ_PROM_SRCS) $(wildcard agent/*.h) | $(BUILD)/fuzz
 	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ -lm
 $(BUILD)/fuzz/fuzz_config: fuzz/fuzz_config.c $(FUZZ_CONFIG_SRCS) $(wildcard agent/*.h) $(LIB_HDRS) | $(BUILD)/fuzz

@@ -14,7 +14,7 @@
 #include <bpf/bpf.h>
 
 #include "agent.h"
-#include "apply.h"
+#include "lb_apply.h"
 #include "engine.h"
 #include "lb_addr.h"
 #include "lb_msg.h"
@@ -64,7 +64,7 @@ static void logf_(const char *fmt, ...)
  * first decisions do not reshuffle anything: a HEALTHY backend stays so
  * (without a new slow start), an OPEN one serves a fresh ejection.
  */
-static void adopt(const struct lb_conf *conf, struct lb_agent_backend *b,
+static void adopt(const struct lb_agent_conf *conf, struct lb_agent_backend *b,
 		  const struct lb_backend *live, uint64_t now)
 {
 	struct lb_backend_pol *p = &b->pol;
@@ -202,13 +202,14 @@ static void carry_over(struct lb_agent_backend *b,
 }
 
 /* Backend b of VIP v, configured as cb, over all[] (the live maps). */
-static int backend_build(struct lb_agent *a, const struct lb_conf *conf,
+static int backend_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 			 struct lb_agent_vip *v, struct lb_agent_backend *b,
-			 const struct lb_conf_backend *cb,
+			 const struct lb_topo_backend *cb,
 			 const struct lb_backend *all,
 			 const struct lb_runtime *old, uint64_t now, char *msg,
 			 size_t len)
 {
+	const struct lb_agent_backend_conf *ac = lb_agent_backend_conf(cb);
 	const struct lb_agent_backend *o;
 
 	b->conf = cb;
@@ -225,16 +226,16 @@ static int backend_build(struct lb_agent *a, const struct lb_conf *conf,
 	b->weight = all[b->id].weight;
 	b->state = all[b->id].state;
 	b->rate = all[b->id].rate;
-	if (add_probe(a, b, LB_PROBE_HEALTH, cb->health_url) ||
-	    add_probe(a, b, LB_PROBE_METRICS, cb->metrics_url) ||
-	    add_probe(a, b, LB_PROBE_DCGM, cb->dcgm_url))
-		return lb_msgf(msg, len, -EINVAL, "cannot poll %s", cb->metrics_url);
+	if (add_probe(a, b, LB_PROBE_HEALTH, ac->health_url) ||
+	    add_probe(a, b, LB_PROBE_METRICS, ac->metrics_url) ||
+	    add_probe(a, b, LB_PROBE_DCGM, ac->dcgm_url))
+		return lb_msgf(msg, len, -EINVAL, "cannot poll %s", ac->metrics_url);
 	return 0;
 }
 
 /* VIP v, configured as cv, with its backends from a->be[*k] on. */
-static int vip_build(struct lb_agent *a, const struct lb_conf *conf,
-		     struct lb_agent_vip *v, const struct lb_conf_vip *cv,
+static int vip_build(struct lb_agent *a, const struct lb_agent_conf *conf,
+		     struct lb_agent_vip *v, const struct lb_topo_vip *cv,
 		     const struct lb_backend *all, const struct lb_runtime *old,
 		     size_t *k, uint64_t now, char *msg, size_t len)
 {
@@ -269,7 +270,7 @@ static int vip_build(struct lb_agent *a, const struct lb_conf *conf,
  * policy state and counters; others adopt what the maps say. On failure
  * a holds what was built so far, for runtime_free.
  */
-static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
+static int runtime_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 			 const struct lb_runtime *old, char *msg, size_t len)
 {
 	static struct lb_backend all[LB_MAX_BACKENDS];
@@ -278,24 +279,24 @@ static int runtime_build(struct lb_agent *a, const struct lb_conf *conf,
 	char perr[128];
 	int err;
 
-	for (size_t i = 0; i < conf->n_vips; i++)
-		nb += conf->vips[i].n_backends;
+	for (size_t i = 0; i < conf->topo.n_vips; i++)
+		nb += conf->topo.vips[i].n_backends;
 	a->poller = lb_poller_new(conf->request_timeout_ms, MAX_BODY, perr,
 				  sizeof(perr));
 	if (!a->poller)
 		return lb_msgf(msg, len, -ENOMEM, "HTTP poller: %s", perr);
 	lb_poller_on_closed(a->poller, on_closed);
-	a->vips = calloc(conf->n_vips ? conf->n_vips : 1, sizeof(*a->vips));
+	a->vips = calloc(conf->topo.n_vips ? conf->topo.n_vips : 1, sizeof(*a->vips));
 	a->be = calloc(nb ? nb : 1, sizeof(*a->be));
 	if (!a->vips || !a->be)
 		return lb_msgf(msg, len, -ENOMEM, "out of memory");
 	err = lb_backend_read_all(&a->dp, all);
 	if (err)
 		return lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
-	a->n_vips = conf->n_vips;
+	a->n_vips = conf->topo.n_vips;
 	a->n_be = nb;
-	for (size_t i = 0; i < conf->n_vips; i++) {
-		err = vip_build(a, conf, &a->vips[i], &conf->vips[i], all, old,
+	for (size_t i = 0; i < conf->topo.n_vips; i++) {
+		err = vip_build(a, conf, &a->vips[i], &conf->topo.vips[i], all, old,
 				&k, now, msg, len);
 		if (err)
 			return err;
@@ -315,15 +316,21 @@ static void heartbeat(struct lb_agent *a)
 	bpf_map_update_elem(a->dp.fd[LB_M_AGENT], &zero, &a->status, 0);
 }
 
-static int apply_locked(struct lb_agent *a, const struct lb_conf *conf,
+static int apply_locked(struct lb_agent *a, const struct lb_agent_conf *conf,
 			char *msg, size_t len)
 {
+	const struct lb_apply_opts opts = {
+		.agent_managed = true,
+		.prune = conf->prune,
+		.max_backend_delete_pct = conf->max_backend_delete_pct,
+		.prune_hint = "'agent: {prune: true}' in the config",
+	};
 	struct lb_apply_result r;
 	int err = lb_dp_relock(&a->dp, msg, len);
 
 	if (err)
 		return err;
-	err = lb_apply(&a->dp, conf, true, &r, msg, len);
+	err = lb_apply(&a->dp, &conf->topo, &opts, &r, msg, len);
 	lb_dp_unlock(&a->dp);
 	if (!err && (r.vips_added || r.vips_deleted || r.backends_added ||
 		     r.backends_deleted))
@@ -337,7 +344,7 @@ static int apply_locked(struct lb_agent *a, const struct lb_conf *conf,
 static void release(struct lb_agent *a)
 {
 	runtime_free(a);
-	lb_conf_free(&a->conf);
+	lb_agent_conf_free(&a->conf);
 	lb_dp_close(&a->dp);
 	pthread_mutex_destroy(&a->mu);
 }
@@ -360,7 +367,7 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 		err = lb_msgf(msg, len, -ENAMETOOLONG, "config path too long");
 		goto fail;
 	}
-	err = lb_conf_load_file(conf_path, &a->conf, msg, len);
+	err = lb_agent_conf_load_file(conf_path, &a->conf, msg, len);
 	if (err)
 		goto fail;
 	err = lb_dp_lock(&a->dp, a->conf.pin_dir, false, msg, len);
@@ -393,7 +400,7 @@ fail:
 }
 
 /* pin_dir and metrics_listen were acted on at start: conf keeps a's. */
-static void keep_start_only_keys(const struct lb_agent *a, struct lb_conf *conf)
+static void keep_start_only_keys(const struct lb_agent *a, struct lb_agent_conf *conf)
 {
 	if (strcmp(conf->pin_dir, a->conf.pin_dir) ||
 	    strcmp(conf->metrics_listen, a->conf.metrics_listen))
@@ -406,10 +413,10 @@ static void keep_start_only_keys(const struct lb_agent *a, struct lb_conf *conf)
 int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 {
 	struct lb_runtime old = { 0 };
-	struct lb_conf conf;
+	struct lb_agent_conf conf;
 	int err;
 
-	err = lb_conf_load_file(a->conf_path, &conf, msg, len);
+	err = lb_agent_conf_load_file(a->conf_path, &conf, msg, len);
 	if (err)
 		goto refused;
 	keep_start_only_keys(a, &conf);
@@ -430,7 +437,7 @@ int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 	runtime_release(&old);
 	/* the runtime points into conf's arrays, which the struct copy
 	 * keeps where they are: nothing dangles */
-	lb_conf_free(&a->conf);
+	lb_agent_conf_free(&a->conf);
 	a->conf = conf;
 	a->status.reloads++;
 	a->reload_ok++;
@@ -442,7 +449,7 @@ int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 	return 0;
 unlock:
 	pthread_mutex_unlock(&a->mu);
-	lb_conf_free(&conf);
+	lb_agent_conf_free(&conf);
 refused:
 	pthread_mutex_lock(&a->mu);
 	a->reload_failed++;
@@ -465,7 +472,7 @@ void lb_agent_stop(struct lb_agent *a)
 /* What a health answer means, engine by engine (see the research notes):
  * vLLM /health 200 or 503 (and refused while loading), SGLang 503 while
  * starting, TGI no listener until warm, Triton /v2/health/ready 200/400. */
-static enum lb_health health_of(const struct lb_conf_backend *cb,
+static enum lb_health health_of(const struct lb_agent_backend_conf *cb,
 				const struct lb_fetch *f)
 {
 	switch (f->result) {
@@ -518,19 +525,20 @@ static void round_done(struct lb_agent *a, struct lb_agent_backend *b)
 static bool take_answer(struct lb_agent_backend *b, const struct lb_probe *p,
 			const struct lb_fetch *f)
 {
+	const struct lb_agent_backend_conf *ac = lb_agent_backend_conf(b->conf);
 	struct prom_error perr;
 	struct lb_signals sig;
 	double xid = 0;
 
 	if (p->kind == LB_PROBE_HEALTH) {
-		b->health = health_of(b->conf, f);
+		b->health = health_of(ac, f);
 		return f->result == LB_FETCH_OK;
 	}
 	if (f->result != LB_FETCH_OK || f->status != 200)
 		return false;
 	switch (p->kind) {
 	case LB_PROBE_METRICS:
-		if (lb_engine_extract(b->conf->engine, &b->conf->names, f->body,
+		if (lb_engine_extract(ac->engine, &ac->names, f->body,
 				      f->len, &sig, &perr))
 			return false;
 		b->sig = sig;
@@ -660,7 +668,7 @@ static void on_closed(void *ctx, int target)
 
 /* New flows per second a backend may take: its share of capacity times
  * the configured rate per unit of capacity; 0 (no limit) when unset. */
-static __u32 rate_of(const struct lb_conf *c, const struct lb_agent_backend *b,
+static __u32 rate_of(const struct lb_agent_conf *c, const struct lb_agent_backend *b,
 		     uint64_t now)
 {
 	double r;
@@ -674,7 +682,7 @@ static __u32 rate_of(const struct lb_conf *c, const struct lb_agent_backend *b,
 	return r > 4e9 ? 4000000000u : (__u32)lrint(r);
 }
 
-static bool rate_moved(const struct lb_conf *c, __u32 live, __u32 want)
+static bool rate_moved(const struct lb_agent_conf *c, __u32 live, __u32 want)
 {
 	double big = live > want ? live : want;
 
@@ -748,7 +756,7 @@ static void publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
 
 static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 {
-	static struct lb_backend_ctl ctl[LB_CONF_MAX_BACKENDS];
+	static struct lb_backend_ctl ctl[LB_TOPO_MAX_BACKENDS];
 	bool write = false;
 
 	for (size_t i = 0; i < v->n_be; i++) {

@@ -46,7 +46,7 @@ struct lb_probe {
 };
 
 struct lb_agent_backend {
-	const struct lb_conf_backend *conf;	/* in agent->conf */
+	const struct lb_topo_backend *conf;	/* in agent->conf.topo */
 	struct lb_agent_vip *vip;
 	__u32 id;			/* lb_backends id */
 	struct lb_backend_pol pol;
@@ -70,7 +70,7 @@ struct lb_agent_backend {
 };
 
 struct lb_agent_vip {
-	const struct lb_conf_vip *conf;
+	const struct lb_topo_vip *conf;
 	__u32 id;
 	struct lb_agent_backend **be;	/* into agent->be */
 	size_t n_be;
@@ -85,7 +85,7 @@ struct lb_agent_vip {
 struct lb_agent {
 	pthread_mutex_t mu;		/* guards everything below */
 	char conf_path[4096];
-	struct lb_conf conf;
+	struct lb_agent_conf conf;
 	struct lb_dp dp;
 	struct lb_poller *poller;
 	struct lb_agent_backend *be;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <microhttpd.h>
 
+#include "lb_addr.h"
 #include "metrics.h"
 
 struct lb_http {
@@ -68,53 +69,39 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		     MHD_RESPMEM_MUST_FREE);
 }
 
-/* "HOST:PORT" or "[V6]:PORT" into a socket address. */
-static int parse_listen(const char *s, struct sockaddr_storage *ss)
+/* "ADDR:PORT" or "[V6]:PORT" (lb_parse_hostport) into a socket address. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, char *msg,
+			size_t len)
 {
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	unsigned long port;
-	char *end;
-	size_t hl;
+	__u8 addr[16], family;
+	__u16 port;
 
-	if (!colon)
+	if (lb_parse_hostport(s, addr, &family, &port, msg, len))
 		return -EINVAL;
-	port = strtoul(colon + 1, &end, 10);
-	if (*end || !colon[1] || port < 1 || port > 65535)
-		return -EINVAL;
-	hl = colon - s;
-	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+	if (family == LB_AF_INET6) {
 		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
 
-		if (hl - 2 >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, s + 1, hl - 2);
-		host[hl - 2] = 0;
 		a6->sin6_family = AF_INET6;
 		a6->sin6_port = htons(port);
-		return inet_pton(AF_INET6, host, &a6->sin6_addr) == 1 ? 0 : -EINVAL;
-	}
-	if (hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = 0;
-	{
+		memcpy(&a6->sin6_addr, addr, 16);
+	} else {
 		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
 
 		a4->sin_family = AF_INET;
 		a4->sin_port = htons(port);
-		return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -EINVAL;
+		memcpy(&a4->sin_addr, addr, 4);
 	}
+	return 0;
 }
 
 int lb_http_bind(const char *where, char *msg, size_t len)
 {
 	struct sockaddr_storage ss = { 0 };
 	int fd, one = 1, err;
+	char why[256];
 
-	if (parse_listen(where, &ss)) {
-		snprintf(msg, len, "metrics_listen '%s' is not HOST:PORT or [V6]:PORT",
-			 where);
+	if (parse_listen(where, &ss, why, sizeof(why))) {
+		snprintf(msg, len, "metrics_listen: %s", why);
 		return -EINVAL;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

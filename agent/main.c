@@ -95,15 +95,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 /* --check: 0 if the file is valid, EXIT_USAGE (with the reason) if not. */
 static int check_config(const char *path)
 {
-	struct lb_conf c;
+	struct lb_agent_conf c;
 	char msg[512];
 
-	if (lb_conf_load_file(path, &c, msg, sizeof(msg))) {
+	if (lb_agent_conf_load_file(path, &c, msg, sizeof(msg))) {
 		fprintf(stderr, "Error: %s\n", msg);
 		return EXIT_USAGE;
 	}
-	printf("%s: valid (%zu VIPs)\n", path, c.n_vips);
-	lb_conf_free(&c);
+	printf("%s: valid (%zu VIPs)\n", path, c.topo.n_vips);
+	if (lb_topo_warning(&c.topo, msg, sizeof(msg)))
+		fprintf(stderr, "Warning: %s: %s\n", path, msg);
+	lb_agent_conf_free(&c);
 	return 0;
 }
 

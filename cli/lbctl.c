@@ -29,8 +29,8 @@
 #include "lb_ops.h"
 #include "lb_names.h"
 #include "lb_print.h"
-#include "apply.h"
-#include "config.h"
+#include "lb_apply.h"
+#include "lb_topo.h"
 
 #define LBCTL_VERSION "0.1.0"
 #define EXIT_RUNTIME 1
@@ -686,9 +686,11 @@ static int do_set_weight(int argc, char **argv)
 
 static int do_apply(int argc, char **argv)
 {
-	struct opt opts[] = { OPT_ALIAS("file", 'f', true), OPT_END };
+	struct opt opts[] = { OPT_ALIAS("file", 'f', true), OPT("prune", false),
+			      OPT_END };
+	struct lb_apply_opts ao = LB_APPLY_OPTS_DEFAULT;
 	struct lb_apply_result r;
-	struct lb_conf conf;
+	struct lb_topo topo;
 	struct lb_dp dp;
 	int err;
 
@@ -698,16 +700,20 @@ static int do_apply(int argc, char **argv)
 		lb_err("apply needs -f FILE; see 'lbctl apply help'");
 		return EXIT_USAGE;
 	}
-	if (lb_conf_load_file(opts[0].value, &conf, msg, sizeof(msg))) {
+	/* lb-agent's keys are accepted by name; the agent checks values */
+	if (lb_topo_load_file(opts[0].value, &lb_topo_ext_agent_names, &topo,
+			      msg, sizeof(msg))) {
 		lb_err("%s", msg);
 		return EXIT_USAGE;
 	}
 	if (open_dp(&dp)) {
-		lb_conf_free(&conf);
+		lb_topo_free(&topo);
 		return EXIT_RUNTIME;
 	}
-	err = lb_apply(&dp, &conf, false, &r, msg, sizeof(msg));
-	lb_conf_free(&conf);
+	ao.prune = opts[1].seen;
+	ao.prune_hint = "--prune";
+	err = lb_apply(&dp, &topo, &ao, &r, msg, sizeof(msg));
+	lb_topo_free(&topo);
 	if (err)
 		return runtime_err(&dp);
 	lb_dp_close(&dp);

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * fuzz_config.c - libFuzzer target for the config parser (agent/config.c):
- * any input must give 0 or a negative errno with a one-line message, no
- * leak, no UB; on error the output must be all zero.
+ * fuzz_config.c - libFuzzer target for the config parsers: lb-agent's
+ * whole file (agent/config.c over lib/lb_topo.c and lib/lb_yaml.c) and the
+ * library's topology alone, as `lbctl apply -f` reads it (agent keys by
+ * name). Any input must give 0 or a negative errno with a one-line
+ * message, no leak, no UB; on error the output must be all zero; and the
+ * two layers must agree on the topology whenever the agent's parse
+ * succeeds.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,33 +14,54 @@
 #include <string.h>
 
 #include "config.h"
+#include "lb_topo.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void check_err(int rc, const void *out, size_t len, const char *err)
+{
+	static const char zero[sizeof(struct lb_agent_conf)];
+
+	/* Errors leave nothing behind and say something, on one line. */
+	if (rc > 0 || memcmp(out, zero, len) || !err[0] || strchr(err, '\n'))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct lb_conf zero;
-	struct lb_conf c;
+	struct lb_agent_conf c;
+	struct lb_topo t;
 	char err[256];
 	size_t i, j;
-	int rc;
+	int rc, trc;
 
-	rc = lb_conf_load_buf("fuzz.yaml", (const char *)data, size, &c, err,
-			      sizeof(err));
-	if (rc) {
-		/* Errors leave nothing behind and say something. */
-		if (rc > 0 || memcmp(&c, &zero, sizeof(c)) || !err[0] ||
-		    strchr(err, '\n'))
+	rc = lb_agent_conf_load_buf("fuzz.yaml", (const char *)data, size, &c,
+				    err, sizeof(err));
+	if (rc)
+		check_err(rc, &c, sizeof(c), err);
+	trc = lb_topo_load_buf("fuzz.yaml", (const char *)data, size,
+			       &lb_topo_ext_agent_names, &t, err, sizeof(err));
+	if (trc)
+		check_err(trc, &t, sizeof(t), err);
+	/* What the agent accepts, lbctl accepts: the same VIPs and
+	 * backends (lbctl does not check the agent's values). */
+	if (!rc && (trc || t.n_vips != c.topo.n_vips))
+		abort();
+	for (i = 0; !rc && i < c.topo.n_vips; i++) {
+		const struct lb_topo_vip *v = &c.topo.vips[i];
+
+		if (v->n_backends != t.vips[i].n_backends ||
+		    memcmp(&v->key, &t.vips[i].key, sizeof(v->key)))
 			abort();
-	} else {
 		/* Touch what a caller would use. */
-		for (i = 0; i < c.n_vips; i++)
-			for (j = 0; j < c.vips[i].n_backends; j++)
-				if (!lb_conf_static_weight(&c.vips[i].backends[j]) ||
-				    !c.vips[i].backends[j].health_url[0])
-					abort();
+		for (j = 0; j < v->n_backends; j++)
+			if (!lb_topo_static_weight(&v->backends[j]) ||
+			    !lb_agent_backend_conf(&v->backends[j])->health_url[0] ||
+			    memcmp(v->backends[j].addr, t.vips[i].backends[j].addr, 16))
+				abort();
 	}
-	lb_conf_free(&c);
-	lb_conf_free(&c);
+	lb_agent_conf_free(&c);
+	lb_agent_conf_free(&c);
+	lb_topo_free(&t);
 	return 0;
 }

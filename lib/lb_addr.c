@@ -41,11 +41,76 @@ int lb_parse_u32(const char *s, __u32 min, __u32 max, __u32 *out)
 	return 0;
 }
 
+/*
+ * The one host:port splitter: "ADDR:PORT" or "[V6ADDR]:PORT". Fills why
+ * (without the input, the callers quote it) on failure.
+ */
+static int hostport(const char *s, __u8 addr[16], __u8 *family, __u16 *port,
+		    char *why, size_t whylen)
+{
+	char buf[128], *host, *ps;
+	__u32 p;
+
+	if (strlen(s) >= sizeof(buf)) {
+		snprintf(why, whylen, "longer than %zu bytes", sizeof(buf) - 1);
+		return -EINVAL;
+	}
+	strcpy(buf, s);
+	if (buf[0] == '[') {
+		host = buf + 1;
+		ps = strstr(host, "]:");
+		if (!ps) {
+			snprintf(why, whylen, "no ']:PORT' after '[ADDR'");
+			return -EINVAL;
+		}
+		*ps = 0;
+		ps += 2;
+	} else {
+		host = buf;
+		ps = strrchr(buf, ':');
+		if (!ps) {
+			snprintf(why, whylen, "no ':PORT'");
+			return -EINVAL;
+		}
+		if (strchr(buf, ':') != ps) {
+			snprintf(why, whylen, "an IPv6 address needs brackets, "
+				 "[ADDR]:PORT");
+			return -EINVAL;
+		}
+		*ps++ = 0;
+	}
+	if (lb_parse_u32(ps, 1, 65535, &p)) {
+		snprintf(why, whylen, "the port must be a number in 1..65535");
+		return -EINVAL;
+	}
+	if (lb_parse_ip(host, addr, family, why, whylen))
+		return -EINVAL;
+	if (buf[0] == '[' && *family != LB_AF_INET6) {
+		memset(addr, 0, 16);
+		snprintf(why, whylen, "brackets are for IPv6 addresses only");
+		return -EINVAL;
+	}
+	*port = p;
+	return 0;
+}
+
+int lb_parse_hostport(const char *s, __u8 addr[16], __u8 *family,
+		      __u16 *port, char *msg, size_t msglen)
+{
+	char why[160];
+
+	if (!hostport(s, addr, family, port, why, sizeof(why)))
+		return 0;
+	snprintf(msg, msglen, "'%s' is not ADDR:PORT: %s (e.g. 127.0.0.1:9464 "
+		 "or [::1]:9464)", s, why);
+	return -EINVAL;
+}
+
 int lb_parse_vip(const char *s, struct lb_vip_key *key, char *msg,
 		 size_t msglen)
 {
-	char buf[128], *host, *port, *proto;
-	__u32 p;
+	char buf[128], why[160], *proto;
+	__u16 port;
 
 	memset(key, 0, sizeof(*key));
 	if (strlen(s) >= sizeof(buf))
@@ -61,27 +126,14 @@ int lb_parse_vip(const char *s, struct lb_vip_key *key, char *msg,
 		key->proto = IPPROTO_UDP;
 	else
 		goto bad;
-	if (buf[0] == '[') {
-		host = buf + 1;
-		port = strstr(host, "]:");
-		if (!port)
-			goto bad;
-		*port = 0;
-		port += 2;
-	} else {
-		host = buf;
-		port = strrchr(buf, ':');
-		if (!port || strchr(host, ':') != port)
-			goto bad; /* IPv6 needs brackets */
-		*port++ = 0;
-	}
-	if (lb_parse_u32(port, 1, 65535, &p))
-		goto bad;
-	if (lb_parse_ip(host, key->addr, &key->family, msg, msglen))
+	if (hostport(buf, key->addr, &key->family, &port, why, sizeof(why))) {
+		memset(key, 0, sizeof(*key));
+		snprintf(msg, msglen, "'%s' is not a VIP: %s; expected "
+			 "ADDR:PORT/tcp|udp, e.g. 198.18.0.10:80/tcp or "
+			 "[2001:db8::10]:8000/tcp", s, why);
 		return -EINVAL;
-	if (buf[0] == '[' && key->family != LB_AF_INET6)
-		goto bad;
-	key->port = htons(p);
+	}
+	key->port = htons(port);
 	return 0;
 bad:
 	memset(key, 0, sizeof(*key));

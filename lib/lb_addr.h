@@ -17,6 +17,13 @@
 int lb_parse_ip(const char *s, __u8 addr[16], __u8 *family, char *msg,
 		size_t msglen);
 
+/* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6, brackets required), port
+ * 1..65535, into addr/family and *port (host byte order): the one host:port
+ * splitter (VIPs, lb-agent's metrics_listen). Returns 0 or -EINVAL with a
+ * message saying what is wrong. */
+int lb_parse_hostport(const char *s, __u8 addr[16], __u8 *family,
+		      __u16 *port, char *msg, size_t msglen);
+
 /* A VIP "ADDR:PORT/tcp|udp" into key. Returns 0 or -EINVAL with msg. */
 int lb_parse_vip(const char *s, struct lb_vip_key *key, char *msg,
 		 size_t msglen);

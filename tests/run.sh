@@ -31,6 +31,8 @@ run "admission control and selection policies (BPF_PROG_TEST_RUN)" "$build/tests
 run "pin directory error codes (lb_dp)" "$build/tests/test_dp_errors"
 run "next hops via libnl (namespaces)" tests/test_neigh.sh "$build/tests/neigh_probe"
 run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
+run "apply guard: an empty or VIP-less config never wipes the balancer (namespaces)" \
+	tests/test_apply_guard.sh "$build"
 run "e2e tools, without the balancer (namespaces)" env E2E_BIN="$build/tools/e2e" tests/e2e/test_topo_baseline.sh
 run "real TCP through inferlb (namespaces)" tests/e2e/test_e2e.sh "$build"
 run "simulated GPU worker (namespace)" tests/test_gpusim.sh "$build/tools/gpusim"

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * test_config.c - unit tests of the YAML config parser (agent/config.c):
+ * test_config.c - unit tests of the YAML config parsers (agent/config.c over
+ * lib/lb_topo.c and lib/lb_yaml.c; lbctl's topology-only reading; the
+ * host:port splitter of lib/lb_addr.c):
  * a full file field by field, defaults, and one case per error class with
  * its exact message (name:line:col: field: what). Fixtures are read from
  * tests/fixtures/config/, so run from the repository root.
@@ -19,14 +21,18 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "lb_addr.h"
+#include "lb_apply.h"
+#include "lb_topo.h"
 #include "lb_ops.h"
 
 #define FIX "tests/fixtures/config/"
 #define EPS 1e-12
+#define AB(b) lb_agent_backend_conf(b)
 
-static const struct lb_conf zero;
+static const struct lb_agent_conf zero;
 
-static void assert_zero(const struct lb_conf *c)
+static void assert_zero(const struct lb_agent_conf *c)
 {
 	assert_memory_equal(c, &zero, sizeof(*c));
 }
@@ -34,20 +40,20 @@ static void assert_zero(const struct lb_conf *c)
 /* Parse text that must fail with rc and exactly msg (name "t.yaml"). */
 static void expect_err(const char *text, int rc, const char *msg)
 {
-	struct lb_conf c;
+	struct lb_agent_conf c;
 	char err[512];
 
 	memset(&c, 0xa5, sizeof(c));	/* must be zeroed on error */
-	assert_int_equal(lb_conf_load_buf("t.yaml", text, strlen(text), &c,
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", text, strlen(text), &c,
 					  err, sizeof(err)), rc);
 	assert_string_equal(err, msg);
 	assert_zero(&c);
 }
 
-static void load_ok(const char *text, struct lb_conf *c)
+static void load_ok(const char *text, struct lb_agent_conf *c)
 {
 	char err[512] = "";
-	int rc = lb_conf_load_buf("t.yaml", text, strlen(text), c, err,
+	int rc = lb_agent_conf_load_buf("t.yaml", text, strlen(text), c, err,
 				  sizeof(err));
 
 	if (rc)
@@ -68,13 +74,13 @@ static void check_ip(const __u8 addr[16], __u8 family, int af,
 
 static void test_full(void **state)
 {
-	const struct lb_conf_backend *b;
-	const struct lb_conf_vip *v;
-	struct lb_conf c;
+	const struct lb_topo_backend *b;
+	const struct lb_topo_vip *v;
+	struct lb_agent_conf c;
 	char err[512] = "";
 
 	(void)state;
-	assert_int_equal(lb_conf_load_file(FIX "full.yaml", &c, err,
+	assert_int_equal(lb_agent_conf_load_file(FIX "full.yaml", &c, err,
 					   sizeof(err)), 0);
 	assert_string_equal(err, "");
 
@@ -104,8 +110,8 @@ static void test_full(void **state)
 	assert_float_equal(c.backend_rate_per_capacity, 50.5, EPS);
 	assert_int_equal(c.backend_burst, 200);
 
-	assert_int_equal(c.n_vips, 2);
-	v = &c.vips[0];
+	assert_int_equal(c.topo.n_vips, 2);
+	v = &c.topo.vips[0];
 	check_ip(v->key.addr, v->key.family, AF_INET, "198.18.1.10");
 	assert_int_equal(ntohs(v->key.port), 8000);
 	assert_int_equal(v->key.proto, IPPROTO_TCP);
@@ -116,46 +122,46 @@ static void test_full(void **state)
 
 	b = &v->backends[0];
 	check_ip(b->addr, b->family, AF_INET, "198.18.0.10");
-	assert_int_equal(b->engine, LB_ENGINE_VLLM);
-	assert_string_equal(b->metrics_url, "http://198.18.0.10:8000/metrics");
-	assert_string_equal(b->health_url, "http://198.18.0.10:8000/health");
-	assert_string_equal(b->dcgm_url, "");
+	assert_int_equal(AB(b)->engine, LB_ENGINE_VLLM);
+	assert_string_equal(AB(b)->metrics_url, "http://198.18.0.10:8000/metrics");
+	assert_string_equal(AB(b)->health_url, "http://198.18.0.10:8000/health");
+	assert_string_equal(AB(b)->dcgm_url, "");
 	assert_float_equal(b->capacity, 2.5, EPS);
-	assert_int_equal(lb_conf_static_weight(b), 250);
-	assert_null(b->names.waiting);
+	assert_int_equal(lb_topo_static_weight(b), 250);
+	assert_null(AB(b)->names.waiting);
 	assert_int_equal(b->line, 33);
 
 	b = &v->backends[1];
 	check_ip(b->addr, b->family, AF_INET, "198.18.0.11");
-	assert_int_equal(b->engine, LB_ENGINE_SGLANG);
-	assert_string_equal(b->metrics_url, "https://198.18.0.11:30000/metrics");
-	assert_string_equal(b->health_url, "https://198.18.0.11:30000/health");
-	assert_string_equal(b->dcgm_url, "http://198.18.0.11:9400/metrics");
+	assert_int_equal(AB(b)->engine, LB_ENGINE_SGLANG);
+	assert_string_equal(AB(b)->metrics_url, "https://198.18.0.11:30000/metrics");
+	assert_string_equal(AB(b)->health_url, "https://198.18.0.11:30000/health");
+	assert_string_equal(AB(b)->dcgm_url, "http://198.18.0.11:9400/metrics");
 	assert_float_equal(b->capacity, 1.0, EPS);
-	assert_int_equal(lb_conf_static_weight(b), LB_WEIGHT_DEFAULT);
+	assert_int_equal(lb_topo_static_weight(b), LB_WEIGHT_DEFAULT);
 
 	b = &v->backends[2];
-	assert_int_equal(b->engine, LB_ENGINE_TGI);
-	assert_string_equal(b->metrics_url, "http://198.18.0.12:80/metrics");
-	assert_string_equal(b->health_url, "http://198.18.0.12:80/health");
+	assert_int_equal(AB(b)->engine, LB_ENGINE_TGI);
+	assert_string_equal(AB(b)->metrics_url, "http://198.18.0.12:80/metrics");
+	assert_string_equal(AB(b)->health_url, "http://198.18.0.12:80/health");
 	assert_float_equal(b->capacity, 0.5, EPS);
-	assert_int_equal(lb_conf_static_weight(b), 50);
+	assert_int_equal(lb_topo_static_weight(b), 50);
 
 	b = &v->backends[3];
-	assert_int_equal(b->engine, LB_ENGINE_TRITON);
-	assert_string_equal(b->metrics_url, "http://198.18.0.13:8000/metrics");
-	assert_string_equal(b->health_url,
+	assert_int_equal(AB(b)->engine, LB_ENGINE_TRITON);
+	assert_string_equal(AB(b)->metrics_url, "http://198.18.0.13:8000/metrics");
+	assert_string_equal(AB(b)->health_url,
 			    "http://198.18.0.13:8000/v2/health/ready");
 
 	b = &v->backends[4];
-	assert_int_equal(b->engine, LB_ENGINE_GENERIC);
-	assert_string_equal(b->metrics_url, "http://198.18.0.14:9000/metrics");
-	assert_string_equal(b->health_url, "http://198.18.0.14:9000/ready");
-	assert_string_equal(b->names.waiting, "my_queue_len");
-	assert_string_equal(b->names.running, "my_running");
-	assert_string_equal(b->names.kv, "my_kv_fraction");
+	assert_int_equal(AB(b)->engine, LB_ENGINE_GENERIC);
+	assert_string_equal(AB(b)->metrics_url, "http://198.18.0.14:9000/metrics");
+	assert_string_equal(AB(b)->health_url, "http://198.18.0.14:9000/ready");
+	assert_string_equal(AB(b)->names.waiting, "my_queue_len");
+	assert_string_equal(AB(b)->names.running, "my_running");
+	assert_string_equal(AB(b)->names.kv, "my_kv_fraction");
 
-	v = &c.vips[1];
+	v = &c.topo.vips[1];
 	check_ip(v->key.addr, v->key.family, AF_INET6, "2001:db8::10");
 	assert_int_equal(ntohs(v->key.port), 8000);
 	assert_int_equal(v->key.proto, IPPROTO_UDP);
@@ -164,57 +170,60 @@ static void test_full(void **state)
 	assert_int_equal(v->n_backends, 2);
 	b = &v->backends[0];
 	check_ip(b->addr, b->family, AF_INET6, "2001:db8::1");
-	assert_int_equal(b->engine, LB_ENGINE_GENERIC);
-	assert_null(b->names.waiting);
-	assert_null(b->names.running);
-	assert_string_equal(b->names.kv, "app:kv");
-	assert_string_equal(b->health_url, "http://[2001:db8::1]:8000/health");
+	assert_int_equal(AB(b)->engine, LB_ENGINE_GENERIC);
+	assert_null(AB(b)->names.waiting);
+	assert_null(AB(b)->names.running);
+	assert_string_equal(AB(b)->names.kv, "app:kv");
+	assert_string_equal(AB(b)->health_url, "http://[2001:db8::1]:8000/health");
 	b = &v->backends[1];
 	check_ip(b->addr, b->family, AF_INET6, "2001:db8::2");
-	assert_int_equal(b->engine, LB_ENGINE_VLLM);
+	assert_int_equal(AB(b)->engine, LB_ENGINE_VLLM);
 
-	lb_conf_free(&c);
+	lb_agent_conf_free(&c);
 	assert_zero(&c);
-	lb_conf_free(&c);	/* twice is fine */
+	lb_agent_conf_free(&c);	/* twice is fine */
 	assert_zero(&c);
 }
 
-static void check_defaults(const struct lb_conf *c)
+static void check_defaults(const struct lb_agent_conf *c)
 {
 	struct lb_policy_cfg p;
 
 	lb_policy_cfg_default(&p);
-	assert_string_equal(c->metrics_listen, LB_CONF_METRICS_LISTEN_DEFAULT);
+	assert_string_equal(c->metrics_listen, LB_AGENT_METRICS_LISTEN_DEFAULT);
 	assert_string_equal(c->pin_dir, LB_PIN_DIR_DEFAULT);
 	assert_int_equal(c->request_timeout_ms,
-			 LB_CONF_REQUEST_TIMEOUT_DEFAULT);
+			 LB_AGENT_REQUEST_TIMEOUT_DEFAULT);
 	assert_memory_equal(&c->policy, &p, sizeof(p));
 	assert_true(c->backend_rate_per_capacity == 0);
 	assert_int_equal(c->backend_burst, 0);
+	assert_false(c->prune);
+	assert_int_equal(c->max_backend_delete_pct,
+			 LB_APPLY_MAX_BACKEND_DELETE_PCT_DEFAULT);
 }
 
 static void test_minimal(void **state)
 {
-	const struct lb_conf_backend *b;
-	struct lb_conf c;
+	const struct lb_topo_backend *b;
+	struct lb_agent_conf c;
 	char err[512];
 
 	(void)state;
-	assert_int_equal(lb_conf_load_file(FIX "minimal.yaml", &c, err,
+	assert_int_equal(lb_agent_conf_load_file(FIX "minimal.yaml", &c, err,
 					   sizeof(err)), 0);
 	check_defaults(&c);
-	assert_int_equal(c.n_vips, 1);
-	assert_int_equal(c.vips[0].mode, LB_FWD_IPIP);
-	assert_int_equal(c.vips[0].ring_size, LB_RING_SIZE_DEFAULT);
-	assert_int_equal(c.vips[0].n_backends, 1);
-	b = &c.vips[0].backends[0];
-	assert_int_equal(b->engine, LB_ENGINE_VLLM);
+	assert_int_equal(c.topo.n_vips, 1);
+	assert_int_equal(c.topo.vips[0].mode, LB_FWD_IPIP);
+	assert_int_equal(c.topo.vips[0].ring_size, LB_RING_SIZE_DEFAULT);
+	assert_int_equal(c.topo.vips[0].n_backends, 1);
+	b = &c.topo.vips[0].backends[0];
+	assert_int_equal(AB(b)->engine, LB_ENGINE_VLLM);
 	assert_float_equal(b->capacity, 1.0, EPS);
-	assert_string_equal(b->metrics_url, "http://10.0.0.2:8000/metrics");
-	assert_string_equal(b->health_url, "http://10.0.0.2:8000/health");
-	assert_string_equal(b->dcgm_url, "");
+	assert_string_equal(AB(b)->metrics_url, "http://10.0.0.2:8000/metrics");
+	assert_string_equal(AB(b)->health_url, "http://10.0.0.2:8000/health");
+	assert_string_equal(AB(b)->dcgm_url, "");
 	assert_int_equal(b->line, 4);
-	lb_conf_free(&c);
+	lb_agent_conf_free(&c);
 }
 
 static void test_empty(void **state)
@@ -224,44 +233,44 @@ static void test_empty(void **state)
 		"agent: {}\npolicy: {}\n", "agent:\npolicy: ~\nvips: null\n",
 
 	};
-	struct lb_conf c;
+	struct lb_agent_conf c;
 	char err[512];
 	size_t i;
 
 	(void)state;
-	assert_int_equal(lb_conf_load_file(FIX "empty.yaml", &c, err,
+	assert_int_equal(lb_agent_conf_load_file(FIX "empty.yaml", &c, err,
 					   sizeof(err)), 0);
 	check_defaults(&c);
-	assert_int_equal(c.n_vips, 0);
-	assert_null(c.vips);
-	lb_conf_free(&c);
-	assert_int_equal(lb_conf_load_file(FIX "comments.yaml", &c, err,
+	assert_int_equal(c.topo.n_vips, 0);
+	assert_null(c.topo.vips);
+	lb_agent_conf_free(&c);
+	assert_int_equal(lb_agent_conf_load_file(FIX "comments.yaml", &c, err,
 					   sizeof(err)), 0);
-	assert_int_equal(c.n_vips, 0);
-	lb_conf_free(&c);
+	assert_int_equal(c.topo.n_vips, 0);
+	lb_agent_conf_free(&c);
 	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		load_ok(texts[i], &c);
 		check_defaults(&c);
-		assert_int_equal(c.n_vips, 0);
-		lb_conf_free(&c);
+		assert_int_equal(c.topo.n_vips, 0);
+		lb_agent_conf_free(&c);
 	}
 	/* NULL buffer of length 0 too */
-	assert_int_equal(lb_conf_load_buf("x", NULL, 0, &c, err, sizeof(err)),
+	assert_int_equal(lb_agent_conf_load_buf("x", NULL, 0, &c, err, sizeof(err)),
 			 0);
-	lb_conf_free(&c);
+	lb_agent_conf_free(&c);
 }
 
 static void test_small_values(void **state)
 {
-	struct lb_conf c;
+	struct lb_agent_conf c;
 
 	(void)state;
 	load_ok("agent:\n  metrics_listen: \"off\"\n", &c);
 	assert_string_equal(c.metrics_listen, "");
-	lb_conf_free(&c);
+	lb_agent_conf_free(&c);
 	load_ok("agent: {metrics_listen: 0.0.0.0:1}\n", &c);
 	assert_string_equal(c.metrics_listen, "0.0.0.0:1");
-	lb_conf_free(&c);
+	lb_agent_conf_free(&c);
 	/* quoted numbers, exponent, largest u32, ring bounds */
 	load_ok("policy: {queue_sat: '1e1', backend_burst: 4294967295}\n"
 		"vips:\n"
@@ -269,17 +278,17 @@ static void test_small_values(void **state)
 		"- {address: 1.2.3.4:1/tcp, ring_size: 1048573}\n", &c);
 	assert_float_equal(c.policy.queue_sat, 10, EPS);
 	assert_int_equal(c.backend_burst, 4294967295u);
-	assert_int_equal(c.n_vips, 2);
-	assert_int_equal(c.vips[0].ring_size, 7);
-	assert_int_equal(c.vips[0].n_backends, 0);
-	assert_int_equal(c.vips[1].ring_size, 1048573);
-	lb_conf_free(&c);
+	assert_int_equal(c.topo.n_vips, 2);
+	assert_int_equal(c.topo.vips[0].ring_size, 7);
+	assert_int_equal(c.topo.vips[0].n_backends, 0);
+	assert_int_equal(c.topo.vips[1].ring_size, 1048573);
+	lb_agent_conf_free(&c);
 	/* "backends:" left empty: no backends */
 	load_ok("vips:\n- address: 1.2.3.4:1/tcp\n  backends:\n", &c);
-	assert_int_equal(c.n_vips, 1);
-	assert_int_equal(c.vips[0].n_backends, 0);
-	assert_null(c.vips[0].backends);
-	lb_conf_free(&c);
+	assert_int_equal(c.topo.n_vips, 1);
+	assert_int_equal(c.topo.vips[0].n_backends, 0);
+	assert_null(c.topo.vips[0].backends);
+	lb_agent_conf_free(&c);
 	/* same address in two VIPs is fine; dcgm_url "" = none */
 	load_ok("vips:\n"
 		"- address: 1.2.3.4:1/tcp\n"
@@ -287,39 +296,39 @@ static void test_small_values(void **state)
 		"- address: 1.2.3.4:2/tcp\n"
 		"  backends: [{address: 5.6.7.8, url: 'http://h',"
 		" capacity: 1000}]\n", &c);
-	assert_string_equal(c.vips[0].backends[0].dcgm_url, "");
-	assert_string_equal(c.vips[0].backends[0].metrics_url,
+	assert_string_equal(AB(&c.topo.vips[0].backends[0])->dcgm_url, "");
+	assert_string_equal(AB(&c.topo.vips[0].backends[0])->metrics_url,
 			    "http://h/metrics");
-	assert_int_equal(lb_conf_static_weight(&c.vips[1].backends[0]),
+	assert_int_equal(lb_topo_static_weight(&c.topo.vips[1].backends[0]),
 			 100000);
-	lb_conf_free(&c);
+	lb_agent_conf_free(&c);
 }
 
 static void test_static_weight(void **state)
 {
-	struct lb_conf_backend b = { .capacity = 0.001 };
+	struct lb_topo_backend b = { .capacity = 0.001 };
 
 	(void)state;
-	assert_int_equal(lb_conf_static_weight(&b), 1);
+	assert_int_equal(lb_topo_static_weight(&b), 1);
 	b.capacity = 0.015;
-	assert_int_equal(lb_conf_static_weight(&b), 2);
+	assert_int_equal(lb_topo_static_weight(&b), 2);
 	b.capacity = 1.234;
-	assert_int_equal(lb_conf_static_weight(&b), 123);
+	assert_int_equal(lb_topo_static_weight(&b), 123);
 	b.capacity = 1e9;
-	assert_int_equal(lb_conf_static_weight(&b), 1000000);
+	assert_int_equal(lb_topo_static_weight(&b), 1000000);
 	b.capacity = NAN;
-	assert_int_equal(lb_conf_static_weight(&b), 1);
+	assert_int_equal(lb_topo_static_weight(&b), 1);
 }
 
 /* ---- errors from files ----------------------------------------------- */
 
 static void expect_file_err(const char *path, int rc, const char *msg)
 {
-	struct lb_conf c;
+	struct lb_agent_conf c;
 	char err[512];
 
 	memset(&c, 0xa5, sizeof(c));
-	assert_int_equal(lb_conf_load_file(path, &c, err, sizeof(err)), rc);
+	assert_int_equal(lb_agent_conf_load_file(path, &c, err, sizeof(err)), rc);
 	assert_string_equal(err, msg);
 	assert_zero(&c);
 }
@@ -428,8 +437,8 @@ static void test_err_unknown_dup(void **state)
 		   "  - {address: 1.1.1.1, url: 'http://a', weight: 3}\n",
 		   -EINVAL,
 		   "t.yaml:4:41: vips[0].backends[0]: unknown key \"weight\"; "
-		   "expected one of: address, engine, url, metrics_url, "
-		   "health_url, dcgm_url, capacity, metrics");
+		   "expected one of: address, capacity, engine, url, "
+		   "metrics_url, health_url, dcgm_url, metrics");
 	expect_err("vips: [{address: 1.2.3.4:1/tcp, address: 1.2.3.4:2/tcp}]\n",
 		   -EINVAL,
 		   "t.yaml:1:33: vips[0].address: duplicate key (first at "
@@ -502,6 +511,9 @@ static void test_err_ring_mode_engine(void **state)
 		   "sglang, tgi, triton or generic, got \"ollama\"");
 }
 
+/* one backend whose agent keys lb-agent refuses (engine) */
+#define ONE_BACKEND_TOPO "vips: [{address: 1.2.3.4:1/tcp, backends: " \
+	"[{address: 1.1.1.1, engine: ollama, metrics: x}]}]\n"
 #define ONE_BACKEND "vips: [{address: 1.2.3.4:1/tcp, backends: [{address: 1.1.1.1, "
 
 static void test_err_generic(void **state)
@@ -559,12 +571,12 @@ static void test_err_urls(void **state)
 		   "or https:// URL shorter than 512 bytes, got \"http://\"");
 
 	/* A 511-byte health_url fits; 512 does not. */
-	big = malloc(LB_CONF_URL_MAX + 1);
+	big = malloc(LB_AGENT_URL_MAX + 1);
 	assert_non_null(big);
-	memset(big, 'a', LB_CONF_URL_MAX);
+	memset(big, 'a', LB_AGENT_URL_MAX);
 	memcpy(big, "http://", 7);
-	big[LB_CONF_URL_MAX] = 0;
-	n = strlen(ONE_BACKEND) + 2 * LB_CONF_URL_MAX + 100;
+	big[LB_AGENT_URL_MAX] = 0;
+	n = strlen(ONE_BACKEND) + 2 * LB_AGENT_URL_MAX + 100;
 	text = malloc(n);
 	assert_non_null(text);
 	snprintf(text, n, ONE_BACKEND "metrics_url: 'http://m', health_url: "
@@ -573,16 +585,16 @@ static void test_err_urls(void **state)
 		   "t.yaml:1:100: vips[0].backends[0].health_url: must be an "
 		   "http:// or https:// URL shorter than 512 bytes, got "
 		   "\"http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"");
-	big[LB_CONF_URL_MAX - 1] = 0;
+	big[LB_AGENT_URL_MAX - 1] = 0;
 	snprintf(text, n, ONE_BACKEND "metrics_url: 'http://m', health_url: "
 		 "'%s'}]}]\n", big);
 	{
-		struct lb_conf c;
+		struct lb_agent_conf c;
 
 		load_ok(text, &c);
-		assert_int_equal(strlen(c.vips[0].backends[0].health_url),
-				 LB_CONF_URL_MAX - 1);
-		lb_conf_free(&c);
+		assert_int_equal(strlen(AB(&c.topo.vips[0].backends[0])->health_url),
+				 LB_AGENT_URL_MAX - 1);
+		lb_agent_conf_free(&c);
 	}
 	/* url must leave room for the longest default suffix */
 	snprintf(text, n, ONE_BACKEND "url: '%s'}]}]\n", big);
@@ -703,26 +715,26 @@ static char *many(size_t n, size_t k)
 
 static void test_err_limits(void **state)
 {
-	struct lb_conf c;
+	struct lb_agent_conf c;
 	char err[512];
 	char *s;
 
 	(void)state;
-	s = many(LB_CONF_MAX_VIPS, 0);
+	s = many(LB_TOPO_MAX_VIPS, 0);
 	load_ok(s, &c);
-	assert_int_equal(c.n_vips, LB_CONF_MAX_VIPS);
-	lb_conf_free(&c);
+	assert_int_equal(c.topo.n_vips, LB_TOPO_MAX_VIPS);
+	lb_agent_conf_free(&c);
 	free(s);
-	s = many(LB_CONF_MAX_VIPS + 1, 0);
+	s = many(LB_TOPO_MAX_VIPS + 1, 0);
 	expect_err(s, -E2BIG, "t.yaml:2:1: vips: more than 256 VIPs");
 	free(s);
 
 	/* 16 VIPs x 256 backends = 4096 is fine; one more is not. */
 	s = many(16, 256);
 	load_ok(s, &c);
-	assert_int_equal(c.n_vips, 16);
-	assert_int_equal(c.vips[15].n_backends, 256);
-	lb_conf_free(&c);
+	assert_int_equal(c.topo.n_vips, 16);
+	assert_int_equal(c.topo.vips[15].n_backends, 256);
+	lb_agent_conf_free(&c);
 	free(s);
 	s = many(17, 241);	/* 16 * 241 = 3856, + 241 > 4096 */
 	expect_err(s, -E2BIG,
@@ -732,7 +744,7 @@ static void test_err_limits(void **state)
 
 	/* Over the size limit, before any parsing. */
 	memset(&c, 0xa5, sizeof(c));
-	assert_int_equal(lb_conf_load_buf("t.yaml", "", (16u << 20) + 1, &c,
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", "", (16u << 20) + 1, &c,
 					  err, sizeof(err)), -E2BIG);
 	assert_string_equal(err, "t.yaml: larger than 16777216 bytes");
 	assert_zero(&c);
@@ -741,14 +753,14 @@ static void test_err_limits(void **state)
 /* A message never overflows a small buffer and stays terminated. */
 static void test_small_errbuf(void **state)
 {
-	struct lb_conf c;
+	struct lb_agent_conf c;
 	char err[16];
 
 	(void)state;
-	assert_int_equal(lb_conf_load_buf("t.yaml", "x: 1", 4, &c, err,
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", "x: 1", 4, &c, err,
 					  sizeof(err)), -EINVAL);
 	assert_string_equal(err, "t.yaml:1:1: (to");
-	assert_int_equal(lb_conf_load_buf("t.yaml", "x: 1", 4, &c, NULL, 0),
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", "x: 1", 4, &c, NULL, 0),
 			 -EINVAL);
 	assert_zero(&c);
 }
@@ -775,7 +787,7 @@ static void test_err_after_alloc(void **state)
 /* VIP policy and admission settings, as lbctl vip add/set takes them. */
 static void test_vip_admission(void **state)
 {
-	struct lb_conf c;
+	struct lb_agent_conf c;
 	char err[512];
 	const char *y =
 		"vips:\n"
@@ -793,25 +805,25 @@ static void test_vip_admission(void **state)
 		"    client_prefix: 48\n";
 
 	(void)state;
-	assert_int_equal(lb_conf_load_buf("t.yaml", y, strlen(y), &c, err,
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", y, strlen(y), &c, err,
 					  sizeof(err)), 0);
-	assert_int_equal(c.vips[0].opts.policy, LB_POL_LEAST_CONN);
-	assert_int_equal(c.vips[0].opts.rate, 1000);
-	assert_int_equal(c.vips[0].opts.burst, 100);
-	assert_int_equal(c.vips[0].opts.client_rate, 10);
-	assert_int_equal(c.vips[0].opts.client_burst, 5);
-	assert_int_equal(c.vips[0].opts.client_plen4, 24);
-	assert_int_equal(c.vips[0].opts.refuse, LB_REFUSE_DROP);
-	assert_true(c.vips[0].opts.fail_open);
-	assert_int_equal(c.vips[0].opts.bounded_eps, 50);
-	assert_int_equal(c.vips[0].opts.ring_size, LB_RING_SIZE_DEFAULT);
+	assert_int_equal(c.topo.vips[0].opts.policy, LB_POL_LEAST_CONN);
+	assert_int_equal(c.topo.vips[0].opts.rate, 1000);
+	assert_int_equal(c.topo.vips[0].opts.burst, 100);
+	assert_int_equal(c.topo.vips[0].opts.client_rate, 10);
+	assert_int_equal(c.topo.vips[0].opts.client_burst, 5);
+	assert_int_equal(c.topo.vips[0].opts.client_plen4, 24);
+	assert_int_equal(c.topo.vips[0].opts.refuse, LB_REFUSE_DROP);
+	assert_true(c.topo.vips[0].opts.fail_open);
+	assert_int_equal(c.topo.vips[0].opts.bounded_eps, 50);
+	assert_int_equal(c.topo.vips[0].opts.ring_size, LB_RING_SIZE_DEFAULT);
 	/* defaults */
-	assert_int_equal(c.vips[1].opts.policy, LB_POL_MAGLEV);
-	assert_int_equal(c.vips[1].opts.refuse, LB_REFUSE_RESET);
-	assert_false(c.vips[1].opts.fail_open);
-	assert_int_equal(c.vips[1].opts.bounded_eps, 25);
-	assert_int_equal(c.vips[1].opts.client_plen6, 48);
-	lb_conf_free(&c);
+	assert_int_equal(c.topo.vips[1].opts.policy, LB_POL_MAGLEV);
+	assert_int_equal(c.topo.vips[1].opts.refuse, LB_REFUSE_RESET);
+	assert_false(c.topo.vips[1].opts.fail_open);
+	assert_int_equal(c.topo.vips[1].opts.bounded_eps, 25);
+	assert_int_equal(c.topo.vips[1].opts.client_plen6, 48);
+	lb_agent_conf_free(&c);
 
 	expect_err("vips:\n  - address: 198.18.1.10:80/tcp\n    policy: fastest\n",
 		   -EINVAL, "t.yaml:3:13: vips[0].policy: must be maglev, source, "
@@ -825,6 +837,229 @@ static void test_vip_admission(void **state)
 	expect_err("vips:\n  - address: 198.18.1.10:80/tcp\n    refuse: rst\n",
 		   -EINVAL, "t.yaml:3:13: vips[0].refuse: must be reset or drop, "
 		   "got \"rst\"");
+}
+
+/* ---- fix 1: a file without VIPs parses, and --check warns ------------- */
+
+/* An empty file, one of comments only, "vips: ~" and "vips: []" are valid
+ * (a balancer may be set up empty) but, applied to a running balancer,
+ * would delete everything: lb_topo_warning() says so for `--check`. */
+static void test_no_vips_warning(void **state)
+{
+	static const char *const texts[] = {
+		"", "# only a comment\n", "vips: ~\n", "vips: []\n", "vips:\n",
+		"agent: {prune: false}\npolicy: {}\nvips: null\n",
+	};
+	struct lb_agent_conf c;
+	struct lb_topo t;
+	char err[512], warn[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		load_ok(texts[i], &c);
+		assert_int_equal(c.topo.n_vips, 0);
+		assert_true(lb_topo_warning(&c.topo, warn, sizeof(warn)));
+		assert_string_equal(warn, "no VIPs: applied, this file would "
+				    "delete every VIP and backend of the "
+				    "balancer (a reload or apply refuses that "
+				    "unless forced)");
+		lb_agent_conf_free(&c);
+		/* lbctl's reading of the same file */
+		assert_int_equal(lb_topo_load_buf("t.yaml", texts[i],
+						  strlen(texts[i]),
+						  &lb_topo_ext_agent_names, &t,
+						  err, sizeof(err)), 0);
+		assert_true(lb_topo_warning(&t, warn, sizeof(warn)));
+		lb_topo_free(&t);
+	}
+	assert_int_equal(lb_agent_conf_load_file(FIX "comments.yaml", &c, err,
+						 sizeof(err)), 0);
+	assert_true(lb_topo_warning(&c.topo, warn, sizeof(warn)));
+	lb_agent_conf_free(&c);
+	/* one VIP, even without backends: nothing to say */
+	load_ok("vips: [{address: 1.2.3.4:1/tcp}]\n", &c);
+	assert_false(lb_topo_warning(&c.topo, warn, sizeof(warn)));
+	assert_string_equal(warn, "");
+	lb_agent_conf_free(&c);
+}
+
+/* The guard's keys: agent.prune and agent.max_backend_delete_pct. */
+static void test_guard_keys(void **state)
+{
+	struct lb_agent_conf c;
+
+	(void)state;
+	load_ok("agent: {prune: true, max_backend_delete_pct: 100}\n", &c);
+	assert_true(c.prune);
+	assert_int_equal(c.max_backend_delete_pct, 100);
+	lb_agent_conf_free(&c);
+	load_ok("agent: {max_backend_delete_pct: 0}\n", &c);
+	assert_false(c.prune);
+	assert_int_equal(c.max_backend_delete_pct, 0);
+	lb_agent_conf_free(&c);
+	expect_err("agent: {prune: yes}\n", -EINVAL,
+		   "t.yaml:1:16: agent.prune: must be true or false, got "
+		   "\"yes\"");
+	expect_err("agent: {max_backend_delete_pct: 101}\n", -EINVAL,
+		   "t.yaml:1:33: agent.max_backend_delete_pct: must be an "
+		   "integer in [0, 100], got \"101\"");
+	expect_err("agent: {prunes: true}\n", -EINVAL,
+		   "t.yaml:1:9: agent: unknown key \"prunes\"; expected one "
+		   "of: metrics_listen, pin_dir, request_timeout_ms, prune, "
+		   "max_backend_delete_pct");
+}
+
+/* ---- the topology layer alone: what `lbctl apply -f` reads ------------- */
+
+static void expect_topo_err(const char *text, const struct lb_topo_ext *ext,
+			    const char *msg)
+{
+	struct lb_topo t, zero_t = { 0 };
+	char err[512];
+
+	memset(&t, 0xa5, sizeof(t));
+	assert_int_equal(lb_topo_load_buf("t.yaml", text, strlen(text), ext, &t,
+					  err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, msg);
+	assert_memory_equal(&t, &zero_t, sizeof(t));
+}
+
+static void test_topo_agent_names(void **state)
+{
+	struct lb_agent_conf c;
+	struct lb_topo t;
+	char err[512] = "";
+	size_t i, j;
+
+	(void)state;
+	/* The agent's full file: the same VIPs and backends as the agent
+	 * reads, the agent's keys skipped by name. */
+	assert_int_equal(lb_topo_load_file(FIX "full.yaml",
+					   &lb_topo_ext_agent_names, &t, err,
+					   sizeof(err)), 0);
+	assert_int_equal(lb_agent_conf_load_file(FIX "full.yaml", &c, err,
+						 sizeof(err)), 0);
+	assert_int_equal(t.n_vips, c.topo.n_vips);
+	for (i = 0; i < t.n_vips; i++) {
+		const struct lb_topo_vip *a = &t.vips[i], *b = &c.topo.vips[i];
+
+		assert_memory_equal(&a->key, &b->key, sizeof(a->key));
+		assert_int_equal(a->mode, b->mode);
+		assert_int_equal(a->ring_size, b->ring_size);
+		assert_int_equal(a->n_backends, b->n_backends);
+		for (j = 0; j < a->n_backends; j++) {
+			assert_memory_equal(a->backends[j].addr,
+					    b->backends[j].addr, 16);
+			assert_float_equal(a->backends[j].capacity,
+					   b->backends[j].capacity, EPS);
+			assert_null(a->backends[j].ext);
+			assert_non_null(b->backends[j].ext);
+		}
+	}
+	assert_int_equal(lb_topo_static_weight(&t.vips[0].backends[0]), 250);
+	lb_topo_free(&t);
+	lb_agent_conf_free(&c);
+
+	/* values of the agent's keys are the agent's to check ... */
+	assert_int_equal(lb_topo_load_buf("t.yaml", ONE_BACKEND_TOPO, strlen(
+		ONE_BACKEND_TOPO), &lb_topo_ext_agent_names, &t, err,
+		sizeof(err)), 0);
+	assert_int_equal(t.vips[0].n_backends, 1);
+	lb_topo_free(&t);
+	/* ... but a misspelt key is refused by lbctl too */
+	expect_topo_err("agnet: {}\n", &lb_topo_ext_agent_names,
+			"t.yaml:1:1: (top): unknown key \"agnet\"; expected "
+			"one of: agent, policy, vips");
+	expect_topo_err("vips: [{address: 1.2.3.4:1/tcp, backends: [{address: "
+			"1.1.1.1, enigne: vllm}]}]\n", &lb_topo_ext_agent_names,
+			"t.yaml:1:63: vips[0].backends[0]: unknown key "
+			"\"enigne\"; expected one of: address, capacity, "
+			"engine, url, metrics_url, health_url, dcgm_url, "
+			"metrics");
+	expect_topo_err("vips: [{address: 1.2.3.4:1/tcp, mode: nat}]\n",
+			&lb_topo_ext_agent_names,
+			"t.yaml:1:39: vips[0].mode: must be ipip or l2dsr, got "
+			"\"nat\"");
+	/* without an extension, only vips: */
+	expect_topo_err("agent: {}\n", NULL,
+			"t.yaml:1:1: (top): unknown key \"agent\"; expected "
+			"one of: vips");
+	expect_topo_err("vips: [{address: 1.2.3.4:1/tcp, backends: [{address: "
+			"1.1.1.1, url: 'http://a'}]}]\n", NULL,
+			"t.yaml:1:63: vips[0].backends[0]: unknown key \"url\"; "
+			"expected one of: address, capacity");
+}
+
+/* ---- the one host:port splitter (lib/lb_addr.c) ---------------------- */
+
+static void hostport_ok(const char *s, int af, const char *ip, __u16 want)
+{
+	__u8 addr[16], fam;
+	__u16 port = 0;
+	char msg[256] = "";
+
+	if (lb_parse_hostport(s, addr, &fam, &port, msg, sizeof(msg)))
+		fail_msg("'%s': %s", s, msg);
+	check_ip(addr, fam, af, ip);
+	assert_int_equal(port, want);
+}
+
+static void hostport_bad(const char *s, const char *why)
+{
+	__u8 addr[16], fam;
+	__u16 port = 7;
+	char msg[256], want[256];
+
+	assert_int_equal(lb_parse_hostport(s, addr, &fam, &port, msg,
+					   sizeof(msg)), -EINVAL);
+	snprintf(want, sizeof(want), "'%s' is not ADDR:PORT: %s (e.g. "
+		 "127.0.0.1:9464 or [::1]:9464)", s, why);
+	assert_string_equal(msg, want);
+	assert_int_equal(port, 7);	/* untouched */
+}
+
+static void test_hostport(void **state)
+{
+	struct lb_vip_key k;
+	char msg[256];
+
+	(void)state;
+	hostport_ok("127.0.0.1:9464", AF_INET, "127.0.0.1", 9464);
+	hostport_ok("0.0.0.0:1", AF_INET, "0.0.0.0", 1);
+	hostport_ok("[::1]:65535", AF_INET6, "::1", 65535);
+	hostport_ok("[2001:db8::10]:8000", AF_INET6, "2001:db8::10", 8000);
+	hostport_bad("127.0.0.1", "no ':PORT'");
+	hostport_bad("::1:9464", "an IPv6 address needs brackets, [ADDR]:PORT");
+	hostport_bad("[::1]9464", "no ']:PORT' after '[ADDR'");
+	hostport_bad("[1.2.3.4]:80", "brackets are for IPv6 addresses only");
+	hostport_bad("localhost:9464",
+		     "'localhost' is not an IPv4 or IPv6 address");
+	hostport_bad("1.2.3.4:0", "the port must be a number in 1..65535");
+	hostport_bad("1.2.3.4:65536", "the port must be a number in 1..65535");
+	hostport_bad("1.2.3.4:", "the port must be a number in 1..65535");
+	hostport_bad("1.2.3.4:+80", "the port must be a number in 1..65535");
+	hostport_bad("1.2.3.4:80 ", "the port must be a number in 1..65535");
+	hostport_bad("", "no ':PORT'");
+
+	/* lb_parse_vip splits with the same function */
+	assert_int_equal(lb_parse_vip("[2001:db8::10]:8000/udp", &k, msg,
+				      sizeof(msg)), 0);
+	check_ip(k.addr, k.family, AF_INET6, "2001:db8::10");
+	assert_int_equal(ntohs(k.port), 8000);
+	assert_int_equal(k.proto, IPPROTO_UDP);
+	assert_int_equal(lb_parse_vip("::1:80/tcp", &k, msg, sizeof(msg)),
+			 -EINVAL);
+	assert_string_equal(msg, "'::1:80/tcp' is not a VIP: an IPv6 address "
+			    "needs brackets, [ADDR]:PORT; expected "
+			    "ADDR:PORT/tcp|udp, e.g. 198.18.0.10:80/tcp or "
+			    "[2001:db8::10]:8000/tcp");
+	assert_int_equal(lb_parse_vip("host:80/tcp", &k, msg, sizeof(msg)),
+			 -EINVAL);
+	assert_string_equal(msg, "'host:80/tcp' is not a VIP: 'host' is not "
+			    "an IPv4 or IPv6 address; expected "
+			    "ADDR:PORT/tcp|udp, e.g. 198.18.0.10:80/tcp or "
+			    "[2001:db8::10]:8000/tcp");
 }
 
 int main(void)
@@ -852,6 +1087,10 @@ int main(void)
 		cmocka_unit_test(test_small_errbuf),
 		cmocka_unit_test(test_err_after_alloc),
 		cmocka_unit_test(test_vip_admission),
+		cmocka_unit_test(test_no_vips_warning),
+		cmocka_unit_test(test_guard_keys),
+		cmocka_unit_test(test_topo_agent_names),
+		cmocka_unit_test(test_hostport),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * lb_topo.c - the `vips:` section of a config file (format in lb_topo.h),
+ * walked over lb_yaml's tree.
+ *
+ * Every error produces one line "name:line:col: field: what" and the
+ * caller's struct is left zeroed: we parse into a private struct and copy
+ * it out only on success.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb_addr.h"
+#include "lb_maglev.h"
+#include "lb_names.h"
+#include "lb_topo.h"
+
+#define FIELD LB_YAML_FIELD
+#define Q LB_YAML_Q
+
+const char *const lb_topo_agent_top_keys[] = { "agent", "policy", NULL };
+const char *const lb_topo_agent_backend_keys[] = {
+	"engine", "url", "metrics_url", "health_url", "dcgm_url", "metrics",
+	NULL,
+};
+
+const struct lb_topo_ext lb_topo_ext_agent_names = {
+	.top_keys = lb_topo_agent_top_keys,
+	.backend_keys = lb_topo_agent_backend_keys,
+};
+
+/* Keys of the topology plus the extension's (caller's array, counted). */
+#define MAX_KEYS 32
+
+struct ctx {
+	struct lb_yaml_doc *d;
+	const struct lb_topo_ext *ext;
+	struct lb_topo t;
+	size_t total_backends;
+	const char *backend_keys[MAX_KEYS];
+	size_t n_backend_keys;
+};
+
+static size_t count(const char *const *keys)
+{
+	size_t n = 0;
+
+	while (keys && keys[n])
+		n++;
+	return n;
+}
+
+/* ---- vips[].backends[] ------------------------------------------------ */
+
+enum { B_ADDRESS, B_CAPACITY, B_OWN };
+
+static int parse_backend(struct ctx *x, const struct lb_yaml_node *m,
+			 const char *prefix, const struct lb_topo_vip *vip,
+			 struct lb_topo_backend *b)
+{
+	const struct lb_yaml_node *v[MAX_KEYS];
+	const struct lb_topo_ext *ext = x->ext;
+	char msg[256];
+	const char *s, *f;
+	size_t i;
+	int rc;
+
+	b->capacity = 1.0;
+	b->line = m->line;
+	rc = lb_yaml_get_map(x->d, m, prefix, x->backend_keys,
+			     x->n_backend_keys, v);
+	if (rc)
+		return rc;
+
+	f = FIELD(prefix, "address");
+	if (!v[B_ADDRESS])
+		return lb_yaml_fail(x->d, -EINVAL, m, f, "is required");
+	rc = lb_yaml_get_str(x->d, v[B_ADDRESS], f, false, &s);
+	if (rc)
+		return rc;
+	if (lb_parse_ip(s, b->addr, &b->family, msg, sizeof(msg)))
+		return lb_yaml_fail(x->d, -EINVAL, v[B_ADDRESS], f, "%s", msg);
+	if (b->family != vip->key.family)
+		return lb_yaml_fail(x->d, -EINVAL, v[B_ADDRESS], f,
+				    "is an IPv%u address but the VIP is IPv%u",
+				    b->family, vip->key.family);
+	for (i = 0; b != &vip->backends[i]; i++)
+		if (!memcmp(vip->backends[i].addr, b->addr, 16))
+			return lb_yaml_fail(x->d, -EINVAL, v[B_ADDRESS], f,
+					    "duplicate backend in this VIP "
+					    "(first at line %u)",
+					    vip->backends[i].line);
+
+	if (v[B_CAPACITY]) {
+		f = FIELD(prefix, "capacity");
+		rc = lb_yaml_get_double(x->d, v[B_CAPACITY], f, "in (0, 1000]",
+					&b->capacity);
+		if (rc)
+			return rc;
+		if (!(b->capacity > 0 && b->capacity <= 1000))
+			return lb_yaml_fail(x->d, -EINVAL, v[B_CAPACITY], f,
+					    "must be a number in (0, 1000], "
+					    "got %s", Q(v[B_CAPACITY]));
+	}
+
+	if (!ext || !ext->backend)
+		return 0;
+	if (ext->backend_size) {
+		b->ext = calloc(1, ext->backend_size);
+		if (!b->ext)
+			return lb_yaml_fail(x->d, -ENOMEM, m, prefix,
+					    "out of memory");
+	}
+	return ext->backend(ext->ctx, x->d, m, prefix, v + B_OWN, b);
+}
+
+/* ---- vips[] ---------------------------------------------------------- */
+
+enum { V_ADDRESS, V_MODE, V_RING_SIZE, V_BACKENDS, V_POLICY, V_REFUSE,
+       V_FAIL_OPEN, V_RATE, V_BURST, V_CLIENT_RATE, V_CLIENT_BURST,
+       V_CLIENT_PREFIX, V_EPSILON, V_N };
+
+static const char *const vip_keys[V_N] = {
+	[V_ADDRESS] = "address", [V_MODE] = "mode",
+	[V_RING_SIZE] = "ring_size", [V_BACKENDS] = "backends",
+	[V_POLICY] = "policy", [V_REFUSE] = "refuse",
+	[V_FAIL_OPEN] = "fail_open", [V_RATE] = "rate",
+	[V_BURST] = "burst", [V_CLIENT_RATE] = "client_rate",
+	[V_CLIENT_BURST] = "client_burst",
+	[V_CLIENT_PREFIX] = "client_prefix", [V_EPSILON] = "epsilon",
+};
+
+/* A name from lb_names.c's tables into *out, or a message listing them. */
+static int get_name(struct ctx *x, const struct lb_yaml_node *n,
+		    const char *prefix, const char *key,
+		    int (*parse)(const char *, __u8 *), const char *choices,
+		    __u8 *out)
+{
+	const char *f = FIELD(prefix, key), *s;
+	int rc = lb_yaml_get_str(x->d, n, f, false, &s);
+
+	if (rc)
+		return rc;
+	if (parse(s, out))
+		return lb_yaml_fail(x->d, -EINVAL, n, f, "must be %s, got %s",
+				    choices, Q(n));
+	return 0;
+}
+
+static int get_u32_opt(struct ctx *x, const struct lb_yaml_node *n,
+		       const char *prefix, const char *key, __u32 lo,
+		       __u32 hi, __u32 *out)
+{
+	return n ? lb_yaml_get_u32(x->d, n, FIELD(prefix, key), lo, hi, out) : 0;
+}
+
+/* vips[].policy, refuse, fail_open and the admission numbers: the same
+ * settings as `lbctl vip add/set`, names from lb_names.c. */
+static int parse_vip_admission(struct ctx *x,
+			       const struct lb_yaml_node *const *v,
+			       const char *prefix, struct lb_topo_vip *vip)
+{
+	struct lb_vip_opts *o = &vip->opts;
+	bool v6 = vip->key.family == LB_AF_INET6;
+	__u32 u;
+	int rc;
+
+	if ((v[V_POLICY] &&
+	     (rc = get_name(x, v[V_POLICY], prefix, "policy", lb_policy_parse,
+			    "maglev, source, bounded, p2c, wrr, rr, random or "
+			    "least-conn", &o->policy))) ||
+	    (v[V_REFUSE] &&
+	     (rc = get_name(x, v[V_REFUSE], prefix, "refuse", lb_refuse_parse,
+			    "reset or drop", &o->refuse))) ||
+	    (v[V_FAIL_OPEN] &&
+	     (rc = lb_yaml_get_bool(x->d, v[V_FAIL_OPEN],
+				    FIELD(prefix, "fail_open"), &o->fail_open))) ||
+	    (rc = get_u32_opt(x, v[V_RATE], prefix, "rate", 0, UINT32_MAX,
+			      &o->rate)) ||
+	    (rc = get_u32_opt(x, v[V_BURST], prefix, "burst", 0, UINT32_MAX,
+			      &o->burst)) ||
+	    (rc = get_u32_opt(x, v[V_CLIENT_RATE], prefix, "client_rate", 0,
+			      UINT32_MAX, &o->client_rate)) ||
+	    (rc = get_u32_opt(x, v[V_CLIENT_BURST], prefix, "client_burst", 0,
+			      UINT32_MAX, &o->client_burst)))
+		return rc;
+	if (v[V_CLIENT_PREFIX]) {
+		rc = lb_yaml_get_u32(x->d, v[V_CLIENT_PREFIX],
+				     FIELD(prefix, "client_prefix"), 1,
+				     v6 ? 128 : 32, &u);
+		if (rc)
+			return rc;
+		if (v6)
+			o->client_plen6 = u;
+		else
+			o->client_plen4 = u;
+	}
+	if (v[V_EPSILON]) {
+		rc = lb_yaml_get_u32(x->d, v[V_EPSILON], FIELD(prefix, "epsilon"),
+				     0, 10000, &u);
+		if (rc)
+			return rc;
+		o->bounded_eps = u;
+	}
+	return 0;
+}
+
+/* vips[].address, mode and ring_size: what identifies the VIP and its
+ * table, which a re-apply cannot change in place. */
+static int parse_vip_identity(struct ctx *x,
+			      const struct lb_yaml_node *const *v,
+			      const struct lb_yaml_node *m, const char *prefix,
+			      size_t idx, struct lb_topo_vip *vip)
+{
+	const char *s, *f = FIELD(prefix, "address");
+	char msg[256];
+	size_t i;
+	int rc;
+
+	if (!v[V_ADDRESS])
+		return lb_yaml_fail(x->d, -EINVAL, m, f, "is required");
+	rc = lb_yaml_get_str(x->d, v[V_ADDRESS], f, false, &s);
+	if (rc)
+		return rc;
+	if (lb_parse_vip(s, &vip->key, msg, sizeof(msg)))
+		return lb_yaml_fail(x->d, -EINVAL, v[V_ADDRESS], f, "%s", msg);
+	for (i = 0; i < idx; i++)
+		if (!memcmp(&x->t.vips[i].key, &vip->key, sizeof(vip->key)))
+			return lb_yaml_fail(x->d, -EINVAL, v[V_ADDRESS], f,
+					    "duplicate VIP (first at line %u)",
+					    x->t.vips[i].line);
+	if (v[V_MODE] &&
+	    (rc = get_name(x, v[V_MODE], prefix, "mode", lb_mode_parse,
+			   "ipip or l2dsr", &vip->mode)))
+		return rc;
+	if (v[V_RING_SIZE]) {
+		f = FIELD(prefix, "ring_size");
+		rc = lb_yaml_get_str(x->d, v[V_RING_SIZE], f, false, &s);
+		if (rc)
+			return rc;
+		if (lb_parse_u32(s, 0, UINT32_MAX, &vip->ring_size) ||
+		    !lb_ring_size_ok(vip->ring_size))
+			return lb_yaml_fail(x->d, -EINVAL, v[V_RING_SIZE], f,
+					    "must be a prime in [%u, %u], got %s",
+					    LB_RING_SIZE_MIN, LB_RING_SIZE_MAX,
+					    Q(v[V_RING_SIZE]));
+	}
+	return 0;
+}
+
+static int parse_backends(struct ctx *x, const struct lb_yaml_node *bn,
+			  const char *prefix, struct lb_topo_vip *vip)
+{
+	const char *f = FIELD(prefix, "backends");
+	char bprefix[80];
+	size_t i;
+	int rc, id;
+
+	if (lb_yaml_is_null(bn))
+		return 0;
+	if (bn->kind != LB_YAML_SEQ)
+		return lb_yaml_fail(x->d, -EINVAL, bn, f,
+				    "must be a sequence, got %s",
+				    lb_yaml_kind_name(bn));
+	if (bn->n > LB_TOPO_MAX_BACKENDS - x->total_backends)
+		return lb_yaml_fail(x->d, -E2BIG, bn, f,
+				    "more than %d backends in the file",
+				    LB_TOPO_MAX_BACKENDS);
+	x->total_backends += bn->n;
+	if (!bn->n)
+		return 0;
+	vip->backends = calloc(bn->n, sizeof(*vip->backends));
+	if (!vip->backends)
+		return lb_yaml_fail(x->d, -ENOMEM, bn, f, "out of memory");
+	for (id = bn->first, i = 0; id >= 0;
+	     id = lb_yaml_at(x->d, id)->next, i++) {
+		if (snprintf(bprefix, sizeof(bprefix), "%s[%zu]", f, i) >=
+		    (int)sizeof(bprefix))
+			return -EINVAL;	/* not reached: short names */
+		/* Counted before parsing so a failed backend's extension
+		 * data is freed with the rest. */
+		vip->n_backends = i + 1;
+		rc = parse_backend(x, lb_yaml_at(x->d, id), bprefix, vip,
+				   &vip->backends[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int parse_vip(struct ctx *x, const struct lb_yaml_node *m, size_t idx)
+{
+	struct lb_topo_vip *vip = &x->t.vips[idx];
+	const struct lb_yaml_node *v[V_N];
+	char prefix[48];
+	int rc;
+
+	if (snprintf(prefix, sizeof(prefix), "vips[%zu]", idx) >=
+	    (int)sizeof(prefix))
+		return -EINVAL;		/* not reached: idx < 256 */
+	vip->mode = LB_FWD_IPIP;
+	vip->ring_size = LB_RING_SIZE_DEFAULT;
+	vip->opts.bounded_eps = 25;
+	vip->line = m->line;
+	rc = lb_yaml_get_map(x->d, m, prefix, vip_keys, V_N, v);
+	if (!rc)
+		rc = parse_vip_identity(x, v, m, prefix, idx, vip);
+	if (!rc)
+		rc = parse_vip_admission(x, v, prefix, vip);
+	if (rc)
+		return rc;
+	vip->opts.mode = vip->mode;
+	vip->opts.ring_size = vip->ring_size;
+	return parse_backends(x, v[V_BACKENDS], prefix, vip);
+}
+
+static int parse_vips(struct ctx *x, const struct lb_yaml_node *s)
+{
+	size_t i;
+	int id, rc;
+
+	if (s->kind != LB_YAML_SEQ)
+		return lb_yaml_fail(x->d, -EINVAL, s, "vips",
+				    "must be a sequence, got %s",
+				    lb_yaml_kind_name(s));
+	if (s->n > LB_TOPO_MAX_VIPS)
+		return lb_yaml_fail(x->d, -E2BIG, s, "vips",
+				    "more than %d VIPs", LB_TOPO_MAX_VIPS);
+	if (!s->n)
+		return 0;
+	x->t.vips = calloc(s->n, sizeof(*x->t.vips));
+	if (!x->t.vips)
+		return lb_yaml_fail(x->d, -ENOMEM, s, "vips", "out of memory");
+	for (id = s->first, i = 0; id >= 0; id = lb_yaml_at(x->d, id)->next, i++) {
+		x->t.n_vips = i + 1;
+		rc = parse_vip(x, lb_yaml_at(x->d, id), i);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The top level: the extension's sections first (the order of the file's
+ * format), then vips. */
+static int parse_top(struct ctx *x)
+{
+	const struct lb_topo_ext *ext = x->ext;
+	const struct lb_yaml_node *v[MAX_KEYS];
+	const char *keys[MAX_KEYS];
+	size_t n = ext ? count(ext->top_keys) : 0, i;
+	const struct lb_yaml_node *root = lb_yaml_at(x->d, x->d->root);
+	int rc;
+
+	/* An empty file, or one with only comments or "---". */
+	if (lb_yaml_is_null(root))
+		return 0;
+	for (i = 0; i < n; i++)
+		keys[i] = ext->top_keys[i];
+	keys[n] = "vips";
+	rc = lb_yaml_get_map(x->d, root, "", keys, n + 1, v);
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++)
+		if (!lb_yaml_is_null(v[i]) && ext->top &&
+		    (rc = ext->top(ext->ctx, x->d, i, v[i])))
+			return rc;
+	if (!lb_yaml_is_null(v[n]))
+		return parse_vips(x, v[n]);
+	return 0;
+}
+
+void lb_topo_free(struct lb_topo *t)
+{
+	size_t i, j;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->n_vips && t->vips; i++) {
+		struct lb_topo_vip *v = &t->vips[i];
+
+		for (j = 0; j < v->n_backends && v->backends; j++) {
+			if (v->backends[j].ext && t->ext_release)
+				t->ext_release(v->backends[j].ext);
+			free(v->backends[j].ext);
+		}
+		free(v->backends);
+	}
+	free(t->vips);
+	memset(t, 0, sizeof(*t));
+}
+
+int lb_topo_parse(struct lb_yaml_doc *d, const struct lb_topo_ext *ext,
+		  struct lb_topo *out)
+{
+	struct ctx x = { .d = d, .ext = ext };
+	size_t n = ext ? count(ext->backend_keys) : 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	x.t.ext_release = ext ? ext->release : NULL;
+	if (n + B_OWN > MAX_KEYS ||
+	    (ext && count(ext->top_keys) + 1 > MAX_KEYS)) {
+		if (d->err && d->errlen)
+			snprintf(d->err, d->errlen, "%s: too many extension keys",
+				 d->name);
+		return -E2BIG;	/* a programming error, not the file's */
+	}
+	x.backend_keys[B_ADDRESS] = "address";
+	x.backend_keys[B_CAPACITY] = "capacity";
+	for (size_t i = 0; i < n; i++)
+		x.backend_keys[B_OWN + i] = ext->backend_keys[i];
+	x.n_backend_keys = B_OWN + n;
+	rc = parse_top(&x);
+	if (rc) {
+		lb_topo_free(&x.t);
+		return rc;
+	}
+	*out = x.t;
+	return 0;
+}
+
+int lb_topo_load_buf(const char *name, const char *buf, size_t len,
+		     const struct lb_topo_ext *ext, struct lb_topo *out,
+		     char *err, size_t errlen)
+{
+	struct lb_yaml_doc d;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = lb_yaml_parse(&d, name, buf, len, err, errlen);
+	if (rc)
+		return rc;
+	rc = lb_topo_parse(&d, ext, out);
+	lb_yaml_free(&d);
+	return rc;
+}
+
+int lb_topo_load_file(const char *path, const struct lb_topo_ext *ext,
+		      struct lb_topo *out, char *err, size_t errlen)
+{
+	size_t len;
+	char *buf;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = lb_yaml_read_file(path, &buf, &len, err, errlen);
+	if (rc)
+		return rc;
+	rc = lb_topo_load_buf(path, buf, len, ext, out, err, errlen);
+	free(buf);
+	return rc;
+}
+
+bool lb_topo_warning(const struct lb_topo *t, char *msg, size_t len)
+{
+	if (len)
+		msg[0] = 0;
+	if (t->n_vips)
+		return false;
+	snprintf(msg, len, "no VIPs: applied, this file would delete every VIP "
+		 "and backend of the balancer (a reload or apply refuses that "
+		 "unless forced)");
+	return true;
+}
+
+__u32 lb_topo_static_weight(const struct lb_topo_backend *b)
+{
+	double w = round(b->capacity * LB_WEIGHT_DEFAULT);
+
+	if (!(w >= 1))		/* also NaN */
+		return 1;
+	if (w > 1000000)
+		return 1000000;
+	return (__u32)w;
+}
