@@ -53,7 +53,8 @@ LBCTL      := $(BUILD)/lbctl
 AGENT      := $(BUILD)/lb-agent
 TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print $(BUILD)/tests/test_prom \
 	      $(BUILD)/tests/test_policy $(BUILD)/tests/test_config $(BUILD)/tests/test_poll
-TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless $(BUILD)/tests/test_admission
+TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless $(BUILD)/tests/test_admission \
+	      $(BUILD)/tests/test_ops
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom \

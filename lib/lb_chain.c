@@ -88,7 +88,7 @@ static int walk(struct lb_dp *dp, __u32 vip_id, __u32 first,
 	int err;
 
 	if (first == LB_CHAIN_UNKNOWN) {
-		*why = "a repair was cut short";
+		*why = "a repair cut short";
 		return 1;
 	}
 	while (id) {
