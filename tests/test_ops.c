@@ -579,6 +579,7 @@ static void test_two_handles(void **state)
 {
 	struct worker wa = { &dpa, "198.18.60.100", "198.18.60", NA, 40, 0, "" };
 	struct worker wb = { &dpb, "198.18.61.100", "198.18.61", NC, 40, 0, "" };
+	unsigned long ra = dpa.chain_repairs, rb = dpb.chain_repairs;
 	pthread_t ta, tb;
 
 	(void)state;
@@ -598,6 +599,9 @@ static void test_two_handles(void **state)
 	pthread_join(tb, NULL);
 	if (wa.errors || wb.errors)
 		fail_msg("a: %s / b: %s", wa.why, wb.why);
+	/* and neither saw the other's chain as broken */
+	assert_int_equal(dpa.chain_repairs, ra);
+	assert_int_equal(dpb.chain_repairs, rb);
 }
 
 /* ---- operator overrides --------------------------------------------------- */
