@@ -240,7 +240,10 @@ struct lb_backend {
 	/* The weight the VIP's current table was built with (0 = drained),
 	 * 0 .. LB_WEIGHT_MAX. The table-based policies never read it (the
 	 * table already holds it); bounded load reads it for a backend's fair
-	 * share. Kept here too so every lbctl run, and bpftool, sees it. */
+	 * share. Kept here too so every lbctl run, and bpftool, sees it.
+	 * With LB_BACKEND_F_OVR_WEIGHT it is the operator's and lb-agent's
+	 * publishes keep it; a publish over an operator's state override to
+	 * a state that takes no new flows writes 0 (lb_vip_publish). */
 	__u32 weight;
 	/* New-flow rate limit set by the agent from the worker's free
 	 * capacity: flows per second and burst; 0 = no limit. */
