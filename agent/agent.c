@@ -727,7 +727,7 @@ static bool is_live(const struct lb_backend_ctl *c,
  * failure the maps may be half-written: counted, logged, and reconciled
  * from the config at the next round. */
 static void publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
-			const struct lb_backend_ctl *ctl)
+			struct lb_backend_ctl *ctl)
 {
 	bool rebuilt = false;
 	char err[256], s[80];

@@ -16,5 +16,8 @@ fi
 echo "== XDP per-packet cost"
 "$build/bench/bench_xdp"
 echo
+echo "== set-weight on one backend among 16k (library, pinned maps)"
+"$build/bench/bench_ops"
+echo
 echo "== lb-agent (namespaces, simulated fleet)"
 bench/agent.sh "$build"

@@ -493,12 +493,21 @@ static void print_agent(struct lb_dp *dp)
 	lb_out_close_object();
 }
 
-static void print_backends(struct lb_dp *dp, __u32 vip_id)
+/* A failed read: msg says why, and the command fails. */
+static int read_err(int err, const char *what)
+{
+	snprintf(msg, sizeof(msg), "reading %s failed: %s", what, strerror(-err));
+	return err;
+}
+
+static int print_backends(struct lb_dp *dp, __u32 vip_id)
 {
 	static struct lb_backend_view b[LB_MAX_BACKENDS];
 	int n = lb_backend_list(dp, vip_id, b, LB_MAX_BACKENDS);
 	char a[64], mac[32];
 
+	if (n < 0)
+		return read_err(n, "backends");
 	lb_out_open_array("backends");
 	for (int i = 0; i < n; i++) {
 		lb_out_open_object(NULL);
@@ -526,14 +535,17 @@ static void print_backends(struct lb_dp *dp, __u32 vip_id)
 		lb_out_close_object();
 	}
 	lb_out_close_array();
+	return 0;
 }
 
-static void print_vips(struct lb_dp *dp, bool with_backends)
+static int print_vips(struct lb_dp *dp, bool with_backends)
 {
 	static struct lb_vip_view v[LB_MAX_VIPS];
 	int n = lb_vip_list(dp, v, LB_MAX_VIPS);
 	char s[80];
 
+	if (n < 0)
+		return read_err(n, "VIPs");
 	lb_out_open_array("vips");
 	for (int i = 0; i < n; i++) {
 		lb_out_open_object(NULL);
@@ -545,11 +557,12 @@ static void print_vips(struct lb_dp *dp, bool with_backends)
 		print_admission(&v[i].info);
 		lb_out_bool("active", "  active %s\n",
 			    v[i].info.flags & LB_VIP_F_ACTIVE);
-		if (with_backends)
-			print_backends(dp, v[i].id);
+		if (with_backends && print_backends(dp, v[i].id))
+			return -EIO;
 		lb_out_close_object();
 	}
 	lb_out_close_array();
+	return 0;
 }
 
 static int do_vip_list(int argc, char **argv)
@@ -562,7 +575,8 @@ static int do_vip_list(int argc, char **argv)
 	if (open_dp(&dp))
 		return EXIT_RUNTIME;
 	lb_out_open_object(NULL);
-	print_vips(&dp, false);
+	if (print_vips(&dp, false))
+		return runtime_err(&dp);
 	lb_out_close_object();
 	lb_dp_close(&dp);
 	return 0;
@@ -648,7 +662,7 @@ static int do_backend_state(int argc, char **argv)
 	}
 	if (open_dp(&dp))
 		return EXIT_RUNTIME;
-	if (lb_backend_set_state(&dp, &k, addr, fam, st, msg, sizeof(msg)))
+	if (lb_backend_set_state(&dp, &k, addr, fam, st, 0, msg, sizeof(msg)))
 		return runtime_err(&dp);
 	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
@@ -673,7 +687,7 @@ static int do_set_weight(int argc, char **argv)
 		return EXIT_USAGE;
 	if (open_dp(&dp))
 		return EXIT_RUNTIME;
-	if (lb_backend_set_weight(&dp, &k, addr, fam, w, msg, sizeof(msg)))
+	if (lb_backend_set_weight(&dp, &k, addr, fam, w, 0, msg, sizeof(msg)))
 		return runtime_err(&dp);
 	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
@@ -763,7 +777,8 @@ static int do_show(int argc, char **argv)
 	lb_out_str("encap_source_v6", " / %s\n",
 		   lb_fmt_ip(cfg.encap_src_v6, LB_AF_INET6, a, sizeof(a)));
 	print_agent(&dp);
-	print_vips(&dp, true);
+	if (print_vips(&dp, true))
+		return runtime_err(&dp);
 	lb_out_close_object();
 	lb_dp_close(&dp);
 	return 0;
@@ -821,7 +836,7 @@ static void print_refusals(int map_fd, __u32 id, const char *indent)
 	lb_out_close_object();
 }
 
-static void print_stats(struct lb_dp *dp)
+static int print_stats(struct lb_dp *dp)
 {
 	static struct lb_vip_view v[LB_MAX_VIPS];
 	static struct lb_backend_view b[LB_MAX_BACKENDS];
@@ -829,6 +844,8 @@ static void print_stats(struct lb_dp *dp)
 	int nv = lb_vip_list(dp, v, LB_MAX_VIPS);
 	char s[80], a[64];
 
+	if (nv < 0)
+		return read_err(nv, "VIPs");
 	lb_out_open_object(NULL);
 	lb_out_open_array("vips");
 	for (int i = 0; i < nv; i++) {
@@ -841,6 +858,8 @@ static void print_stats(struct lb_dp *dp)
 		print_counters(&c, "  ");
 		print_refusals(dp->fd[LB_M_VIP_REFUSED], v[i].id, "  ");
 		nb = lb_backend_list(dp, v[i].id, b, LB_MAX_BACKENDS);
+		if (nb < 0)
+			return read_err(nb, "backends");
 		lb_out_open_array("backends");
 		for (int j = 0; j < nb; j++) {
 			lb_percpu_sum(dp->fd[LB_M_BE_STATS], b[j].id, &c, sizeof(c));
@@ -873,6 +892,7 @@ static void print_stats(struct lb_dp *dp)
 	}
 	lb_out_close_object();
 	lb_out_close_object();
+	return 0;
 }
 
 static int do_stats(int argc, char **argv)
@@ -896,7 +916,8 @@ static int do_stats(int argc, char **argv)
 	if (open_dp(&dp))
 		return EXIT_RUNTIME;
 	if (!interval) {
-		print_stats(&dp);
+		if (print_stats(&dp))
+			return runtime_err(&dp);
 		lb_dp_close(&dp);
 		return 0;
 	}
@@ -917,7 +938,8 @@ static int do_stats(int argc, char **argv)
 		}
 		if (open_dp(&dp))
 			return EXIT_RUNTIME;
-		print_stats(&dp);
+		if (print_stats(&dp))
+			return runtime_err(&dp);
 		lb_dp_close(&dp);
 		fflush(stdout);
 	}

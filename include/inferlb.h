@@ -17,7 +17,7 @@
 
 #include <linux/types.h>
 
-#define LB_SCHEMA_VERSION 4
+#define LB_SCHEMA_VERSION 5
 
 /* ---- sizes ------------------------------------------------------------ */
 #define LB_MAX_VIPS 512            /* VIP ids are 0 .. LB_MAX_VIPS-1 */
@@ -95,6 +95,16 @@ enum lb_refuse {
 
 /* lb_backend.flags */
 #define LB_BACKEND_F_ACTIVE 0x1 /* slot holds a live backend */
+/* An operator set this backend's weight / state by hand (lbctl set-weight /
+ * backend state); lb-agent leaves it alone until `lbctl backend release` or
+ * until override_until_ns passes. Read by userspace only. */
+#define LB_BACKEND_F_OVR_WEIGHT 0x2
+#define LB_BACKEND_F_OVR_STATE 0x4
+#define LB_BACKEND_F_OVR (LB_BACKEND_F_OVR_WEIGHT | LB_BACKEND_F_OVR_STATE)
+
+/* lb_vip.first_backend: the chain must be rebuilt from a full scan (set
+ * while a chain is being repaired, so a repair cut short is redone). */
+#define LB_CHAIN_UNKNOWN 0xffffffffu
 
 /* Backend weights are integers 0 .. LB_WEIGHT_MAX, whoever sets them (lbctl,
  * the config file, lb-agent): the agent maps the largest capacity at full
@@ -167,7 +177,11 @@ struct lb_vip {
 	__u8 client_plen4;     /* 1..32, 0 means 32 */
 	__u8 client_plen6;     /* 1..128, 0 means 64 */
 	__u16 bounded_eps;     /* bounded load: epsilon in percent */
-	__u32 pad;
+	/* Control plane only (the datapath never reads it): the id of the
+	 * first of this VIP's backends, chained through lb_backend.next_id,
+	 * so a change to one backend reads its VIP's backends, not every
+	 * slot. 0: none; LB_CHAIN_UNKNOWN: rebuild the chain from a scan. */
+	__u32 first_backend;
 };
 _Static_assert(sizeof(struct lb_vip) == 56, "lb_vip ABI");
 
@@ -203,14 +217,26 @@ struct lb_backend {
 	/* The weight the VIP's current table was built with (0 = drained),
 	 * 0 .. LB_WEIGHT_MAX. The table-based policies never read it (the
 	 * table already holds it); bounded load reads it for a backend's fair
-	 * share. Kept here too so every lbctl run, and bpftool, sees it. */
+	 * share. Kept here too so every lbctl run, and bpftool, sees it.
+	 * With LB_BACKEND_F_OVR_WEIGHT it is the operator's and lb-agent's
+	 * publishes keep it; a publish over an operator's state override to
+	 * a state that takes no new flows writes 0 (lb_vip_publish). */
 	__u32 weight;
 	/* New-flow rate limit set by the agent from the worker's free
 	 * capacity: flows per second and burst; 0 = no limit. */
 	__u32 rate;
 	__u32 burst;
+	/* Control plane only, after every field the datapath reads:
+	 * next_id is the next backend of the same VIP (0 ends the chain that
+	 * starts at lb_vip.first_backend); in a free slot, the next free slot
+	 * (slot 0, never a backend, heads the free list). */
+	__u32 next_id;
+	__u32 pad;
+	/* When the operator's override (LB_BACKEND_F_OVR_*) ends:
+	 * CLOCK_BOOTTIME ns; 0 = until released. */
+	__u64 override_until_ns;
 };
-_Static_assert(sizeof(struct lb_backend) == 40, "lb_backend ABI");
+_Static_assert(sizeof(struct lb_backend) == 56, "lb_backend ABI");
 
 /* lb_nexthops value, indexed by backend id: the L2 next hop towards it. */
 struct lb_nexthop {

@@ -83,16 +83,27 @@ static bool opts_equal(const struct lb_vip_opts *a, const struct lb_vip_opts *b)
 	       a->bounded_eps == b->bounded_eps;
 }
 
-static void live_read(struct lb_dp *dp, struct live *l)
+/* What the maps hold; a failed read fails the apply before any write
+ * (an unread VIP or backend would otherwise look deleted or new). */
+static int live_read(struct lb_dp *dp, struct live *l, char *msg, size_t len)
 {
 	l->n_vips = lb_vip_list(dp, l->vips, LB_MAX_VIPS);
+	if (l->n_vips < 0)
+		return lb_msgf(msg, len, l->n_vips, "reading VIPs failed: %s",
+			       strerror(-l->n_vips));
 	l->n_be = 0;
 	for (int i = 0; i < l->n_vips; i++) {
+		int n = lb_backend_list(dp, l->vips[i].id, l->be + l->n_be,
+					LB_MAX_BACKENDS - l->n_be);
+
+		if (n < 0)
+			return lb_msgf(msg, len, n, "reading backends failed: %s",
+				       strerror(-n));
 		l->be_first[i] = l->n_be;
-		l->be_n[i] = lb_backend_list(dp, l->vips[i].id, l->be + l->n_be,
-					     LB_MAX_BACKENDS - l->n_be);
-		l->n_be += l->be_n[i];
+		l->be_n[i] = n;
+		l->n_be += n;
 	}
+	return 0;
 }
 
 /*
@@ -230,6 +241,9 @@ static int publish_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 	if (lb_vip_find(dp, &tv->key, &v))
 		return lb_msgf(msg, len, -ENOENT, "VIP vanished while applying");
 	nb = lb_backend_list(dp, v.id, be, LB_MAX_BACKENDS);
+	if (nb < 0)
+		return lb_msgf(msg, len, nb, "reading backends failed: %s",
+			       strerror(-nb));
 	for (int i = 0; i < nb; i++) {
 		struct lb_backend_ctl *c = &ctl[n++];
 
@@ -349,8 +363,9 @@ int lb_apply(struct lb_dp *dp, const struct lb_topo *topo,
 	memset(res, 0, sizeof(*res));
 	if (!l)
 		return lb_msgf(msg, len, -ENOMEM, "out of memory");
-	live_read(dp, l);
-	err = plan(dp, topo, l, opts, msg, len);
+	err = live_read(dp, l, msg, len);
+	if (!err)
+		err = plan(dp, topo, l, opts, msg, len);
 	/* The writes, in the order that keeps packets safe (see the top). */
 	for (int i = 0; !err && i < l->n_vips; i++) {
 		if (topo_vip(topo, &l->vips[i].info.key))

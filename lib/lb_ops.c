@@ -7,11 +7,20 @@
  *                 (which is what makes the VIP reachable);
  *   vip del:      the lb_vips key first (no new flows), then its backends
  *                 (established flows stop), then its table and info;
- *   backend add:  next hop, backend entry, then the VIP's new table;
- *   backend del:  deactivate, new table (the swap waits out in-flight
- *                 packets), then clear the entry; its epoch is kept and
+ *   backend add:  a free slot, next hop, the entry linked into its VIP's
+ *                 chain while inactive, made active, then the VIP's new
+ *                 table;
+ *   backend del:  weight 0 and a new table (the swap waits out in-flight
+ *                 packets), deactivate, unlink from the chain, then clear
+ *                 the entry onto the free list; its epoch is kept and
  *                 bumped on reuse, so old flows never follow the id.
  * A failure after the first write undoes what was written.
+ *
+ * A change to one backend reads its VIP's backends only, through the
+ * VIP's chain (lb_chain.c), and works on a list the call allocates: no
+ * call keeps static state, so two handles (or threads with one handle
+ * each) can use the library at once. A table is only ever built from a
+ * VIP's whole list: any failed read fails the call before a write.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,12 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <net/if.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "inferlb.h"
 #include "lb_addr.h"
+#include "lb_chain.h"
 #include "lb_filter.h"
 #include "lb_maglev.h"
 #include "lb_neigh.h"
@@ -131,6 +142,8 @@ int lb_vip_find(struct lb_dp *dp, const struct lb_vip_key *key,
 	return 0;
 }
 
+/* All VIPs, by id. A failed read fails the call: a short list would read
+ * as VIPs that are gone. */
 int lb_vip_list(struct lb_dp *dp, struct lb_vip_view *out, int max)
 {
 	int n = 0;
@@ -138,8 +151,9 @@ int lb_vip_list(struct lb_dp *dp, struct lb_vip_view *out, int max)
 	for (__u32 id = 0; id < LB_MAX_VIPS && n < max; id++) {
 		struct lb_vip v;
 
-		if (bpf_map_lookup_elem(dp->fd[LB_M_VIP_INFO], &id, &v) ||
-		    !v.key.family)
+		if (bpf_map_lookup_elem(dp->fd[LB_M_VIP_INFO], &id, &v))
+			return -errno;
+		if (!v.key.family)
 			continue;
 		out[n].id = id;
 		out[n].info = v;
@@ -149,30 +163,38 @@ int lb_vip_list(struct lb_dp *dp, struct lb_vip_view *out, int max)
 }
 
 /* Every backend slot (index = id) in as few syscalls as the kernel
- * allows: the agent and `lbctl show` scan all LB_MAX_BACKENDS often, and
- * one lookup per id costs milliseconds. Returns 0 or -errno. */
+ * allows: `lbctl show` and the agent's start read all LB_MAX_BACKENDS, and
+ * one lookup per id costs milliseconds. Returns 0 or -errno; never a
+ * partial table (a short batch is -EIO). */
 int lb_backend_read_all(struct lb_dp *dp, struct lb_backend *all)
 {
 	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	static __u32 keys[LB_MAX_BACKENDS];
-	__u32 done = 0, out_batch = 0, n;
+	__u32 done = 0, out_batch = 0, n, *keys;
 	void *in = NULL;
-	int err = 0;
+	int err = 0, e = 0;
 
+	keys = malloc(sizeof(*keys) * LB_MAX_BACKENDS);
+	if (!keys)
+		return -ENOMEM;
 	memset(all, 0, sizeof(*all) * LB_MAX_BACKENDS);
+	dp->backend_reads += LB_MAX_BACKENDS;
 	while (done < LB_MAX_BACKENDS) {
 		n = LB_MAX_BACKENDS - done;
 		err = bpf_map_lookup_batch(dp->fd[LB_M_BACKENDS], in, &out_batch,
 					   keys + done, all + done, &n, &opts);
-		if (err && errno != ENOENT)
+		e = err ? errno : 0;
+		if (err && e != ENOENT)
 			break;
 		done += n;
 		in = &out_batch;
 		if (err) /* ENOENT: the last batch */
-			return 0;
+			break;
 	}
-	if (!err)
-		return 0;
+	free(keys);
+	if (!err || e == ENOENT)
+		return done == LB_MAX_BACKENDS ? 0 : -EIO;
+	if (done)	/* batches work, but one failed midway */
+		return -e;
 	/* an old kernel without batch ops on arrays: one by one */
 	for (__u32 id = 0; id < LB_MAX_BACKENDS; id++)
 		if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &all[id]))
@@ -183,39 +205,39 @@ int lb_backend_read_all(struct lb_dp *dp, struct lb_backend *all)
 int lb_backend_list(struct lb_dp *dp, __u32 vip_id,
 		    struct lb_backend_view *out, int max)
 {
-	static struct lb_backend all[LB_MAX_BACKENDS];
-	int n = 0;
+	struct lb_backend_view *set;
+	int n, err = lb_chain_read(dp, vip_id, &set, &n, NULL, 0);
 
-	if (lb_backend_read_all(dp, all))
-		return 0;
-	for (__u32 id = 1; id < LB_MAX_BACKENDS && n < max; id++) {
-		if (!(all[id].flags & LB_BACKEND_F_ACTIVE) ||
-		    all[id].vip_id != vip_id)
-			continue;
-		out[n].id = id;
-		out[n].be = all[id];
-		memset(&out[n].nh, 0, sizeof(out[n].nh));
-		bpf_map_lookup_elem(dp->fd[LB_M_NEXTHOPS], &id, &out[n].nh);
-		n++;
+	if (err)
+		return err;
+	if (n > max)
+		n = max;
+	for (int i = 0; i < n; i++) {
+		out[i] = set[i];
+		bpf_map_lookup_elem(dp->fd[LB_M_NEXTHOPS], &out[i].id, &out[i].nh);
 	}
+	free(set);
 	return n;
 }
 
-/* Builds the VIP's table from its active backends and weights and
- * publishes it in one step; bumps the generation shown by `lbctl show`. */
-static int vip_rebuild(struct lb_dp *dp, __u32 vip_id, char *msg, size_t len)
+/* Builds the VIP's table from set[0..n-1] (all its active backends, with
+ * the weights to publish) and publishes it in one step; bumps the
+ * generation shown by `lbctl show`. set is the whole VIP as read: a read
+ * that failed never gets here, so no table lacks a backend it should have. */
+static int vip_rebuild(struct lb_dp *dp, __u32 vip_id,
+		       const struct lb_backend_view *set, int n, char *msg,
+		       size_t len)
 {
-	static struct lb_backend_view views[LB_MAX_BACKENDS];
 	struct lb_maglev_backend *mb = NULL;
 	struct lb_settings cfg = { 0 };
 	struct lb_vip v;
 	__u32 zero = 0, *table = NULL;
-	int n, err;
+	int err;
 
 	if (bpf_map_lookup_elem(dp->fd[LB_M_VIP_INFO], &vip_id, &v))
 		return lb_msgf(msg, len, -errno, "VIP id %u: %s", vip_id, strerror(errno));
-	bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg);
-	n = lb_backend_list(dp, vip_id, views, LB_MAX_BACKENDS);
+	if (bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg))
+		return lb_msgf(msg, len, -errno, "reading settings: %s", strerror(errno));
 	mb = calloc(n ? n : 1, sizeof(*mb));
 	table = malloc(sizeof(*table) * v.ring_size);
 	if (!mb || !table) {
@@ -223,9 +245,9 @@ static int vip_rebuild(struct lb_dp *dp, __u32 vip_id, char *msg, size_t len)
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
-		memcpy(mb[i].addr, views[i].be.addr, 16);
-		mb[i].weight = views[i].be.weight;
-		mb[i].id = views[i].id;
+		memcpy(mb[i].addr, set[i].be.addr, 16);
+		mb[i].weight = set[i].be.weight;
+		mb[i].id = set[i].id;
 	}
 	err = lb_maglev_build(mb, n, v.ring_size, cfg.hash_seed, table);
 	if (err) {
@@ -245,11 +267,11 @@ static int vip_rebuild(struct lb_dp *dp, __u32 vip_id, char *msg, size_t len)
 		struct lb_vip_backends l = { 0 };
 
 		for (int i = 0; i < n && l.n < LB_VIP_LIST_MAX; i++) {
-			if (!views[i].be.weight)
+			if (!set[i].be.weight)
 				continue;
-			l.ids[l.n] = views[i].id;
-			l.weights[l.n++] = views[i].be.weight;
-			l.total_weight += views[i].be.weight;
+			l.ids[l.n] = set[i].id;
+			l.weights[l.n++] = set[i].be.weight;
+			l.total_weight += set[i].be.weight;
 		}
 		bpf_map_update_elem(dp->fd[LB_M_VIP_BACKENDS], &vip_id, &l, 0);
 	}
@@ -398,33 +420,33 @@ int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key,
 	return 0;
 }
 
-/* Takes a backend out: inactive, no next hop, only its epoch kept. */
+
+/* Takes a deactivated backend out: no next hop, its slot cleared (only
+ * its epoch kept) and on the free list. */
 static void backend_clear(struct lb_dp *dp, __u32 id)
 {
 	struct lb_nexthop nh = { 0 };
-	struct lb_backend b = { 0 }, old;
 
-	if (!bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &old))
-		b.epoch = old.epoch;
-	bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0);
+	lb_free_push(dp, id);
 	bpf_map_update_elem(dp->fd[LB_M_NEXTHOPS], &id, &nh, 0);
 }
 
-static void backend_deactivate(struct lb_dp *dp, __u32 id)
+static int backend_deactivate(struct lb_dp *dp, __u32 id)
 {
 	struct lb_backend b;
+	int err = lb_be_read(dp, id, &b);
 
-	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
-		return;
+	if (err)
+		return err;
 	b.flags &= ~LB_BACKEND_F_ACTIVE;
-	bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0);
+	return lb_be_write(dp, id, &b);
 }
 
 int lb_vip_del(struct lb_dp *dp, const struct lb_vip_key *key, char *msg,
 	       size_t len)
 {
-	static struct lb_backend_view views[LB_MAX_BACKENDS];
 	struct lb_addr_key ak = { .family = key->family };
+	struct lb_backend_view *set;
 	struct lb_vip none = { 0 };
 	struct lb_vip_view v;
 	__u32 count = 0;
@@ -433,16 +455,23 @@ int lb_vip_del(struct lb_dp *dp, const struct lb_vip_key *key, char *msg,
 	err = vip_need(dp, key, &v, msg, len);
 	if (err)
 		return err;
-	if (bpf_map_delete_elem(dp->fd[LB_M_VIPS], key))
-		return lb_msgf(msg, len, -errno, "removing the VIP failed: %s",
-			    strerror(errno));
-	n = lb_backend_list(dp, v.id, views, LB_MAX_BACKENDS);
+	/* its backends first: a read error then changes nothing */
+	err = lb_chain_read(dp, v.id, &set, &n, msg, len);
+	if (err)
+		return err;
+	if (bpf_map_delete_elem(dp->fd[LB_M_VIPS], key)) {
+		err = lb_msgf(msg, len, -errno, "removing the VIP failed: %s",
+			      strerror(errno));
+		free(set);
+		return err;
+	}
 	for (int i = 0; i < n; i++)
-		backend_deactivate(dp, views[i].id);
+		backend_deactivate(dp, set[i].id);
 	/* the table swap-out waits for packets still using the backends */
 	lb_ring_remove(dp->fd[LB_M_RINGS], v.id);
 	for (int i = 0; i < n; i++)
-		backend_clear(dp, views[i].id);
+		backend_clear(dp, set[i].id);
+	free(set);
 	bpf_map_update_elem(dp->fd[LB_M_VIP_INFO], &v.id, &none, 0);
 	memcpy(ak.addr, key->addr, 16);
 	if (!bpf_map_lookup_elem(dp->fd[LB_M_VIP_ADDRS], &ak, &count) && count > 1) {
@@ -455,18 +484,31 @@ int lb_vip_del(struct lb_dp *dp, const struct lb_vip_key *key, char *msg,
 	return 0;
 }
 
-/* The id of VIP vip_id's active backend at addr, or 0. */
-static __u32 backend_find(struct lb_dp *dp, __u32 vip_id, const __u8 addr[16])
+/* The index in set[0..n-1] of the backend at addr, or -1. */
+static int set_find(const struct lb_backend_view *set, int n, const __u8 addr[16])
 {
-	static struct lb_backend all[LB_MAX_BACKENDS];
+	for (int i = 0; i < n; i++)
+		if (!memcmp(set[i].be.addr, addr, 16))
+			return i;
+	return -1;
+}
 
-	if (lb_backend_read_all(dp, all))
-		return 0;
-	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
-		if ((all[id].flags & LB_BACKEND_F_ACTIVE) &&
-		    all[id].vip_id == vip_id && !memcmp(all[id].addr, addr, 16))
-			return id;
-	return 0;
+/* The index in set (sorted by id) of backend id, or -1. */
+static int set_find_id(const struct lb_backend_view *set, int n, __u32 id)
+{
+	int lo = 0, hi = n - 1;
+
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (set[mid].id == id)
+			return mid;
+		if (set[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
 }
 
 /* The next hop towards a backend, on a device inferlb is attached to. */
@@ -507,12 +549,13 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 		   const __u8 addr[16], __u8 family, __u32 weight, char *msg,
 		   size_t len)
 {
+	struct lb_backend_view *set = NULL, *grown;
 	struct lb_backend b = { 0 }, old;
 	struct lb_vip_view v;
 	struct lb_nexthop nh;
 	char a[64], s[80];
 	__u32 id;
-	int err;
+	int n, err;
 
 	err = vip_need(dp, vip, &v, msg, len);
 	if (err)
@@ -525,10 +568,15 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 	if (weight > LB_WEIGHT_MAX)
 		return lb_msgf(msg, len, -EINVAL, "weight %u is above %u", weight,
 			    LB_WEIGHT_MAX);
-	if (backend_find(dp, v.id, addr))
-		return lb_msgf(msg, len, -EEXIST,
-			    "%s is already a backend of %s; 'lbctl set-weight' changes its weight",
-			    a, lb_fmt_vip(vip, s, sizeof(s)));
+	err = lb_chain_read(dp, v.id, &set, &n, msg, len);
+	if (err)
+		return err;
+	if (set_find(set, n, addr) >= 0) {
+		err = lb_msgf(msg, len, -EEXIST,
+			      "%s is already a backend of %s; 'lbctl set-weight' changes its weight",
+			      a, lb_fmt_vip(vip, s, sizeof(s)));
+		goto out;
+	}
 	if (v.info.mode == LB_FWD_IPIP) {
 		static const __u8 none[16];
 		struct lb_settings cfg = { 0 };
@@ -536,224 +584,356 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 
 		bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg);
 		if (family == LB_AF_INET ? !cfg.encap_src_v4 :
-					   !memcmp(cfg.encap_src_v6, none, 16))
-			return lb_msgf(msg, len, -EADDRNOTAVAIL,
-				    "no IPv%d address on the attached device to send "
-				    "ipip from; add one, or use a VIP with --mode l2dsr",
-				    family == LB_AF_INET ? 4 : 6);
+					   !memcmp(cfg.encap_src_v6, none, 16)) {
+			err = lb_msgf(msg, len, -EADDRNOTAVAIL,
+				      "no IPv%d address on the attached device to send "
+				      "ipip from; add one, or use a VIP with --mode l2dsr",
+				      family == LB_AF_INET ? 4 : 6);
+			goto out;
+		}
 	}
-	/* any inactive id; its epoch goes up, so its old flows never follow */
-	for (id = 1; id < LB_MAX_BACKENDS; id++)
-		if (!bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &old) &&
-		    !(old.flags & LB_BACKEND_F_ACTIVE))
-			break;
-	if (id == LB_MAX_BACKENDS)
-		return lb_msgf(msg, len, -ENOSPC, "all %u backend slots are in use",
-			    LB_MAX_BACKENDS - 1);
 	err = lb_nexthop_for(dp, addr, family, v.info.mode, &nh, msg, len);
 	if (err)
-		return err;
+		goto out;
+	grown = realloc(set, sizeof(*set) * (n + 1));
+	if (!grown) {
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
+	set = grown;
+	/* a free id; its epoch goes up, so its old flows never follow */
+	err = lb_free_pop(dp, &id, &old, msg, len);
+	if (err)
+		goto out;
 
 	memcpy(b.addr, addr, 16);
 	b.epoch = old.epoch + 1 ? old.epoch + 1 : 1;
 	b.vip_id = v.id;
 	b.family = family;
-	b.flags = LB_BACKEND_F_ACTIVE;
 	b.mode = v.info.mode;
 	b.weight = weight;
 	backend_state_reset(dp, id);
-	if (bpf_map_update_elem(dp->fd[LB_M_NEXTHOPS], &id, &nh, 0) ||
-	    bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0)) {
-		err = -errno;
+	if (bpf_map_update_elem(dp->fd[LB_M_NEXTHOPS], &id, &nh, 0)) {
+		err = lb_msgf(msg, len, -errno, "adding backend %s failed: %s", a,
+			      strerror(errno));
 		backend_clear(dp, id);
-		return lb_msgf(msg, len, err, "adding backend %s failed: %s", a,
-			    strerror(-err));
+		goto out;
+	}
+	/* in its VIP's chain first, then active: never active and unlisted */
+	err = lb_chain_link(dp, &b, id, msg, len);
+	if (err) {
+		backend_clear(dp, id);
+		goto out;
 	}
 	/* A weight-0 backend owns no slot: the table would come out the same
 	 * (a slot's owner depends only on the backends that have weight), so
 	 * adding many drained backends costs no rebuild each. */
 	if (!weight)
-		return 0;
-	err = vip_rebuild(dp, v.id, msg, len);
+		goto out;
+	set[n] = (struct lb_backend_view){ .id = id, .be = b };
+	err = vip_rebuild(dp, v.id, set, n + 1, msg, len);
 	if (err) {
-		backend_deactivate(dp, id);
-		backend_clear(dp, id);
+		/* never in a table: out again, inactive first */
+		if (!backend_deactivate(dp, id) &&
+		    !lb_chain_unlink(dp, v.id, id, set, n + 1, NULL, 0))
+			backend_clear(dp, id);
 	}
+out:
+	free(set);
 	return err;
 }
 
+/* VIP vip, its backends (set, n: the caller frees set) and the index of
+ * the one at addr in them. */
 static int backend_need(struct lb_dp *dp, const struct lb_vip_key *vip,
 			const __u8 addr[16], __u8 family, struct lb_vip_view *v,
-			__u32 *id, char *msg, size_t len)
+			struct lb_backend_view **set, int *n, int *idx,
+			char *msg, size_t len)
 {
 	char a[64], s[80];
 	int err = vip_need(dp, vip, v, msg, len);
 
+	*set = NULL;
 	if (err)
 		return err;
-	*id = backend_find(dp, v->id, addr);
-	if (!*id)
+	err = lb_chain_read(dp, v->id, set, n, msg, len);
+	if (err)
+		return err;
+	*idx = set_find(*set, *n, addr);
+	if (*idx < 0) {
+		free(*set);
+		*set = NULL;
 		return lb_msgf(msg, len, -ENOENT, "%s is not a backend of %s",
 			    lb_fmt_ip(addr, family, a, sizeof(a)),
 			    lb_fmt_vip(vip, s, sizeof(s)));
+	}
 	return 0;
 }
 
 int lb_backend_del(struct lb_dp *dp, const struct lb_vip_key *vip,
 		   const __u8 addr[16], __u8 family, char *msg, size_t len)
 {
+	struct lb_backend_view *set;
 	struct lb_vip_view v;
-	struct lb_backend b, old;
+	struct lb_backend old;
+	int n, i, err;
 	__u32 id;
-	int err = backend_need(dp, vip, addr, family, &v, &id, msg, len);
 
+	err = backend_need(dp, vip, addr, family, &v, &set, &n, &i, msg, len);
 	if (err)
 		return err;
-	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
-		return lb_msgf(msg, len, -errno, "backend %u: %s", id, strerror(errno));
+	id = set[i].id;
 	/* First a table without it (weight 0: no slots), so no new flow is
 	 * dropped on the way; the swap waits out packets still reading the
 	 * old table. Then its flows stop following it. */
-	old = b;
-	b.weight = 0;
-	if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0))
-		return lb_msgf(msg, len, -errno, "backend %u: %s", id, strerror(errno));
-	err = vip_rebuild(dp, v.id, msg, len);
+	old = set[i].be;
+	set[i].be.weight = 0;
+	err = lb_be_write(dp, id, &set[i].be);
 	if (err) {
-		bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &old, 0);
-		return err;
+		lb_msgf(msg, len, err, "backend %u: %s", id, strerror(-err));
+		goto out;
 	}
-	backend_deactivate(dp, id);
-	return 0;
+	err = vip_rebuild(dp, v.id, set, n, msg, len);
+	if (err) {
+		lb_be_write(dp, id, &old);
+		goto out;
+	}
+	/* out of the chain only once inactive: a crash in between leaves an
+	 * inactive entry that the next reader repairs, never a live one lost */
+	if (!backend_deactivate(dp, id) &&
+	    !lb_chain_unlink(dp, v.id, id, set, n, NULL, 0))
+		backend_clear(dp, id);
+out:
+	free(set);
+	return err;
+}
+
+static __u64 boottime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* An operator's override of flag (weight or state) from now, for
+ * override_for_ns (0: until released). One expiry covers both overrides:
+ * the latest hand-made change sets it. */
+static void override_set(struct lb_backend *b, __u8 flag, __u64 override_for_ns)
+{
+	b->flags |= flag;
+	b->override_until_ns = override_for_ns ? boottime_ns() + override_for_ns : 0;
 }
 
 int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
 			  const __u8 addr[16], __u8 family, __u32 weight,
-			  char *msg, size_t len)
+			  __u64 override_for_ns, char *msg, size_t len)
 {
+	struct lb_backend_view *set;
 	struct lb_vip_view v;
-	struct lb_backend b, old;
+	struct lb_backend old;
+	int n, i, err;
 	__u32 id;
-	int err;
 
 	if (weight > LB_WEIGHT_MAX)
 		return lb_msgf(msg, len, -EINVAL, "weight %u is above %u", weight,
 			    LB_WEIGHT_MAX);
-	err = backend_need(dp, vip, addr, family, &v, &id, msg, len);
+	err = backend_need(dp, vip, addr, family, &v, &set, &n, &i, msg, len);
 	if (err)
 		return err;
-	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
-		return lb_msgf(msg, len, -errno, "backend %u: %s", id, strerror(errno));
-	old = b;
-	b.weight = weight;
-	if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &b, 0))
-		return lb_msgf(msg, len, -errno, "backend %u: %s", id, strerror(errno));
-	err = vip_rebuild(dp, v.id, msg, len);
+	id = set[i].id;
+	old = set[i].be;
+	set[i].be.weight = weight;
+	override_set(&set[i].be, LB_BACKEND_F_OVR_WEIGHT, override_for_ns);
+	err = lb_be_write(dp, id, &set[i].be);
+	if (err) {
+		lb_msgf(msg, len, err, "backend %u: %s", id, strerror(-err));
+		goto out;
+	}
+	err = vip_rebuild(dp, v.id, set, n, msg, len);
 	if (err)
-		bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &id, &old, 0);
+		lb_be_write(dp, id, &old);
+out:
+	free(set);
 	return err;
 }
 
-int lb_vip_publish(struct lb_dp *dp, __u32 vip_id,
-		   const struct lb_backend_ctl *c, size_t n, bool *rebuilt,
-		   char *msg, size_t len)
+int lb_backend_set_state(struct lb_dp *dp, const struct lb_vip_key *vip,
+			 const __u8 addr[16], __u8 family, __u8 state,
+			 __u64 override_for_ns, char *msg, size_t len)
 {
-	static struct lb_backend all[LB_MAX_BACKENDS];
+	struct lb_backend_view *set;
+	struct lb_vip_view v;
+	int n, i, err;
+
+	if (state > LB_BE_STATE_MAX)
+		return lb_msgf(msg, len, -EINVAL, "unknown backend state");
+	err = backend_need(dp, vip, addr, family, &v, &set, &n, &i, msg, len);
+	if (err)
+		return err;
+	/* the state only, as lbctl always did: the datapath itself refuses
+	 * new flows to a backend whose state takes none, and the table is
+	 * left to the next publish (see lb_vip_publish) */
+	set[i].be.state = state;
+	override_set(&set[i].be, LB_BACKEND_F_OVR_STATE, override_for_ns);
+	err = lb_be_write(dp, set[i].id, &set[i].be);
+	if (err)
+		lb_msgf(msg, len, err, "backend %u: %s", set[i].id, strerror(-err));
+	free(set);
+	return err;
+}
+
+int lb_backend_release(struct lb_dp *dp, const struct lb_vip_key *vip,
+		       const __u8 addr[16], __u8 family, char *msg, size_t len)
+{
+	struct lb_backend_view *set;
+	struct lb_vip_view v;
+	char a[64];
+	int n, i, err;
+
+	err = backend_need(dp, vip, addr, family, &v, &set, &n, &i, msg, len);
+	if (err)
+		return err;
+	lb_fmt_ip(addr, family, a, sizeof(a));
+	if (!(set[i].be.flags & LB_BACKEND_F_OVR) && !set[i].be.override_until_ns) {
+		lb_msgf(msg, len, 0, "%s has no override; nothing to release", a);
+		goto out;
+	}
+	set[i].be.flags &= ~LB_BACKEND_F_OVR;
+	set[i].be.override_until_ns = 0;
+	err = lb_be_write(dp, set[i].id, &set[i].be);
+	if (err)
+		lb_msgf(msg, len, err, "backend %u: %s", set[i].id, strerror(-err));
+	else
+		lb_msgf(msg, len, 0, "%s released: lb-agent sets its weight and "
+			"state again from its next round", a);
+out:
+	free(set);
+	return err;
+}
+
+/*
+ * The weight and state one entry gets from a publish, given the
+ * operator's overrides still in force (expired ones are cleared here).
+ */
+static void publish_entry(struct lb_backend *b, struct lb_backend_ctl *c,
+			  __u64 now)
+{
+	__u8 ovr = b->flags & LB_BACKEND_F_OVR;
+
+	if (ovr && b->override_until_ns && now >= b->override_until_ns) {
+		b->flags &= ~LB_BACKEND_F_OVR;
+		b->override_until_ns = 0;
+		ovr = 0;
+	}
+	c->override = ovr;
+	if (!(ovr & LB_BACKEND_F_OVR_WEIGHT))
+		b->weight = (ovr & LB_BACKEND_F_OVR_STATE) && b->state != LB_BE_HEALTHY ?
+				    0 : c->weight;
+	b->rate = c->rate;
+	b->burst = c->burst;
+}
+
+int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_backend_ctl *c,
+		   size_t n, bool *rebuilt, char *msg, size_t len)
+{
+	struct lb_backend_view *set;
+	__u64 now = boottime_ns();
 	bool reweigh = false;
-	int err;
+	int *idx = NULL, nset, err;
 
 	*rebuilt = false;
-	err = lb_backend_read_all(dp, all);
+	err = lb_chain_read(dp, vip_id, &set, &nset, msg, len);
 	if (err)
-		return lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
+		return err;
+	idx = calloc(n ? n : 1, sizeof(*idx));
+	if (!idx) {
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
-		const struct lb_backend *b = &all[c[i].id % LB_MAX_BACKENDS];
-
-		if (!c[i].id || c[i].id >= LB_MAX_BACKENDS ||
-		    !(b->flags & LB_BACKEND_F_ACTIVE) || b->vip_id != vip_id)
-			return lb_msgf(msg, len, -ESTALE,
-				    "backend id %u is no longer a backend of VIP id %u",
-				    c[i].id, vip_id);
-		if (c[i].weight > LB_WEIGHT_MAX || c[i].state > LB_BE_STATE_MAX)
-			return lb_msgf(msg, len, -EINVAL, "backend id %u: bad weight or state",
-				    c[i].id);
-		reweigh |= b->weight != c[i].weight;
+		idx[i] = set_find_id(set, nset, c[i].id);
+		if (idx[i] < 0) {
+			err = lb_msgf(msg, len, -ESTALE,
+				      "backend id %u is no longer a backend of VIP id %u",
+				      c[i].id, vip_id);
+			goto out;
+		}
+		if (c[i].weight > LB_WEIGHT_MAX || c[i].state > LB_BE_STATE_MAX) {
+			err = lb_msgf(msg, len, -EINVAL,
+				      "backend id %u: bad weight or state", c[i].id);
+			goto out;
+		}
 	}
 	/* Pass 1: weights, and every state but DOWN, before the new table:
 	 * a backend coming back must not be re-steered away from as soon as
-	 * the table sends it flows. */
+	 * the table sends it flows. An operator's override keeps its value. */
 	for (size_t i = 0; i < n; i++) {
-		struct lb_backend b = all[c[i].id];
+		struct lb_backend *cur = &set[idx[i]].be, b = *cur;
 
-		b.weight = c[i].weight;
-		b.rate = c[i].rate;
-		b.burst = c[i].burst;
-		if (c[i].state != LB_BE_DOWN)
+		publish_entry(&b, &c[i], now);
+		if (!(b.flags & LB_BACKEND_F_OVR_STATE) && c[i].state != LB_BE_DOWN)
 			b.state = c[i].state;
-		if (memcmp(&b, &all[c[i].id], sizeof(b)) &&
-		    bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &c[i].id, &b, 0))
-			return lb_msgf(msg, len, -errno, "backend %u: %s", c[i].id,
-				    strerror(errno));
-		all[c[i].id] = b;
+		reweigh |= b.weight != cur->weight;
+		if (memcmp(&b, cur, sizeof(b))) {
+			err = lb_be_write(dp, c[i].id, &b);
+			if (err) {
+				lb_msgf(msg, len, err, "backend %u: %s", c[i].id,
+					strerror(-err));
+				goto out;
+			}
+		}
+		*cur = b;
 	}
 	if (reweigh) {
-		err = vip_rebuild(dp, vip_id, msg, len);
+		err = vip_rebuild(dp, vip_id, set, nset, msg, len);
 		if (err)
-			return err;
+			goto out;
 		*rebuilt = true;
 	}
 	/* Pass 2: DOWN only once the live table no longer holds the backend,
 	 * so its re-steered flows cannot be sent straight back to it. */
 	for (size_t i = 0; i < n; i++) {
-		struct lb_backend b = all[c[i].id];
+		struct lb_backend b = set[idx[i]].be;
 
-		if (c[i].state != LB_BE_DOWN || b.state == LB_BE_DOWN)
+		if (c[i].state != LB_BE_DOWN || b.state == LB_BE_DOWN ||
+		    (b.flags & LB_BACKEND_F_OVR_STATE))
 			continue;
 		b.state = LB_BE_DOWN;
-		if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &c[i].id, &b, 0))
-			return lb_msgf(msg, len, -errno, "backend %u: %s", c[i].id,
-				    strerror(errno));
+		err = lb_be_write(dp, c[i].id, &b);
+		if (err) {
+			lb_msgf(msg, len, err, "backend %u: %s", c[i].id,
+				strerror(-err));
+			goto out;
+		}
+		set[idx[i]].be = b;
 	}
-	return 0;
-}
-
-int lb_backend_set_state(struct lb_dp *dp, const struct lb_vip_key *vip,
-			 const __u8 addr[16], __u8 family, __u8 state,
-			 char *msg, size_t len)
-{
-	struct lb_backend_ctl c;
-	struct lb_vip_view v;
-	struct lb_backend b;
-	bool rebuilt;
-	__u32 id;
-	int err;
-
-	if (state > LB_BE_STATE_MAX)
-		return lb_msgf(msg, len, -EINVAL, "unknown backend state");
-	err = backend_need(dp, vip, addr, family, &v, &id, msg, len);
-	if (err)
-		return err;
-	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &id, &b))
-		return lb_msgf(msg, len, -errno, "backend %u: %s", id, strerror(errno));
-	c = (struct lb_backend_ctl){ .id = id, .weight = b.weight, .rate = b.rate,
-				     .burst = b.burst, .state = state };
-	return lb_vip_publish(dp, v.id, &c, 1, &rebuilt, msg, len);
+out:
+	free(idx);
+	free(set);
+	return err;
 }
 
 int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
 {
-	static struct lb_backend all[LB_MAX_BACKENDS];
-	static __u64 open[LB_MAX_BACKENDS];
 	const int fds[2] = { dp->fd[LB_M_FLOWS4], dp->fd[LB_M_FLOWS6] };
 	enum { BATCH = 4096 };
-	static __u8 keys[BATCH * sizeof(struct lb_flow_key6)];
-	static struct lb_flow vals[BATCH];
+	struct lb_backend *all = malloc(sizeof(*all) * LB_MAX_BACKENDS);
+	__u64 *open = calloc(LB_MAX_BACKENDS, sizeof(*open));
+	__u8 *keys = malloc(BATCH * sizeof(struct lb_flow_key6));
+	struct lb_flow *vals = malloc(BATCH * sizeof(*vals));
 	struct lb_be_load *load;
-	int err = lb_backend_read_all(dp, all);
+	int err;
 
-	if (err)
-		return lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
-	memset(open, 0, sizeof(open));
+	if (!all || !open || !keys || !vals) {
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
+	err = lb_backend_read_all(dp, all);
+	if (err) {
+		lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
+		goto out;
+	}
 	for (int f = 0; f < 2; f++) {
 		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 		__u8 out_batch[sizeof(struct lb_flow_key6)];
@@ -764,9 +944,11 @@ int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
 			int rc = bpf_map_lookup_batch(fds[f], in, out_batch, keys, vals,
 						      &n, &opts);
 
-			if (rc && errno != ENOENT)
-				return lb_msgf(msg, len, -errno, "reading flows: %s",
-					       strerror(errno));
+			if (rc && errno != ENOENT) {
+				err = lb_msgf(msg, len, -errno, "reading flows: %s",
+					      strerror(errno));
+				goto out;
+			}
 			for (__u32 i = 0; i < n; i++) {
 				__u32 id = vals[i].backend_id;
 
@@ -782,12 +964,19 @@ int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
 		}
 	}
 	load = lb_dp_load_map(dp, msg, len);
-	if (!load)
-		return -EIO;
+	if (!load) {
+		err = -EIO;
+		goto out;
+	}
 	/* new flows pinned between the scan and this store are lost from
 	 * the count until the next recount: a bounded, self-healing error */
 	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
 		if (all[id].flags & LB_BACKEND_F_ACTIVE)
 			__atomic_store_n(&load[id].open, open[id], __ATOMIC_RELAXED);
-	return 0;
+out:
+	free(all);
+	free(open);
+	free(keys);
+	free(vals);
+	return err;
 }

@@ -4,6 +4,10 @@
  * open datapath (struct lb_dp): VIPs, backends, weights. Each call checks
  * everything before it writes anything, so a failed call changes nothing,
  * and a VIP's table is always rebuilt whole and published in one step.
+ * A failed map read fails the call (a negative errno): no call ever
+ * publishes a table, or returns a list, from a partial read.
+ * Every call is reentrant (no static state): a change to one backend
+ * reads that VIP's backends only (dp->backend_reads counts them).
  */
 #ifndef LB_OPS_H
 #define LB_OPS_H
@@ -54,7 +58,8 @@ int lb_vip_set(struct lb_dp *dp, const struct lb_vip_key *key,
 void lb_vip_opts_of(const struct lb_vip *v, struct lb_vip_opts *o);
 int lb_vip_del(struct lb_dp *dp, const struct lb_vip_key *key, char *msg,
 	       size_t len);
-/* All VIPs, by id. Returns how many (at most max). */
+/* All VIPs, by id. Returns how many (at most max), or a negative errno
+ * if a read failed. */
 int lb_vip_list(struct lb_dp *dp, struct lb_vip_view *out, int max);
 
 int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
@@ -62,20 +67,34 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 		   size_t len);
 int lb_backend_del(struct lb_dp *dp, const struct lb_vip_key *vip,
 		   const __u8 addr[16], __u8 family, char *msg, size_t len);
+/*
+ * The operator's hand-made changes (lbctl set-weight, backend state): each
+ * is an override lb-agent leaves alone (LB_BACKEND_F_OVR_WEIGHT / _STATE)
+ * for override_for_ns (CLOCK_BOOTTIME; 0 = until lb_backend_release). The
+ * expiry is one per backend: the latest change sets it for both.
+ * set_weight rebuilds the table; set_state writes the state only (the
+ * datapath refuses new flows to a backend whose state takes none).
+ */
 int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
 			  const __u8 addr[16], __u8 family, __u32 weight,
-			  char *msg, size_t len);
-/* Every slot of lb_backends, all[id] for id 0 .. LB_MAX_BACKENDS-1, read
- * with batch lookups (one syscall per id would cost milliseconds). */
-int lb_backend_read_all(struct lb_dp *dp, struct lb_backend *all);
-/* The active backends of VIP vip_id, by id. Returns how many. */
-int lb_backend_list(struct lb_dp *dp, __u32 vip_id,
-		    struct lb_backend_view *out, int max);
-
-/* Sets a backend's state by hand (what the agent does from its polls). */
+			  __u64 override_for_ns, char *msg, size_t len);
 int lb_backend_set_state(struct lb_dp *dp, const struct lb_vip_key *vip,
 			 const __u8 addr[16], __u8 family, __u8 state,
-			 char *msg, size_t len);
+			 __u64 override_for_ns, char *msg, size_t len);
+/* Hands a backend back to lb-agent: clears both overrides and their
+ * expiry, changes neither weight nor state (the agent publishes its own
+ * in its next round). 0 with a note in msg if it had no override;
+ * -ENOENT if there is no such backend. */
+int lb_backend_release(struct lb_dp *dp, const struct lb_vip_key *vip,
+		       const __u8 addr[16], __u8 family, char *msg, size_t len);
+/* Every slot of lb_backends, all[id] for id 0 .. LB_MAX_BACKENDS-1, read
+ * with batch lookups (one syscall per id would cost milliseconds).
+ * 0 or a negative errno; never a partial table (a short read is -EIO). */
+int lb_backend_read_all(struct lb_dp *dp, struct lb_backend *all);
+/* The active backends of VIP vip_id, by id, through the VIP's chain.
+ * Returns how many (at most max), or a negative errno if a read failed. */
+int lb_backend_list(struct lb_dp *dp, __u32 vip_id,
+		    struct lb_backend_view *out, int max);
 /* Recounts every backend's open flows from the flow tables (flows evicted
  * or expired from the LRU tables drop out; closed ones do not count). */
 int lb_open_recount(struct lb_dp *dp, char *msg, size_t len);
@@ -93,17 +112,29 @@ struct lb_backend_ctl {
 	__u32 rate;
 	__u32 burst;
 	__u8 state;	/* enum lb_be_state */
+	/* out: the operator's overrides in force (LB_BACKEND_F_OVR_WEIGHT,
+	 * LB_BACKEND_F_OVR_STATE), which kept their values over these */
+	__u8 override;
 };
 
 /*
  * Publishes weights, states and rates of backends of VIP vip_id in one go:
  * the VIP's table is rebuilt once (published in one step) if any weight
  * changed, and *rebuilt says so. States other than DOWN are written before
- * the new table, DOWN after it. -ESTALE if an id is no longer that VIP's.
+ * the new table, DOWN after it. -ESTALE if an id is no longer that VIP's;
+ * any failed read fails the call before anything is written.
+ *
+ * The operator's overrides win (the agent never fights the operator):
+ *   - OVR_WEIGHT: the backend keeps its weight, the table is built with it;
+ *   - OVR_STATE: it keeps its state; with a state that takes no new flows
+ *     (anything but HEALTHY) and no OVR_WEIGHT it gets weight 0 in the
+ *     table, with HEALTHY the weight given here;
+ *   - rate and burst always come from c.
+ * Overrides whose override_until_ns has passed are cleared (written back)
+ * and c applies. c[i].override reports what was in force.
  */
-int lb_vip_publish(struct lb_dp *dp, __u32 vip_id,
-		   const struct lb_backend_ctl *c, size_t n, bool *rebuilt,
-		   char *msg, size_t len);
+int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_backend_ctl *c,
+		   size_t n, bool *rebuilt, char *msg, size_t len);
 
 /* The pass/drop reasons of struct lb_global_stats: field name, offset. */
 struct lb_reason {
