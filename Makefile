@@ -123,8 +123,10 @@ $(BUILD)/tests/neigh_probe: $(BUILD)/tests/neigh_probe.o $(LIB)
 
 $(BUILD)/bench/%.o: bench/%.c $(SKELS) $(LIB_HDRS) $(wildcard tests/*.h) $(wildcard bench/*.h) | $(BUILD)/bench
 	$(CC) $(CFLAGS) -Itests -Ilib -c $< -o $@
+# (bench_react polls the agent's /metrics with libcurl)
+$(BUILD)/bench/bench_react: BENCH_LIBS := -lcurl
 $(BUILD)/bench/bench_%: $(BUILD)/bench/bench_%.o $(TEST_HELPERS) $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS) $(BENCH_LIBS)
 
 # the simulated GPU inference worker
 $(BUILD)/tools/gpusim: $(wildcard tools/gpusim/*.c) $(wildcard tools/gpusim/*.h) $(wildcard tools/simhttp/*) | $(BUILD)/tools
