@@ -105,15 +105,4 @@ int lb_vip_publish(struct lb_dp *dp, __u32 vip_id,
 		   const struct lb_backend_ctl *c, size_t n, bool *rebuilt,
 		   char *msg, size_t len);
 
-/* The pass/drop reasons of struct lb_global_stats: field name, offset. */
-struct lb_reason {
-	const char *name;
-	size_t off;
-};
-#define LB_GLOBAL_REASONS (sizeof(struct lb_global_stats) / sizeof(__u64))
-extern const struct lb_reason lb_global_reasons[LB_GLOBAL_REASONS];
-
-/* Sum over CPUs of a per-CPU map entry made of __u64 fields. */
-int lb_percpu_sum(int map_fd, __u32 key, void *out, size_t size);
-
 #endif /* LB_OPS_H */
