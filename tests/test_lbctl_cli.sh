@@ -169,6 +169,41 @@ expect 2 stats --interval x
 expect 2 stats --count 0
 expect 2 show extra
 
+# Argument bytes never reach the terminal raw: control and non-UTF-8
+# bytes are escaped in errors (\n, \xff), valid UTF-8 is kept.
+# expect_escaped CODE WANT ARGS...: as expect, and stderr holds WANT
+# literally and no byte outside printable ASCII/UTF-8.
+expect_escaped() {
+	local code=$1 want=$2 err
+	shift 2
+	expect "$code" "$@"
+	err=$(cat /tmp/lbcli-err.$id)
+	if ! printf '%s' "$err" | grep -qF -- "$want"; then
+		bad "lbctl $*: stderr lacks '$want': $err"
+	elif printf '%s' "$err" | LC_ALL=C grep -q '[[:cntrl:]]' ||
+	     ! printf '%s' "$err" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1; then
+		bad "lbctl $*: raw bytes on stderr: $(printf '%s' "$err" | od -c | head -3)"
+	else
+		ok
+	fi
+}
+expect_escaped 2 "'1.2.3.4\n'" vip add $'1.2.3.4\n:80/tcp'
+expect_escaped 2 "'\xff'" vip add $'\xff'
+expect_escaped 2 "'\x1b[2J\xc2\x9b'" backend add $V $'\e[2J\xc2\x9b'
+expect_escaped 2 "'\t'" set-weight $V 198.18.40.2 $'\t'
+expect_escaped 2 "'--\xff'" vip add $V $'--\xff'
+expect_escaped 1 "'nosuch\r\x07'" attach $'nosuch\r\a'
+expect_escaped 2 "'caf"$'\xc3\xa9'"'" vip add 'café'
+out=$(L -j vip add $'a\nb\xff' 2>/dev/null); code=$?
+if [ $code = 2 ] && printf '%s' "$out" | python3 -c '
+import json, sys
+e = json.load(sys.stdin)["error"]
+sys.exit(0 if "a\\nb\\xff" in e and "\n" not in e else 1)'; then
+	ok
+else
+	bad "-j error with raw bytes: code $code, '$out'"
+fi
+
 # refused at run time: exit 1, nothing changed
 expect 1 vip add $V
 expect 1 vip del 198.18.40.99:80/tcp
