@@ -283,6 +283,14 @@ out=$(nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$full" attach cli2 2>&
 	nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$full" unload 2>&1); code=$?
 [ $code = 0 ] && [ ! -e "$full" ] && ok || bad "full unload: code $code, left: $(ls "$full" 2>&1) ($out)"
 rm -rf "$full"
+# nothing pinned (no directory): unload has nothing to do, exit 0
+none=/sys/fs/bpf/lbcli-none-$id
+out=$("$lbctl" --pin-dir "$none" unload 2>&1); code=$?
+[ $code = 0 ] && [ "$out" = "nothing loaded under $none" ] && [ ! -e "$none" ] &&
+	ok || bad "unload with nothing pinned: code $code ($out)"
+out=$("$lbctl" -j --pin-dir "$none" unload 2>&1); code=$?
+[ $code = 0 ] && [ "$out" = "{\"unloaded\":\"$none\"}" ] &&
+	ok || bad "-j unload with nothing pinned: code $code ($out)"
 # unload only ever removes inferlb's own pins
 foreign=/sys/fs/bpf/lbcli-foreign-$id
 mkdir -p "$foreign" && bpftool map create "$foreign/other" type array key 4 value 4 entries 1 name other
