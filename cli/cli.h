@@ -28,7 +28,7 @@ struct cli_cmd {
 	const char *verb;
 	const char *help;
 	/* its arguments: rows filling one struct of size bytes, which
-	 * starts as *defaults */
+	 * starts as *defaults (NULL: zeros; size 0: no arguments) */
 	const struct opt_desc *const *tables;
 	const void *defaults;
 	size_t size;

@@ -45,8 +45,6 @@ static const struct opt_desc attach_args[] = {
 };
 static const struct opt_desc *const attach_tables[] = { dev_args, attach_args, NULL };
 static const struct opt_desc *const detach_tables[] = { dev_args, NULL };
-static const struct opt_desc no_args[] = { OPT_TABLE_END };
-static const struct opt_desc *const no_tables[] = { no_args, NULL };
 
 static int do_attach(void *p, const struct opt_args *given)
 {
@@ -152,8 +150,10 @@ const struct cli_cmd cmd_attach = DEV_CMD(NULL, "attach", do_attach, attach_tabl
 	"load the datapath (once) and attach it to DEV");
 const struct cli_cmd cmd_detach = DEV_CMD(NULL, "detach", do_detach, detach_tables,
 	"detach the datapath from DEV");
-const struct cli_cmd cmd_unload = DEV_CMD(NULL, "unload", do_unload, no_tables,
-	"detach everywhere and remove every pin");
+const struct cli_cmd cmd_unload = {
+	.verb = "unload", .run = do_unload, .tables = opts_no_args,
+	.help = "detach everywhere and remove every pin",
+};
 const struct cli_cmd cmd_decap_attach = DEV_CMD("decap", "attach", do_decap_attach,
 	attach_tables, "on a backend host: unwrap IPIP/IP6IP6 sent to DEV's addresses");
 const struct cli_cmd cmd_decap_detach = DEV_CMD("decap", "detach", do_decap_detach,

@@ -312,8 +312,6 @@ static const struct opt_desc stats_args[] = {
 	OPT_TABLE_END,
 };
 static const struct opt_desc *const stats_tables[] = { stats_args, NULL };
-static const struct opt_desc no_args[] = { OPT_TABLE_END };
-static const struct opt_desc *const no_tables[] = { no_args, NULL };
 
 static int do_stats(void *p, const struct opt_args *given)
 {
@@ -345,8 +343,7 @@ static int do_stats(void *p, const struct opt_args *given)
 }
 
 const struct cli_cmd cmd_show = {
-	.verb = "show", .run = do_show, .tables = no_tables,
-	.defaults = &stats_defaults, .size = sizeof(struct stats_opts),
+	.verb = "show", .run = do_show, .tables = opts_no_args,
 	.help = "VIPs, backends, weights, next hops, table generations",
 };
 const struct cli_cmd cmd_stats = {

@@ -101,8 +101,6 @@ static const struct opt_desc *const vip_set_tables[] = {
 	vip_key_args, vip_admission_args, NULL
 };
 static const struct opt_desc *const vip_key_tables[] = { vip_key_args, NULL };
-static const struct opt_desc no_args[] = { OPT_TABLE_END };
-static const struct opt_desc *const no_tables[] = { no_args, NULL };
 
 void cli_print_admission(const struct lb_vip *v)
 {
@@ -221,5 +219,7 @@ const struct cli_cmd cmd_vip_set = VIP_CMD("set", do_vip_set, vip_set_tables,
 	&vip_defaults, "change how a VIP picks and admits new flows");
 const struct cli_cmd cmd_vip_del = VIP_CMD("del", do_vip_del, vip_key_tables,
 	&vip_defaults, "delete a VIP");
-const struct cli_cmd cmd_vip_list = VIP_CMD("list", do_vip_list, no_tables,
-	&vip_defaults, "list the VIPs");
+const struct cli_cmd cmd_vip_list = {
+	.object = "vip", .verb = "list", .run = do_vip_list, .tables = opts_no_args,
+	.help = "list the VIPs",
+};

@@ -39,12 +39,19 @@ static const char *cmd_word(const struct cli_cmd *c)
 	return c->object ? c->object : c->verb;
 }
 
+/* "vip add", "attach" */
+static const char *cmd_name(const struct cli_cmd *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s", c->object ? c->object : "",
+		 c->object ? " " : "", c->verb);
+	return buf;
+}
+
 static void print_cmd_help(const struct cli_cmd *c, bool with_args)
 {
-	char prefix[64];
+	char name[48], prefix[64];
 
-	snprintf(prefix, sizeof(prefix), "  lbctl %s%s%s", c->object ? c->object : "",
-		 c->object ? " " : "", c->verb);
+	snprintf(prefix, sizeof(prefix), "  lbctl %s", cmd_name(c, name, sizeof(name)));
 	opts_print_grammar(stdout, prefix, c->tables);
 	printf("        %s\n", c->help);
 	if (with_args)
@@ -76,15 +83,15 @@ static int run_cmd(const struct cli_cmd *c, int argc, char **argv)
 	void *opts;
 	int ret = EXIT_USAGE;
 
-	snprintf(name, sizeof(name), "%s%s%s", c->object ? c->object : "",
-		 c->object ? " " : "", c->verb);
-	opts = malloc(c->size);
+	opts = calloc(1, c->size ? c->size : 1);
 	if (!opts) {
 		lb_err("out of memory");
 		return EXIT_RUNTIME;
 	}
-	memcpy(opts, c->defaults, c->size);
-	if (opts_parse(name, cmd_word(c), c->tables, argc, argv, &given))
+	if (c->defaults)
+		memcpy(opts, c->defaults, c->size);
+	if (opts_parse(cmd_name(c, name, sizeof(name)), cmd_word(c), c->tables,
+		       argc, argv, &given))
 		goto out;
 	for (const struct opt_desc *const *t = c->tables; *t; t++)
 		if (opts_fill(*t, &given, opts))

@@ -183,11 +183,50 @@ static int fill_u32(const struct opt_desc *d, const char *s, void *field)
 	return 0;
 }
 
+static int fill_enum(const struct opt_desc *d, const char *s, void *field)
+{
+	char lb[64];
+	__u8 v;
+
+	if (d->parse(s, &v)) {
+		lb_err("%s '%s' is not %s", label_of(d, lb, sizeof(lb)), s, d->what);
+		return -1;
+	}
+	*(__u8 *)field = v;
+	return 0;
+}
+
+static int fill_onoff(const struct opt_desc *d, const char *s, bool *field)
+{
+	char lb[64];
+
+	if (strcmp(s, "on") && strcmp(s, "off")) {
+		lb_err("%s '%s' is not on or off", label_of(d, lb, sizeof(lb)), s);
+		return -1;
+	}
+	*field = !strcmp(s, "on");
+	return 0;
+}
+
+/* VIP and address: the library's parser says what was wrong. */
+static int fill_addr(const struct opt_desc *d, const char *s, void *field)
+{
+	struct cli_addr *ca = field;
+	char msg[MSG_LEN];
+	int err;
+
+	if (d->kind == OPT_VIP)
+		err = lb_parse_vip(s, field, msg, sizeof(msg));
+	else
+		err = lb_parse_ip(s, ca->addr, &ca->family, msg, sizeof(msg));
+	if (err)
+		lb_err("%s", msg);
+	return err ? -1 : 0;
+}
+
 int opts_fill_value(const struct opt_desc *d, const char *s, void *cfg)
 {
-	char msg[MSG_LEN], lb[64];
 	void *field = (char *)cfg + d->off;
-	__u8 u8;
 
 	switch (d->kind) {
 	case OPT_FLAG:
@@ -196,38 +235,15 @@ int opts_fill_value(const struct opt_desc *d, const char *s, void *cfg)
 	case OPT_U32:
 		return fill_u32(d, s, field);
 	case OPT_ENUM:
-		if (d->parse(s, &u8)) {
-			lb_err("%s '%s' is not %s", label_of(d, lb, sizeof(lb)), s,
-			       d->what);
-			return -1;
-		}
-		*(__u8 *)field = u8;
-		return 0;
+		return fill_enum(d, s, field);
 	case OPT_ONOFF:
-		if (strcmp(s, "on") && strcmp(s, "off")) {
-			lb_err("%s '%s' is not on or off", label_of(d, lb, sizeof(lb)), s);
-			return -1;
-		}
-		*(bool *)field = !strcmp(s, "on");
-		return 0;
+		return fill_onoff(d, s, field);
 	case OPT_STR:
 		*(const char **)field = s;
 		return 0;
 	case OPT_VIP:
-		if (lb_parse_vip(s, field, msg, sizeof(msg))) {
-			lb_err("%s", msg);
-			return -1;
-		}
-		return 0;
-	case OPT_ADDR: {
-		struct cli_addr *ca = field;
-
-		if (lb_parse_ip(s, ca->addr, &ca->family, msg, sizeof(msg))) {
-			lb_err("%s", msg);
-			return -1;
-		}
-		return 0;
-	}
+	case OPT_ADDR:
+		return fill_addr(d, s, field);
 	case OPT_FN:
 		return d->fill(d, s, cfg);
 	case OPT_END:
@@ -256,6 +272,9 @@ bool opts_given(const struct opt_desc *table, const struct opt_args *a)
 			return true;
 	return false;
 }
+
+const struct opt_desc opts_none[] = { OPT_TABLE_END };
+const struct opt_desc *const opts_no_args[] = { opts_none, NULL };
 
 /* ---- help ----------------------------------------------------------------- */
 

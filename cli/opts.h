@@ -70,6 +70,10 @@ struct cli_addr {
 	__u8 family;	/* LB_AF_* */
 };
 
+/* The tables of a command without arguments. */
+extern const struct opt_desc opts_none[];
+extern const struct opt_desc *const opts_no_args[];
+
 /* What argv gave, in argv order. */
 #define OPT_ARGS_MAX 32
 struct opt_args {
