@@ -298,6 +298,26 @@ out=$("$lbctl" --pin-dir "$foreign" unload 2>&1); code=$?
 [ $code = 1 ] && [ -e "$foreign/other" ] && ok || bad "unload of a foreign dir: code $code ($out)"
 rm -rf "$foreign"
 
+# lbctl stats reads one snapshot (lib/lb_stats, as /metrics does): a SYN
+# to the VIP counts on the VIP and on the backend the flow went to, under
+# that VIP, and nowhere else. (Last: the open flow changes `show`.)
+mac=$(ip -n $ns_lb -j link show cli0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+ip -n $ns_be neigh replace 198.18.40.10 lladdr "$mac" dev cli1
+ip netns exec $ns_be timeout 2 bash -c 'exec 3<>/dev/tcp/198.18.40.10/80' 2>/dev/null
+L -j stats | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+v = {x["vip"]: x for x in d["vips"]}
+v4, v6 = v["198.18.40.10:80/tcp"], v["[2001:db8:40::10]:80/tcp"]
+b = v4["backends"][0]
+ok = (v4["packets"] >= 1 and v4["new_flows"] >= 1 and b["address"] == "198.18.40.2"
+      and b["new_flows"] == v4["new_flows"] and b["open_flows"] >= 1
+      and v6["packets"] == 0 and v6["backends"] == []
+      and set(v4["refused"]) == {"vip_rate", "backend_rate", "client_rate",
+          "no_backend", "state", "reset_sent", "dropped", "fail_open"}
+      and len(d["reasons"]) == 20)
+sys.exit(0 if ok else 1)' && ok || bad "stats after a SYN to the VIP: $(L stats)"
+
 # pin directory and pins are root's only
 [ "$(stat -c %a "$pins")" = 700 ] && ok || bad "pin dir mode $(stat -c %a "$pins")"
 modes=$(find "$pins" -maxdepth 1 -type f -printf '%m\n' | sort -u)
