@@ -134,6 +134,7 @@ static void runtime_release(struct lb_runtime *rt)
 		free(rt->vips[i].pols);
 		free(rt->vips[i].cur);
 		free(rt->vips[i].out);
+		free(rt->vips[i].ctl);
 	}
 	free(rt->vips);
 	free(rt->be);
@@ -226,6 +227,7 @@ static int backend_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 	b->weight = all[b->id].weight;
 	b->state = all[b->id].state;
 	b->rate = all[b->id].rate;
+	b->override = all[b->id].flags & LB_BACKEND_F_OVR;
 	if (add_probe(a, b, LB_PROBE_HEALTH, ac->health_url) ||
 	    add_probe(a, b, LB_PROBE_METRICS, ac->metrics_url) ||
 	    add_probe(a, b, LB_PROBE_DCGM, ac->dcgm_url))
@@ -251,7 +253,8 @@ static int vip_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 	v->pols = calloc(n, sizeof(*v->pols));
 	v->cur = calloc(n, sizeof(*v->cur));
 	v->out = calloc(n, sizeof(*v->out));
-	if (!v->be || !v->pols || !v->cur || !v->out)
+	v->ctl = calloc(n, sizeof(*v->ctl));
+	if (!v->be || !v->pols || !v->cur || !v->out || !v->ctl)
 		return lb_msgf(msg, len, -ENOMEM, "out of memory");
 	v->n_be = cv->n_backends;
 	for (size_t j = 0; j < cv->n_backends; j++) {
@@ -716,11 +719,36 @@ static struct lb_backend_ctl target_of(const struct lb_agent *a,
 	};
 }
 
+/* Whether b already has what c asks; a field an operator's override
+ * holds is not the agent's to change, so it never counts as a difference. */
 static bool is_live(const struct lb_backend_ctl *c,
 		    const struct lb_agent_backend *b)
 {
-	return c->weight == b->weight && c->state == b->state &&
+	return ((b->override & LB_BACKEND_F_OVR_WEIGHT) || c->weight == b->weight) &&
+	       ((b->override & LB_BACKEND_F_OVR_STATE) || c->state == b->state) &&
 	       c->rate == b->rate;
+}
+
+/* Says so when an operator's override starts or ends for b. */
+static void log_override(const struct lb_agent_backend *b, __u8 now_ovr)
+{
+	static const char *const what[] = {
+		[0] = "none",
+		[LB_BACKEND_F_OVR_WEIGHT] = "weight",
+		[LB_BACKEND_F_OVR_STATE] = "state",
+		[LB_BACKEND_F_OVR] = "weight and state",
+	};
+	char ad[64];
+
+	if (now_ovr == b->override)
+		return;
+	lb_fmt_ip(b->conf->addr, b->conf->family, ad, sizeof(ad));
+	if (now_ovr)
+		logf_("backend %s: operator override of %s; left alone until "
+		      "'lbctl backend release' (or its --for ends)", ad,
+		      what[now_ovr & LB_BACKEND_F_OVR]);
+	else
+		logf_("backend %s: override released; the agent sets it again", ad);
 }
 
 /* Writes ctl[] for v's backends: one lb_vip_publish() under the lock. On
@@ -744,7 +772,10 @@ static void publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
 		return;
 	}
 	lb_dp_unlock(&a->dp);
+	/* ctl now says what is live, an operator's values included */
 	for (size_t i = 0; i < v->n_be; i++) {
+		log_override(v->be[i], ctl[i].override);
+		v->be[i]->override = ctl[i].override;
 		v->be[i]->weight = ctl[i].weight;
 		v->be[i]->state = ctl[i].state;
 		v->be[i]->rate = ctl[i].rate;
@@ -756,8 +787,8 @@ static void publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
 
 static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 {
-	static struct lb_backend_ctl ctl[LB_TOPO_MAX_BACKENDS];
-	bool write = false;
+	struct lb_backend_ctl *ctl = v->ctl;
+	bool write = false, overridden = false;
 
 	for (size_t i = 0; i < v->n_be; i++) {
 		v->pols[i] = v->be[i]->pol;
@@ -770,6 +801,11 @@ static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 	for (size_t i = 0; i < v->n_be; i++) {
 		ctl[i] = target_of(a, v, i, &v->last, now);
 		write |= !is_live(&ctl[i], v->be[i]);
+		overridden |= v->be[i]->override != 0;
+	}
+	if (overridden && now >= v->next_override_check_ms) {
+		write = true;
+		v->next_override_check_ms = now + a->conf.policy.health_interval_ms;
 	}
 	if (write)
 		publish_vip(a, v, ctl);

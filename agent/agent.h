@@ -67,6 +67,10 @@ struct lb_agent_backend {
 	__u32 weight;
 	__u8 state;
 	__u32 rate;
+	/* an operator's override in force (LB_BACKEND_F_OVR_WEIGHT/_STATE,
+	 * from the maps at start and from every publication): the agent
+	 * leaves those fields alone (lb_vip_publish enforces it) */
+	__u8 override;
 };
 
 struct lb_agent_vip {
@@ -77,9 +81,16 @@ struct lb_agent_vip {
 	struct lb_publish_state ps;
 	struct lb_decision last;
 	uint64_t rebuilds;
-	/* scratch for decide: policy states, live and target weights */
+	/* scratch for decide: policy states, live and target weights, and
+	 * what to publish */
 	struct lb_backend_pol *pols;
 	uint32_t *cur, *out;
+	struct lb_backend_ctl *ctl;
+	/* With an override in force, the VIP is republished at most once per
+	 * health interval even when nothing moved: that is how the agent sees
+	 * `lbctl backend release` or an expired --for and takes the backend
+	 * back. */
+	uint64_t next_override_check_ms;
 };
 
 struct lb_agent {

@@ -17,6 +17,7 @@
 #include "lb_addr.h"
 #include "lb_names.h"
 #include "lb_ops.h"
+#include "lb_stats.h"
 #include "metrics.h"
 
 static void family(FILE *f, const char *name, const char *type,
@@ -112,11 +113,44 @@ static double v_xid(const struct lb_agent *a, const struct lb_agent_backend *b)
 	return b->xid;
 }
 
-static double v_open(const struct lb_agent *a, const struct lb_agent_backend *b)
+/* Open flows, from the datapath snapshot (NaN: not in it). */
+static void be_open_flows(FILE *f, const struct lb_agent *a,
+			  const struct lb_stats *st)
 {
-	const struct lb_be_load *ld = ((struct lb_agent *)a)->dp.load;
+	char l[200];
 
-	return ld ? (double)__atomic_load_n(&ld[b->id].open, __ATOMIC_RELAXED) : NAN;
+	family(f, "inferlb_backend_open_flows", "gauge",
+	       "Open flows in the datapath (new - closed - expired).");
+	for (size_t i = 0; i < a->n_be; i++) {
+		const struct lb_stats_backend *b =
+			st ? lb_stats_backend(st, a->be[i].id) : NULL;
+
+		labels(l, sizeof(l), &a->be[i]);
+		fprintf(f, "inferlb_backend_open_flows{%s} %.17g\n", l,
+			b ? (double)b->open_flows : NAN);
+	}
+}
+
+/* The operator's overrides the agent leaves alone (lbctl set-weight /
+ * backend state until `lbctl backend release`), from the datapath
+ * snapshot: 1 per overridden field (of="weight" / "state"). */
+static void be_overrides(FILE *f, const struct lb_agent *a,
+			 const struct lb_stats *st)
+{
+	char l[200];
+
+	family(f, "inferlb_backend_override", "gauge",
+	       "1 while an operator's override (lbctl set-weight / backend state) holds this field; the agent leaves it alone.");
+	for (size_t i = 0; i < a->n_be; i++) {
+		const struct lb_stats_backend *b =
+			st ? lb_stats_backend(st, a->be[i].id) : NULL;
+
+		labels(l, sizeof(l), &a->be[i]);
+		fprintf(f, "inferlb_backend_override{%s,of=\"weight\"} %.17g\n", l,
+			b ? !!(b->override & LB_BACKEND_F_OVR_WEIGHT) : NAN);
+		fprintf(f, "inferlb_backend_override{%s,of=\"state\"} %.17g\n", l,
+			b ? !!(b->override & LB_BACKEND_F_OVR_STATE) : NAN);
+	}
 }
 
 static void be_states(FILE *f, const struct lb_agent *a)
@@ -210,11 +244,11 @@ static void agent_self(FILE *f, const struct lb_agent *a)
 	}
 }
 
-/* Datapath counters, summed over CPUs. */
-static void datapath(FILE *f, struct lb_agent *a)
+/* Datapath counters, summed over CPUs (st: the snapshot, NULL if the
+ * maps could not be read). */
+static void datapath(FILE *f, struct lb_agent *a, const struct lb_stats *st)
 {
 	static const char *const what[] = { "packets", "bytes", "new_flows" };
-	struct lb_global_stats g;
 	char l[200], v[80];
 
 	for (int k = 0; k < 3; k++) {
@@ -223,13 +257,13 @@ static void datapath(FILE *f, struct lb_agent *a)
 		snprintf(name, sizeof(name), "inferlb_vip_%s_total", what[k]);
 		family(f, name, "counter", "Forwarded per VIP (datapath).");
 		for (size_t i = 0; i < a->n_vips; i++) {
-			struct lb_counters c;
+			const struct lb_stats_vip *sv =
+				st ? lb_stats_vip(st, a->vips[i].id) : NULL;
 			__u64 val[3];
 
-			if (lb_percpu_sum(a->dp.fd[LB_M_VIP_STATS], a->vips[i].id, &c,
-					  sizeof(c)))
+			if (!sv)
 				continue;
-			memcpy(val, &c, sizeof(val));
+			memcpy(val, &sv->c, sizeof(val));
 			fprintf(f, "%s{vip=\"%s\"} %llu\n", name,
 				lb_fmt_vip(&a->vips[i].conf->key, v, sizeof(v)),
 				(unsigned long long)val[k]);
@@ -237,13 +271,13 @@ static void datapath(FILE *f, struct lb_agent *a)
 		snprintf(name, sizeof(name), "inferlb_backend_%s_total", what[k]);
 		family(f, name, "counter", "Forwarded per backend (datapath).");
 		for (size_t i = 0; i < a->n_be; i++) {
-			struct lb_counters c;
+			const struct lb_stats_backend *sb =
+				st ? lb_stats_backend(st, a->be[i].id) : NULL;
 			__u64 val[3];
 
-			if (lb_percpu_sum(a->dp.fd[LB_M_BE_STATS], a->be[i].id, &c,
-					  sizeof(c)))
+			if (!sb)
 				continue;
-			memcpy(val, &c, sizeof(val));
+			memcpy(val, &sb->c, sizeof(val));
 			labels(l, sizeof(l), &a->be[i]);
 			fprintf(f, "%s{%s} %llu\n", name, l, (unsigned long long)val[k]);
 		}
@@ -251,39 +285,39 @@ static void datapath(FILE *f, struct lb_agent *a)
 	family(f, "inferlb_vip_refused_total", "counter",
 	       "New flows refused per VIP (reason), and what they got (outcome).");
 	for (size_t i = 0; i < a->n_vips; i++) {
-		static const char *const why[] = { "vip_rate", "backend_rate",
-			"client_rate", "no_backend", "state", "reset_sent",
-			"dropped", "fail_open" };
-		struct lb_refusals r;
-		__u64 val[8];
+		const struct lb_stats_vip *sv =
+			st ? lb_stats_vip(st, a->vips[i].id) : NULL;
 
-		if (lb_percpu_sum(a->dp.fd[LB_M_VIP_REFUSED], a->vips[i].id, &r,
-				  sizeof(r)))
+		if (!sv)
 			continue;
-		memcpy(val, &r, sizeof(val));
-		for (int k = 0; k < 8; k++)
-			if (k != 4)	/* state: per backend only */
+		for (size_t k = 0; k < LB_REFUSAL_FIELDS; k++) {
+			const struct lb_reason *r = &lb_refusal_fields[k];
+
+			if (!r->backend_only)
 				fprintf(f, "inferlb_vip_refused_total{vip=\"%s\",%s=\"%s\"} %llu\n",
 					lb_fmt_vip(&a->vips[i].conf->key, v, sizeof(v)),
-					k < 5 ? "reason" : "outcome", why[k],
-					(unsigned long long)val[k]);
+					r->outcome ? "outcome" : "reason", r->name,
+					(unsigned long long)lb_reason_value(&sv->refused, r));
+		}
 	}
-	if (lb_percpu_sum(a->dp.fd[LB_M_GLOBAL_STATS], 0, &g, sizeof(g)))
+	if (!st)
 		return;
 	family(f, "inferlb_datapath_packets_total", "counter",
 	       "Packets passed or dropped by the datapath, by reason.");
-	for (size_t i = 0; i < LB_GLOBAL_REASONS; i++) {
-		__u64 val;
-
-		memcpy(&val, (char *)&g + lb_global_reasons[i].off, 8);
+	for (size_t i = 0; i < LB_GLOBAL_REASONS; i++)
 		fprintf(f, "inferlb_datapath_packets_total{reason=\"%s\"} %llu\n",
-			lb_global_reasons[i].name, (unsigned long long)val);
-	}
+			lb_global_reasons[i].name,
+			(unsigned long long)lb_reason_value(&st->global,
+							    &lb_global_reasons[i]));
 }
 
 void lb_agent_metrics(struct lb_agent *a, FILE *f)
 {
+	struct lb_stats snap;
+	const struct lb_stats *st;
+
 	pthread_mutex_lock(&a->mu);
+	st = lb_stats_read(&a->dp, &snap) ? NULL : &snap;
 	be_gauge(f, a, "inferlb_backend_waiting_requests", "gauge",
 		 "Waiting requests scraped from the worker.", v_waiting);
 	be_gauge(f, a, "inferlb_backend_running_requests", "gauge",
@@ -300,8 +334,8 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 		 "Weight in the VIP's live Maglev table (0..1000000).", v_weight);
 	be_gauge(f, a, "inferlb_backend_new_flow_rate", "gauge",
 		 "New-flow rate limit published (flows/s, 0 = none).", v_rate);
-	be_gauge(f, a, "inferlb_backend_open_flows", "gauge",
-		 "Open flows in the datapath (new - closed - expired).", v_open);
+	be_open_flows(f, a, st);
+	be_overrides(f, a, st);
 	be_gauge(f, a, "inferlb_backend_polls_total", "counter",
 		 "Completed polls of the worker.", v_polls);
 	be_gauge(f, a, "inferlb_backend_early_polls_total", "counter",
@@ -310,6 +344,8 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 	be_states(f, a);
 	be_probes(f, a);
 	agent_self(f, a);
-	datapath(f, a);
+	datapath(f, a, st);
 	pthread_mutex_unlock(&a->mu);
+	if (st)
+		lb_stats_free(&snap);
 }

@@ -160,6 +160,55 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
+/* Code points that are valid UTF-8 but must not reach a terminal as they
+ * are: C1 controls (U+0080..U+009F, e.g. CSI) and the bidirectional
+ * overrides that reorder what is shown (U+200E/F, U+202A..E, U+2066..9). */
+static bool utf8_unsafe(const unsigned char *s, size_t n)
+{
+	if (n == 2)
+		return s[0] == 0xc2 && s[1] <= 0x9f;
+	if (n == 3 && s[0] == 0xe2 && s[1] == 0x80)
+		return s[2] == 0x8e || s[2] == 0x8f || (s[2] >= 0xaa && s[2] <= 0xae);
+	if (n == 3 && s[0] == 0xe2 && s[1] == 0x81)
+		return s[2] >= 0xa6 && s[2] <= 0xa9;
+	return false;
+}
+
+char *lb_escape(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	char *out = malloc(strlen(str) * 4 + 1), *o = out;
+	size_t n;
+
+	if (!out)
+		return NULL;
+	while (*s) {
+		n = utf8_len(s);
+		if (*s == '\\') {
+			*o++ = '\\';
+			*o++ = '\\';
+		} else if (*s == '\n' || *s == '\t' || *s == '\r') {
+			*o++ = '\\';
+			*o++ = *s == '\n' ? 'n' : *s == '\t' ? 't' : 'r';
+		} else if (n && *s >= 0x20 && *s != 0x7f && !utf8_unsafe(s, n)) {
+			memcpy(o, s, n);
+			o += n;
+			s += n;
+			continue;
+		} else {
+			/* a control byte, or one byte of a bad or unsafe
+			 * sequence: each such byte is written as \xNN */
+			for (size_t i = 0; i < (n ? n : 1); i++)
+				o += sprintf(o, "\\x%02x", s[i]);
+			s += n ? n : 1;
+			continue;
+		}
+		s++;
+	}
+	*o = '\0';
+	return out;
+}
+
 static void buf_quoted(const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -372,6 +421,20 @@ static char *vformat(const char *fmt, va_list ap)
 	return s;
 }
 
+/* An error or warning: what the caller's arguments put in (a device, a
+ * file name, a library message quoting them) is escaped here, once for
+ * every message, so no caller can forget it. NULL without memory. */
+static char *escaped_message(const char *fmt, va_list ap)
+{
+	char *s = vformat(fmt, ap), *e;
+
+	if (!s)
+		return NULL;
+	e = lb_escape(s);
+	free(s);
+	return e;
+}
+
 /* ---- API ---------------------------------------------------------------- */
 
 void lb_out_init(bool json, bool pretty)
@@ -426,7 +489,11 @@ void lb_out_close_array(void)
 void lb_out_str(const char *key, const char *fmt, const char *val)
 {
 	if (!out.json) {
-		text_out(fmt, val ? val : "-");
+		char *e = val ? lb_escape(val) : NULL;
+
+		/* without memory: the field is left out, never raw */
+		text_out(fmt, val ? (e ? e : "?") : "-");
+		free(e);
 		return;
 	}
 	if (!json_begin(key))
@@ -515,7 +582,7 @@ void lb_err(const char *fmt, ...)
 	char *s;
 
 	va_start(ap, fmt);
-	s = vformat(fmt, ap);
+	s = escaped_message(fmt, ap);
 	va_end(ap);
 	/* Without memory the unexpanded format still says what failed. */
 	msg = s ? s : fmt;
@@ -545,7 +612,7 @@ void lb_warn(const char *fmt, ...)
 	char *s;
 
 	va_start(ap, fmt);
-	s = vformat(fmt, ap);
+	s = escaped_message(fmt, ap);
 	va_end(ap);
 	msg = s ? s : fmt;
 

@@ -71,6 +71,17 @@ void lb_out_bool(const char *key, const char *fmt, bool val);
 /* Text: fmt printed without an argument (use "-" or "none", "%%" for %). */
 void lb_out_null(const char *key, const char *fmt);
 
+/*
+ * The text of s safe for a terminal, in a new string (free() it; NULL
+ * without memory): a backslash becomes \\, newline, tab and CR \n \t \r,
+ * any other control byte, DEL, each byte of an invalid UTF-8 sequence and
+ * of a C1 control or bidirectional override becomes \xNN; the rest, valid
+ * printable UTF-8, is kept as is. lb_err() and lb_warn() pass their whole
+ * message through it, and text mode every lb_out_str() value, so that an
+ * argument's bytes never reach the terminal raw.
+ */
+char *lb_escape(const char *s);
+
 /* Text-only output (headers, newlines, padding); nothing in JSON mode. */
 void lb_out_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -80,7 +91,8 @@ void lb_out_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * at once (no lb_out_fini() needed; later output is ignored). A second
  * error in the same JSON document goes to stderr as text, since stdout
  * already holds its one JSON value. The message is one line, printf-style;
- * a trailing newline from the caller is dropped.
+ * a trailing newline from the caller is dropped, and the rest goes through
+ * lb_escape() (both modes: JSON gets the same "\\n" text a terminal does).
  */
 void lb_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -41,6 +41,36 @@ int lb_parse_u32(const char *s, __u32 min, __u32 max, __u32 *out)
 	return 0;
 }
 
+int lb_parse_duration_ns(const char *s, __u64 *out_ns)
+{
+	static const struct {
+		const char *suffix;
+		unsigned long long ns;
+	} units[] = {
+		{ "ms", 1000000ull }, { "s", 1000000000ull }, { "", 1000000000ull },
+		{ "m", 60000000000ull }, { "h", 3600000000000ull },
+		{ "d", 86400000000000ull },
+	};
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix))
+			continue;
+		if (!v || v > LB_DURATION_MAX_NS / units[i].ns)
+			return -EINVAL;
+		*out_ns = v * units[i].ns;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 /*
  * The one host:port splitter: "ADDR:PORT" or "[V6ADDR]:PORT". Fills why
  * (without the input, the callers quote it) on failure.

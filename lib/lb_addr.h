@@ -35,4 +35,10 @@ const char *lb_fmt_vip(const struct lb_vip_key *key, char *buf, size_t len);
 /* Unsigned decimal in [min, max], whole string. Returns 0 or -EINVAL. */
 int lb_parse_u32(const char *s, __u32 min, __u32 max, __u32 *out);
 
+/* A duration as operators write it: a whole number followed by ms, s, m,
+ * h or d ("500ms", "30s", "10m", "2h"; a bare number is seconds), from
+ * 1 ms to LB_DURATION_MAX_NS, into nanoseconds. Returns 0 or -EINVAL. */
+#define LB_DURATION_MAX_NS (366ull * 24 * 3600 * 1000000000ull)
+int lb_parse_duration_ns(const char *s, __u64 *out_ns);
+
 #endif /* LB_ADDR_H */

@@ -45,50 +45,6 @@
 
 #define NEXTHOP_TIMEOUT_MS 2000
 
-/* Every field, in the struct's order (the size check below catches a new
- * field that was not listed). */
-const struct lb_reason lb_global_reasons[LB_GLOBAL_REASONS] = {
-#define R(f) { #f, offsetof(struct lb_global_stats, f) }
-	R(pass_not_ip), R(pass_not_vip), R(pass_malformed),
-	R(drop_ip_options), R(drop_fragment), R(drop_ipv6_ext),
-	R(drop_malformed_l4), R(drop_no_backend), R(drop_bad_backend),
-	R(drop_no_nexthop), R(drop_too_big_no_df), R(drop_xdp_adjust),
-	R(drop_bad_mode), R(icmp_too_big_v4), R(icmp_too_big_v6),
-	R(flow_insert_fail), R(pass_l2_multicast), R(icmp_err_to_backend),
-	R(drop_icmp_err_too_big), R(flow_resteer_down),
-#undef R
-};
-_Static_assert(sizeof(lb_global_reasons) / sizeof(lb_global_reasons[0]) ==
-		       20, "list every field of struct lb_global_stats");
-
-int lb_percpu_sum(int map_fd, __u32 key, void *out, size_t size)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	size_t stride = (size + 7) & ~(size_t)7;
-	__u64 *sum = out;
-	__u8 *vals;
-
-	memset(out, 0, size);
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc(ncpu, stride);
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(map_fd, &key, vals)) {
-		free(vals);
-		return -errno;
-	}
-	for (int c = 0; c < ncpu; c++)
-		for (size_t i = 0; i < size / 8; i++) {
-			__u64 v;
-
-			memcpy(&v, vals + c * stride + i * 8, 8);
-			sum[i] += v;
-		}
-	free(vals);
-	return 0;
-}
-
 /* A reused id starts its counters from zero, on every CPU. */
 static void percpu_reset(int map_fd, __u32 id, size_t value_size)
 {
@@ -907,6 +863,11 @@ int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_backend_ctl *c,
 			goto out;
 		}
 		set[idx[i]].be = b;
+	}
+	/* what is live now, overrides included, for the caller's records */
+	for (size_t i = 0; i < n; i++) {
+		c[i].weight = set[idx[i]].be.weight;
+		c[i].state = set[idx[i]].be.state;
 	}
 out:
 	free(idx);

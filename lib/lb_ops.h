@@ -131,20 +131,11 @@ struct lb_backend_ctl {
  *     table, with HEALTHY the weight given here;
  *   - rate and burst always come from c.
  * Overrides whose override_until_ns has passed are cleared (written back)
- * and c applies. c[i].override reports what was in force.
+ * and c applies. c[i].override reports what was in force, and on success
+ * c[i].weight and c[i].state are set to what is live (the operator's
+ * values where an override held).
  */
 int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_backend_ctl *c,
 		   size_t n, bool *rebuilt, char *msg, size_t len);
-
-/* The pass/drop reasons of struct lb_global_stats: field name, offset. */
-struct lb_reason {
-	const char *name;
-	size_t off;
-};
-#define LB_GLOBAL_REASONS (sizeof(struct lb_global_stats) / sizeof(__u64))
-extern const struct lb_reason lb_global_reasons[LB_GLOBAL_REASONS];
-
-/* Sum over CPUs of a per-CPU map entry made of __u64 fields. */
-int lb_percpu_sum(int map_fd, __u32 key, void *out, size_t size);
 
 #endif /* LB_OPS_H */

@@ -169,6 +169,41 @@ expect 2 stats --interval x
 expect 2 stats --count 0
 expect 2 show extra
 
+# Argument bytes never reach the terminal raw: control and non-UTF-8
+# bytes are escaped in errors (\n, \xff), valid UTF-8 is kept.
+# expect_escaped CODE WANT ARGS...: as expect, and stderr holds WANT
+# literally and no byte outside printable ASCII/UTF-8.
+expect_escaped() {
+	local code=$1 want=$2 err
+	shift 2
+	expect "$code" "$@"
+	err=$(cat /tmp/lbcli-err.$id)
+	if ! printf '%s' "$err" | grep -qF -- "$want"; then
+		bad "lbctl $*: stderr lacks '$want': $err"
+	elif printf '%s' "$err" | LC_ALL=C grep -q '[[:cntrl:]]' ||
+	     ! printf '%s' "$err" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1; then
+		bad "lbctl $*: raw bytes on stderr: $(printf '%s' "$err" | od -c | head -3)"
+	else
+		ok
+	fi
+}
+expect_escaped 2 "'1.2.3.4\n'" vip add $'1.2.3.4\n:80/tcp'
+expect_escaped 2 "'\xff'" vip add $'\xff'
+expect_escaped 2 "'\x1b[2J\xc2\x9b'" backend add $V $'\e[2J\xc2\x9b'
+expect_escaped 2 "'\t'" set-weight $V 198.18.40.2 $'\t'
+expect_escaped 2 "'--\xff'" vip add $V $'--\xff'
+expect_escaped 1 "'nosuch\r\x07'" attach $'nosuch\r\a'
+expect_escaped 2 "'caf"$'\xc3\xa9'"'" vip add 'café'
+out=$(L -j vip add $'a\nb\xff' 2>/dev/null); code=$?
+if [ $code = 2 ] && printf '%s' "$out" | python3 -c '
+import json, sys
+e = json.load(sys.stdin)["error"]
+sys.exit(0 if "a\\nb\\xff" in e and "\n" not in e else 1)'; then
+	ok
+else
+	bad "-j error with raw bytes: code $code, '$out'"
+fi
+
 # refused at run time: exit 1, nothing changed
 expect 1 vip add $V
 expect 1 vip del 198.18.40.99:80/tcp
@@ -248,12 +283,40 @@ out=$(nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$full" attach cli2 2>&
 	nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$full" unload 2>&1); code=$?
 [ $code = 0 ] && [ ! -e "$full" ] && ok || bad "full unload: code $code, left: $(ls "$full" 2>&1) ($out)"
 rm -rf "$full"
+# nothing pinned (no directory): unload has nothing to do, exit 0
+none=/sys/fs/bpf/lbcli-none-$id
+out=$("$lbctl" --pin-dir "$none" unload 2>&1); code=$?
+[ $code = 0 ] && [ "$out" = "nothing loaded under $none" ] && [ ! -e "$none" ] &&
+	ok || bad "unload with nothing pinned: code $code ($out)"
+out=$("$lbctl" -j --pin-dir "$none" unload 2>&1); code=$?
+[ $code = 0 ] && [ "$out" = "{\"unloaded\":\"$none\"}" ] &&
+	ok || bad "-j unload with nothing pinned: code $code ($out)"
 # unload only ever removes inferlb's own pins
 foreign=/sys/fs/bpf/lbcli-foreign-$id
 mkdir -p "$foreign" && bpftool map create "$foreign/other" type array key 4 value 4 entries 1 name other
 out=$("$lbctl" --pin-dir "$foreign" unload 2>&1); code=$?
 [ $code = 1 ] && [ -e "$foreign/other" ] && ok || bad "unload of a foreign dir: code $code ($out)"
 rm -rf "$foreign"
+
+# lbctl stats reads one snapshot (lib/lb_stats, as /metrics does): a SYN
+# to the VIP counts on the VIP and on the backend the flow went to, under
+# that VIP, and nowhere else. (Last: the open flow changes `show`.)
+mac=$(ip -n $ns_lb -j link show cli0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+ip -n $ns_be neigh replace 198.18.40.10 lladdr "$mac" dev cli1
+ip netns exec $ns_be timeout 2 bash -c 'exec 3<>/dev/tcp/198.18.40.10/80' 2>/dev/null
+L -j stats | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+v = {x["vip"]: x for x in d["vips"]}
+v4, v6 = v["198.18.40.10:80/tcp"], v["[2001:db8:40::10]:80/tcp"]
+b = v4["backends"][0]
+ok = (v4["packets"] >= 1 and v4["new_flows"] >= 1 and b["address"] == "198.18.40.2"
+      and b["new_flows"] == v4["new_flows"] and b["open_flows"] >= 1
+      and v6["packets"] == 0 and v6["backends"] == []
+      and set(v4["refused"]) == {"vip_rate", "backend_rate", "client_rate",
+          "no_backend", "state", "reset_sent", "dropped", "fail_open"}
+      and len(d["reasons"]) == 20)
+sys.exit(0 if ok else 1)' && ok || bad "stats after a SYN to the VIP: $(L stats)"
 
 # pin directory and pins are root's only
 [ "$(stat -c %a "$pins")" = 700 ] && ok || bad "pin dir mode $(stat -c %a "$pins")"

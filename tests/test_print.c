@@ -726,6 +726,87 @@ static void test_warn(void **state)
 	assert_true(json_valid(cap.out));
 }
 
+/* ---- escaping of what users typed ------------------------------------------ */
+
+static void expect_escape(const char *in, const char *want)
+{
+	char *got = lb_escape(in);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_escape(void **state)
+{
+	(void)state;
+	expect_escape("", "");
+	expect_escape("198.18.0.10:80/tcp", "198.18.0.10:80/tcp");
+	/* control bytes: newline, tab, CR by name; ESC, BEL, DEL as bytes */
+	expect_escape("1.2.3.4\n:80/tcp", "1.2.3.4\\n:80/tcp");
+	expect_escape("a\tb\rc", "a\\tb\\rc");
+	expect_escape("\x1b[31mred", "\\x1b[31mred");
+	expect_escape("\x07\x7f", "\\x07\\x7f");
+	/* a backslash is doubled, so the escapes stay unambiguous */
+	expect_escape("a\\nb", "a\\\\nb");
+	/* not UTF-8: a lone byte, a lone continuation byte, a cut sequence */
+	expect_escape("\xff", "\\xff");
+	expect_escape("x\x80y", "x\\x80y");
+	expect_escape("\xe2\x82", "\\xe2\\x82");
+	expect_escape("\xe2\x28\xa1", "\\xe2(\\xa1");
+	/* overlong forms ('/' as 2 and 3 bytes), a UTF-16 surrogate, and a
+	 * code point above U+10FFFF */
+	expect_escape("\xc0\xaf", "\\xc0\\xaf");
+	expect_escape("\xe0\x80\xaf", "\\xe0\\x80\\xaf");
+	expect_escape("\xed\xa0\x80", "\\xed\\xa0\\x80");
+	expect_escape("\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80");
+	/* valid UTF-8 that a terminal acts on: C1 CSI, a bidi override */
+	expect_escape("\xc2\x9b" "2J", "\\xc2\\x9b2J");
+	expect_escape("a\xe2\x80\xae" "b", "a\\xe2\\x80\\xaeb");
+	/* valid printable multibyte UTF-8 passes as it is */
+	expect_escape("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	expect_escape("\xc2\xa0\xe2\x80\x94", "\xc2\xa0\xe2\x80\x94");
+}
+
+/* Every error and warning is escaped whole, in text and in JSON. */
+static void test_err_escaped(void **state)
+{
+	(void)state;
+	cap_begin();
+	lb_out_init(false, false);
+	lb_err("'%s' is not a VIP", "1.2.3.4\n:80/tcp");
+	lb_err("no device '%s'", "\xff\x1b[2J");
+	lb_warn("odd '%s'", "\t");
+	lb_out_fini();
+	cap_end();
+	assert_string_equal(cap.out, "");
+	assert_string_equal(cap.err,
+		"Error: '1.2.3.4\\n:80/tcp' is not a VIP\n"
+		"Error: no device '\\xff\\x1b[2J'\n"
+		"Warning: odd '\\t'\n");
+
+	cap_begin();
+	lb_out_init(true, false);
+	lb_err("'%s' is not a VIP", "a\nb\xff");
+	cap_end();
+	assert_string_equal(cap.out,
+			    "{\"error\":\"'a\\\\nb\\\\xff' is not a VIP\"}\n");
+	assert_true(json_valid(cap.out));
+}
+
+/* Text-mode strings are escaped too; JSON strings keep their own rules. */
+static void test_text_str_escaped(void **state)
+{
+	(void)state;
+	cap_begin();
+	lb_out_init(false, false);
+	lb_out_str("file", "applied %s\n", "/tmp/a\nb\x1b");
+	lb_out_fini();
+	cap_end();
+	assert_string_equal(cap.out, "applied /tmp/a\\nb\\x1b\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -748,6 +829,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_err_json_pretty, teardown),
 		cmocka_unit_test_teardown(test_err_json_then_new_doc, teardown),
 		cmocka_unit_test_teardown(test_warn, teardown),
+		cmocka_unit_test_teardown(test_escape, teardown),
+		cmocka_unit_test_teardown(test_err_escaped, teardown),
+		cmocka_unit_test_teardown(test_text_str_escaped, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
