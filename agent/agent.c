@@ -748,7 +748,7 @@ static void log_override(const struct lb_agent_backend *b, __u8 now_ovr)
 		      "'lbctl backend release' (or its --for ends)", ad,
 		      what[now_ovr & LB_BACKEND_F_OVR]);
 	else
-		logf_("backend %s: override released; the agent sets it again", ad);
+		logf_("backend %s: override ended (released or run out); the agent sets it again", ad);
 }
 
 /* Writes ctl[] for v's backends: one lb_vip_publish() under the lock. On
@@ -785,11 +785,60 @@ static void publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
 	a->status.generation++;
 }
 
+/*
+ * An operator's override is made by lbctl between the agent's rounds, so
+ * the agent reads its VIP's backends for them once per health interval
+ * (under the lock: a read may repair the VIP's chain). Afterwards
+ * b->override, weight and state say what is live: an override that
+ * started is recorded (and left alone), one that was released or has run
+ * out (--for) no longer counts, so the agent's own target differs from
+ * the operator's values it recorded and is published (which clears an
+ * expired override in the maps).
+ */
+static void refresh_overrides(struct lb_agent *a, struct lb_agent_vip *v)
+{
+	size_t max = v->n_be + 16;
+	struct lb_backend_view *views = calloc(max, sizeof(*views));
+	struct timespec ts;
+	__u64 boot_ns;
+	char err[256];
+	int n = -ENOMEM;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	boot_ns = (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	if (views && !lb_dp_relock(&a->dp, err, sizeof(err))) {
+		n = lb_backend_list(&a->dp, v->id, views, (int)max);
+		lb_dp_unlock(&a->dp);
+	}
+	for (int j = 0; j < n; j++) {
+		const struct lb_backend *live = &views[j].be;
+		__u8 ovr = live->flags & LB_BACKEND_F_OVR;
+
+		if (live->override_until_ns && boot_ns >= live->override_until_ns)
+			ovr = 0;	/* ran out: the next publish clears it */
+		for (size_t i = 0; i < v->n_be; i++) {
+			struct lb_agent_backend *b = v->be[i];
+
+			if (b->id != views[j].id)
+				continue;
+			log_override(b, ovr);
+			b->override = ovr;
+			b->weight = live->weight;
+			b->state = live->state;
+		}
+	}
+	free(views);
+}
+
 static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 {
 	struct lb_backend_ctl *ctl = v->ctl;
-	bool write = false, overridden = false;
+	bool write = false;
 
+	if (now >= v->next_override_check_ms) {
+		v->next_override_check_ms = now + a->conf.policy.health_interval_ms;
+		refresh_overrides(a, v);
+	}
 	for (size_t i = 0; i < v->n_be; i++) {
 		v->pols[i] = v->be[i]->pol;
 		v->cur[i] = v->be[i]->weight;
@@ -801,11 +850,6 @@ static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 	for (size_t i = 0; i < v->n_be; i++) {
 		ctl[i] = target_of(a, v, i, &v->last, now);
 		write |= !is_live(&ctl[i], v->be[i]);
-		overridden |= v->be[i]->override != 0;
-	}
-	if (overridden && now >= v->next_override_check_ms) {
-		write = true;
-		v->next_override_check_ms = now + a->conf.policy.health_interval_ms;
 	}
 	if (write)
 		publish_vip(a, v, ctl);

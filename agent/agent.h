@@ -86,10 +86,8 @@ struct lb_agent_vip {
 	struct lb_backend_pol *pols;
 	uint32_t *cur, *out;
 	struct lb_backend_ctl *ctl;
-	/* With an override in force, the VIP is republished at most once per
-	 * health interval even when nothing moved: that is how the agent sees
-	 * `lbctl backend release` or an expired --for and takes the backend
-	 * back. */
+	/* when to read the VIP's backends for operators' overrides again
+	 * (once per health interval: refresh_overrides in agent.c) */
 	uint64_t next_override_check_ms;
 };
 

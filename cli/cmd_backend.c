@@ -170,21 +170,23 @@ static int do_set_weight(void *p, const struct opt_args *given)
 static int do_backend_release(void *p, const struct opt_args *given)
 {
 	const struct backend_opts *o = p;
-	char msg[CLI_MSG_LEN] = "", a[64];
+	char msg[CLI_MSG_LEN], a[64];
 	struct lb_dp dp;
+	int rc;
 
 	(void)given;
 	if (cli_open_dp(&dp))
 		return EXIT_RUNTIME;
-	if (lb_backend_release(&dp, &o->vip, o->be.addr, o->be.family, msg,
-			       sizeof(msg)))
+	rc = lb_backend_release(&dp, &o->vip, o->be.addr, o->be.family, msg,
+				sizeof(msg));
+	if (rc < 0)
 		return cli_fail(&dp, msg);
 	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
-	lb_out_str("released", "released %s",
+	lb_out_str("released", rc ? "released %s\n" :
+				    "%s has no override; nothing to release\n",
 		   lb_fmt_ip(o->be.addr, o->be.family, a, sizeof(a)));
-	/* msg holds a note when there was no override to release */
-	lb_out_str("note", msg[0] ? " (%s)\n" : "%s\n", msg);
+	lb_out_bool("had_override", NULL, rc);
 	lb_out_close_object();
 	return 0;
 }

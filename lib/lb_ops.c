@@ -758,11 +758,13 @@ int lb_backend_release(struct lb_dp *dp, const struct lb_vip_key *vip,
 	set[i].be.flags &= ~LB_BACKEND_F_OVR;
 	set[i].be.override_until_ns = 0;
 	err = lb_be_write(dp, set[i].id, &set[i].be);
-	if (err)
+	if (err) {
 		lb_msgf(msg, len, err, "backend %u: %s", set[i].id, strerror(-err));
-	else
+	} else {
 		lb_msgf(msg, len, 0, "%s released: lb-agent sets its weight and "
 			"state again from its next round", a);
+		err = 1;
+	}
 out:
 	free(set);
 	return err;

@@ -83,8 +83,8 @@ int lb_backend_set_state(struct lb_dp *dp, const struct lb_vip_key *vip,
 			 __u64 override_for_ns, char *msg, size_t len);
 /* Hands a backend back to lb-agent: clears both overrides and their
  * expiry, changes neither weight nor state (the agent publishes its own
- * in its next round). 0 with a note in msg if it had no override;
- * -ENOENT if there is no such backend. */
+ * in its next round). 1 if an override was released, 0 (with a note in
+ * msg) if it had none; -ENOENT if there is no such backend. */
 int lb_backend_release(struct lb_dp *dp, const struct lb_vip_key *vip,
 		       const __u8 addr[16], __u8 family, char *msg, size_t len);
 /* Every slot of lb_backends, all[id] for id 0 .. LB_MAX_BACKENDS-1, read

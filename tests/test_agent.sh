@@ -14,6 +14,9 @@
 #     loses its weight within two polls of the saturation being visible.
 #  4. a worker that hangs is OPEN after fail_threshold failed polls,
 #     HALF_OPEN after the ejection time, HEALTHY again once it recovers.
+#  4b. an operator's set-weight / backend state on an agent-driven backend
+#     is an override: the agent leaves it alone and reports it (lbctl show,
+#     /metrics, its log) until `lbctl backend release`; --for expires it.
 #  5. SIGKILL the agent while streams run: new connections still work
 #     (fail-static), a new agent adopts the maps, no stream breaks.
 #  6. a worker that dies is DOWN (its closed connection prompts an early poll); SIGHUP with a bad file is refused and
@@ -311,6 +314,53 @@ fi
 : "${t_open:=}"
 
 lint_metrics "after a death, an ejection and failed polls"
+
+# ---- 4b. the operator's override -----------------------------------------
+V="$VIP4:$PORT/tcp"
+ovr() { L show -j | python3 -c '
+import json, sys
+for v in json.load(sys.stdin)["vips"]:
+    for b in v["backends"]:
+        if b["address"] == sys.argv[1]:
+            o = b["override"]; print(o["of"] if o else "none"); sys.exit(0)
+print("missing")' "$1"; }
+weight_is() { [ "$(be "$1" weight)" = "$2" ]; }
+weight_not() { w=$(be "$1" weight); [ "$w" != "$2" ] && [ "$w" != none ]; }
+wait_for 10 all_healthy || bad "backends not healthy before the override test"
+mark=$(wc -l <"$tmp/agent.log")
+gen0=$(L show -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["generation"])')
+L set-weight "$V" "$(B 3)" 4321 >/dev/null || bad "set-weight on an agent-driven backend"
+# well over a dozen polls and health rounds: the agent keeps deciding
+sleep 2
+gen1=$(L show -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["generation"])')
+if weight_is "$(B 3)" 4321 && [ "$(ovr "$(B 3)")" = weight ]; then
+	ok "override: the operator's weight 4321 holds over 2 s of agent rounds (generation $gen0 -> $gen1), show says override weight"
+else
+	bad "override not kept: weight $(be "$(B 3)" weight), override $(ovr "$(B 3)")"
+fi
+[ "$(metric inferlb_backend_override "$(B 3)\",of=\"weight\"")" = 1 ] &&
+	[ "$(metric inferlb_backend_override "$(B 3)\",of=\"state\"")" = 0 ] &&
+	[ "$(metric inferlb_backend_override "$(B 1)\",of=\"weight\"")" = 0 ] &&
+	ok "/metrics: inferlb_backend_override says weight for $(B 3), nothing for $(B 1)" ||
+	bad "/metrics override: $(grep inferlb_backend_override "$tmp/m" | head -6)"
+tail -n +"$mark" "$tmp/agent.log" | grep -q "backend $(B 3): operator override of weight" &&
+	ok "agent log: it saw the override and leaves it alone" ||
+	bad "agent log has no override line: $(tail -n +"$mark" "$tmp/agent.log" | tail -3)"
+L backend release "$V" "$(B 3)" >/dev/null || bad "backend release"
+wait_for 5 weight_not "$(B 3)" 4321 &&
+	[ "$(ovr "$(B 3)")" = none ] &&
+	ok "release: the agent sets $(B 3) again (weight $(be "$(B 3)" weight)), no override shown" ||
+	bad "after release: weight $(be "$(B 3)" weight), override $(ovr "$(B 3)")"
+L backend state "$V" "$(B 3)" draining --for 1s >/dev/null || bad "backend state --for"
+if state_is "$(B 3)" draining && [ "$(ovr "$(B 3)")" = state ]; then
+	ok "state override draining --for 1s: held"
+else
+	bad "state override: $(be "$(B 3)" state), $(ovr "$(B 3)")"
+fi
+wait_for 5 state_is "$(B 3)" healthy && [ "$(ovr "$(B 3)")" = none ] &&
+	ok "--for 1s ran out: the agent took $(B 3) back (healthy, no override)" ||
+	bad "--for did not expire: $(be "$(B 3)" state), $(ovr "$(B 3)")"
+lint_metrics "with an override in force and released"
 
 # ---- 5. fail-static: SIGKILL the agent while streams run ------------------
 gen0=$(L show -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["generation"])')

@@ -1019,6 +1019,38 @@ static void hostport_bad(const char *s, const char *why)
 	assert_int_equal(port, 7);	/* untouched */
 }
 
+/* lb_parse_duration_ns: lbctl's --for DURATION */
+static void test_duration(void **state)
+{
+	static const struct {
+		const char *s;
+		unsigned long long ns;	/* 0: must be refused */
+	} cases[] = {
+		{ "500ms", 500000000ull }, { "1ms", 1000000ull }, { "30s", 30000000000ull },
+		{ "30", 30000000000ull }, { "10m", 600000000000ull },
+		{ "2h", 7200000000000ull }, { "1d", 86400000000000ull },
+		{ "366d", LB_DURATION_MAX_NS },
+		{ "367d", 0 }, { "0s", 0 }, { "0", 0 }, { "", 0 }, { "s", 0 },
+		{ "-1s", 0 }, { "+1s", 0 }, { " 1s", 0 }, { "1s ", 0 }, { "1.5s", 0 },
+		{ "1 s", 0 }, { "10x", 0 }, { "1sec", 0 }, { "1S", 0 }, { "1hm", 0 },
+		{ "99999999999999999999s", 0 }, { "18446744073709551615ms", 0 },
+	};
+	__u64 ns;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ns = 12345;
+		if (cases[i].ns) {
+			assert_int_equal(lb_parse_duration_ns(cases[i].s, &ns), 0);
+			assert_true(ns == cases[i].ns);
+		} else {
+			assert_int_equal(lb_parse_duration_ns(cases[i].s, &ns), -EINVAL);
+			assert_true(ns == 12345);	/* untouched */
+		}
+	}
+	assert_int_equal(lb_parse_duration_ns(NULL, &ns), -EINVAL);
+}
+
 static void test_hostport(void **state)
 {
 	struct lb_vip_key k;
@@ -1091,6 +1123,7 @@ int main(void)
 		cmocka_unit_test(test_guard_keys),
 		cmocka_unit_test(test_topo_agent_names),
 		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_duration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

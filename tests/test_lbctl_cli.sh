@@ -241,10 +241,54 @@ sys.exit(0 if all(v[k] == w for k, w in want.items()) else 1)' $V &&
 	ok || bad "vip set / show"
 L backend state $V 198.18.40.2 down >/dev/null &&
 	L show | grep -q "198.18.40.2 .* down" && ok || bad "backend state down"
+L show | grep -q "198.18.40.2 .* down  *override state until released" &&
+	ok || bad "backend state down is shown as an override: $(L show | grep 198.18.40.2)"
 L vip set $V --policy maglev --rate 0 --burst 0 --client-rate 0 --client-prefix 32 \
 	--refuse reset --fail-open off >/dev/null &&
 	L backend state $V 198.18.40.2 healthy >/dev/null &&
-	[ "$(L show -j)" = "$before" ] && ok || bad "vip set / backend state back"
+	L backend release $V 198.18.40.2 >/dev/null &&
+	[ "$(L show -j)" = "$before" ] && ok || bad "vip set / backend state back, released"
+
+# be_field ADDR FIELD: one field of a backend in show -j
+be_field() { L -j show | python3 -c '
+import json, sys
+print([b for v in json.load(sys.stdin)["vips"] for b in v["backends"]
+       if b["address"] == sys.argv[1]][0][sys.argv[2]])' "$1" "$2"; }
+# Weight ownership: set-weight is an override (until released, or --for);
+# release hands it back and changes neither weight nor state.
+L set-weight $V 198.18.40.2 7 --for 90s >/dev/null &&
+	L -j show | python3 -c '
+import json, sys
+b = [b for v in json.load(sys.stdin)["vips"] for b in v["backends"]
+     if b["address"] == "198.18.40.2"][0]
+o = b["override"]
+sys.exit(0 if b["weight"] == 7 and o["of"] == "weight" and 85 <= o["expires_in_s"] <= 90 else 1)' &&
+	ok || bad "set-weight --for 90s: $(L -j show)"
+L backend state $V 198.18.40.2 draining >/dev/null &&
+	L show | grep -q "198.18.40.2 .* override weight+state until released" &&
+	ok || bad "weight and state overrides: $(L show | grep 198.18.40.2)"
+out=$(L backend release $V 198.18.40.2) &&
+	[ "$out" = "released 198.18.40.2" ] &&
+	L show | grep "198.18.40.2" | grep -qv override &&
+	[ "$(be_field 198.18.40.2 weight)" = 7 ] && [ "$(be_field 198.18.40.2 state)" = draining ] &&
+	ok || bad "release: '$out', $(L show | grep 198.18.40.2)"
+out=$(L backend release $V 198.18.40.2) &&
+	[ "$out" = "198.18.40.2 has no override; nothing to release" ] &&
+	ok || bad "release without an override: '$out'"
+L backend state $V 198.18.40.2 healthy >/dev/null && L set-weight $V 198.18.40.2 100 >/dev/null &&
+	L backend release $V 198.18.40.2 >/dev/null &&
+	[ "$(be_field 198.18.40.2 weight)" = 100 ] && [ "$(be_field 198.18.40.2 state)" = healthy ] &&
+	[ "$(be_field 198.18.40.2 override)" = None ] &&
+	ok || bad "weight, state and overrides back: $(L show | grep 198.18.40.2)"
+# set-weight rebuilt the table (its generation moved): the new baseline
+before=$(L show -j)
+expect 1 backend release $V 198.18.40.99
+expect 2 backend release $V
+expect 2 set-weight $V 198.18.40.2 5 --for 0s
+expect 2 set-weight $V 198.18.40.2 5 --for 10x
+expect 2 set-weight $V 198.18.40.2 5 --for 367d
+expect 2 set-weight $V 198.18.40.2 5 --for
+expect 2 backend state $V 198.18.40.2 down --for -1s
 
 # Concurrent lbctl runs serialize on the pin directory's lock: 12 parallel
 # VIP adds all land with distinct ids, 12 parallel deletes remove them all.
