@@ -67,9 +67,9 @@ static void logf_(const char *fmt, ...)
 static void adopt(const struct lb_agent_conf *conf, struct lb_agent_backend *b,
 		  const struct lb_backend *live, uint64_t now)
 {
-	struct lb_backend_pol *p = &b->pol;
+	struct lb_policy_backend *p = &b->pol;
 
-	lb_backend_pol_init(p, b->conf->capacity);
+	lb_policy_backend_init(p, b->conf->capacity);
 	b->weight = live->weight;
 	b->state = live->state;
 	b->rate = live->rate;
@@ -276,11 +276,11 @@ static int vip_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 static int runtime_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 			 const struct lb_runtime *old, char *msg, size_t len)
 {
-	static struct lb_backend all[LB_MAX_BACKENDS];
 	uint64_t now = lb_agent_now_ms();
+	struct lb_backend *all = NULL;
 	size_t nb = 0, k = 0;
 	char perr[128];
-	int err;
+	int err = 0;
 
 	for (size_t i = 0; i < conf->topo.n_vips; i++)
 		nb += conf->topo.vips[i].n_backends;
@@ -291,20 +291,24 @@ static int runtime_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 	lb_poller_on_closed(a->poller, on_closed);
 	a->vips = calloc(conf->topo.n_vips ? conf->topo.n_vips : 1, sizeof(*a->vips));
 	a->be = calloc(nb ? nb : 1, sizeof(*a->be));
-	if (!a->vips || !a->be)
-		return lb_msgf(msg, len, -ENOMEM, "out of memory");
+	all = calloc(LB_MAX_BACKENDS, sizeof(*all));	/* every slot: ~900 KB */
+	if (!a->vips || !a->be || !all) {
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
 	err = lb_backend_read_all(&a->dp, all);
-	if (err)
-		return lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
+	if (err) {
+		lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
+		goto out;
+	}
 	a->n_vips = conf->topo.n_vips;
 	a->n_be = nb;
-	for (size_t i = 0; i < conf->topo.n_vips; i++) {
+	for (size_t i = 0; !err && i < conf->topo.n_vips; i++)
 		err = vip_build(a, conf, &a->vips[i], &conf->topo.vips[i], all, old,
 				&k, now, msg, len);
-		if (err)
-			return err;
-	}
-	return 0;
+out:
+	free(all);
+	return err;
 }
 
 /* ---- start, reload, stop ---------------------------------------------- */
@@ -700,7 +704,7 @@ static bool rate_moved(const struct lb_agent_conf *c, __u32 live, __u32 want)
  * policy's weight and state, and its new-flow rate. Whatever else may
  * decide a backend's entry (an operator's override) belongs here.
  */
-static struct lb_backend_ctl target_of(const struct lb_agent *a,
+static struct lb_publish_entry target_of(const struct lb_agent *a,
 				       const struct lb_agent_vip *v, size_t i,
 				       const struct lb_decision *d, uint64_t now)
 {
@@ -710,7 +714,7 @@ static struct lb_backend_ctl target_of(const struct lb_agent *a,
 	 * policy gave a weight, whatever their breaker says */
 	__u8 state = d->panic && v->out[i] ? LB_BE_HEALTHY : b->pol.state;
 
-	return (struct lb_backend_ctl){
+	return (struct lb_publish_entry){
 		.id = b->id,
 		.weight = v->out[i],
 		.state = state,
@@ -721,7 +725,7 @@ static struct lb_backend_ctl target_of(const struct lb_agent *a,
 
 /* Whether b already has what c asks; a field an operator's override
  * holds is not the agent's to change, so it never counts as a difference. */
-static bool is_live(const struct lb_backend_ctl *c,
+static bool is_live(const struct lb_publish_entry *c,
 		    const struct lb_agent_backend *b)
 {
 	return ((b->override & LB_BACKEND_F_OVR_WEIGHT) || c->weight == b->weight) &&
@@ -755,7 +759,7 @@ static void log_override(const struct lb_agent_backend *b, __u8 now_ovr)
  * failure the maps may be half-written: counted, logged, and reconciled
  * from the config at the next round. */
 static void publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
-			struct lb_backend_ctl *ctl)
+			struct lb_publish_entry *ctl)
 {
 	bool rebuilt = false;
 	char err[256], s[80];
@@ -832,7 +836,7 @@ static void refresh_overrides(struct lb_agent *a, struct lb_agent_vip *v)
 
 static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 {
-	struct lb_backend_ctl *ctl = v->ctl;
+	struct lb_publish_entry *ctl = v->ctl;
 	bool write = false;
 
 	if (now >= v->next_override_check_ms) {

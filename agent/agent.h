@@ -49,7 +49,7 @@ struct lb_agent_backend {
 	const struct lb_topo_backend *conf;	/* in agent->conf.topo */
 	struct lb_agent_vip *vip;
 	__u32 id;			/* lb_backends id */
-	struct lb_backend_pol pol;
+	struct lb_policy_backend pol;
 	struct lb_probe probe[LB_PROBE_KINDS];
 	/* this round's results, folded into one LB_EV_POLL */
 	enum lb_health health;
@@ -83,9 +83,9 @@ struct lb_agent_vip {
 	uint64_t rebuilds;
 	/* scratch for decide: policy states, live and target weights, and
 	 * what to publish */
-	struct lb_backend_pol *pols;
+	struct lb_policy_backend *pols;
 	uint32_t *cur, *out;
-	struct lb_backend_ctl *ctl;
+	struct lb_publish_entry *ctl;
 	/* when to read the VIP's backends for operators' overrides again
 	 * (once per health interval: refresh_overrides in agent.c) */
 	uint64_t next_override_check_ms;

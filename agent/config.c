@@ -98,13 +98,13 @@ enum ptype { P_U32, P_DBL };
 struct pfield {
 	const char *key;
 	enum ptype type;
-	bool in_conf;		/* struct lb_agent_conf, not lb_policy_cfg */
+	bool in_conf;		/* struct lb_agent_conf, not lb_policy_params */
 	size_t off;
-	const char *rule;	/* what lb_policy_cfg_check() wants */
+	const char *rule;	/* what lb_policy_params_check() wants */
 };
 
-#define PU(f, r) { #f, P_U32, false, offsetof(struct lb_policy_cfg, f), r }
-#define PD(f, r) { #f, P_DBL, false, offsetof(struct lb_policy_cfg, f), r }
+#define PU(f, r) { #f, P_U32, false, offsetof(struct lb_policy_params, f), r }
+#define PD(f, r) { #f, P_DBL, false, offsetof(struct lb_policy_params, f), r }
 
 static const struct pfield pfields[] = {
 	PU(poll_interval_ms, "> 0"),
@@ -134,7 +134,7 @@ static const struct pfield pfields[] = {
 
 #define NPF (sizeof(pfields) / sizeof(pfields[0]))
 
-/* Which rule lb_policy_cfg_check() found broken, said at the value that
+/* Which rule lb_policy_params_check() found broken, said at the value that
  * breaks it, or at the mapping when the default does. */
 static int policy_check(struct lb_agent_conf *c, struct lb_yaml_doc *d,
 			const struct lb_yaml_node *m,
@@ -143,7 +143,7 @@ static int policy_check(struct lb_agent_conf *c, struct lb_yaml_doc *d,
 	const char *bad;
 	size_t i;
 
-	if (!lb_policy_cfg_check(&c->policy, &bad))
+	if (!lb_policy_params_check(&c->policy, &bad))
 		return 0;
 	for (i = 0; i < NPF; i++)
 		if (bad && !strcmp(pfields[i].key, bad))
@@ -444,7 +444,7 @@ int lb_agent_conf_load_buf(const char *name, const char *buf, size_t len,
 	memset(out, 0, sizeof(*out));
 	strcpy(c.metrics_listen, LB_AGENT_METRICS_LISTEN_DEFAULT);
 	strcpy(c.pin_dir, LB_PIN_DIR_DEFAULT);
-	lb_policy_cfg_default(&c.policy);
+	lb_policy_params_default(&c.policy);
 	rc = lb_yaml_parse(&d, name, buf, len, err, errlen);
 	if (rc)
 		return rc;

@@ -29,7 +29,7 @@
  *                                      #   delete more than this percent of
  *                                      #   a VIP's backends, or every VIP,
  *                                      #   is refused (0..100)
- *   policy:                            # struct lb_policy_cfg, same names
+ *   policy:                            # struct lb_policy_params, same names
  *     poll_interval_ms: 100            # metrics
  *     health_interval_ms: 1000         # health (and DCGM)
  *     stale_ms: 500
@@ -97,7 +97,7 @@ struct lb_agent_conf {
 	bool prune;			/* lb_apply_opts.prune */
 	uint32_t max_backend_delete_pct;
 	/* policy: */
-	struct lb_policy_cfg policy;
+	struct lb_policy_params policy;
 	double backend_rate_per_capacity;
 	uint32_t backend_burst;
 	/* vips: */

@@ -57,7 +57,7 @@
 
 #include "policy.h"
 
-void lb_policy_cfg_default(struct lb_policy_cfg *cfg)
+void lb_policy_params_default(struct lb_policy_params *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->poll_interval_ms = 100;
@@ -87,7 +87,7 @@ static bool in_range(double x, double lo, double hi)
 	return x >= lo && x <= hi;
 }
 
-int lb_policy_cfg_check(const struct lb_policy_cfg *cfg, const char **field)
+int lb_policy_params_check(const struct lb_policy_params *cfg, const char **field)
 {
 	const char *bad = NULL;
 
@@ -133,7 +133,7 @@ int lb_policy_cfg_check(const struct lb_policy_cfg *cfg, const char **field)
 	return bad ? -EINVAL : 0;
 }
 
-void lb_backend_pol_init(struct lb_backend_pol *b, double capacity)
+void lb_policy_backend_init(struct lb_policy_backend *b, double capacity)
 {
 	memset(b, 0, sizeof(*b));
 	b->state = LB_BE_STARTING;
@@ -141,7 +141,7 @@ void lb_backend_pol_init(struct lb_backend_pol *b, double capacity)
 	b->last_health = LB_H_UNREACHABLE;
 }
 
-uint64_t lb_policy_eject_ms(const struct lb_policy_cfg *cfg, uint32_t n)
+uint64_t lb_policy_eject_ms(const struct lb_policy_params *cfg, uint32_t n)
 {
 	double ms = cfg->eject_base_ms;
 	uint32_t i;
@@ -154,7 +154,7 @@ uint64_t lb_policy_eject_ms(const struct lb_policy_cfg *cfg, uint32_t n)
 	return (uint64_t)ms;
 }
 
-double lb_policy_slow_start(const struct lb_policy_cfg *cfg,
+double lb_policy_slow_start(const struct lb_policy_params *cfg,
 			    uint64_t since, uint64_t now)
 {
 	double dt, f;
@@ -177,7 +177,7 @@ static double load_term(double v, double sat)
 	return v / sat;
 }
 
-double lb_policy_headroom(const struct lb_policy_cfg *cfg,
+double lb_policy_headroom(const struct lb_policy_params *cfg,
 			  const struct lb_signals *sig)
 {
 	double load = 0.0, t;
@@ -200,14 +200,14 @@ double lb_policy_headroom(const struct lb_policy_cfg *cfg,
 	return load >= 1.0 ? 0.0 : 1.0 - load;
 }
 
-static bool is_stale(const struct lb_policy_cfg *cfg,
-		     const struct lb_backend_pol *b, uint64_t now)
+static bool is_stale(const struct lb_policy_params *cfg,
+		     const struct lb_policy_backend *b, uint64_t now)
 {
 	return !b->has_sig || (now > b->sig_at && now - b->sig_at > cfg->stale_ms);
 }
 
-double lb_policy_share(const struct lb_policy_cfg *cfg,
-		       const struct lb_backend_pol *b, uint64_t now)
+double lb_policy_share(const struct lb_policy_params *cfg,
+		       const struct lb_policy_backend *b, uint64_t now)
 {
 	double h;
 
@@ -223,8 +223,8 @@ double lb_policy_share(const struct lb_policy_cfg *cfg,
 	return h;
 }
 
-static void update_signals(const struct lb_policy_cfg *cfg,
-			   struct lb_backend_pol *b,
+static void update_signals(const struct lb_policy_params *cfg,
+			   struct lb_policy_backend *b,
 			   const struct lb_signals *sig, uint64_t now)
 {
 	double raw = lb_policy_headroom(cfg, sig);
@@ -241,7 +241,7 @@ static void update_signals(const struct lb_policy_cfg *cfg,
 	b->sig_at = now;
 }
 
-static void enter_healthy(struct lb_backend_pol *b, uint64_t now, bool ramp)
+static void enter_healthy(struct lb_policy_backend *b, uint64_t now, bool ramp)
 {
 	b->state = LB_BE_HEALTHY;
 	b->fails = 0;
@@ -250,7 +250,7 @@ static void enter_healthy(struct lb_backend_pol *b, uint64_t now, bool ramp)
 }
 
 /* No new flows, established ones kept; failures are counted afresh. */
-static void enter_draining(struct lb_backend_pol *b)
+static void enter_draining(struct lb_policy_backend *b)
 {
 	b->state = LB_BE_DRAINING;
 	b->fails = 0;
@@ -259,7 +259,7 @@ static void enter_draining(struct lb_backend_pol *b)
 /* A backend that was not serving answers OK: HEALTHY with a slow start
  * (cold caches), or DRAINING while the operator drains it. Either way a
  * poll succeeded, so the count of consecutive failures starts over. */
-static void enter_serving(struct lb_backend_pol *b, uint64_t now)
+static void enter_serving(struct lb_policy_backend *b, uint64_t now)
 {
 	if (b->op_drain)
 		enter_draining(b);
@@ -267,8 +267,8 @@ static void enter_serving(struct lb_backend_pol *b, uint64_t now)
 		enter_healthy(b, now, true);
 }
 
-static void enter_open(const struct lb_policy_cfg *cfg,
-		       struct lb_backend_pol *b, uint64_t now)
+static void enter_open(const struct lb_policy_params *cfg,
+		       struct lb_policy_backend *b, uint64_t now)
 {
 	if (b->ejections < UINT32_MAX)
 		b->ejections++;
@@ -279,15 +279,15 @@ static void enter_open(const struct lb_policy_cfg *cfg,
 }
 
 /* Count one failure; open the breaker at the threshold. */
-static void count_fail(const struct lb_policy_cfg *cfg,
-		       struct lb_backend_pol *b, uint64_t now)
+static void count_fail(const struct lb_policy_params *cfg,
+		       struct lb_policy_backend *b, uint64_t now)
 {
 	if (++b->fails >= cfg->fail_threshold)
 		enter_open(cfg, b, now);
 }
 
-static void trial_ok(const struct lb_policy_cfg *cfg,
-		     struct lb_backend_pol *b, uint64_t now)
+static void trial_ok(const struct lb_policy_params *cfg,
+		     struct lb_policy_backend *b, uint64_t now)
 {
 	if (++b->trials_ok < cfg->half_open_trials)
 		return;
@@ -295,8 +295,8 @@ static void trial_ok(const struct lb_policy_cfg *cfg,
 	enter_serving(b, now);
 }
 
-static void step_poll(const struct lb_policy_cfg *cfg,
-		      struct lb_backend_pol *b, const struct lb_event *ev,
+static void step_poll(const struct lb_policy_params *cfg,
+		      struct lb_policy_backend *b, const struct lb_event *ev,
 		      uint64_t now)
 {
 	enum lb_health h = ev->health;
@@ -363,8 +363,8 @@ static void step_poll(const struct lb_policy_cfg *cfg,
 	}
 }
 
-enum lb_be_state lb_policy_step(const struct lb_policy_cfg *cfg,
-				struct lb_backend_pol *b,
+enum lb_be_state lb_policy_step(const struct lb_policy_params *cfg,
+				struct lb_policy_backend *b,
 				const struct lb_event *ev, uint64_t now)
 {
 	if (b->state == LB_BE_OPEN && now >= b->open_until) {
@@ -440,7 +440,7 @@ static uint32_t to_weight(double cap, double max_cap, double share)
 	return (uint32_t)lround(w);
 }
 
-static bool moved(const struct lb_policy_cfg *cfg, uint32_t cur, uint32_t tgt)
+static bool moved(const struct lb_policy_params *cfg, uint32_t cur, uint32_t tgt)
 {
 	uint32_t hi = cur > tgt ? cur : tgt;
 	uint32_t d = cur > tgt ? cur - tgt : tgt - cur;
@@ -450,15 +450,15 @@ static bool moved(const struct lb_policy_cfg *cfg, uint32_t cur, uint32_t tgt)
 	return d > cfg->hysteresis * hi;
 }
 
-static bool takes_flows(const struct lb_backend_pol *b)
+static bool takes_flows(const struct lb_policy_backend *b)
 {
 	return b->state == LB_BE_HEALTHY || b->state == LB_BE_HALF_OPEN;
 }
 
 /* Rules 1-3 of lb_policy_decide (policy.h): the target weights into
  * out[], and d's panic, all_saturated and available. */
-static void targets(const struct lb_policy_cfg *cfg,
-		    const struct lb_backend_pol *b, size_t n, uint64_t now,
+static void targets(const struct lb_policy_params *cfg,
+		    const struct lb_policy_backend *b, size_t n, uint64_t now,
 		    uint32_t *out, struct lb_decision *d)
 {
 	double max_cap = 0.0;
@@ -499,7 +499,7 @@ static void targets(const struct lb_policy_cfg *cfg,
 }
 
 /* Rules 4-5: whether the targets in out[] should replace cur[] now. */
-static bool rebuild_due(const struct lb_policy_cfg *cfg,
+static bool rebuild_due(const struct lb_policy_params *cfg,
 			const struct lb_publish_state *ps, size_t n,
 			uint64_t now, const uint32_t *cur, const uint32_t *out)
 {
@@ -520,9 +520,9 @@ static bool rebuild_due(const struct lb_policy_cfg *cfg,
 	return removal || now >= ps->last_rebuild + 1000 / cfg->max_rebuilds_per_s;
 }
 
-struct lb_decision lb_policy_decide(const struct lb_policy_cfg *cfg,
+struct lb_decision lb_policy_decide(const struct lb_policy_params *cfg,
 				    struct lb_publish_state *ps,
-				    const struct lb_backend_pol *b, size_t n,
+				    const struct lb_policy_backend *b, size_t n,
 				    uint64_t now, const uint32_t *cur,
 				    uint32_t *out)
 {

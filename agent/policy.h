@@ -56,7 +56,7 @@
  */
 #define LB_POLICY_SAT_HEADROOM 0.1
 
-struct lb_policy_cfg {
+struct lb_policy_params {
 	/* Poll period of health and /metrics. 100 ms: GIE refreshes at
 	 * 50 ms; 100 ms keeps scrape load low and still reacts in 2 polls. */
 	uint32_t poll_interval_ms;
@@ -104,9 +104,9 @@ struct lb_policy_cfg {
 	double ewma_up;
 };
 
-void lb_policy_cfg_default(struct lb_policy_cfg *cfg);
+void lb_policy_params_default(struct lb_policy_params *cfg);
 /* 0 if usable; otherwise -EINVAL and *field names the bad knob. */
-int lb_policy_cfg_check(const struct lb_policy_cfg *cfg, const char **field);
+int lb_policy_params_check(const struct lb_policy_params *cfg, const char **field);
 
 /*
  * A backend's state is the ABI's enum lb_be_state (inferlb.h), the value
@@ -146,7 +146,7 @@ struct lb_event {
 };
 
 /* Per-backend policy state; owned by the caller, changed by lb_policy_step. */
-struct lb_backend_pol {
+struct lb_policy_backend {
 	enum lb_be_state state;
 	double capacity;	/* relative speed (> 0), from config */
 	bool op_drain;		/* operator drain is sticky until UNDRAIN */
@@ -162,36 +162,36 @@ struct lb_backend_pol {
 	double headroom;	/* smoothed, 0..1 */
 };
 
-void lb_backend_pol_init(struct lb_backend_pol *b, double capacity);
+void lb_policy_backend_init(struct lb_policy_backend *b, double capacity);
 
 /*
  * Apply one event at time now; returns the new state. See the
  * transition table in policy.c.
  */
-enum lb_be_state lb_policy_step(const struct lb_policy_cfg *cfg,
-				struct lb_backend_pol *b,
+enum lb_be_state lb_policy_step(const struct lb_policy_params *cfg,
+				struct lb_policy_backend *b,
 				const struct lb_event *ev, uint64_t now);
 
 /* Ejection length of the n-th consecutive open (n >= 1). */
-uint64_t lb_policy_eject_ms(const struct lb_policy_cfg *cfg, uint32_t n);
+uint64_t lb_policy_eject_ms(const struct lb_policy_params *cfg, uint32_t n);
 
 /* Envoy slow-start factor for a backend healthy since `since`. */
-double lb_policy_slow_start(const struct lb_policy_cfg *cfg,
+double lb_policy_slow_start(const struct lb_policy_params *cfg,
 			    uint64_t since, uint64_t now);
 
 /* Unsmoothed headroom of one set of signals, 0..1. */
-double lb_policy_headroom(const struct lb_policy_cfg *cfg,
+double lb_policy_headroom(const struct lb_policy_params *cfg,
 			  const struct lb_signals *sig);
 
 /* Fraction of its capacity a backend should get now (the "share"). */
-double lb_policy_share(const struct lb_policy_cfg *cfg,
-		       const struct lb_backend_pol *b, uint64_t now);
+double lb_policy_share(const struct lb_policy_params *cfg,
+		       const struct lb_policy_backend *b, uint64_t now);
 
 /*
  * P2C LOAD SCORE (lb_be_load.score, read by the datapath's p2c policy)
  *   score = floor(LB_P2C_FLOW_SCORE * (waiting + running) / capacity)
  *   an absent, negative or non-finite signal counts 0 (as in the weight);
- *   capacity that is not > 0 and finite counts 1 (as lb_backend_pol_init);
+ *   capacity that is not > 0 and finite counts 1 (as lb_policy_backend_init);
  *   clamped to LB_POLICY_P2C_SCORE_MAX.
  *
  * Why this shape: p2c is Mitzenmacher's power of two choices as Envoy's
@@ -254,9 +254,9 @@ struct lb_decision {
  *     weight to 0 is never delayed: new flows to a dead or ejected
  *     backend are the failures the breaker exists to stop.
  */
-struct lb_decision lb_policy_decide(const struct lb_policy_cfg *cfg,
+struct lb_decision lb_policy_decide(const struct lb_policy_params *cfg,
 				    struct lb_publish_state *ps,
-				    const struct lb_backend_pol *b, size_t n,
+				    const struct lb_policy_backend *b, size_t n,
 				    uint64_t now, const uint32_t *cur,
 				    uint32_t *out);
 

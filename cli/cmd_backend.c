@@ -82,19 +82,59 @@ static const struct opt_desc *const weight_tables[] = {
 	backend_args, weight_args, override_args, NULL
 };
 
+/* What each backend command asks of the library. */
+enum backend_op { BE_ADD, BE_DEL, BE_STATE, BE_WEIGHT, BE_RELEASE };
+
+/*
+ * The one path every backend command takes: lock and open the datapath,
+ * make the change, close. Returns the library's result (>= 0), or -1
+ * after printing the error (nothing changed).
+ */
+static int backend_change(const struct backend_opts *o, enum backend_op op)
+{
+	const __u8 *ad = o->be.addr;
+	__u8 fam = o->be.family;
+	char msg[CLI_MSG_LEN];
+	struct lb_dp dp;
+	int rc = -EINVAL;
+
+	if (cli_open_dp(&dp))
+		return -1;
+	switch (op) {
+	case BE_ADD:
+		rc = lb_backend_add(&dp, &o->vip, ad, fam, o->weight, msg, sizeof(msg));
+		break;
+	case BE_DEL:
+		rc = lb_backend_del(&dp, &o->vip, ad, fam, msg, sizeof(msg));
+		break;
+	case BE_STATE:
+		rc = lb_backend_set_state(&dp, &o->vip, ad, fam, o->state, o->for_ns,
+					  msg, sizeof(msg));
+		break;
+	case BE_WEIGHT:
+		rc = lb_backend_set_weight(&dp, &o->vip, ad, fam, o->weight,
+					   o->for_ns, msg, sizeof(msg));
+		break;
+	case BE_RELEASE:
+		rc = lb_backend_release(&dp, &o->vip, ad, fam, msg, sizeof(msg));
+		break;
+	}
+	if (rc < 0) {
+		cli_fail(&dp, msg);
+		return -1;
+	}
+	lb_dp_close(&dp);
+	return rc;
+}
+
 static int do_backend_add(void *p, const struct opt_args *given)
 {
 	const struct backend_opts *o = p;
-	char msg[CLI_MSG_LEN], a[64], s[80];
-	struct lb_dp dp;
+	char a[64], s[80];
 
 	(void)given;
-	if (cli_open_dp(&dp))
+	if (backend_change(o, BE_ADD) < 0)
 		return EXIT_RUNTIME;
-	if (lb_backend_add(&dp, &o->vip, o->be.addr, o->be.family, o->weight, msg,
-			   sizeof(msg)))
-		return cli_fail(&dp, msg);
-	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
 	lb_out_str("backend", "added backend %s",
 		   lb_fmt_ip(o->be.addr, o->be.family, a, sizeof(a)));
@@ -107,15 +147,11 @@ static int do_backend_add(void *p, const struct opt_args *given)
 static int do_backend_del(void *p, const struct opt_args *given)
 {
 	const struct backend_opts *o = p;
-	char msg[CLI_MSG_LEN], a[64], s[80];
-	struct lb_dp dp;
+	char a[64], s[80];
 
 	(void)given;
-	if (cli_open_dp(&dp))
+	if (backend_change(o, BE_DEL) < 0)
 		return EXIT_RUNTIME;
-	if (lb_backend_del(&dp, &o->vip, o->be.addr, o->be.family, msg, sizeof(msg)))
-		return cli_fail(&dp, msg);
-	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
 	lb_out_str("deleted", "deleted backend %s",
 		   lb_fmt_ip(o->be.addr, o->be.family, a, sizeof(a)));
@@ -127,16 +163,11 @@ static int do_backend_del(void *p, const struct opt_args *given)
 static int do_backend_state(void *p, const struct opt_args *given)
 {
 	const struct backend_opts *o = p;
-	char msg[CLI_MSG_LEN], a[64];
-	struct lb_dp dp;
+	char a[64];
 
 	(void)given;
-	if (cli_open_dp(&dp))
+	if (backend_change(o, BE_STATE) < 0)
 		return EXIT_RUNTIME;
-	if (lb_backend_set_state(&dp, &o->vip, o->be.addr, o->be.family, o->state,
-				 o->for_ns, msg, sizeof(msg)))
-		return cli_fail(&dp, msg);
-	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
 	lb_out_str("backend", "backend %s",
 		   lb_fmt_ip(o->be.addr, o->be.family, a, sizeof(a)));
@@ -148,16 +179,11 @@ static int do_backend_state(void *p, const struct opt_args *given)
 static int do_set_weight(void *p, const struct opt_args *given)
 {
 	const struct backend_opts *o = p;
-	char msg[CLI_MSG_LEN], a[64];
-	struct lb_dp dp;
+	char a[64];
 
 	(void)given;
-	if (cli_open_dp(&dp))
+	if (backend_change(o, BE_WEIGHT) < 0)
 		return EXIT_RUNTIME;
-	if (lb_backend_set_weight(&dp, &o->vip, o->be.addr, o->be.family, o->weight,
-				  o->for_ns, msg, sizeof(msg)))
-		return cli_fail(&dp, msg);
-	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
 	lb_out_str("backend", "weight of %s",
 		   lb_fmt_ip(o->be.addr, o->be.family, a, sizeof(a)));
@@ -170,18 +196,13 @@ static int do_set_weight(void *p, const struct opt_args *given)
 static int do_backend_release(void *p, const struct opt_args *given)
 {
 	const struct backend_opts *o = p;
-	char msg[CLI_MSG_LEN], a[64];
-	struct lb_dp dp;
+	char a[64];
 	int rc;
 
 	(void)given;
-	if (cli_open_dp(&dp))
-		return EXIT_RUNTIME;
-	rc = lb_backend_release(&dp, &o->vip, o->be.addr, o->be.family, msg,
-				sizeof(msg));
+	rc = backend_change(o, BE_RELEASE);
 	if (rc < 0)
-		return cli_fail(&dp, msg);
-	lb_dp_close(&dp);
+		return EXIT_RUNTIME;
 	lb_out_open_object(NULL);
 	lb_out_str("released", rc ? "released %s\n" :
 				    "%s has no override; nothing to release\n",

@@ -575,19 +575,15 @@ void lb_out_text(const char *fmt, ...)
 	va_end(ap);
 }
 
-void lb_err(const char *fmt, ...)
+/* The one error/warning sink: the whole message escaped (arguments reach
+ * it raw), an error as a JSON document of its own in JSON mode. */
+static void emit(bool error, const char *fmt, va_list ap)
 {
-	const char *msg;
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	s = escaped_message(fmt, ap);
-	va_end(ap);
+	char *s = escaped_message(fmt, ap);
 	/* Without memory the unexpanded format still says what failed. */
-	msg = s ? s : fmt;
+	const char *msg = s ? s : fmt;
 
-	if (out.json && !out.done) {
+	if (error && out.json && !out.done) {
 		/* Discard the partial document: stdout gets the error object
 		 * alone, built with the same writer (so same -p style). */
 		doc_reset();
@@ -597,26 +593,28 @@ void lb_err(const char *fmt, ...)
 		buf_putc('\n');
 		buf_flush();
 	} else {
-		/* Text already printed must come before the error when both
+		/* Text already printed must come before the message when both
 		 * streams go to the same place (2>&1). */
 		fflush(stdout);
-		fprintf(stderr, "Error: %s\n", msg);
+		fprintf(stderr, "%s: %s\n", error ? "Error" : "Warning", msg);
 	}
 	free(s);
 }
 
-void lb_warn(const char *fmt, ...)
+void lb_err(const char *fmt, ...)
 {
-	const char *msg;
 	va_list ap;
-	char *s;
 
 	va_start(ap, fmt);
-	s = escaped_message(fmt, ap);
+	emit(true, fmt, ap);
 	va_end(ap);
-	msg = s ? s : fmt;
+}
 
-	fflush(stdout);
-	fprintf(stderr, "Warning: %s\n", msg);
-	free(s);
+void lb_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(false, fmt, ap);
+	va_end(ap);
 }

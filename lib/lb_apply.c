@@ -30,7 +30,7 @@ struct live {
 	int be_n[LB_MAX_VIPS];		/*   .. be[be_first[i] + be_n[i] - 1] */
 	/* publish_vip's scratch (LB_MAX_BACKENDS each): one VIP at a time */
 	struct lb_backend_view *scratch_be;
-	struct lb_backend_ctl *scratch_ctl;
+	struct lb_publish_entry *scratch_ctl;
 };
 
 static const struct lb_vip_view *live_vip(const struct live *l,
@@ -232,7 +232,7 @@ static int publish_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 {
 	const struct lb_vip_view *lv = live_vip(l, &tv->key);
 	struct lb_backend_view *be = l->scratch_be;
-	struct lb_backend_ctl *ctl = l->scratch_ctl;
+	struct lb_publish_entry *ctl = l->scratch_ctl;
 	struct lb_vip_view v;
 	size_t n = 0;
 	bool rebuilt;
@@ -245,9 +245,9 @@ static int publish_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 		return lb_msgf(msg, len, nb, "reading backends failed: %s",
 			       strerror(-nb));
 	for (int i = 0; i < nb; i++) {
-		struct lb_backend_ctl *c = &ctl[n++];
+		struct lb_publish_entry *c = &ctl[n++];
 
-		*c = (struct lb_backend_ctl){ .id = be[i].id,
+		*c = (struct lb_publish_entry){ .id = be[i].id,
 					      .weight = be[i].be.weight,
 					      .state = be[i].be.state,
 					      .rate = be[i].be.rate,

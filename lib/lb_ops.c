@@ -774,7 +774,7 @@ out:
  * The weight and state one entry gets from a publish, given the
  * operator's overrides still in force (expired ones are cleared here).
  */
-static void publish_entry(struct lb_backend *b, struct lb_backend_ctl *c,
+static void publish_entry(struct lb_backend *b, struct lb_publish_entry *c,
 			  __u64 now)
 {
 	__u8 ovr = b->flags & LB_BACKEND_F_OVR;
@@ -792,7 +792,7 @@ static void publish_entry(struct lb_backend *b, struct lb_backend_ctl *c,
 	b->burst = c->burst;
 }
 
-int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_backend_ctl *c,
+int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_publish_entry *c,
 		   size_t n, bool *rebuilt, char *msg, size_t len)
 {
 	struct lb_backend_view *set;

@@ -106,7 +106,7 @@ int lb_nexthop_for(struct lb_dp *dp, const __u8 addr[16], __u8 family,
 		   __u8 mode, struct lb_nexthop *nh, char *msg, size_t len);
 
 /* What lb-agent controls of one backend. */
-struct lb_backend_ctl {
+struct lb_publish_entry {
 	__u32 id;
 	__u32 weight;
 	__u32 rate;
@@ -135,7 +135,7 @@ struct lb_backend_ctl {
  * c[i].weight and c[i].state are set to what is live (the operator's
  * values where an override held).
  */
-int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_backend_ctl *c,
+int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_publish_entry *c,
 		   size_t n, bool *rebuilt, char *msg, size_t len);
 
 #endif /* LB_OPS_H */

@@ -187,9 +187,9 @@ static void test_full(void **state)
 
 static void check_defaults(const struct lb_agent_conf *c)
 {
-	struct lb_policy_cfg p;
+	struct lb_policy_params p;
 
-	lb_policy_cfg_default(&p);
+	lb_policy_params_default(&p);
 	assert_string_equal(c->metrics_listen, LB_AGENT_METRICS_LISTEN_DEFAULT);
 	assert_string_equal(c->pin_dir, LB_PIN_DIR_DEFAULT);
 	assert_int_equal(c->request_timeout_ms,

@@ -453,7 +453,7 @@ static void test_read_error_publishes_nothing(void **state)
 	__u32 a = vip_id_of(&dpa, "198.18.60.100");
 	__u32 *before = calloc(RING, sizeof(__u32));
 	__u32 *after = calloc(RING, sizeof(__u32));
-	struct lb_backend_ctl ctl[NA];
+	struct lb_publish_entry ctl[NA];
 	struct lb_backend_view v[64];
 	struct lb_backend *all = calloc(LB_MAX_BACKENDS, sizeof(*all));
 	struct lb_vip_view vips[8];
@@ -470,7 +470,7 @@ static void test_read_error_publishes_nothing(void **state)
 	n = lb_backend_list(&dpa, a, v, 64);
 	assert_int_equal(n, NA);
 	for (int i = 0; i < n; i++)
-		ctl[i] = (struct lb_backend_ctl){ .id = v[i].id, .weight = 99 };
+		ctl[i] = (struct lb_publish_entry){ .id = v[i].id, .weight = 99 };
 	ring_read(&dpa, a, before);
 	assert_int_equal(bpf_map_lookup_elem(real_info, &a, &info0), 0);
 	/* a backend of A among the slots the short map still holds, and six
@@ -607,13 +607,13 @@ static void test_two_handles(void **state)
 /* ---- operator overrides --------------------------------------------------- */
 
 /* A publish of weight w, state HEALTHY for every backend of B. */
-static void publish_b(__u32 w, struct lb_backend_ctl *ctl, __u32 *ids)
+static void publish_b(__u32 w, struct lb_publish_entry *ctl, __u32 *ids)
 {
 	__u32 b = vip_id_of(&dpa, "198.18.60.101");
 	bool rebuilt;
 
 	for (int i = 0; i < NB; i++)
-		ctl[i] = (struct lb_backend_ctl){ .id = ids[i], .weight = w,
+		ctl[i] = (struct lb_publish_entry){ .id = ids[i], .weight = w,
 						  .state = LB_BE_HEALTHY,
 						  .override = 0xff };
 	if (lb_vip_publish(&dpa, b, ctl, NB, &rebuilt, msg, sizeof(msg)))
@@ -624,7 +624,7 @@ static void test_override(void **state)
 {
 	__u32 b = vip_id_of(&dpa, "198.18.60.101"), ids[NB];
 	__u32 *slots = calloc(RING, sizeof(*slots));
-	struct lb_backend_ctl ctl[NB];
+	struct lb_publish_entry ctl[NB];
 	struct lb_backend be;
 	struct lb_vip_key kb;
 	__u8 a20[16], a21[16], a22[16], a23[16], nope[16];
@@ -675,7 +675,7 @@ static void test_override(void **state)
 		bool rebuilt;
 
 		for (int i = 0; i < NB; i++)
-			ctl[i] = (struct lb_backend_ctl){ .id = ids[i], .weight = 10,
+			ctl[i] = (struct lb_publish_entry){ .id = ids[i], .weight = 10,
 							  .state = LB_BE_DOWN };
 		assert_int_equal(lb_vip_publish(&dpa, b, ctl, NB, &rebuilt, msg,
 						sizeof(msg)), 0);

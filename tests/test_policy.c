@@ -20,12 +20,12 @@
 
 #define EPS 1e-9
 
-static struct lb_policy_cfg cfg;
+static struct lb_policy_params cfg;
 
 static int setup(void **state)
 {
 	(void)state;
-	lb_policy_cfg_default(&cfg);
+	lb_policy_params_default(&cfg);
 	return 0;
 }
 
@@ -44,7 +44,7 @@ static struct lb_event poll_ev(enum lb_health h, double waiting, double kv)
 	return ev;
 }
 
-static enum lb_be_state poll(struct lb_backend_pol *b, enum lb_health h,
+static enum lb_be_state poll(struct lb_policy_backend *b, enum lb_health h,
 			     uint64_t t)
 {
 	struct lb_event ev = poll_ev(h, 0, 0.0);	/* idle */
@@ -52,7 +52,7 @@ static enum lb_be_state poll(struct lb_backend_pol *b, enum lb_health h,
 	return lb_policy_step(&cfg, b, &ev, t);
 }
 
-static enum lb_be_state ev(struct lb_backend_pol *b, enum lb_event_type type,
+static enum lb_be_state ev(struct lb_policy_backend *b, enum lb_event_type type,
 			   uint64_t t)
 {
 	struct lb_event e = { .type = type };
@@ -61,9 +61,9 @@ static enum lb_be_state ev(struct lb_backend_pol *b, enum lb_event_type type,
 }
 
 /* A backend polled OK at t0 with slow start already over. */
-static void healthy_backend(struct lb_backend_pol *b, uint64_t *t)
+static void healthy_backend(struct lb_policy_backend *b, uint64_t *t)
 {
-	lb_backend_pol_init(b, 1.0);
+	lb_policy_backend_init(b, 1.0);
 	assert_int_equal(poll(b, LB_H_OK, *t), LB_BE_HEALTHY);
 	*t += cfg.slow_start_ms;
 	poll(b, LB_H_OK, *t);
@@ -74,15 +74,15 @@ static void test_defaults_valid(void **state)
 	const char *field = "x";
 	(void)state;
 
-	assert_int_equal(lb_policy_cfg_check(&cfg, &field), 0);
+	assert_int_equal(lb_policy_params_check(&cfg, &field), 0);
 	assert_null(field);
 	assert_int_equal(cfg.poll_interval_ms, 100);
 	cfg.kv_sat = 1.5;
-	assert_int_equal(lb_policy_cfg_check(&cfg, &field), -EINVAL);
+	assert_int_equal(lb_policy_params_check(&cfg, &field), -EINVAL);
 	assert_string_equal(field, "kv_sat");
 	cfg.kv_sat = 0.8;
 	cfg.panic_frac = NAN;
-	assert_int_equal(lb_policy_cfg_check(&cfg, &field), -EINVAL);
+	assert_int_equal(lb_policy_params_check(&cfg, &field), -EINVAL);
 	assert_string_equal(field, "panic_frac");
 }
 
@@ -113,7 +113,7 @@ static void test_headroom_formula(void **state)
 
 static void test_saturating_loses_weight(void **state)
 {
-	struct lb_backend_pol b;
+	struct lb_policy_backend b;
 	struct lb_event e;
 	uint64_t t = 1000;
 	double before;
@@ -144,7 +144,7 @@ static void test_saturating_loses_weight(void **state)
 
 static void test_stale_is_saturated(void **state)
 {
-	struct lb_backend_pol b;
+	struct lb_policy_backend b;
 	struct lb_event e;
 	uint64_t t = 0;
 	(void)state;
@@ -165,7 +165,7 @@ static void test_stale_is_saturated(void **state)
 
 static void test_fail_opens_breaker(void **state)
 {
-	struct lb_backend_pol b;
+	struct lb_policy_backend b;
 	uint64_t t = 0;
 	uint32_t i;
 	(void)state;
@@ -184,7 +184,7 @@ static void test_fail_opens_breaker(void **state)
 
 static void test_half_open_then_healthy(void **state)
 {
-	struct lb_backend_pol b;
+	struct lb_policy_backend b;
 	uint64_t t = 0, opened;
 	uint32_t i;
 	(void)state;
@@ -215,7 +215,7 @@ static void test_half_open_then_healthy(void **state)
 	assert_int_equal(b.healthy_since, t);
 }
 
-static uint64_t open_and_reopen(struct lb_backend_pol *b, uint64_t *t)
+static uint64_t open_and_reopen(struct lb_policy_backend *b, uint64_t *t)
 {
 	uint64_t len;
 
@@ -228,7 +228,7 @@ static uint64_t open_and_reopen(struct lb_backend_pol *b, uint64_t *t)
 
 static void test_backoff_grows_and_caps(void **state)
 {
-	struct lb_backend_pol b;
+	struct lb_policy_backend b;
 	uint64_t t = 0;
 	uint32_t i;
 	(void)state;
@@ -260,12 +260,12 @@ static void test_backoff_grows_and_caps(void **state)
 
 static void test_unreachable_down(void **state)
 {
-	struct lb_backend_pol b;
+	struct lb_policy_backend b;
 	uint64_t t = 0;
 	(void)state;
 
 	/* refused while loading is normal for a starting backend */
-	lb_backend_pol_init(&b, 1.0);
+	lb_policy_backend_init(&b, 1.0);
 	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t), LB_BE_STARTING);
 
 	healthy_backend(&b, &t);
@@ -285,7 +285,7 @@ static void test_unreachable_down(void **state)
 
 static void test_draining(void **state)
 {
-	struct lb_backend_pol b;
+	struct lb_policy_backend b;
 	uint64_t t = 0;
 	(void)state;
 
@@ -298,7 +298,7 @@ static void test_draining(void **state)
 	assert_false(b.slow_start);
 
 	/* 503 while starting is not a drain */
-	lb_backend_pol_init(&b, 1.0);
+	lb_policy_backend_init(&b, 1.0);
 	assert_int_equal(poll(&b, LB_H_NOT_READY, t += 100), LB_BE_STARTING);
 
 	/* operator drain is sticky */
@@ -310,7 +310,7 @@ static void test_draining(void **state)
 
 static void test_slow_start_envoy(void **state)
 {
-	struct lb_backend_pol b;
+	struct lb_policy_backend b;
 	const uint64_t t0 = 5000, w = 30000;
 	const double frac[] = { 0.0, 0.25, 0.5, 1.0 };
 	const double aggr[] = { 1.0, 2.0 };
@@ -344,7 +344,7 @@ static void test_slow_start_envoy(void **state)
 	cfg.slow_start_aggression = 1.0;
 
 	/* the share of a freshly healthy idle backend follows the ramp */
-	lb_backend_pol_init(&b, 1.0);
+	lb_policy_backend_init(&b, 1.0);
 	poll(&b, LB_H_OK, t0);
 	assert_true(fabs(lb_policy_share(&cfg, &b, t0) - 0.10) < EPS);
 	poll(&b, LB_H_OK, t0 + 15000);
@@ -353,12 +353,12 @@ static void test_slow_start_envoy(void **state)
 }
 
 /* n idle HEALTHY backends past slow start, all at time t. */
-static void fleet(struct lb_backend_pol *b, size_t n, uint64_t *t)
+static void fleet(struct lb_policy_backend *b, size_t n, uint64_t *t)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		lb_backend_pol_init(&b[i], 1.0);
+		lb_policy_backend_init(&b[i], 1.0);
 		poll(&b[i], LB_H_OK, *t);
 	}
 	*t += cfg.slow_start_ms;
@@ -368,7 +368,7 @@ static void fleet(struct lb_backend_pol *b, size_t n, uint64_t *t)
 
 static void test_decide_capacity_scale(void **state)
 {
-	struct lb_backend_pol b[2];
+	struct lb_policy_backend b[2];
 	struct lb_publish_state ps = { 0 };
 	struct lb_decision d;
 	uint32_t out[2];
@@ -386,7 +386,7 @@ static void test_decide_capacity_scale(void **state)
 
 static void test_hysteresis(void **state)
 {
-	struct lb_backend_pol b[2];
+	struct lb_policy_backend b[2];
 	struct lb_publish_state ps = { 0 };
 	struct lb_decision d;
 	uint32_t cur[2], out[2];
@@ -418,7 +418,7 @@ static void test_hysteresis(void **state)
 
 static void test_rate_limit(void **state)
 {
-	struct lb_backend_pol b[2];
+	struct lb_policy_backend b[2];
 	struct lb_publish_state ps = { 0 };
 	struct lb_decision d;
 	uint32_t cur[2], out[2];
@@ -451,7 +451,7 @@ static void test_rate_limit(void **state)
 
 static void test_panic_fails_open(void **state)
 {
-	struct lb_backend_pol b[4];
+	struct lb_policy_backend b[4];
 	struct lb_publish_state ps = { 0 };
 	struct lb_decision d;
 	uint32_t cur[4], out[4];
@@ -495,7 +495,7 @@ static void test_panic_fails_open(void **state)
 
 static void test_all_saturated_least_bad(void **state)
 {
-	struct lb_backend_pol b[2];
+	struct lb_policy_backend b[2];
 	struct lb_publish_state ps = { 0 };
 	struct lb_decision d;
 	uint32_t out[2];
@@ -517,12 +517,12 @@ static void test_all_saturated_least_bad(void **state)
  * the values the datapath reads, named by lb_names. */
 static void test_init_state_is_abi_starting(void **state)
 {
-	struct lb_backend_pol b;
+	struct lb_policy_backend b;
 	uint64_t t = 0;
 	(void)state;
 
 	memset(&b, 0, sizeof(b));
-	lb_backend_pol_init(&b, 1.0);
+	lb_policy_backend_init(&b, 1.0);
 	assert_int_equal(b.state, LB_BE_STARTING);
 	assert_int_equal(LB_BE_STARTING, 1);
 	assert_string_equal(lb_state_name(b.state), "starting");
@@ -536,11 +536,11 @@ static void test_init_state_is_abi_starting(void **state)
  * failure then must not open the breaker. */
 static void test_ok_poll_restarts_fail_count(void **state)
 {
-	struct lb_backend_pol b;
+	struct lb_policy_backend b;
 	uint64_t t = 0;
 	(void)state;
 
-	lb_backend_pol_init(&b, 1.0);
+	lb_policy_backend_init(&b, 1.0);
 	assert_int_equal(poll(&b, LB_H_UNREACHABLE, t), LB_BE_STARTING);
 	while (b.state != LB_BE_OPEN)
 		poll(&b, LB_H_FAIL, t += 100);
