@@ -246,6 +246,31 @@ static void agent_self(FILE *f, const struct lb_agent *a)
 
 /* Datapath counters, summed over CPUs (st: the snapshot, NULL if the
  * maps could not be read). */
+/* One family of lb_refusals' VIP fields: the reasons, or the outcomes. */
+static void vip_refusals(FILE *f, const struct lb_agent *a,
+			 const struct lb_stats *st, bool outcomes,
+			 const char *name, const char *help)
+{
+	char v[80];
+
+	family(f, name, "counter", help);
+	for (size_t i = 0; i < a->n_vips; i++) {
+		const struct lb_stats_vip *sv =
+			st ? lb_stats_vip(st, a->vips[i].id) : NULL;
+
+		for (size_t k = 0; sv && k < LB_REFUSAL_FIELDS; k++) {
+			const struct lb_reason *r = &lb_refusal_fields[k];
+
+			if (r->backend_only || r->outcome != outcomes)
+				continue;
+			fprintf(f, "%s{vip=\"%s\",%s=\"%s\"} %llu\n", name,
+				lb_fmt_vip(&a->vips[i].conf->key, v, sizeof(v)),
+				outcomes ? "outcome" : "reason", r->name,
+				(unsigned long long)lb_reason_value(&sv->refused, r));
+		}
+	}
+}
+
 static void datapath(FILE *f, struct lb_agent *a, const struct lb_stats *st)
 {
 	static const char *const what[] = { "packets", "bytes", "new_flows" };
@@ -282,24 +307,12 @@ static void datapath(FILE *f, struct lb_agent *a, const struct lb_stats *st)
 			fprintf(f, "%s{%s} %llu\n", name, l, (unsigned long long)val[k]);
 		}
 	}
-	family(f, "inferlb_vip_refused_total", "counter",
-	       "New flows refused per VIP (reason), and what they got (outcome).");
-	for (size_t i = 0; i < a->n_vips; i++) {
-		const struct lb_stats_vip *sv =
-			st ? lb_stats_vip(st, a->vips[i].id) : NULL;
-
-		if (!sv)
-			continue;
-		for (size_t k = 0; k < LB_REFUSAL_FIELDS; k++) {
-			const struct lb_reason *r = &lb_refusal_fields[k];
-
-			if (!r->backend_only)
-				fprintf(f, "inferlb_vip_refused_total{vip=\"%s\",%s=\"%s\"} %llu\n",
-					lb_fmt_vip(&a->vips[i].conf->key, v, sizeof(v)),
-					r->outcome ? "outcome" : "reason", r->name,
-					(unsigned long long)lb_reason_value(&sv->refused, r));
-		}
-	}
+	/* Reasons and outcomes are two families: each refused flow has one
+	 * reason and one outcome, so a sum over either counts it once. */
+	vip_refusals(f, a, st, false, "inferlb_vip_refused_total",
+		     "New flows refused per VIP, by reason.");
+	vip_refusals(f, a, st, true, "inferlb_vip_refusal_outcomes_total",
+		     "What the VIP's refused new flows got (a RST, a drop, the plain choice under fail-open).");
 	if (!st)
 		return;
 	family(f, "inferlb_datapath_packets_total", "counter",

@@ -501,6 +501,29 @@ int lb_nexthop_for(struct lb_dp *dp, const __u8 addr[16], __u8 family,
 	return 0;
 }
 
+/* An ipip VIP's backend needs an outer source address of its family
+ * (lb_settings, from the attached device's addresses). */
+static int encap_source_need(struct lb_dp *dp, const struct lb_vip *v,
+			     __u8 family, char *msg, size_t len)
+{
+	static const __u8 none[16];
+	struct lb_settings cfg = { 0 };
+	__u32 zero = 0;
+
+	if (v->mode != LB_FWD_IPIP)
+		return 0;
+	if (bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg))
+		return lb_msgf(msg, len, -errno, "reading lb_settings failed: %s",
+			       strerror(errno));
+	if (family == LB_AF_INET ? !cfg.encap_src_v4 :
+				   !memcmp(cfg.encap_src_v6, none, 16))
+		return lb_msgf(msg, len, -EADDRNOTAVAIL,
+			       "no IPv%d address on the attached device to send "
+			       "ipip from; add one, or use a VIP with --mode l2dsr",
+			       family == LB_AF_INET ? 4 : 6);
+	return 0;
+}
+
 int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 		   const __u8 addr[16], __u8 family, __u32 weight, char *msg,
 		   size_t len)
@@ -533,22 +556,9 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 			      a, lb_fmt_vip(vip, s, sizeof(s)));
 		goto out;
 	}
-	if (v.info.mode == LB_FWD_IPIP) {
-		static const __u8 none[16];
-		struct lb_settings cfg = { 0 };
-		__u32 zero = 0;
-
-		bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg);
-		if (family == LB_AF_INET ? !cfg.encap_src_v4 :
-					   !memcmp(cfg.encap_src_v6, none, 16)) {
-			err = lb_msgf(msg, len, -EADDRNOTAVAIL,
-				      "no IPv%d address on the attached device to send "
-				      "ipip from; add one, or use a VIP with --mode l2dsr",
-				      family == LB_AF_INET ? 4 : 6);
-			goto out;
-		}
-	}
-	err = lb_nexthop_for(dp, addr, family, v.info.mode, &nh, msg, len);
+	err = encap_source_need(dp, &v.info, family, msg, len);
+	if (!err)
+		err = lb_nexthop_for(dp, addr, family, v.info.mode, &nh, msg, len);
 	if (err)
 		goto out;
 	grown = realloc(set, sizeof(*set) * (n + 1));

@@ -500,6 +500,18 @@ v = json.load(sys.stdin)["vips"][0]["refused"]
 print(v["vip_rate"], v["reset_sent"])')
 [ "$refused" = "2 2" ] && ok "refusals counted: vip_rate and reset_sent 2" ||
 	bad "refusal counters: $refused"
+# /metrics: the reason and the outcome of each refusal in a family of its
+# own, so a sum over either counts each refused flow once (an agent again:
+# the last one stopped under valgrind above)
+has_metric() { [ -n "$(metric "$1" "$2")" ]; }
+start_agent
+wait_for 10 has_metric inferlb_vip_refusal_outcomes_total reset_sent ||
+	bad "no refusal outcomes on /metrics: $(grep refus "$tmp/m" | head -3)"
+m_reasons=$(awk '$1 ~ /^inferlb_vip_refused_total\{/ { s += $2 } END { print s + 0 }' "$tmp/m")
+m_outcomes=$(awk '$1 ~ /^inferlb_vip_refusal_outcomes_total\{/ { s += $2 } END { print s + 0 }' "$tmp/m")
+[ "$m_reasons" = 2 ] && [ "$m_outcomes" = 2 ] &&
+	ok "/metrics: 2 refusals by reason, 2 by outcome (families apart)" ||
+	bad "/metrics refusal sums: reasons $m_reasons, outcomes $m_outcomes"
 L vip set "$VIP4:$PORT/tcp" --rate 0 >/dev/null
 
 echo "$PASSES passed, $FAILS failed"
