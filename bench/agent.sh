@@ -23,6 +23,8 @@
 # (default 30), AGENT_BENCH_PERF=FILE (perf record the agent at 1000 workers)
 set -u
 build=$(realpath "${1:-build}")
+# shellcheck source=tests/wait.sh
+. "$(dirname "$0")/../tests/wait.sh"
 lbctl=$build/lbctl
 agent=$build/lb-agent
 fleetsim=$build/tools/fleetsim
@@ -68,20 +70,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 die() { echo "Error: $*" >&2; DUMP_LOG=1; exit 1; }
-ms() { date +%s%3N; }
 in_lb() { timeout 60 nsenter --net="/run/netns/$NS_LB" "$@"; }
 L() { in_lb "$lbctl" --pin-dir "$pins" "$@"; }
 
-# wait_for SECONDS CMD...: until CMD succeeds, checking every 100 ms
-wait_for() {
-	local end=$(($(ms) + $1 * 1000))
-	shift
-	while [ "$(ms)" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 backend_addr() { # i -> 198.18.64.0/18, skipping .0 and .255
 	local i=$1
@@ -96,6 +87,9 @@ config() {
 		echo "  metrics_listen: 127.0.0.1:$MPORT"
 		echo "  pin_dir: $pins"
 		echo "  request_timeout_ms: 1000"
+		# the runs shrink the same VIP on purpose (1000 workers, then
+		# fewer): past the deletion guard, as an operator would say
+		echo "  prune: true"
 		echo "policy:"
 		echo "  poll_interval_ms: 100"
 		echo "  slow_start_ms: 0"	# steady state from the first poll

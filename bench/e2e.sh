@@ -38,6 +38,8 @@ export E2E_BIN=$build/tools/e2e
 export E2E_PREFIX=ilbb
 # shellcheck source=tests/e2e/topo.sh
 . "$root/tests/e2e/topo.sh"
+# shellcheck source=tests/wait.sh
+. "$root/tests/wait.sh"
 
 lbctl=$build/lbctl
 agent=$build/lb-agent
@@ -104,22 +106,11 @@ trap 'exit 130' INT TERM
 
 die() { echo "Error: $*" >&2; exit 1; }
 warn() { echo "warning: $*" >&2; }
-ms() { date +%s%3N; }
 in_lb() { timeout 60 nsenter --net="/run/netns/$(topo_ns lb)" "$@"; }
 L() { in_lb "$lbctl" --pin-dir "$pins" "$@"; }
 B() { echo "198.18.0.$((10 + $1))"; }
 VIPG=$VIP4:$GPORT/tcp
 
-# wait_for SECONDS CMD...: until CMD succeeds, every 50 ms
-wait_for() {
-	local end=$(($(ms) + $1 * 1000))
-	shift
-	while [ "$(ms)" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # ---- preconditions ----------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "needs root (namespaces, XDP, bpffs)"

@@ -33,6 +33,8 @@ export E2E_BIN=$build/tools/e2e
 export E2E_PREFIX=ag
 # shellcheck source=tests/e2e/topo.sh
 . "$root/tests/e2e/topo.sh"
+# shellcheck source=tests/wait.sh
+. "$root/tests/wait.sh"
 
 lbctl=$build/lbctl
 agent=$build/lb-agent
@@ -70,7 +72,6 @@ bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
 in_lb() { timeout 60 nsenter --net="/run/netns/$(topo_ns lb)" "$@"; }
 L() { in_lb "$lbctl" --pin-dir "$pins" "$@"; }
 B() { echo "198.18.0.$((10 + $1))"; }	# backend address
-ms() { date +%s%3N; }
 
 # field of backend ADDR in `lbctl show -j`: be ADDR state|weight|rate
 be() {
@@ -111,16 +112,6 @@ lint_metrics() {
 	fi
 }
 
-# wait_for SECONDS CMD...: until CMD succeeds, checking every 50 ms
-wait_for() {
-	local end=$(($(ms) + $1 * 1000))
-	shift
-	while [ "$(ms)" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
 state_is() { [ "$(be "$1" state)" = "$2" ]; }
 weight_below() { local w; w=$(be "$1" weight); [ "$w" != none ] && [ "$w" -lt "$2" ]; }
 all_healthy() {

@@ -20,6 +20,8 @@
 # Usage: tests/test_apply_guard.sh [BUILD_DIR]
 set -u
 build=$(realpath "${1:-build}")
+# shellcheck source=tests/wait.sh
+. "$(dirname "$0")/wait.sh"
 lbctl=$build/lbctl
 agent=$build/lb-agent
 id=$$
@@ -53,18 +55,7 @@ trap 'exit 130' INT TERM
 ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
 bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
 L() { timeout 20 nsenter --net="/run/netns/$ns_lb" "$lbctl" --pin-dir "$pins" "$@"; }
-ms() { date +%s%3N; }
 
-# wait_for SECONDS CMD...: until CMD succeeds, checking every 50 ms
-wait_for() {
-	local end=$(($(ms) + $1 * 1000))
-	shift
-	while [ "$(ms)" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # The VIPs and backends the maps hold, one "VIP BACKEND" line each, sorted
 # (weights and states left out: the agent moves those).

@@ -30,6 +30,8 @@ export E2E_BIN=$build/tools/e2e
 export E2E_PREFIX=demo
 # shellcheck source=tests/e2e/topo.sh
 . "$root/tests/e2e/topo.sh"
+# shellcheck source=tests/wait.sh
+. "$root/tests/wait.sh"
 # shellcheck source=tools/demo/table.sh
 . "$root/tools/demo/table.sh"
 
@@ -104,7 +106,6 @@ tmp=$(mktemp -d /tmp/inferlb-demo.XXXXXX) || exit 1
 in_ns() { local n=$1; shift; timeout 60 nsenter --net="/run/netns/$(topo_ns "$n")" "$@"; }
 L() { in_ns lb "$lbctl" --pin-dir "$pins" "$@"; }
 step() { echo; echo "== $*"; }
-ms() { date +%s%3N; }
 # fail WHAT [LOG]: says what failed and shows the end of LOG; exit 1 (cleanup)
 fail() {
 	echo "Error: $1" >&2
@@ -113,16 +114,6 @@ fail() {
 		tail -15 "$2" >&2
 	fi
 	exit 1
-}
-# wait_for SECONDS CMD...: until CMD succeeds, checking every 100 ms
-wait_for() {
-	local end=$(($(ms) + $1 * 1000))
-	shift
-	while [ "$(ms)" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
 }
 worker_url() { echo "http://${BACKEND4[$1]}:$PORT"; }
 worker_up() {
