@@ -802,6 +802,36 @@ static void publish_entry(struct lb_backend *b, struct lb_publish_entry *c,
 	b->burst = c->burst;
 }
 
+/* Where each entry of c is in set (idx[i]), after checking every entry:
+ * still a backend of the VIP, weight and state in range. */
+static int publish_match(const struct lb_backend_view *set, int nset,
+			 const struct lb_publish_entry *c, size_t n,
+			 __u32 vip_id, int *idx, char *msg, size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		idx[i] = set_find_id(set, nset, c[i].id);
+		if (idx[i] < 0)
+			return lb_msgf(msg, len, -ESTALE,
+				       "backend id %u is no longer a backend of VIP id %u",
+				       c[i].id, vip_id);
+		if (c[i].weight > LB_WEIGHT_MAX || c[i].state > LB_BE_STATE_MAX)
+			return lb_msgf(msg, len, -EINVAL,
+				       "backend id %u: bad weight or state", c[i].id);
+	}
+	return 0;
+}
+
+/* lb_be_write with the message a failed publish gives. */
+static int be_store(struct lb_dp *dp, __u32 id, const struct lb_backend *b,
+		    char *msg, size_t len)
+{
+	int err = lb_be_write(dp, id, b);
+
+	if (err)
+		lb_msgf(msg, len, err, "backend %u: %s", id, strerror(-err));
+	return err;
+}
+
 int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_publish_entry *c,
 		   size_t n, bool *rebuilt, char *msg, size_t len)
 {
@@ -819,20 +849,9 @@ int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_publish_entry *c,
 		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		idx[i] = set_find_id(set, nset, c[i].id);
-		if (idx[i] < 0) {
-			err = lb_msgf(msg, len, -ESTALE,
-				      "backend id %u is no longer a backend of VIP id %u",
-				      c[i].id, vip_id);
-			goto out;
-		}
-		if (c[i].weight > LB_WEIGHT_MAX || c[i].state > LB_BE_STATE_MAX) {
-			err = lb_msgf(msg, len, -EINVAL,
-				      "backend id %u: bad weight or state", c[i].id);
-			goto out;
-		}
-	}
+	err = publish_match(set, nset, c, n, vip_id, idx, msg, len);
+	if (err)
+		goto out;
 	/* Pass 1: weights, and every state but DOWN, before the new table:
 	 * a backend coming back must not be re-steered away from as soon as
 	 * the table sends it flows. An operator's override keeps its value. */
@@ -844,12 +863,9 @@ int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_publish_entry *c,
 			b.state = c[i].state;
 		reweigh |= b.weight != cur->weight;
 		if (memcmp(&b, cur, sizeof(b))) {
-			err = lb_be_write(dp, c[i].id, &b);
-			if (err) {
-				lb_msgf(msg, len, err, "backend %u: %s", c[i].id,
-					strerror(-err));
+			err = be_store(dp, c[i].id, &b, msg, len);
+			if (err)
 				goto out;
-			}
 		}
 		*cur = b;
 	}
@@ -868,12 +884,9 @@ int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_publish_entry *c,
 		    (b.flags & LB_BACKEND_F_OVR_STATE))
 			continue;
 		b.state = LB_BE_DOWN;
-		err = lb_be_write(dp, c[i].id, &b);
-		if (err) {
-			lb_msgf(msg, len, err, "backend %u: %s", c[i].id,
-				strerror(-err));
+		err = be_store(dp, c[i].id, &b, msg, len);
+		if (err)
 			goto out;
-		}
 		set[idx[i]].be = b;
 	}
 	/* what is live now, overrides included, for the caller's records */
