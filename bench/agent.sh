@@ -20,7 +20,7 @@
 # Everything (namespaces, pins, processes) is removed on exit.
 # Usage: bench/agent.sh BUILD_DIR
 # Environment: AGENT_BENCH_WINDOW (s, default 20), AGENT_BENCH_TRIALS
-# (default 30), AGENT_BENCH_PERF=FILE (perf record the agent at 1000 workers)
+# (default 30), AGENT_BENCH_PERF=FILE (perf record the agent at AGENT_BENCH_PERF_WORKERS, default 1000, workers)
 set -u
 build=$(realpath "${1:-build}")
 # shellcheck source=tests/wait.sh
@@ -205,7 +205,7 @@ measure_cpu() { # N
 	sleep 1	# past the initial rebuilds
 	read -r k0 m0 < <(agent_counts)
 	t0=$(ms); a0=$(cpu_ticks "$AGENT_PID"); f0=$(cpu_ticks "$FLEET_PID"); r0=$(fleet_requests)
-	if [ -n "${AGENT_BENCH_PERF:-}" ] && [ "$n" = 1000 ] && command -v perf >/dev/null; then
+	if [ -n "${AGENT_BENCH_PERF:-}" ] && [ "$n" = "${AGENT_BENCH_PERF_WORKERS:-1000}" ] && command -v perf >/dev/null; then
 		# optional profile of the agent during the window (perf's own
 		# overhead then inflates the figures of this row)
 		timeout $((WINDOW + 5)) perf record -q -F 199 -g -p "$AGENT_PID" \
