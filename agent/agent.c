@@ -36,21 +36,13 @@ uint64_t lb_agent_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t boottime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logf_(const char *fmt, ...)
 {
 	va_list ap;
 
 	/* seconds since boot, so lines line up with `lbctl show`'s heartbeat */
-	fprintf(stderr, "lb-agent[%.3f]: ", boottime_ns() / 1e9);
+	fprintf(stderr, "lb-agent[%.3f]: ", lb_boottime_ns() / 1e9);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -178,15 +170,14 @@ static int add_probe(struct lb_agent *a, struct lb_agent_backend *b,
 	return p->target < 0 ? p->target : 0;
 }
 
-/* The id of the live backend addr of VIP vip_id in all[], 0 if none. */
-static __u32 live_id(const struct lb_backend *all, __u32 vip_id,
-		     const __u8 addr[16])
+/* The live backend at addr among the VIP's live[0..n-1], NULL if none. */
+static const struct lb_backend_view *live_at(const struct lb_backend_view *live,
+					     int n, const __u8 addr[16])
 {
-	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
-		if ((all[id].flags & LB_BACKEND_F_ACTIVE) &&
-		    all[id].vip_id == vip_id && !memcmp(all[id].addr, addr, 16))
-			return id;
-	return 0;
+	for (int i = 0; i < n; i++)
+		if (!memcmp(live[i].be.addr, addr, 16))
+			return &live[i];
+	return NULL;
 }
 
 /* A backend kept over a reload: its policy state and counters go on. */
@@ -202,32 +193,33 @@ static void carry_over(struct lb_agent_backend *b,
 		b->probe[p] = o->probe[p];
 }
 
-/* Backend b of VIP v, configured as cb, over all[] (the live maps). */
+/* Backend b of VIP v, configured as cb, over the VIP's live backends. */
 static int backend_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 			 struct lb_agent_vip *v, struct lb_agent_backend *b,
 			 const struct lb_topo_backend *cb,
-			 const struct lb_backend *all,
+			 const struct lb_backend_view *live, int n_live,
 			 const struct lb_runtime *old, uint64_t now, char *msg,
 			 size_t len)
 {
 	const struct lb_agent_backend_conf *ac = lb_agent_backend_conf(cb);
+	const struct lb_backend_view *lv = live_at(live, n_live, cb->addr);
 	const struct lb_agent_backend *o;
 
 	b->conf = cb;
 	b->vip = v;
-	b->id = live_id(all, v->id, cb->addr);
-	if (!b->id)
+	if (!lv)
 		return lb_msgf(msg, len, -ENOENT, "backend missing after apply");
+	b->id = lv->id;
 	o = find_old(old->be, old->n_be, &v->conf->key, cb->addr);
 	if (o)
 		carry_over(b, o);
 	else
-		adopt(conf, b, &all[b->id], now);
+		adopt(conf, b, &lv->be, now);
 	/* the maps are the truth for what is live */
-	b->weight = all[b->id].weight;
-	b->state = all[b->id].state;
-	b->rate = all[b->id].rate;
-	b->override = all[b->id].flags & LB_BACKEND_F_OVR;
+	b->weight = lv->be.weight;
+	b->state = lv->be.state;
+	b->rate = lv->be.rate;
+	b->override = lb_backend_override(&lv->be, lb_boottime_ns());
 	if (add_probe(a, b, LB_PROBE_HEALTH, ac->health_url) ||
 	    add_probe(a, b, LB_PROBE_METRICS, ac->metrics_url) ||
 	    add_probe(a, b, LB_PROBE_DCGM, ac->dcgm_url))
@@ -235,15 +227,17 @@ static int backend_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 	return 0;
 }
 
-/* VIP v, configured as cv, with its backends from a->be[*k] on. */
+/* VIP v, configured as cv, with its backends from a->be[*k] on; the
+ * maps' view of it is read here (the caller holds the lock). */
 static int vip_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 		     struct lb_agent_vip *v, const struct lb_topo_vip *cv,
-		     const struct lb_backend *all, const struct lb_runtime *old,
-		     size_t *k, uint64_t now, char *msg, size_t len)
+		     const struct lb_runtime *old, size_t *k, uint64_t now,
+		     char *msg, size_t len)
 {
 	size_t n = cv->n_backends ? cv->n_backends : 1;
+	struct lb_backend_view *live = NULL;
 	struct lb_vip_view vv;
-	int err;
+	int n_live, err;
 
 	v->conf = cv;
 	if (lb_vip_find(&a->dp, &cv->key, &vv))
@@ -256,15 +250,17 @@ static int vip_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 	v->ctl = calloc(n, sizeof(*v->ctl));
 	if (!v->be || !v->pols || !v->cur || !v->out || !v->ctl)
 		return lb_msgf(msg, len, -ENOMEM, "out of memory");
+	err = lb_backend_list_alloc(&a->dp, v->id, &live, &n_live, msg, len);
+	if (err)
+		return err;
 	v->n_be = cv->n_backends;
-	for (size_t j = 0; j < cv->n_backends; j++) {
+	for (size_t j = 0; !err && j < cv->n_backends; j++) {
 		v->be[j] = &a->be[(*k)++];
-		err = backend_build(a, conf, v, v->be[j], &cv->backends[j], all,
-				    old, now, msg, len);
-		if (err)
-			return err;
+		err = backend_build(a, conf, v, v->be[j], &cv->backends[j], live,
+				    n_live, old, now, msg, len);
 	}
-	return 0;
+	free(live);
+	return err;
 }
 
 /*
@@ -277,10 +273,9 @@ static int runtime_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 			 const struct lb_runtime *old, char *msg, size_t len)
 {
 	uint64_t now = lb_agent_now_ms();
-	struct lb_backend *all = NULL;
 	size_t nb = 0, k = 0;
 	char perr[128];
-	int err = 0;
+	int err;
 
 	for (size_t i = 0; i < conf->topo.n_vips; i++)
 		nb += conf->topo.vips[i].n_backends;
@@ -291,23 +286,17 @@ static int runtime_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 	lb_poller_on_closed(a->poller, on_closed);
 	a->vips = calloc(conf->topo.n_vips ? conf->topo.n_vips : 1, sizeof(*a->vips));
 	a->be = calloc(nb ? nb : 1, sizeof(*a->be));
-	all = calloc(LB_MAX_BACKENDS, sizeof(*all));	/* every slot: ~900 KB */
-	if (!a->vips || !a->be || !all) {
-		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
-		goto out;
-	}
-	err = lb_backend_read_all(&a->dp, all);
-	if (err) {
-		lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
-		goto out;
-	}
+	if (!a->vips || !a->be)
+		return lb_msgf(msg, len, -ENOMEM, "out of memory");
 	a->n_vips = conf->topo.n_vips;
 	a->n_be = nb;
+	/* each VIP's backends through its chain, under the lock (a read
+	 * may repair a chain) */
+	err = lb_dp_relock(&a->dp, msg, len);
 	for (size_t i = 0; !err && i < conf->topo.n_vips; i++)
-		err = vip_build(a, conf, &a->vips[i], &conf->topo.vips[i], all, old,
+		err = vip_build(a, conf, &a->vips[i], &conf->topo.vips[i], old,
 				&k, now, msg, len);
-out:
-	free(all);
+	lb_dp_unlock(&a->dp);
 	return err;
 }
 
@@ -317,7 +306,7 @@ static void heartbeat(struct lb_agent *a)
 {
 	__u32 zero = 0;
 
-	a->status.heartbeat_ns = boottime_ns();
+	a->status.heartbeat_ns = lb_boottime_ns();
 	a->status.backends = a->n_be;
 	a->status.poll_interval_ms = a->conf.policy.poll_interval_ms;
 	bpf_map_update_elem(a->dp.fd[LB_M_AGENT], &zero, &a->status, 0);
@@ -386,7 +375,7 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 	/* carry the publication count over restarts: it only goes up */
 	bpf_map_lookup_elem(a->dp.fd[LB_M_AGENT], &zero, &a->status);
 	a->status.pid = getpid();
-	a->status.started_ns = boottime_ns();
+	a->status.started_ns = lb_boottime_ns();
 	a->status.reloads = 1;
 	err = apply_locked(a, &a->conf, msg, len);
 	if (!err)
@@ -736,12 +725,6 @@ static bool is_live(const struct lb_publish_entry *c,
 /* Says so when an operator's override starts or ends for b. */
 static void log_override(const struct lb_agent_backend *b, __u8 now_ovr)
 {
-	static const char *const what[] = {
-		[0] = "none",
-		[LB_BACKEND_F_OVR_WEIGHT] = "weight",
-		[LB_BACKEND_F_OVR_STATE] = "state",
-		[LB_BACKEND_F_OVR] = "weight and state",
-	};
 	char ad[64];
 
 	if (now_ovr == b->override)
@@ -750,7 +733,7 @@ static void log_override(const struct lb_agent_backend *b, __u8 now_ovr)
 	if (now_ovr)
 		logf_("backend %s: operator override of %s; left alone until "
 		      "'lbctl backend release' (or its --for ends)", ad,
-		      what[now_ovr & LB_BACKEND_F_OVR]);
+		      lb_override_name(now_ovr));
 	else
 		logf_("backend %s: override ended (released or run out); the agent sets it again", ad);
 }
@@ -799,39 +782,41 @@ static void publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
  * the operator's values it recorded and is published (which clears an
  * expired override in the maps).
  */
+static int view_by_id(const void *x, const void *y)
+{
+	const struct lb_backend_view *a = x, *b = y;
+
+	return (a->id > b->id) - (a->id < b->id);
+}
+
 static void refresh_overrides(struct lb_agent *a, struct lb_agent_vip *v)
 {
-	size_t max = v->n_be + 16;
-	struct lb_backend_view *views = calloc(max, sizeof(*views));
-	struct timespec ts;
-	__u64 boot_ns;
+	struct lb_backend_view *live = NULL;
+	__u64 now_ns = lb_boottime_ns();
 	char err[256];
-	int n = -ENOMEM;
+	int n = 0;
 
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	boot_ns = (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-	if (views && !lb_dp_relock(&a->dp, err, sizeof(err))) {
-		n = lb_backend_list(&a->dp, v->id, views, (int)max);
-		lb_dp_unlock(&a->dp);
+	if (lb_dp_relock(&a->dp, err, sizeof(err)))
+		return;		/* tried again next interval */
+	if (lb_backend_list_alloc(&a->dp, v->id, &live, &n, err, sizeof(err)))
+		n = 0;
+	lb_dp_unlock(&a->dp);
+	for (size_t i = 0; i < v->n_be; i++) {
+		struct lb_agent_backend *b = v->be[i];
+		const struct lb_backend_view key = { .id = b->id }, *l;
+		__u8 ovr;
+
+		/* the list is sorted by id */
+		l = bsearch(&key, live, n, sizeof(*live), view_by_id);
+		if (!l)
+			continue;
+		ovr = lb_backend_override(&l->be, now_ns);
+		log_override(b, ovr);
+		b->override = ovr;
+		b->weight = l->be.weight;
+		b->state = l->be.state;
 	}
-	for (int j = 0; j < n; j++) {
-		const struct lb_backend *live = &views[j].be;
-		__u8 ovr = live->flags & LB_BACKEND_F_OVR;
-
-		if (live->override_until_ns && boot_ns >= live->override_until_ns)
-			ovr = 0;	/* ran out: the next publish clears it */
-		for (size_t i = 0; i < v->n_be; i++) {
-			struct lb_agent_backend *b = v->be[i];
-
-			if (b->id != views[j].id)
-				continue;
-			log_override(b, ovr);
-			b->override = ovr;
-			b->weight = live->weight;
-			b->state = live->state;
-		}
-	}
-	free(views);
+	free(live);
 }
 
 static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)

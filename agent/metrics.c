@@ -244,8 +244,6 @@ static void agent_self(FILE *f, const struct lb_agent *a)
 	}
 }
 
-/* Datapath counters, summed over CPUs (st: the snapshot, NULL if the
- * maps could not be read). */
 /* One family of lb_refusals' VIP fields: the reasons, or the outcomes. */
 static void vip_refusals(FILE *f, const struct lb_agent *a,
 			 const struct lb_stats *st, bool outcomes,
@@ -271,6 +269,8 @@ static void vip_refusals(FILE *f, const struct lb_agent *a,
 	}
 }
 
+/* Datapath counters, summed over CPUs (st: the snapshot, NULL if the
+ * maps could not be read). */
 static void datapath(FILE *f, struct lb_agent *a, const struct lb_stats *st)
 {
 	static const char *const what[] = { "packets", "bytes", "new_flows" };

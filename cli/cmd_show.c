@@ -43,7 +43,6 @@ static const char *backend_state_name(const struct lb_backend *b)
 static void print_agent(struct lb_dp *dp)
 {
 	struct lb_agent_status st = { 0 };
-	struct timespec now;
 	__u32 zero = 0;
 	double age, limit;
 
@@ -54,8 +53,7 @@ static void print_agent(struct lb_dp *dp)
 		lb_out_close_object();
 		return;
 	}
-	clock_gettime(CLOCK_BOOTTIME, &now);
-	age = ((double)now.tv_sec * 1e9 + now.tv_nsec - (double)st.heartbeat_ns) / 1e9;
+	age = ((double)lb_boottime_ns() - (double)st.heartbeat_ns) / 1e9;
 	limit = st.poll_interval_ms * 10 / 1000.0;
 	if (limit < 2)
 		limit = 2;
@@ -72,29 +70,20 @@ static void print_agent(struct lb_dp *dp)
  * lb-agent leaves alone: what it covers and, if it expires, in how long. */
 static void print_override(const struct lb_backend *be)
 {
-	static const char *const what[] = {
-		[LB_BACKEND_F_OVR_WEIGHT] = "weight",
-		[LB_BACKEND_F_OVR_STATE] = "state",
-		[LB_BACKEND_F_OVR] = "weight+state",
-	};
-	__u8 ovr = be->flags & LB_BACKEND_F_OVR;
-	struct timespec now;
-	double left;
+	__u64 now = lb_boottime_ns();
+	__u8 ovr = lb_backend_override(be, now);
 
-	if (!ovr) {
+	if (!ovr) {	/* none, or run out (the next publish clears it) */
 		lb_out_null("override", NULL);
 		return;
 	}
 	lb_out_open_object("override");
-	lb_out_str("of", " override %s", what[ovr]);
-	if (!be->override_until_ns) {
+	lb_out_str("of", " override %s", lb_override_name(ovr));
+	if (!be->override_until_ns)
 		lb_out_null("expires_in_s", " until released");
-	} else {
-		clock_gettime(CLOCK_BOOTTIME, &now);
-		left = ((double)be->override_until_ns -
-			((double)now.tv_sec * 1e9 + now.tv_nsec)) / 1e9;
-		lb_out_double("expires_in_s", " for %.0f s", left > 0 ? left : 0);
-	}
+	else
+		lb_out_double("expires_in_s", " for %.0f s",
+			      (double)(be->override_until_ns - now) / 1e9);
 	lb_out_close_object();
 }
 

@@ -22,10 +22,7 @@ struct vip_opts {
 	struct lb_vip_key key;
 	struct lb_vip_opts o;
 };
-static const struct vip_opts vip_add_defaults = {
-	.o = { .mode = LB_FWD_IPIP, .ring_size = LB_RING_SIZE_DEFAULT,
-	       .bounded_eps = 25 },
-};
+static const struct vip_opts vip_add_defaults = { .o = LB_VIP_OPTS_DEFAULT };
 /* vip set: only given options are used, over the live settings */
 static const struct vip_opts vip_defaults;
 
@@ -128,9 +125,10 @@ static int do_vip_add(void *p, const struct opt_args *given)
 	(void)given;
 	if (cli_open_dp(&dp))
 		return EXIT_RUNTIME;
-	if (lb_vip_add(&dp, &o->key, &o->o, msg, sizeof(msg)) ||
-	    lb_vip_find(&dp, &o->key, &v))
+	if (lb_vip_add(&dp, &o->key, &o->o, msg, sizeof(msg)))
 		return cli_fail(&dp, msg);
+	if (lb_vip_find(&dp, &o->key, &v))
+		return cli_fail(&dp, "the VIP was added but cannot be read back");
 	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
 	lb_out_str("vip", "added VIP %s", lb_fmt_vip(&o->key, s, sizeof(s)));
@@ -166,9 +164,10 @@ static int do_vip_set(void *p, const struct opt_args *given)
 	lb_vip_opts_of(&v.info, &live.o);
 	/* checked once already: the same values cannot fail now */
 	opts_fill(vip_admission_args, given, &live);
-	if (lb_vip_set(&dp, &o->key, &live.o, msg, sizeof(msg)) ||
-	    lb_vip_find(&dp, &o->key, &v))
+	if (lb_vip_set(&dp, &o->key, &live.o, msg, sizeof(msg)))
 		return cli_fail(&dp, msg);
+	if (lb_vip_find(&dp, &o->key, &v))
+		return cli_fail(&dp, "the VIP was changed but cannot be read back");
 	lb_dp_close(&dp);
 	lb_out_open_object(NULL);
 	lb_out_str("vip", "VIP %s", lb_fmt_vip(&o->key, s, sizeof(s)));

@@ -184,10 +184,7 @@ char *lb_escape(const char *str)
 		return NULL;
 	while (*s) {
 		n = utf8_len(s);
-		if (*s == '\\') {
-			*o++ = '\\';
-			*o++ = '\\';
-		} else if (*s == '\n' || *s == '\t' || *s == '\r') {
+		if (*s == '\n' || *s == '\t' || *s == '\r') {
 			*o++ = '\\';
 			*o++ = *s == '\n' ? 'n' : *s == '\t' ? 't' : 'r';
 		} else if (n && *s >= 0x20 && *s != 0x7f && !utf8_unsafe(s, n)) {

@@ -73,10 +73,13 @@ void lb_out_null(const char *key, const char *fmt);
 
 /*
  * The text of s safe for a terminal, in a new string (free() it; NULL
- * without memory): a backslash becomes \\, newline, tab and CR \n \t \r,
+ * without memory): newline, tab and CR become \n \t \r,
  * any other control byte, DEL, each byte of an invalid UTF-8 sequence and
  * of a C1 control or bidirectional override becomes \xNN; the rest, valid
- * printable UTF-8, is kept as is. lb_err() and lb_warn() pass their whole
+ * printable UTF-8, is kept as is, backslashes included: escaping is
+ * idempotent, so a message that is already escaped (a library error
+ * quoting a config value as "\x01") passes unchanged rather than
+ * doubled. lb_err() and lb_warn() pass their whole
  * message through it, and text mode every lb_out_str() value, so that an
  * argument's bytes never reach the terminal raw.
  */

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <bpf/bpf.h>
 
 #include "lb_apply.h"
 #include "lb_addr.h"
@@ -28,9 +27,6 @@ struct live {
 	int n_be;
 	int be_first[LB_MAX_VIPS];	/* vips[i]'s backends: be[be_first[i]] */
 	int be_n[LB_MAX_VIPS];		/*   .. be[be_first[i] + be_n[i] - 1] */
-	/* publish_vip's scratch (LB_MAX_BACKENDS each): one VIP at a time */
-	struct lb_backend_view *scratch_be;
-	struct lb_publish_entry *scratch_ctl;
 };
 
 static const struct lb_vip_view *live_vip(const struct live *l,
@@ -42,13 +38,16 @@ static const struct lb_vip_view *live_vip(const struct live *l,
 	return NULL;
 }
 
+/* The live backend at addr of the live VIP lv (NULL: a VIP the file
+ * adds, which has none yet). */
 static const struct lb_backend_view *live_backend(const struct live *l,
-						  __u32 vip_id,
+						  const struct lb_vip_view *lv,
 						  const __u8 addr[16])
 {
-	for (int i = 0; i < l->n_be; i++)
-		if (l->be[i].be.vip_id == vip_id &&
-		    !memcmp(l->be[i].be.addr, addr, 16))
+	int v = lv ? (int)(lv - l->vips) : 0;
+
+	for (int i = l->be_first[v]; lv && i < l->be_first[v] + l->be_n[v]; i++)
+		if (!memcmp(l->be[i].be.addr, addr, 16))
 			return &l->be[i];
 	return NULL;
 }
@@ -93,12 +92,16 @@ static int live_read(struct lb_dp *dp, struct live *l, char *msg, size_t len)
 			       strerror(-l->n_vips));
 	l->n_be = 0;
 	for (int i = 0; i < l->n_vips; i++) {
-		int n = lb_backend_list(dp, l->vips[i].id, l->be + l->n_be,
-					LB_MAX_BACKENDS - l->n_be);
+		struct lb_backend_view *set;
+		int n, err = lb_backend_list_alloc(dp, l->vips[i].id, &set, &n,
+						   msg, len);
 
-		if (n < 0)
-			return lb_msgf(msg, len, n, "reading backends failed: %s",
-				       strerror(-n));
+		if (err)
+			return err;
+		if (n > LB_MAX_BACKENDS - l->n_be)
+			n = LB_MAX_BACKENDS - l->n_be;	/* not reached: ids are unique */
+		memcpy(l->be + l->n_be, set, sizeof(*set) * n);
+		free(set);
 		l->be_first[i] = l->n_be;
 		l->be_n[i] = n;
 		l->n_be += n;
@@ -151,15 +154,13 @@ static int check_deletes(const struct lb_topo *topo, const struct live *l,
  * one, and a way to reach each new backend. */
 static int plan_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 		    const struct lb_vip_view *lv, const struct live *l,
-		    const struct lb_settings *cfg, unsigned *new_be,
-		    char *msg, size_t len)
+		    unsigned *new_be, char *msg, size_t len)
 {
-	static const __u8 none[16];
-	char s[80];
+	char s[80], why[256];
 
 	lb_fmt_vip(&tv->key, s, sizeof(s));
-	if (lv && (lv->info.mode != tv->mode ||
-		   lv->info.ring_size != tv->ring_size))
+	if (lv && (lv->info.mode != tv->opts.mode ||
+		   lv->info.ring_size != tv->opts.ring_size))
 		return lb_msgf(msg, len, -EEXIST,
 			    "VIP %s exists with another mode or ring size than "
 			    "the file says; 'lbctl vip del %s' first to re-create it",
@@ -169,17 +170,14 @@ static int plan_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 		struct lb_nexthop nh;
 		int err;
 
-		if (lv && live_backend(l, lv->id, tb->addr))
+		if (live_backend(l, lv, tb->addr))
 			continue;
 		++*new_be;
-		if (tv->mode == LB_FWD_IPIP &&
-		    (tb->family == LB_AF_INET ? !cfg->encap_src_v4 :
-		     !memcmp(cfg->encap_src_v6, none, 16)))
-			return lb_msgf(msg, len, -EADDRNOTAVAIL,
-				    "%s: no IPv%d address on the attached device "
-				    "to send ipip from; add one, or use mode l2dsr",
-				    s, tb->family == LB_AF_INET ? 4 : 6);
-		err = lb_nexthop_for(dp, tb->addr, tb->family, tv->mode, &nh,
+		err = lb_encap_source_need(dp, tv->opts.mode, tb->family, why,
+					   sizeof(why));
+		if (err)
+			return lb_msgf(msg, len, err, "%s: %s", s, why);
+		err = lb_nexthop_for(dp, tb->addr, tb->family, tv->opts.mode, &nh,
 				     msg, len);
 		if (err)
 			return err;
@@ -193,22 +191,18 @@ static int plan(struct lb_dp *dp, const struct lb_topo *topo,
 		char *msg, size_t len)
 {
 	unsigned new_vips = 0, new_be = 0, gone_vips = 0;
-	struct lb_settings cfg = { 0 };
-	__u32 zero = 0;
 	int err;
 
 	err = check_deletes(topo, l, o, msg, len);
 	if (err)
 		return err;
-	bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg);
 	for (int i = 0; i < l->n_vips; i++)
 		gone_vips += !topo_vip(topo, &l->vips[i].info.key);
 	for (size_t i = 0; i < topo->n_vips; i++) {
 		const struct lb_vip_view *lv = live_vip(l, &topo->vips[i].key);
 
 		new_vips += !lv;
-		err = plan_vip(dp, &topo->vips[i], lv, l, &cfg, &new_be, msg,
-			       len);
+		err = plan_vip(dp, &topo->vips[i], lv, l, &new_be, msg, len);
 		if (err)
 			return err;
 	}
@@ -231,8 +225,8 @@ static int publish_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 		       struct lb_apply_result *res, char *msg, size_t len)
 {
 	const struct lb_vip_view *lv = live_vip(l, &tv->key);
-	struct lb_backend_view *be = l->scratch_be;
-	struct lb_publish_entry *ctl = l->scratch_ctl;
+	struct lb_publish_entry *ctl = NULL;
+	struct lb_backend_view *be;
 	struct lb_vip_view v;
 	size_t n = 0;
 	bool rebuilt;
@@ -240,10 +234,14 @@ static int publish_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 
 	if (lb_vip_find(dp, &tv->key, &v))
 		return lb_msgf(msg, len, -ENOENT, "VIP vanished while applying");
-	nb = lb_backend_list(dp, v.id, be, LB_MAX_BACKENDS);
-	if (nb < 0)
-		return lb_msgf(msg, len, nb, "reading backends failed: %s",
-			       strerror(-nb));
+	err = lb_backend_list_alloc(dp, v.id, &be, &nb, msg, len);
+	if (err)
+		return err;
+	ctl = calloc(nb ? nb : 1, sizeof(*ctl));
+	if (!ctl) {
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
 	for (int i = 0; i < nb; i++) {
 		struct lb_publish_entry *c = &ctl[n++];
 
@@ -259,7 +257,7 @@ static int publish_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 		if (agent_managed) {
 			/* added by this apply: no new flows before its
 			 * first poll */
-			if (!lv || !live_backend(l, lv->id, be[i].be.addr))
+			if (!live_backend(l, lv, be[i].be.addr))
 				c->state = LB_BE_STARTING;
 			continue;
 		}
@@ -272,18 +270,19 @@ static int publish_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 	}
 	err = lb_vip_publish(dp, v.id, ctl, n, &rebuilt, msg, len);
 	if (err)
-		return err;
+		goto out;
 	res->tables_rebuilt += rebuilt;
-	for (int i = 0; i < nb; i++) {
+	for (int i = 0; !err && i < nb; i++) {
 		if (topo_has_backend(tv, be[i].be.addr))
 			continue;
 		err = lb_backend_del(dp, &tv->key, be[i].be.addr,
 				     be[i].be.family, msg, len);
-		if (err)
-			return err;
-		res->backends_deleted++;
+		res->backends_deleted += !err;
 	}
-	return 0;
+out:
+	free(ctl);
+	free(be);
+	return err;
 }
 
 /* A VIP of the file: added or its settings updated, and its new backends
@@ -313,7 +312,7 @@ static int write_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 	for (size_t j = 0; j < tv->n_backends; j++) {
 		const struct lb_topo_backend *tb = &tv->backends[j];
 
-		if (lv && live_backend(l, lv->id, tb->addr))
+		if (live_backend(l, lv, tb->addr))
 			continue;
 		err = lb_backend_add(dp, &tv->key, tb->addr, tb->family, 0,
 				     msg, len);
@@ -331,12 +330,7 @@ static struct live *live_new(void)
 	if (!l)
 		return NULL;
 	l->be = calloc(LB_MAX_BACKENDS, sizeof(*l->be));
-	l->scratch_be = calloc(LB_MAX_BACKENDS, sizeof(*l->scratch_be));
-	l->scratch_ctl = calloc(LB_MAX_BACKENDS, sizeof(*l->scratch_ctl));
-	if (!l->be || !l->scratch_be || !l->scratch_ctl) {
-		free(l->be);
-		free(l->scratch_be);
-		free(l->scratch_ctl);
+	if (!l->be) {
 		free(l);
 		return NULL;
 	}
@@ -348,8 +342,6 @@ static void live_free(struct live *l)
 	if (!l)
 		return;
 	free(l->be);
-	free(l->scratch_be);
-	free(l->scratch_ctl);
 	free(l);
 }
 

@@ -186,21 +186,22 @@ int lb_chain_read(struct lb_dp *dp, __u32 vip_id, struct lb_backend_view **out,
 	if (err == 1) {
 		s.n = 0;
 		err = scan(dp, vip_id, &s);
-		if (!err) {
-			if (s.n)
-				qsort(s.v, s.n, sizeof(*s.v), by_id);
-			err = repair(dp, vip_id, &s, msg, len);
-			if (err)
-				goto fail_msg;
-			fprintf(stderr, "inferlb: the backend chain of VIP id %u had %s; "
-				"rebuilt from all %u slots (%d backends)\n", vip_id,
-				why, LB_MAX_BACKENDS, s.n);
-		}
 	}
 	if (err)
 		goto fail;
 	if (s.n)
 		qsort(s.v, s.n, sizeof(*s.v), by_id);
+	/* a read repairs only with the lock held: a reader without it (a
+	 * /metrics scrape) may be looking at another process's change in
+	 * the middle, and it gets the full scan's answer all the same */
+	if (why && dp->locked) {
+		err = repair(dp, vip_id, &s, msg, len);
+		if (err)
+			goto fail_msg;
+		fprintf(stderr, "inferlb: the backend chain of VIP id %u had %s; "
+			"rebuilt from all %u slots (%d backends)\n", vip_id,
+			why, LB_MAX_BACKENDS, s.n);
+	}
 	*out = s.v;
 	*n = s.n;
 	return 0;

@@ -33,9 +33,10 @@ int lb_be_write(struct lb_dp *dp, __u32 id, const struct lb_backend *b);
  * VIP vip_id's active backends, sorted by id, into *out (malloc'd, the
  * caller frees it; nh left zero) and *n. Walks the VIP's chain; a chain
  * that is broken (a cycle, an entry of another VIP or inactive, an id out
- * of range) is rebuilt from a full scan, counted in dp->chain_repairs and
- * reported on stderr. Returns 0 or a negative errno with msg set: any
- * failed read fails the call, it never returns a short list.
+ * of range) is answered from a full scan and, when dp holds the lock,
+ * rebuilt from it, counted in dp->chain_repairs and reported on stderr.
+ * Returns 0 or a negative errno with msg set: any failed read fails the
+ * call, it never returns a short list.
  */
 int lb_chain_read(struct lb_dp *dp, __u32 vip_id, struct lb_backend_view **out,
 		  int *n, char *msg, size_t len);

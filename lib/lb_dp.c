@@ -121,6 +121,7 @@ static int wait_lock(struct lb_dp *dp, char *msg, size_t len)
 				    dp->dir, LOCK_WAIT_MS / 1000);
 		usleep(10000);
 	}
+	dp->locked = true;
 	/* unloaded by the process we waited for: nothing left here */
 	if (!fstat(dp->dir_fd, &st) && st.st_nlink == 0)
 		return not_attached(msg, len);
@@ -131,6 +132,7 @@ void lb_dp_unlock(struct lb_dp *dp)
 {
 	if (dp->dir_fd >= 0)
 		flock(dp->dir_fd, LOCK_UN);
+	dp->locked = false;
 }
 
 int lb_dp_relock(struct lb_dp *dp, char *msg, size_t len)
@@ -369,6 +371,7 @@ void lb_dp_close(struct lb_dp *dp)
 	if (dp->dir_fd >= 0)
 		close(dp->dir_fd); /* releases the lock */
 	dp->dir_fd = -1;
+	dp->locked = false;
 }
 
 /* A device's MTU as this network namespace sees it (sysfs would show the
@@ -553,6 +556,13 @@ int lb_dp_attached(struct lb_dp *dp, char names[][16], int max)
  */
 static bool is_our_pin(const char *name)
 {
+	/* maps of earlier schemas, renamed since: an upgrade's unload
+	 * removes them too */
+	static const char *const retired[] = { "lb_config" /* schema <= 4 */ };
+
+	for (size_t i = 0; i < sizeof(retired) / sizeof(retired[0]); i++)
+		if (!strcmp(name, retired[i]))
+			return true;
 	if (!strncmp(name, LB_PIN_LINK_PREFIX, strlen(LB_PIN_LINK_PREFIX)) ||
 	    !strcmp(name, LB_PIN_PROG) || !strcmp(name, LB_PIN_DECAP_PROG))
 		return true;

@@ -27,6 +27,8 @@ struct lb_dp {
 	struct lb_ring_btf rb;
 	struct lb_be_load *load;  /* lb_be_load mapped (lb_dp_load_map) */
 	bool created;        /* lb_dp_load loaded the datapath in this run */
+	bool locked;         /* this handle holds the directory's flock: a
+			      * read may then repair what it finds broken */
 	/* What lb_ops did through this handle (tests and benchmarks check
 	 * that a change to one backend reads only its VIP's backends):
 	 * lb_backends entries read, and broken VIP chains rebuilt. */

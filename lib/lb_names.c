@@ -20,6 +20,10 @@ static const char *const policies[] = {
 static const char *const refusals[] = {
 	[LB_REFUSE_RESET] = "reset", [LB_REFUSE_DROP] = "drop",
 };
+static const char *const overrides[] = {
+	[0] = "", [LB_BACKEND_F_OVR_WEIGHT] = "weight",
+	[LB_BACKEND_F_OVR_STATE] = "state", [LB_BACKEND_F_OVR] = "weight+state",
+};
 static const char *const modes[] = {
 	[LB_FWD_IPIP] = "ipip", [LB_FWD_L2DSR] = "l2dsr",
 };
@@ -47,5 +51,6 @@ const char *lb_policy_name(__u8 v) { return name_of(policies, N(policies), v); }
 int lb_policy_parse(const char *s, __u8 *o) { return parse_in(policies, N(policies), s, o); }
 const char *lb_refuse_name(__u8 v) { return name_of(refusals, N(refusals), v); }
 int lb_refuse_parse(const char *s, __u8 *o) { return parse_in(refusals, N(refusals), s, o); }
+const char *lb_override_name(__u8 v) { return name_of(overrides, N(overrides), v & LB_BACKEND_F_OVR); }
 const char *lb_mode_name(__u8 v) { return name_of(modes, N(modes), v); }
 int lb_mode_parse(const char *s, __u8 *o) { return parse_in(modes, N(modes), s, o); }

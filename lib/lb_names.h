@@ -18,6 +18,8 @@ int lb_policy_parse(const char *s, __u8 *out);
 /* enum lb_refuse: reset, drop */
 const char *lb_refuse_name(__u8 refuse);
 int lb_refuse_parse(const char *s, __u8 *out);
+/* LB_BACKEND_F_OVR_* of a backend: weight, state, weight+state ("" for 0) */
+const char *lb_override_name(__u8 override);
 /* enum lb_fwd_mode: ipip, l2dsr */
 const char *lb_mode_name(__u8 mode);
 int lb_mode_parse(const char *s, __u8 *out);

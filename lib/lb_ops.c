@@ -158,6 +158,13 @@ int lb_backend_read_all(struct lb_dp *dp, struct lb_backend *all)
 	return 0;
 }
 
+int lb_backend_list_alloc(struct lb_dp *dp, __u32 vip_id,
+			  struct lb_backend_view **out, int *n, char *msg,
+			  size_t len)
+{
+	return lb_chain_read(dp, vip_id, out, n, msg, len);
+}
+
 int lb_backend_list(struct lb_dp *dp, __u32 vip_id,
 		    struct lb_backend_view *out, int max)
 {
@@ -377,6 +384,17 @@ int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key,
 }
 
 
+/* lb_be_write, with the message a failed change gives. */
+static int be_store(struct lb_dp *dp, __u32 id, const struct lb_backend *b,
+		    char *msg, size_t len)
+{
+	int err = lb_be_write(dp, id, b);
+
+	if (err)
+		lb_msgf(msg, len, err, "backend %u: %s", id, strerror(-err));
+	return err;
+}
+
 /* Takes a deactivated backend out: no next hop, its slot cleared (only
  * its epoch kept) and on the free list. */
 static void backend_clear(struct lb_dp *dp, __u32 id)
@@ -501,16 +519,14 @@ int lb_nexthop_for(struct lb_dp *dp, const __u8 addr[16], __u8 family,
 	return 0;
 }
 
-/* An ipip VIP's backend needs an outer source address of its family
- * (lb_settings, from the attached device's addresses). */
-static int encap_source_need(struct lb_dp *dp, const struct lb_vip *v,
-			     __u8 family, char *msg, size_t len)
+int lb_encap_source_need(struct lb_dp *dp, __u8 mode, __u8 family, char *msg,
+			 size_t len)
 {
 	static const __u8 none[16];
 	struct lb_settings cfg = { 0 };
 	__u32 zero = 0;
 
-	if (v->mode != LB_FWD_IPIP)
+	if (mode != LB_FWD_IPIP)
 		return 0;
 	if (bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg))
 		return lb_msgf(msg, len, -errno, "reading lb_settings failed: %s",
@@ -556,7 +572,7 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 			      a, lb_fmt_vip(vip, s, sizeof(s)));
 		goto out;
 	}
-	err = encap_source_need(dp, &v.info, family, msg, len);
+	err = lb_encap_source_need(dp, v.info.mode, family, msg, len);
 	if (!err)
 		err = lb_nexthop_for(dp, addr, family, v.info.mode, &nh, msg, len);
 	if (err)
@@ -654,11 +670,9 @@ int lb_backend_del(struct lb_dp *dp, const struct lb_vip_key *vip,
 	 * old table. Then its flows stop following it. */
 	old = set[i].be;
 	set[i].be.weight = 0;
-	err = lb_be_write(dp, id, &set[i].be);
-	if (err) {
-		lb_msgf(msg, len, err, "backend %u: %s", id, strerror(-err));
+	err = be_store(dp, id, &set[i].be, msg, len);
+	if (err)
 		goto out;
-	}
 	err = vip_rebuild(dp, v.id, set, n, msg, len);
 	if (err) {
 		lb_be_write(dp, id, &old);
@@ -674,12 +688,19 @@ out:
 	return err;
 }
 
-static __u64 boottime_ns(void)
+__u64 lb_boottime_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+__u8 lb_backend_override(const struct lb_backend *b, __u64 now_ns)
+{
+	if (b->override_until_ns && now_ns >= b->override_until_ns)
+		return 0;
+	return b->flags & LB_BACKEND_F_OVR;
 }
 
 /* An operator's override of flag (weight or state) from now, for
@@ -688,7 +709,7 @@ static __u64 boottime_ns(void)
 static void override_set(struct lb_backend *b, __u8 flag, __u64 override_for_ns)
 {
 	b->flags |= flag;
-	b->override_until_ns = override_for_ns ? boottime_ns() + override_for_ns : 0;
+	b->override_until_ns = override_for_ns ? lb_boottime_ns() + override_for_ns : 0;
 }
 
 int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
@@ -711,11 +732,9 @@ int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
 	old = set[i].be;
 	set[i].be.weight = weight;
 	override_set(&set[i].be, LB_BACKEND_F_OVR_WEIGHT, override_for_ns);
-	err = lb_be_write(dp, id, &set[i].be);
-	if (err) {
-		lb_msgf(msg, len, err, "backend %u: %s", id, strerror(-err));
+	err = be_store(dp, id, &set[i].be, msg, len);
+	if (err)
 		goto out;
-	}
 	err = vip_rebuild(dp, v.id, set, n, msg, len);
 	if (err)
 		lb_be_write(dp, id, &old);
@@ -742,9 +761,7 @@ int lb_backend_set_state(struct lb_dp *dp, const struct lb_vip_key *vip,
 	 * left to the next publish (see lb_vip_publish) */
 	set[i].be.state = state;
 	override_set(&set[i].be, LB_BACKEND_F_OVR_STATE, override_for_ns);
-	err = lb_be_write(dp, set[i].id, &set[i].be);
-	if (err)
-		lb_msgf(msg, len, err, "backend %u: %s", set[i].id, strerror(-err));
+	err = be_store(dp, set[i].id, &set[i].be, msg, len);
 	free(set);
 	return err;
 }
@@ -767,10 +784,8 @@ int lb_backend_release(struct lb_dp *dp, const struct lb_vip_key *vip,
 	}
 	set[i].be.flags &= ~LB_BACKEND_F_OVR;
 	set[i].be.override_until_ns = 0;
-	err = lb_be_write(dp, set[i].id, &set[i].be);
-	if (err) {
-		lb_msgf(msg, len, err, "backend %u: %s", set[i].id, strerror(-err));
-	} else {
+	err = be_store(dp, set[i].id, &set[i].be, msg, len);
+	if (!err) {
 		lb_msgf(msg, len, 0, "%s released: lb-agent sets its weight and "
 			"state again from its next round", a);
 		err = 1;
@@ -787,12 +802,11 @@ out:
 static void publish_entry(struct lb_backend *b, struct lb_publish_entry *c,
 			  __u64 now)
 {
-	__u8 ovr = b->flags & LB_BACKEND_F_OVR;
+	__u8 ovr = lb_backend_override(b, now);
 
-	if (ovr && b->override_until_ns && now >= b->override_until_ns) {
+	if (!ovr && (b->flags & LB_BACKEND_F_OVR)) {	/* ran out */
 		b->flags &= ~LB_BACKEND_F_OVR;
 		b->override_until_ns = 0;
-		ovr = 0;
 	}
 	c->override = ovr;
 	if (!(ovr & LB_BACKEND_F_OVR_WEIGHT))
@@ -821,22 +835,11 @@ static int publish_match(const struct lb_backend_view *set, int nset,
 	return 0;
 }
 
-/* lb_be_write with the message a failed publish gives. */
-static int be_store(struct lb_dp *dp, __u32 id, const struct lb_backend *b,
-		    char *msg, size_t len)
-{
-	int err = lb_be_write(dp, id, b);
-
-	if (err)
-		lb_msgf(msg, len, err, "backend %u: %s", id, strerror(-err));
-	return err;
-}
-
 int lb_vip_publish(struct lb_dp *dp, __u32 vip_id, struct lb_publish_entry *c,
 		   size_t n, bool *rebuilt, char *msg, size_t len)
 {
 	struct lb_backend_view *set;
-	__u64 now = boottime_ns();
+	__u64 now = lb_boottime_ns();
 	bool reweigh = false;
 	int *idx = NULL, nset, err;
 

@@ -21,6 +21,16 @@
 /* weight of a backend added without one (lbctl, config file) */
 #define LB_WEIGHT_DEFAULT 100
 
+/* CLOCK_BOOTTIME in ns: the clock of lb_agent_status.heartbeat_ns and of
+ * lb_backend.override_until_ns (bpf_ktime_get_boot_ns() in BPF terms). */
+__u64 lb_boottime_ns(void);
+
+/* The operator's overrides of b still in force at now_ns (boottime):
+ * LB_BACKEND_F_OVR_WEIGHT / _STATE, or 0 once override_until_ns has
+ * passed (lb_vip_publish then clears the flags). The one rule every
+ * reader uses: the publish, the agent, lbctl show and /metrics. */
+__u8 lb_backend_override(const struct lb_backend *b, __u64 now_ns);
+
 /* A VIP as found in the maps. */
 struct lb_vip_view {
 	__u32 id;
@@ -49,6 +59,11 @@ struct lb_vip_opts {
 	__u8 client_plen4, client_plen6;	/* 0: /32 and /64 */
 	__u16 bounded_eps;	/* percent */
 };
+/* A new VIP's settings unless told otherwise (lbctl vip add, the file). */
+#define LB_BOUNDED_EPS_DEFAULT 25
+#define LB_VIP_OPTS_DEFAULT                                               \
+	{ .mode = LB_FWD_IPIP, .ring_size = LB_RING_SIZE_DEFAULT,         \
+	  .bounded_eps = LB_BOUNDED_EPS_DEFAULT }
 
 int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key,
 	       const struct lb_vip_opts *o, char *msg, size_t len);
@@ -91,10 +106,16 @@ int lb_backend_release(struct lb_dp *dp, const struct lb_vip_key *vip,
  * with batch lookups (one syscall per id would cost milliseconds).
  * 0 or a negative errno; never a partial table (a short read is -EIO). */
 int lb_backend_read_all(struct lb_dp *dp, struct lb_backend *all);
-/* The active backends of VIP vip_id, by id, through the VIP's chain.
- * Returns how many (at most max), or a negative errno if a read failed. */
+/* The active backends of VIP vip_id, by id, through the VIP's chain,
+ * with their next hops. Returns how many (at most max), or a negative
+ * errno if a read failed. */
 int lb_backend_list(struct lb_dp *dp, __u32 vip_id,
 		    struct lb_backend_view *out, int max);
+/* The same without next hops, all of them, into *out (malloc'd, the
+ * caller frees it) and *n: 0 or a negative errno with msg set. */
+int lb_backend_list_alloc(struct lb_dp *dp, __u32 vip_id,
+			  struct lb_backend_view **out, int *n, char *msg,
+			  size_t len);
 /* Recounts every backend's open flows from the flow tables (flows evicted
  * or expired from the LRU tables drop out; closed ones do not count). */
 int lb_open_recount(struct lb_dp *dp, char *msg, size_t len);
@@ -104,6 +125,11 @@ int lb_open_recount(struct lb_dp *dp, char *msg, size_t len);
  * every new backend before it writes anything. */
 int lb_nexthop_for(struct lb_dp *dp, const __u8 addr[16], __u8 family,
 		   __u8 mode, struct lb_nexthop *nh, char *msg, size_t len);
+/* A backend of family for a VIP of mode: an ipip VIP needs an outer
+ * source address of that family (lb_settings, from the attached device).
+ * 0, or -EADDRNOTAVAIL with msg saying what to do. */
+int lb_encap_source_need(struct lb_dp *dp, __u8 mode, __u8 family, char *msg,
+			 size_t len);
 
 /* What lb-agent controls of one backend. */
 struct lb_publish_entry {

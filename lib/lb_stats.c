@@ -91,44 +91,47 @@ static int open_flows(struct lb_dp *dp, __u32 id, __u64 *open)
 
 /* Appends the active backends of VIP v (index vi) and their counters. */
 static int read_backends(struct lb_dp *dp, struct lb_stats *s, size_t vi,
-			 struct lb_backend_view *views)
+			 __u64 now_ns)
 {
 	struct lb_stats_vip *v = &s->vip[vi];
-	int n = lb_backend_list(dp, v->id, views, LB_MAX_BACKENDS);
-	int err;
+	struct lb_backend_view *views;
+	int n, err = lb_backend_list_alloc(dp, v->id, &views, &n, NULL, 0);
 
-	if (n < 0)
-		return n;
+	if (err)
+		return err;
 	v->first = s->n_be;
 	v->n_be = (size_t)n;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; !err && i < n; i++) {
 		struct lb_stats_backend *b;
 
-		if (s->n_be >= LB_MAX_BACKENDS || views[i].id >= LB_MAX_BACKENDS)
-			return -EOVERFLOW;
+		if (s->n_be >= LB_MAX_BACKENDS || views[i].id >= LB_MAX_BACKENDS) {
+			err = -EOVERFLOW;
+			break;
+		}
 		b = &s->be[s->n_be];
 		b->id = views[i].id;
 		b->vip_id = v->id;
 		memcpy(b->addr, views[i].be.addr, sizeof(b->addr));
 		b->family = views[i].be.family;
-		b->override = views[i].be.flags & LB_BACKEND_F_OVR;
+		b->override = lb_backend_override(&views[i].be, now_ns);
 		err = lb_percpu_sum(dp->fd[LB_M_BE_STATS], b->id, &b->c, sizeof(b->c));
 		if (!err)
 			err = lb_percpu_sum(dp->fd[LB_M_BE_REFUSED], b->id, &b->refused,
 					    sizeof(b->refused));
 		if (!err)
 			err = open_flows(dp, b->id, &b->open_flows);
-		if (err)
-			return err;
-		s->be_index[b->id] = (__u32)++s->n_be;
+		if (!err)
+			s->be_index[b->id] = (__u32)++s->n_be;
 	}
-	return 0;
+	free(views);
+	return err;
 }
 
 static int read_all(struct lb_dp *dp, struct lb_stats *s,
-		    struct lb_vip_view *vv, struct lb_backend_view *bv)
+		    struct lb_vip_view *vv)
 {
 	int nv = lb_vip_list(dp, vv, LB_MAX_VIPS);
+	__u64 now_ns = lb_boottime_ns();
 	int err;
 
 	if (nv < 0)
@@ -145,7 +148,7 @@ static int read_all(struct lb_dp *dp, struct lb_stats *s,
 			err = lb_percpu_sum(dp->fd[LB_M_VIP_REFUSED], v->id, &v->refused,
 					    sizeof(v->refused));
 		if (!err)
-			err = read_backends(dp, s, i, bv);
+			err = read_backends(dp, s, i, now_ns);
 		if (err)
 			return err;
 		s->n_vips++;
@@ -158,7 +161,6 @@ static int read_all(struct lb_dp *dp, struct lb_stats *s,
 int lb_stats_read(struct lb_dp *dp, struct lb_stats *s)
 {
 	struct lb_vip_view *vv = calloc(LB_MAX_VIPS, sizeof(*vv));
-	struct lb_backend_view *bv = calloc(LB_MAX_BACKENDS, sizeof(*bv));
 	int err = -ENOMEM;
 
 	memset(s, 0, sizeof(*s));
@@ -166,10 +168,9 @@ int lb_stats_read(struct lb_dp *dp, struct lb_stats *s)
 	s->be = calloc(LB_MAX_BACKENDS, sizeof(*s->be));
 	s->vip_index = calloc(LB_MAX_VIPS, sizeof(*s->vip_index));
 	s->be_index = calloc(LB_MAX_BACKENDS, sizeof(*s->be_index));
-	if (vv && bv && s->vip && s->be && s->vip_index && s->be_index)
-		err = read_all(dp, s, vv, bv);
+	if (vv && s->vip && s->be && s->vip_index && s->be_index)
+		err = read_all(dp, s, vv);
 	free(vv);
-	free(bv);
 	if (err)
 		lb_stats_free(s);
 	return err;

@@ -28,7 +28,8 @@ struct lb_stats_backend {
 	struct lb_refusals refused;	/* new flows refused */
 	__u64 open_flows;		/* new - closed - expired */
 	__u8 override;			/* LB_BACKEND_F_OVR_* in force: an
-					 * operator's weight / state */
+					 * operator's weight / state
+					 * (lb_backend_override) */
 };
 
 struct lb_stats_vip {

@@ -234,15 +234,15 @@ static int parse_vip_identity(struct ctx *x,
 					    x->t.vips[i].line);
 	if (v[V_MODE] &&
 	    (rc = get_name(x, v[V_MODE], prefix, "mode", lb_mode_parse,
-			   "ipip or l2dsr", &vip->mode)))
+			   "ipip or l2dsr", &vip->opts.mode)))
 		return rc;
 	if (v[V_RING_SIZE]) {
 		f = FIELD(prefix, "ring_size");
 		rc = lb_yaml_get_str(x->d, v[V_RING_SIZE], f, false, &s);
 		if (rc)
 			return rc;
-		if (lb_parse_u32(s, 0, UINT32_MAX, &vip->ring_size) ||
-		    !lb_ring_size_ok(vip->ring_size))
+		if (lb_parse_u32(s, 0, UINT32_MAX, &vip->opts.ring_size) ||
+		    !lb_ring_size_ok(vip->opts.ring_size))
 			return lb_yaml_fail(x->d, -EINVAL, v[V_RING_SIZE], f,
 					    "must be a prime in [%u, %u], got %s",
 					    LB_RING_SIZE_MIN, LB_RING_SIZE_MAX,
@@ -301,9 +301,7 @@ static int parse_vip(struct ctx *x, const struct lb_yaml_node *m, size_t idx)
 	if (snprintf(prefix, sizeof(prefix), "vips[%zu]", idx) >=
 	    (int)sizeof(prefix))
 		return -EINVAL;		/* not reached: idx < 256 */
-	vip->mode = LB_FWD_IPIP;
-	vip->ring_size = LB_RING_SIZE_DEFAULT;
-	vip->opts.bounded_eps = 25;
+	vip->opts = (struct lb_vip_opts)LB_VIP_OPTS_DEFAULT;
 	vip->line = m->line;
 	rc = lb_yaml_get_map(x->d, m, prefix, vip_keys, V_N, v);
 	if (!rc)
@@ -312,8 +310,6 @@ static int parse_vip(struct ctx *x, const struct lb_yaml_node *m, size_t idx)
 		rc = parse_vip_admission(x, v, prefix, vip);
 	if (rc)
 		return rc;
-	vip->opts.mode = vip->mode;
-	vip->opts.ring_size = vip->ring_size;
 	return parse_backends(x, v[V_BACKENDS], prefix, vip);
 }
 

@@ -58,8 +58,6 @@ struct lb_topo_backend {
 
 struct lb_topo_vip {
 	struct lb_vip_key key;
-	__u8 mode;			/* enum lb_fwd_mode */
-	__u32 ring_size;
 	struct lb_vip_opts opts;	/* mode, ring size, policy, admission */
 	struct lb_topo_backend *backends;
 	size_t n_backends;

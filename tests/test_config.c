@@ -115,8 +115,8 @@ static void test_full(void **state)
 	check_ip(v->key.addr, v->key.family, AF_INET, "198.18.1.10");
 	assert_int_equal(ntohs(v->key.port), 8000);
 	assert_int_equal(v->key.proto, IPPROTO_TCP);
-	assert_int_equal(v->mode, LB_FWD_L2DSR);
-	assert_int_equal(v->ring_size, 251);
+	assert_int_equal(v->opts.mode, LB_FWD_L2DSR);
+	assert_int_equal(v->opts.ring_size, 251);
 	assert_int_equal(v->line, 29);
 	assert_int_equal(v->n_backends, 5);
 
@@ -165,8 +165,8 @@ static void test_full(void **state)
 	check_ip(v->key.addr, v->key.family, AF_INET6, "2001:db8::10");
 	assert_int_equal(ntohs(v->key.port), 8000);
 	assert_int_equal(v->key.proto, IPPROTO_UDP);
-	assert_int_equal(v->mode, LB_FWD_IPIP);
-	assert_int_equal(v->ring_size, LB_RING_SIZE_DEFAULT);
+	assert_int_equal(v->opts.mode, LB_FWD_IPIP);
+	assert_int_equal(v->opts.ring_size, LB_RING_SIZE_DEFAULT);
 	assert_int_equal(v->n_backends, 2);
 	b = &v->backends[0];
 	check_ip(b->addr, b->family, AF_INET6, "2001:db8::1");
@@ -213,8 +213,8 @@ static void test_minimal(void **state)
 					   sizeof(err)), 0);
 	check_defaults(&c);
 	assert_int_equal(c.topo.n_vips, 1);
-	assert_int_equal(c.topo.vips[0].mode, LB_FWD_IPIP);
-	assert_int_equal(c.topo.vips[0].ring_size, LB_RING_SIZE_DEFAULT);
+	assert_int_equal(c.topo.vips[0].opts.mode, LB_FWD_IPIP);
+	assert_int_equal(c.topo.vips[0].opts.ring_size, LB_RING_SIZE_DEFAULT);
 	assert_int_equal(c.topo.vips[0].n_backends, 1);
 	b = &c.topo.vips[0].backends[0];
 	assert_int_equal(AB(b)->engine, LB_ENGINE_VLLM);
@@ -279,9 +279,9 @@ static void test_small_values(void **state)
 	assert_float_equal(c.policy.queue_sat, 10, EPS);
 	assert_int_equal(c.backend_burst, 4294967295u);
 	assert_int_equal(c.topo.n_vips, 2);
-	assert_int_equal(c.topo.vips[0].ring_size, 7);
+	assert_int_equal(c.topo.vips[0].opts.ring_size, 7);
 	assert_int_equal(c.topo.vips[0].n_backends, 0);
-	assert_int_equal(c.topo.vips[1].ring_size, 1048573);
+	assert_int_equal(c.topo.vips[1].opts.ring_size, 1048573);
 	lb_agent_conf_free(&c);
 	/* "backends:" left empty: no backends */
 	load_ok("vips:\n- address: 1.2.3.4:1/tcp\n  backends:\n", &c);
@@ -945,8 +945,8 @@ static void test_topo_agent_names(void **state)
 		const struct lb_topo_vip *a = &t.vips[i], *b = &c.topo.vips[i];
 
 		assert_memory_equal(&a->key, &b->key, sizeof(a->key));
-		assert_int_equal(a->mode, b->mode);
-		assert_int_equal(a->ring_size, b->ring_size);
+		assert_int_equal(a->opts.mode, b->opts.mode);
+		assert_int_equal(a->opts.ring_size, b->opts.ring_size);
 		assert_int_equal(a->n_backends, b->n_backends);
 		for (j = 0; j < a->n_backends; j++) {
 			assert_memory_equal(a->backends[j].addr,

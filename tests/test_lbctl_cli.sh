@@ -194,6 +194,10 @@ expect_escaped 2 "'\t'" set-weight $V 198.18.40.2 $'\t'
 expect_escaped 2 "'--\xff'" vip add $V $'--\xff'
 expect_escaped 1 "'nosuch\r\x07'" attach $'nosuch\r\a'
 expect_escaped 2 "'caf"$'\xc3\xa9'"'" vip add 'café'
+# a library message that quotes a config value escapes it once, and the
+# error sink leaves it so (escaping is idempotent): \x01, never \\x01
+printf 'vips:\n  - address: 198.18.40.77:80/tcp\n    mode: "ip\\x01ip"\n' >"$tmpd/ctl.yaml"
+expect_escaped 2 'mode: must be ipip or l2dsr, got "ip\x01ip"' apply -f "$tmpd/ctl.yaml"
 out=$(L -j vip add $'a\nb\xff' 2>/dev/null); code=$?
 if [ $code = 2 ] && printf '%s' "$out" | python3 -c '
 import json, sys
@@ -321,9 +325,11 @@ out=$(nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$fresh" attach nosuchd
 [ $code = 1 ] && [ ! -e "$fresh" ] && ok || bad "failed first attach: code $code, left: $(ls "$fresh" 2>&1)"
 rm -rf "$fresh"
 # unload removes every pin it made and the directory (every map of the
-# object is pinned by name, also those no command opens)
+# object is pinned by name, also those no command opens), and a map pin of
+# an earlier schema left by an upgrade (lb_config, now lb_settings)
 full=/sys/fs/bpf/lbcli-full-$id
 out=$(nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$full" attach cli2 2>&1 &&
+	bpftool map create "$full/lb_config" type array key 4 value 40 entries 1 name lb_config &&
 	nsenter --net=/run/netns/$ns_lb "$lbctl" --pin-dir "$full" unload 2>&1); code=$?
 [ $code = 0 ] && [ ! -e "$full" ] && ok || bad "full unload: code $code, left: $(ls "$full" 2>&1) ($out)"
 rm -rf "$full"

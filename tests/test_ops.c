@@ -391,7 +391,20 @@ static void test_chain_broken(void **state)
 	(void)state;
 	/* an entry of another VIP: the walk would list B's backends as A's */
 	poke(a3, b1, false);
-	expect_a_whole(NA);
+	/* a reader without the lock (a /metrics scrape) gets the whole list
+	 * from the scan but writes nothing: another process may be in the
+	 * middle of a change */
+	lb_dp_unlock(&dpa);
+	{
+		struct lb_backend_view v[64];
+		unsigned long repairs = dpa.chain_repairs;
+		char msg[256];
+
+		assert_int_equal(lb_backend_list(&dpa, a, v, 64), NA);
+		assert_int_equal(dpa.chain_repairs, repairs);
+		assert_int_equal(lb_dp_relock(&dpa, msg, sizeof(msg)), 0);
+	}
+	expect_a_whole(NA);	/* with the lock: repaired */
 	/* a cycle */
 	poke(a5, a5, false);
 	expect_a_whole(NA);

@@ -747,8 +747,17 @@ static void test_escape(void **state)
 	expect_escape("a\tb\rc", "a\\tb\\rc");
 	expect_escape("\x1b[31mred", "\\x1b[31mred");
 	expect_escape("\x07\x7f", "\\x07\\x7f");
-	/* a backslash is doubled, so the escapes stay unambiguous */
-	expect_escape("a\\nb", "a\\\\nb");
+	/* idempotent: text already escaped (a library message quoting a
+	 * config value) passes unchanged, so nothing is escaped twice */
+	expect_escape("a\\nb", "a\\nb");
+	expect_escape("got \"ip\\x01ip\"", "got \"ip\\x01ip\"");
+	{
+		char *once = lb_escape("x\n\xff\x1b"), *twice = lb_escape(once);
+
+		assert_string_equal(once, twice);
+		free(once);
+		free(twice);
+	}
 	/* not UTF-8: a lone byte, a lone continuation byte, a cut sequence */
 	expect_escape("\xff", "\\xff");
 	expect_escape("x\x80y", "x\\x80y");
