@@ -279,9 +279,11 @@ static void run_once(int c, const struct input *in)
 	case C_EXTRACT:
 		rc = lb_engine_extract(LB_ENGINE_VLLM, NULL, in->p, in->len,
 				       &sig, &err);
-		if (rc || !sig.has_waiting || !sig.has_running || !sig.has_kv)
+		if (rc || !sig.has_waiting || !sig.has_running || !sig.has_kv ||
+		    !sig.has_gen_tokens || !sig.has_completed)
 			die("lb_engine_extract: %d: %s", rc, err.msg);
-		sink = sig.waiting + sig.running + sig.kv_use;
+		sink = sig.waiting + sig.running + sig.kv_use + sig.gen_tokens +
+		       sig.completed;
 		break;
 	}
 }

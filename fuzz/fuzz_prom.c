@@ -10,6 +10,8 @@
  * takes a length and must never read past it.
  */
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,11 @@ static int abort_cb(void *ctx, const struct prom_sample *s)
 	return ++*n >= 3 ? -ECANCELED : 0;
 }
 
+static bool nonneg(double v)
+{
+	return isfinite(v) && v >= 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -54,6 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.waiting = "queue_depth",
 		.running = "batch_size",
 		.kv = "kv_fraction",
+		.gen_tokens = "tokens_total",
+		.completed = "done_total",
+		.slots = "batch_size",	/* also "running": one name, two uses */
 	};
 	static const enum lb_engine engines[] = {
 		LB_ENGINE_VLLM, LB_ENGINE_SGLANG, LB_ENGINE_TGI,
@@ -79,12 +89,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	prom_parse(buf, size, abort_cb, &naborted, &err);
 
 	for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
-		rc = lb_engine_extract(engines[i], &generic, buf, size, &sig,
-				       &err);
+		enum lb_bad_metrics bad;
+
+		rc = lb_engine_extract_ex(engines[i], &generic, buf, size,
+					  &sig, &err, &bad);
 		/* engine.h: on error, no signal may be reported */
-		if (rc && (sig.has_waiting || sig.has_running || sig.has_kv))
+		if (rc && (sig.has_waiting || sig.has_running || sig.has_kv ||
+			   sig.has_gen_tokens || sig.has_completed ||
+			   sig.has_slots))
+			abort();
+		/* a reason exactly when the scrape is a bad answer */
+		if ((rc == -EBADMSG) != (bad != LB_BAD_METRICS_NONE))
 			abort();
 		if (!rc && sig.has_kv && !(sig.kv_use >= 0 && sig.kv_use <= 1))
+			abort();
+		/* what is reported passed the checks: finite (sums too), not
+		 * negative */
+		if (!rc && !(nonneg(sig.waiting) && nonneg(sig.running) &&
+			     nonneg(sig.gen_tokens) && nonneg(sig.completed) &&
+			     nonneg(sig.slots)))
+			abort();
+		/* the plain call agrees */
+		if (lb_engine_extract(engines[i], &generic, buf, size, &sig,
+				      &err) != rc)
 			abort();
 	}
 	lb_dcgm_xid_errors(buf, size, &xid, &err);

@@ -73,6 +73,9 @@ parses() {
 		! grep -v '^#' "$TMP/m" | grep -Ev '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eE]+$' | grep -q .
 }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+eq() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a == b) }'; }
+# samples: how many samples of NAME (any labels) $TMP/m has
+samples() { grep -c "^$1[{ ]" "$TMP/m"; }
 
 [ -x "$BIN" ] || { echo "no binary $BIN" >&2; exit 1; }
 ip netns add "$NS" || exit 1
@@ -159,15 +162,22 @@ check "tgi: /health 200 when warm" wait_code /health 200
 stop
 
 echo "# metrics under load (batch 2, 5 requests of 1 s)"
+# G, C: the generated-token and finished-request counters lb-agent reads;
+# vLLM counts tokens as they are generated, the others credit a request's
+# tokens when it finishes (so there G == 50 x C at any time).
 PROMPT=$(printf 'x%.0s' $(seq 400))	# 100 prompt tokens
 for e in vllm sglang tgi triton; do
 	start --engine "$e" --batch 2 --token-ms 20 --kv-tokens 1000 --prefill-us-per-token 0
 	check "$e: ready" wait_code "$([ $e = triton ] && echo /v2/health/ready || echo /health)" 200
 	case $e in
-	vllm) W=vllm:num_requests_waiting R=vllm:num_requests_running K=vllm:kv_cache_usage_perc L= ;;
-	sglang) W=sglang:num_queue_reqs R=sglang:num_running_reqs K=sglang:token_usage L= ;;
-	tgi) W=tgi_queue_size R=tgi_batch_current_size K= L= ;;
-	triton) W=nv_trt_llm_request_metrics R=$W K=nv_trt_llm_kv_cache_block_metrics L=y ;;
+	vllm) W=vllm:num_requests_waiting R=vllm:num_requests_running K=vllm:kv_cache_usage_perc L=
+		G=vllm:generation_tokens_total C=vllm:request_success_total ;;
+	sglang) W=sglang:num_queue_reqs R=sglang:num_running_reqs K=sglang:token_usage L=
+		G=sglang:generation_tokens_total C=sglang:num_requests_total ;;
+	tgi) W=tgi_queue_size R=tgi_batch_current_size K= L=
+		G=tgi_request_generated_tokens_sum C=tgi_request_generated_tokens_count ;;
+	triton) W=nv_trt_llm_request_metrics R=$W K=nv_trt_llm_kv_cache_block_metrics L=y
+		G=nv_llm_output_token_len_sum C=nv_llm_output_token_len_count ;;
 	esac
 	wl=; rl=; kl=
 	[ -n "$L" ] && wl='request_type="waiting"' rl='request_type="scheduled"' kl='kv_cache_block_type="fraction"'
@@ -185,6 +195,12 @@ for e in vllm sglang tgi triton; do
 	check "$e: /metrics parses" parses
 	w=$(metric "$W" "$wl"); r=$(metric "$R" "$rl")
 	check "$e: waiting $w > 0, running $r == 2" eval 'gt "$w" 0 && [ "${r%.0}" = 2 ]'
+	g=$(metric "$G"); c=$(metric "$C")
+	if [ $e = vllm ]; then
+		check "$e: running requests' tokens counted ($g > 50 x $c)" gt "$g" "$((50 * ${c%.0}))"
+	else
+		check "$e: tokens credited at the end ($g == 50 x $c)" eq "$g" "$((50 * ${c%.0}))"
+	fi
 	if [ -n "$K" ]; then
 		k1=$(metric "$K" "$kl")
 		sleep 0.4
@@ -193,8 +209,65 @@ for e in vllm sglang tgi triton; do
 		check "$e: kv grows with live sequences ($k0 < $k1 < $k2)" eval 'gt "$k1" "$k0" && gt "$k2" "$k1"'
 	fi
 	wait "${lp[@]}"
+	scrape
+	g=$(metric "$G"); c=$(metric "$C")
+	check "$e: 5 requests done: $G $g == 250, $C $c == 5" eval 'eq "$g" 250 && eq "$c" 5'
+	check "$e: one sample each of $G and $C" eval '[ "$(samples "$G")" = 1 ] && [ "$(samples "$C")" = 1 ]'
+	if [ $e = triton ]; then
+		s=$(metric nv_trt_llm_request_metrics 'request_type="max"')
+		check "$e: batch slots (request_type max) $s == 2" eq "$s" 2
+	fi
 	stop
 done
+
+echo "# --triton-kv blocks (backends before v0.18)"
+check "--triton-kv bogus: exit 2" eval '"$BIN" --triton-kv bogus 2>/dev/null; [ $? = 2 ]'
+start --engine triton --triton-kv blocks --batch 2 --token-ms 20 --kv-tokens 1000 --prefill-us-per-token 0
+check "triton blocks: ready" wait_code /v2/health/ready 200
+nx curl -sN --max-time 10 -o /dev/null -d "{\"prompt\":\"$PROMPT\",\"max_tokens\":30,\"stream\":true}" \
+	"$(url /v1/completions)" &
+lp=($!)
+sleep 0.3
+scrape
+K=nv_trt_llm_kv_cache_block_metrics
+check "triton blocks: no fraction" eval '! grep -q "kv_cache_block_type=\"fraction\"" "$TMP/m"'
+u=$(metric $K 'kv_cache_block_type="used"'); m=$(metric $K 'kv_cache_block_type="max"')
+check "triton blocks: used $u > 0 of max $m == 62" eval 'gt "$u" 0 && eq "$m" 62'
+wait "${lp[@]}"
+stop
+
+echo "# badmetrics fault: the generated-tokens sample corrupted"
+for e in vllm sglang tgi triton; do
+	case $e in
+	vllm) G=vllm:generation_tokens_total H=/health ;;
+	sglang) G=sglang:generation_tokens_total H=/health ;;
+	tgi) G=tgi_request_generated_tokens_sum H=/health ;;
+	triton) G=nv_llm_output_token_len_sum H=/v2/health/ready ;;
+	esac
+	start --engine "$e"
+	wait_code "$H" 200
+	for k in nan:NaN inf:+Inf ninf:-Inf negative:-1; do
+		nx curl -s "$(url "/admin/fault?mode=badmetrics&kind=${k%%:*}")" >/dev/null
+		scrape
+		check "$e: kind=${k%%:*}: $G is ${k#*:}" [ "$(metric "$G")" = "${k#*:}" ]
+	done
+	out=$(nx curl -s "$(url '/admin/fault?mode=badmetrics&kind=duplicate')")
+	check "$e: kind=duplicate acknowledged" [ "$out" = "mode=badmetrics kind=duplicate" ]
+	scrape
+	check "$e: kind=duplicate: two samples of $G" [ "$(samples "$G")" = 2 ]
+	[ $e = triton ] && check "$e: the second with its labels in another order" \
+		eval '[ "$(grep "^$G{" "$TMP/m" | sort -u | wc -l)" = 2 ]'
+	check "$e: health unaffected" [ "$(status "$H")" = 200 ]
+	nx curl -s "$(url '/admin/fault?mode=none')" >/dev/null
+	scrape
+	check "$e: none: one sample of $G again, value 0" eval '[ "$(samples "$G")" = 1 ] && eq "$(metric "$G")" 0'
+	stop
+done
+start --engine vllm
+wait_code /health 200
+check "badmetrics: unknown kind 400" [ "$(nx curl -s -o /dev/null -w '%{http_code}' "$(url '/admin/fault?mode=badmetrics&kind=zero')")" = 400 ]
+check "badmetrics: no kind 400" [ "$(nx curl -s -o /dev/null -w '%{http_code}' "$(url '/admin/fault?mode=badmetrics')")" = 400 ]
+stop
 
 echo "# $PASSES passed, $FAILS failed"
 [ "$FAILS" = 0 ]

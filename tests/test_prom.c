@@ -94,6 +94,40 @@ static int extract_str(enum lb_engine e, const struct lb_generic_names *g,
 	return lb_engine_extract(e, g, text, strlen(text), s, &err);
 }
 
+/* No signal at all: what every error must leave behind. */
+static void assert_no_signal(const struct lb_signals *s)
+{
+	static const struct lb_signals zero;
+
+	assert_memory_equal(s, &zero, sizeof(zero));
+}
+
+/* Extracts @text, which must be a bad answer for @why; returns the error
+ * so that the caller can check line and message. */
+static struct prom_error extract_bad(enum lb_engine e,
+				     const struct lb_generic_names *g,
+				     const char *text, enum lb_bad_metrics why)
+{
+	struct prom_error err;
+	struct lb_signals s;
+	enum lb_bad_metrics bad = LB_BAD_METRICS_NONE;
+	int rc;
+
+	memset(&s, 0xa5, sizeof(s));
+	rc = lb_engine_extract_ex(e, g, text, strlen(text), &s, &err, &bad);
+	if (rc != -EBADMSG || bad != why)
+		fail_msg("rc %d reason %s (want -EBADMSG, %s): %s", rc,
+			 lb_bad_metrics_name(bad), lb_bad_metrics_name(why),
+			 err.msg);
+	assert_no_signal(&s);
+	/* the plain call rejects it the same way, without the reason */
+	memset(&s, 0xa5, sizeof(s));
+	assert_int_equal(lb_engine_extract(e, g, text, strlen(text), &s, &err),
+			 -EBADMSG);
+	assert_no_signal(&s);
+	return err;
+}
+
 /* ---- engines on fixtures ---- */
 
 static void test_vllm_fixture(void **state)
@@ -107,6 +141,12 @@ static void test_vllm_fixture(void **state)
 	assert_float_equal(s.waiting, 5.0, EPS);
 	assert_float_equal(s.running, 25.0, EPS);
 	assert_float_equal(s.kv_use, 0.71, EPS);
+	/* generation tokens of both engines; every finished_reason of both */
+	assert_true(s.has_gen_tokens && s.has_completed);
+	assert_float_equal(s.gen_tokens, 1184502.0 + 1133877.0, EPS);
+	assert_float_equal(s.completed, 5521 + 212 + 7 + 5390 + 198 + 4, EPS);
+	assert_false(s.has_slots);	/* vLLM does not export max_num_seqs */
+	assert_float_equal(s.slots, 0.0, EPS);
 }
 
 static void test_vllm_v0_fallback(void **state)
@@ -119,6 +159,9 @@ static void test_vllm_v0_fallback(void **state)
 	assert_float_equal(s.running, 9.0, EPS);
 	assert_true(s.has_kv);
 	assert_float_equal(s.kv_use, 0.3375, EPS);
+	assert_float_equal(s.gen_tokens, 52113.0, EPS);
+	assert_float_equal(s.completed, 313.0, EPS);
+	assert_false(s.has_slots);
 }
 
 static void test_vllm_new_name_wins(void **state)
@@ -131,11 +174,20 @@ static void test_vllm_new_name_wins(void **state)
 		"vllm:gpu_cache_usage_perc{model_name=\"m\"} 0.9\n"
 		"vllm:kv_cache_usage_perc{model_name=\"m\"} 0.2\n", &s), 0);
 	assert_float_equal(s.kv_use, 0.2, EPS);
-	/* New name present but NaN only: fall back. */
+	/* Only the old name: fall back to it. */
 	assert_int_equal(extract_str(LB_ENGINE_VLLM, NULL,
-		"vllm:kv_cache_usage_perc{model_name=\"m\"} NaN\n"
 		"vllm:gpu_cache_usage_perc{model_name=\"m\"} 0.4\n", &s), 0);
 	assert_float_equal(s.kv_use, 0.4, EPS);
+	/* The new name NaN: not "absent" any more, the scrape is bad (the
+	 * fallback is read too, so it may not be NaN either). */
+	extract_bad(LB_ENGINE_VLLM, NULL,
+		    "vllm:kv_cache_usage_perc{model_name=\"m\"} NaN\n"
+		    "vllm:gpu_cache_usage_perc{model_name=\"m\"} 0.4\n",
+		    LB_BAD_METRICS_NONFINITE);
+	extract_bad(LB_ENGINE_VLLM, NULL,
+		    "vllm:kv_cache_usage_perc{model_name=\"m\"} 0.4\n"
+		    "vllm:gpu_cache_usage_perc{model_name=\"m\"} NaN\n",
+		    LB_BAD_METRICS_NONFINITE);
 }
 
 static void test_sglang_fixture(void **state)
@@ -148,6 +200,11 @@ static void test_sglang_fixture(void **state)
 	assert_float_equal(s.running, 22.0, EPS);
 	assert_true(s.has_kv);
 	assert_float_equal(s.kv_use, 0.41, EPS);
+	assert_true(s.has_gen_tokens && s.has_completed);
+	assert_float_equal(s.gen_tokens, 2.204e6, EPS);
+	/* num_requests_total, not num_aborted_requests_total */
+	assert_float_equal(s.completed, 5702.0, EPS);
+	assert_false(s.has_slots);
 }
 
 static void test_tgi_fixture(void **state)
@@ -160,6 +217,11 @@ static void test_tgi_fixture(void **state)
 	assert_float_equal(s.waiting, 4.0, EPS);
 	assert_float_equal(s.running, 32.0, EPS);
 	assert_false(s.has_kv);
+	/* the generated-tokens histogram: _sum and _count, not the buckets */
+	assert_true(s.has_gen_tokens && s.has_completed);
+	assert_float_equal(s.gen_tokens, 21937442.0, EPS);
+	assert_float_equal(s.completed, 90987.0, EPS);
+	assert_false(s.has_slots);
 }
 
 static void test_triton_fixture(void **state)
@@ -172,7 +234,14 @@ static void test_triton_fixture(void **state)
 	assert_float_equal(s.waiting, 2.0, EPS);
 	assert_float_equal(s.running, 6.0, EPS);
 	assert_true(s.has_kv);
+	/* "fraction" (0.48) wins over used/max (1966/4096) */
 	assert_float_equal(s.kv_use, 0.48, EPS);
+	/* nv_llm_output_token_len, total_output_tokens; not the input one
+	 * nor nv_inference_request_success (3 models x 18211) */
+	assert_true(s.has_gen_tokens && s.has_completed && s.has_slots);
+	assert_float_equal(s.gen_tokens, 4370640.0, EPS);
+	assert_float_equal(s.completed, 18211.0, EPS);
+	assert_float_equal(s.slots, 64.0, EPS);
 }
 
 static void test_triton_pending_fallback(void **state)
@@ -185,6 +254,83 @@ static void test_triton_pending_fallback(void **state)
 	assert_float_equal(s.waiting, 4.0, EPS);	/* 3 + 1 models */
 	assert_false(s.has_running);
 	assert_false(s.has_kv);
+	assert_false(s.has_gen_tokens || s.has_completed || s.has_slots);
+}
+
+/* A TensorRT-LLM backend before v0.18: no "fraction", no "waiting". */
+static void test_triton_blocks_fallback(void **state)
+{
+	struct lb_signals s;
+
+	(void)state;
+	extract_fixture(LB_ENGINE_TRITON, NULL, "triton_blocks.txt", &s);
+	assert_true(s.has_waiting && s.has_running && s.has_kv);
+	assert_float_equal(s.waiting, 5.0, EPS);	/* pending: 2 + 3 */
+	assert_float_equal(s.running, 19.0, EPS);	/* 10 + 9 */
+	/* llama_8b 1024/4096, mistral_7b 2700/3600; "draft" (max 0, used 5)
+	 * is skipped rather than being infinitely full */
+	assert_float_equal(s.kv_use, 0.75, EPS);
+	assert_float_equal(s.slots, 96.0, EPS);		/* 64 + 32 + 0 */
+	assert_float_equal(s.gen_tokens, 171000.0, EPS);
+	assert_float_equal(s.completed, 1100.0, EPS);
+}
+
+static void test_triton_blocks_rules(void **state)
+{
+	struct lb_signals s;
+	char *buf;
+	size_t n = 0, cap = 65536;
+	int i;
+
+#define KV(type, model, version, v) \
+	"nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"" type \
+	"\",model=\"" model "\",version=\"" version "\"} " v "\n"
+	(void)state;
+	/* the model and version labels both tell pools apart */
+	assert_int_equal(extract_str(LB_ENGINE_TRITON, NULL,
+		KV("used", "a", "1", "10") KV("max", "a", "1", "100")
+		KV("used", "a", "2", "30") KV("max", "a", "2", "100")
+		KV("max", "b", "1", "100") KV("used", "b", "1", "20"), &s), 0);
+	assert_float_equal(s.kv_use, 0.3, EPS);
+	/* one fraction series anywhere: the fractions win, used/max unused */
+	assert_int_equal(extract_str(LB_ENGINE_TRITON, NULL,
+		KV("used", "a", "1", "90") KV("max", "a", "1", "100")
+		KV("fraction", "b", "1", "0.2"), &s), 0);
+	assert_float_equal(s.kv_use, 0.2, EPS);
+	/* used without max, max without used, max 0: no KV signal */
+	assert_int_equal(extract_str(LB_ENGINE_TRITON, NULL,
+		KV("used", "a", "1", "90") KV("max", "b", "1", "100")
+		KV("used", "c", "1", "1") KV("max", "c", "1", "0")
+		KV("free", "d", "1", "5") KV("tokens_per", "d", "1", "64"),
+		&s), 0);
+	assert_false(s.has_kv);
+	/* used above max (as while preempting): clamped like a fraction */
+	assert_int_equal(extract_str(LB_ENGINE_TRITON, NULL,
+		KV("used", "a", "1", "120") KV("max", "a", "1", "100"), &s), 0);
+	assert_float_equal(s.kv_use, 1.0, EPS);
+	/* more models than the fallback tracks: no KV signal rather than a
+	 * max over some of them; the other signals are unaffected */
+	buf = malloc(cap);
+	assert_non_null(buf);
+	for (i = 0; i <= LB_TRITON_KV_MODELS; i++)
+		n += (size_t)snprintf(buf + n, cap - n,
+			KV("used", "m%d", "1", "%d") KV("max", "m%d", "1", "10"),
+			i, i == LB_TRITON_KV_MODELS ? 9 : 1, i);
+	snprintf(buf + n, cap - n, "nv_trt_llm_request_metrics{model=\"m0\","
+		 "request_type=\"scheduled\",version=\"1\"} 3\n");
+	assert_int_equal(extract_str(LB_ENGINE_TRITON, NULL, buf, &s), 0);
+	assert_false(s.has_kv);
+	assert_float_equal(s.running, 3.0, EPS);
+	/* one model fewer: the fallback works (max of the 64 is 0.1) */
+	n = 0;
+	for (i = 0; i < LB_TRITON_KV_MODELS; i++)
+		n += (size_t)snprintf(buf + n, cap - n,
+			KV("used", "m%d", "1", "%d") KV("max", "m%d", "1", "10"),
+			i, 1, i);
+	assert_int_equal(extract_str(LB_ENGINE_TRITON, NULL, buf, &s), 0);
+	assert_float_equal(s.kv_use, 0.1, EPS);
+	free(buf);
+#undef KV
 }
 
 static void test_dcgm_fixture(void **state)
@@ -209,24 +355,44 @@ static void test_generic_names(void **state)
 {
 	struct lb_generic_names g = {
 		.waiting = "my_queue", .running = "my_active", .kv = "my_kv",
+		.gen_tokens = "my_out_tokens_total",
+		.completed = "my_done_total", .slots = "my_max_batch",
 	};
 	struct lb_generic_names only_q = { .waiting = "tgi_queue_size" };
+	struct lb_generic_names tgi_hist = {
+		.gen_tokens = "tgi_request_generated_tokens_sum",
+		.completed = "tgi_request_success",
+	};
 	struct lb_signals s;
 
 	(void)state;
 	assert_int_equal(extract_str(LB_ENGINE_GENERIC, &g,
 		"# TYPE my_queue gauge\nmy_queue{m=\"a\"} 2\nmy_queue{m=\"b\"} 3\n"
-		"my_active 7\nmy_kv{pool=\"0\"} 0.25\nmy_kv{pool=\"1\"} 1.5\n",
-		&s), 0);
+		"my_active 7\nmy_kv{pool=\"0\"} 0.25\nmy_kv{pool=\"1\"} 1.5\n"
+		"my_out_tokens_total{m=\"a\"} 100\n"
+		"my_out_tokens_total{m=\"b\"} 20\n"
+		"my_done_total 4\nmy_max_batch{m=\"a\"} 16\n"
+		"my_max_batch{m=\"b\"} 8\n", &s), 0);
 	assert_float_equal(s.waiting, 5.0, EPS);
 	assert_float_equal(s.running, 7.0, EPS);
 	assert_float_equal(s.kv_use, 1.0, EPS);	/* clamped */
+	assert_float_equal(s.gen_tokens, 120.0, EPS);
+	assert_float_equal(s.completed, 4.0, EPS);
+	assert_float_equal(s.slots, 24.0, EPS);
+	assert_true(s.has_gen_tokens && s.has_completed && s.has_slots);
 
 	extract_fixture(LB_ENGINE_GENERIC, &only_q, "tgi.txt", &s);
 	assert_true(s.has_waiting);
 	assert_float_equal(s.waiting, 4.0, EPS);
 	assert_false(s.has_running);
 	assert_false(s.has_kv);
+	assert_false(s.has_gen_tokens || s.has_completed || s.has_slots);
+
+	/* exact sample names: a histogram's _sum works as a counter */
+	extract_fixture(LB_ENGINE_GENERIC, &tgi_hist, "tgi.txt", &s);
+	assert_false(s.has_waiting || s.has_running || s.has_kv);
+	assert_float_equal(s.gen_tokens, 21937442.0, EPS);
+	assert_float_equal(s.completed, 90987.0, EPS);
 
 	assert_int_equal(extract_str(LB_ENGINE_GENERIC, NULL, "x 1\n", &s),
 			 -EINVAL);
@@ -234,27 +400,260 @@ static void test_generic_names(void **state)
 
 static void test_multi_model_sum_and_nan(void **state)
 {
+	static const char *const bad_text =
+		"vllm:num_requests_waiting 1\nvllm:num_requests_running x\n";
 	struct lb_signals s;
+	struct prom_error err;
+	enum lb_bad_metrics bad = LB_BAD_METRICS_DUPLICATE;
 
 	(void)state;
+	/* Counts summed over models, KV the max. */
 	assert_int_equal(extract_str(LB_ENGINE_VLLM, NULL,
 		"vllm:num_requests_waiting{model_name=\"a\"} 1\n"
 		"vllm:num_requests_waiting{model_name=\"b\"} 2.5\n"
-		"vllm:num_requests_waiting{model_name=\"c\"} NaN\n"
-		"vllm:num_requests_running{model_name=\"a\"} +Inf\n"
+		"vllm:num_requests_waiting{model_name=\"c\"} 0\n"
+		"vllm:num_requests_running{model_name=\"a\"} 4\n"
 		"vllm:kv_cache_usage_perc{model_name=\"a\"} 0.3\n"
 		"vllm:kv_cache_usage_perc{model_name=\"b\"} 0.8\n"
-		"vllm:kv_cache_usage_perc{model_name=\"c\"} -0.1\n"
+		"vllm:kv_cache_usage_perc{model_name=\"c\"} -0\n"
 		"sglang:num_queue_reqs 100\n", &s), 0);
 	assert_float_equal(s.waiting, 3.5, EPS);
-	assert_false(s.has_running);	/* only non-finite samples */
+	assert_float_equal(s.running, 4.0, EPS);
 	assert_float_equal(s.kv_use, 0.8, EPS);
 
-	/* A parse error leaves no signal, even after good lines. */
+	/* One NaN among them: a bad answer, no signal (it used to count as
+	 * absent, which left the model's load out of the sum). */
+	err = extract_bad(LB_ENGINE_VLLM, NULL,
+		"vllm:num_requests_waiting{model_name=\"a\"} 1\n"
+		"vllm:num_requests_waiting{model_name=\"b\"} 2.5\n"
+		"vllm:num_requests_waiting{model_name=\"c\"} NaN\n"
+		"vllm:num_requests_running{model_name=\"a\"} 4\n",
+		LB_BAD_METRICS_NONFINITE);
+	assert_int_equal(err.line, 3);
+	assert_int_equal(err.col, 1);
+	assert_string_equal(err.msg, "line 3, col 1: NaN in "
+			    "vllm:num_requests_waiting{model_name=\"c\"}");
+
+	/* A parse error leaves no signal, even after good lines; it is not
+	 * a bad-metrics answer. */
+	memset(&s, 0xa5, sizeof(s));
+	assert_int_equal(lb_engine_extract_ex(LB_ENGINE_VLLM, NULL, bad_text,
+		strlen(bad_text), &s, &err, &bad), -EINVAL);
+	assert_int_equal(err.line, 2);
+	assert_int_equal(bad, LB_BAD_METRICS_NONE);
+	assert_no_signal(&s);
+	/* the reason is optional */
+	assert_int_equal(lb_engine_extract_ex(LB_ENGINE_VLLM, NULL, bad_text,
+		28, &s, NULL, NULL), 0);	/* its first line */
+	assert_float_equal(s.waiting, 1.0, EPS);
+}
+
+static void test_bad_metrics(void **state)
+{
+	struct prom_error err;
+
+	(void)state;
+	err = extract_bad(LB_ENGINE_SGLANG, NULL,
+		"sglang:num_queue_reqs{tp_rank=\"0\"} 1\n"
+		"sglang:num_running_reqs{tp_rank=\"0\"} +Inf\n",
+		LB_BAD_METRICS_NONFINITE);
+	assert_int_equal(err.line, 2);
+	assert_non_null(strstr(err.msg, "+Inf in sglang:num_running_reqs"));
+	err = extract_bad(LB_ENGINE_TGI, NULL, "x 1\n  tgi_queue_size -Inf\n",
+			  LB_BAD_METRICS_NONFINITE);
+	assert_int_equal(err.line, 2);
+	assert_int_equal(err.col, 3);
+	assert_string_equal(err.msg, "line 2, col 3: -Inf in tgi_queue_size");
+
+	/* negative: requests, tokens, a KV fraction, a block count */
+	err = extract_bad(LB_ENGINE_VLLM, NULL,
+		"vllm:num_requests_running{engine=\"0\"} -1\n",
+		LB_BAD_METRICS_NEGATIVE);
+	assert_string_equal(err.msg, "line 1, col 1: negative value -1 in "
+			    "vllm:num_requests_running{engine=\"0\"}");
+	extract_bad(LB_ENGINE_VLLM, NULL,
+		    "vllm:kv_cache_usage_perc{model_name=\"c\"} -0.1\n",
+		    LB_BAD_METRICS_NEGATIVE);
+	extract_bad(LB_ENGINE_TGI, NULL,
+		    "tgi_request_generated_tokens_sum -5\n",
+		    LB_BAD_METRICS_NEGATIVE);
+	extract_bad(LB_ENGINE_TRITON, NULL,
+		    "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="
+		    "\"used\",model=\"m\",version=\"1\"} -3\n",
+		    LB_BAD_METRICS_NEGATIVE);
+	/* every sample of a name the profile reads counts, also label values
+	 * it does not use */
+	extract_bad(LB_ENGINE_TRITON, NULL,
+		    "nv_trt_llm_request_metrics{model=\"m\",request_type="
+		    "\"context\",version=\"1\"} NaN\n",
+		    LB_BAD_METRICS_NONFINITE);
+
+	/* duplicate: the same label set in another order */
+	err = extract_bad(LB_ENGINE_TRITON, NULL,
+		"nv_trt_llm_request_metrics{model=\"m\",request_type=\"waiting\","
+		"version=\"1\"} 2\n"
+		"nv_trt_llm_request_metrics{model=\"m\",request_type=\"scheduled\","
+		"version=\"1\"} 2\n"
+		"nv_trt_llm_request_metrics{version=\"1\",request_type=\"waiting\","
+		"model=\"m\"} 3\n",
+		LB_BAD_METRICS_DUPLICATE);
+	assert_int_equal(err.line, 3);
+	assert_string_equal(err.msg,
+		"line 3, col 1: duplicate of line 1: nv_trt_llm_request_metrics"
+		"{version=\"1\",request_type=\"waiting\",model=\"m\"}");
+	/* no labels at all; an empty label value is no label */
+	extract_bad(LB_ENGINE_TGI, NULL, "tgi_queue_size 1\ntgi_queue_size 1\n",
+		    LB_BAD_METRICS_DUPLICATE);
+	extract_bad(LB_ENGINE_TGI, NULL,
+		    "tgi_queue_size{a=\"\"} 1\ntgi_queue_size 2\n",
+		    LB_BAD_METRICS_DUPLICATE);
+
+	/* finite samples whose sum is not */
+	err = extract_bad(LB_ENGINE_TGI, NULL,
+		"tgi_queue_size{a=\"1\"} 1e308\ntgi_queue_size{a=\"2\"} 1e308\n",
+		LB_BAD_METRICS_NONFINITE);
+	assert_string_equal(err.msg, "line 2, col 1: sum overflows with "
+			    "tgi_queue_size{a=\"2\"}");
+	extract_bad(LB_ENGINE_TRITON, NULL,
+		"nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"max\","
+		"model=\"m\",pool=\"0\"} 1.5e308\n"
+		"nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"max\","
+		"model=\"m\",pool=\"1\"} 1.5e308\n", LB_BAD_METRICS_NONFINITE);
+
+	/* the first bad sample is the one reported */
+	err = extract_bad(LB_ENGINE_TGI, NULL,
+		"tgi_queue_size 1\ntgi_batch_current_size -1\n"
+		"tgi_queue_size NaN\n", LB_BAD_METRICS_NEGATIVE);
+	assert_int_equal(err.line, 2);
+
+	/* a long series is cut short in the message */
+	{
+		char text[400];
+
+		snprintf(text, sizeof(text),
+			 "vllm:num_requests_waiting{model_name=\"%0200d\"} NaN\n",
+			 7);
+		err = extract_bad(LB_ENGINE_VLLM, NULL, text,
+				  LB_BAD_METRICS_NONFINITE);
+	}
+	assert_int_equal(strlen(err.msg), sizeof(err.msg) - 1);
+	assert_string_equal(err.msg + sizeof(err.msg) - 4, "...");
+}
+
+static void test_bad_metrics_not(void **state)
+{
+	struct lb_signals s;
+
+	(void)state;
+	/* NaN, Inf, negatives and duplicates in series the profile does not
+	 * read are not its business (nor are they parsed) */
 	assert_int_equal(extract_str(LB_ENGINE_VLLM, NULL,
-		"vllm:num_requests_waiting 1\nvllm:num_requests_running x\n",
-		&s), -EINVAL);
-	assert_false(s.has_waiting || s.has_running || s.has_kv);
+		"python_gc_objects_collected_total{generation=\"0\"} NaN\n"
+		"vllm:gpu_prefix_cache_hit_rate{model_name=\"m\"} -1.0\n"
+		"vllm:prompt_tokens_total{model_name=\"m\"} +Inf\n"
+		"vllm:num_requests_running{model_name=\"m\"} 3\n"
+		"vllm:time_to_first_token_seconds_sum{model_name=\"m\"} NaN\n"
+		"sglang:num_queue_reqs NaN\nsglang:num_queue_reqs NaN\n"
+		"nv_trt_llm_request_metrics -1\n", &s), 0);
+	assert_true(s.has_running);
+	assert_float_equal(s.running, 3.0, EPS);
+	/* same labels, other names; same name, other values of one label;
+	 * a label subset; -0 is not negative */
+	assert_int_equal(extract_str(LB_ENGINE_VLLM, NULL,
+		"vllm:num_requests_running{engine=\"0\",model_name=\"m\"} 1\n"
+		"vllm:num_requests_waiting{engine=\"0\",model_name=\"m\"} 1\n"
+		"vllm:num_requests_running{engine=\"1\",model_name=\"m\"} 2\n"
+		"vllm:num_requests_running{engine=\"1\"} 4\n"
+		"vllm:num_requests_running{model_name=\"1\",engine=\"m\"} 8\n"
+		"vllm:num_requests_waiting -0\n", &s), 0);
+	assert_float_equal(s.running, 15.0, EPS);
+	assert_float_equal(s.waiting, 1.0, EPS);
+}
+
+static void test_bad_metrics_fixtures(void **state)
+{
+	static const struct {
+		const char *file;
+		enum lb_engine engine;
+		enum lb_bad_metrics why;
+		unsigned int line;
+		const char *msg;
+	} fx[] = {
+		{ "bad_nan.txt", LB_ENGINE_VLLM, LB_BAD_METRICS_NONFINITE, 20,
+		  "NaN in vllm:kv_cache_usage_perc{engine=\"1\"" },
+		{ "bad_duplicate.txt", LB_ENGINE_SGLANG,
+		  LB_BAD_METRICS_DUPLICATE, 13,
+		  "duplicate of line 3: sglang:num_running_reqs{tp_rank=\"0\"," },
+	};
+	struct prom_error err;
+	struct lb_signals s;
+	enum lb_bad_metrics bad;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(fx) / sizeof(fx[0]); i++) {
+		char *t = load_fixture(fx[i].file, &len);
+
+		/* well-formed text: only the values are wrong */
+		assert_int_equal(prom_parse(t, len, NULL, NULL, &err),
+				 count_sample_lines(t, len));
+		assert_int_equal(lb_engine_extract_ex(fx[i].engine, NULL, t,
+						      len, &s, &err, &bad),
+				 -EBADMSG);
+		assert_int_equal(bad, fx[i].why);
+		assert_int_equal(err.line, fx[i].line);
+		if (!strstr(err.msg, fx[i].msg))
+			fail_msg("%s: message \"%s\"", fx[i].file, err.msg);
+		assert_no_signal(&s);
+		free(t);
+	}
+}
+
+static void test_duplicate_bound(void **state)
+{
+	size_t cap = 64 * (LB_ENGINE_DUP_CHECKED + 8), n;
+	char *buf = malloc(cap);
+	struct lb_signals s;
+	int i;
+
+	(void)state;
+	assert_non_null(buf);
+	/* a duplicate among the first LB_ENGINE_DUP_CHECKED samples is
+	 * found ... */
+	n = 0;
+	for (i = 0; i < LB_ENGINE_DUP_CHECKED - 1; i++)
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "tgi_queue_size{i=\"%d\"} 1\n", i);
+	snprintf(buf + n, cap - n, "tgi_queue_size{i=\"0\"} 1\n");
+	extract_bad(LB_ENGINE_TGI, NULL, buf, LB_BAD_METRICS_DUPLICATE);
+	/* ... one past them is not (memory is bounded), while values are
+	 * still checked */
+	n = 0;
+	for (i = 0; i < LB_ENGINE_DUP_CHECKED; i++)
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "tgi_queue_size{i=\"%d\"} 1\n", i);
+	snprintf(buf + n, cap - n, "tgi_queue_size{i=\"0\"} 1\n");
+	assert_int_equal(extract_str(LB_ENGINE_TGI, NULL, buf, &s), 0);
+	assert_float_equal(s.waiting, LB_ENGINE_DUP_CHECKED + 1, EPS);
+	snprintf(buf + n, cap - n, "tgi_queue_size{i=\"0\"} NaN\n");
+	extract_bad(LB_ENGINE_TGI, NULL, buf, LB_BAD_METRICS_NONFINITE);
+	free(buf);
+}
+
+static void test_bad_metrics_names(void **state)
+{
+	(void)state;
+	assert_string_equal(lb_bad_metrics_name(LB_BAD_METRICS_NONE), "none");
+	assert_string_equal(lb_bad_metrics_name(LB_BAD_METRICS_NONFINITE),
+			    "nonfinite");
+	assert_string_equal(lb_bad_metrics_name(LB_BAD_METRICS_NEGATIVE),
+			    "negative");
+	assert_string_equal(lb_bad_metrics_name(LB_BAD_METRICS_DUPLICATE),
+			    "duplicate");
+	assert_string_equal(lb_bad_metrics_name(LB_BAD_METRICS_COUNT),
+			    "unknown");
+	assert_string_equal(lb_bad_metrics_name((enum lb_bad_metrics)-1),
+			    "unknown");
 }
 
 static void test_engine_names(void **state)
@@ -571,11 +970,15 @@ static void test_locale_independent(void **state)
 		if (!setlocale(LC_ALL, locs[i]))
 			continue;
 		assert_int_equal(extract_str(LB_ENGINE_SGLANG, NULL,
-			"sglang:token_usage 0.41\nsglang:num_queue_reqs INF\n"
+			"sglang:token_usage 0.41\nsglang:num_queue_reqs 2.5E0\n"
 			"sglang:num_running_reqs 1.5e1\n", &s), 0);
 		assert_float_equal(s.kv_use, 0.41, EPS);
-		assert_false(s.has_waiting);
+		assert_float_equal(s.waiting, 2.5, EPS);
 		assert_float_equal(s.running, 15.0, EPS);
+		/* "INF" is infinity in every locale, hence a bad answer */
+		extract_bad(LB_ENGINE_SGLANG, NULL,
+			    "sglang:num_queue_reqs INF\n",
+			    LB_BAD_METRICS_NONFINITE);
 	}
 	setlocale(LC_ALL, "C");
 }
@@ -691,12 +1094,12 @@ static void test_malformed_fixtures(void **state)
 		assert_int_equal(lb_engine_extract(fx[i].engine, NULL, t, len,
 						   &s, &err), -EINVAL);
 		assert_int_equal(err.line, fx[i].line);
-		assert_false(s.has_waiting || s.has_running || s.has_kv);
+		assert_no_signal(&s);
 		/* ... one that does not read it never looks at the line
 		 * (prom_parse_only): it finds no signal of its own there */
 		assert_int_equal(lb_engine_extract(LB_ENGINE_TRITON, NULL, t, len,
 						   &s, &err), 0);
-		assert_false(s.has_waiting || s.has_running || s.has_kv);
+		assert_no_signal(&s);
 		free(t);
 	}
 }
@@ -711,9 +1114,16 @@ int main(void)
 		cmocka_unit_test(test_tgi_fixture),
 		cmocka_unit_test(test_triton_fixture),
 		cmocka_unit_test(test_triton_pending_fallback),
+		cmocka_unit_test(test_triton_blocks_fallback),
+		cmocka_unit_test(test_triton_blocks_rules),
 		cmocka_unit_test(test_dcgm_fixture),
 		cmocka_unit_test(test_generic_names),
 		cmocka_unit_test(test_multi_model_sum_and_nan),
+		cmocka_unit_test(test_bad_metrics),
+		cmocka_unit_test(test_bad_metrics_not),
+		cmocka_unit_test(test_bad_metrics_fixtures),
+		cmocka_unit_test(test_duplicate_bound),
+		cmocka_unit_test(test_bad_metrics_names),
 		cmocka_unit_test(test_engine_names),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_special_values),

@@ -18,11 +18,17 @@
  *   of threads is bounded by --max-conns.
  * - Metrics are rendered from the same state under the mutex, in the format
  *   of the chosen engine, so they always match what the clients observe.
+ *   The generated-token and finished-request counters follow each engine's
+ *   accounting: vLLM counts tokens every step; SGLang, TGI and the Triton
+ *   TensorRT-LLM backend credit a request's tokens when it finishes (so
+ *   their counters move together). Only Triton exports the batch size
+ *   (request_type="max").
  * - Health follows the engine's start-up behaviour: vLLM and TGI do not
  *   listen until --startup-ms is over (connection refused); SGLang answers
  *   503 and Triton 400 while starting.
  * - Faults are set at run time via /admin/fault (exempt from "hang" so that
- *   the fault can be cleared again).
+ *   the fault can be cleared again). "badmetrics" corrupts the engine's
+ *   generated-tokens sample, which every lb-agent profile reads.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,10 +54,28 @@
 #define KV_BLOCK	16u		/* tokens per KV block (Triton metrics) */
 
 enum engine_kind { ENG_VLLM, ENG_SGLANG, ENG_TGI, ENG_TRITON };
-enum fault { FAULT_NONE, FAULT_SLOW, FAULT_503, FAULT_HANG };
+enum fault { FAULT_NONE, FAULT_SLOW, FAULT_503, FAULT_HANG, FAULT_BADMETRICS,
+	     FAULT_COUNT };
+/* How "badmetrics" corrupts the sample. */
+enum bad_kind { BAD_NAN, BAD_INF, BAD_NINF, BAD_NEGATIVE, BAD_DUPLICATE,
+		BAD_COUNT };
+/* --triton-kv: what nv_trt_llm_kv_cache_block_metrics carries. */
+enum triton_kv { TKV_FRACTION, TKV_BLOCKS };
 
 static const char *const engine_names[] = { "vllm", "sglang", "tgi", "triton" };
-static const char *const fault_names[] = { "none", "slow", "503", "hang" };
+static const char *const fault_names[] = { "none", "slow", "503", "hang",
+					   "badmetrics" };
+static const char *const bad_names[] = { "nan", "inf", "ninf", "negative",
+					 "duplicate" };
+
+/*
+ * Buckets of the output-token histograms (le bounds, +Inf added). Triton:
+ * the TensorRT-LLM backend's own (custom_metrics_reporter.cc); TGI: a few
+ * (the real router spreads 100 up to --max-total-tokens).
+ */
+#define NHIST 5
+static const double triton_le[NHIST] = { 10, 50, 100, 500, 1000 };
+static const double tgi_le[NHIST] = { 1, 10, 100, 1000, 10000 };
 
 struct opts {
 	const char *bind;
@@ -67,6 +91,7 @@ struct opts {
 	unsigned max_queue;
 	unsigned max_conns;
 	unsigned idle_timeout;
+	enum triton_kv triton_kv;
 };
 
 static struct opts opt = {
@@ -83,6 +108,7 @@ static struct opts opt = {
 	.max_queue = 256,
 	.max_conns = 512,
 	.idle_timeout = 300,
+	.triton_kv = TKV_FRACTION,
 };
 
 struct seq {
@@ -106,8 +132,11 @@ static struct {
 	unsigned nrun;
 	enum fault fault;
 	double factor;			/* slow-down for FAULT_SLOW */
+	enum bad_kind bad;		/* for FAULT_BADMETRICS */
 	unsigned next_id;
 	uint64_t prompt_total, gen_total, success_total, fail_total;
+	uint64_t gen_done;		/* tokens of the successful requests */
+	uint64_t hist[NHIST + 1];	/* their output lengths, by bucket */
 	int64_t ready_at;		/* ns, end of the simulated start-up */
 } eng = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -149,6 +178,25 @@ static void kv_used(unsigned *tokens, unsigned *blocks)
 	*blocks = b;
 }
 
+/* The output-token histogram bounds of this engine (TGI or Triton). */
+static const double *hist_le(void)
+{
+	return opt.engine == ENG_TGI ? tgi_le : triton_le;
+}
+
+/* A request finished successfully: what the completion counters see. */
+static void request_done(const struct seq *s)
+{
+	const double *le = hist_le();
+	unsigned i;
+
+	eng.success_total++;
+	eng.gen_done += s->generated;
+	for (i = 0; i < NHIST && s->generated > le[i]; i++)
+		;
+	eng.hist[i]++;
+}
+
 static void engine_tick(int64_t now)
 {
 	unsigned i, j, kvt, kvb;
@@ -162,7 +210,7 @@ static void engine_tick(int64_t now)
 			eng.gen_total++;
 			if (s->generated >= s->max_tokens) {
 				s->done = true;
-				eng.success_total++;
+				request_done(s);
 			}
 		}
 		if (s->done || s->cancelled) {
@@ -422,14 +470,85 @@ static MHD_Result_t do_health(struct MHD_Connection *c)
 	return reply(c, bad ? 503 : 200, NULL, "");
 }
 
+/*
+ * One sample, "series value". Under the badmetrics fault (@bad >= 0) the
+ * value is replaced by NaN, +Inf, -Inf or -1, or the sample is repeated
+ * as @series2: the same series with its labels in another order.
+ */
+static void put_sample(struct sim_buf *b, int bad, const char *series,
+		       const char *series2, const char *value)
+{
+	switch (bad) {
+	case BAD_NAN:
+		value = "NaN";
+		break;
+	case BAD_INF:
+		value = "+Inf";
+		break;
+	case BAD_NINF:
+		value = "-Inf";
+		break;
+	case BAD_NEGATIVE:
+		value = "-1";
+		break;
+	case BAD_DUPLICATE:
+		sim_bput(b, "%s %s\n", series2, value);
+		break;
+	default:
+		break;
+	}
+	sim_bput(b, "%s %s\n", series, value);
+}
+
+/* "name{labels}", or "name" without labels. */
+static void series_name(char *out, size_t n, const char *name,
+			const char *labels)
+{
+	if (*labels)
+		snprintf(out, n, "%s{%s}", name, labels);
+	else
+		snprintf(out, n, "%s", name);
+}
+
+/* Buckets (cumulative), _sum and _count of an output-token histogram;
+ * _sum is the sample the badmetrics fault corrupts (@labels2: the same
+ * labels in another order). */
+static void put_hist(struct sim_buf *b, int bad, const char *name,
+		     const char *labels, const char *labels2,
+		     const uint64_t *hist, uint64_t sum, uint64_t count)
+{
+	const double *le = hist_le();
+	const char *sep = *labels ? "," : "";
+	char fam[128], ser[320], ser2[320], val[32];
+	uint64_t c = 0;
+	unsigned i;
+
+	for (i = 0; i < NHIST; i++) {
+		c += hist[i];
+		sim_bput(b, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", name,
+			 labels, sep, le[i], c);
+	}
+	sim_bput(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, labels,
+		 sep, count);
+	snprintf(fam, sizeof(fam), "%s_sum", name);
+	series_name(ser, sizeof(ser), fam, labels);
+	series_name(ser2, sizeof(ser2), fam, labels2);
+	snprintf(val, sizeof(val), "%" PRIu64, sum);
+	put_sample(b, bad, ser, ser2, val);
+	snprintf(fam, sizeof(fam), "%s_count", name);
+	series_name(ser, sizeof(ser), fam, labels);
+	sim_bput(b, "%s %" PRIu64 "\n", ser, count);
+}
+
 static MHD_Result_t do_metrics(struct MHD_Connection *c)
 {
 	struct sim_buf b = { .cap = 8192 };
 	unsigned wait, run, kvt, kvb, maxblk, maxtok = 0;
-	uint64_t pt, gt, ok, fail;
+	uint64_t pt, gt, gd, ok, fail, hist[NHIST + 1];
+	int bad = -1;		/* enum bad_kind under the badmetrics fault */
 	double kv;
 	const char *mn = opt.model;
-	char labels[256];
+	char labels[256], ser[320], ser2[320], val[32];
 	MHD_Result_t ret;
 
 	b.p = malloc(b.cap);
@@ -443,8 +562,12 @@ static MHD_Result_t do_metrics(struct MHD_Connection *c)
 		maxtok += eng.run[i]->prompt + eng.run[i]->max_tokens;
 	pt = eng.prompt_total;
 	gt = eng.gen_total;
+	gd = eng.gen_done;
 	ok = eng.success_total;
 	fail = eng.fail_total;
+	memcpy(hist, eng.hist, sizeof(hist));
+	if (eng.fault == FAULT_BADMETRICS)
+		bad = (int)eng.bad;
 	pthread_mutex_unlock(&eng.mu);
 	kv = (double)kvt / opt.kv_tokens;
 	if (kv > 1.0)
@@ -458,9 +581,13 @@ static MHD_Result_t do_metrics(struct MHD_Connection *c)
 		sim_bhead(&b, "vllm:prompt_tokens", "counter",
 			  "Number of prefill tokens processed.");
 		sim_bput(&b, "vllm:prompt_tokens_total{engine=\"0\",model_name=\"%s\"} %" PRIu64 ".0\n", mn, pt);
+		/* every step's tokens, of finished requests or not */
 		sim_bhead(&b, "vllm:generation_tokens", "counter",
 			  "Number of generation tokens processed.");
-		sim_bput(&b, "vllm:generation_tokens_total{engine=\"0\",model_name=\"%s\"} %" PRIu64 ".0\n", mn, gt);
+		snprintf(ser, sizeof(ser), "vllm:generation_tokens_total{engine=\"0\",model_name=\"%s\"}", mn);
+		snprintf(ser2, sizeof(ser2), "vllm:generation_tokens_total{model_name=\"%s\",engine=\"0\"}", mn);
+		snprintf(val, sizeof(val), "%" PRIu64 ".0", gt);
+		put_sample(&b, bad, ser, ser2, val);
 		sim_bhead(&b, "vllm:request_success", "counter",
 			  "Count of successfully processed requests.");
 		sim_bput(&b, "vllm:request_success_total{engine=\"0\",finished_reason=\"length\",model_name=\"%s\"} %" PRIu64 ".0\n", mn, ok);
@@ -481,9 +608,15 @@ static MHD_Result_t do_metrics(struct MHD_Connection *c)
 		sim_bhead(&b, "sglang:prompt_tokens", "counter",
 			  "Number of prefill tokens processed.");
 		sim_bput(&b, "sglang:prompt_tokens_total{model_name=\"%s\"} %" PRIu64 ".0\n", mn, pt);
+		/* credited with the request's end, with num_requests_total */
 		sim_bhead(&b, "sglang:generation_tokens", "counter",
 			  "Number of generation tokens processed.");
-		sim_bput(&b, "sglang:generation_tokens_total{model_name=\"%s\"} %" PRIu64 ".0\n", mn, gt);
+		snprintf(ser, sizeof(ser), "sglang:generation_tokens_total{model_name=\"%s\"}", mn);
+		snprintf(val, sizeof(val), "%" PRIu64 ".0", gd);
+		put_sample(&b, bad, ser, ser, val);
+		sim_bhead(&b, "sglang:num_requests", "counter",
+			  "Number of requests processed.");
+		sim_bput(&b, "sglang:num_requests_total{model_name=\"%s\"} %" PRIu64 ".0\n", mn, ok);
 		break;
 	case ENG_TGI:
 		sim_bhead(&b, "tgi_queue_size", "gauge", "Current queue size");
@@ -499,8 +632,15 @@ static MHD_Result_t do_metrics(struct MHD_Connection *c)
 		sim_bhead(&b, "tgi_request_failure", "counter",
 			  "Number of failed requests");
 		sim_bput(&b, "tgi_request_failure{err=\"overloaded\"} %" PRIu64 "\n", fail);
+		sim_bhead(&b, "tgi_request_generated_tokens", "histogram",
+			  "Generated tokens per request");
+		put_hist(&b, bad, "tgi_request_generated_tokens", "", "",
+			 hist, gd, ok);
 		break;
 	case ENG_TRITON:
+		sim_bhead(&b, "nv_inference_request_success", "counter",
+			  "Number of successful inference requests, all batch sizes");
+		sim_bput(&b, "nv_inference_request_success{model=\"%s\",version=\"1\"} %" PRIu64 "\n", mn, ok);
 		sim_bhead(&b, "nv_trt_llm_request_metrics", "gauge",
 			  "TRT LLM request metrics");
 		sim_bput(&b, "nv_trt_llm_request_metrics{model=\"%s\",request_type=\"waiting\",version=\"1\"} %u\n", mn, wait);
@@ -514,11 +654,21 @@ static MHD_Result_t do_metrics(struct MHD_Connection *c)
 		sim_bput(&b, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"free\",model=\"%s\",version=\"1\"} %u\n",
 			 mn, kvb < maxblk ? maxblk - kvb : 0);
 		sim_bput(&b, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"tokens_per\",model=\"%s\",version=\"1\"} %u\n", mn, KV_BLOCK);
-		sim_bput(&b, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"fraction\",model=\"%s\",version=\"1\"} %.6f\n",
-			 mn, maxblk ? (kvb > maxblk ? 1.0 : (double)kvb / maxblk) : 0.0);
+		/* backends before v0.18 have no "fraction" (--triton-kv blocks) */
+		if (opt.triton_kv == TKV_FRACTION)
+			sim_bput(&b, "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"fraction\",model=\"%s\",version=\"1\"} %.6f\n",
+				 mn, maxblk ? (kvb > maxblk ? 1.0 : (double)kvb / maxblk) : 0.0);
 		sim_bhead(&b, "nv_inference_pending_request_count", "gauge",
 			  "Instantaneous number of pending requests awaiting execution per-model.");
 		sim_bput(&b, "nv_inference_pending_request_count{model=\"%s\",version=\"1\"} %u\n", mn, wait);
+		sim_bhead(&b, "nv_llm_output_token_len", "histogram",
+			  "TRT LLM response metrics");
+		snprintf(labels, sizeof(labels),
+			 "model=\"%s\",response_metric_type=\"total_output_tokens\",version=\"1\"", mn);
+		snprintf(ser, sizeof(ser),
+			 "version=\"1\",response_metric_type=\"total_output_tokens\",model=\"%s\"", mn);
+		put_hist(&b, bad, "nv_llm_output_token_len", labels, ser,
+			 hist, gd, ok);
 		break;
 	}
 	if (b.oom) {
@@ -534,7 +684,9 @@ static MHD_Result_t do_fault(struct MHD_Connection *c)
 {
 	const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode");
 	const char *fs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "factor");
+	const char *ks = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind");
 	enum fault f;
+	enum bad_kind k = BAD_NAN;
 	double factor = 4.0;
 	char buf[96];
 
@@ -542,10 +694,10 @@ static MHD_Result_t do_fault(struct MHD_Connection *c)
 		return reply_error(c, 400, "missing mode");
 	if (!strcmp(mode, "die"))
 		_exit(1);	/* the point is to vanish without a goodbye */
-	for (f = FAULT_NONE; f <= FAULT_HANG; f++)
+	for (f = FAULT_NONE; f < FAULT_COUNT; f++)
 		if (!strcmp(mode, fault_names[f]))
 			break;
-	if (f > FAULT_HANG)
+	if (f == FAULT_COUNT)
 		return reply_error(c, 400, "unknown mode");
 	if (fs) {
 		char *end;
@@ -554,13 +706,26 @@ static MHD_Result_t do_fault(struct MHD_Connection *c)
 		if (end == fs || *end || !(factor >= 1.0 && factor <= 1000.0))
 			return reply_error(c, 400, "factor must be 1..1000");
 	}
+	if (f == FAULT_BADMETRICS) {
+		for (k = BAD_NAN; ks && k < BAD_COUNT; k++)
+			if (!strcmp(ks, bad_names[k]))
+				break;
+		if (!ks || k == BAD_COUNT)
+			return reply_error(c, 400,
+					   "kind must be nan|inf|ninf|negative|duplicate");
+	}
 	pthread_mutex_lock(&eng.mu);
 	eng.fault = f;
 	eng.factor = factor;
+	eng.bad = k;
 	pthread_cond_broadcast(&eng.cv);	/* release hung handlers */
 	pthread_mutex_unlock(&eng.mu);
-	snprintf(buf, sizeof(buf), "mode=%s factor=%g\n", fault_names[f],
-		 f == FAULT_SLOW ? factor : 1.0);
+	if (f == FAULT_BADMETRICS)
+		snprintf(buf, sizeof(buf), "mode=%s kind=%s\n", fault_names[f],
+			 bad_names[k]);
+	else
+		snprintf(buf, sizeof(buf), "mode=%s factor=%g\n",
+			 fault_names[f], f == FAULT_SLOW ? factor : 1.0);
 	return reply(c, 200, "text/plain", buf);
 }
 
@@ -832,6 +997,10 @@ static void usage(FILE *f)
 		"  --max-queue N            waiting requests before 503 (default 256)\n"
 		"  --max-conns N            concurrent connections/threads (default 512)\n"
 		"  --idle-timeout SEC       idle connection timeout (default 300)\n"
+		"  --triton-kv fraction|blocks\n"
+		"                           triton KV metrics: used/max/free/tokens_per blocks and the\n"
+		"                           used fraction (default, TensorRT-LLM backend v0.18+), or the\n"
+		"                           blocks only, as older backends\n"
 		"  -h, --help               this text\n\n"
 		"Endpoints: POST /v1/completions, POST /v1/chat/completions (\"stream\":true for SSE),\n"
 		"GET /metrics, GET /health (vllm, sglang, tgi) or /v2/health/ready|live (triton).\n"
@@ -843,6 +1012,11 @@ static void usage(FILE *f)
 		"  /admin/fault?mode=503            health fails (triton: 400), new requests get 503\n"
 		"  /admin/fault?mode=hang           accept connections but never answer; streams stall\n"
 		"  /admin/fault?mode=die            exit at once (status 1), no response\n"
+		"  /admin/fault?mode=badmetrics&kind=nan|inf|ninf|negative|duplicate\n"
+		"                                   /metrics carries a bad generated-tokens sample (the\n"
+		"                                   counter every lb-agent profile reads): NaN, +Inf, -Inf,\n"
+		"                                   -1, or the series twice (the second with its labels\n"
+		"                                   in another order where it has several)\n"
 		"  /admin/fault?mode=none           clear the fault\n"
 		"/admin is exempt from hang so the fault can be cleared.\n");
 }
@@ -879,6 +1053,7 @@ static void parse_args(int argc, char **argv)
 		{ "max-queue", required_argument, NULL, 'q' },
 		{ "max-conns", required_argument, NULL, 'c' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
+		{ "triton-kv", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -934,6 +1109,16 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'i':
 			opt.idle_timeout = sim_parse_uint("gpusim", optarg, "--idle-timeout", 0, 86400);
+			break;
+		case 'K':
+			if (!strcmp(optarg, "fraction")) {
+				opt.triton_kv = TKV_FRACTION;
+			} else if (!strcmp(optarg, "blocks")) {
+				opt.triton_kv = TKV_BLOCKS;
+			} else {
+				fprintf(stderr, "gpusim: --triton-kv must be fraction|blocks\n");
+				exit(2);
+			}
 			break;
 		case 'h':
 			usage(stdout);
