@@ -26,7 +26,9 @@
 
 static void on_closed(void *ctx, int target);
 static void early_poll(struct lb_agent *a, struct lb_agent_backend *b);
-#define LB_RECOUNT_MS 10000	/* open-flow recount from the flow tables */
+/* open-flow recount from the flow tables: every tick, or 20 times as
+ * long as the last one took (big tables), whichever is longer */
+#define LB_RECOUNT_COST_FACTOR 20
 
 uint64_t lb_agent_now_ms(void)
 {
@@ -187,6 +189,8 @@ static void carry_over(struct lb_agent_backend *b,
 	b->pol = o->pol;
 	b->pol.capacity = b->conf->capacity;
 	b->sig = o->sig;
+	b->speed = o->speed;
+	memcpy(b->bad_metrics, o->bad_metrics, sizeof(b->bad_metrics));
 	b->xid = o->xid;
 	b->polls = o->polls;
 	for (int p = 0; p < LB_PROBE_KINDS; p++)
@@ -215,6 +219,7 @@ static int backend_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 		carry_over(b, o);
 	else
 		adopt(conf, b, &lv->be, now);
+	b->pol.load_blind = v->conf->opts.policy == LB_POL_EXPECTED_WAIT;
 	/* the maps are the truth for what is live */
 	b->weight = lv->be.weight;
 	b->state = lv->be.state;
@@ -515,6 +520,38 @@ static void round_done(struct lb_agent *a, struct lb_agent_backend *b)
 	a->dirty = true;
 }
 
+/* A scrape that parsed but holds values no engine means (NaN, a negative
+ * count, a series twice): a bad answer, counted by reason and logged when
+ * the reason changes; the backend keeps its last good signals until they
+ * go stale, as after a failed scrape. */
+static void bad_metrics(struct lb_agent_backend *b, enum lb_bad_metrics why,
+			const struct prom_error *perr)
+{
+	char ad[64];
+
+	if (why == LB_BAD_METRICS_NONE)
+		return;	/* a parse error: counted as a bad answer only */
+	b->bad_metrics[why]++;
+	if (why == b->bad_logged)
+		return;
+	b->bad_logged = why;
+	logf_("backend %s: metrics refused (%s): %s",
+	      lb_fmt_ip(b->conf->addr, b->conf->family, ad, sizeof(ad)),
+	      lb_bad_metrics_name(why), perr->msg);
+}
+
+/* A good scrape's counters: the backend's decode speed and its VIP's
+ * output length (speed.h). */
+static void feed_speed(const struct lb_agent *a, struct lb_agent_backend *b,
+		       const struct lb_signals *sig)
+{
+	double dgen, ddone;
+
+	lb_speed_feed(&b->speed, sig, lb_agent_now_ms(), a->conf.policy.speed_ewma,
+		      &dgen, &ddone);
+	lb_outlen_add(&b->vip->outlen, dgen, ddone);
+}
+
 /* Folds answer f of probe p into its backend's round. Returns true when
  * it is the answer expected (health: any HTTP answer; metrics and DCGM:
  * 200 with text that parses). */
@@ -522,6 +559,7 @@ static bool take_answer(struct lb_agent_backend *b, const struct lb_probe *p,
 			const struct lb_fetch *f)
 {
 	const struct lb_agent_backend_conf *ac = lb_agent_backend_conf(b->conf);
+	enum lb_bad_metrics bad = LB_BAD_METRICS_NONE;
 	struct prom_error perr;
 	struct lb_signals sig;
 	double xid = 0;
@@ -534,11 +572,15 @@ static bool take_answer(struct lb_agent_backend *b, const struct lb_probe *p,
 		return false;
 	switch (p->kind) {
 	case LB_PROBE_METRICS:
-		if (lb_engine_extract(ac->engine, &ac->names, f->body,
-				      f->len, &sig, &perr))
+		if (lb_engine_extract_ex(ac->engine, &ac->names, f->body,
+					 f->len, &sig, &perr, &bad)) {
+			bad_metrics(b, bad, &perr);
 			return false;
+		}
+		b->bad_logged = LB_BAD_METRICS_NONE;
 		b->sig = sig;
 		b->round_sig = true;
+		feed_speed(p->agent, b, &sig);
 		return true;
 	case LB_PROBE_DCGM:
 		if (lb_dcgm_xid_errors(f->body, f->len, &xid, &perr) < 0)
@@ -844,22 +886,111 @@ static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 		publish_vip(a, v, ctl);
 }
 
-/* p2c's load score of every backend (lb_policy_p2c_score), written field
- * by field into the mapped lb_be_load, with the flows-sent count the
- * datapath adds to it reset. */
-static void publish_scores(struct lb_agent *a)
+/* Batch slots of b: the config's, else the engine's own figure, else 0
+ * (unknown). */
+static __u32 slots_of(const struct lb_agent_backend *b)
+{
+	const struct lb_agent_backend_conf *ac = lb_agent_backend_conf(b->conf);
+
+	if (ac->slots)
+		return ac->slots;
+	if (b->sig.has_slots && b->sig.slots >= 1)
+		return b->sig.slots >= LB_SLOTS_MAX ? LB_SLOTS_MAX : (__u32)b->sig.slots;
+	return 0;
+}
+
+/* expected-wait's inputs of v's backends (speed.h) into b->slots and
+ * b->slot_wait_ns. */
+static void vip_slot_waits(const struct lb_agent *a, struct lb_agent_vip *v)
+{
+	struct lb_speed_in in[LB_VIP_LIST_MAX];
+	uint64_t wait[LB_VIP_LIST_MAX];
+	size_t n = v->n_be < LB_VIP_LIST_MAX ? v->n_be : LB_VIP_LIST_MAX;
+	double len = lb_outlen_mean(&v->outlen, a->conf.policy.output_tokens_default);
+
+	for (size_t i = 0; i < n; i++) {
+		struct lb_agent_backend *b = v->be[i];
+
+		b->slots = slots_of(b);
+		in[i] = (struct lb_speed_in){ .tok_s = b->speed.tok_s,
+					      .capacity = b->conf->capacity,
+					      .slots = b->slots };
+	}
+	lb_speed_slot_wait(in, n, len, wait);
+	for (size_t i = 0; i < n; i++)
+		v->be[i]->slot_wait_ns = wait[i];
+}
+
+/*
+ * What the datapath's load-aware policies read of every backend, written
+ * field by field into the mapped lb_be_load: p2c's score
+ * (lb_policy_p2c_score) with the flows-sent count the datapath adds to it
+ * reset, and expected-wait's slots and slot wait.
+ */
+static void publish_load(struct lb_agent *a)
 {
 	struct lb_be_load *ld = lb_dp_load_map(&a->dp, NULL, 0);
 
 	if (!ld)
 		return;
+	for (size_t i = 0; i < a->n_vips; i++)
+		vip_slot_waits(a, &a->vips[i]);
 	for (size_t i = 0; i < a->n_be; i++) {
 		struct lb_agent_backend *b = &a->be[i];
 		__u64 score = lb_policy_p2c_score(&b->sig, b->conf->capacity);
 
 		__atomic_store_n(&ld[b->id].score, score, __ATOMIC_RELAXED);
 		__atomic_store_n(&ld[b->id].sent, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&ld[b->id].slots, b->slots, __ATOMIC_RELAXED);
+		__atomic_store_n(&ld[b->id].slot_wait_ns, b->slot_wait_ns,
+				 __ATOMIC_RELAXED);
 	}
+}
+
+/* Advances lb_settings.tick, the clock of flow activity, once per tick. */
+static void advance_tick(struct lb_agent *a, uint64_t now)
+{
+	__u32 tick = (__u32)(now / LB_TICK_MS) + 1;	/* never 0 */
+	char msg[128];
+
+	if (now < a->next_tick_ms)
+		return;
+	a->next_tick_ms = (now / LB_TICK_MS + 1) * LB_TICK_MS;
+	if (lb_dp_relock(&a->dp, msg, sizeof(msg)) ||
+	    lb_tick_set(&a->dp, tick, msg, sizeof(msg))) {
+		lb_dp_unlock(&a->dp);
+		logf_("advancing the flow clock failed: %s", msg);
+		return;
+	}
+	lb_dp_unlock(&a->dp);
+	if (!a->first_tick)
+		a->first_tick = tick;
+	a->tick = tick;
+}
+
+/*
+ * The open counts from the flow tables, without the flows the datapath
+ * cannot see end: evicted from the LRU tables, idle for flow_idle_ms (a
+ * client gone without a FIN), or of a DOWN backend. Idleness counts only
+ * once this process has advanced the clock for flow_idle_ms: before, a
+ * flow's tick may be one a previous agent (or none) wrote.
+ */
+static void recount(struct lb_agent *a, uint64_t now)
+{
+	__u32 idle = (a->conf.policy.flow_idle_ms + LB_TICK_MS - 1) / LB_TICK_MS;
+	__u32 since = a->first_tick && a->tick - a->first_tick >= idle ?
+			      a->tick - idle : 0;
+	uint64_t took;
+	char msg[128];
+
+	if (now < a->next_recount_ms)
+		return;
+	if (lb_open_recount(&a->dp, since, msg, sizeof(msg)))
+		logf_("recounting open flows failed: %s", msg);
+	took = lb_agent_now_ms() - now;
+	a->recount_took_ms = took;
+	a->next_recount_ms = now + (took * LB_RECOUNT_COST_FACTOR > LB_TICK_MS ?
+				    took * LB_RECOUNT_COST_FACTOR : LB_TICK_MS);
 }
 
 static void decide(struct lb_agent *a, uint64_t now)
@@ -870,16 +1001,9 @@ static void decide(struct lb_agent *a, uint64_t now)
 		step(a, &a->be[i], &tick, now);
 	for (size_t i = 0; i < a->n_vips; i++)
 		decide_vip(a, &a->vips[i], now);
-	publish_scores(a);
-	/* open flows that left the LRU flow tables unseen (evicted, expired)
-	 * are taken off by a recount from the tables */
-	if (now >= a->next_recount_ms) {
-		char msg[128];
-
-		if (lb_open_recount(&a->dp, msg, sizeof(msg)))
-			logf_("recounting open flows failed: %s", msg);
-		a->next_recount_ms = now + LB_RECOUNT_MS;
-	}
+	publish_load(a);
+	advance_tick(a, now);
+	recount(a, now);
 	a->last_decide_ms = now;
 	a->dirty = false;
 }

@@ -25,6 +25,7 @@
 #include "lb_dp.h"
 #include "policy.h"
 #include "poll.h"
+#include "speed.h"
 
 /* What one HTTP endpoint of a backend last answered. */
 enum lb_probe_kind { LB_PROBE_HEALTH, LB_PROBE_METRICS, LB_PROBE_DCGM,
@@ -57,6 +58,14 @@ struct lb_agent_backend {
 	bool round_sig;
 	uint64_t next_health_ms;	/* when health is due again */
 	struct lb_signals sig;		/* last good scrape */
+	struct lb_speed speed;		/* decode speed from the scrapes */
+	/* scrapes refused as bad answers (NaN, negative, duplicate
+	 * series), by enum lb_bad_metrics; the last reason logged */
+	uint64_t bad_metrics[LB_BAD_METRICS_COUNT];
+	enum lb_bad_metrics bad_logged;
+	/* expected-wait inputs as last published in lb_be_load */
+	__u32 slots;
+	__u64 slot_wait_ns;
 	double xid;			/* last DCGM XID (0 = none) */
 	uint64_t polls;			/* completed poll rounds */
 	uint64_t early_polls;		/* started on an idle connection's close */
@@ -81,6 +90,7 @@ struct lb_agent_vip {
 	struct lb_publish_state ps;
 	struct lb_decision last;
 	uint64_t rebuilds;
+	struct lb_outlen outlen;	/* output tokens per request */
 	/* scratch for decide: policy states, live and target weights, and
 	 * what to publish */
 	struct lb_policy_backend *pols;
@@ -111,6 +121,9 @@ struct lb_agent {
 	uint64_t rounds;
 	uint64_t last_decide_ms;
 	uint64_t next_recount_ms;
+	uint64_t recount_took_ms;	/* the last recount */
+	uint64_t next_tick_ms;		/* when lb_settings.tick moves */
+	__u32 tick, first_tick;		/* now; the first this process wrote */
 	bool dirty;			/* a poll completed since the last decide */
 	bool need_reconcile;		/* the maps changed under us: re-apply */
 	char last_error[256];

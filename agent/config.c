@@ -126,6 +126,10 @@ static const struct pfield pfields[] = {
 	PD(running_sat, ">= 0"),
 	PD(ewma_down, "in [0.000001, 1]"),
 	PD(ewma_up, "in [0.000001, 1]"),
+	PD(load_floor, "in [0, 1]"),
+	PU(flow_idle_ms, ">= 1000"),
+	PD(speed_ewma, "in [0.000001, 1]"),
+	PD(output_tokens_default, "in [1, 1000000]"),
 	{ "backend_rate_per_capacity", P_DBL, true,
 	  offsetof(struct lb_agent_conf, backend_rate_per_capacity), ">= 0" },
 	{ "backend_burst", P_U32, true,
@@ -295,7 +299,7 @@ static void url_join(char out[LB_AGENT_URL_MAX], const char *base,
 
 /* Index into lb_topo_agent_backend_keys[] (the library's list of names). */
 enum { B_ENGINE, B_URL, B_METRICS_URL, B_HEALTH_URL, B_DCGM_URL, B_METRICS,
-       B_N };
+       B_SLOTS, B_N };
 
 /* url: the base of the two defaults, without trailing '/'. The longest
  * suffix must still fit in a URL buffer. */
@@ -380,6 +384,12 @@ static int parse_backend(void *ctx, struct lb_yaml_doc *d,
 	rc = parse_urls(d, m, prefix, v, b);
 	if (rc)
 		return rc;
+	if (v[B_SLOTS]) {
+		rc = lb_yaml_get_u32(d, v[B_SLOTS], FIELD(prefix, "slots"), 1,
+				     LB_SLOTS_MAX, &b->slots);
+		if (rc)
+			return rc;
+	}
 	f = FIELD(prefix, "metrics");
 	if (v[B_METRICS] && b->engine != LB_ENGINE_GENERIC)
 		return lb_yaml_fail(d, -EINVAL, v[B_METRICS], f,

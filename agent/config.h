@@ -40,7 +40,10 @@
  *     - address: 198.18.1.10:8000/tcp  # as `lbctl vip add`
  *       mode: ipip                     # ipip | l2dsr
  *       ring_size: 65537               # prime, 7 .. 1048573
- *       policy: maglev                 # source|bounded|p2c|wrr|rr|random|least-conn
+ *       policy: maglev                 # source|bounded|p2c|wrr|rr|random|least-conn|
+ *                                      #   expected-wait
+ *       ttft_target_ms: 0              # expected-wait: refuse a new flow whose
+ *                                      #   expected wait is longer (0 = never)
  *       rate: 0                        # VIP new flows/s (0 = no limit)
  *       burst: 0
  *       client_rate: 0                 # per client prefix
@@ -58,6 +61,7 @@
  *           metrics_url: http://198.18.0.10:8000/metrics
  *           health_url: http://198.18.0.10:8000/health
  *           dcgm_url: http://198.18.0.10:9400/metrics   # optional
+ *           slots: 0                   # batch slots, 1..65535 (expected-wait)
  *           metrics:                   # generic engine only
  *             waiting: my_queue_len
  *             running: my_running
@@ -85,6 +89,11 @@ struct lb_agent_backend_conf {
 	char metrics_url[LB_AGENT_URL_MAX];
 	char health_url[LB_AGENT_URL_MAX];
 	char dcgm_url[LB_AGENT_URL_MAX];	/* "" = none */
+	/* requests the worker runs at once (its batch, e.g. vLLM's
+	 * max_num_seqs); 0 = not configured: the engine's own figure if it
+	 * exports one, else unknown (expected-wait then counts every open
+	 * flow as waiting) */
+	uint32_t slots;
 	/* generic engine: metric names (malloc'd; NULL = not given) */
 	struct lb_generic_names names;
 };

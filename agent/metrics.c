@@ -113,6 +113,25 @@ static double v_xid(const struct lb_agent *a, const struct lb_agent_backend *b)
 	return b->xid;
 }
 
+/* expected-wait's inputs (speed.h): NaN while unknown */
+static double v_speed(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->speed.tok_s > 0 ? b->speed.tok_s : NAN;
+}
+
+static double v_slots(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->slots ? (double)b->slots : NAN;
+}
+
+static double v_slot_wait(const struct lb_agent *a, const struct lb_agent_backend *b)
+{
+	(void)a;
+	return b->slot_wait_ns ? (double)b->slot_wait_ns / 1e9 : NAN;
+}
+
 /* Open flows, from the datapath snapshot (NaN: not in it). */
 static void be_open_flows(FILE *f, const struct lb_agent *a,
 			  const struct lb_stats *st)
@@ -120,7 +139,7 @@ static void be_open_flows(FILE *f, const struct lb_agent *a,
 	char l[200];
 
 	family(f, "inferlb_backend_open_flows", "gauge",
-	       "Open flows in the datapath (new - closed - expired).");
+	       "Open flows in the datapath (new - closed, recounted without idle flows and those of DOWN backends).");
 	for (size_t i = 0; i < a->n_be; i++) {
 		const struct lb_stats_backend *b =
 			st ? lb_stats_backend(st, a->be[i].id) : NULL;
@@ -150,6 +169,21 @@ static void be_overrides(FILE *f, const struct lb_agent *a,
 			b ? !!(b->override & LB_BACKEND_F_OVR_WEIGHT) : NAN);
 		fprintf(f, "inferlb_backend_override{%s,of=\"state\"} %.17g\n", l,
 			b ? !!(b->override & LB_BACKEND_F_OVR_STATE) : NAN);
+	}
+}
+
+static void be_bad_metrics(FILE *f, const struct lb_agent *a)
+{
+	char l[200];
+
+	family(f, "inferlb_backend_bad_metrics_total", "counter",
+	       "Scrapes refused for values no engine means, by reason (the backend keeps its last good signals until they go stale).");
+	for (size_t i = 0; i < a->n_be; i++) {
+		labels(l, sizeof(l), &a->be[i]);
+		for (int r = LB_BAD_METRICS_NONE + 1; r < LB_BAD_METRICS_COUNT; r++)
+			fprintf(f, "inferlb_backend_bad_metrics_total{%s,reason=\"%s\"} %llu\n",
+				l, lb_bad_metrics_name(r),
+				(unsigned long long)a->be[i].bad_metrics[r]);
 	}
 }
 
@@ -218,6 +252,10 @@ static void agent_self(FILE *f, const struct lb_agent *a)
 	       "Poll rounds started.");
 	fprintf(f, "inferlb_agent_poll_rounds_total %llu\n",
 		(unsigned long long)a->rounds);
+	family(f, "inferlb_agent_flow_recount_seconds", "gauge",
+	       "How long the last open-flow recount from the flow tables took.");
+	fprintf(f, "inferlb_agent_flow_recount_seconds %.3f\n",
+		(double)a->recount_took_ms / 1000);
 	family(f, "inferlb_agent_config_loads_total", "counter",
 	       "Config loads (start and SIGHUP), by result.");
 	fprintf(f, "inferlb_agent_config_loads_total{result=\"ok\"} %llu\n",
@@ -343,6 +381,15 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 		 "Smoothed headroom computed from the signals (0..1).", v_headroom);
 	be_gauge(f, a, "inferlb_backend_capacity", "gauge",
 		 "Configured relative capacity.", v_capacity);
+	be_gauge(f, a, "inferlb_backend_decode_tokens_per_second", "gauge",
+		 "Measured decode speed per running request, smoothed (NaN until measured).",
+		 v_speed);
+	be_gauge(f, a, "inferlb_backend_slots", "gauge",
+		 "Batch slots expected-wait counts with (config, or the engine's; NaN unknown).",
+		 v_slots);
+	be_gauge(f, a, "inferlb_backend_slot_wait_seconds", "gauge",
+		 "Published wait for one batch slot: output length / speed / slots (NaN unknown).",
+		 v_slot_wait);
 	be_gauge(f, a, "inferlb_backend_weight", "gauge",
 		 "Weight in the VIP's live Maglev table (0..1000000).", v_weight);
 	be_gauge(f, a, "inferlb_backend_new_flow_rate", "gauge",
@@ -355,6 +402,7 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 		 "Polls started at once because the worker closed the kept connection or cut an answer.",
 		 v_early);
 	be_states(f, a);
+	be_bad_metrics(f, a);
 	be_probes(f, a);
 	agent_self(f, a);
 	datapath(f, a, st);

@@ -79,6 +79,10 @@ void lb_policy_params_default(struct lb_policy_params *cfg)
 	cfg->running_sat = 0.0;
 	cfg->ewma_down = 0.7;
 	cfg->ewma_up = 0.3;
+	cfg->load_floor = 0.1;
+	cfg->flow_idle_ms = 10000;
+	cfg->speed_ewma = 0.3;
+	cfg->output_tokens_default = 256;
 }
 
 /* NaN fails every comparison, so "!(x >= lo && x <= hi)" also rejects it. */
@@ -127,6 +131,14 @@ int lb_policy_params_check(const struct lb_policy_params *cfg, const char **fiel
 		bad = "ewma_down";
 	else if (!in_range(cfg->ewma_up, 1e-6, 1.0))
 		bad = "ewma_up";
+	else if (!in_range(cfg->load_floor, 0.0, 1.0))
+		bad = "load_floor";
+	else if (cfg->flow_idle_ms < 1000)
+		bad = "flow_idle_ms";	/* below a tick: every flow idle */
+	else if (!in_range(cfg->speed_ewma, 1e-6, 1.0))
+		bad = "speed_ewma";
+	else if (!in_range(cfg->output_tokens_default, 1.0, 1e6))
+		bad = "output_tokens_default";
 
 	if (field)
 		*field = bad;
@@ -213,9 +225,12 @@ double lb_policy_share(const struct lb_policy_params *cfg,
 
 	if (b->state != LB_BE_HEALTHY && b->state != LB_BE_HALF_OPEN)
 		return 0.0;
-	if (is_stale(cfg, b, now))
+	if (b->load_blind)
+		h = 1.0;	/* expected-wait weighs load per flow itself */
+	else if (is_stale(cfg, b, now))
 		return 0.0;
-	h = b->headroom;
+	else
+		h = b->headroom > cfg->load_floor ? b->headroom : cfg->load_floor;
 	if (b->state == LB_BE_HALF_OPEN)
 		return h * cfg->slow_start_min;
 	if (b->slow_start)

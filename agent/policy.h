@@ -16,16 +16,22 @@
  *   head   = EWMA of raw: h += a * (raw - h), a = ewma_down when raw < h,
  *            ewma_up otherwise; the first sample sets h = raw.
  *   stale  : metrics older than stale_ms (or never seen) => head = 0
+ *   head   = max(head, load_floor) for the share (not when stale)
  *   share  = head * slow_start(t)          in HEALTHY
  *            head * slow_start_min         in HALF_OPEN (trial weight)
  *            0                             in any other state
  *   weight = round(LB_WEIGHT_MAX * capacity / max_capacity * share)
+ *   (expected-wait VIPs, load_blind: head = 1, stale or not: the datapath
+ *   weighs each new flow by open flows, slots and speed itself)
  *
  * Why this shape: it is GIE's "roofline" saturation score (the worst of
  * queue/QueueThreshold and KV/KVThreshold, defaults 5 and 0.8) turned
  * into a headroom. It is monotone (more load never raises weight) and
- * reaches 0 exactly where GIE's detector calls the endpoint saturated,
- * so saturated workers get no new flows while others have room. GIE's
+ * reaches 0 exactly where GIE's detector calls the endpoint saturated.
+ * The weight itself stops at load_floor there: a table weight cannot
+ * react per flow, and at 0 the saturated worker's share moved to the
+ * others all at once, which saturated them in turn (a herd between 0 and
+ * full weight, measured in make bench-e2e). GIE's
  * scorers (queue min-max, 1 - KV) rank endpoints per request; at L4 we
  * can only set table weights, so a capacity-relative headroom is the
  * analogue. Running requests are an optional third term (set
@@ -102,6 +108,22 @@ struct lb_policy_params {
 	/* EWMA factors of headroom for falling and rising load (0.7/0.3). */
 	double ewma_down;
 	double ewma_up;
+	/* Load alone never takes a weight below this share of capacity
+	 * (0.1): at 0 a loaded backend got no new flows and the table
+	 * swung between 0 and full weight under overload (a herd, 7
+	 * rebuilds/s measured); states still drain to 0. */
+	double load_floor;
+	/* Open-flow recount (lb_open_recount): a flow without a packet for
+	 * this long no longer counts as open (10 s; >= one tick, 1 s).
+	 * Clients that vanish without a FIN leave the count after it; a
+	 * request queued longer than it without a byte from its client is
+	 * undercounted until its stream starts. */
+	uint32_t flow_idle_ms;
+	/* expected-wait inputs (speed.h): EWMA of the decode speed per
+	 * scrape (0.3) and the output length assumed until the engines'
+	 * counters show one (256 tokens). */
+	double speed_ewma;
+	double output_tokens_default;
 };
 
 void lb_policy_params_default(struct lb_policy_params *cfg);
@@ -160,6 +182,9 @@ struct lb_policy_backend {
 	bool has_sig;
 	uint64_t sig_at;	/* time of the last fresh signals */
 	double headroom;	/* smoothed, 0..1 */
+	/* the VIP's policy balances load per flow (expected-wait): the
+	 * weight is capacity and state only, never load */
+	bool load_blind;
 };
 
 void lb_policy_backend_init(struct lb_policy_backend *b, double capacity);

@@ -102,6 +102,7 @@
 #include "inferlb.h"
 #include "lb_hash.h"
 #include "lb_maglev.h"
+#include "lb_names.h"
 #include "lb_ring.h"
 #include "testlib.h"
 #include "minimal.h"
@@ -150,6 +151,10 @@ enum {
 #define X_BOUNDED_EPS 25
 static const __u32 xweight[N_BE] = { 3, 1, 2, 1, 4, 1, 2, 1 };
 static const __u64 xopen[N_BE] = { 30, 10, 20, 12, 41, 9, 22, 11 };
+/* expected-wait: batch slots and slot wait (ns) as the agent publishes */
+static const __u32 xslots[N_BE] = { 32, 8, 16, 16, 32, 8, 16, 8 };
+static const __u64 xwait[N_BE] = { 10000000, 20000000, 15000000, 10000000,
+				   8000000, 30000000, 12000000, 25000000 };
 static const __u64 xscore[N_BE] = { 9000, 4000, 7000, 3000, 12000, 2000, 6000,
 				    5000 };
 #define MAX_FRAME sizeof(((struct harness_bpf__bss *)0)->harness.s[0].bytes)
@@ -318,7 +323,9 @@ static void setup_xvips(struct bench *b)
 		memset(mb, 0, sizeof(mb));
 		for (__u32 i = 0; i < N_BE; i++) {
 			__u32 id = v->be_first + i;
-			struct lb_be_load ld = { .open = xopen[i], .score = xscore[i] };
+			struct lb_be_load ld = { .open = xopen[i], .score = xscore[i],
+						 .slots = xslots[i],
+						 .slot_wait_ns = xwait[i] };
 			struct lb_backend be;
 
 			backend_name(4, id, name, sizeof(name));
@@ -741,6 +748,24 @@ static __u32 x_expect(const struct bench *b, const struct xvip *v,
 			}
 		return best;
 	}
+	case LB_POL_EXPECTED_WAIT: {
+		__u32 best = 0;
+		__u64 best_wait = 0, best_tie = 0;
+
+		for (__u32 i = 0; i < N_BE; i++) {
+			__u64 wait = open[i] + 1 > xslots[i] ?
+					     (open[i] + 1 - xslots[i]) * xwait[i] : 0;
+			__u64 tie = open[i] * xwait[i];
+
+			if (!best || wait < best_wait ||
+			    (wait == best_wait && tie < best_tie)) {
+				best = v->be_first + i;
+				best_wait = wait;
+				best_tie = tie;
+			}
+		}
+		return best;
+	}
 	case LB_POL_BOUNDED: {
 		__u32 idx = h % m, step = lb_rehash(h) % (m - 1) + 1;
 
@@ -1003,19 +1028,14 @@ static void check_varied_output(const struct bench *b, const char *what,
 	      "%s: %s: varied field is %u, expected %u", what, c->name,
 	      (unsigned)(inner[off] << 8 | inner[off + 1]), (unsigned)val);
 	if (c->xv) {
-		static const char *const pol[] = { "maglev", "source", "bounded",
-						   "p2c", "wrr", "rr", "random",
-						   "least-conn" };
 		__u32 want;
 
-		_Static_assert(sizeof(pol) / sizeof(pol[0]) == LB_POL_MAX + 1,
-			       "policy names");
 		fin = *t;
 		memcpy(fin.b + c->vary_off, &v, sizeof(v));
 		want = x_expect(b, c->xv, &fin, be);
 		CHECK(!want || want == be,
 		      "%s: %s: sent to backend %u, the %s policy chooses %u", what,
-		      c->name, be, pol[c->xv->policy], want);
+		      c->name, be, lb_policy_name(c->xv->policy), want);
 		expect_ipip4(b, &fin, be, &fout);
 	} else {
 		varied_frames(b, c, val, &fin, &fout);
@@ -1703,15 +1723,10 @@ int main(int argc, char **argv)
 	k[K_ADM_MIN_SYN] = k[K_MIN_SYN];
 	k[K_ADM_MIN_SYN].name = "minimal syn tcp4, tuple in table (adm. run)";
 	for (int x = 0; x < X_N; x++) {
-		static const char *const pol[] = { "maglev", "source", "bounded",
-						   "p2c", "wrr", "rr", "random",
-						   "least-conn" };
 		static char names[X_N][64];
 		const struct xvip *v = &b->xv[x];
 		int retx = x == X_PLAIN_RETX || x == X_CHECKS_RETX, ki;
 
-		_Static_assert(sizeof(pol) / sizeof(pol[0]) == LB_POL_MAX + 1,
-			       "policy names");
 		build(&(struct tl_pkt_spec){ .family = 4,
 					     .src = retx || x == X_RST ? NULL : XCLIENT4,
 					     .dst = VIP4, .dport = v->port,
@@ -1737,7 +1752,7 @@ int main(int argc, char **argv)
 		     x == X_CHECKS_RETX ? K_ADM_CHECKS_RETX :
 					  K_POL_FIRST + (x - X_POL_FIRST);
 		snprintf(names[x], sizeof(names[x]), "xdp_lb syn %s, %s%s",
-			 retx ? "tuple in table" : "new 5-tuple", pol[v->policy],
+			 retx ? "tuple in table" : "new 5-tuple", lb_policy_name(v->policy),
 			 x == X_CHECKS_NEW || x == X_CHECKS_RETX ? ", all checks" :
 			 x < X_POL_FIRST ? ", plain" : "");
 		/* a retransmit inserts nothing (open flows stay), a new flow
@@ -2099,9 +2114,6 @@ int main(int argc, char **argv)
 			{ "syn, tuple in table (retransmit)", K_ADM_PLAIN_RETX,
 			  K_ADM_CHECKS_RETX, K_ADM_MIN_SYN },
 		};
-		static const char *const pol[] = { "maglev", "source", "bounded",
-						   "p2c", "wrr", "rr", "random",
-						   "least-conn" };
 		const int fl = K_ADM_FLOOR4;
 		double ratio, q1, q3;
 
@@ -2171,7 +2183,7 @@ int main(int argc, char **argv)
 				if (mg->ns[r] - f->ns[r] > 0)
 					u[n++] = t[r] / (mg->ns[r] - f->ns[r]);
 			}
-			printf("%-12s %8.1f", pol[p], median(t, rounds));
+			printf("%-12s %8.1f", lb_policy_name(p), median(t, rounds));
 			printf("  %5.3fx [%.3f-%.3f]", median(u, n), quantile(u, n, 0.25),
 			       quantile(u, n, 0.75));
 			for (int r = 0; r < rounds; r++)

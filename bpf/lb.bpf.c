@@ -225,25 +225,47 @@ static __always_inline int lb_admit(struct lb_backend *be, __u32 be_id,
 	return 0;
 }
 
-/* Open flows of a backend (new - closed - expired). */
+/* Open flows of a backend (new - closed, recounted). */
 static __always_inline __u64 lb_open_of(__u32 be_id)
 {
 	struct lb_be_load *ld = bpf_map_lookup_elem(&lb_be_load, &be_id);
 
-	return ld ? ld->open : 0;
+	return ld ? lb_load_open(ld) : 0;
 }
 
-/* least-conn: the VIP's backend with the fewest open flows per unit of
- * weight that its state lets take new flows (ties: the first listed). */
-static __always_inline __u32 lb_least_conn(const struct lb_vip_backends *l)
-{
-	__u32 best = 0, best_w = 0;
-	__u64 best_open = 0;
+/* What lb_least_load() found. */
+struct lb_least {
+	__u32 id;	/* the choice, 0: no backend may take a new flow */
+	__u32 unknown;	/* expected-wait fell back to least-conn */
+	__u64 wait_ns;	/* expected-wait: the choice's expected wait */
+};
 
+/*
+ * least-conn and expected-wait: the VIP's backend, among those whose
+ * weight is not 0 and whose state lets them take new flows, with
+ *   least-conn     the fewest open flows per unit of weight;
+ *   expected-wait  the shortest expected wait for a batch slot,
+ *                  (open + 1 - slots)+ x slot_wait_ns, ties (every slot
+ *                  free) by open x slot_wait_ns: the faster worker.
+ * The open counts are exact and without lag (this datapath's own); slots
+ * and slot_wait_ns are what the agent measured of each worker. A backend
+ * without a slot_wait_ns yet (no agent, or no measurement) makes the
+ * whole choice least-conn: waits cannot be compared with guesses.
+ * Ties go to the first listed. Products stay below 2^64: open is bounded
+ * by the flow tables and slot_wait_ns by LB_SLOT_WAIT_MAX_NS.
+ */
+static __always_inline void lb_least_load(const struct lb_vip_backends *l,
+					  int ewait, struct lb_least *out)
+{
+	__u32 best_lc = 0, best_w = 0, best_ew = 0;
+	__u64 best_open = 0, best_wait = 0, best_tie = 0;
+
+	out->unknown = !ewait;
 	for (__u32 i = 0; i < LB_VIP_LIST_MAX; i++) {
+		struct lb_be_load *ld;
 		struct lb_backend *be;
-		__u32 id, w;
-		__u64 open;
+		__u64 open, wait, tie, u;
+		__u32 id, w, slots;
 
 		if (i >= l->n)
 			break;
@@ -253,14 +275,32 @@ static __always_inline __u32 lb_least_conn(const struct lb_vip_backends *l)
 		if (!w || !be || (be->state != LB_BE_HEALTHY &&
 				  be->state != LB_BE_HALF_OPEN))
 			continue;
-		open = lb_open_of(id);
-		if (!best || open * best_w < best_open * w) {
-			best = id;
+		ld = bpf_map_lookup_elem(&lb_be_load, &id);
+		open = ld ? lb_load_open(ld) : 0;
+		if (!best_lc || open * best_w < best_open * w) {
+			best_lc = id;
 			best_w = w;
 			best_open = open;
 		}
+		if (out->unknown)
+			continue;
+		u = ld ? ld->slot_wait_ns : 0;
+		if (!u) {
+			out->unknown = 1;
+			continue;
+		}
+		slots = ld->slots;
+		wait = open + 1 > slots ? (open + 1 - slots) * u : 0;
+		tie = open * u;
+		if (!best_ew || wait < best_wait ||
+		    (wait == best_wait && tie < best_tie)) {
+			best_ew = id;
+			best_wait = wait;
+			best_tie = tie;
+		}
 	}
-	return best;
+	out->id = out->unknown ? best_lc : best_ew;
+	out->wait_ns = out->unknown ? 0 : best_wait;
 }
 
 /* bounded load: would one more flow put be_id (weight w) above (1 + eps)
@@ -318,6 +358,7 @@ struct lb_new_req {
 	__u64 now;
 	__u64 total;
 	__u32 cand0, cand1;
+	struct lb_least least;
 };
 
 /* Per-CPU scratch for lb_new_req: the caller's and lb_pick_new()'s stack
@@ -422,7 +463,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 			hash = rr0;
 	}
 	if (policy == LB_POL_RR || policy == LB_POL_LEAST_CONN ||
-	    policy == LB_POL_BOUNDED) {
+	    policy == LB_POL_EXPECTED_WAIT || policy == LB_POL_BOUNDED) {
 		l = bpf_map_lookup_elem(&lb_vip_backends, &vip_id);
 		if (l)
 			n = l->n < LB_VIP_LIST_MAX ? l->n : LB_VIP_LIST_MAX;
@@ -431,8 +472,17 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	idx = first_idx;
 	/* stride: 1 for wrr (the next slots), else a second hash */
 	step = policy == LB_POL_WRR || m < 2 ? 1 : lb_rehash(hash) % (m - 1) + 1;
-	if (policy == LB_POL_LEAST_CONN && l) {
-		r->cand0 = lb_least_conn(l);
+	if ((policy == LB_POL_LEAST_CONN || policy == LB_POL_EXPECTED_WAIT) && l) {
+		lb_least_load(l, policy == LB_POL_EXPECTED_WAIT, &r->least);
+		/* deliberate shedding: a flow that would wait longer than
+		 * the VIP's TTFT target is refused now, rather than queued
+		 * where it and those behind it miss the target anyway */
+		if (r->least.id && !r->least.unknown && vip->ttft_target_ms &&
+		    r->least.wait_ns > (__u64)vip->ttft_target_ms * 1000000) {
+			r->refused = LB_REFUSED_BY(ttft_target);
+			return 0;
+		}
+		r->cand0 = r->least.id;
 		ncand = r->cand0 != 0;
 	} else if (policy == LB_POL_P2C) {
 		__u32 a = lb_slot(ring, first_idx);
@@ -614,9 +664,10 @@ static __always_inline void lb_flow_closed(struct lb_flow *fl)
  * (when that backend still exists; a reused id starts from 0). */
 static __always_inline void lb_record(void *flows, const void *fk,
 				      const struct lb_flow *old, __u32 be_id,
-				      __u32 epoch, __u8 policy)
+				      __u32 epoch, __u8 policy, __u32 tick)
 {
-	struct lb_flow fl = { .backend_id = be_id, .backend_epoch = epoch };
+	struct lb_flow fl = { .backend_id = be_id, .backend_epoch = epoch,
+			      .seen = tick };
 
 	if (old && old->backend_id == be_id && old->backend_epoch == epoch &&
 	    !(old->flags & LB_FLOW_F_CLOSED))
@@ -915,9 +966,13 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	}
 	if (ret == LB_REFUSE)
 		return lb_refuse(ctx, l3_off, v6, proto, l4.flags, &c);
-	if (!c.new_flow && fl && proto == IPPROTO_TCP &&
-	    (l4.flags & (LB_TCP_FIN | LB_TCP_RST)))
-		lb_flow_closed(fl);
+	if (!c.new_flow && fl) {
+		if (proto == IPPROTO_TCP && (l4.flags & (LB_TCP_FIN | LB_TCP_RST)))
+			lb_flow_closed(fl);
+		/* activity for the open-flow recount: one store per tick */
+		if (fl->seen != cfg->tick)
+			fl->seen = cfg->tick;
+	}
 
 	mode = c.mode; /* read once by lb_choose() */
 	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
@@ -934,7 +989,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		}
 	}
 	if (c.new_flow && !(proto == IPPROTO_TCP && (l4.flags & LB_TCP_RST)))
-		lb_record(flows, fk, fl, c.be_id, c.be->epoch, c.policy);
+		lb_record(flows, fk, fl, c.be_id, c.be->epoch, c.policy, cfg->tick);
 	return lb_send(ctx, l3_off, v6, mode, &c, cfg,
 		       lb_encap_entropy(lb_fold_addr(fk, v6), l4.sport), pkt_len);
 }

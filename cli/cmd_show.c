@@ -108,11 +108,21 @@ static void print_backend(struct lb_dp *dp, const struct lb_backend_view *b)
 	else
 		lb_out_null("next_hop", " next hop unresolved");
 	bpf_map_lookup_elem(dp->fd[LB_M_BE_LOAD], &b->id, &ld);
-	lb_out_u64("open_flows", " open %llu", ld.open);
+	lb_out_u64("open_flows", " open %llu", lb_load_open(&ld));
+	/* expected-wait's inputs, as lb-agent published them */
+	if (ld.slot_wait_ns) {
+		lb_out_u64("slots", " slots %llu", ld.slots);
+		lb_out_double("slot_wait_ms", " slot wait %.1f ms", ld.slot_wait_ns / 1e6);
+	} else {
+		lb_out_null("slots", NULL);
+		lb_out_null("slot_wait_ms", NULL);
+	}
 	lb_out_u64("id", " id %llu", b->id);
 	lb_out_u64("epoch", " epoch %llu\n", b->be.epoch);
 	lb_out_close_object();
 }
+
+static void print_refusals(const struct lb_refusals *r, const char *indent);
 
 static int print_vip(struct lb_dp *dp, const struct lb_vip_view *v,
 		     struct lb_backend_view *b)
@@ -129,6 +139,12 @@ static int print_vip(struct lb_dp *dp, const struct lb_vip_view *v,
 	cli_print_admission(&v->info);
 	lb_out_bool("active", "  active %s\n", v->info.flags & LB_VIP_F_ACTIVE);
 	if (b) {
+		struct lb_refusals r;
+
+		/* new flows refused, by reason (ttft_target: shed by the
+		 * expected-wait policy); left out if they cannot be read */
+		if (!lb_percpu_sum(dp->fd[LB_M_VIP_REFUSED], v->id, &r, sizeof(r)))
+			print_refusals(&r, "  ");
 		n = lb_backend_list(dp, v->id, b, LB_MAX_BACKENDS);
 		lb_out_open_array("backends");
 		for (int i = 0; i < n; i++)

@@ -70,9 +70,9 @@ static const struct opt_desc vip_add_args[] = {
 static const struct opt_desc vip_admission_args[] = {
 	{ .name = "policy", .kind = OPT_ENUM, OPT_FIELD(struct vip_opts, o.policy),
 	  .metavar = "P", .label = "policy",
-	  .what = "one of maglev, source, bounded, p2c, wrr, rr, random, least-conn",
+	  .what = "one of maglev, source, bounded, p2c, wrr, rr, random, least-conn, expected-wait",
 	  .parse = lb_policy_parse,
-	  .help = "maglev (default), source, bounded, p2c, wrr, rr, random, least-conn" },
+	  .help = "maglev (default), source, bounded, p2c, wrr, rr, random, least-conn, expected-wait" },
 	U32_OPT("rate", o.rate, "R", "new flows/s for the VIP, 0 = no limit"),
 	U32_OPT("burst", o.burst, "B", "new flows at once above the rate"),
 	U32_OPT("client-rate", o.client_rate, "R", "new flows/s per client prefix"),
@@ -89,6 +89,10 @@ static const struct opt_desc vip_admission_args[] = {
 	{ .name = "epsilon", .kind = OPT_U32,
 	  OPT_FIELD(struct vip_opts, o.bounded_eps), .metavar = "PCT", .max = 10000,
 	  .help = "bounded: load allowed above the mean, percent (default 25)" },
+	{ .name = "ttft-target", .kind = OPT_U32,
+	  OPT_FIELD(struct vip_opts, o.ttft_target_ms), .metavar = "MS",
+	  .max = LB_TTFT_TARGET_MAX_MS,
+	  .help = "expected-wait: refuse a new flow that would wait longer, 0 = never" },
 	OPT_TABLE_END,
 };
 static const struct opt_desc *const vip_add_tables[] = {
@@ -113,6 +117,7 @@ void cli_print_admission(const struct lb_vip *v)
 	lb_out_str("refuse", "  refuse %s", lb_refuse_name(v->refuse));
 	lb_out_bool("fail_open", "  fail-open %s", v->flags & LB_VIP_F_FAIL_OPEN);
 	lb_out_u64("epsilon", "  epsilon %llu%%", v->bounded_eps);
+	lb_out_u64("ttft_target_ms", "  ttft-target %llu ms", v->ttft_target_ms);
 }
 
 static int do_vip_add(void *p, const struct opt_args *given)

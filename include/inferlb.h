@@ -17,7 +17,7 @@
 
 #include <linux/types.h>
 
-#define LB_SCHEMA_VERSION 5
+#define LB_SCHEMA_VERSION 6
 
 /* ---- sizes ------------------------------------------------------------ */
 #define LB_MAX_VIPS 512            /* VIP ids are 0 .. LB_MAX_VIPS-1 */
@@ -72,7 +72,10 @@ enum lb_policy {
 	LB_POL_RR = 5,      /* round robin over the VIP's backends */
 	LB_POL_RANDOM = 6,  /* weighted random: a random table slot */
 	LB_POL_LEAST_CONN = 7, /* fewest open flows per unit of weight */
-	LB_POL_MAX = LB_POL_LEAST_CONN,
+	LB_POL_EXPECTED_WAIT = 8, /* shortest expected wait for a batch slot,
+				   * from open flows and the agent's slots and
+				   * slot wait (lb_be_load) */
+	LB_POL_MAX = LB_POL_EXPECTED_WAIT,
 };
 
 /* What a refused new flow gets (lb_vip.refuse). UDP is always dropped. */
@@ -182,8 +185,13 @@ struct lb_vip {
 	 * so a change to one backend reads its VIP's backends, not every
 	 * slot. 0: none; LB_CHAIN_UNKNOWN: rebuild the chain from a scan. */
 	__u32 first_backend;
+	/* expected-wait: refuse a new flow whose shortest expected wait for
+	 * a batch slot exceeds this many ms (0: never); counted as
+	 * lb_refusals.ttft_target. */
+	__u32 ttft_target_ms;
+	__u32 pad;
 };
-_Static_assert(sizeof(struct lb_vip) == 56, "lb_vip ABI");
+_Static_assert(sizeof(struct lb_vip) == 64, "lb_vip ABI");
 
 /* Key of lb_vip_addrs (addresses that carry at least one VIP; used on the
  * slow path to drop, not pass, fragments, IPv4 options, IPv6 extension
@@ -274,7 +282,11 @@ struct lb_flow {
 	__u32 backend_id;
 	__u32 backend_epoch;
 	__u32 flags;   /* LB_FLOW_F_* */
-	__u32 pad;
+	/* lb_settings.tick when a packet of the flow was last seen: the
+	 * open-flow recount leaves out flows idle for longer than the
+	 * agent's flow_idle_ms (clients gone without a FIN). Written only
+	 * when the tick moved, so once per tick per flow. */
+	__u32 seen;
 };
 _Static_assert(sizeof(struct lb_flow) == 16, "lb_flow ABI");
 /* lb_flow.flags */
@@ -333,7 +345,11 @@ struct lb_settings {
 	__be32 encap_src_v4_mask;
 	__u8 encap_src_v6[16];
 	__be32 encap_src_v6_mask; /* applied to the last 32 bits */
-	__u32 pad;
+	/* A coarse clock for flow activity (lb_flow.seen), advanced by
+	 * lb-agent every LB_TICK_MS while it runs: the established path
+	 * reads it from this entry, which it looks up anyway, instead of
+	 * calling a clock helper for every packet. 0 without an agent. */
+	__u32 tick;
 };
 _Static_assert(sizeof(struct lb_settings) == 40, "lb_settings ABI");
 
@@ -379,11 +395,34 @@ _Static_assert(sizeof(struct lb_vip_backends) == 8 + 8 * LB_VIP_LIST_MAX,
 
 /* lb_be_load value, by backend id, shared by all CPUs (atomic adds). */
 struct lb_be_load {
-	__u64 open;      /* new flows - closed (FIN/RST) - expired */
+	/* new flows - closed (FIN/RST), recounted by lb-agent from the flow
+	 * tables without idle flows and flows of DOWN backends. Signed in
+	 * effect: a flow re-steered after a recount can take it below 0
+	 * for a moment, and readers count that as 0. */
+	__u64 open;
 	__u64 score;     /* p2c load score published by the agent */
 	__u64 sent;      /* new flows since the agent published score */
+	/* expected-wait, published by the agent (0 = unknown): the batch
+	 * slots the worker runs at once, and the time one queued request
+	 * waits for a slot to free (mean service time / slots, ns). */
+	__u32 slots;
+	__u32 pad;
+	__u64 slot_wait_ns;
 };
-_Static_assert(sizeof(struct lb_be_load) == 24, "lb_be_load ABI");
+_Static_assert(sizeof(struct lb_be_load) == 40, "lb_be_load ABI");
+/* The open flows an lb_be_load entry says, as every reader counts them. */
+static inline __u64 lb_load_open(const struct lb_be_load *ld)
+{
+	__u64 open = ld->open;
+
+	return (__s64)open < 0 ? 0 : open;
+}
+/* Bounds on what the agent publishes, so that (open + 1) x slot_wait_ns
+ * stays far from 2^64 for any flow count the tables can hold. */
+#define LB_SLOT_WAIT_MAX_NS 600000000000ull /* 10 minutes */
+#define LB_SLOTS_MAX 65535u
+/* lb_settings.tick: one tick is this many ms of lb-agent's clock. */
+#define LB_TICK_MS 1000u
 
 /* lb_vip_refused (by VIP id) and lb_be_refused (by backend id), per CPU:
  * new flows refused, by reason, and what they got. */
@@ -397,8 +436,9 @@ struct lb_refusals {
 	__u64 reset_sent;   /* answered with a RST */
 	__u64 dropped;      /* dropped (drop policy, UDP) */
 	__u64 fail_open;    /* state refused all, plain choice used */
+	__u64 ttft_target;  /* expected wait above the VIP's ttft_target_ms */
 };
-_Static_assert(sizeof(struct lb_refusals) == 64, "lb_refusals ABI");
+_Static_assert(sizeof(struct lb_refusals) == 72, "lb_refusals ABI");
 
 /* lb_agent, one entry, written by lb-agent only: lets `lbctl show` (and
  * the next agent) tell whether an agent is driving the maps. Times are

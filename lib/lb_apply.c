@@ -79,7 +79,8 @@ static bool opts_equal(const struct lb_vip_opts *a, const struct lb_vip_opts *b)
 	       a->client_burst == b->client_burst &&
 	       a->client_plen4 == b->client_plen4 &&
 	       a->client_plen6 == b->client_plen6 &&
-	       a->bounded_eps == b->bounded_eps;
+	       a->bounded_eps == b->bounded_eps &&
+	       a->ttft_target_ms == b->ttft_target_ms;
 }
 
 /* What the maps hold; a failed read fails the apply before any write

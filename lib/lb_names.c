@@ -16,6 +16,7 @@ static const char *const policies[] = {
 	[LB_POL_BOUNDED] = "bounded", [LB_POL_P2C] = "p2c",
 	[LB_POL_WRR] = "wrr", [LB_POL_RR] = "rr", [LB_POL_RANDOM] = "random",
 	[LB_POL_LEAST_CONN] = "least-conn",
+	[LB_POL_EXPECTED_WAIT] = "expected-wait",
 };
 static const char *const refusals[] = {
 	[LB_REFUSE_RESET] = "reset", [LB_REFUSE_DROP] = "drop",

@@ -272,6 +272,7 @@ static void opts_apply(struct lb_vip *v, const struct lb_vip_opts *o)
 	v->client_plen4 = o->client_plen4;
 	v->client_plen6 = o->client_plen6;
 	v->bounded_eps = o->bounded_eps;
+	v->ttft_target_ms = o->ttft_target_ms;
 }
 
 void lb_vip_opts_of(const struct lb_vip *v, struct lb_vip_opts *o)
@@ -282,6 +283,7 @@ void lb_vip_opts_of(const struct lb_vip *v, struct lb_vip_opts *o)
 		.rate = v->rate, .burst = v->burst, .client_rate = v->client_rate,
 		.client_burst = v->client_burst, .client_plen4 = v->client_plen4,
 		.client_plen6 = v->client_plen6, .bounded_eps = v->bounded_eps,
+		.ttft_target_ms = v->ttft_target_ms,
 	};
 }
 
@@ -293,6 +295,9 @@ static int opts_check(const struct lb_vip_opts *o, char *msg, size_t len)
 		return lb_msgf(msg, len, -EINVAL, "unknown refusal");
 	if (o->client_plen4 > 32 || o->client_plen6 > 128)
 		return lb_msgf(msg, len, -EINVAL, "client prefix too long");
+	if (o->ttft_target_ms > LB_TTFT_TARGET_MAX_MS)
+		return lb_msgf(msg, len, -EINVAL, "TTFT target above %u ms",
+			       LB_TTFT_TARGET_MAX_MS);
 	return 0;
 }
 
@@ -903,19 +908,25 @@ out:
 	return err;
 }
 
-int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
+int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
 {
 	const int fds[2] = { dp->fd[LB_M_FLOWS4], dp->fd[LB_M_FLOWS6] };
 	enum { BATCH = 4096 };
 	struct lb_backend *all = malloc(sizeof(*all) * LB_MAX_BACKENDS);
 	__u64 *open = calloc(LB_MAX_BACKENDS, sizeof(*open));
+	__u64 *before = malloc(LB_MAX_BACKENDS * sizeof(*before));
 	__u8 *keys = malloc(BATCH * sizeof(struct lb_flow_key6));
 	struct lb_flow *vals = malloc(BATCH * sizeof(*vals));
 	struct lb_be_load *load;
 	int err;
 
-	if (!all || !open || !keys || !vals) {
+	if (!all || !open || !before || !keys || !vals) {
 		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
+	load = lb_dp_load_map(dp, msg, len);
+	if (!load) {
+		err = -EIO;
 		goto out;
 	}
 	err = lb_backend_read_all(dp, all);
@@ -923,6 +934,8 @@ int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
 		lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
 		goto out;
 	}
+	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
+		before[id] = __atomic_load_n(&load[id].open, __ATOMIC_RELAXED);
 	for (int f = 0; f < 2; f++) {
 		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 		__u8 out_batch[sizeof(struct lb_flow_key6)];
@@ -944,7 +957,9 @@ int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
 				if (id && id < LB_MAX_BACKENDS &&
 				    (all[id].flags & LB_BACKEND_F_ACTIVE) &&
 				    all[id].epoch == vals[i].backend_epoch &&
-				    !(vals[i].flags & LB_FLOW_F_CLOSED))
+				    all[id].state != LB_BE_DOWN &&
+				    !(vals[i].flags & LB_FLOW_F_CLOSED) &&
+				    vals[i].seen >= since)
 					open[id]++;
 			}
 			if (rc)	/* ENOENT: that was the last batch */
@@ -952,20 +967,34 @@ int lb_open_recount(struct lb_dp *dp, char *msg, size_t len)
 			in = out_batch;
 		}
 	}
-	load = lb_dp_load_map(dp, msg, len);
-	if (!load) {
-		err = -EIO;
-		goto out;
-	}
-	/* new flows pinned between the scan and this store are lost from
-	 * the count until the next recount: a bounded, self-healing error */
+	/* a correction, not a store: what the datapath added or took off
+	 * while the tables were read stays */
 	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
-		if (all[id].flags & LB_BACKEND_F_ACTIVE)
-			__atomic_store_n(&load[id].open, open[id], __ATOMIC_RELAXED);
+		if ((all[id].flags & LB_BACKEND_F_ACTIVE) && open[id] != before[id])
+			__atomic_fetch_add(&load[id].open, open[id] - before[id],
+					   __ATOMIC_RELAXED);
 out:
 	free(all);
 	free(open);
+	free(before);
 	free(keys);
 	free(vals);
 	return err;
+}
+
+int lb_tick_set(struct lb_dp *dp, __u32 tick, char *msg, size_t len)
+{
+	struct lb_settings cfg;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg))
+		return lb_msgf(msg, len, -errno, "reading lb_settings: %s",
+			       strerror(errno));
+	if (cfg.tick == tick)
+		return 0;
+	cfg.tick = tick;
+	if (bpf_map_update_elem(dp->fd[LB_M_SETTINGS], &zero, &cfg, 0))
+		return lb_msgf(msg, len, -errno, "writing lb_settings: %s",
+			       strerror(errno));
+	return 0;
 }

@@ -58,7 +58,11 @@ struct lb_vip_opts {
 	__u32 client_rate, client_burst;
 	__u8 client_plen4, client_plen6;	/* 0: /32 and /64 */
 	__u16 bounded_eps;	/* percent */
+	__u32 ttft_target_ms;	/* expected-wait shedding; 0 = none */
 };
+/* Largest TTFT target: an hour (the product with 1e6 stays in 64 bits
+ * by far; beyond it a target means nothing). */
+#define LB_TTFT_TARGET_MAX_MS 3600000u
 /* A new VIP's settings unless told otherwise (lbctl vip add, the file). */
 #define LB_BOUNDED_EPS_DEFAULT 25
 #define LB_VIP_OPTS_DEFAULT                                               \
@@ -116,9 +120,20 @@ int lb_backend_list(struct lb_dp *dp, __u32 vip_id,
 int lb_backend_list_alloc(struct lb_dp *dp, __u32 vip_id,
 			  struct lb_backend_view **out, int *n, char *msg,
 			  size_t len);
-/* Recounts every backend's open flows from the flow tables (flows evicted
- * or expired from the LRU tables drop out; closed ones do not count). */
-int lb_open_recount(struct lb_dp *dp, char *msg, size_t len);
+/*
+ * Recounts every backend's open flows from the flow tables. A flow counts
+ * when it is not closed (FIN/RST seen), its backend id still has the
+ * flow's epoch, that backend is not DOWN (its flows died with its worker:
+ * the clients got a RST from the worker's host, which never passes the
+ * balancer) and its lb_flow.seen is at least since (0: any). Flows evicted
+ * from the LRU tables drop out by themselves. The count replaces the
+ * datapath's as a correction (count - the value read before the scan), so
+ * flows opened or closed during the scan are kept, give or take the few
+ * the scan also saw. Returns 0 or a negative errno with msg set.
+ */
+int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len);
+/* Sets lb_settings.tick (the clock lb_flow.seen is kept in). */
+int lb_tick_set(struct lb_dp *dp, __u32 tick, char *msg, size_t len);
 
 /* The L2 next hop towards a backend, through a device inferlb is attached
  * to (libnl route + neighbour lookup); lets a batch of changes resolve

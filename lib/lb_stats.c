@@ -38,10 +38,11 @@ const struct lb_reason lb_refusal_fields[LB_REFUSAL_FIELDS] = {
 	R(client_rate, false, false), R(no_backend, false, false),
 	R(state, false, true), R(reset_sent, true, false),
 	R(dropped, true, false), R(fail_open, true, false),
+	R(ttft_target, false, false),
 #undef R
 };
 _Static_assert(sizeof(lb_refusal_fields) / sizeof(lb_refusal_fields[0]) ==
-		       8, "list every field of struct lb_refusals");
+		       9, "list every field of struct lb_refusals");
 
 int lb_percpu_sum(int map_fd, __u32 key, void *out, size_t size)
 {
@@ -79,13 +80,11 @@ static int open_flows(struct lb_dp *dp, __u32 id, __u64 *open)
 {
 	struct lb_be_load ld;
 
-	if (dp->load) {
-		*open = __atomic_load_n(&dp->load[id].open, __ATOMIC_RELAXED);
-		return 0;
-	}
-	if (bpf_map_lookup_elem(dp->fd[LB_M_BE_LOAD], &id, &ld))
+	if (dp->load)
+		ld.open = __atomic_load_n(&dp->load[id].open, __ATOMIC_RELAXED);
+	else if (bpf_map_lookup_elem(dp->fd[LB_M_BE_LOAD], &id, &ld))
 		return -errno;
-	*open = ld.open;
+	*open = lb_load_open(&ld);
 	return 0;
 }
 

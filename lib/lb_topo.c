@@ -24,7 +24,7 @@
 const char *const lb_topo_agent_top_keys[] = { "agent", "policy", NULL };
 const char *const lb_topo_agent_backend_keys[] = {
 	"engine", "url", "metrics_url", "health_url", "dcgm_url", "metrics",
-	NULL,
+	"slots", NULL,
 };
 
 const struct lb_topo_ext lb_topo_ext_agent_names = {
@@ -121,7 +121,7 @@ static int parse_backend(struct ctx *x, const struct lb_yaml_node *m,
 
 enum { V_ADDRESS, V_MODE, V_RING_SIZE, V_BACKENDS, V_POLICY, V_REFUSE,
        V_FAIL_OPEN, V_RATE, V_BURST, V_CLIENT_RATE, V_CLIENT_BURST,
-       V_CLIENT_PREFIX, V_EPSILON, V_N };
+       V_CLIENT_PREFIX, V_EPSILON, V_TTFT_TARGET, V_N };
 
 static const char *const vip_keys[V_N] = {
 	[V_ADDRESS] = "address", [V_MODE] = "mode",
@@ -131,6 +131,7 @@ static const char *const vip_keys[V_N] = {
 	[V_BURST] = "burst", [V_CLIENT_RATE] = "client_rate",
 	[V_CLIENT_BURST] = "client_burst",
 	[V_CLIENT_PREFIX] = "client_prefix", [V_EPSILON] = "epsilon",
+	[V_TTFT_TARGET] = "ttft_target_ms",
 };
 
 /* A name from lb_names.c's tables into *out, or a message listing them. */
@@ -170,8 +171,8 @@ static int parse_vip_admission(struct ctx *x,
 
 	if ((v[V_POLICY] &&
 	     (rc = get_name(x, v[V_POLICY], prefix, "policy", lb_policy_parse,
-			    "maglev, source, bounded, p2c, wrr, rr, random or "
-			    "least-conn", &o->policy))) ||
+			    "maglev, source, bounded, p2c, wrr, rr, random, "
+			    "least-conn or expected-wait", &o->policy))) ||
 	    (v[V_REFUSE] &&
 	     (rc = get_name(x, v[V_REFUSE], prefix, "refuse", lb_refuse_parse,
 			    "reset or drop", &o->refuse))) ||
@@ -185,7 +186,9 @@ static int parse_vip_admission(struct ctx *x,
 	    (rc = get_u32_opt(x, v[V_CLIENT_RATE], prefix, "client_rate", 0,
 			      UINT32_MAX, &o->client_rate)) ||
 	    (rc = get_u32_opt(x, v[V_CLIENT_BURST], prefix, "client_burst", 0,
-			      UINT32_MAX, &o->client_burst)))
+			      UINT32_MAX, &o->client_burst)) ||
+	    (rc = get_u32_opt(x, v[V_TTFT_TARGET], prefix, "ttft_target_ms", 0,
+			      LB_TTFT_TARGET_MAX_MS, &o->ttft_target_ms)))
 		return rc;
 	if (v[V_CLIENT_PREFIX]) {
 		rc = lb_yaml_get_u32(x->d, v[V_CLIENT_PREFIX],

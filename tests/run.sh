@@ -19,6 +19,7 @@ run "maglev (unit)" "$build/tests/test_maglev"
 run "text and JSON output (unit)" "$build/tests/test_print"
 run "Prometheus metrics and engine profiles (unit)" "$build/tests/test_prom"
 run "agent policy and backend states, injected time (unit)" "$build/tests/test_policy"
+run "expected-wait inputs: decode speed, output length, slot wait (unit)" "$build/tests/test_speed"
 run "agent config file (unit)" "$build/tests/test_config"
 run "table of maps against the BPF objects (unit)" "$build/tests/test_maps"
 if [ "$(id -u)" -ne 0 ]; then

@@ -1274,6 +1274,108 @@ static void test_policy_least_conn(void **state)
 	assert_int_equal(open_of(f, A), 0);
 }
 
+/* expected-wait's inputs of a backend, as lb-agent publishes them */
+static void wait_put(struct fx *f, __u32 id, __u64 open, __u32 slots, __u64 wait_ns)
+{
+	struct lb_be_load l = { .open = open, .slots = slots, .slot_wait_ns = wait_ns };
+
+	assert_int_equal(bpf_map_update_elem(FD(f, lb_be_load), &id, &l, 0), 0);
+}
+
+static void test_policy_expected_wait(void **state)
+{
+	struct fx *f = *state;
+	const __u32 ids[] = { A, B, C }, w[] = { 1, 1, 1 }, a[] = { A };
+	const __u64 ms = 1000000;
+
+	ring_mod(f, V4, M, a, 1);
+	list_set(f, V4, 3, ids, w);
+	vip_policy(f, V4, LB_POL_EXPECTED_WAIT);
+	/* free slots everywhere: no wait; the tie goes to the least
+	 * open x slot wait, i.e. the faster worker per open flow:
+	 * A 4 x 100, B 2 x 300, C 3 x 100 -> C */
+	wait_put(f, A, 4, 8, 100 * ms);
+	wait_put(f, B, 2, 8, 300 * ms);
+	wait_put(f, C, 3, 8, 100 * ms);
+	assert_int_equal(syn4(f, 30000), C);
+	assert_int_equal(open_of(f, C), 4);
+	/* A 4 x 100 = C 4 x 100 < B 600: the first listed */
+	assert_int_equal(syn4(f, 30001), A);
+	/* full batches: the wait is the queue ahead x the slot wait:
+	 * A (10 + 1 - 8) x 100 = 300, B (9 + 1 - 8) x 300 = 600,
+	 * C (12 + 1 - 8) x 100 = 500 -> A, though B has fewer open flows */
+	wait_put(f, A, 10, 8, 100 * ms);
+	wait_put(f, B, 9, 8, 300 * ms);
+	wait_put(f, C, 12, 8, 100 * ms);
+	assert_int_equal(syn4(f, 30002), A);
+	/* a free slot beats any queue, even on a slow worker */
+	wait_put(f, B, 7, 8, 300 * ms);
+	assert_int_equal(syn4(f, 30003), B);
+	assert_int_equal(open_of(f, B), 8);
+	/* unknown slots (0): every open flow waits: B 1 x 300 < A 11 x 100 */
+	wait_put(f, A, 10, 0, 100 * ms);
+	wait_put(f, B, 0, 0, 300 * ms);
+	wait_put(f, C, 20, 0, 100 * ms);
+	assert_int_equal(syn4(f, 30004), B);
+	/* the shortest wait is DRAINING: skipped */
+	be_state(f, B, LB_BE_DRAINING);
+	assert_int_equal(syn4(f, 30005), A);
+	be_state(f, B, LB_BE_HEALTHY);
+	/* one backend without a speed yet: the VIP falls back to
+	 * least-conn (A 11, B 1, C 20 -> B) */
+	wait_put(f, A, 11, 8, 0);
+	wait_put(f, B, 1, 8, 10000 * ms);
+	assert_int_equal(syn4(f, 30006), B);
+	/* a count the recount took below 0 reads as 0 */
+	wait_put(f, A, (__u64)-3, 8, 100 * ms);
+	wait_put(f, B, 1, 8, 100 * ms);
+	wait_put(f, C, 0, 8, 100 * ms);
+	assert_int_equal(syn4(f, 30007), A);
+}
+
+/* deliberate shedding: a new flow whose shortest expected wait is above
+ * the VIP's TTFT target is refused (RST), counted by its own reason */
+static void test_ttft_target(void **state)
+{
+	struct fx *f = *state;
+	const __u32 ids[] = { A, B }, w[] = { 1, 1 }, a[] = { A };
+	const __u64 ms = 1000000;
+	struct lb_vip v;
+
+	ring_mod(f, V4, M, a, 1);
+	list_set(f, V4, 2, ids, w);
+	v = vip_get(f, V4);
+	v.policy = LB_POL_EXPECTED_WAIT;
+	v.ttft_target_ms = 500;
+	vip_put(f, V4, &v);
+	/* A waits (8 + 1 - 4) x 100 = 500 ms: at the target, admitted */
+	wait_put(f, A, 8, 4, 100 * ms);
+	wait_put(f, B, 20, 4, 100 * ms);
+	assert_int_equal(syn4(f, 31000), A);
+	/* A now (9 + 1 - 4) x 100 = 600 > 500, B 1700: refused */
+	assert_int_equal(syn4(f, 31001), R_RST);
+	assert_int_equal(VREF(f, V4, ttft_target), 1);
+	assert_int_equal(VREF(f, V4, reset_sent), 1);
+	assert_int_equal(open_of(f, A), 9);
+	assert_int_equal(open_of(f, B), 20);
+	/* an established flow is never refused for the target */
+	assert_int_equal(ack4(f, 31000), A);
+	/* a slot frees: admitted again */
+	wait_put(f, A, 7, 4, 100 * ms);
+	assert_int_equal(syn4(f, 31002), A);
+	/* no target: never refused for waiting */
+	v.ttft_target_ms = 0;
+	vip_put(f, V4, &v);
+	wait_put(f, A, 1000, 4, 100 * ms);
+	assert_int_equal(syn4(f, 31003), B);	/* 1.7 s, the shorter */
+	/* least-conn ignores the target (no wait to compare with) */
+	v.policy = LB_POL_LEAST_CONN;
+	v.ttft_target_ms = 1;
+	vip_put(f, V4, &v);
+	assert_int_equal(syn4(f, 31004), B);
+	assert_int_equal(VREF(f, V4, ttft_target), 1);
+}
+
 static void test_policy_bounded(void **state)
 {
 	struct fx *f = *state;
@@ -1436,6 +1538,8 @@ int main(void)
 		T(test_policy_wrr),
 		T(test_policy_rr),
 		T(test_policy_least_conn),
+		T(test_policy_expected_wait),
+		T(test_ttft_target),
 		T(test_policy_bounded),
 		T(test_policy_p2c),
 		T(test_open_flows),

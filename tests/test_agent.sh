@@ -24,6 +24,12 @@
 #     Under valgrind: a failed start, a failure after start and SIGTERM
 #     each exit with their code and leave no descriptor open.
 #  7. a VIP rate limit refuses the third connection with a RST.
+#  8. expected-wait: the agent measures each worker's decode speed and
+#     publishes slots and slot waits (lbctl show); a saturated worker keeps
+#     its weight (load is weighed per flow, not in the table); with a TTFT
+#     target the first new flow that would wait for a slot gets a RST,
+#     counted as ttft_target; a worker whose metrics turn to NaN is a bad
+#     answer, counted by reason, and is not drained.
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_agent.sh BUILD_DIR
 set -u
@@ -44,6 +50,7 @@ tmp=$(mktemp -d)
 MPORT=9464
 AGENT_PID=
 HOLDER_PID=
+STREAMS=()	# background clients of section 8
 FAILS=0
 PASSES=0
 
@@ -51,6 +58,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
 	[ -n "$HOLDER_PID" ] && kill -9 "$HOLDER_PID" 2>/dev/null
+	[ ${#STREAMS[@]} -gt 0 ] && kill -9 "${STREAMS[@]}" 2>/dev/null
 	if [ -n "$(topo_ns lb 2>/dev/null)" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
 		nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" \
 			unload >/dev/null 2>&1
@@ -154,12 +162,16 @@ config() {
 		echo "  - address: $VIP4:$PORT/tcp"
 		echo "    mode: l2dsr"
 		echo "    ring_size: 4099"
+		# section 8: expected-wait, its slots and TTFT target
+		[ -n "${EW_POLICY:-}" ] && echo "    policy: $EW_POLICY"
+		[ -n "${EW_TARGET:-}" ] && echo "    ttft_target_ms: $EW_TARGET"
 		echo "    backends:"
 		for ((i = 1; i <= n; i++)); do
 			echo "      - address: $(B $i)"
 			echo "        engine: vllm"
 			echo "        url: http://$(B $i):$PORT"
 			echo "        capacity: 1.0"
+			[ -n "${EW_SLOTS:-}" ] && echo "        slots: $EW_SLOTS"
 		done
 	} >"$1"
 }
@@ -250,7 +262,8 @@ read -r p0 _ < <(snap)
 p1=; w1=$w0
 for i in $(seq 100); do	# at most ~10 s
 	read -r p w < <(snap)
-	if [ "$w" -lt $((w0 / 10)) ]; then p1=$p; w1=$w; break; fi
+	# down to the load floor (policy.load_floor, 0.1 of the weight)
+	if [ "$w" -le $((w0 / 10)) ]; then p1=$p; w1=$w; break; fi
 	sleep 0.02
 done
 polls=$(( ${p1:-999} - p0 ))
@@ -285,8 +298,17 @@ wait_for 10 state_is "$(B 1)" healthy && ok "restarted worker is HEALTHY again" 
 : >"$tmp/agent.log.mark"
 mark=$(wc -l <"$tmp/agent.log")
 fault 2 hang
-wait_for 5 state_is "$(B 2)" open && t_open=$(ms) || bad "hung worker never OPEN"
-fails=$(metric inferlb_poll_requests_total "$(B 2)\",endpoint=\"health\",result=\"timeout\"")
+# the state and the timed-out polls from one /metrics scrape, taken as
+# soon as it says OPEN: a later read (lbctl and python take ~0.5 s on a
+# loaded machine) would count the polls the breaker makes while open
+open_scrape() {
+	metric inferlb_backend_state "$(B 2)\",state=\"open\"" >/dev/null &&
+		[ "$(awk -v l="$(B 2)\",state=\"open\"" '$1 ~ /^inferlb_backend_state\{/ &&
+			index($1, l) { print $2 }' "$tmp/m")" = 1 ]
+}
+wait_for 5 open_scrape && t_open=$(ms) || bad "hung worker never OPEN"
+fails=$(awk -v l="$(B 2)\",endpoint=\"health\",result=\"timeout\"" \
+	'$1 ~ /^inferlb_poll_requests_total\{/ && index($1, l) { print $2 }' "$tmp/m")
 [ "${fails%.*}" -ge 3 ] && [ "${fails%.*}" -le 4 ] &&
 	ok "hung worker OPEN after $fails timed-out health polls (threshold 3)" ||
 	bad "OPEN after $fails timeouts"
@@ -504,6 +526,97 @@ m_outcomes=$(awk '$1 ~ /^inferlb_vip_refusal_outcomes_total\{/ { s += $2 } END {
 	ok "/metrics: 2 refusals by reason, 2 by outcome (families apart)" ||
 	bad "/metrics refusal sums: reasons $m_reasons, outcomes $m_outcomes"
 L vip set "$VIP4:$PORT/tcp" --rate 0 >/dev/null
+
+# ---- 8. expected-wait -------------------------------------------------------
+# stream N TOKENS: N streaming requests through the VIP, in the background
+# (ip netns exec execs curl: $! is curl, for stop_streams and cleanup)
+stream() {
+	for ((i = 0; i < $1; i++)); do
+		ip netns exec "$(topo_ns client)" curl -s -o /dev/null --max-time 20 \
+			-d "{\"prompt\":\"x\",\"max_tokens\":$2,\"stream\":true}" \
+			"http://$VIP4:$PORT/v1/completions" &
+		STREAMS+=($!)
+	done
+}
+stop_streams() {
+	[ ${#STREAMS[@]} -gt 0 ] && kill "${STREAMS[@]}" 2>/dev/null
+	wait "${STREAMS[@]}" 2>/dev/null
+	STREAMS=()
+}
+# every backend has a published slot wait and the configured slots
+speeds_known() {
+	L show -j | python3 -c '
+import json, sys
+b = json.load(sys.stdin)["vips"][0]["backends"]
+sys.exit(0 if len(b) == 3 and all(x["slot_wait_ms"] and x["slots"] == 2 for x in b) else 1)'
+}
+EW_POLICY=expected-wait EW_SLOTS=2 config "$tmp/agent.yaml" 3
+kill -HUP "$AGENT_PID"
+wait_for 5 [ "$(L show -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["vips"][0]["policy"])')" = expected-wait ] ||
+	bad "reload to expected-wait: $(L show | head -3)"
+wait_for 10 all_healthy || bad "expected-wait: backends not healthy: $(L show)"
+stream 6 40	# 40 tokens x 30 ms: 1.2 s each, 2 per worker
+wait_for 10 speeds_known &&
+	ok "expected-wait: speeds measured, slots and slot waits published ($(L show | grep -o 'slots 2 slot wait [0-9.]* ms' | head -1))" ||
+	bad "expected-wait inputs not published: $(L show)"
+stop_streams
+# a saturated worker keeps its weight: no table rebuild for load
+w0=$(be "$(B 1)" weight)
+for i in $(seq 12); do
+	ip netns exec "$(topo_ns client)" curl -s -o /dev/null --max-time 30 \
+		-d '{"prompt":"x","max_tokens":100,"stream":false}' \
+		"http://$(B 1):$PORT/v1/completions" &
+	STREAMS+=($!)
+done
+wait_for 5 sat_visible || bad "b1 never showed a queue (expected-wait)"
+sleep 0.5	# five polls of the saturated worker
+w1=$(be "$(B 1)" weight)
+[ "$w1" = "$w0" ] && [ "$w0" -gt 0 ] &&
+	ok "expected-wait: saturated worker keeps its weight ($w0 -> $w1)" ||
+	bad "expected-wait: weight of the saturated worker $w0 -> $w1"
+stop_streams
+# TTFT target 1 ms: the 6 flows that find a free slot are admitted, the
+# 7th would wait for one: RST at once
+EW_POLICY=expected-wait EW_SLOTS=2 EW_TARGET=1 config "$tmp/agent.yaml" 3
+kill -HUP "$AGENT_PID"
+wait_for 5 [ "$(L show -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["vips"][0]["ttft_target_ms"])')" = 1 ] ||
+	bad "reload with ttft_target_ms: $(L show | head -3)"
+open_sum() {
+	L show -j | python3 -c '
+import json, sys
+print(sum(b["open_flows"] for b in json.load(sys.stdin)["vips"][0]["backends"]))'
+}
+open0=$(open_sum)
+stream 6 300	# 9 s each: all six slots busy
+wait_for 5 [ "$(open_sum)" -ge $((open0 + 6)) ] || bad "six streams not open: $(L show)"
+t0=$(ms)
+topo_exec client curl -s -o /dev/null --max-time 5 \
+	-d '{"prompt":"x","max_tokens":5,"stream":true}' "http://$VIP4:$PORT/v1/completions"
+rc=$?
+t1=$(ms)
+shed=$(L -j stats | python3 -c 'import json, sys; print(json.load(sys.stdin)["vips"][0]["refused"]["ttft_target"])')
+[ "$rc" = 7 ] && [ "$shed" -ge 1 ] && [ $((t1 - t0)) -lt 1000 ] &&
+	ok "TTFT target: a flow that would wait for a slot got a RST in $((t1 - t0)) ms (ttft_target $shed)" ||
+	bad "TTFT target: curl exit $rc in $((t1 - t0)) ms, ttft_target $shed: $(L show)"
+wait_for 5 has_metric inferlb_vip_refused_total ttft_target &&
+	[ "$(metric inferlb_vip_refused_total ttft_target)" -ge 1 ] &&
+	ok "/metrics: inferlb_vip_refused_total{reason=\"ttft_target\"} $(metric inferlb_vip_refused_total ttft_target)" ||
+	bad "/metrics: no ttft_target refusal"
+stop_streams
+# a worker whose metrics turn to NaN: a bad answer, counted, not drained
+fault_bad() { # I KIND
+	topo_exec client curl -s -o /dev/null --max-time 2 \
+		"http://$(B "$1"):$PORT/admin/fault?mode=badmetrics&kind=$2"
+}
+fault_bad 2 nan
+wait_for 5 [ "$(metric inferlb_backend_bad_metrics_total "$(B 2)\",reason=\"nonfinite\"")" -ge 3 ] 2>/dev/null &&
+	state_is "$(B 2)" healthy && [ "$(be "$(B 2)" weight)" -gt 0 ] &&
+	ok "NaN in a worker's metrics: counted as bad (nonfinite $(metric inferlb_backend_bad_metrics_total "$(B 2)\",reason=\"nonfinite\"")), still healthy with a weight" ||
+	bad "bad metrics: $(grep bad_metrics "$tmp/m" | head -3); $(L show | grep "$(B 2)")"
+grep -q "$(B 2): metrics refused (nonfinite)" "$tmp/agent.log" &&
+	ok "agent log names the bad metrics reason" || bad "no log line for the bad metrics"
+fault 2 none
+lint_metrics "with expected-wait, a shed flow and bad metrics"
 
 echo "$PASSES passed, $FAILS failed"
 [ "$FAILS" = 0 ]

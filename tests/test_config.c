@@ -431,14 +431,15 @@ static void test_err_unknown_dup(void **state)
 		   "half_open_trials, slow_start_ms, slow_start_aggression, "
 		   "slow_start_min, panic_frac, hysteresis, "
 		   "max_rebuilds_per_s, queue_sat, kv_sat, running_sat, "
-		   "ewma_down, ewma_up, backend_rate_per_capacity, "
+		   "ewma_down, ewma_up, load_floor, flow_idle_ms, speed_ewma, "
+		   "output_tokens_default, backend_rate_per_capacity, "
 		   "backend_burst");
 	expect_err("vips:\n- address: 1.2.3.4:1/tcp\n  backends:\n"
 		   "  - {address: 1.1.1.1, url: 'http://a', weight: 3}\n",
 		   -EINVAL,
 		   "t.yaml:4:41: vips[0].backends[0]: unknown key \"weight\"; "
 		   "expected one of: address, capacity, engine, url, "
-		   "metrics_url, health_url, dcgm_url, metrics");
+		   "metrics_url, health_url, dcgm_url, metrics, slots");
 	expect_err("vips: [{address: 1.2.3.4:1/tcp, address: 1.2.3.4:2/tcp}]\n",
 		   -EINVAL,
 		   "t.yaml:1:33: vips[0].address: duplicate key (first at "
@@ -827,7 +828,7 @@ static void test_vip_admission(void **state)
 
 	expect_err("vips:\n  - address: 198.18.1.10:80/tcp\n    policy: fastest\n",
 		   -EINVAL, "t.yaml:3:13: vips[0].policy: must be maglev, source, "
-		   "bounded, p2c, wrr, rr, random or least-conn, got \"fastest\"");
+		   "bounded, p2c, wrr, rr, random, least-conn or expected-wait, got \"fastest\"");
 	expect_err("vips:\n  - address: 198.18.1.10:80/tcp\n    client_prefix: 33\n",
 		   -EINVAL, "t.yaml:3:20: vips[0].client_prefix: must be an "
 		   "integer in [1, 32], got \"33\"");
@@ -976,7 +977,7 @@ static void test_topo_agent_names(void **state)
 			"t.yaml:1:63: vips[0].backends[0]: unknown key "
 			"\"enigne\"; expected one of: address, capacity, "
 			"engine, url, metrics_url, health_url, dcgm_url, "
-			"metrics");
+			"metrics, slots");
 	expect_topo_err("vips: [{address: 1.2.3.4:1/tcp, mode: nat}]\n",
 			&lb_topo_ext_agent_names,
 			"t.yaml:1:39: vips[0].mode: must be ipip or l2dsr, got "

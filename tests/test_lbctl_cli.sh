@@ -235,12 +235,12 @@ out=$(L -j help); [ "$out" = null ] && ok || bad "-j help printed '$out'"
 # vip set changes policy and admission of a live VIP, and show says so;
 # backend state is shown, and set back
 L vip set $V --policy least-conn --rate 500 --burst 50 --client-rate 20 \
-	--client-prefix 24 --refuse drop --fail-open on >/dev/null &&
+	--client-prefix 24 --refuse drop --fail-open on --ttft-target 800 >/dev/null &&
 	L -j show | python3 -c '
 import json, sys
 v = [x for x in json.load(sys.stdin)["vips"] if x["vip"] == sys.argv[1]][0]
 want = dict(policy="least-conn", rate=500, burst=50, client_rate=20,
-            client_prefix=24, refuse="drop", fail_open=True)
+            client_prefix=24, refuse="drop", fail_open=True, ttft_target_ms=800)
 sys.exit(0 if all(v[k] == w for k, w in want.items()) else 1)' $V &&
 	ok || bad "vip set / show"
 L backend state $V 198.18.40.2 down >/dev/null &&
@@ -248,7 +248,7 @@ L backend state $V 198.18.40.2 down >/dev/null &&
 L show | grep -q "198.18.40.2 .* down  *override state until released" &&
 	ok || bad "backend state down is shown as an override: $(L show | grep 198.18.40.2)"
 L vip set $V --policy maglev --rate 0 --burst 0 --client-rate 0 --client-prefix 32 \
-	--refuse reset --fail-open off >/dev/null &&
+	--refuse reset --fail-open off --ttft-target 0 >/dev/null &&
 	L backend state $V 198.18.40.2 healthy >/dev/null &&
 	L backend release $V 198.18.40.2 >/dev/null &&
 	[ "$(L show -j)" = "$before" ] && ok || bad "vip set / backend state back, released"
@@ -364,7 +364,8 @@ ok = (v4["packets"] >= 1 and v4["new_flows"] >= 1 and b["address"] == "198.18.40
       and b["new_flows"] == v4["new_flows"] and b["open_flows"] >= 1
       and v6["packets"] == 0 and v6["backends"] == []
       and set(v4["refused"]) == {"vip_rate", "backend_rate", "client_rate",
-          "no_backend", "state", "reset_sent", "dropped", "fail_open"}
+          "no_backend", "state", "reset_sent", "dropped", "fail_open",
+          "ttft_target"}
       and len(d["reasons"]) == 20)
 sys.exit(0 if ok else 1)' && ok || bad "stats after a SYN to the VIP: $(L stats)"
 

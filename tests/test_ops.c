@@ -20,7 +20,9 @@
  *     at once, each get their own results (no shared scratch);
  *   - operator overrides: publish keeps the operator's weight / state and
  *     reports it, a non-HEALTHY state override is weight 0 in the table,
- *     an expired override is cleared by publish, release hands back.
+ *     an expired override is cleared by publish, release hands back;
+ *   - the open-flow recount drops idle, closed, DOWN and stale-epoch
+ *     flows and corrects a count that drifted either way.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -749,6 +751,108 @@ static void test_override(void **state)
 	free(slots);
 }
 
+/* ---- open-flow recount ------------------------------------------------------ */
+
+/* A flow of client port sport pinned to backend id (its live epoch), with
+ * flags and the tick it was last seen. */
+static void flow_put(__u16 sport, __u32 id, __u32 flags, __u32 seen)
+{
+	struct lb_flow_key4 k = { .sport = htons(sport), .dport = htons(80),
+				  .proto = IPPROTO_TCP };
+	struct lb_backend be;
+	struct lb_flow fl = { .backend_id = id, .flags = flags, .seen = seen };
+
+	assert_int_equal(bpf_map_lookup_elem(dpa.fd[LB_M_BACKENDS], &id, &be), 0);
+	fl.backend_epoch = be.epoch;
+	inet_pton(AF_INET, "198.18.62.1", &k.saddr);
+	inet_pton(AF_INET, "198.18.60.100", &k.daddr);
+	assert_int_equal(bpf_map_update_elem(dpa.fd[LB_M_FLOWS4], &k, &fl, 0), 0);
+}
+
+static __u64 open_get(__u32 id)
+{
+	struct lb_be_load ld;
+
+	assert_int_equal(bpf_map_lookup_elem(dpa.fd[LB_M_BE_LOAD], &id, &ld), 0);
+	return lb_load_open(&ld);
+}
+
+static void open_set(__u32 id, __u64 open)
+{
+	struct lb_be_load ld;
+
+	assert_int_equal(bpf_map_lookup_elem(dpa.fd[LB_M_BE_LOAD], &id, &ld), 0);
+	ld.open = open;
+	assert_int_equal(bpf_map_update_elem(dpa.fd[LB_M_BE_LOAD], &id, &ld, 0), 0);
+}
+
+/*
+ * The counts converge on the truth: flows idle since before `since`,
+ * closed flows, flows of a DOWN backend and flows of an id's previous
+ * owner drop out; a count that drifted either way (a lost FIN, a
+ * re-steer below 0) is corrected.
+ */
+static void test_open_recount(void **state)
+{
+	__u32 v = vip_id_of(&dpa, "198.18.60.100");
+	__u32 x = be_id_of(&dpa, v, "198.18.60", 10, NULL);
+	__u32 y = be_id_of(&dpa, v, "198.18.60", 11, NULL);
+	__u32 z = be_id_of(&dpa, v, "198.18.60", 12, NULL);
+	struct lb_vip_key k;
+	__u8 addr[16];
+	struct lb_flow fl;
+	struct lb_flow_key4 key;
+
+	(void)state;
+	vip_key(&k, "198.18.60.100");
+	/* x: 3 active (ticks 100, 105, 110), 2 idle (50, 90), 1 closed */
+	flow_put(1000, x, 0, 100);
+	flow_put(1001, x, 0, 105);
+	flow_put(1002, x, 0, 110);
+	flow_put(1003, x, 0, 50);
+	flow_put(1004, x, 0, 90);
+	flow_put(1005, x, LB_FLOW_F_CLOSED, 110);
+	/* y: 2 active; z: 1 active, 1 of z's previous owner (epoch - 1) */
+	flow_put(1010, y, 0, 108);
+	flow_put(1011, y, 0, 109);
+	flow_put(1020, z, 0, 110);
+	flow_put(1021, z, 0, 110);
+	memset(&key, 0, sizeof(key));
+	key.sport = htons(1021);
+	key.dport = htons(80);
+	key.proto = IPPROTO_TCP;
+	inet_pton(AF_INET, "198.18.62.1", &key.saddr);
+	inet_pton(AF_INET, "198.18.60.100", &key.daddr);
+	assert_int_equal(bpf_map_lookup_elem(dpa.fd[LB_M_FLOWS4], &key, &fl), 0);
+	fl.backend_epoch--;
+	assert_int_equal(bpf_map_update_elem(dpa.fd[LB_M_FLOWS4], &key, &fl, 0), 0);
+	/* drifted counts: x lost FINs (40), y below 0 after a re-steer */
+	open_set(x, 40);
+	open_set(y, (__u64)-2);
+	open_set(z, 0);
+
+	/* since 0: every open flow counts, whatever its tick */
+	assert_int_equal(lb_open_recount(&dpa, 0, msg, sizeof(msg)), 0);
+	assert_int_equal(open_get(x), 5);
+	assert_int_equal(open_get(y), 2);
+	assert_int_equal(open_get(z), 1);
+	/* idle since before tick 100: x's two idle flows drop out */
+	assert_int_equal(lb_open_recount(&dpa, 100, msg, sizeof(msg)), 0);
+	assert_int_equal(open_get(x), 3);
+	assert_int_equal(open_get(y), 2);
+	/* a DOWN backend's flows died with its worker: not counted */
+	be_addr(addr, "198.18.60", 11);
+	assert_int_equal(lb_backend_set_state(&dpa, &k, addr, LB_AF_INET,
+					      LB_BE_DOWN, 0, msg, sizeof(msg)), 0);
+	assert_int_equal(lb_open_recount(&dpa, 100, msg, sizeof(msg)), 0);
+	assert_int_equal(open_get(y), 0);
+	assert_int_equal(open_get(x), 3);
+	/* drift since the last recount is corrected again */
+	open_set(x, 5);
+	assert_int_equal(lb_open_recount(&dpa, 100, msg, sizeof(msg)), 0);
+	assert_int_equal(open_get(x), 3);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -758,6 +862,7 @@ int main(void)
 		T(test_read_error_publishes_nothing),
 		T(test_two_handles),
 		T(test_override),
+		T(test_open_recount),
 	};
 #undef T
 

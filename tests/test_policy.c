@@ -129,7 +129,12 @@ static void test_saturating_loses_weight(void **state)
 	assert_true(lb_policy_share(&cfg, &b, t) < before);
 	t += cfg.poll_interval_ms;
 	lb_policy_step(&cfg, &b, &e, t);
+	/* the headroom is gone, the weight stops at the floor */
+	assert_true(b.headroom < LB_POLICY_SAT_HEADROOM);
+	assert_true(fabs(lb_policy_share(&cfg, &b, t) - cfg.load_floor) < EPS);
+	cfg.load_floor = 0;
 	assert_true(lb_policy_share(&cfg, &b, t) < LB_POLICY_SAT_HEADROOM);
+	cfg.load_floor = 0.1;
 
 	/* recovery is slower than the fall, but monotone */
 	e = poll_ev(LB_H_OK, 0, 0.1);
@@ -140,6 +145,33 @@ static void test_saturating_loses_weight(void **state)
 	t += cfg.poll_interval_ms;
 	lb_policy_step(&cfg, &b, &e, t);
 	assert_true(lb_policy_share(&cfg, &b, t) > before);
+}
+
+/* expected-wait VIPs: the weight is capacity and state, never load */
+static void test_load_blind(void **state)
+{
+	struct lb_policy_backend b;
+	struct lb_event e;
+	uint64_t t = 1000;
+	(void)state;
+
+	healthy_backend(&b, &t);
+	b.load_blind = true;
+	e = poll_ev(LB_H_OK, 50, 1.0);	/* far past saturation */
+	for (int i = 0; i < 5; i++) {
+		t += cfg.poll_interval_ms;
+		lb_policy_step(&cfg, &b, &e, t);
+	}
+	assert_true(b.headroom < LB_POLICY_SAT_HEADROOM);
+	assert_true(fabs(lb_policy_share(&cfg, &b, t) - 1.0) < EPS);
+	/* stale metrics do not drain it either: health decides */
+	t += 10 * cfg.stale_ms;
+	assert_true(fabs(lb_policy_share(&cfg, &b, t) - 1.0) < EPS);
+	/* a state that takes no new flows still does */
+	e = poll_ev(LB_H_NOT_READY, 0, 0);
+	lb_policy_step(&cfg, &b, &e, t);
+	assert_int_equal(b.state, LB_BE_DRAINING);
+	assert_true(lb_policy_share(&cfg, &b, t) == 0.0);
 }
 
 static void test_stale_is_saturated(void **state)
@@ -659,6 +691,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_defaults_valid, setup),
 		cmocka_unit_test_setup(test_headroom_formula, setup),
+		cmocka_unit_test_setup(test_load_blind, setup),
 		cmocka_unit_test_setup(test_saturating_loses_weight, setup),
 		cmocka_unit_test_setup(test_stale_is_saturated, setup),
 		cmocka_unit_test_setup(test_fail_opens_breaker, setup),
