@@ -547,8 +547,9 @@ static void feed_speed(const struct lb_agent *a, struct lb_agent_backend *b,
 {
 	double dgen, ddone;
 
-	lb_speed_feed(&b->speed, sig, lb_agent_now_ms(), a->conf.policy.speed_ewma,
-		      &dgen, &ddone);
+	lb_speed_feed(&b->speed, sig, lb_agent_now_ms(),
+		      lb_engine_tokens_per_step(lb_agent_backend_conf(b->conf)->engine),
+		      a->conf.policy.speed_ewma, &dgen, &ddone);
 	lb_outlen_add(&b->vip->outlen, dgen, ddone);
 }
 

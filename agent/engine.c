@@ -625,3 +625,8 @@ int lb_dcgm_xid_errors(const char *text, size_t len, double *out,
 	*out = x.n ? x.max : 0;
 	return x.n;
 }
+
+bool lb_engine_tokens_per_step(enum lb_engine e)
+{
+	return e == LB_ENGINE_VLLM;
+}

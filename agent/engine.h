@@ -97,6 +97,12 @@ enum lb_bad_metrics {
 /* "none", "nonfinite", "negative", "duplicate"; "unknown" otherwise. */
 const char *lb_bad_metrics_name(enum lb_bad_metrics r);
 
+/* Does engine e count generated tokens every step (vLLM), rather than a
+ * request's tokens when it finishes (SGLang, TGI, Triton; the generic
+ * engine: not known, so treated as finish-credited)? The decode-speed
+ * estimate (speed.h) needs a longer window for the latter. */
+bool lb_engine_tokens_per_step(enum lb_engine e);
+
 /* "vllm", "sglang", "tgi", "triton", "generic" -> 0, else -EINVAL. */
 int lb_engine_parse_name(const char *s, enum lb_engine *out);
 const char *lb_engine_name(enum lb_engine e);

@@ -16,36 +16,60 @@ static double counter_delta(bool had, double before, bool has, double now)
 	return now - before;
 }
 
+/* Starts a new window at the scrape just taken. */
+static void window_reset(struct lb_speed *sp, uint64_t now)
+{
+	sp->w_gen = sp->w_done = sp->w_exposure = 0;
+	sp->w_start = now;
+}
+
 bool lb_speed_feed(struct lb_speed *sp, const struct lb_signals *sig,
-		   uint64_t now, double ewma, double *dgen, double *ddone)
+		   uint64_t now, bool per_step, double ewma, double *dgen,
+		   double *ddone)
 {
 	bool prev = sp->at != 0 && now > sp->at;
-	bool sampled = false;
-	double dt_s = prev ? (double)(now - sp->at) / 1000.0 : 0;
+	double running = sig->has_running ? sig->running : 0;
+	double sample = 0;
+	bool went_back;
 
 	*dgen = prev ? counter_delta(sp->has_gen, sp->gen, sig->has_gen_tokens,
 				     sig->gen_tokens) : 0;
 	*ddone = prev ? counter_delta(sp->has_done, sp->done, sig->has_completed,
 				      sig->completed) : 0;
-	if (prev && now - sp->at >= MIN_SAMPLE_MS && sig->has_running &&
-	    sp->running >= 1 && sig->running >= 1 && *dgen > 0) {
-		double running = (sp->running + sig->running) / 2;
-		double sample = *dgen / dt_s / running;
-
-		if (isfinite(sample) && sample > 0) {
-			sp->tok_s = sp->samples ? sp->tok_s + ewma * (sample - sp->tok_s)
-						: sample;
-			sp->samples++;
-			sampled = true;
+	went_back = (sp->has_gen && sig->has_gen_tokens && sig->gen_tokens < sp->gen) ||
+		    (sp->has_done && sig->has_completed && sig->completed < sp->done);
+	if (!prev || went_back || !sig->has_gen_tokens) {
+		window_reset(sp, now);
+	} else if (per_step) {
+		/* one scrape is a window; a batch empty at either end is not */
+		if (now - sp->at >= MIN_SAMPLE_MS && sp->running >= 1 && running >= 1 &&
+		    *dgen > 0)
+			sample = *dgen / ((sp->running + running) / 2 *
+					  (double)(now - sp->at) / 1000.0);
+		window_reset(sp, now);
+	} else {
+		sp->w_gen += *dgen;
+		sp->w_done += *ddone;
+		sp->w_exposure += (sp->running + running) / 2 *
+				  (double)(now - sp->at) / 1000.0;
+		if (sp->w_done >= LB_SPEED_WINDOW_DONE &&
+		    now - sp->w_start >= LB_SPEED_WINDOW_MS) {
+			if (sp->w_exposure > 0 && sp->w_gen > 0)
+				sample = sp->w_gen / sp->w_exposure;
+			window_reset(sp, now);
 		}
+	}
+	if (isfinite(sample) && sample > 0) {
+		sp->tok_s = sp->samples ? sp->tok_s + ewma * (sample - sp->tok_s) : sample;
+		sp->samples++;
 	}
 	sp->gen = sig->gen_tokens;
 	sp->has_gen = sig->has_gen_tokens;
 	sp->done = sig->completed;
 	sp->has_done = sig->has_completed;
-	sp->running = sig->has_running ? sig->running : 0;
+	sp->running = running;
 	sp->at = now;
-	return sampled;
+	return sample > 0 && isfinite(sample);
 }
 
 void lb_outlen_add(struct lb_outlen *o, double dgen, double ddone)

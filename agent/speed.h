@@ -6,15 +6,21 @@
  * Pure logic, like policy.h: time is passed in (ms), nothing here reads a
  * clock, does I/O or keeps globals.
  *
- * DECODE SPEED, per backend, from two scrapes of its engine's counters:
- *   sample  = d(gen_tokens) / dt / running      tokens/s per running request
- *   speed  += speed_ewma x (sample - speed)     the first sample sets it
- * A sample needs running >= 1 in both scrapes (a batch that was empty for
- * part of the interval would make the worker look slow), dt >= 20 ms and
- * counters that did not go back (a restarted worker starts a new base).
- * With no sample yet the speed is unknown (0). Decode dominates: a
- * request's prefill is a small part of its time in the batch for chat
- * traffic, and the engines' token counters do not tell it apart.
+ * DECODE SPEED, per backend, from its engine's counters over a window:
+ *   sample  = d(gen_tokens) / sum(running x dt)   tokens/s per running request
+ *   speed  += speed_ewma x (sample - speed)       the first sample sets it
+ * running x dt is summed scrape by scrape (the mean of the two ends).
+ * Engines that count tokens every step (vLLM) give a sample per scrape;
+ * a scrape needs running >= 1 at both ends (a batch that was empty for
+ * part of the interval would make the worker look slow). Engines that
+ * credit a request's tokens when it finishes (SGLang, TGI, Triton; see
+ * engine.h) need a window over several requests: a sample once
+ * LB_SPEED_WINDOW_DONE requests finished and LB_SPEED_WINDOW_MS passed,
+ * else each scrape would see either nothing or a whole request's tokens.
+ * Counters that go back (a restarted worker) start a new window. With no
+ * sample yet the speed is unknown (0). Decode dominates: a request's
+ * prefill is a small part of its time in the batch for chat traffic, and
+ * the engines' token counters do not tell it apart.
  *
  * OUTPUT LENGTH, per VIP: d(gen_tokens) / d(completed) over every backend
  * of the VIP, both kept as sums that decay by outlen_decay per scrape
@@ -46,21 +52,31 @@
 /* Decay of the VIP's output-length sums per scrape of one backend. */
 #define LB_OUTLEN_DECAY 0.995
 
+/* A finish-credited engine's window: this many finished requests and ms. */
+#define LB_SPEED_WINDOW_DONE 4
+#define LB_SPEED_WINDOW_MS 1000
+
 struct lb_speed {
 	double gen, done, running;	/* at the last scrape */
 	uint64_t at;			/* ms of the last scrape; 0: none */
 	bool has_gen, has_done;
+	/* the window since the last sample */
+	double w_gen, w_done, w_exposure;	/* tokens, requests, request-s */
+	uint64_t w_start;		/* ms */
 	double tok_s;			/* smoothed; 0 = unknown */
 	uint64_t samples;
 };
 
 /*
- * Feeds one scrape of a backend at time now. *dgen and *ddone get the
- * counters' increments since the last scrape (0 when a counter is absent,
- * new or went back). Returns true when a speed sample was taken.
+ * Feeds one scrape of a backend at time now; per_step says whether its
+ * engine counts tokens every step (lb_engine_tokens_per_step). *dgen and
+ * *ddone get the counters' increments since the last scrape (0 when a
+ * counter is absent, new or went back). Returns true when a speed sample
+ * was taken.
  */
 bool lb_speed_feed(struct lb_speed *sp, const struct lb_signals *sig,
-		   uint64_t now, double ewma, double *dgen, double *ddone);
+		   uint64_t now, bool per_step, double ewma, double *dgen,
+		   double *ddone);
 
 /* A VIP's output length, as decaying sums of tokens and completions. */
 struct lb_outlen {

@@ -425,7 +425,10 @@ wait_for 5 grep -q "reload refused" "$tmp/agent.log" &&
 	bad "bad reload"
 config "$tmp/agent.yaml" 2
 kill -HUP "$AGENT_PID"
-wait_for 5 [ "$(be "$(B 3)" state)" = none ] &&
+# (a function: wait_for runs it again every time; "[ $(...) ]" as its
+# arguments would be expanded once)
+b3_gone() { [ "$(be "$(B 3)" state)" = none ]; }
+wait_for 5 b3_gone &&
 	ok "SIGHUP with backend 3 removed: gone from the VIP" ||
 	bad "reload without b3: $(L show)"
 kill -TERM "$AGENT_PID"
@@ -552,7 +555,12 @@ sys.exit(0 if len(b) == 3 and all(x["slot_wait_ms"] and x["slots"] == 2 for x in
 }
 EW_POLICY=expected-wait EW_SLOTS=2 config "$tmp/agent.yaml" 3
 kill -HUP "$AGENT_PID"
-wait_for 5 [ "$(L show -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["vips"][0]["policy"])')" = expected-wait ] ||
+# vip_is KEY VALUE: the VIP's KEY in lbctl show -j is VALUE
+vip_is() {
+	[ "$(L show -j | python3 -c 'import json, sys
+print(json.load(sys.stdin)["vips"][0][sys.argv[1]])' "$1")" = "$2" ]
+}
+wait_for 5 vip_is policy expected-wait ||
 	bad "reload to expected-wait: $(L show | head -3)"
 wait_for 10 all_healthy || bad "expected-wait: backends not healthy: $(L show)"
 stream 6 40	# 40 tokens x 30 ms: 1.2 s each, 2 per worker
@@ -579,7 +587,7 @@ stop_streams
 # 7th would wait for one: RST at once
 EW_POLICY=expected-wait EW_SLOTS=2 EW_TARGET=1 config "$tmp/agent.yaml" 3
 kill -HUP "$AGENT_PID"
-wait_for 5 [ "$(L show -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["vips"][0]["ttft_target_ms"])')" = 1 ] ||
+wait_for 5 vip_is ttft_target_ms 1 ||
 	bad "reload with ttft_target_ms: $(L show | head -3)"
 open_sum() {
 	L show -j | python3 -c '
@@ -588,7 +596,8 @@ print(sum(b["open_flows"] for b in json.load(sys.stdin)["vips"][0]["backends"]))
 }
 open0=$(open_sum)
 stream 6 300	# 9 s each: all six slots busy
-wait_for 5 [ "$(open_sum)" -ge $((open0 + 6)) ] || bad "six streams not open: $(L show)"
+six_open() { [ "$(open_sum)" -ge $((open0 + 6)) ]; }
+wait_for 5 six_open || bad "six streams not open: $(L show)"
 t0=$(ms)
 topo_exec client curl -s -o /dev/null --max-time 5 \
 	-d '{"prompt":"x","max_tokens":5,"stream":true}' "http://$VIP4:$PORT/v1/completions"
@@ -609,10 +618,11 @@ fault_bad() { # I KIND
 		"http://$(B "$1"):$PORT/admin/fault?mode=badmetrics&kind=$2"
 }
 fault_bad 2 nan
-wait_for 5 [ "$(metric inferlb_backend_bad_metrics_total "$(B 2)\",reason=\"nonfinite\"")" -ge 3 ] 2>/dev/null &&
-	state_is "$(B 2)" healthy && [ "$(be "$(B 2)" weight)" -gt 0 ] &&
-	ok "NaN in a worker's metrics: counted as bad (nonfinite $(metric inferlb_backend_bad_metrics_total "$(B 2)\",reason=\"nonfinite\"")), still healthy with a weight" ||
-	bad "bad metrics: $(grep bad_metrics "$tmp/m" | head -3); $(L show | grep "$(B 2)")"
+nonfinite() { metric inferlb_backend_bad_metrics_total "$(B 2)\",reason=\"nonfinite\""; }
+bad_counted() { [ "$(nonfinite)" -ge 3 ] 2>/dev/null; }
+wait_for 5 bad_counted && state_is "$(B 2)" healthy && [ "$(be "$(B 2)" weight)" -gt 0 ] &&
+	ok "NaN in a worker's metrics: counted as bad (nonfinite $(nonfinite)), still healthy with a weight" ||
+	bad "bad metrics: nonfinite '$(nonfinite)' $(grep "bad_metrics_total.*$(B 2)" "$tmp/m" | head -4); $(L show | grep "$(B 2)")"
 grep -q "$(B 2): metrics refused (nonfinite)" "$tmp/agent.log" &&
 	ok "agent log names the bad metrics reason" || bad "no log line for the bad metrics"
 fault 2 none

@@ -35,20 +35,20 @@ static void test_speed_from_counters(void **state)
 	(void)state;
 
 	s = scrape(1000, 10, 8);
-	assert_false(lb_speed_feed(&sp, &s, 1000, 0.3, &dg, &dd));
+	assert_false(lb_speed_feed(&sp, &s, 1000, true, 0.3, &dg, &dd));
 	assert_true(dg == 0 && dd == 0);	/* no base yet */
 	assert_true(sp.tok_s == 0);
 	s = scrape(1080, 11, 8);
-	assert_true(lb_speed_feed(&sp, &s, 1100, 0.3, &dg, &dd));
+	assert_true(lb_speed_feed(&sp, &s, 1100, true, 0.3, &dg, &dd));
 	assert_true(fabs(dg - 80) < EPS && fabs(dd - 1) < EPS);
 	assert_true(fabs(sp.tok_s - 100) < EPS);	/* first sample sets it */
 	/* slowed 4x: the EWMA moves 30 % of the way per poll */
 	s = scrape(1100, 11, 8);
-	assert_true(lb_speed_feed(&sp, &s, 1200, 0.3, &dg, &dd));
+	assert_true(lb_speed_feed(&sp, &s, 1200, true, 0.3, &dg, &dd));
 	assert_true(fabs(sp.tok_s - (100 + 0.3 * (25 - 100))) < EPS);
 	for (int i = 0; i < 20; i++) {
 		s.gen_tokens += 20;
-		lb_speed_feed(&sp, &s, 1300 + 100 * i, 0.3, &dg, &dd);
+		lb_speed_feed(&sp, &s, 1300 + 100 * i, true, 0.3, &dg, &dd);
 	}
 	assert_true(fabs(sp.tok_s - 25) < 0.1);
 }
@@ -61,34 +61,75 @@ static void test_speed_no_sample(void **state)
 	(void)state;
 
 	s = scrape(1000, 10, 4);
-	lb_speed_feed(&sp, &s, 1000, 0.5, &dg, &dd);
+	lb_speed_feed(&sp, &s, 1000, true, 0.5, &dg, &dd);
 	s = scrape(1040, 10, 4);
-	lb_speed_feed(&sp, &s, 1100, 0.5, &dg, &dd);
+	lb_speed_feed(&sp, &s, 1100, true, 0.5, &dg, &dd);
 	v = sp.tok_s;
 	assert_true(fabs(v - 100) < EPS);
 	/* an idle batch (running 0 at either end) says nothing of speed */
 	s = scrape(1050, 12, 0);
-	assert_false(lb_speed_feed(&sp, &s, 1200, 0.5, &dg, &dd));
+	assert_false(lb_speed_feed(&sp, &s, 1200, true, 0.5, &dg, &dd));
 	s = scrape(1060, 12, 4);
-	assert_false(lb_speed_feed(&sp, &s, 1300, 0.5, &dg, &dd));
+	assert_false(lb_speed_feed(&sp, &s, 1300, true, 0.5, &dg, &dd));
 	assert_true(sp.tok_s == v);
 	/* a counter that went back (restarted worker): a new base, no
 	 * sample, no negative increment */
 	s = scrape(5, 0, 4);
-	assert_false(lb_speed_feed(&sp, &s, 1400, 0.5, &dg, &dd));
+	assert_false(lb_speed_feed(&sp, &s, 1400, true, 0.5, &dg, &dd));
 	assert_true(dg == 0 && dd == 0);
 	assert_true(sp.tok_s == v);
 	/* two scrapes too close together (an early poll) */
 	s = scrape(45, 0, 4);
-	assert_false(lb_speed_feed(&sp, &s, 1405, 0.5, &dg, &dd));
+	assert_false(lb_speed_feed(&sp, &s, 1405, true, 0.5, &dg, &dd));
 	/* no token counter at all (the engine has none): never a speed */
 	{
 		struct lb_speed z = { 0 };
 		struct lb_signals n = { .running = 4, .has_running = true };
 
-		lb_speed_feed(&z, &n, 1000, 0.5, &dg, &dd);
-		assert_false(lb_speed_feed(&z, &n, 1100, 0.5, &dg, &dd));
+		lb_speed_feed(&z, &n, 1000, true, 0.5, &dg, &dd);
+		assert_false(lb_speed_feed(&z, &n, 1100, true, 0.5, &dg, &dd));
 		assert_true(z.tok_s == 0);
+	}
+}
+
+/* SGLang, TGI, Triton credit a request's tokens when it finishes: a
+ * sample per window of several finished requests, not per scrape */
+static void test_speed_finish_credited(void **state)
+{
+	struct lb_speed sp = { 0 };
+	struct lb_signals s = scrape(0, 0, 4);
+	double dg, dd, gen = 0, done = 0;
+	uint64_t t = 1000;
+	int samples = 0;
+	(void)state;
+
+	lb_speed_feed(&sp, &s, t, false, 0.3, &dg, &dd);
+	/* 4 running at 50 tokens/s each, 100-token requests: one finishes
+	 * every 0.5 s, crediting 100 tokens at once */
+	for (int i = 1; i <= 40; i++) {
+		t += 100;
+		if (i % 5 == 0) {
+			gen += 100;
+			done += 1;
+		}
+		s = scrape(gen, done, 4);
+		samples += lb_speed_feed(&sp, &s, t, false, 0.3, &dg, &dd);
+		/* never a sample from a single scrape's burst of tokens */
+		if (i < 20)
+			assert_int_equal(samples, 0);
+	}
+	/* 4 s: two windows of 4 finished requests (2 s each) */
+	assert_int_equal(samples, 2);
+	assert_true(fabs(sp.tok_s - 50) < EPS);
+	/* the same scrapes read per step would have sampled the bursts */
+	{
+		struct lb_speed q = { 0 };
+
+		s = scrape(0, 0, 4);
+		lb_speed_feed(&q, &s, 1000, true, 0.3, &dg, &dd);
+		s = scrape(100, 1, 4);
+		assert_true(lb_speed_feed(&q, &s, 1100, true, 0.3, &dg, &dd));
+		assert_true(q.tok_s > 200);	/* 250: why the window exists */
 	}
 }
 
@@ -146,6 +187,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_speed_from_counters),
 		cmocka_unit_test(test_speed_no_sample),
+		cmocka_unit_test(test_speed_finish_credited),
 		cmocka_unit_test(test_output_length),
 		cmocka_unit_test(test_slot_wait),
 	};
