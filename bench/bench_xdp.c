@@ -2194,7 +2194,8 @@ int main(int argc, char **argv)
 		}
 		printf("  (each policy's VIP: 8 backends in lb_vip_backends, "
 		       "lb_be_load open 30,10,20,12,41,9,22,11 + 1 per new flow, p2c "
-		       "scores 9000..2000 + 1000 per flow sent, bounded epsilon %d%%; "
+		       "scores 9000..2000 + 1000 per flow sent, expected-wait slots "
+		       "32,8,16,16,32,8,16,8 and slot waits 10..30 ms, bounded epsilon %d%%; "
 		       "every output checked against the policy's choice modelled "
 		       "from the maps, random excepted (any of its backends))\n",
 		       X_BOUNDED_EPS);
