@@ -922,11 +922,21 @@ static void vip_slot_waits(const struct lb_agent *a, struct lb_agent_vip *v)
 		v->be[i]->slot_wait_ns = wait[i];
 }
 
+/* Requests a worker said it runs and queues, for lb_be_load.engine_load. */
+static __u32 engine_load_of(const struct lb_signals *s)
+{
+	double n = (s->has_running && s->running > 0 ? s->running : 0) +
+		   (s->has_waiting && s->waiting > 0 ? s->waiting : 0);
+
+	return n >= 4e9 ? 4000000000u : (__u32)lrint(n);
+}
+
 /*
  * What the datapath's load-aware policies read of every backend, written
  * field by field into the mapped lb_be_load: p2c's score
  * (lb_policy_p2c_score) with the flows-sent count the datapath adds to it
- * reset, and expected-wait's slots and slot wait.
+ * reset, and expected-wait's slots, slot wait and the worker's own count
+ * of its requests.
  */
 static void publish_load(struct lb_agent *a)
 {
@@ -945,6 +955,14 @@ static void publish_load(struct lb_agent *a)
 		__atomic_store_n(&ld[b->id].slots, b->slots, __ATOMIC_RELAXED);
 		__atomic_store_n(&ld[b->id].slot_wait_ns, b->slot_wait_ns,
 				 __ATOMIC_RELAXED);
+		/* the worker's own count, stamped with its scrape's time: the
+		 * datapath stops using it LB_ENGINE_LOAD_TTL_NS later */
+		if (b->pol.has_sig) {
+			__atomic_store_n(&ld[b->id].engine_load, engine_load_of(&b->sig),
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&ld[b->id].engine_load_ns,
+					 b->pol.sig_at * 1000000ull, __ATOMIC_RELAXED);
+		}
 	}
 }
 

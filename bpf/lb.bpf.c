@@ -245,17 +245,20 @@ struct lb_least {
  * weight is not 0 and whose state lets them take new flows, with
  *   least-conn     the fewest open flows per unit of weight;
  *   expected-wait  the shortest expected wait for a batch slot,
- *                  (open + 1 - slots)+ x slot_wait_ns, ties (every slot
- *                  free) by open x slot_wait_ns: the faster worker.
- * The open counts are exact and without lag (this datapath's own); slots
- * and slot_wait_ns are what the agent measured of each worker. A backend
+ *                  (load + 1 - slots)+ x slot_wait_ns, ties (every slot
+ *                  free) by load x slot_wait_ns: the faster worker.
+ * load is the open count, exact and without lag (this datapath's own),
+ * or, when larger, what the worker last said it runs and queues plus the
+ * flows sent since (engine_load + sent, while fresh): load that reaches
+ * it past this balancer. slots and slot_wait_ns are what the agent
+ * measured of each worker. A backend
  * without a slot_wait_ns yet (no agent, or no measurement) makes the
  * whole choice least-conn: waits cannot be compared with guesses.
  * Ties go to the first listed. Products stay below 2^64: open is bounded
  * by the flow tables and slot_wait_ns by LB_SLOT_WAIT_MAX_NS.
  */
 static __always_inline void lb_least_load(const struct lb_vip_backends *l,
-					  int ewait, struct lb_least *out)
+					  int ewait, __u64 now, struct lb_least *out)
 {
 	__u32 best_lc = 0, best_w = 0, best_ew = 0;
 	__u64 best_open = 0, best_wait = 0, best_tie = 0;
@@ -290,6 +293,9 @@ static __always_inline void lb_least_load(const struct lb_vip_backends *l,
 			continue;
 		}
 		slots = ld->slots;
+		if (ld->engine_load_ns + LB_ENGINE_LOAD_TTL_NS >= now &&
+		    ld->engine_load + ld->sent > open)
+			open = ld->engine_load + ld->sent;
 		wait = open + 1 > slots ? (open + 1 - slots) * u : 0;
 		tie = open * u;
 		if (!best_ew || wait < best_wait ||
@@ -473,7 +479,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	/* stride: 1 for wrr (the next slots), else a second hash */
 	step = policy == LB_POL_WRR || m < 2 ? 1 : lb_rehash(hash) % (m - 1) + 1;
 	if ((policy == LB_POL_LEAST_CONN || policy == LB_POL_EXPECTED_WAIT) && l) {
-		lb_least_load(l, policy == LB_POL_EXPECTED_WAIT, &r->least);
+		lb_least_load(l, policy == LB_POL_EXPECTED_WAIT, r->now, &r->least);
 		/* deliberate shedding: a flow that would wait longer than
 		 * the VIP's TTFT target is refused now, rather than queued
 		 * where it and those behind it miss the target anyway */
@@ -635,15 +641,15 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 }
 
 /* Adds d to the open flows of backend id (shared by every CPU), and a
- * sent flow to its p2c count when the VIP's policy reads it. */
-static __always_inline void lb_open_add(__u32 id, __s64 d, int p2c)
+ * sent flow when the VIP's policy reads that count (p2c, expected-wait). */
+static __always_inline void lb_open_add(__u32 id, __s64 d, int count_sent)
 {
 	struct lb_be_load *ld = bpf_map_lookup_elem(&lb_be_load, &id);
 
 	if (!ld)
 		return;
 	__sync_fetch_and_add(&ld->open, d);
-	if (p2c)
+	if (count_sent)
 		__sync_fetch_and_add(&ld->sent, 1);
 }
 
@@ -676,7 +682,7 @@ static __always_inline void lb_record(void *flows, const void *fk,
 		lb_global_inc(offsetof(struct lb_global_stats, flow_insert_fail));
 		return;
 	}
-	lb_open_add(be_id, 1, policy == LB_POL_P2C);
+	lb_open_add(be_id, 1, policy == LB_POL_P2C || policy == LB_POL_EXPECTED_WAIT);
 	if (old && !(old->flags & LB_FLOW_F_CLOSED)) {
 		__u32 oid = old->backend_id;
 		struct lb_backend *ob = bpf_map_lookup_elem(&lb_backends, &oid);
