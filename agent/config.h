@@ -40,8 +40,9 @@
  *     - address: 198.18.1.10:8000/tcp  # as `lbctl vip add`
  *       mode: ipip                     # ipip | l2dsr
  *       ring_size: 65537               # prime, 7 .. 1048573
- *       policy: maglev                 # source|bounded|p2c|wrr|rr|random|least-conn|
- *                                      #   expected-wait
+ *       policy: expected-wait          # maglev|source|bounded|p2c|wrr|rr|random|
+ *                                      #   least-conn|expected-wait; maglev
+ *                                      #   for backends without agent keys
  *       ttft_target_ms: 0              # expected-wait: refuse a new flow whose
  *                                      #   expected wait is longer (0 = never)
  *       rate: 0                        # VIP new flows/s (0 = no limit)

@@ -42,6 +42,7 @@ struct ctx {
 	size_t total_backends;
 	const char *backend_keys[MAX_KEYS];
 	size_t n_backend_keys;
+	bool agent_keys_seen;	/* a backend of this VIP had extension keys */
 };
 
 static size_t count(const char *const *keys)
@@ -106,6 +107,8 @@ static int parse_backend(struct ctx *x, const struct lb_yaml_node *m,
 					    "got %s", Q(v[B_CAPACITY]));
 	}
 
+	for (i = B_OWN; i < x->n_backend_keys; i++)
+		x->agent_keys_seen |= v[i] != NULL;
 	if (!ext || !ext->backend)
 		return 0;
 	if (ext->backend_size) {
@@ -313,7 +316,13 @@ static int parse_vip(struct ctx *x, const struct lb_yaml_node *m, size_t idx)
 		rc = parse_vip_admission(x, v, prefix, vip);
 	if (rc)
 		return rc;
-	return parse_backends(x, v[V_BACKENDS], prefix, vip);
+	x->agent_keys_seen = false;
+	rc = parse_backends(x, v[V_BACKENDS], prefix, vip);
+	/* backends lb-agent polls (keys of the extension): the agent's
+	 * policy unless the file names one; lbctl apply reads the same */
+	if (!rc && !v[V_POLICY] && x->agent_keys_seen)
+		vip->opts.policy = LB_TOPO_AGENT_POLICY_DEFAULT;
+	return rc;
 }
 
 static int parse_vips(struct ctx *x, const struct lb_yaml_node *s)

@@ -10,7 +10,8 @@
  *       mode: ipip                     # ipip | l2dsr
  *       ring_size: 65537               # prime, 7 .. 1048573
  *       policy: maglev                 # source|bounded|p2c|wrr|rr|random|least-conn|
- *                                      #   expected-wait
+ *                                      #   expected-wait (the default when the
+ *                                      #   backends have lb-agent's keys)
  *       ttft_target_ms: 0              # expected-wait: refuse a new flow whose
  *                                      #   expected wait is longer (0 = never)
  *       rate: 0                        # VIP new flows/s (0 = no limit)
@@ -49,6 +50,12 @@
 
 #define LB_TOPO_MAX_VIPS 256
 #define LB_TOPO_MAX_BACKENDS 4096	/* over all VIPs */
+
+/* The policy of a VIP whose backends carry lb-agent's keys (an
+ * agent-driven VIP) when the file names none: expected-wait, which needs
+ * the agent's slots and speeds (least-conn until it has them). Other
+ * VIPs default to maglev. */
+#define LB_TOPO_AGENT_POLICY_DEFAULT LB_POL_EXPECTED_WAIT
 
 struct lb_topo_backend {
 	__u8 addr[16];

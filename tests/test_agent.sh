@@ -163,7 +163,7 @@ config() {
 		echo "    mode: l2dsr"
 		echo "    ring_size: 4099"
 		# section 8: expected-wait, its slots and TTFT target
-		[ -n "${EW_POLICY:-}" ] && echo "    policy: $EW_POLICY"
+		echo "    policy: ${EW_POLICY:-maglev}"
 		[ -n "${EW_TARGET:-}" ] && echo "    ttft_target_ms: $EW_TARGET"
 		echo "    backends:"
 		for ((i = 1; i <= n; i++)); do

@@ -223,6 +223,8 @@ static void test_minimal(void **state)
 	assert_string_equal(AB(b)->health_url, "http://10.0.0.2:8000/health");
 	assert_string_equal(AB(b)->dcgm_url, "");
 	assert_int_equal(b->line, 4);
+	/* backends the agent polls: its policy unless the file names one */
+	assert_int_equal(c.topo.vips[0].opts.policy, LB_POL_EXPECTED_WAIT);
 	lb_agent_conf_free(&c);
 }
 
@@ -967,6 +969,16 @@ static void test_topo_agent_names(void **state)
 		ONE_BACKEND_TOPO), &lb_topo_ext_agent_names, &t, err,
 		sizeof(err)), 0);
 	assert_int_equal(t.vips[0].n_backends, 1);
+	/* lbctl apply reads an agent-driven VIP's default as the agent does */
+	assert_int_equal(t.vips[0].opts.policy, LB_POL_EXPECTED_WAIT);
+	lb_topo_free(&t);
+	/* a VIP whose backends have no agent key: maglev */
+	assert_int_equal(lb_topo_load_buf("t.yaml", "vips: [{address: 1.2.3.4:1/tcp, "
+		"backends: [{address: 1.1.1.1, capacity: 2}]}]\n",
+		strlen("vips: [{address: 1.2.3.4:1/tcp, "
+		"backends: [{address: 1.1.1.1, capacity: 2}]}]\n"),
+		&lb_topo_ext_agent_names, &t, err, sizeof(err)), 0);
+	assert_int_equal(t.vips[0].opts.policy, LB_POL_MAGLEV);
 	lb_topo_free(&t);
 	/* ... but a misspelt key is refused by lbctl too */
 	expect_topo_err("agnet: {}\n", &lb_topo_ext_agent_names,
