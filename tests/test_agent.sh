@@ -570,9 +570,9 @@ wait_for 10 speeds_known &&
 stop_streams
 # a saturated worker keeps its weight: no table rebuild for load
 w0=$(be "$(B 1)" weight)
-for i in $(seq 12); do
+for i in $(seq 12); do	# streaming: a killed client cancels its request
 	ip netns exec "$(topo_ns client)" curl -s -o /dev/null --max-time 30 \
-		-d '{"prompt":"x","max_tokens":100,"stream":false}' \
+		-d '{"prompt":"x","max_tokens":100,"stream":true}' \
 		"http://$(B 1):$PORT/v1/completions" &
 	STREAMS+=($!)
 done
@@ -583,6 +583,13 @@ w1=$(be "$(B 1)" weight)
 	ok "expected-wait: saturated worker keeps its weight ($w0 -> $w1)" ||
 	bad "expected-wait: weight of the saturated worker $w0 -> $w1"
 stop_streams
+# b1 idle again: expected-wait counts what a worker says it runs and
+# queues, so a leftover queue would (rightly) shed the flows below
+b1_idle() {
+	topo_exec client curl -s --max-time 1 "http://$(B 1):$PORT/metrics" |
+		awk '/^vllm:num_requests_(running|waiting)/ { n += $2 } END { exit n != 0 }'
+}
+wait_for 10 b1_idle || bad "b1 still busy after its clients left"
 # TTFT target 1 ms: the 6 flows that find a free slot are admitted, the
 # 7th would wait for one: RST at once
 EW_POLICY=expected-wait EW_SLOTS=2 EW_TARGET=1 config "$tmp/agent.yaml" 3
