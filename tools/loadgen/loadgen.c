@@ -21,6 +21,16 @@
  *   the timing; arrival gaps use a separate stream for the same reason.
  * - Results are kept per request (three doubles) so percentiles are exact;
  *   memory is bounded by the number of requests a run can start.
+ * - Scoring counts every arrival, so a target cannot look better by losing
+ *   requests: goodput is good (ok within --slo-ms) / arrivals, and the
+ *   all-arrivals TTFT percentiles rank every request that is not ok (dropped
+ *   and cancelled included) as infinite.  Infinite samples are only counted,
+ *   never stored: ranks past the finite ones are infinite, so the finite
+ *   TTFTs plus a count per phase give the exact percentiles.  An arrival's
+ *   phase is fixed from its scheduled time when it arrives.
+ * - Trace replay reads the whole file before the first request, so a bad
+ *   row is an error up front and not halfway through a run; only the
+ *   window being replayed is kept.
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -44,6 +54,13 @@
 #define MAX_BACKENDS	256		/* distinct backends tracked by name */
 #define MAX_STATUSES	32		/* distinct HTTP error codes tracked */
 #define MAX_TOKENS	100000u		/* per request, prompt or output */
+#define MAX_PHASES	16		/* --phase options */
+#define PHASE_NAME_MAX	32		/* bytes of a phase name */
+#define MAX_TRACE_ROWS	10000000ul	/* data rows a trace file may have */
+#define TRACE_LINE_MAX	256		/* bytes of a trace row */
+#define TRACE_COUNT_MAX	1000000000ul	/* a token count in a trace row */
+#define NPCT		5		/* ok-only percentiles */
+#define NPCT_ALL	4		/* all-arrivals percentiles: the first four */
 
 enum outcome { OC_OK, OC_HTTP, OC_REFUSED, OC_TIMEOUT, OC_BROKEN, OC_OTHER,
 	       OC_CANCELLED, OC_NR };
@@ -71,6 +88,17 @@ static struct {
 	double timeout, connect_timeout;
 	unsigned max_inflight;
 	bool json, progress;
+	double slo_ms;			/* TTFT objective of a good request */
+	struct {
+		char name[PHASE_NAME_MAX + 1];
+		double start;		/* s since the run's start, as given */
+		uint64_t start_ns;
+	} phase[MAX_PHASES];
+	unsigned nphase;
+	const char *trace;		/* --trace FILE; NULL: synthetic load */
+	double trace_start;		/* s into the trace */
+	double trace_rate;		/* req/s, 0 = the trace's own mean rate */
+	double tokens_scale;
 } opt = {
 	.model = "sim-model",
 	.poisson = true,
@@ -81,6 +109,8 @@ static struct {
 	.seed = 1,
 	.timeout = 60.0, .connect_timeout = 5.0,
 	.max_inflight = 1024,
+	.slo_ms = 1000,
+	.tokens_scale = 1,
 };
 
 struct req {
@@ -89,6 +119,7 @@ struct req {
 	char *body;
 	uint64_t t_start, t_first, t_last;	/* ns */
 	unsigned want;			/* max_tokens asked for */
+	unsigned phase;			/* of its arrival, index into opt.phase */
 	unsigned tokens;		/* token events received */
 	bool done_seen;			/* data: [DONE] */
 	bool got_bytes;			/* any response header or body */
@@ -105,6 +136,39 @@ struct samples {
 	size_t n, cap;
 };
 
+/*
+ * What goodput and the all-arrivals percentiles need, for the run or one
+ * phase: arrivals not in ttft (not ok, or ok without a token) are infinite.
+ */
+struct score {
+	unsigned long arrivals, ok, good, dropped;
+	struct samples ttft;		/* ms, ok requests that got a token */
+};
+
+/* One request of the trace window. */
+struct trow {
+	double t;			/* trace s since the window's first row */
+	unsigned ctx, gen;		/* tokens, after --tokens-scale */
+};
+
+/*
+ * The trace being replayed.  Data: the Azure LLM inference trace 2023
+ * format (Azure Public Dataset), CC-BY 4.0; attribution: Patel et al.,
+ * "Splitwise: Efficient generative LLM inference using phase splitting",
+ * ISCA 2024.
+ */
+static struct {
+	struct trow *row;		/* rows at or after first + --trace-start */
+	size_t nrow, cap;
+	unsigned long rows;		/* data rows in the file */
+	size_t wanted, used;		/* asked for; replayed (row[0..used)) */
+	size_t next;			/* the next row to arrive */
+	bool ended;			/* the file ended before `wanted` */
+	double rate;			/* replay req/s */
+	double scale;			/* replay s per trace s */
+	double ctx_mean, gen_mean;	/* over the used rows */
+} trace;
+
 static struct {
 	unsigned long started, arrivals, dropped, completed;
 	unsigned long oc[OC_NR];
@@ -112,6 +176,8 @@ static struct {
 	 * RST), as opposed to reset after it was accepted */
 	unsigned long refused_connect;
 	unsigned long tokens_ok, want_ok, short_ok;
+	unsigned long good;		/* ok with TTFT <= --slo-ms */
+	struct score ph[MAX_PHASES];	/* per --phase; ttft only with phases */
 	struct samples ttft, lat, tps;	/* ms, ms, tokens/s: ok requests */
 	struct { char name[BACKEND_MAX]; unsigned long n, ok; } be[MAX_BACKENDS];
 	unsigned nbe;
@@ -226,12 +292,32 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Nearest rank (0-based) of percentile @p among @n samples.  p * n / 100
+ * rather than p / 100 * n: 95 * 20 / 100 is exactly 19, 0.95 * 20 need not be.
+ */
+static size_t rank(double p, size_t n)
+{
+	size_t k = (size_t)ceil(p * (double)n / 100.0);
+
+	return k ? k - 1 : 0;
+}
+
 /* Nearest-rank percentile of sorted @v[0..n). */
 static double pct(const double *v, size_t n, double p)
 {
-	size_t k = (size_t)ceil(p / 100.0 * (double)n);
+	return v[rank(p, n)];
+}
 
-	return v[k ? k - 1 : 0];
+/*
+ * Nearest-rank percentile over all arrivals of @s (at least one), its sorted
+ * finite TTFTs first and every other arrival infinite after them.
+ */
+static double pct_all(const struct score *s, double p)
+{
+	size_t k = rank(p, s->arrivals);
+
+	return k < s->ttft.n ? s->ttft.v[k] : INFINITY;
 }
 
 /* ---- option parsing ---- */
@@ -284,6 +370,36 @@ static void parse_tokens(const char *s, const char *what, unsigned *mean,
 	}
 }
 
+/* NAME@SECONDS: a phase from SECONDS on, after the ones given before it. */
+static void parse_phase(const char *s)
+{
+	static const char name_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "abcdefghijklmnopqrstuvwxyz0123456789_-";
+	const char *at = strchr(s, '@');
+	size_t n = at ? (size_t)(at - s) : 0;
+	unsigned i = opt.nphase;
+
+	if (!n || n > PHASE_NAME_MAX || strspn(s, name_chars) != n)
+		bad_arg("--phase must be NAME@SECONDS, NAME 1..%d of [A-Za-z0-9_-], not '%s'",
+			PHASE_NAME_MAX, s);
+	if (i == MAX_PHASES)
+		bad_arg("at most %d --phase options", MAX_PHASES);
+	memcpy(opt.phase[i].name, s, n);
+	opt.phase[i].name[n] = '\0';
+	opt.phase[i].start = parse_double(at + 1, "--phase SECONDS", 0, 1e6);
+	opt.phase[i].start_ns = (uint64_t)llround(opt.phase[i].start * 1e9);
+	/* every arrival then has a phase */
+	if (!i && opt.phase[i].start_ns)
+		bad_arg("the first --phase must start at 0, not '%s'", s);
+	if (i && opt.phase[i].start_ns <= opt.phase[i - 1].start_ns)
+		bad_arg("--phase '%s' must start after '%s@%g'", s, opt.phase[i - 1].name,
+			opt.phase[i - 1].start);
+	while (i--)
+		if (!strcmp(opt.phase[i].name, opt.phase[opt.nphase].name))
+			bad_arg("--phase name '%s' given twice", opt.phase[i].name);
+	opt.nphase++;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -314,6 +430,34 @@ static void usage(FILE *f)
 		"  --new-conn              a new TCP connection for every request\n"
 		"  --timeout S             per-request time limit, seconds (default 60)\n"
 		"  --connect-timeout S     TCP connect limit, seconds (default 5)\n\n"
+		"Trace replay (open loop at the arrival times and lengths of a recorded trace):\n"
+		"  --trace FILE            CSV in the format of the Azure LLM inference trace 2023:\n"
+		"                          header TIMESTAMP,ContextTokens,GeneratedTokens, rows in\n"
+		"                          time order, TIMESTAMP YYYY-MM-DD HH:MM:SS[.fffffff] or a\n"
+		"                          number of seconds; prompt = ContextTokens tokens,\n"
+		"                          max_tokens = GeneratedTokens.  Excludes --rate,\n"
+		"                          --concurrency, --arrivals, --dist, --prompt-tokens,\n"
+		"                          --output-tokens and --sigma\n"
+		"  --trace-start S         replay from S s after the trace's first row (default 0)\n"
+		"  --trace-rate R          replay R requests/s (0.001..1000000; default the mean\n"
+		"                          rate of the whole file: (rows - 1) / (last - first))\n"
+		"  --tokens-scale F        token counts become max(1, round(count * F)), at most\n"
+		"                          100000 (0 < F <= 100, default 1)\n"
+		"The replay takes n = round(R * D) requests for --duration D (without --duration,\n"
+		"--requests n) and scales their trace times by one factor, the time scale (replay\n"
+		"seconds per trace second), so n arrive in D seconds: rate R, burstiness kept.  If\n"
+		"the file ends first, the requests left arrive at rate R (a shorter run; a note on\n"
+		"stderr, \"file_ended\" in JSON).  Bad input is 'Error: FILE:LINE: ...', exit 2,\n"
+		"before any request.  Trace data: Azure Public Dataset, CC-BY 4.0; Patel et al.,\n"
+		"\"Splitwise: Efficient generative LLM inference using phase splitting\", ISCA 2024.\n\n"
+		"Scoring:\n"
+		"  --slo-ms MS             TTFT objective (1..3600000, default 1000): a request is good\n"
+		"                          when it is ok and its first token came within MS\n"
+		"  --phase NAME@S          report arrivals from S seconds on (since the start; with\n"
+		"                          --trace, replay seconds) as phase NAME, until the next\n"
+		"                          --phase; repeatable up to 16 times, the first at 0, starts\n"
+		"                          increasing, NAME 1..32 of [A-Za-z0-9_-].  An arrival\n"
+		"                          belongs to the phase of its scheduled time\n\n"
 		"Output:\n"
 		"  --json                  the report as one JSON object on stdout\n"
 		"  --progress              a line per second on stderr\n"
@@ -324,7 +468,10 @@ static void usage(FILE *f)
 		"header and the outcome: ok (200 and data: [DONE]), http_error (status != 200),\n"
 		"refused (connect refused, or reset/closed before any response byte), timeout,\n"
 		"broken (stream ended or reset without [DONE]), other (any other curl error),\n"
-		"cancelled (in flight at SIGINT/SIGTERM).  Percentiles cover ok requests.\n"
+		"cancelled (in flight at SIGINT/SIGTERM).  ttft_ms, latency_ms and tokens_per_s\n"
+		"cover ok requests.  Goodput (good / arrivals) and ttft_all_ms cover every arrival:\n"
+		"started ones and those dropped for --max-inflight; in ttft_all_ms each that is not\n"
+		"ok, or ok without a token, counts as infinite (\"inf\").\n"
 		"refused_at_connect counts the refused whose connection itself was refused.\n"
 		"Exit status: 0 run completed (whatever the request outcomes), 1 setup failure,\n"
 		"2 bad arguments.\n");
@@ -334,7 +481,8 @@ static void parse_args(int argc, char **argv)
 {
 	enum { O_RATE = 256, O_ARR, O_DUR, O_REQ, O_MAXIF, O_URL, O_CHAT,
 	       O_MODEL, O_PT, O_OT, O_DIST, O_SIGMA, O_SEED, O_REUSE, O_NEW,
-	       O_TMO, O_CTMO, O_JSON, O_PROG, O_CONC };
+	       O_TMO, O_CTMO, O_JSON, O_PROG, O_CONC, O_SLO, O_PHASE, O_TRACE,
+	       O_TSTART, O_TRATE, O_TSCALE };
 	static const struct option lo[] = {
 		{ "concurrency", required_argument, NULL, O_CONC },
 		{ "rate", required_argument, NULL, O_RATE },
@@ -356,15 +504,29 @@ static void parse_args(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, O_CTMO },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "progress", no_argument, NULL, O_PROG },
+		{ "slo-ms", required_argument, NULL, O_SLO },
+		{ "phase", required_argument, NULL, O_PHASE },
+		{ "trace", required_argument, NULL, O_TRACE },
+		{ "trace-start", required_argument, NULL, O_TSTART },
+		{ "trace-rate", required_argument, NULL, O_TRATE },
+		{ "tokens-scale", required_argument, NULL, O_TSCALE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool have_conc = false, have_rate = false, have_dur = false;
+	const char *synth = NULL;	/* a synthetic-load option given */
+	const char *trace_opt = NULL;	/* a trace-only option given */
 	unsigned i;
-	int c;
+	int c, li;
 
 	opterr = 0;	/* our own one-line message instead of getopt's */
-	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", lo, &li)) != -1) {
+		/* what --trace replaces, and what only means something with it */
+		if (c == O_CONC || c == O_RATE || c == O_ARR || c == O_DIST ||
+		    c == O_PT || c == O_OT || c == O_SIGMA)
+			synth = lo[li].name;
+		if (c == O_TSTART || c == O_TRATE || c == O_TSCALE)
+			trace_opt = lo[li].name;
 		switch (c) {
 		case O_CONC:
 			opt.concurrency = (unsigned)parse_ulong(optarg, "--concurrency", 1, 100000);
@@ -445,6 +607,28 @@ static void parse_args(int argc, char **argv)
 		case O_PROG:
 			opt.progress = true;
 			break;
+		case O_SLO:
+			opt.slo_ms = parse_double(optarg, "--slo-ms", 1, 3600000);
+			break;
+		case O_PHASE:
+			parse_phase(optarg);
+			break;
+		case O_TRACE:
+			if (!*optarg)
+				bad_arg("--trace needs a file name");
+			opt.trace = optarg;
+			break;
+		case O_TSTART:
+			opt.trace_start = parse_double(optarg, "--trace-start", 0, 1e9);
+			break;
+		case O_TRATE:
+			opt.trace_rate = parse_double(optarg, "--trace-rate", 0.001, 1e6);
+			break;
+		case O_TSCALE:
+			opt.tokens_scale = parse_double(optarg, "--tokens-scale", 0, 100);
+			if (opt.tokens_scale <= 0)
+				bad_arg("--tokens-scale must be above 0, not '%s'", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -460,15 +644,327 @@ static void parse_args(int argc, char **argv)
 		bad_arg("--url is required");
 	if (strncmp(opt.url, "http://", 7) && strncmp(opt.url, "https://", 8))
 		bad_arg("--url must start with http:// or https://");
+	if (opt.trace && synth)
+		bad_arg("--trace and --%s exclude each other (the trace sets arrivals and lengths)",
+			synth);
+	if (!opt.trace && trace_opt)
+		bad_arg("--%s needs --trace", trace_opt);
 	if (have_conc && have_rate)
 		bad_arg("--concurrency (closed loop) and --rate (open loop) exclude each other");
-	if (!have_rate && !have_conc)
+	if (!have_rate && !have_conc && !opt.trace)
 		opt.concurrency = 1;
 	if (opt.concurrency > opt.max_inflight)
 		bad_arg("--concurrency %u exceeds --max-inflight %u",
 			opt.concurrency, opt.max_inflight);
 	if (!have_dur && !opt.requests)
 		opt.duration = 10;
+}
+
+/* ---- trace ---- */
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+trace_fail(unsigned long line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "Error: %s:", opt.trace);
+	if (line)
+		fprintf(stderr, "%lu:", line);
+	fputc(' ', stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+/*
+ * A trace time as whole seconds and the fraction apart: a date's seven
+ * fractional digits would not survive as one double since 1970.
+ */
+struct stamp {
+	long long sec;
+	double frac;
+	bool date;		/* YYYY-MM-DD..., else a number of seconds */
+};
+
+/* Exactly @n digits at @p into *@v; the end, or NULL. */
+static const char *get_digits(const char *p, unsigned n, long *v)
+{
+	long x = 0;
+
+	for (; n; n--, p++) {
+		if (*p < '0' || *p > '9')
+			return NULL;
+		x = x * 10 + (*p - '0');
+	}
+	*v = x;
+	return p;
+}
+
+/* Nothing, or '.' and 1..9 digits; the end, or NULL. */
+static const char *get_frac(const char *p, double *frac)
+{
+	long x = 0;
+	unsigned n = 0;
+
+	*frac = 0;
+	if (*p != '.')
+		return p;
+	for (p++; *p >= '0' && *p <= '9'; p++, n++)
+		if (n < 9)
+			x = x * 10 + (*p - '0');
+	if (!n || n > 9)
+		return NULL;
+	*frac = (double)x / pow(10, n);
+	return p;
+}
+
+static bool leap_year(long y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days from 0001-01-01 (proleptic Gregorian); only differences are used. */
+static long long day_number(long y, long m, long d)
+{
+	static const unsigned short before[12] = {
+		0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334,
+	};
+	long long py = y - 1;
+
+	return py * 365 + py / 4 - py / 100 + py / 400 + before[m - 1] +
+	       (m > 2 && leap_year(y)) + d - 1;
+}
+
+/* YYYY-MM-DD HH:MM:SS[.f] (or with a T), as in the Azure trace. */
+static bool parse_date(const char *p, struct stamp *st)
+{
+	static const unsigned char mdays[12] = {
+		31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
+	};
+	long y, mo, d, h, mi, sec;
+
+	if (!(p = get_digits(p, 4, &y)) || *p++ != '-' ||
+	    !(p = get_digits(p, 2, &mo)) || *p++ != '-' ||
+	    !(p = get_digits(p, 2, &d)) || (*p != ' ' && *p != 'T') ||
+	    !(p = get_digits(p + 1, 2, &h)) || *p++ != ':' ||
+	    !(p = get_digits(p, 2, &mi)) || *p++ != ':' ||
+	    !(p = get_digits(p, 2, &sec)) || !(p = get_frac(p, &st->frac)) || *p)
+		return false;
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && !leap_year(y)) || h > 23 || mi > 59 || sec > 59)
+		return false;
+	st->sec = day_number(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	st->date = true;
+	return true;
+}
+
+/* Seconds: digits (at most 15, so no overflow) and an optional fraction. */
+static bool parse_secs(const char *p, struct stamp *st)
+{
+	long long v = 0;
+	unsigned n = 0;
+
+	for (; *p >= '0' && *p <= '9'; p++, n++) {
+		if (n == 15)
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	if (!n || !(p = get_frac(p, &st->frac)) || *p)
+		return false;
+	st->sec = v;
+	st->date = false;
+	return true;
+}
+
+static unsigned long trace_count(const char *s, const char *col, unsigned long line)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (s[0] == '-' && s[1] && strspn(s + 1, "0123456789") == strlen(s + 1))
+		trace_fail(line, "%s '%.40s' is negative", col, s);
+	if (!n || s[n] || n > 10 || strtoul(s, NULL, 10) > TRACE_COUNT_MAX)
+		trace_fail(line, "%s '%.40s' is not a token count (0..%lu)", col, s,
+			   TRACE_COUNT_MAX);
+	return strtoul(s, NULL, 10);
+}
+
+/* max(1, round(count * F)), at most MAX_TOKENS */
+static unsigned scale_tokens(unsigned long count)
+{
+	double x = round((double)count * opt.tokens_scale);
+
+	return x < 1 ? 1 : x > MAX_TOKENS ? MAX_TOKENS : (unsigned)x;
+}
+
+/* TIMESTAMP,ContextTokens,GeneratedTokens; @s is cut up in place. */
+static void trace_row(char *s, unsigned long line, struct stamp *st,
+		      unsigned long *ctx, unsigned long *gen)
+{
+	char *c1 = strchr(s, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+
+	if (!c2 || strchr(c2 + 1, ','))
+		trace_fail(line, "not 3 comma-separated fields (TIMESTAMP,ContextTokens,GeneratedTokens)");
+	*c1 = *c2 = '\0';
+	if (!parse_date(s, st) && !parse_secs(s, st))
+		trace_fail(line, "TIMESTAMP '%.40s' is neither YYYY-MM-DD HH:MM:SS[.fffffff] "
+			   "nor a number of seconds", s);
+	*ctx = trace_count(c1 + 1, "ContextTokens", line);
+	*gen = trace_count(c2 + 1, "GeneratedTokens", line);
+}
+
+static void trace_keep(double t, unsigned long ctx, unsigned long gen)
+{
+	if (trace.nrow == trace.cap) {
+		size_t cap = trace.cap ? trace.cap * 2 : 1024;
+		struct trow *p = realloc(trace.row, cap * sizeof(*p));
+
+		if (!p)
+			oom();
+		trace.row = p;
+		trace.cap = cap;
+	}
+	trace.row[trace.nrow++] = (struct trow){ .t = t, .ctx = scale_tokens(ctx),
+						 .gen = scale_tokens(gen) };
+}
+
+/*
+ * Requests to replay at @rate: rate x --duration, or --requests without
+ * --duration.
+ */
+static size_t trace_wanted(double rate)
+{
+	return opt.duration > 0 ? (size_t)llround(rate * opt.duration) : opt.requests;
+}
+
+/*
+ * Reads the file: every row is checked; the rows at or after first +
+ * --trace-start are kept (with the rate known up front, only as many as
+ * the replay can use).  Returns the time of the last row and its line.
+ */
+static double trace_read(unsigned long *nlines)
+{
+	char buf[TRACE_LINE_MAX + 2];
+	size_t keep = opt.trace_rate > 0 || !opt.duration ? trace_wanted(opt.trace_rate) + 1
+							   : SIZE_MAX;
+	unsigned long line = 0, ctx, gen;
+	struct stamp st, first = { 0 };
+	double t, prev = 0, w0 = 0;
+	FILE *f = fopen(opt.trace, "r");
+
+	if (!f)
+		trace_fail(0, "%s", strerror(errno));
+	while (fgets(buf, sizeof(buf), f)) {
+		size_t len = strlen(buf);
+
+		line++;
+		if (len && buf[len - 1] == '\n')
+			buf[--len] = '\0';
+		else if (!feof(f))
+			trace_fail(line, "line longer than %d bytes (or with a NUL byte)",
+				   TRACE_LINE_MAX);
+		if (len && buf[len - 1] == '\r')
+			buf[--len] = '\0';
+		if (line == 1) {
+			const char *h = strncmp(buf, "\xef\xbb\xbf", 3) ? buf : buf + 3;
+
+			if (strcasecmp(h, "TIMESTAMP,ContextTokens,GeneratedTokens"))
+				trace_fail(line, "header is not TIMESTAMP,ContextTokens,GeneratedTokens");
+			continue;
+		}
+		if (!len)
+			continue;	/* a blank line, e.g. at the end */
+		trace_row(buf, line, &st, &ctx, &gen);
+		if (!trace.rows)
+			first = st;
+		else if (st.date != first.date)
+			trace_fail(line, "TIMESTAMP is %s but the first row's is %s",
+				   st.date ? "a date" : "seconds", first.date ? "a date" : "seconds");
+		t = (double)(st.sec - first.sec) + (st.frac - first.frac);
+		if (trace.rows && t < prev)
+			trace_fail(line, "goes back in time: %.7f s after the first row, "
+				   "the row before is at %.7f s", t, prev);
+		if (++trace.rows > MAX_TRACE_ROWS)
+			trace_fail(line, "more than %lu rows", MAX_TRACE_ROWS);
+		prev = t;
+		if (t < opt.trace_start)
+			continue;
+		if (!trace.nrow)
+			w0 = t;
+		if (trace.nrow < keep)
+			trace_keep(t - w0, ctx, gen);
+	}
+	if (ferror(f))
+		trace_fail(0, "read error: %s", strerror(errno));
+	fclose(f);
+	if (!line)
+		trace_fail(0, "empty file, not even the header");
+	if (!trace.rows)
+		trace_fail(line, "no requests after the header");
+	if (!trace.nrow)
+		trace_fail(line, "the trace ends %.3f s after its first row, before "
+			   "--trace-start %g", prev, opt.trace_start);
+	*nlines = line;
+	return prev;
+}
+
+/*
+ * Picks the requests to replay and the time scale.  The n requests are
+ * the ones from row[0] to row[n] exclusive, so in trace time they span
+ * row[n].t; when the file ends first, the mean gap stands in for the gap
+ * after the last one.  One factor maps that span onto the replay time, so
+ * n arrive in it at rate n / time with the trace's gaps in proportion.
+ */
+static void trace_load(void)
+{
+	unsigned long nlines;
+	double span, fill, last = trace_read(&nlines);
+	bool short_file;
+	size_t n, i;
+
+	trace.rate = opt.trace_rate;
+	if (!trace.rate) {
+		if (trace.rows < 2 || last <= 0)
+			trace_fail(nlines, "the trace spans 0 s, so it has no mean rate; "
+				   "give --trace-rate");
+		trace.rate = (double)(trace.rows - 1) / last;
+	}
+	n = trace_wanted(trace.rate);
+	if (!n)
+		bad_arg("a rate of %g req/s for --duration %g s is under one request",
+			trace.rate, opt.duration);
+	/* with both --duration and --requests the first limit ends the run */
+	trace.wanted = opt.requests && n > opt.requests ? opt.requests : n;
+	short_file = trace.nrow < n;
+	if (short_file)
+		n = trace.nrow;
+	fill = opt.duration > 0 && !short_file ? opt.duration : (double)n / trace.rate;
+	span = n < trace.nrow ? trace.row[n].t :
+	       n >= 2 ? trace.row[n - 1].t * (double)n / (double)(n - 1) : 0;
+	/* all at one instant (or a single request): nothing to scale */
+	trace.scale = span > 0 ? fill / span : 1;
+	trace.used = n < trace.wanted ? n : trace.wanted;
+	trace.ended = trace.used < trace.wanted;
+	for (i = 0; i < trace.used; i++) {
+		trace.ctx_mean += trace.row[i].ctx;
+		trace.gen_mean += trace.row[i].gen;
+	}
+	trace.ctx_mean /= (double)trace.used;
+	trace.gen_mean /= (double)trace.used;
+	if (trace.ended)
+		fprintf(stderr, "loadgen: %s has %zu requests from --trace-start %g s on, not "
+			"the %zu asked for: replaying %zu at %g req/s (%.3f s)\n", opt.trace,
+			trace.nrow, opt.trace_start, trace.wanted, trace.used, trace.rate,
+			(double)trace.used / trace.rate);
+}
+
+/* When the next trace request is due (ns since @t0); none left: never. */
+static uint64_t trace_due(uint64_t t0)
+{
+	if (trace.next >= trace.used)
+		return UINT64_MAX;
+	return t0 + (uint64_t)(trace.scale * trace.row[trace.next].t * 1e9);
 }
 
 /* ---- requests ---- */
@@ -615,16 +1111,15 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 	return len;
 }
 
-static void start_request(CURLM *m, struct rng *sizes)
+static void start_request(CURLM *m, unsigned ptok, unsigned otok, unsigned phase)
 {
-	unsigned ptok = draw_tokens(sizes, opt.prompt_mean, opt.prompt_max);
-	unsigned otok = draw_tokens(sizes, opt.out_mean, opt.out_max);
 	struct req *r = calloc(1, sizeof(*r));
 	CURL *h;
 
 	if (!r)
 		oom();
 	r->want = otok;
+	r->phase = phase;
 	r->body = make_body(res.started, ptok, otok);
 	h = r->h = curl_easy_init();
 	if (!h)
@@ -659,6 +1154,42 @@ static void start_request(CURLM *m, struct rng *sizes)
 	active = r;
 	res.started++;
 	inflight++;
+}
+
+/* The phase an arrival scheduled @t ns after the start belongs to. */
+static unsigned phase_of(uint64_t t)
+{
+	unsigned i = opt.nphase;
+
+	while (i > 1 && t < opt.phase[i - 1].start_ns)
+		i--;
+	return i ? i - 1 : 0;
+}
+
+/*
+ * An arrival scheduled @t ns after the start: started, or dropped when
+ * --max-inflight are running.  Lengths come from the trace row @tr, else
+ * from the PRNG (drawn only for started requests, as before phases).
+ */
+static void arrive(CURLM *m, struct rng *sizes, uint64_t t, const struct trow *tr)
+{
+	unsigned ph = phase_of(t), ptok, otok;
+
+	res.arrivals++;
+	res.ph[ph].arrivals++;
+	if (inflight >= opt.max_inflight) {
+		res.dropped++;
+		res.ph[ph].dropped++;
+		return;
+	}
+	if (tr) {
+		ptok = tr->ctx;
+		otok = tr->gen;
+	} else {
+		ptok = draw_tokens(sizes, opt.prompt_mean, opt.prompt_max);
+		otok = draw_tokens(sizes, opt.out_mean, opt.out_max);
+	}
+	start_request(m, ptok, otok, ph);
 }
 
 static void count_backend(const char *name, bool ok)
@@ -721,6 +1252,18 @@ static enum outcome classify(struct req *r, CURLcode rc, long status)
 	}
 }
 
+/* An ok request's first token came @ttft ms after it started. */
+static void count_ttft(unsigned phase, double ttft)
+{
+	bool good = ttft <= opt.slo_ms;
+
+	samples_add(&res.ttft, ttft);
+	res.good += good;
+	res.ph[phase].good += good;
+	if (opt.nphase)
+		samples_add(&res.ph[phase].ttft, ttft);
+}
+
 static void finish(CURLM *m, struct req *r, CURLcode rc, bool cancelled)
 {
 	uint64_t t_end = now_ns();
@@ -741,9 +1284,10 @@ static void finish(CURLM *m, struct req *r, CURLcode rc, bool cancelled)
 		res.tokens_ok += r->tokens;
 		res.want_ok += r->want;
 		res.short_ok += r->tokens < r->want;
+		res.ph[r->phase].ok++;
 		samples_add(&res.lat, (double)(t_end - r->t_start) / 1e6);
 		if (r->tokens)
-			samples_add(&res.ttft, (double)(r->t_first - r->t_start) / 1e6);
+			count_ttft(r->phase, (double)(r->t_first - r->t_start) / 1e6);
 		if (r->tokens >= 2 && r->t_last > r->t_first)
 			samples_add(&res.tps, (r->tokens - 1) * 1e9 /
 				    (double)(r->t_last - r->t_first));
@@ -803,10 +1347,10 @@ static void progress_line(double t, size_t *ttft_mark)
 
 struct summary {
 	size_t n;
-	double mean, min, max, p[4];
+	double mean, min, max, p[NPCT];
 };
-static const double pcts[4] = { 50, 90, 99, 99.9 };
-static const char *const pct_names[4] = { "p50", "p90", "p99", "p99.9" };
+static const double pcts[NPCT] = { 50, 90, 95, 99, 99.9 };
+static const char *const pct_names[NPCT] = { "p50", "p90", "p95", "p99", "p99.9" };
 
 static struct summary summarize(struct samples *s)
 {
@@ -822,7 +1366,7 @@ static struct summary summarize(struct samples *s)
 	r.mean = sum / (double)s->n;
 	r.min = s->v[0];
 	r.max = s->v[s->n - 1];
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < NPCT; i++)
 		r.p[i] = pct(s->v, s->n, pcts[i]);
 	return r;
 }
@@ -851,12 +1395,12 @@ static void json_summary(const char *name, const struct summary *s, bool last)
 	printf("\"%s\":{\"n\":%zu", name, s->n);
 	if (s->n) {
 		printf(",\"mean\":%.3f,\"min\":%.3f", s->mean, s->min);
-		for (i = 0; i < 4; i++)
+		for (i = 0; i < NPCT; i++)
 			printf(",\"%s\":%.3f", pct_names[i], s->p[i]);
 		printf(",\"max\":%.3f}", s->max);
 	} else {
 		printf(",\"mean\":null,\"min\":null");
-		for (i = 0; i < 4; i++)
+		for (i = 0; i < NPCT; i++)
 			printf(",\"%s\":null", pct_names[i]);
 		printf(",\"max\":null}");
 	}
@@ -864,22 +1408,130 @@ static void json_summary(const char *name, const struct summary *s, bool last)
 		putchar(',');
 }
 
+/* The run as one score; call after summarize() sorted res.ttft. */
+static struct score run_score(void)
+{
+	return (struct score){ .arrivals = res.arrivals, .ok = res.oc[OC_OK],
+			       .good = res.good, .dropped = res.dropped, .ttft = res.ttft };
+}
+
+/* A TTFT that may be infinite: then the JSON string "inf". */
+static void json_ms(double v)
+{
+	if (isinf(v))
+		printf("\"inf\"");
+	else
+		printf("%.3f", v);
+}
+
+/* good / arrivals, null without arrivals */
+static void json_goodput(const struct score *s)
+{
+	if (s->arrivals)
+		printf("%.6f", (double)s->good / (double)s->arrivals);
+	else
+		printf("null");
+}
+
+static void json_ttft_all(const struct score *s)
+{
+	unsigned i;
+
+	printf("\"ttft_all_ms\":{\"n\":%lu", s->arrivals);
+	for (i = 0; i < NPCT_ALL; i++) {
+		printf(",\"%s\":", pct_names[i]);
+		if (s->arrivals)
+			json_ms(pct_all(s, pcts[i]));
+		else
+			printf("null");
+	}
+	putchar('}');
+}
+
+/* A phase's ok-only TTFTs (sorted): n and the percentiles of ttft_all_ms. */
+static void json_ttft_ok(const struct samples *t)
+{
+	unsigned i;
+
+	printf("\"ttft_ms\":{\"n\":%zu", t->n);
+	for (i = 0; i < NPCT_ALL; i++) {
+		if (t->n)
+			printf(",\"%s\":%.3f", pct_names[i], pct(t->v, t->n, pcts[i]));
+		else
+			printf(",\"%s\":null", pct_names[i]);
+	}
+	putchar('}');
+}
+
+static void json_phases(void)
+{
+	unsigned i;
+
+	printf(",\"phases\":[");
+	for (i = 0; i < opt.nphase; i++) {
+		const struct score *s = &res.ph[i];
+
+		printf("%s{\"name\":", i ? "," : "");
+		json_str(opt.phase[i].name);
+		printf(",\"start_s\":%.9g,\"end_s\":", opt.phase[i].start);
+		if (i + 1 < opt.nphase)
+			printf("%.9g", opt.phase[i + 1].start);
+		else
+			printf("null");
+		printf(",\"arrivals\":%lu,\"ok\":%lu,\"good\":%lu,\"goodput\":",
+		       s->arrivals, s->ok, s->good);
+		json_goodput(s);
+		printf(",\"errors\":%lu,\"dropped\":%lu,", s->arrivals - s->ok, s->dropped);
+		json_ttft_all(s);
+		putchar(',');
+		json_ttft_ok(&s->ttft);
+		putchar('}');
+	}
+	putchar(']');
+}
+
+static void json_trace(void)
+{
+	printf(",\"trace\":");
+	if (!opt.trace) {
+		printf("null");
+		return;
+	}
+	printf("{\"file\":");
+	json_str(opt.trace);
+	printf(",\"rows\":%lu,\"used\":%zu,\"wanted\":%zu,\"file_ended\":%s,\"start_s\":%.9g,"
+	       "\"time_scale\":%.9g,\"rate\":%.9g,\"tokens_scale\":%.9g,"
+	       "\"prompt_tokens_mean\":%.3f,\"output_tokens_mean\":%.3f}",
+	       trace.rows, trace.used, trace.wanted, trace.ended ? "true" : "false",
+	       opt.trace_start, trace.scale, trace.rate, opt.tokens_scale,
+	       trace.ctx_mean, trace.gen_mean);
+}
+
+static void json_load_shape(void)
+{
+	if (opt.trace)
+		printf(",\"mode\":\"trace\",\"rate\":%.9g,\"arrivals\":\"trace\","
+		       "\"concurrency\":null", trace.rate);
+	else if (opt.rate > 0)
+		printf(",\"mode\":\"open\",\"rate\":%g,\"arrivals\":\"%s\",\"concurrency\":null",
+		       opt.rate, opt.poisson ? "poisson" : "fixed");
+	else
+		printf(",\"mode\":\"closed\",\"rate\":null,\"arrivals\":null,\"concurrency\":%u",
+		       opt.concurrency);
+}
+
 static void report_json(double wall, const struct summary *sm)
 {
+	struct score run = run_score();
 	unsigned i;
 
 	printf("{\"url\":");
 	json_str(opt.url);
-	printf(",\"endpoint\":\"%s\",\"mode\":\"%s\"", opt.chat ? "chat" : "completions",
-	       opt.rate > 0 ? "open" : "closed");
-	if (opt.rate > 0)
-		printf(",\"rate\":%g,\"arrivals\":\"%s\",\"concurrency\":null", opt.rate,
-		       opt.poisson ? "poisson" : "fixed");
-	else
-		printf(",\"rate\":null,\"arrivals\":null,\"concurrency\":%u", opt.concurrency);
+	printf(",\"endpoint\":\"%s\"", opt.chat ? "chat" : "completions");
+	json_load_shape();
 	printf(",\"new_conn\":%s,\"seed\":%llu,\"dist\":\"%s\",\"max_inflight\":%u",
 	       opt.new_conn ? "true" : "false", (unsigned long long)opt.seed,
-	       dist_names[opt.dist], opt.max_inflight);
+	       opt.trace ? "trace" : dist_names[opt.dist], opt.max_inflight);
 	printf(",\"wall_s\":%.3f,\"arrivals_total\":%lu,\"requests\":%lu,\"completed\":%lu,"
 	       "\"dropped\":%lu,\"requests_per_s\":%.3f",
 	       wall, res.arrivals, res.started, res.completed, res.dropped,
@@ -903,10 +1555,109 @@ static void report_json(double wall, const struct summary *sm)
 	       "\"output_tokens_per_s\":%.3f,",
 	       res.tokens_ok, res.want_ok, res.short_ok,
 	       wall > 0 ? (double)res.tokens_ok / wall : 0.0);
+	printf("\"slo_ms\":%g,\"good\":%lu,\"goodput\":", opt.slo_ms, res.good);
+	json_goodput(&run);
+	putchar(',');
+	json_ttft_all(&run);
+	putchar(',');
 	json_summary("ttft_ms", &sm[0], false);
 	json_summary("latency_ms", &sm[1], false);
 	json_summary("tokens_per_s", &sm[2], true);
+	json_phases();
+	json_trace();
 	printf("}\n");
+}
+
+/* A TTFT column: "-" when there is none, "inf" when infinite. */
+static void text_ms(double v, bool have)
+{
+	if (!have)
+		printf(" %9s", "-");
+	else if (isinf(v))
+		printf(" %9s", "inf");
+	else
+		printf(" %9.2f", v);
+}
+
+static void text_load_shape(void)
+{
+	if (opt.trace)
+		printf("trace replay of %s at %g req/s", opt.trace, trace.rate);
+	else if (opt.rate > 0)
+		printf("open loop, %s arrivals at %g req/s", opt.poisson ? "poisson" : "fixed",
+		       opt.rate);
+	else
+		printf("closed loop, concurrency %u", opt.concurrency);
+	printf(", %s connections, %s\n", opt.new_conn ? "new" : "reused", opt.url);
+	if (!opt.trace)
+		return;
+	printf("trace: %lu rows, %zu replayed from +%g s", trace.rows, trace.used,
+	       opt.trace_start);
+	if (trace.ended)
+		printf(" (the file ended before the %zu asked for)", trace.wanted);
+	printf(", time scale %.6g (replay s per trace s), tokens x%g (prompt mean %.1f, "
+	       "output mean %.1f)\n", trace.scale, opt.tokens_scale, trace.ctx_mean,
+	       trace.gen_mean);
+}
+
+/* goodput, then all-arrivals TTFT percentiles beside the ok-only ones */
+static void text_score(void)
+{
+	struct score run = run_score();
+	unsigned j;
+
+	if (run.arrivals)
+		printf("goodput %.4f", (double)run.good / (double)run.arrivals);
+	else
+		printf("goodput -");
+	printf(" (%lu good of %lu arrivals: ok with TTFT <= %g ms)\n", run.good, run.arrivals,
+	       opt.slo_ms);
+	printf("ttft_ms p50/p90/p95/p99, all arrivals:");
+	for (j = 0; j < NPCT_ALL; j++)
+		text_ms(run.arrivals ? pct_all(&run, pcts[j]) : 0, run.arrivals);
+	printf("  ok only:");
+	for (j = 0; j < NPCT_ALL; j++)
+		text_ms(run.ttft.n ? pct(run.ttft.v, run.ttft.n, pcts[j]) : 0, run.ttft.n);
+	putchar('\n');
+}
+
+static void text_phases(void)
+{
+	static const char *const all_names[NPCT_ALL] = {
+		"all_p50", "all_p90", "all_p95", "all_p99",
+	};
+	int w = 5;
+	unsigned i, j;
+
+	for (i = 0; i < opt.nphase; i++)
+		if ((int)strlen(opt.phase[i].name) > w)
+			w = (int)strlen(opt.phase[i].name);
+	printf("\n%-*s %9s %9s %8s %8s %8s %8s %8s %8s", w, "phase", "start_s", "end_s",
+	       "arrivals", "ok", "good", "goodput", "errors", "dropped");
+	for (j = 0; j < NPCT_ALL; j++)
+		printf(" %9s", all_names[j]);
+	printf(" %9s %9s\n", "ok_p50", "ok_p99");
+	for (i = 0; i < opt.nphase; i++) {
+		const struct score *s = &res.ph[i];
+		size_t n = s->ttft.n;
+
+		printf("%-*s %9.3f", w, opt.phase[i].name, opt.phase[i].start);
+		if (i + 1 < opt.nphase)
+			printf(" %9.3f", opt.phase[i + 1].start);
+		else
+			printf(" %9s", "-");
+		printf(" %8lu %8lu %8lu", s->arrivals, s->ok, s->good);
+		if (s->arrivals)
+			printf(" %8.4f", (double)s->good / (double)s->arrivals);
+		else
+			printf(" %8s", "-");
+		printf(" %8lu %8lu", s->arrivals - s->ok, s->dropped);
+		for (j = 0; j < NPCT_ALL; j++)
+			text_ms(s->arrivals ? pct_all(s, pcts[j]) : 0, s->arrivals);
+		text_ms(n ? pct(s->ttft.v, n, 50) : 0, n);
+		text_ms(n ? pct(s->ttft.v, n, 99) : 0, n);
+		putchar('\n');
+	}
 }
 
 static void report_text(double wall, const struct summary *sm)
@@ -914,12 +1665,7 @@ static void report_text(double wall, const struct summary *sm)
 	static const char *const rows[3] = { "ttft_ms", "latency_ms", "tokens_per_s" };
 	unsigned i, j;
 
-	if (opt.rate > 0)
-		printf("open loop, %s arrivals at %g req/s", opt.poisson ? "poisson" : "fixed",
-		       opt.rate);
-	else
-		printf("closed loop, concurrency %u", opt.concurrency);
-	printf(", %s connections, %s\n", opt.new_conn ? "new" : "reused", opt.url);
+	text_load_shape();
 	printf("%lu requests in %.2f s (%.1f req/s), %lu dropped by loadgen\n",
 	       res.started, wall, wall > 0 ? (double)res.completed / wall : 0.0,
 	       res.dropped);
@@ -941,26 +1687,29 @@ static void report_text(double wall, const struct summary *sm)
 	if (res.be_other)
 		printf(" untracked %lu", res.be_other);
 	putchar('\n');
-	printf("output tokens: %lu of %lu requested (%lu short), %.1f tok/s overall\n\n",
+	printf("output tokens: %lu of %lu requested (%lu short), %.1f tok/s overall\n",
 	       res.tokens_ok, res.want_ok, res.short_ok,
 	       wall > 0 ? (double)res.tokens_ok / wall : 0.0);
-	printf("%-12s %8s %10s %10s", "", "n", "mean", "min");
-	for (j = 0; j < 4; j++)
+	text_score();
+	printf("\n%-12s %8s %10s %10s", "", "n", "mean", "min");
+	for (j = 0; j < NPCT; j++)
 		printf(" %10s", pct_names[j]);
 	printf(" %10s\n", "max");
 	for (i = 0; i < 3; i++) {
 		printf("%-12s %8zu", rows[i], sm[i].n);
 		if (!sm[i].n) {
-			for (j = 0; j < 7; j++)
+			for (j = 0; j < NPCT + 3; j++)
 				printf(" %10s", "-");
 		} else {
 			printf(" %10.2f %10.2f", sm[i].mean, sm[i].min);
-			for (j = 0; j < 4; j++)
+			for (j = 0; j < NPCT; j++)
 				printf(" %10.2f", sm[i].p[j]);
 			printf(" %10.2f", sm[i].max);
 		}
 		putchar('\n');
 	}
+	if (opt.nphase)
+		text_phases();
 }
 
 /* ---- main loop ---- */
@@ -993,10 +1742,14 @@ int main(int argc, char **argv)
 	size_t ttft_mark = 0;
 	bool open_loop, arriving = true;
 	double wall;
+	unsigned i;
 	CURLM *m;
 
 	parse_args(argc, argv);
-	open_loop = opt.rate > 0;
+	/* bad trace input ends here, before any connection */
+	if (opt.trace)
+		trace_load();
+	open_loop = opt.rate > 0 || opt.trace;
 	sizes.s = opt.seed;
 	gaps.s = opt.seed ^ 0x5851f42d4c957f2dull;
 	raise_nofile();
@@ -1023,9 +1776,15 @@ int main(int argc, char **argv)
 	/* keep as many idle connections as can be busy, so --reuse reuses */
 	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)opt.max_inflight);
 
+	if (opt.trace && opt.progress)
+		fprintf(stderr, "loadgen: replaying %zu requests of %s at %g req/s, "
+			"time scale %.6g (replay s per trace s)\n", trace.used, opt.trace,
+			trace.rate, trace.scale);
 	t0 = now_ns();
-	end_ns = opt.duration > 0 ? t0 + (uint64_t)(opt.duration * 1e9) : UINT64_MAX;
-	next_arr = t0;
+	/* a trace's schedule ends by itself (its last arrival may be at the end) */
+	end_ns = opt.duration > 0 && !opt.trace ? t0 + (uint64_t)(opt.duration * 1e9)
+						 : UINT64_MAX;
+	next_arr = opt.trace ? trace_due(t0) : t0;
 	next_prog = t0 + 1000000000ull;
 	for (;;) {
 		int running, numfds;
@@ -1043,22 +1802,22 @@ int main(int argc, char **argv)
 			/* every arrival that is due, late ones included */
 			while (next_arr <= now && next_arr < end_ns &&
 			       !(opt.requests && res.arrivals >= opt.requests)) {
-				double gap = opt.poisson ? -log(rng_unit(&gaps)) / opt.rate
-							 : 1.0 / opt.rate;
+				if (opt.trace) {
+					arrive(m, &sizes, next_arr - t0, &trace.row[trace.next++]);
+					next_arr = trace_due(t0);
+				} else {
+					double gap = opt.poisson ? -log(rng_unit(&gaps)) / opt.rate
+								 : 1.0 / opt.rate;
 
-				res.arrivals++;
-				if (inflight >= opt.max_inflight)
-					res.dropped++;
-				else
-					start_request(m, &sizes);
-				next_arr += (uint64_t)(gap * 1e9);
+					arrive(m, &sizes, next_arr - t0, NULL);
+					next_arr += (uint64_t)(gap * 1e9);
+				}
 			}
 		} else if (arriving) {
+			/* closed loop: an arrival's scheduled time is now */
 			while (inflight < opt.concurrency &&
-			       !(opt.requests && res.arrivals >= opt.requests)) {
-				res.arrivals++;
-				start_request(m, &sizes);
-			}
+			       !(opt.requests && res.arrivals >= opt.requests))
+				arrive(m, &sizes, now - t0, NULL);
 		}
 		/* interrupted: report what we have instead of waiting */
 		while (stop_sig && active)
@@ -1093,6 +1852,9 @@ int main(int argc, char **argv)
 	sm[0] = summarize(&res.ttft);
 	sm[1] = summarize(&res.lat);
 	sm[2] = summarize(&res.tps);
+	for (i = 0; i < opt.nphase; i++)
+		if (res.ph[i].ttft.n)
+			qsort(res.ph[i].ttft.v, res.ph[i].ttft.n, sizeof(double), cmp_double);
 	if (opt.json)
 		report_json(wall, sm);
 	else
@@ -1104,5 +1866,8 @@ int main(int argc, char **argv)
 	free(res.ttft.v);
 	free(res.lat.v);
 	free(res.tps.v);
+	for (i = 0; i < opt.nphase; i++)
+		free(res.ph[i].ttft.v);
+	free(trace.row);
 	return 0;
 }
