@@ -381,22 +381,26 @@ def trace_rows(path):
     with open(path) as f:
         r = csv.reader(f)
         for rec in r:
-            if len(rec) < 3:
+            if len(rec) < 3 or not rec[0].strip():
                 continue
             try:
                 p, o = int(rec[1]), int(rec[2])
             except ValueError:
                 continue	# the header
             ts = rec[0].strip()
-            if "." in ts:	# 7 fractional digits: keep microseconds
-                head, frac = ts.split(".", 1)
-                ts = head + "." + (frac + "000000")[:6]
-            else:
-                ts += ".000000"
-            t = datetime.datetime.strptime(ts, "%Y-%m-%d %H:%M:%S.%f")
+            try:		# a number of seconds
+                t = float(ts)
+            except ValueError:	# YYYY-MM-DD HH:MM:SS[.fffffff]
+                if "." in ts:	# keep microseconds
+                    head, frac = ts.split(".", 1)
+                    ts = head + "." + (frac + "000000")[:6]
+                else:
+                    ts += ".000000"
+                t = datetime.datetime.strptime(ts, "%Y-%m-%d %H:%M:%S.%f")
+                t = (t - datetime.datetime(1970, 1, 1)).total_seconds()
             if t0 is None:
                 t0 = t
-            rows.append(((t - t0).total_seconds(), p, o))
+            rows.append((t - t0, p, o))
     rows.sort(key=lambda x: x[0])
     return rows
 

@@ -99,7 +99,8 @@ demo_summary() {
 		row("  refused (connect/RST)"; $r | map(.outcomes.refused)),
 		row("goodput (TTFT <= \($r[0].slo_ms // "?") ms)"; $r | map(.goodput | pct)),
 		(($r[0].phases // []) | to_entries[] | .key as $i | .value as $p |
-			row("  \($p.name) (\($p.start_s | f0)-\($p.end_s | f0) s)"; $r | map(.phases[$i].goodput | pct))),
+			row("  \($p.name) (\(if $p.end_s == null then "from \($p.start_s | f0)" else "\($p.start_s | f0)-\($p.end_s | f0)" end) s)";
+				$r | map(.phases[$i].goodput | pct))),
 		row("TTFT p99 all ms"; $r | map(.ttft_all_ms.p99 | f0)),
 		row("TTFT p50 ms"; $r | map(.ttft_ms.p50 | f0)),
 		row("TTFT p90 ms"; $r | map(.ttft_ms.p90 | f0)),
