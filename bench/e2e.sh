@@ -8,13 +8,41 @@
 #  1. Inference outcome. A heterogeneous fleet of 4 simulated GPU workers:
 #     b1, b2 fast, b3 half as fast, b4 fast until it degrades (slow fault,
 #     x4) half-way through the run and dies three quarters in. Open-loop
-#     streaming load (tools/loadgen, a new connection per request) at 90 %
-#     and 70 % of the fleet's estimated capacity, through
-#       agent     inferlb + lb-agent (maglev weights from the agent)
-#       static    inferlb, maglev, equal static weights (lbctl apply -f)
-#       rr        inferlb, --policy rr, no agent
-#       lc        inferlb, --policy least-conn, no agent
-#     p50/p90/p99/p99.9 TTFT and the failed requests of each.
+#     streaming load (tools/loadgen, a new connection per request) at each
+#     of E2E_LOADS % of the fleet's estimated capacity, of fixed-size
+#     requests (64 prompt + 64 output tokens) or, with E2E_TRACE, replayed
+#     from a trace, through
+#       agent         inferlb + lb-agent, VIP policy E2E_AGENT_POLICY; with
+#                     expected-wait every backend gets slots: 8 (the batch)
+#                     and the VIP ttft_target_ms: E2E_TTFT_TARGET_MS if set
+#       agent-maglev  inferlb + lb-agent, policy maglev (the agent's weights)
+#       agent-p2c     inferlb + lb-agent, policy p2c (the agent's load scores)
+#       static        inferlb, maglev, equal static weights (lbctl apply -f)
+#       rr            inferlb, --policy rr, no agent
+#       lc            inferlb, --policy least-conn, no agent
+#       haproxy       HAProxy in the lb namespace (TCP mode, balance
+#                     leastconn, health checks GET /health on each worker
+#                     every 100 ms, down after 2 failures, up after 2
+#                     successes, a refused connect retried on another
+#                     server); clients connect to the lb's address :8081
+#     E2E_RUNS runs, interleaved: each run is every configuration once at
+#     every load (same seed within a run, another per run). Scored over
+#     all arrivals (loadgen): a failed, refused or dropped request has an
+#     infinite TTFT; goodput = share of arrivals with TTFT <= E2E_SLO_MS;
+#     also per phase: healthy, degraded (from 50 %), failed (from 75 %).
+#     Tables: median (min-max) over the runs of goodput, TTFT p99 and p95
+#     over all arrivals, TTFT p99 of the ok requests, errors, the agent's
+#     table rebuilds/s; then the targets.
+#     Trace mode (E2E_TRACE=FILE, Azure format TIMESTAMP,ContextTokens,
+#     GeneratedTokens, e.g. /work/shared/data/azure-llm-2023-conv.csv: the
+#     Azure LLM inference trace 2023, CC-BY 4.0, Patel et al., "Splitwise",
+#     ISCA 2024): E2E_SECONDS of the trace's arrivals from E2E_TRACE_START
+#     s on, time-scaled to the load's rate, token counts x E2E_TOKENS_SCALE
+#     (default 0.25: the hour's mean of ~1150 prompt + ~210 output tokens
+#     becomes ~290 + ~53, a fleet capacity of ~45-50 requests/s, a rate
+#     this machine's 2 CPUs can drive). The capacity is estimated from the
+#     mean token counts of the rows loadgen will replay (bench/e2e_report.py
+#     trace-rate).
 #  2. Reaction: one worker saturated by direct requests; time until the
 #     agent's weight for it is ~0 and until its new_flows stop growing.
 #  3. Against what users would pick instead, on the same namespaces and
@@ -29,8 +57,16 @@
 # (namespaces, pins, processes) is removed on exit, also on failure/^C.
 # Usage: bench/e2e.sh BUILD_DIR
 # Environment: E2E_SECONDS (per inference run, default 30), E2E_LOADS
-# (percent list, default "90 70"), E2E_WRK_SECONDS (default 8),
-# E2E_PARTS (default "1 2 3"), E2E_AGENT_POLICY (default maglev).
+# (percent list, default "90 70"), E2E_RUNS (default 3), E2E_CFGS (default
+# "agent agent-maglev agent-p2c static rr lc haproxy"), E2E_AGENT_POLICY
+# (the agent configuration's policy, also part 2's; default expected-wait),
+# E2E_TTFT_TARGET_MS (the VIP's ttft_target_ms with expected-wait; default
+# unset: not written), E2E_SLO_MS (goodput's TTFT bound, default 1000),
+# E2E_TRACE (trace file; default unset: fixed-size requests),
+# E2E_TRACE_START (seconds into the trace, default 0), E2E_TOKENS_SCALE
+# (default 0.25), E2E_RUNNING_SAT (the agent's running_sat, default its
+# own), E2E_WRK_SECONDS (default 8), E2E_TW_REUSE (part 3: tcp_tw_reuse in
+# the client, default 1), E2E_PARTS (default "1 2 3").
 set -u
 build=$(realpath "${1:-build}")
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,7 +90,14 @@ LOADS=${E2E_LOADS:-90 70}
 WRK_SECONDS=${E2E_WRK_SECONDS:-8}
 FRESH_SECONDS=3		# < 64k connections: no client port is reused
 PARTS=${E2E_PARTS:-1 2 3}
-AGENT_POLICY=${E2E_AGENT_POLICY:-maglev}
+RUNS=${E2E_RUNS:-3}
+CFGS=${E2E_CFGS:-agent agent-maglev agent-p2c static rr lc haproxy}
+AGENT_POLICY=${E2E_AGENT_POLICY:-expected-wait}
+TTFT_TARGET_MS=${E2E_TTFT_TARGET_MS-}	# "" = no ttft_target_ms in the yaml
+SLO_MS=${E2E_SLO_MS:-1000}
+TRACE=${E2E_TRACE-}			# "" = fixed-size requests
+TRACE_START=${E2E_TRACE_START:-0}
+TOKENS_SCALE=${E2E_TOKENS_SCALE:-0.25}
 RUNNING_SAT=${E2E_RUNNING_SAT-}	# the agent's running_sat ("" = its default)
 GPORT=8000		# gpusim
 HPORT=8080		# httpd (part 3)
@@ -72,8 +115,10 @@ BATCH=8
 OUT_TOK=64		# fixed output tokens per request
 PROMPT_TOK=64		# fixed prompt tokens (prefill 64 x 50 us = 3.2 ms)
 CAPW=(0 1.0 1.0 0.5 1.0)	# what the agent is told (relative GPU speed)
+PREFILL_US=50		# gpusim's default --prefill-us-per-token
 AGENT_PID=
 SCHED_PID=
+LG_PID=
 HAPROXY_PIDFILE=$tmp/haproxy.pid
 T_START=$(date +%s)
 
@@ -81,6 +126,7 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	[ -n "$SCHED_PID" ] && pkill -P "$SCHED_PID" 2>/dev/null && kill "$SCHED_PID" 2>/dev/null
+	[ -n "$LG_PID" ] && kill "$LG_PID" 2>/dev/null	# timeout passes it on
 	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
 	[ -n "$AGENT_PID" ] && wait "$AGENT_PID" 2>/dev/null
 	if [ -s "$HAPROXY_PIDFILE" ]; then
@@ -135,8 +181,28 @@ $(tail -5 "$tmp/apt.log")"
 		systemctl stop haproxy 2>/dev/null
 fi
 command -v python3 >/dev/null || die "python3 not found"
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "E2E_RUNS must be a whole number >= 1, got '$RUNS'"
+for c in $CFGS; do
+	case $c in
+	agent|agent-maglev|agent-p2c|static|rr|lc|haproxy) ;;
+	*) die "E2E_CFGS: unknown configuration '$c' (agent agent-maglev agent-p2c static rr lc haproxy)" ;;
+	esac
+done
+for l in $LOADS; do
+	[[ $l =~ ^[1-9][0-9]*$ ]] || die "E2E_LOADS: '$l' is not a whole percentage"
+done
+[[ $SLO_MS =~ ^[1-9][0-9]*$ ]] || die "E2E_SLO_MS must be a whole number of ms, got '$SLO_MS'"
+[ -z "$TTFT_TARGET_MS" ] || [[ $TTFT_TARGET_MS =~ ^[1-9][0-9]*$ ]] ||
+	die "E2E_TTFT_TARGET_MS must be a whole number of ms, got '$TTFT_TARGET_MS'"
+if [ -n "$TRACE" ]; then
+	[ -r "$TRACE" ] || die "E2E_TRACE: cannot read '$TRACE'"
+	TRACE=$(realpath "$TRACE")
+	[[ $TRACE_START =~ ^[0-9]+([.][0-9]+)?$ ]] || die "E2E_TRACE_START must be seconds >= 0, got '$TRACE_START'"
+	[[ $TOKENS_SCALE =~ ^[0-9]*[.]?[0-9]+$ ]] || die "E2E_TOKENS_SCALE must be a number > 0, got '$TOKENS_SCALE'"
+fi
 mkdir -p "$out" || die "cannot create $out"
-rm -f "$out"/*.json "$out"/*.csv "$out"/*.png "$out"/*.dat 2>/dev/null
+rm -f "$out"/*.json "$out"/*.csv "$out"/*.png "$out"/*.dat "$out"/*.txt \
+	"$out"/*.yaml "$out"/*.cfg "$out"/*.conf 2>/dev/null
 
 # ---- topology ---------------------------------------------------------------
 topo_create $N && topo_peer_xdp_pass "$build/bpf/pass.bpf.o" ||
@@ -177,18 +243,21 @@ inflight() {
 }
 
 # capacity: a request is admitted at a tick and gets a token per tick,
-# OUT_TOK tokens take ~(OUT_TOK + 1) ticks (+ the prefill); a worker runs
-# BATCH at a time
-cap_of() { # I -> requests/s
-	awk -v b=$BATCH -v o=$OUT_TOK -v t="${TOKEN_MS[$1]}" -v p=$PROMPT_TOK \
-		'BEGIN { printf "%.2f", b / (((o + 1) * t + p * 0.05) / 1000) }'
+# OUT tokens take ~(OUT + 1) ticks, plus the prefill (PROMPT x 50 us, in
+# its slot); a worker runs BATCH at a time. With mean token counts this is
+# BATCH / the mean time a request holds a slot.
+# fleet_capacity PROMPT OUT: sets CAP[1..N], CAP_TOTAL, CAP_SURV (req/s)
+fleet_capacity() {
+	local i
+	CAP_TOTAL=0
+	for i in $(seq $N); do
+		CAP[i]=$(awk -v b=$BATCH -v o="$2" -v t="${TOKEN_MS[i]}" -v p="$1" -v pu=$PREFILL_US \
+			'BEGIN { printf "%.2f", b / (((o + 1) * t + p * pu / 1000) / 1000) }')
+		CAP_TOTAL=$(awk -v a=$CAP_TOTAL -v b="${CAP[i]}" 'BEGIN { printf "%.2f", a + b }')
+	done
+	CAP_SURV=$(awk -v a=$CAP_TOTAL -v b="${CAP[4]}" 'BEGIN { printf "%.2f", a - b }')
 }
-CAP_TOTAL=0
-for i in $(seq $N); do
-	CAP[i]=$(cap_of "$i")
-	CAP_TOTAL=$(awk -v a=$CAP_TOTAL -v b="${CAP[i]}" 'BEGIN { printf "%.2f", a + b }')
-done
-CAP_SURV=$(awk -v a=$CAP_TOTAL -v b="${CAP[4]}" 'BEGIN { printf "%.2f", a - b }')
+fleet_capacity $PROMPT_TOK $OUT_TOK
 
 # fleet config: yaml FILE POLICY CAPACITIES(equal|true)
 fleet_yaml() {
@@ -210,6 +279,9 @@ fleet_yaml() {
 		echo "    mode: l2dsr"
 		echo "    ring_size: 4099"
 		echo "    policy: $pol"
+		# expected-wait's own keys, only with it (older agents refuse them)
+		[ "$pol" = expected-wait ] && [ -n "$TTFT_TARGET_MS" ] &&
+			echo "    ttft_target_ms: $TTFT_TARGET_MS"
 		echo "    backends:"
 		for i in $(seq $N); do
 			c=1.0
@@ -218,6 +290,7 @@ fleet_yaml() {
 			echo "        engine: vllm"
 			echo "        url: http://$(B "$i"):$GPORT"
 			echo "        capacity: $c"
+			[ "$pol" = expected-wait ] && echo "        slots: $BATCH"
 		done
 	} >"$f"
 }
@@ -267,22 +340,135 @@ setup_lb() {
 }
 
 # ---- part 1: inference outcome ----------------------------------------------
-# run_inference LOADPCT CFG: one run; raw JSON in $out/inf-LOAD-CFG.json
+# HAProxy for part 1: TCP mode, leastconn over the gpusims; health checks
+# as close as HAProxy gets to the agent's (health_interval_ms 100,
+# fail_threshold 2): GET /health every 100 ms, down after 2 failures, up
+# after 2 successes. A connect that fails (b4 dead, not yet marked down)
+# is retried (retries 3) and, with redispatch, on another server: what an
+# operator would configure. No per-server maxconn: HAProxy would then
+# queue requests itself (a central queue), not balance connections.
+haproxy_gpu_cfg() { # FILE
+	local i
+	{
+		echo "global"
+		echo "  maxconn 8000"
+		echo "defaults"
+		echo "  mode tcp"
+		echo "  timeout connect 3s"
+		echo "  timeout client 60s"
+		echo "  timeout server 60s"
+		echo "  timeout check 1s"
+		echo "  retries 3"
+		echo "  option redispatch"
+		echo "frontend fe"
+		echo "  bind $LB4:$HAPORT"
+		echo "  default_backend be"
+		echo "backend be"
+		echo "  balance leastconn"
+		echo "  option httpchk GET /health"
+		echo "  http-check expect status 200"
+		echo "  default-server check inter 100 fall 2 rise 2"
+		for i in $(seq $N); do echo "  server b$i $(B "$i"):$GPORT"; done
+	} >"$1"
+}
+haproxy_start() { # CFG
+	ip netns exec "$(topo_ns lb)" haproxy -f "$1" -D -p "$HAPROXY_PIDFILE" >"$tmp/haproxy.log" 2>&1 || {
+		warn "haproxy: $(cat "$tmp/haproxy.log")"
+		return 1
+	}
+}
+haproxy_gone() {
+	local p
+	for p in $(cat "$HAPROXY_PIDFILE" 2>/dev/null); do
+		kill -0 "$p" 2>/dev/null && return 1
+	done
+	return 0
+}
+haproxy_stop() {
+	local p
+	[ -s "$HAPROXY_PIDFILE" ] || return 0
+	for p in $(cat "$HAPROXY_PIDFILE"); do kill "$p" 2>/dev/null; done
+	wait_for 5 haproxy_gone || for p in $(cat "$HAPROXY_PIDFILE"); do kill -9 "$p" 2>/dev/null; done
+	rm -f "$HAPROXY_PIDFILE"
+}
+haproxy_answers() { topo_exec client curl -s -o /dev/null --max-time 1 "http://$LB4:$HAPORT/health"; }
+
+# the agent's table rebuilds so far (its /metrics), "" if unreadable
+agent_rebuilds() {
+	in_lb curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" 2>/dev/null |
+		awk '/^inferlb_vip_table_rebuilds_total[{ ]/ { n += $NF; f = 1 } END { if (f) print n }'
+}
+
+# Trace mode: the mean (scaled) token counts of the rows loadgen replays at
+# a rate, hence the capacity and the rate of a load. The rows are the
+# first round(rate x E2E_SECONDS) from E2E_TRACE_START; the rate depends on
+# their means, so: start from the means of the hour from E2E_TRACE_START,
+# then rate -> rows -> means -> rate a few times (bench/e2e_report.py).
+# trace_load LOAD: sets RATE, CAP[], CAP_TOTAL, CAP_SURV, TRACE_MEANS
+trace_load() {
+	local out
+	out=$(python3 "$root/bench/e2e_report.py" trace-rate --file "$TRACE" \
+		--start "$TRACE_START" --duration "$SECONDS_RUN" --scale "$TOKENS_SCALE" \
+		--load "$1" --batch $BATCH --prefill-us $PREFILL_US \
+		--token-ms "${TOKEN_MS[*]:1}") || return 1
+	read -r RATE TRACE_P TRACE_O TRACE_ROWS <<<"$out"
+	fleet_capacity "$TRACE_P" "$TRACE_O"
+	TRACE_MEANS="$TRACE_ROWS rows, means $TRACE_P prompt + $TRACE_O output tokens"
+}
+# load_rate LOAD: sets RATE (and in trace mode the capacities)
+load_rate() {
+	if [ -n "$TRACE" ]; then
+		trace_load "$1"
+	else
+		RATE=$(awk -v c=$CAP_TOTAL -v l="$1" 'BEGIN { printf "%.2f", c * l / 100 }')
+	fi
+}
+
+# run_inference LOADPCT CFG RUN: one run; raw JSON in
+# $out/inf-LOAD-CFG-rRUN.json, a row in inference.csv, rows in phases.csv
 run_inference() {
-	local load=$1 cfg=$2 rate pol=maglev capmode=equal with_agent=0 f
-	rate=$(awk -v c=$CAP_TOTAL -v l="$load" 'BEGIN { printf "%.2f", c * l / 100 }')
+	local load=$1 cfg=$2 run=$3 pol=maglev capmode=equal with_agent=0 f
+	local url="http://$VIP4:$GPORT/v1/completions" tag=$1-$2-r$3 lg=()
 	case $cfg in
 	agent) pol=$AGENT_POLICY; capmode=true; with_agent=1 ;;
+	agent-maglev) capmode=true; with_agent=1 ;;
+	agent-p2c) pol=p2c; capmode=true; with_agent=1 ;;
 	static) ;;
 	rr) pol=rr ;;
 	lc) pol=least-conn ;;
+	haproxy) url="http://$LB4:$HAPORT/v1/completions" ;;
 	esac
-	f=$tmp/fleet-$cfg.yaml
-	fleet_yaml "$f" "$pol" "$capmode"
+	load_rate "$load" || return 1
 	restart_fleet || return 1
-	setup_lb "$f" "$with_agent" || { stop_agent; return 1; }
+	if [ "$cfg" = haproxy ]; then
+		command -v haproxy >/dev/null || { warn "no haproxy"; return 1; }
+		L vip del "$VIPG" >/dev/null 2>&1	# inferlb passes everything
+		haproxy_gpu_cfg "$tmp/haproxy-gpu.cfg"
+		cp "$tmp/haproxy-gpu.cfg" "$out/haproxy-gpu.cfg"
+		haproxy_start "$tmp/haproxy-gpu.cfg" || return 1
+		wait_for 5 haproxy_answers || { warn "HAProxy does not answer"; haproxy_stop; return 1; }
+		sleep 1	# a few health checks
+	else
+		f=$tmp/fleet-$cfg.yaml
+		fleet_yaml "$f" "$pol" "$capmode"
+		cp "$f" "$out/fleet-$cfg.yaml"
+		setup_lb "$f" "$with_agent" || { stop_agent; return 1; }
+	fi
 	local half=$((SECONDS_RUN * 1000 / 2)) threeq=$((SECONDS_RUN * 1000 * 3 / 4))
+	lg=(--url "$url" --new-conn --max-inflight 4096 --timeout 30 --connect-timeout 3
+		--seed $((6 + run)) --slo-ms "$SLO_MS" --phase healthy@0
+		--phase "degraded@$(awk -v m=$half 'BEGIN { print m / 1000 }')"
+		--phase "failed@$(awk -v m=$threeq 'BEGIN { print m / 1000 }')" --json)
+	if [ -n "$TRACE" ]; then
+		lg+=(--trace "$TRACE" --trace-rate "$RATE" --trace-start "$TRACE_START"
+			--duration "$SECONDS_RUN" --tokens-scale "$TOKENS_SCALE")
+	else
+		lg+=(--rate "$RATE" --duration "$SECONDS_RUN" --dist fixed
+			--prompt-tokens "$PROMPT_TOK" --output-tokens "$OUT_TOK")
+	fi
 	: >"$tmp/sched"
+	# the agent's table rebuilds over the arrivals (not the drain after)
+	[ "$with_agent" = 1 ] && echo "rebuilds0 $(agent_rebuilds) $(ms)" >>"$tmp/sched"
 	(	# the fault schedule of b4, relative to the load's start
 		sleep "$(awk -v m=$half 'BEGIN { print m / 1000 }')"
 		fault 4 slow factor=4
@@ -291,59 +477,72 @@ run_inference() {
 		echo "inflight_at_death $(inflight 4)" >>"$tmp/sched"
 		fault 4 die
 		echo "die $(ms)" >>"$tmp/sched"
+		[ "$with_agent" = 1 ] || exit 0
+		sleep "$(awk -v m=$((SECONDS_RUN * 1000 - threeq)) 'BEGIN { print m / 1000 }')"
+		echo "rebuilds1 $(agent_rebuilds) $(ms)" >>"$tmp/sched"
 	) &
 	SCHED_PID=$!
-	timeout $((SECONDS_RUN + 60)) ip netns exec "$(topo_ns client)" "$loadgen" \
-		--url "http://$VIP4:$GPORT/v1/completions" --rate "$rate" \
-		--duration "$SECONDS_RUN" --new-conn --dist fixed \
-		--prompt-tokens $PROMPT_TOK --output-tokens $OUT_TOK \
-		--max-inflight 4096 --timeout 30 --connect-timeout 3 --seed 7 \
-		--json >"$out/inf-$load-$cfg.json" 2>"$tmp/loadgen.err" &
+	timeout $((SECONDS_RUN + 60)) ip netns exec "$(topo_ns client)" "$loadgen" "${lg[@]}" \
+		>"$out/inf-$tag.json" 2>"$tmp/loadgen.err" &
+	LG_PID=$!
 	# in the background: a signal's trap runs at once, not after the run
-	wait $! || warn "loadgen $load% $cfg: $(tail -3 "$tmp/loadgen.err")"
+	wait $LG_PID || warn "loadgen $load% $cfg run $run: $(tail -3 "$tmp/loadgen.err")"
+	LG_PID=
 	wait "$SCHED_PID" 2>/dev/null
 	SCHED_PID=
-	L -j stats >"$out/inf-$load-$cfg.stats.json" 2>/dev/null
-	# the agent's own view (signals, weights, states, polls), raw data
-	[ "$with_agent" = 1 ] && in_lb curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics" \
-		>"$out/inf-$load-$cfg.agent-metrics.txt" 2>/dev/null
+	if [ "$with_agent" = 1 ]; then
+		# the agent's own view (signals, weights, states, polls), raw data
+		in_lb curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics" \
+			>"$out/inf-$tag.agent-metrics.txt" 2>/dev/null
+	fi
+	if [ "$cfg" = haproxy ]; then
+		haproxy_stop
+	else
+		L -j stats >"$out/inf-$tag.stats.json" 2>/dev/null
+	fi
 	stop_agent
-	python3 - "$out/inf-$load-$cfg.json" "$tmp/sched" "$cfg" "$load" \
-		>>"$out/inference.csv" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-sched = dict(l.split() for l in open(sys.argv[2]) if l.strip())
-t = d["ttft_ms"]
-o = d["outcomes"]
-err = d["requests"] - o["ok"]
-b4 = d.get("backends", {}).get("b4", {})
-print(",".join(str(x) for x in [sys.argv[4], sys.argv[3], d["requests"], o["ok"], err,
-      o["refused"], o["broken"], o["http_error"], o["timeout"], o["other"],
-      t.get("p50", 0), t.get("p90", 0), t.get("p99", 0), t.get("p99.9", 0),
-      sched.get("inflight_at_death", "?"), b4.get("requests", 0), d.get("dropped", 0),
-      d.get("refused_at_connect", o["refused"])]))
-EOF
+	python3 "$root/bench/e2e_report.py" row --json "$out/inf-$tag.json" \
+		--sched "$tmp/sched" --load "$load" --config "$cfg" --run "$run" \
+		--rate "$RATE" \
+		--csv "$out/inference.csv" --phases-csv "$out/phases.csv" ||
+		warn "no result for $load% $cfg run $run"
 }
 
-CFGS=${E2E_CFGS:-agent static rr lc}
-cfg_name() {
+cfg_legend() {
 	case $1 in
-	agent) echo "inferlb+agent" ;;
-	static) echo "static-equal" ;;
-	rr) echo "rr" ;;
-	lc) echo "least-conn" ;;
+	agent) echo "inferlb + lb-agent, policy $AGENT_POLICY$([ "$AGENT_POLICY" = expected-wait ] &&
+		echo ", slots $BATCH${TTFT_TARGET_MS:+, ttft_target_ms $TTFT_TARGET_MS}")" ;;
+	agent-maglev) echo "inferlb + lb-agent, policy maglev" ;;
+	agent-p2c) echo "inferlb + lb-agent, policy p2c" ;;
+	static) echo "inferlb, maglev, equal static weights, no agent" ;;
+	rr) echo "inferlb, round robin, no agent" ;;
+	lc) echo "inferlb, least-conn, no agent" ;;
+	haproxy) echo "HAProxy, TCP, leastconn, health checks GET /health every 100 ms" ;;
 	esac
 }
 
-ttft_chart() { # LOAD
-	local load=$1 dat=$out/ttft-$1.dat
-	awk -F, -v l="$load" '$1 == l { print $2, $11, $12, $13, $14 }' \
-		"$out/inference.csv" >"$dat"
-	[ -s "$dat" ] && command -v gnuplot >/dev/null || return 0
-	gnuplot <<EOF 2>"$tmp/gnuplot.err" || warn "gnuplot: $(cat "$tmp/gnuplot.err")"
+charts() { # LOAD: from the .dat files bench/e2e_report.py wrote
+	local load=$1 what
+	command -v gnuplot >/dev/null || return 0
+	what="fixed-size requests"
+	[ -n "$TRACE" ] && what="trace $(basename "$TRACE")"
+	[ -s "$out/goodput-$load.dat" ] && { gnuplot <<EOG 2>"$tmp/gnuplot.err" || warn "gnuplot: $(cat "$tmp/gnuplot.err")"; }
+set terminal pngcairo size 900,520
+set output "$out/goodput-$load.png"
+set title "Goodput (TTFT <= $SLO_MS ms, all arrivals) at $load% of estimated capacity, $what\nb4 degrades at 50%, dies at 75% of the run; median and min-max over $RUNS run(s)"
+set ylabel "goodput, % of arrivals"
+set yrange [0:100]
+set grid ytics
+set style data histograms
+set style histogram errorbars gap 1 lw 1
+set style fill solid 0.85 border -1
+set key off
+plot "$out/goodput-$load.dat" using 2:3:4:xtic(1)
+EOG
+	[ -s "$out/ttft-$load.dat" ] && { gnuplot <<EOG 2>"$tmp/gnuplot.err" || warn "gnuplot: $(cat "$tmp/gnuplot.err")"; }
 set terminal pngcairo size 900,520
 set output "$out/ttft-$load.png"
-set title "TTFT at $load% of estimated capacity ($CAP_TOTAL req/s), b4 degrades at 50%, dies at 75% of the run"
+set title "TTFT of the ok requests at $load% of estimated capacity, $what\nb4 degrades at 50%, dies at 75% of the run; medians over $RUNS run(s)"
 set ylabel "TTFT, ms (log)"
 set logscale y
 set grid ytics
@@ -351,58 +550,59 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set key top left
-plot "$dat" using 2:xtic(1) title "p50", "" using 3 title "p90", \
+plot "$out/ttft-$load.dat" using 2:xtic(1) title "p50", "" using 3 title "p90", \\
      "" using 4 title "p99", "" using 5 title "p99.9"
-EOF
+EOG
+	local png
+	for png in "$out/goodput-$load.png" "$out/ttft-$load.png"; do
+		[ -f "$png" ] && echo "chart: $png"
+	done
 }
 
 part1() {
-	local load cfg
-	echo "== 1. Inference outcome (4 gpusim workers, loadgen, $SECONDS_RUN s per run)"
-	printf "fleet: batch %d, %d prompt + %d output tokens per request\n" \
-		$BATCH $PROMPT_TOK $OUT_TOK
+	local load cfg run n=0 total t0
+	echo "== 1. Inference outcome (4 gpusim workers, loadgen, $SECONDS_RUN s per run, $RUNS run(s))"
+	if [ -n "$TRACE" ]; then
+		printf "fleet: batch %d; requests from the trace %s from %s s, tokens x %s\n" \
+			$BATCH "$TRACE" "$TRACE_START" "$TOKENS_SCALE"
+		echo "  (Azure LLM inference trace 2023 format; its data: CC-BY 4.0, Patel et al., Splitwise, ISCA 2024)"
+	else
+		printf "fleet: batch %d, %d prompt + %d output tokens per request\n" \
+			$BATCH $PROMPT_TOK $OUT_TOK
+	fi
 	for i in $(seq $N); do
-		printf "  b%d  %4s ms/token  capacity %6s req/s%s\n" "$i" "${TOKEN_MS[i]}" \
-			"${CAP[i]}" "$([ "$i" = 4 ] && echo "  (slow x4 at 50% of the run, dies at 75%)")"
+		printf "  b%d  %4s ms/token%s%s\n" "$i" "${TOKEN_MS[i]}" \
+			"$([ -z "$TRACE" ] && printf "  capacity %6s req/s" "${CAP[i]}")" \
+			"$([ "$i" = 4 ] && echo "  (slow x4 at 50% of the run, dies at 75%)")"
 	done
-	echo "  estimated capacity: $CAP_TOTAL req/s (all four), $CAP_SURV req/s after b4 dies"
-	echo "  capacity per worker = batch / ((output+1) x token time + prefill)"
-	echo "config,load,cfg..." >/dev/null
-	echo "load,config,requests,ok,errors,refused,broken,http_error,timeout,other,ttft_p50,ttft_p90,ttft_p99,ttft_p999,b4_inflight_at_death,b4_requests,dropped,refused_at_connect" \
-		>"$out/inference.csv"
+	[ -z "$TRACE" ] &&
+		echo "  estimated capacity: $CAP_TOTAL req/s (all four), $CAP_SURV req/s after b4 dies"
+	echo "  capacity per worker = batch / ((output+1) x token time + prompt x ${PREFILL_US} us)"
+	echo "  goodput: arrivals with TTFT <= $SLO_MS ms (failed, refused, dropped: TTFT infinite)"
 	for load in $LOADS; do
-		for cfg in $CFGS; do
-			echo "  running $load% $(cfg_name $cfg) ..." >&2
-			run_inference "$load" "$cfg" || warn "run $load% $cfg failed"
-		done
-		echo
-		echo "-- load $load% = $(awk -v c=$CAP_TOTAL -v l="$load" 'BEGIN { printf "%.1f", c * l / 100 }') req/s"
-		printf "%-14s %6s %6s %6s %7s %6s %9s %9s %9s %9s %9s\n" config requests ok errors refused broken \
-			"p50 ms" "p90 ms" "p99 ms" "p99.9 ms" "b4-inflt"
-		awk -F, -v l="$load" '$1 == l {
-			n = $2; if (n == "agent") n = "inferlb+agent"; else if (n == "static") n = "static-equal"; else if (n == "lc") n = "least-conn"
-			printf "%-14s %6d %6d %6d %7d %6d %9.1f %9.1f %9.1f %9.1f %9s\n", n, $3, $4, $5, $6, $7, $11, $12, $13, $14, $15 }' \
-			"$out/inference.csv"
-		awk -F, -v l="$load" '
-			$1 == l && $2 == "agent" { a = $13; ae = $5; ai = $15; ar = $6; ab = $7; arc = $18 }
-			$1 == l && $2 == "static" { s = $13 }
-			END {
-				if (a == "" || s == "") exit
-				r = (a > 0) ? s / a : 0
-				printf "target: p99 TTFT with the agent >= 2x lower than static equal weights: %.1fx (%s)\n", r, (r >= 2) ? "met" : "NOT met"
-				# broken, or reset before any answer, = connected to b4
-				# before it died (in the worker, or accepted by its kernel
-				# and not yet read): in flight. After its exit its port
-				# answers a SYN with a RST: refused at connect, the loss
-				# the agent should prevent. The /metrics snapshot
-				# (b4-inflt) is taken a moment before the death.
-				inflt = ab + (ar - arc)
-				lost = ae - inflt
-				printf "target: no request lost beyond those in flight on b4 when it died: agent %d failed = %d in flight (%d broken, %d reset before any answer; b4 had %s running+waiting moments before) + %d lost beyond (%d refused at connect, %d other): %s\n", ae, inflt, ab, ar - arc, ai, lost, arc, lost - arc, (lost == 0) ? "met" : "NOT met"
-			}' "$out/inference.csv"
-		ttft_chart "$load"
-		[ -f "$out/ttft-$load.png" ] && echo "chart: $out/ttft-$load.png"
+		load_rate "$load" || die "trace: no rate for $load%"
+		echo "  load $load% = $RATE req/s${TRACE:+ ($TRACE_MEANS; capacity $CAP_TOTAL req/s, $CAP_SURV after b4 dies)}"
 	done
+	echo "configurations:"
+	for cfg in $CFGS; do printf "  %-13s %s\n" "$cfg" "$(cfg_legend "$cfg")"; done
+	python3 "$root/bench/e2e_report.py" header --csv "$out/inference.csv" \
+		--phases-csv "$out/phases.csv"
+	total=$((RUNS * $(wc -w <<<"$LOADS") * $(wc -w <<<"$CFGS")))
+	for run in $(seq "$RUNS"); do
+		for load in $LOADS; do
+			for cfg in $CFGS; do
+				n=$((n + 1)); t0=$(date +%s)
+				echo "  [$n/$total] run $run, $load%, $cfg ..." >&2
+				run_inference "$load" "$cfg" "$run" || warn "run $run $load% $cfg failed"
+				echo "  [$n/$total] $(($(date +%s) - t0)) s" >&2
+			done
+		done
+	done
+	echo
+	python3 "$root/bench/e2e_report.py" tables --csv "$out/inference.csv" \
+		--phases-csv "$out/phases.csv" --loads "$LOADS" --cfgs "$CFGS" \
+		--slo-ms "$SLO_MS" --dat-dir "$out"
+	for load in $LOADS; do charts "$load"; done
 }
 
 # ---- part 2: reaction ---------------------------------------------------------
@@ -425,6 +625,7 @@ part2() {
 	local f=$tmp/fleet-react.yaml i w0 t_sat= t_w= t_last= nf prev w now end lg
 	echo
 	echo "== 2. Reaction: a worker saturated by direct requests"
+	fleet_capacity $PROMPT_TOK $OUT_TOK	# (trace mode changed it)
 	fleet_yaml "$f" "$AGENT_POLICY" true
 	restart_fleet && setup_lb "$f" 1 || { warn "part 2 setup failed"; stop_agent; return 1; }
 	# background load through the VIP (50 %), so new flows keep arriving
@@ -586,7 +787,7 @@ part3() {
 		ip netns exec "$ns_lb" haproxy -f "$cfg" -D -p "$HAPROXY_PIDFILE" >"$tmp/haproxy.log" 2>&1 ||
 			warn "haproxy: $(cat "$tmp/haproxy.log")"
 		wrk_all haproxy "http://$LB4:$HAPORT/"
-		for p in $(cat "$HAPROXY_PIDFILE" 2>/dev/null); do kill "$p" 2>/dev/null; done
+		haproxy_stop
 	else
 		warn "no haproxy: skipped"
 	fi

@@ -9,20 +9,24 @@
 #   b3      half speed  --batch 8 --token-ms 20
 #   b4      fast, then at 50% of the run 4x slower, at 75% it dies
 #
-# Run 1: lbctl attach, an l2dsr VIP and lb-agent (capacities 1, 1, 0.5, 1;
-# weights from the workers' queue and KV use, health, circuit breaking).
-# Run 2: the same workers (fresh, same fault schedule), the same VIP with
-# static equal weights (`lbctl apply -f`) and no agent.
+# Run 1: lbctl attach, an l2dsr VIP and lb-agent with its default policy
+# (capacities 1, 1, 0.5, 1; the workers' queue and KV use, health, circuit
+# breaking). Run 2: the same workers (fresh, same fault schedule), the VIP
+# with least-conn and no agent: the strongest alternative in bench/e2e.sh.
+# Run 3: the same with static equal weights (`lbctl apply -f`), no agent.
 # Each run sends an open-loop stream of requests (tools/loadgen, a new
-# connection per request) through the VIP for DEMO_SECONDS (default 60),
+# connection per request) through the VIP for DEMO_SECONDS (default 40),
 # prints a live table per backend every 2 s and the TTFT percentiles at
-# the end; then the two runs side by side. Everything the demo made
-# (namespaces, pins, processes) is removed at the end, on error and on
-# Ctrl-C.
+# the end; then the three runs side by side: goodput (the share of all
+# requests with a first token within DEMO_SLO_MS; a failed one never has
+# it), per phase (healthy, b4 degraded, b4 dead), TTFT percentiles.
+# Everything the demo made (namespaces, pins, processes) is removed at the
+# end, on error and on Ctrl-C.
 #
 # Usage: tools/demo.sh [BUILD_DIR]
-# Environment: DEMO_SECONDS (run length, 6..3600, default 60),
-#              DEMO_LOAD (offered load, % of the fleet's capacity, default 70)
+# Environment: DEMO_SECONDS (run length, 6..3600, default 40),
+#              DEMO_LOAD (offered load, % of the fleet's capacity, default 70),
+#              DEMO_SLO_MS (goodput's TTFT bound, ms, default 1000)
 set -u
 build=$(realpath "${1:-build}")
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,8 +39,9 @@ export E2E_PREFIX=demo
 # shellcheck source=tools/demo/table.sh
 . "$root/tools/demo/table.sh"
 
-DEMO_SECONDS=${DEMO_SECONDS:-60}
+DEMO_SECONDS=${DEMO_SECONDS:-40}
 DEMO_LOAD=${DEMO_LOAD:-70}
+DEMO_SLO_MS=${DEMO_SLO_MS:-1000}
 lbctl=$build/lbctl
 agent=$build/lb-agent
 gpusim=$build/tools/gpusim
@@ -95,6 +100,10 @@ if [[ ! $DEMO_LOAD =~ ^[0-9]+$ ]] || ((DEMO_LOAD < 1 || DEMO_LOAD > 200)); then
 	echo "Error: DEMO_LOAD must be a percentage in 1..200, got '$DEMO_LOAD'" >&2
 	exit 2
 fi
+if [[ ! $DEMO_SLO_MS =~ ^[0-9]+$ ]] || ((DEMO_SLO_MS < 1 || DEMO_SLO_MS > 600000)); then
+	echo "Error: DEMO_SLO_MS must be a whole number of ms in 1..600000, got '$DEMO_SLO_MS'" >&2
+	exit 2
+fi
 for f in "$lbctl" "$agent" "$gpusim" "$loadgen"; do
 	[ -x "$f" ] || { echo "Error: $f is missing; run 'make demo' (it builds first)" >&2; exit 1; }
 done
@@ -137,7 +146,8 @@ start_workers() {
 	done
 }
 
-# config FILE static|agent: the balancer's YAML (agent/config.h)
+# config FILE agent|lc|static: the balancer's YAML (agent/config.h); agent:
+# the agent's default policy, lc: least-conn, static: maglev, equal weights
 config() {
 	local i cap
 	{
@@ -155,10 +165,11 @@ config() {
 		echo "  - address: $VIP4:$PORT/tcp"
 		echo "    mode: l2dsr"
 		echo "    ring_size: 4099"
+		[ "$2" = lc ] && echo "    policy: least-conn"
 		echo "    backends:"
 		for i in 1 2 3 4; do
 			cap=${CAPACITY[i]}
-			[ "$2" = static ] && cap=1.0
+			[ "$2" = agent ] || cap=1.0
 			echo "      - address: ${BACKEND4[i]}"
 			echo "        engine: vllm"
 			echo "        url: $(worker_url "$i")"
@@ -198,6 +209,8 @@ run() {
 	ip netns exec "$(topo_ns client)" "$loadgen" --url "http://$VIP4:$PORT/v1/completions" \
 		--rate "$RATE" --duration "$DEMO_SECONDS" --new-conn --timeout 30 \
 		--prompt-tokens "$PROMPT_MEAN:2048" --output-tokens "$OUTPUT_MEAN:512" \
+		--slo-ms "$DEMO_SLO_MS" --phase healthy@0 --phase "degraded@$((DEMO_SECONDS / 2))" \
+		--phase "failed@$((DEMO_SECONDS * 3 / 4))" \
 		--seed 1 --json --progress >"$json" 2>"$log" &
 	LOADGEN_PID=$!
 	fault_schedule &
@@ -250,7 +263,7 @@ run() {
 	demo_ttft "$json"
 }
 
-# stop_run: ends run 1's processes and unloads the balancer
+# stop_run: ends a run's processes (agent, workers) and unloads the balancer
 stop_run() {
 	if [ -n "$AGENT_PID" ]; then
 		kill -TERM "$AGENT_PID" 2>/dev/null
@@ -274,9 +287,10 @@ read -r CAP_REQS RATE CAP_AFTER < <(awk -v b="$BATCH" -v p="$PROMPT_MEAN" \
 		printf "%.1f %d %.0f\n", all, rate, 100 * rate / (all - c(t4))
 	}')
 
-echo "inferlb demo: four simulated GPU workers behind one VIP, twice:"
-echo "  run 1  inferlb + lb-agent (weights from capacity, queue and KV use, health)"
-echo "  run 2  the same VIP with static equal weights and no agent"
+echo "inferlb demo: four simulated GPU workers behind one VIP, three times:"
+echo "  run 1  inferlb + lb-agent (steering from capacity, queue and KV use, health)"
+echo "  run 2  the same VIP with least-conn and no agent (the strongest alternative)"
+echo "  run 3  the same VIP with static equal weights and no agent"
 echo "each run ${DEMO_SECONDS} s (DEMO_SECONDS); Ctrl-C stops and cleans up at any time"
 
 step "building the network: client, balancer, 4 workers (namespaces)"
@@ -308,20 +322,28 @@ echo "  l2dsr VIP $VIP4:$PORT/tcp; agent polls /metrics every 100 ms, /health ev
 L show | sed -n '/^vip/,$p' | sed 's/^/  /'
 run agent "run 1 (inferlb + lb-agent)"
 
-# ---- run 2: static equal weights ---------------------------------------------
-step "tearing down run 1: lb-agent, workers, balancer"
-stop_run
-echo "  done; starting fresh workers (same speeds, same fault schedule)"
-start_workers
-step "lbctl attach $TOPO_DEV; lbctl apply -f with equal capacities (static weights, no agent)"
-L attach "$TOPO_DEV" >"$tmp/attach.log" 2>&1 || fail "lbctl attach $TOPO_DEV" "$tmp/attach.log"
-config "$tmp/static.yaml" static
-L apply -f "$tmp/static.yaml" >"$tmp/apply.log" 2>&1 || fail "lbctl apply -f static.yaml" "$tmp/apply.log"
-sed 's/^/  /' "$tmp/apply.log"
-L show | sed -n '/^vip/,$p' | sed 's/^/  /'
-run static "run 2 (static equal weights)"
+# ---- runs 2 and 3: no agent, least-conn and static equal weights --------------
+# run_noagent TAG TITLE WHAT: fresh workers, the VIP as config TAG, no agent
+run_noagent() {
+	step "tearing down the previous run: agent, workers, balancer"
+	stop_run
+	echo "  done; starting fresh workers (same speeds, same fault schedule)"
+	start_workers
+	step "lbctl attach $TOPO_DEV; lbctl apply -f: $3 (no agent)"
+	L attach "$TOPO_DEV" >"$tmp/attach.log" 2>&1 || fail "lbctl attach $TOPO_DEV" "$tmp/attach.log"
+	config "$tmp/$1.yaml" "$1"
+	L apply -f "$tmp/$1.yaml" >"$tmp/apply.log" 2>&1 || fail "lbctl apply -f $1.yaml" "$tmp/apply.log"
+	sed 's/^/  /' "$tmp/apply.log"
+	L show | sed -n '/^vip/,$p' | sed 's/^/  /'
+	run "$1" "$2"
+}
+run_noagent lc "run 2 (least-conn, no agent)" "least-conn, equal capacities"
+run_noagent static "run 3 (static equal weights)" "maglev, equal capacities (static weights)"
 
 # ---- summary ---------------------------------------------------------------
 step "summary: $RATE requests/s for ${DEMO_SECONDS} s, b4 degrades at 50% and dies at 75%"
-demo_summary "$tmp/agent.json" "inferlb + lb-agent" "$tmp/static.json" "static equal weights" "$NAMES"
-echo "  (TTFT = time to first token; percentiles over the ok requests)"
+demo_summary "$NAMES" "$tmp/agent.json" "inferlb + lb-agent" "$tmp/lc.json" "least-conn" \
+	"$tmp/static.json" "static equal weights"
+echo "  (TTFT = time to first token; goodput = requests with TTFT <= $DEMO_SLO_MS ms, of all started"
+echo "   or dropped; 'TTFT p99 all' counts a failed request as never answered (inf); the other"
+echo "   TTFT and latency rows are over the ok requests)"

@@ -2,8 +2,9 @@
 # shellcheck shell=bash
 #
 # table.sh - sourced by tools/demo.sh: the live per-backend table and the
-# final side-by-side summary, from `lbctl show -j`, `lbctl stats -j`, the
-# workers' /metrics (vLLM format) and loadgen --json reports. Needs jq.
+# final side-by-side summary (goodput, TTFT), from `lbctl show -j`,
+# `lbctl stats -j`, the workers' /metrics (vLLM format) and loadgen --json
+# reports. Needs jq.
 
 # demo_table_header: the column titles of demo_table_rows.
 demo_table_header() {
@@ -65,37 +66,49 @@ demo_table_rows() {
 	done
 }
 
-# demo_ttft JSON: one line of TTFT percentiles from a loadgen --json report.
+# demo_ttft JSON: TTFT percentiles and goodput from a loadgen --json report.
 demo_ttft() {
-	jq -r 'def f1: if . == null then "-" else (. * 10 | round / 10 | tostring) end;
-		"  TTFT ms over \(.ttft_ms.n) ok requests:  p50 \(.ttft_ms.p50 | f1)  p90 \(.ttft_ms.p90 | f1)  p99 \(.ttft_ms.p99 | f1)  p99.9 \(.ttft_ms["p99.9"] | f1)  (max \(.ttft_ms.max | f1))\n  outcomes: \(.outcomes | to_entries | map("\(.key) \(.value)") | join(", "))"' "$1"
+	jq -r 'def f1: if . == null then "-" elif type == "string" then . else (. * 10 | round / 10 | tostring) end;
+		"  TTFT ms over \(.ttft_ms.n) ok requests:  p50 \(.ttft_ms.p50 | f1)  p90 \(.ttft_ms.p90 | f1)  p99 \(.ttft_ms.p99 | f1)  p99.9 \(.ttft_ms["p99.9"] | f1)  (max \(.ttft_ms.max | f1))\n  goodput (TTFT <= \(.slo_ms) ms): \(if .goodput == null then "-" else (.goodput * 1000 | round / 10 | tostring) + "%" end) of \(.ttft_all_ms.n // .requests) requests;  TTFT p99 over all of them \(.ttft_all_ms.p99 | f1) ms\n  outcomes: \(.outcomes | to_entries | map("\(.key) \(.value)") | join(", "))"' "$1"
 }
 
-# demo_summary JSON_A TITLE_A JSON_B TITLE_B NAMES: two loadgen reports side by side.
+# demo_summary NAMES JSON TITLE [JSON TITLE]...: loadgen reports side by side.
 demo_summary() {
-	local a=$1 ta=$2 b=$3 tb=$4 names=$5
-	jq -n -r --slurpfile A "$a" --slurpfile B "$b" \
-		--arg ta "$ta" --arg tb "$tb" --arg names "$names" '
-		def f1: if . == null then "-" else (. * 10 | round / 10 | tostring) end;
-		def f0: if . == null then "-" else (. | round | tostring) end;
+	local names=$1 titles="" files=()
+	shift
+	while [ $# -ge 2 ]; do
+		files+=("$1")
+		titles="$titles${titles:+|}$2"
+		shift 2
+	done
+	jq -s -r --arg titles "$titles" --arg names "$names" '
+		def f1: if . == null then "-" elif type == "string" then . else (. * 10 | round / 10 | tostring) end;
+		def f0: if . == null then "-" elif type == "string" then . else (. | round | tostring) end;
+		def pct: if . == null then "-" else (. * 1000 | round / 10 | tostring) + "%" end;
 		def errs: (.outcomes | to_entries | map(select(.key != "ok" and .key != "refused" and .key != "cancelled")) | map(.value) | add) // 0;
 		def share($b): (.backends[$b].requests // 0) as $n
 			| (.requests // 0) as $t
 			| if $t > 0 then "\($n) (\($n * 1000 / $t | round / 10)%)" else "-" end;
-		def row($l; $x; $y): "  \($l | . + (" " * (26 - length)))\($x | tostring | . + (" " * (24 - length)))\($y | tostring)";
-		$A[0] as $a | $B[0] as $b |
-		row(""; $ta; $tb),
-		row("requests started"; $a.requests; $b.requests),
-		row("  ok"; $a.outcomes.ok; $b.outcomes.ok),
-		row("  errors (http/broken/..)"; $a | errs; $b | errs),
-		row("  refused (connect/RST)"; $a.outcomes.refused; $b.outcomes.refused),
-		row("TTFT p50 ms"; $a.ttft_ms.p50 | f0; $b.ttft_ms.p50 | f0),
-		row("TTFT p90 ms"; $a.ttft_ms.p90 | f0; $b.ttft_ms.p90 | f0),
-		row("TTFT p99 ms"; $a.ttft_ms.p99 | f0; $b.ttft_ms.p99 | f0),
-		row("latency p50 ms"; $a.latency_ms.p50 | f0; $b.latency_ms.p50 | f0),
-		row("latency p99 ms"; $a.latency_ms.p99 | f0; $b.latency_ms.p99 | f0),
-		row("output tokens/s"; $a.output_tokens_per_s | f1; $b.output_tokens_per_s | f1),
+		def pad($n): tostring | . + (" " * ($n - length));
+		def row($l; $xs): "  \($l | pad(28))" + ($xs | map(pad(24)) | join("")) | sub(" +$"; "");
+		. as $r |
+		row(""; $titles | split("|")),
+		row("requests (all arrivals)"; $r | map(.ttft_all_ms.n // .requests)),
+		row("  ok"; $r | map(.outcomes.ok)),
+		row("  errors (http/broken/..)"; $r | map(errs)),
+		row("  refused (connect/RST)"; $r | map(.outcomes.refused)),
+		row("goodput (TTFT <= \($r[0].slo_ms // "?") ms)"; $r | map(.goodput | pct)),
+		(($r[0].phases // []) | to_entries[] | .key as $i | .value as $p |
+			row("  \($p.name) (\(if $p.end_s == null then "from \($p.start_s | f0)" else "\($p.start_s | f0)-\($p.end_s | f0)" end) s)";
+				$r | map(.phases[$i].goodput | pct))),
+		row("TTFT p99 all ms"; $r | map(.ttft_all_ms.p99 | f0)),
+		row("TTFT p50 ms"; $r | map(.ttft_ms.p50 | f0)),
+		row("TTFT p90 ms"; $r | map(.ttft_ms.p90 | f0)),
+		row("TTFT p99 ms"; $r | map(.ttft_ms.p99 | f0)),
+		row("latency p50 ms"; $r | map(.latency_ms.p50 | f0)),
+		row("latency p99 ms"; $r | map(.latency_ms.p99 | f0)),
+		row("output tokens/s"; $r | map(.output_tokens_per_s | f1)),
 		"  requests per backend:",
 		($names | split(" ")[] | split(":") as $p |
-			row("  " + ($p[1] | gsub("_"; " ")); $a | share($p[0]); $b | share($p[0])))'
+			row("  " + ($p[1] | gsub("_"; " ")); $r | map(share($p[0]))))' "${files[@]}"
 }
