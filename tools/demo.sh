@@ -147,7 +147,10 @@ start_workers() {
 }
 
 # config FILE agent|lc|static: the balancer's YAML (agent/config.h); agent:
-# the agent's default policy, lc: least-conn, static: maglev, equal weights
+# the agent's default policy (expected-wait) with each worker's batch slots
+# and a TTFT target of 80 % of the SLO (the queueing budget: the rest is
+# for prefill and the first token), lc: least-conn, static: maglev, equal
+# weights (named: a VIP of polled backends defaults to expected-wait)
 config() {
 	local i cap
 	{
@@ -165,7 +168,11 @@ config() {
 		echo "  - address: $VIP4:$PORT/tcp"
 		echo "    mode: l2dsr"
 		echo "    ring_size: 4099"
-		[ "$2" = lc ] && echo "    policy: least-conn"
+		case $2 in
+		lc) echo "    policy: least-conn" ;;
+		static) echo "    policy: maglev" ;;
+		agent) echo "    ttft_target_ms: $((DEMO_SLO_MS * 8 / 10))" ;;
+		esac
 		echo "    backends:"
 		for i in 1 2 3 4; do
 			cap=${CAPACITY[i]}
@@ -174,6 +181,7 @@ config() {
 			echo "        engine: vllm"
 			echo "        url: $(worker_url "$i")"
 			echo "        capacity: $cap"
+			[ "$2" = agent ] && echo "        slots: $BATCH"
 		done
 	} >"$1"
 }
