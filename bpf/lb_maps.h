@@ -19,7 +19,8 @@ struct {
 	__type(value, struct lb_meta);
 } lb_meta SEC(".maps");
 
-/* Runtime settings: hash seed, MTU, outer source addresses of IPIP. */
+/* Runtime settings: hash seed, MTU, outer source addresses of IPIP, and
+ * the coarse clock lb-agent advances (tick), under the pin-dir lock. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -186,9 +187,11 @@ struct {
 	__type(value, struct lb_vip_backends);
 } lb_vip_backends SEC(".maps");
 
-/* Backend id -> open flows and p2c score (shared, atomic adds). Mapped
- * into userspace, which writes single fields (score, a recounted open)
- * without overwriting the datapath's concurrent updates of the others. */
+/* Backend id -> open flows, p2c score and expected-wait's inputs (shared,
+ * atomic adds). Mapped into userspace: lb-agent writes single fields
+ * (score, slots, slot wait, the worker's own load; a correction to open
+ * from its recount) without overwriting the datapath's concurrent updates
+ * of the others (open, sent). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
