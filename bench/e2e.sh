@@ -38,7 +38,8 @@
 #     GeneratedTokens, e.g. /work/shared/data/azure-llm-2023-conv.csv: the
 #     Azure LLM inference trace 2023, CC-BY 4.0, Patel et al., "Splitwise",
 #     ISCA 2024): E2E_SECONDS of the trace's arrivals from E2E_TRACE_START
-#     s on, time-scaled to the load's rate, token counts x E2E_TOKENS_SCALE
+#     s on (run r: E2E_TRACE_STEP x (r - 1) s later, a different stretch
+#     of the trace per run), time-scaled to the load's rate, token counts x E2E_TOKENS_SCALE
 #     (default 0.25: the hour's mean of ~1150 prompt + ~210 output tokens
 #     becomes ~290 + ~53, a fleet capacity of ~45-50 requests/s, a rate
 #     this machine's 2 CPUs can drive). The capacity is estimated from the
@@ -65,7 +66,8 @@
 # 80 % of E2E_SLO_MS; empty: not written), E2E_SLO_MS (goodput's TTFT
 # bound, default 1000),
 # E2E_TRACE (trace file; default unset: fixed-size requests),
-# E2E_TRACE_START (seconds into the trace, default 0), E2E_TOKENS_SCALE
+# E2E_TRACE_START (seconds into the trace, default 0), E2E_TRACE_STEP (run
+# r starts (r - 1) x this later, default 600 s), E2E_TOKENS_SCALE
 # (default 0.25), E2E_RUNNING_SAT (the agent's running_sat, default its
 # own), E2E_WRK_SECONDS (default 8), E2E_TW_REUSE (part 3: tcp_tw_reuse in
 # the client, default 1), E2E_PARTS (default "1 2 3").
@@ -102,6 +104,9 @@ SLO_MS=${E2E_SLO_MS:-1000}
 TTFT_TARGET_MS=${E2E_TTFT_TARGET_MS-auto}
 TRACE=${E2E_TRACE-}			# "" = fixed-size requests
 TRACE_START=${E2E_TRACE_START:-0}
+# run r replays the window from TRACE_START + (r - 1) x TRACE_STEP, so
+# the runs see different stretches of the trace, not one replayed thrice
+TRACE_STEP=${E2E_TRACE_STEP:-600}
 TOKENS_SCALE=${E2E_TOKENS_SCALE:-0.25}
 RUNNING_SAT=${E2E_RUNNING_SAT-}	# the agent's running_sat ("" = its default)
 GPORT=8000		# gpusim
@@ -204,6 +209,7 @@ if [ -n "$TRACE" ]; then
 	[ -r "$TRACE" ] || die "E2E_TRACE: cannot read '$TRACE'"
 	TRACE=$(realpath "$TRACE")
 	[[ $TRACE_START =~ ^[0-9]+([.][0-9]+)?$ ]] || die "E2E_TRACE_START must be seconds >= 0, got '$TRACE_START'"
+	[[ $TRACE_STEP =~ ^[0-9]+([.][0-9]+)?$ ]] || die "E2E_TRACE_STEP must be seconds >= 0, got '$TRACE_STEP'"
 	[[ $TOKENS_SCALE =~ ^[0-9]*[.]?[0-9]+$ ]] || die "E2E_TOKENS_SCALE must be a number > 0, got '$TOKENS_SCALE'"
 fi
 mkdir -p "$out" || die "cannot create $out"
@@ -410,21 +416,24 @@ agent_rebuilds() {
 # first round(rate x E2E_SECONDS) from E2E_TRACE_START; the rate depends on
 # their means, so: start from the means of the hour from E2E_TRACE_START,
 # then rate -> rows -> means -> rate a few times (bench/e2e_report.py).
-# trace_load LOAD: sets RATE, CAP[], CAP_TOTAL, CAP_SURV, TRACE_MEANS
+# trace_start RUN: where run RUN's window starts, seconds into the trace
+trace_start() { awk -v s="$TRACE_START" -v d="$TRACE_STEP" -v r="$1" 'BEGIN { print s + (r - 1) * d }'; }
+# trace_load LOAD [RUN]: sets RATE, CAP[], CAP_TOTAL, CAP_SURV, TRACE_MEANS
+# for run RUN's window (default 1)
 trace_load() {
 	local out
 	out=$(python3 "$root/bench/e2e_report.py" trace-rate --file "$TRACE" \
-		--start "$TRACE_START" --duration "$SECONDS_RUN" --scale "$TOKENS_SCALE" \
+		--start "$(trace_start "${2:-1}")" --duration "$SECONDS_RUN" --scale "$TOKENS_SCALE" \
 		--load "$1" --batch $BATCH --prefill-us $PREFILL_US \
 		--token-ms "${TOKEN_MS[*]:1}") || return 1
 	read -r RATE TRACE_P TRACE_O TRACE_ROWS <<<"$out"
 	fleet_capacity "$TRACE_P" "$TRACE_O"
 	TRACE_MEANS="$TRACE_ROWS rows, means $TRACE_P prompt + $TRACE_O output tokens"
 }
-# load_rate LOAD: sets RATE (and in trace mode the capacities)
+# load_rate LOAD [RUN]: sets RATE (and in trace mode the capacities)
 load_rate() {
 	if [ -n "$TRACE" ]; then
-		trace_load "$1"
+		trace_load "$1" "${2:-1}"
 	else
 		RATE=$(awk -v c=$CAP_TOTAL -v l="$1" 'BEGIN { printf "%.2f", c * l / 100 }')
 	fi
@@ -444,7 +453,7 @@ run_inference() {
 	lc) pol=least-conn ;;
 	haproxy) url="http://$LB4:$HAPORT/v1/completions" ;;
 	esac
-	load_rate "$load" || return 1
+	load_rate "$load" "$run" || return 1
 	restart_fleet || return 1
 	if [ "$cfg" = haproxy ]; then
 		command -v haproxy >/dev/null || { warn "no haproxy"; return 1; }
@@ -466,7 +475,7 @@ run_inference() {
 		--phase "degraded@$(awk -v m=$half 'BEGIN { print m / 1000 }')"
 		--phase "failed@$(awk -v m=$threeq 'BEGIN { print m / 1000 }')" --json)
 	if [ -n "$TRACE" ]; then
-		lg+=(--trace "$TRACE" --trace-rate "$RATE" --trace-start "$TRACE_START"
+		lg+=(--trace "$TRACE" --trace-rate "$RATE" --trace-start "$(trace_start "$run")"
 			--duration "$SECONDS_RUN" --tokens-scale "$TOKENS_SCALE")
 	else
 		lg+=(--rate "$RATE" --duration "$SECONDS_RUN" --dist fixed
@@ -569,8 +578,8 @@ part1() {
 	local load cfg run n=0 total t0
 	echo "== 1. Inference outcome (4 gpusim workers, loadgen, $SECONDS_RUN s per run, $RUNS run(s))"
 	if [ -n "$TRACE" ]; then
-		printf "fleet: batch %d; requests from the trace %s from %s s, tokens x %s\n" \
-			$BATCH "$TRACE" "$TRACE_START" "$TOKENS_SCALE"
+		printf "fleet: batch %d; requests from the trace %s, run r from %s + (r - 1) x %s s, tokens x %s\n" \
+			$BATCH "$TRACE" "$TRACE_START" "$TRACE_STEP" "$TOKENS_SCALE"
 		echo "  (Azure LLM inference trace 2023 format; its data: CC-BY 4.0, Patel et al., Splitwise, ISCA 2024)"
 	else
 		printf "fleet: batch %d, %d prompt + %d output tokens per request\n" \
@@ -587,7 +596,7 @@ part1() {
 	echo "  goodput: arrivals with TTFT <= $SLO_MS ms (failed, refused, dropped: TTFT infinite)"
 	for load in $LOADS; do
 		load_rate "$load" || die "trace: no rate for $load%"
-		echo "  load $load% = $RATE req/s${TRACE:+ ($TRACE_MEANS; capacity $CAP_TOTAL req/s, $CAP_SURV after b4 dies)}"
+		echo "  load $load% = $RATE req/s${TRACE:+ (the window of run 1: $TRACE_MEANS; capacity $CAP_TOTAL req/s, $CAP_SURV after b4 dies)}"
 	done
 	echo "configurations:"
 	for cfg in $CFGS; do printf "  %-13s %s\n" "$cfg" "$(cfg_legend "$cfg")"; done
