@@ -928,7 +928,7 @@ static __u32 engine_load_of(const struct lb_signals *s)
 	double n = (s->has_running && s->running > 0 ? s->running : 0) +
 		   (s->has_waiting && s->waiting > 0 ? s->waiting : 0);
 
-	return n >= 4e9 ? 4000000000u : (__u32)lrint(n);
+	return n >= LB_ENGINE_LOAD_MAX ? LB_ENGINE_LOAD_MAX : (__u32)lrint(n);
 }
 
 /*

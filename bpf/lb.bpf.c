@@ -251,11 +251,12 @@ struct lb_least {
  * or, when larger, what the worker last said it runs and queues plus the
  * flows sent since (engine_load + sent, while fresh): load that reaches
  * it past this balancer. slots and slot_wait_ns are what the agent
- * measured of each worker. A backend
- * without a slot_wait_ns yet (no agent, or no measurement) makes the
- * whole choice least-conn: waits cannot be compared with guesses.
- * Ties go to the first listed. Products stay below 2^64: open is bounded
- * by the flow tables and slot_wait_ns by LB_SLOT_WAIT_MAX_NS.
+ * measured of each worker. A backend without a slot_wait_ns yet (no
+ * agent, or no measurement) makes the whole choice least-conn: waits
+ * cannot be compared with guesses. Ties go to the first listed. Products
+ * stay below 2^64: open is bounded by the flow tables, engine_load by
+ * LB_ENGINE_LOAD_MAX (sent by the flows of one poll interval) and
+ * slot_wait_ns by LB_SLOT_WAIT_MAX_NS.
  */
 static __always_inline void lb_least_load(const struct lb_vip_backends *l,
 					  int ewait, __u64 now, struct lb_least *out)

@@ -420,6 +420,7 @@ struct lb_be_load {
 };
 _Static_assert(sizeof(struct lb_be_load) == 48, "lb_be_load ABI");
 #define LB_ENGINE_LOAD_TTL_NS 1000000000ull
+#define LB_ENGINE_LOAD_MAX (1u << 20)	/* the agent clamps engine_load */
 /* The open flows an lb_be_load entry says, as every reader counts them. */
 static inline __u64 lb_load_open(const struct lb_be_load *ld)
 {
@@ -428,7 +429,8 @@ static inline __u64 lb_load_open(const struct lb_be_load *ld)
 	return (__s64)open < 0 ? 0 : open;
 }
 /* Bounds on what the agent publishes, so that (open + 1) x slot_wait_ns
- * stays far from 2^64 for any flow count the tables can hold. */
+ * stays far from 2^64 for any flow count the tables can hold (and for
+ * engine_load, bounded by LB_ENGINE_LOAD_MAX). */
 #define LB_SLOT_WAIT_MAX_NS 600000000000ull /* 10 minutes */
 #define LB_SLOTS_MAX 65535u
 /* lb_settings.tick: one tick is this many ms of lb-agent's clock. */
