@@ -296,7 +296,7 @@ read -r CAP_REQS RATE CAP_AFTER < <(awk -v b="$BATCH" -v p="$PROMPT_MEAN" \
 	}')
 
 echo "inferlb demo: four simulated GPU workers behind one VIP, three times:"
-echo "  run 1  inferlb + lb-agent (steering from capacity, queue and KV use, health)"
+echo "  run 1  inferlb + lb-agent (expected-wait: open flows, batch slots, measured speed; health; TTFT target)"
 echo "  run 2  the same VIP with least-conn and no agent (the strongest alternative)"
 echo "  run 3  the same VIP with static equal weights and no agent"
 echo "each run ${DEMO_SECONDS} s (DEMO_SECONDS); Ctrl-C stops and cleans up at any time"
