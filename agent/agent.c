@@ -540,17 +540,39 @@ static void bad_metrics(struct lb_agent_backend *b, enum lb_bad_metrics why,
 	      lb_bad_metrics_name(why), perr->msg);
 }
 
-/* A good scrape's counters: the backend's decode speed and its VIP's
- * output length (speed.h). */
-static void feed_speed(const struct lb_agent *a, struct lb_agent_backend *b,
-		       const struct lb_signals *sig)
+/* Requests a worker says it runs and queues beyond open, this balancer's
+ * open flows to it, for lb_be_load.engine_load. */
+static __u32 beyond_of(const struct lb_signals *s, __u64 open)
 {
+	double n = (s->has_running && s->running > 0 ? s->running : 0) +
+		   (s->has_waiting && s->waiting > 0 ? s->waiting : 0) - (double)open;
+
+	if (!(n > 0))
+		return 0;
+	return n >= LB_ENGINE_LOAD_MAX ? LB_ENGINE_LOAD_MAX : (__u32)lrint(n);
+}
+
+/* What a good scrape says beyond the gauges: the backend's decode speed
+ * and its VIP's output length (speed.h), and the requests it serves that
+ * did not come through this balancer — its own count less the open flows
+ * the datapath counts for it now, when the answer arrived. */
+static void note_scrape(struct lb_agent *a, struct lb_agent_backend *b,
+			const struct lb_signals *sig)
+{
+	struct lb_be_load *ld = lb_dp_load_map(&a->dp, NULL, 0);
+	uint64_t now = lb_agent_now_ms();
 	double dgen, ddone;
 
-	lb_speed_feed(&b->speed, sig, lb_agent_now_ms(),
+	lb_speed_feed(&b->speed, sig, now,
 		      lb_engine_tokens_per_step(lb_agent_backend_conf(b->conf)->engine),
 		      a->conf.policy.speed_ewma, &dgen, &ddone);
 	lb_outlen_add(&b->vip->outlen, dgen, ddone);
+	if (ld) {
+		__u64 open = __atomic_load_n(&ld[b->id].open, __ATOMIC_RELAXED);
+
+		b->beyond = beyond_of(sig, (__s64)open < 0 ? 0 : open);
+		b->beyond_at_ms = now;
+	}
 }
 
 /* Folds answer f of probe p into its backend's round. Returns true when
@@ -581,7 +603,7 @@ static bool take_answer(struct lb_agent_backend *b, const struct lb_probe *p,
 		b->bad_logged = LB_BAD_METRICS_NONE;
 		b->sig = sig;
 		b->round_sig = true;
-		feed_speed(p->agent, b, &sig);
+		note_scrape(p->agent, b, &sig);
 		return true;
 	case LB_PROBE_DCGM:
 		if (lb_dcgm_xid_errors(f->body, f->len, &xid, &perr) < 0)
@@ -922,21 +944,12 @@ static void vip_slot_waits(const struct lb_agent *a, struct lb_agent_vip *v)
 		v->be[i]->slot_wait_ns = wait[i];
 }
 
-/* Requests a worker said it runs and queues, for lb_be_load.engine_load. */
-static __u32 engine_load_of(const struct lb_signals *s)
-{
-	double n = (s->has_running && s->running > 0 ? s->running : 0) +
-		   (s->has_waiting && s->waiting > 0 ? s->waiting : 0);
-
-	return n >= LB_ENGINE_LOAD_MAX ? LB_ENGINE_LOAD_MAX : (__u32)lrint(n);
-}
-
 /*
  * What the datapath's load-aware policies read of every backend, written
  * field by field into the mapped lb_be_load: p2c's score
  * (lb_policy_p2c_score) with the flows-sent count the datapath adds to it
- * reset, and expected-wait's slots, slot wait and the worker's own count
- * of its requests.
+ * reset, and expected-wait's slots, slot wait and the requests the
+ * worker serves beyond this balancer's flows.
  */
 static void publish_load(struct lb_agent *a)
 {
@@ -955,13 +968,13 @@ static void publish_load(struct lb_agent *a)
 		__atomic_store_n(&ld[b->id].slots, b->slots, __ATOMIC_RELAXED);
 		__atomic_store_n(&ld[b->id].slot_wait_ns, b->slot_wait_ns,
 				 __ATOMIC_RELAXED);
-		/* the worker's own count, stamped with its scrape's time: the
-		 * datapath stops using it LB_ENGINE_LOAD_TTL_NS later */
-		if (b->pol.has_sig) {
-			__atomic_store_n(&ld[b->id].engine_load, engine_load_of(&b->sig),
+		/* stamped with its scrape's time: the datapath stops using
+		 * it LB_ENGINE_LOAD_TTL_NS later */
+		if (b->beyond_at_ms) {
+			__atomic_store_n(&ld[b->id].engine_load, b->beyond,
 					 __ATOMIC_RELAXED);
 			__atomic_store_n(&ld[b->id].engine_load_ns,
-					 b->pol.sig_at * 1000000ull, __ATOMIC_RELAXED);
+					 b->beyond_at_ms * 1000000ull, __ATOMIC_RELAXED);
 		}
 	}
 }

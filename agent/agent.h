@@ -66,6 +66,10 @@ struct lb_agent_backend {
 	/* expected-wait inputs as last published in lb_be_load */
 	__u32 slots;
 	__u64 slot_wait_ns;
+	/* requests the worker serves beyond our open flows to it, at the
+	 * last good scrape (ms; 0: none yet) */
+	__u32 beyond;
+	uint64_t beyond_at_ms;
 	double xid;			/* last DCGM XID (0 = none) */
 	uint64_t polls;			/* completed poll rounds */
 	uint64_t early_polls;		/* started on an idle connection's close */

@@ -248,14 +248,13 @@ struct lb_least {
  *                  (load + 1 - slots)+ x slot_wait_ns, ties (every slot
  *                  free) by load x slot_wait_ns: the faster worker.
  * load is the open count, exact and without lag (this datapath's own),
- * or, when larger, what the worker last said it runs and queues plus the
- * flows sent since (engine_load + sent, while fresh): load that reaches
- * it past this balancer. slots and slot_wait_ns are what the agent
+ * plus, while fresh, what the worker last said it runs and queues beyond
+ * those (engine_load): load that reaches it past this balancer. slots and slot_wait_ns are what the agent
  * measured of each worker. A backend without a slot_wait_ns yet (no
  * agent, or no measurement) makes the whole choice least-conn: waits
  * cannot be compared with guesses. Ties go to the first listed. Products
  * stay below 2^64: open is bounded by the flow tables, engine_load by
- * LB_ENGINE_LOAD_MAX (sent by the flows of one poll interval) and
+ * LB_ENGINE_LOAD_MAX and
  * slot_wait_ns by LB_SLOT_WAIT_MAX_NS.
  */
 static __always_inline void lb_least_load(const struct lb_vip_backends *l,
@@ -294,9 +293,8 @@ static __always_inline void lb_least_load(const struct lb_vip_backends *l,
 			continue;
 		}
 		slots = ld->slots;
-		if (ld->engine_load_ns + LB_ENGINE_LOAD_TTL_NS >= now &&
-		    ld->engine_load + ld->sent > open)
-			open = ld->engine_load + ld->sent;
+		if (ld->engine_load_ns + LB_ENGINE_LOAD_TTL_NS >= now)
+			open += ld->engine_load;
 		wait = open + 1 > slots ? (open + 1 - slots) * u : 0;
 		tie = open * u;
 		if (!best_ew || wait < best_wait ||
@@ -642,7 +640,7 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 }
 
 /* Adds d to the open flows of backend id (shared by every CPU), and a
- * sent flow when the VIP's policy reads that count (p2c, expected-wait). */
+ * sent flow to its p2c count when the VIP's policy reads it. */
 static __always_inline void lb_open_add(__u32 id, __s64 d, int count_sent)
 {
 	struct lb_be_load *ld = bpf_map_lookup_elem(&lb_be_load, &id);
@@ -683,7 +681,7 @@ static __always_inline void lb_record(void *flows, const void *fk,
 		lb_global_inc(offsetof(struct lb_global_stats, flow_insert_fail));
 		return;
 	}
-	lb_open_add(be_id, 1, policy == LB_POL_P2C || policy == LB_POL_EXPECTED_WAIT);
+	lb_open_add(be_id, 1, policy == LB_POL_P2C);
 	if (old && !(old->flags & LB_FLOW_F_CLOSED)) {
 		__u32 oid = old->backend_id;
 		struct lb_backend *ob = bpf_map_lookup_elem(&lb_backends, &oid);

@@ -401,19 +401,18 @@ struct lb_be_load {
 	 * for a moment, and readers count that as 0. */
 	__u64 open;
 	__u64 score;     /* p2c load score published by the agent */
-	/* new flows since the agent published score and engine_load (p2c
-	 * and expected-wait count them) */
-	__u64 sent;
+	__u64 sent;      /* new flows since the agent published score */
 	/* expected-wait, published by the agent (0 = unknown): the batch
 	 * slots the worker runs at once, and the time one queued request
 	 * waits for a slot to free (mean service time / slots, ns). */
 	__u32 slots;
-	/* requests the worker itself said it runs and queues (running +
-	 * waiting) at engine_load_ns (CLOCK_MONOTONIC, bpf_ktime_get_ns's
-	 * clock): they include what reaches it past this balancer (other
-	 * balancer hosts, direct clients). Ignored once older than
-	 * LB_ENGINE_LOAD_TTL_NS, so a stopped agent leaves the exact
-	 * open counts in charge. */
+	/* requests the worker runs and queues beyond this balancer's open
+	 * flows: its own count (running + waiting) less the open count when
+	 * the agent read it, at engine_load_ns (CLOCK_MONOTONIC,
+	 * bpf_ktime_get_ns's clock): what reaches it past this balancer
+	 * (other balancer hosts, direct clients). Ignored once older than
+	 * LB_ENGINE_LOAD_TTL_NS, so a stopped agent leaves the exact open
+	 * counts in charge. */
 	__u32 engine_load;
 	__u64 slot_wait_ns;
 	__u64 engine_load_ns;

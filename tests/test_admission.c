@@ -1282,15 +1282,14 @@ static void wait_put(struct fx *f, __u32 id, __u64 open, __u32 slots, __u64 wait
 	assert_int_equal(bpf_map_update_elem(FD(f, lb_be_load), &id, &l, 0), 0);
 }
 
-/* The worker's own count of its requests, taken at at_ns, and the flows
- * sent since (lb_be_load.engine_load, engine_load_ns, sent). */
-static void engine_put(struct fx *f, __u32 id, __u32 n, __u64 sent, __u64 at_ns)
+/* The requests a worker serves beyond this balancer's flows, as the
+ * agent saw them at at_ns (lb_be_load.engine_load, engine_load_ns). */
+static void engine_put(struct fx *f, __u32 id, __u32 n, __u64 at_ns)
 {
 	struct lb_be_load l = load_get(f, id);
 
 	l.engine_load = n;
 	l.engine_load_ns = at_ns;
-	l.sent = sent;
 	assert_int_equal(bpf_map_update_elem(FD(f, lb_be_load), &id, &l, 0), 0);
 }
 
@@ -1351,19 +1350,18 @@ static void test_policy_expected_wait(void **state)
 	wait_put(f, B, 1, 8, 100 * ms);
 	wait_put(f, C, 0, 8, 100 * ms);
 	assert_int_equal(syn4(f, 30007), A);
-	/* what the worker says it runs and queues (load past this
-	 * balancer), plus the flows sent since, when above the open count
-	 * and fresh: A 1 open but 12 + 0 at the worker -> (13 - 8) x 100;
-	 * B 1 -> tie 100, C 0 -> C */
-	engine_put(f, A, 12, 0, mono_ns());
+	/* what the worker serves beyond this balancer's flows (load past
+	 * it), while fresh, adds to the open count: A 0 open + 12 -> (13 -
+	 * 8) x 100; B 1 -> tie 100, C 0 -> C */
+	engine_put(f, A, 12, mono_ns());
 	assert_int_equal(syn4(f, 30008), C);
-	/* C's worker is full too (9 + 1 sent): B */
-	engine_put(f, C, 9, 0, mono_ns());
+	/* C 1 open + 9: (11 - 8) x 100 > B's 0 wait: B */
+	engine_put(f, C, 9, mono_ns());
 	assert_int_equal(syn4(f, 30009), B);
 	/* older than LB_ENGINE_LOAD_TTL_NS: the open counts alone
 	 * (A 0, B 2, C 1 -> A) */
-	engine_put(f, A, 12, 0, mono_ns() - 2 * LB_ENGINE_LOAD_TTL_NS);
-	engine_put(f, C, 9, 0, mono_ns() - 2 * LB_ENGINE_LOAD_TTL_NS);
+	engine_put(f, A, 12, mono_ns() - 2 * LB_ENGINE_LOAD_TTL_NS);
+	engine_put(f, C, 9, mono_ns() - 2 * LB_ENGINE_LOAD_TTL_NS);
 	assert_int_equal(syn4(f, 30010), A);
 }
 
