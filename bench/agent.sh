@@ -97,6 +97,10 @@ config() {
 		echo "  - address: $VIP"
 		echo "    mode: ipip"
 		echo "    ring_size: 65537"
+		# the reaction row measures the table weights' reaction, a
+		# table policy's (expected-wait, the default of a polled VIP,
+		# keeps weights and weighs load per flow)
+		echo "    policy: maglev"
 		echo "    backends:"
 		for ((i = 0; i < n; i++)); do
 			echo "      - address: $(backend_addr "$i")"
@@ -279,7 +283,7 @@ config "$tmp/agent-10.yaml" 10
 start_agent "$tmp/agent-10.yaml"
 wait_for 40 all_healthy 10 || die "with 10 workers only $(n_healthy) backends became healthy"
 sleep 1
-echo "== lb-agent: reaction time, worker 0 saturates (waiting=50) -> its weight in the live table < w0/10"
+echo "== lb-agent: reaction time, worker 0 saturates (waiting=50) -> its weight in the live table <= the load floor, 0.1 of full (maglev VIP)"
 in_lb "$react" --pin-dir "$pins" --backend "$(backend_addr 0)" \
 	--fleet "http://127.0.0.1:$FPORT" --worker 0 --trials "$TRIALS" \
 	--workers 10 --poll-ms 100 --agent-metrics "http://127.0.0.1:$MPORT/metrics" ||

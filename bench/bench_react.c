@@ -7,7 +7,7 @@
  * One trial: t0 = CLOCK_MONOTONIC, then /admin/set on fleetsim saturates
  * worker W (waiting=50); the pinned lb_backends entry of backend ADDR is
  * read every 0.5 ms (bounded) until its weight, the weight the VIP's live
- * table was built with, drops below w0/10: t1. Reaction = t1 - t0. Then
+ * table was built with, drops to the load floor (SAT_WEIGHT) or below: t1. Reaction = t1 - t0. Then
  * the worker is restored and the weight allowed to recover before the
  * next trial, which starts at a random phase of the poll interval.
  *
@@ -38,6 +38,10 @@
 #define MAX_TRIALS 1000
 #define POLL_NS 500000ull		/* weight read every 0.5 ms */
 #define REACT_LIMIT_MS 5000ull		/* per trial */
+/* A saturated backend's weight: lb-agent's load floor (policy.load_floor,
+ * 0.1) of a backend with the largest capacity (every worker here has
+ * capacity 1.0): load alone takes it no lower. */
+#define SAT_WEIGHT (LB_WEIGHT_MAX / 10)
 #define RECOVER_LIMIT_MS 10000ull
 
 static struct {
@@ -349,7 +353,7 @@ int main(int argc, char **argv)
 		for (;;) {
 			unsigned long long t = now_ns();
 
-			if (!read_weight(&w) && w < w0 / 10) {
+			if (!read_weight(&w) && w <= SAT_WEIGHT) {
 				t1 = t;
 				break;
 			}
@@ -390,8 +394,8 @@ int main(int argc, char **argv)
 			p99 = pct(react, n, 99);
 			max = react[n - 1];
 		}
-		printf("  backend %s (id %u), weight w0 %u, threshold < %u; %u trials, %u reacted, %u timed out (%llu ms)\n",
-		       opt.backend, be_id, w0, w0 / 10, opt.trials, n, misses,
+		printf("  backend %s (id %u), weight w0 %u, threshold <= %u (the load floor); %u trials, %u reacted, %u timed out (%llu ms)\n",
+		       opt.backend, be_id, w0, SAT_WEIGHT, opt.trials, n, misses,
 		       REACT_LIMIT_MS);
 		if (slow_recover)
 			printf("  note: %u recoveries did not reach %u within %llu ms\n",
@@ -408,7 +412,7 @@ int main(int argc, char **argv)
 	}
 	rc = n ? 0 : 1;
 	if (!n)
-		fprintf(stderr, "Error: the weight never dropped below w0/10\n");
+		fprintf(stderr, "Error: the weight never dropped to the load floor\n");
 out:
 	set_waiting(0);
 	curl_easy_cleanup(curl);
