@@ -544,8 +544,7 @@ static void bad_metrics(struct lb_agent_backend *b, enum lb_bad_metrics why,
  * open flows to it, for lb_be_load.engine_load. */
 static __u32 beyond_of(const struct lb_signals *s, __u64 open)
 {
-	double n = (s->has_running && s->running > 0 ? s->running : 0) +
-		   (s->has_waiting && s->waiting > 0 ? s->waiting : 0) - (double)open;
+	double n = lb_policy_requests(s) - (double)open;
 
 	if (!(n > 0))
 		return 0;
@@ -568,9 +567,11 @@ static void note_scrape(struct lb_agent *a, struct lb_agent_backend *b,
 		      a->conf.policy.speed_ewma, &dgen, &ddone);
 	lb_outlen_add(&b->vip->outlen, dgen, ddone);
 	if (ld) {
-		__u64 open = __atomic_load_n(&ld[b->id].open, __ATOMIC_RELAXED);
+		struct lb_be_load snap = {
+			.open = __atomic_load_n(&ld[b->id].open, __ATOMIC_RELAXED),
+		};
 
-		b->beyond = beyond_of(sig, (__s64)open < 0 ? 0 : open);
+		b->beyond = beyond_of(sig, lb_load_open(&snap));
 		b->beyond_at_ms = now;
 	}
 }

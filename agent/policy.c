@@ -428,10 +428,15 @@ static double requests(bool has, double v)
 	return has && isfinite(v) && v > 0.0 ? v : 0.0;
 }
 
+double lb_policy_requests(const struct lb_signals *sig)
+{
+	return requests(sig->has_waiting, sig->waiting) +
+	       requests(sig->has_running, sig->running);
+}
+
 uint64_t lb_policy_p2c_score(const struct lb_signals *sig, double capacity)
 {
-	double load = requests(sig->has_waiting, sig->waiting) +
-		      requests(sig->has_running, sig->running);
+	double load = lb_policy_requests(sig);
 	double score;
 
 	if (!(capacity > 0.0) || !isfinite(capacity))

@@ -238,6 +238,10 @@ double lb_policy_share(const struct lb_policy_params *cfg,
 
 uint64_t lb_policy_p2c_score(const struct lb_signals *sig, double capacity);
 
+/* Requests a worker reports (waiting + running); an absent, negative or
+ * non-finite signal counts 0. The p2c score's and expected-wait's count. */
+double lb_policy_requests(const struct lb_signals *sig);
+
 /* Rebuild bookkeeping kept by the caller between decisions. */
 struct lb_publish_state {
 	bool published;		/* a table has been built at least once */
