@@ -32,3 +32,13 @@ check() { # check DESC CMD...: pass when CMD succeeds
 	if "$@"; then ok "$d"; else bad "$d"; fi
 }
 nx() { ip netns exec "$NS" "$@"; }
+
+# nstest_ns_up: creates NS with lo up. Its clients' ephemeral ports stay
+# in 40000..60999, so a server port below 40000 (the tests pick theirs in
+# 20000..38999, with room above) is never held by a client connection in
+# TIME_WAIT when a test (re)binds it.
+nstest_ns_up() {
+	ip netns add "$NS" || return 1
+	nx ip link set lo up &&
+		nx sysctl -qw net.ipv4.ip_local_port_range="40000 60999"
+}

@@ -9,7 +9,7 @@ set -u
 
 BIN=${1:-build/tools/gpusim}
 NS=gs-$$
-PORT=$((20000 + RANDOM % 40000))
+PORT=$((20000 + RANDOM % 19000))	# below NS's ephemeral ports (nstest.sh)
 # shellcheck source=tests/nstest.sh
 . "$(dirname "$0")/nstest.sh"
 url() { echo "http://127.0.0.1:$PORT$1"; }
@@ -78,8 +78,7 @@ eq() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a == b) }'; }
 samples() { grep -c "^$1[{ ]" "$TMP/m"; }
 
 [ -x "$BIN" ] || { echo "no binary $BIN" >&2; exit 1; }
-ip netns add "$NS" || exit 1
-nx ip link set lo up
+nstest_ns_up || exit 1
 
 echo "# start-up behaviour"
 t0=$(ms)

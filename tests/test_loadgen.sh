@@ -11,7 +11,7 @@ set -u
 LG=${1:-build/tools/loadgen}
 SIM=${2:-build/tools/gpusim}
 NS=lg-$$
-PORT=$((20000 + RANDOM % 40000))
+PORT=$((20000 + RANDOM % 19000))	# below NS's ephemeral ports (nstest.sh)
 P1=$PORT
 P2=$((PORT + 1))
 DEAD=$((PORT + 2))	# nothing listens here
@@ -80,8 +80,7 @@ wait_up() {
 
 [ -x "$LG" ] || { echo "no binary $LG" >&2; exit 1; }
 [ -x "$SIM" ] || { echo "no binary $SIM" >&2; exit 1; }
-ip netns add "$NS" || exit 1
-nx ip link set lo up
+nstest_ns_up || exit 1
 
 # 1 ms of prefill per prompt token: 16 prompt tokens give TTFT >= 16 ms,
 # a lower bound that holds however slow the machine is.
