@@ -646,8 +646,11 @@ static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
 	p->pending = false;
 	p->last_latency_ms = f->latency_ms;
 	count_answer(p, f, take_answer(b, p, f));
-	/* cut mid-answer: the process may have died while we asked */
-	if (f->dropped)
+	/* cut mid-answer: the process may have died while we asked; or
+	 * refused on a metrics-only round: it died between polls and libcurl
+	 * found the kept connection dead before we saw it close (it then
+	 * retries on a fresh connection, which is refused) */
+	if (f->dropped || (f->result == LB_FETCH_REFUSED && !b->round_health))
 		b->dropped = true;
 	if (!round_pending(b)) {
 		round_done(a, b);
