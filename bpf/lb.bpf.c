@@ -571,15 +571,23 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 #define LB_DROP (-1)
 #define LB_REFUSE (-2)
 
+/* The flow hash of fk (seeded: the same on every balancer). */
+static __always_inline __u32 lb_flow_hash(const void *fk, __u32 seed,
+					  const int v6)
+{
+	return v6 ? lb_flow_hash6(fk, seed) : lb_flow_hash4(fk, seed);
+}
+
 /* Chooses the backend for a packet of flow fk whose flow entry is fl (or
  * NULL): the backend it is pinned to, unless the packet starts a new
  * connection (fresh) or the pin is stale; else a new flow of the VIP
- * (lb_pick_new). Records nothing. Returns LB_CHOSEN, LB_NOT_A_VIP,
+ * (lb_pick_new), hashed with hash when the caller has it (hashed).
+ * Records nothing. Returns LB_CHOSEN, LB_NOT_A_VIP,
  * LB_DROP (c->drop says why) or LB_REFUSE (c->refused says why). */
 static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
-				     const void *fk, const void *saddr,
-				     const void *daddr, __be16 dport,
-				     __u8 proto, const int v6,
+				     const void *fk, int hashed, __u32 hash,
+				     const void *saddr, const void *daddr,
+				     __be16 dport, __u8 proto, const int v6,
 				     const struct lb_settings *cfg,
 				     struct lb_choice *c)
 {
@@ -622,8 +630,7 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 	}
 	req->vip_id = c->vip_id;
 	req->seed = cfg->hash_seed;
-	req->hash = v6 ? lb_flow_hash6(fk, cfg->hash_seed)
-		       : lb_flow_hash4(fk, cfg->hash_seed);
+	req->hash = hashed ? hash : lb_flow_hash(fk, cfg->hash_seed, v6);
 	__builtin_memset(req->saddr, 0, 16);
 	__builtin_memcpy(req->saddr, saddr, v6 ? 16 : 4);
 	req->v6 = v6;
@@ -689,6 +696,131 @@ static __always_inline void lb_record(void *flows, const void *fk,
 		if (ob && ob->epoch == old->backend_epoch)
 			lb_open_add(oid, -1, 0);
 	}
+}
+
+/* The SYN slot of flow fk (hash h): lb_syn4 / lb_syn6, NULL only if the
+ * map lookup fails. */
+static __always_inline void *lb_syn_slot(__u32 h, const int v6)
+{
+	__u32 idx = h & ((v6 ? LB_SYN6_SLOTS : LB_SYN4_SLOTS) - 1);
+
+	return bpf_map_lookup_elem(v6 ? (void *)&lb_syn6 : (void *)&lb_syn4, &idx);
+}
+
+/* The waiting handshake of flow fk (hash h) in slot sl: its flow, if the
+ * slot holds this 5-tuple, whole (not torn by two SYNs writing at once)
+ * and not yet promoted, reset or replaced; else NULL. */
+static __always_inline struct lb_flow *lb_syn_pending(void *sl, const void *fk,
+						      __u32 h, const int v6)
+{
+	const __u32 *a = fk, *b = sl;
+	struct lb_flow *fl;
+	__u32 check;
+
+	if (!sl)
+		return NULL;
+	if (v6) {
+#pragma unroll
+		for (int i = 0; i < sizeof(struct lb_flow_key6) / 4; i++)
+			if (a[i] != b[i])
+				return NULL;
+		fl = &((struct lb_syn6 *)sl)->flow;
+		check = ((struct lb_syn6 *)sl)->check;
+	} else {
+#pragma unroll
+		for (int i = 0; i < sizeof(struct lb_flow_key4) / 4; i++)
+			if (a[i] != b[i])
+				return NULL;
+		fl = &((struct lb_syn4 *)sl)->flow;
+		check = ((struct lb_syn4 *)sl)->check;
+	}
+	if (fl->flags || check != lb_syn_check(h, fl->backend_id, fl->backend_epoch))
+		return NULL;
+	return fl;
+}
+
+/* A SYN's choice (be_id at epoch) waits in slot sl until the client's
+ * first ACK: mine is the slot's flow if it already holds this handshake
+ * (a retransmitted SYN). Overwriting another waiting handshake takes it
+ * off its backend's open flows (its client's next SYN retransmit is
+ * placed again); no flow-table insert, so no eviction. */
+static __always_inline void lb_syn_record(void *sl, struct lb_flow *mine,
+					  const void *fk, __u32 h, __u32 be_id,
+					  __u32 epoch, __u8 policy, __u32 tick,
+					  const int v6)
+{
+	struct lb_flow *sf;
+	__u32 oid;
+
+	if (!sl)
+		return;
+	if (mine && mine->backend_id == be_id && mine->backend_epoch == epoch) {
+		if (mine->seen != tick)
+			mine->seen = tick;
+		return;
+	}
+	sf = v6 ? &((struct lb_syn6 *)sl)->flow : &((struct lb_syn4 *)sl)->flow;
+	oid = sf->backend_id;
+	if (!sf->flags && oid) {
+		struct lb_backend *ob = bpf_map_lookup_elem(&lb_backends, &oid);
+
+		if (ob && ob->epoch == sf->backend_epoch)
+			lb_open_add(oid, -1, 0);
+		if (!mine)
+			lb_global_inc(offsetof(struct lb_global_stats, syn_replaced));
+	}
+	if (v6) {
+		struct lb_syn6 *s6 = sl;
+
+		__builtin_memcpy(&s6->key, fk, sizeof(s6->key));
+		s6->flow.backend_id = be_id;
+		s6->flow.backend_epoch = epoch;
+		s6->flow.flags = 0;
+		s6->flow.seen = tick;
+		s6->check = lb_syn_check(h, be_id, epoch);
+	} else {
+		struct lb_syn4 *s4 = sl;
+
+		__builtin_memcpy(&s4->key, fk, sizeof(s4->key));
+		s4->flow.backend_id = be_id;
+		s4->flow.backend_epoch = epoch;
+		s4->flow.flags = 0;
+		s4->flow.seen = tick;
+		s4->check = lb_syn_check(h, be_id, epoch);
+	}
+	lb_open_add(be_id, 1, policy == LB_POL_P2C);
+}
+
+/* The first packet without SYN of a waiting handshake pend (pinned to
+ * be_id): the flow moves into the flow table, still counted open (or no
+ * longer, on a RST or FIN). Only the CPU that flips the slot's flags does
+ * it, so an ACK seen on two CPUs at once counts once. */
+static __always_inline void lb_syn_promote(void *flows, const void *fk,
+					   struct lb_flow *pend, __u32 be_id,
+					   __u8 tcp_flags, __u32 tick)
+{
+	struct lb_flow fl = { .backend_id = be_id,
+			      .backend_epoch = pend->backend_epoch,
+			      .seen = tick };
+	int rst = tcp_flags & LB_TCP_RST;
+
+	if (__sync_val_compare_and_swap(&pend->flags, 0,
+					rst ? LB_FLOW_F_CLOSED : LB_FLOW_F_PROMOTED))
+		return;
+	if (rst) {
+		lb_open_add(be_id, -1, 0);
+		return;
+	}
+	if (tcp_flags & LB_TCP_FIN)
+		fl.flags = LB_FLOW_F_CLOSED;
+	if (bpf_map_update_elem(flows, fk, &fl, BPF_ANY)) {
+		lb_global_inc(offsetof(struct lb_global_stats, flow_insert_fail));
+		lb_open_add(be_id, -1, 0);
+		return;
+	}
+	lb_global_inc(offsetof(struct lb_global_stats, syn_promoted));
+	if (fl.flags)
+		lb_open_add(be_id, -1, 0);
 }
 
 /* A refused new flow: a RST for TCP if the VIP says so, else dropped;
@@ -800,9 +932,10 @@ static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
 	void *fk = v6 ? (void *)&fk6 : (void *)&fk4;
 	struct lb_choice c = {};
 	struct lb_settings *cfg;
-	__u32 zero = 0;
+	struct lb_flow *fl;
+	__u32 zero = 0, hash = 0;
 	__be16 *ports;
-	int verdict;
+	int verdict, hashed = 0;
 	__u8 mode;
 
 	if (!v6) {
@@ -843,7 +976,14 @@ static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
 	cfg = bpf_map_lookup_elem(&lb_settings, &zero);
 	if (!cfg)
 		return LB_VERDICT(XDP_PASS, pass_not_vip);
-	switch (lb_choose(bpf_map_lookup_elem(flows, fk), 0, fk,
+	/* a handshake in progress is still in its SYN slot */
+	fl = bpf_map_lookup_elem(flows, fk);
+	if (!fl && (v6 ? fk6.proto : fk4.proto) == IPPROTO_TCP) {
+		hash = lb_flow_hash(fk, cfg->hash_seed, v6);
+		fl = lb_syn_pending(lb_syn_slot(hash, v6), fk, hash, v6);
+		hashed = 1;
+	}
+	switch (lb_choose(fl, 0, fk, hashed, hash,
 			  v6 ? (void *)fk6.saddr : (void *)&fk4.saddr,
 			  v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
 			  v6 ? fk6.dport : fk4.dport,
@@ -885,10 +1025,11 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	void *fk = v6 ? (void *)&fk6 : (void *)&fk4;
 	struct lb_choice c = {};
 	struct lb_settings *cfg;
-	struct lb_flow *fl;
+	struct lb_flow *fl, *pend = NULL;
 	struct lb_l4 l4;
-	__u32 ip_len, zero = 0, mtu;
-	int df = 1, syn, ret;
+	__u32 ip_len, zero = 0, mtu, hash = 0;
+	int df = 1, syn, ret, hashed = 0;
+	void *sl = NULL;
 	__u8 proto, mode;
 
 	if (!v6) {
@@ -960,7 +1101,16 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	fl = bpf_map_lookup_elem(flows, fk);
 	syn = proto == IPPROTO_TCP &&
 	      (l4.flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN;
-	ret = lb_choose(fl, syn, fk, v6 ? (void *)fk6.saddr : (void *)&fk4.saddr,
+	/* Not in the flow table: a TCP handshake may be waiting in its SYN
+	 * slot (a SYN's retransmit, or the first ACK that promotes it). */
+	if (!fl && proto == IPPROTO_TCP) {
+		hash = lb_flow_hash(fk, cfg->hash_seed, v6);
+		sl = lb_syn_slot(hash, v6);
+		pend = lb_syn_pending(sl, fk, hash, v6);
+		hashed = 1;
+	}
+	ret = lb_choose(fl ? fl : pend, syn, fk, hashed, hash,
+			v6 ? (void *)fk6.saddr : (void *)&fk4.saddr,
 			v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
 			l4.dport, proto, v6, cfg, &c);
 	if (ret == LB_NOT_A_VIP)
@@ -971,7 +1121,9 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	}
 	if (ret == LB_REFUSE)
 		return lb_refuse(ctx, l3_off, v6, proto, l4.flags, &c);
-	if (!c.new_flow && fl) {
+	if (!c.new_flow && pend)
+		lb_syn_promote(flows, fk, pend, c.be_id, l4.flags, cfg->tick);
+	else if (!c.new_flow && fl) {
 		if (proto == IPPROTO_TCP && (l4.flags & (LB_TCP_FIN | LB_TCP_RST)))
 			lb_flow_closed(fl);
 		/* activity for the open-flow recount: one store per tick */
@@ -993,8 +1145,20 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 			return lb_icmp4_too_big(ctx, l3_off, mtu - overhead);
 		}
 	}
-	if (c.new_flow && !(proto == IPPROTO_TCP && (l4.flags & LB_TCP_RST)))
-		lb_record(flows, fk, fl, c.be_id, c.be->epoch, c.policy, cfg->tick);
+	if (c.new_flow && !(proto == IPPROTO_TCP && (l4.flags & LB_TCP_RST))) {
+		if (syn && !fl)
+			lb_syn_record(sl, pend, fk, hash, c.be_id, c.be->epoch,
+				      c.policy, cfg->tick, v6);
+		else {
+			/* a waiting handshake whose backend went away: the
+			 * new choice replaces it, counted once */
+			if (pend && __sync_val_compare_and_swap(&pend->flags, 0,
+								LB_FLOW_F_PROMOTED))
+				pend = NULL;
+			lb_record(flows, fk, fl ? fl : pend, c.be_id, c.be->epoch,
+				  c.policy, cfg->tick);
+		}
+	}
 	return lb_send(ctx, l3_off, v6, mode, &c, cfg,
 		       lb_encap_entropy(lb_fold_addr(fk, v6), l4.sport), pkt_len);
 }

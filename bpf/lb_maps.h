@@ -121,6 +121,26 @@ struct {
 	__type(value, struct lb_flow);
 } lb_flows6 SEC(".maps");
 
+/* Handshakes in progress, slot (flow hash & (slots - 1)) -> the SYN's
+ * 5-tuple and choice (struct lb_syn4 in inferlb.h says why SYNs wait here
+ * instead of in lb_flows*: a flood of spoofed SYNs only overwrites other
+ * waiting SYNs, never an established flow). Written by the datapath on any
+ * CPU, one whole value per SYN; read by the first packet without SYN
+ * and by the open-flow recount (lb_open_recount). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_SYN4_SLOTS);
+	__type(key, __u32);
+	__type(value, struct lb_syn4);
+} lb_syn4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_SYN6_SLOTS);
+	__type(key, __u32);
+	__type(value, struct lb_syn6);
+} lb_syn6 SEC(".maps");
+
 /* VIP id -> packets, bytes, new flows (per CPU). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

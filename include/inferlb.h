@@ -17,7 +17,7 @@
 
 #include <linux/types.h>
 
-#define LB_SCHEMA_VERSION 6
+#define LB_SCHEMA_VERSION 7
 
 /* ---- sizes ------------------------------------------------------------ */
 #define LB_MAX_VIPS 512            /* VIP ids are 0 .. LB_MAX_VIPS-1 */
@@ -31,6 +31,13 @@
  * raise these (lbctl does not scale them yet). */
 #define LB_FLOW4_TABLE_SIZE 1048576 /* IPv4 flow entries */
 #define LB_FLOW6_TABLE_SIZE 524288  /* IPv6 flow entries */
+/* Handshakes in progress (SYN seen, no ACK yet), direct-mapped by flow
+ * hash: powers of two. A colliding SYN overwrites a slot; the chance that
+ * a flood of R spoofed SYNs/s overwrites a real SYN during its round trip
+ * T is about R*T/slots (1 Mpps and 1 ms: 0.4%), and the client's next
+ * SYN retransmit is placed again. */
+#define LB_SYN4_SLOTS 262144
+#define LB_SYN6_SLOTS 131072
 #define LB_CLIENT_TB_SIZE 65536    /* client-prefix buckets (LRU) */
 #define LB_VIP_FILTER_WORDS 1024    /* 64-bit words: a 65536-bit filter */
 #define LB_DECAP_MAX_ADDRS 64
@@ -291,6 +298,43 @@ struct lb_flow {
 _Static_assert(sizeof(struct lb_flow) == 16, "lb_flow ABI");
 /* lb_flow.flags */
 #define LB_FLOW_F_CLOSED 0x1 /* FIN or RST seen: no longer an open flow */
+#define LB_FLOW_F_PROMOTED 0x2 /* lb_syn*: its ACK moved it to lb_flows* */
+
+/*
+ * lb_syn4 / lb_syn6 value: a TCP connection between its SYN and the
+ * client's first ACK. SYNs never insert into the flow tables (an LRU
+ * insert evicts, and spoofed SYNs would push established flows out); the
+ * choice waits here, in slot lb_flow_hash & (slots - 1), and the first
+ * packet without SYN moves it into lb_flows* (flags |= PROMOTED). flow's
+ * flags are 0 while it waits; such a slot counts as an open flow of its
+ * backend (in lb_be_load.open) until it is promoted, reset or
+ * overwritten. A slot is written whole by a SYN on any CPU without a
+ * lock, so two colliding SYNs can tear it: check (lb_syn_check of the
+ * writer's hash, backend and epoch) tells a torn or foreign slot, which
+ * is then ignored.
+ */
+struct lb_syn4 {
+	struct lb_flow_key4 key;
+	struct lb_flow flow;
+	__u32 check;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lb_syn4) == 40, "lb_syn4 ABI");
+
+struct lb_syn6 {
+	struct lb_flow_key6 key;
+	struct lb_flow flow;
+	__u32 check;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lb_syn6) == 64, "lb_syn6 ABI");
+
+/* Never 0 for a slot that was written (0 ^ 0 ^ 0 ^ constant), so a zeroed
+ * slot is not taken for a flow whose hash is 0. */
+static inline __u32 lb_syn_check(__u32 hash, __u32 be_id, __u32 epoch)
+{
+	return hash ^ (be_id * 0x9e3779b1u) ^ (epoch * 0x85ebca77u) ^ 0x5bd1e995u;
+}
 
 /* One slot of a VIP's Maglev table (inner map of lb_rings). */
 struct lb_ring_slot {
@@ -329,8 +373,11 @@ struct lb_global_stats {
 	__u64 icmp_err_to_backend; /* ICMP error about a VIP flow, sent to its backend */
 	__u64 drop_icmp_err_too_big; /* such an error, too big to encapsulate */
 	__u64 flow_resteer_down;  /* established flow moved off a DOWN backend */
+	__u64 syn_replaced;       /* a waiting handshake overwritten by a
+				   * colliding SYN (a SYN flood shows here) */
+	__u64 syn_promoted;       /* a handshake's first ACK: into lb_flows* */
 };
-_Static_assert(sizeof(struct lb_global_stats) == 160, "lb_global_stats ABI");
+_Static_assert(sizeof(struct lb_global_stats) == 176, "lb_global_stats ABI");
 
 /* lb_settings, one entry, written by userspace. */
 struct lb_settings {

@@ -48,6 +48,8 @@
 	X(NEXTHOPS,     lb_nexthops,     __u32,                 struct lb_nexthop,       LB, OPEN) \
 	X(FLOWS4,       lb_flows4,       struct lb_flow_key4,   struct lb_flow,          LB, OPEN) \
 	X(FLOWS6,       lb_flows6,       struct lb_flow_key6,   struct lb_flow,          LB, OPEN) \
+	X(SYN4,         lb_syn4,         __u32,                 struct lb_syn4,          LB, OPEN) \
+	X(SYN6,         lb_syn6,         __u32,                 struct lb_syn6,          LB, OPEN) \
 	X(VIP_STATS,    lb_vip_stats,    __u32,                 struct lb_counters,      LB, OPEN) \
 	X(BE_STATS,     lb_be_stats,     __u32,                 struct lb_counters,      LB, OPEN) \
 	X(GLOBAL_STATS, lb_global_stats, __u32,                 struct lb_global_stats,  LB, OPEN) \

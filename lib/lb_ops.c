@@ -908,18 +908,79 @@ out:
 	return err;
 }
 
+/* What lb_open_recount reads: the flow tables, and the SYN slots, whose
+ * waiting handshakes count as open too (the datapath counts them from the
+ * SYN on). flow_off: where the struct lb_flow sits in a value. */
+static const struct recount_src {
+	enum lb_map_idx map;
+	__u32 key_size, value_size, flow_off, max_entries;
+} recount_srcs[] = {
+	{ LB_M_FLOWS4, sizeof(struct lb_flow_key4), sizeof(struct lb_flow), 0,
+	  LB_FLOW4_TABLE_SIZE },
+	{ LB_M_FLOWS6, sizeof(struct lb_flow_key6), sizeof(struct lb_flow), 0,
+	  LB_FLOW6_TABLE_SIZE },
+	{ LB_M_SYN4, sizeof(__u32), sizeof(struct lb_syn4),
+	  offsetof(struct lb_syn4, flow), LB_SYN4_SLOTS },
+	{ LB_M_SYN6, sizeof(__u32), sizeof(struct lb_syn6),
+	  offsetof(struct lb_syn6, flow), LB_SYN6_SLOTS },
+};
+
+/* Adds the open flows of one table (src) to open[], by backend. */
+static int recount_table(struct lb_dp *dp, const struct recount_src *src,
+			 const struct lb_backend *all, __u32 since, __u64 *open,
+			 void *keys, void *vals, __u32 batch, char *msg,
+			 size_t len)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u8 out_batch[sizeof(struct lb_flow_key6)];
+	void *in = NULL;
+
+	/* bounded: a hash table changing under the walk may repeat keys */
+	for (__u32 rounds = 0; rounds < (src->max_entries / batch + 1) * 4; rounds++) {
+		__u32 n = batch;
+		int rc = bpf_map_lookup_batch(dp->fd[src->map], in, out_batch,
+					      keys, vals, &n, &opts);
+
+		if (rc && errno != ENOENT)
+			return lb_msgf(msg, len, -errno, "reading %s: %s",
+				       lb_map_name(src->map), strerror(errno));
+		for (__u32 i = 0; i < n; i++) {
+			struct lb_flow fl;
+			__u32 id;
+
+			memcpy(&fl, (__u8 *)vals + (size_t)i * src->value_size +
+					    src->flow_off, sizeof(fl));
+			id = fl.backend_id;
+			if (id && id < LB_MAX_BACKENDS &&
+			    (all[id].flags & LB_BACKEND_F_ACTIVE) &&
+			    all[id].epoch == fl.backend_epoch &&
+			    all[id].state != LB_BE_DOWN &&
+			    /* promoted SYN slots are counted in lb_flows* */
+			    !(fl.flags & (LB_FLOW_F_CLOSED | LB_FLOW_F_PROMOTED)) &&
+			    fl.seen >= since)
+				open[id]++;
+		}
+		if (rc)	/* ENOENT: that was the last batch */
+			return 0;
+		in = out_batch;
+	}
+	return 0;
+}
+
 int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
 {
-	const int fds[2] = { dp->fd[LB_M_FLOWS4], dp->fd[LB_M_FLOWS6] };
 	enum { BATCH = 4096 };
 	struct lb_backend *all = malloc(sizeof(*all) * LB_MAX_BACKENDS);
 	__u64 *open = calloc(LB_MAX_BACKENDS, sizeof(*open));
 	__u64 *before = malloc(LB_MAX_BACKENDS * sizeof(*before));
-	__u8 *keys = malloc(BATCH * sizeof(struct lb_flow_key6));
-	struct lb_flow *vals = malloc(BATCH * sizeof(*vals));
+	void *keys = malloc(BATCH * sizeof(struct lb_flow_key6));
+	void *vals = malloc(BATCH * sizeof(struct lb_syn6));
 	struct lb_be_load *load;
 	int err;
 
+	_Static_assert(sizeof(struct lb_syn6) >= sizeof(struct lb_syn4) &&
+		       sizeof(struct lb_syn6) >= sizeof(struct lb_flow),
+		       "value buffer fits every recounted table");
 	if (!all || !open || !before || !keys || !vals) {
 		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
 		goto out;
@@ -936,36 +997,11 @@ int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
 	}
 	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
 		before[id] = __atomic_load_n(&load[id].open, __ATOMIC_RELAXED);
-	for (int f = 0; f < 2; f++) {
-		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		__u8 out_batch[sizeof(struct lb_flow_key6)];
-		void *in = NULL;
-
-		for (int rounds = 0; rounds < (LB_FLOW4_TABLE_SIZE / BATCH) * 4; rounds++) {
-			__u32 n = BATCH;
-			int rc = bpf_map_lookup_batch(fds[f], in, out_batch, keys, vals,
-						      &n, &opts);
-
-			if (rc && errno != ENOENT) {
-				err = lb_msgf(msg, len, -errno, "reading flows: %s",
-					      strerror(errno));
-				goto out;
-			}
-			for (__u32 i = 0; i < n; i++) {
-				__u32 id = vals[i].backend_id;
-
-				if (id && id < LB_MAX_BACKENDS &&
-				    (all[id].flags & LB_BACKEND_F_ACTIVE) &&
-				    all[id].epoch == vals[i].backend_epoch &&
-				    all[id].state != LB_BE_DOWN &&
-				    !(vals[i].flags & LB_FLOW_F_CLOSED) &&
-				    vals[i].seen >= since)
-					open[id]++;
-			}
-			if (rc)	/* ENOENT: that was the last batch */
-				break;
-			in = out_batch;
-		}
+	for (size_t t = 0; t < sizeof(recount_srcs) / sizeof(recount_srcs[0]); t++) {
+		err = recount_table(dp, &recount_srcs[t], all, since, open, keys,
+				    vals, BATCH, msg, len);
+		if (err)
+			goto out;
 	}
 	/* a correction, not a store: what the datapath added or took off
 	 * while the tables were read stays */

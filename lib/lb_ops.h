@@ -121,8 +121,9 @@ int lb_backend_list_alloc(struct lb_dp *dp, __u32 vip_id,
 			  struct lb_backend_view **out, int *n, char *msg,
 			  size_t len);
 /*
- * Recounts every backend's open flows from the flow tables. A flow counts
- * when it is not closed (FIN/RST seen), its backend id still has the
+ * Recounts every backend's open flows from the flow tables and the SYN
+ * slots (handshakes waiting for their ACK). A flow counts when it is not
+ * closed (FIN/RST seen) nor a SYN slot already promoted, its backend id still has the
  * flow's epoch, that backend is not DOWN (its flows died with its worker:
  * the clients got a RST from the worker's host, which never passes the
  * balancer) and its lb_flow.seen is at least since (0: any). Flows evicted

@@ -35,6 +35,7 @@
 #include <bpf/libbpf.h>
 
 #include "inferlb.h"
+#include "lb_hash.h"
 #include "lb.skel.h"
 #include "testlib.h"
 #include "lb_ring.h"
@@ -364,11 +365,15 @@ static __u32 ack4(struct fx *f, __u16 sport)
 	return send_pkt(f, &s);
 }
 
-/* Removes the IPv4 flow entry of 198.18.1.1:sport -> 198.18.0.10:80. */
+/* Forgets the IPv4 flow 198.18.1.1:sport -> 198.18.0.10:80: its flow
+ * entry, and its SYN slot (a SYN's choice waits there until its ACK). */
 static void flow_del4(struct fx *f, __u16 sport)
 {
 	struct lb_flow_key4 k = { .sport = htons(sport), .dport = htons(80),
 				  .proto = IPPROTO_TCP };
+	struct lb_syn4 empty = {};
+	struct lb_settings cfg;
+	__u32 zero = 0, idx;
 	__u8 a[16];
 
 	tl_addr(4, "198.18.1.1", a);
@@ -376,6 +381,9 @@ static void flow_del4(struct fx *f, __u16 sport)
 	tl_addr(4, "198.18.0.10", a);
 	memcpy(&k.daddr, a, 4);
 	bpf_map_delete_elem(FD(f, lb_flows4), &k);
+	assert_int_equal(bpf_map_lookup_elem(FD(f, lb_settings), &zero, &cfg), 0);
+	idx = lb_flow_hash4(&k, cfg.hash_seed) & (LB_SYN4_SLOTS - 1);
+	assert_int_equal(bpf_map_update_elem(FD(f, lb_syn4), &idx, &empty, 0), 0);
 }
 
 /* Source ports (from base on) of IPv4 SYNs to VIP 0 that the VIP's current

@@ -516,6 +516,33 @@ static int flow_exists(struct fx *f, const char *src, __u16 sport)
 	return !bpf_map_lookup_elem(bpf_map__fd(f->lb->maps.lb_flows4), &k, &v);
 }
 
+/* Is the TCP handshake src:sport -> 198.18.0.10:80 waiting in its SYN slot
+ * (SYN seen, no ACK yet), pinned to a backend? Returns that backend, or 0. */
+static __u32 syn_waiting(struct fx *f, const char *src, __u16 sport)
+{
+	struct lb_flow_key4 k = { .sport = htons(sport), .dport = htons(80),
+				  .proto = IPPROTO_TCP };
+	struct lb_settings cfg;
+	struct lb_syn4 sl;
+	__u32 zero = 0, h, idx;
+	__u8 a[16];
+
+	tl_addr(4, src, a);
+	memcpy(&k.saddr, a, 4);
+	tl_addr(4, "198.18.0.10", a);
+	memcpy(&k.daddr, a, 4);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->lb->maps.lb_settings),
+					     &zero, &cfg), 0);
+	h = lb_flow_hash4(&k, cfg.hash_seed);
+	idx = h & (LB_SYN4_SLOTS - 1);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->lb->maps.lb_syn4),
+					     &idx, &sl), 0);
+	if (memcmp(&sl.key, &k, sizeof(k)) || sl.flow.flags ||
+	    sl.check != lb_syn_check(h, sl.flow.backend_id, sl.flow.backend_epoch))
+		return 0;
+	return sl.flow.backend_id;
+}
+
 /* ---- VIP state and the address filter -------------------------------------- */
 
 static void test_vip_state_and_filter(void **state)
@@ -660,9 +687,16 @@ static void test_rst_not_recorded(void **state)
 	assert_int_equal(send_pkt(f, &(struct tl_pkt_spec){ .family = 4, .sport = 42000,
 							.tcp_flags = 0x04 }), 1);
 	assert_false(flow_exists(f, "198.18.1.1", 42000));
+	/* a SYN waits in its SYN slot (a flood of them cannot evict
+	 * established flows), and its first ACK moves it into the table */
 	assert_int_equal(send_pkt(f, &(struct tl_pkt_spec){ .family = 4, .sport = 42001,
 							.tcp_flags = 0x02 }), 1);
+	assert_false(flow_exists(f, "198.18.1.1", 42001));
+	assert_int_equal(syn_waiting(f, "198.18.1.1", 42001), 1);
+	assert_int_equal(send_pkt(f, &(struct tl_pkt_spec){ .family = 4, .sport = 42001,
+							.tcp_flags = 0x10, .set_ack = true }), 1);
 	assert_true(flow_exists(f, "198.18.1.1", 42001));
+	assert_int_equal(syn_waiting(f, "198.18.1.1", 42001), 0);
 }
 
 static void test_gone_backend_rehashed(void **state)

@@ -22,7 +22,8 @@
  *     reports it, a non-HEALTHY state override is weight 0 in the table,
  *     an expired override is cleared by publish, release hands back;
  *   - the open-flow recount drops idle, closed, DOWN and stale-epoch
- *     flows and corrects a count that drifted either way.
+ *     flows, counts waiting handshakes (SYN slots) once, and corrects a
+ *     count that drifted either way.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -769,6 +770,19 @@ static void flow_put(__u16 sport, __u32 id, __u32 flags, __u32 seen)
 	assert_int_equal(bpf_map_update_elem(dpa.fd[LB_M_FLOWS4], &k, &fl, 0), 0);
 }
 
+/* A SYN slot (handshake waiting for its ACK) pinned to backend id, with
+ * flags (0: waiting; PROMOTED: moved to the flow table) and tick. */
+static void syn_put(__u32 slot, __u32 id, __u32 flags, __u32 seen)
+{
+	struct lb_backend be;
+	struct lb_syn4 sl = { .flow = { .backend_id = id, .flags = flags,
+					.seen = seen } };
+
+	assert_int_equal(bpf_map_lookup_elem(dpa.fd[LB_M_BACKENDS], &id, &be), 0);
+	sl.flow.backend_epoch = be.epoch;
+	assert_int_equal(bpf_map_update_elem(dpa.fd[LB_M_SYN4], &slot, &sl, 0), 0);
+}
+
 static __u64 open_get(__u32 id)
 {
 	struct lb_be_load ld;
@@ -826,6 +840,11 @@ static void test_open_recount(void **state)
 	assert_int_equal(bpf_map_lookup_elem(dpa.fd[LB_M_FLOWS4], &key, &fl), 0);
 	fl.backend_epoch--;
 	assert_int_equal(bpf_map_update_elem(dpa.fd[LB_M_FLOWS4], &key, &fl, 0), 0);
+	/* SYN slots: x 1 handshake waiting (tick 110), 1 waiting since
+	 * before 100, 1 promoted (counted in the flow table, not twice) */
+	syn_put(7, x, 0, 110);
+	syn_put(LB_SYN4_SLOTS - 1, x, 0, 60);
+	syn_put(9, x, LB_FLOW_F_PROMOTED, 110);
 	/* drifted counts: x lost FINs (40), y below 0 after a re-steer */
 	open_set(x, 40);
 	open_set(y, (__u64)-2);
@@ -833,12 +852,13 @@ static void test_open_recount(void **state)
 
 	/* since 0: every open flow counts, whatever its tick */
 	assert_int_equal(lb_open_recount(&dpa, 0, msg, sizeof(msg)), 0);
-	assert_int_equal(open_get(x), 5);
+	assert_int_equal(open_get(x), 5 + 2);
 	assert_int_equal(open_get(y), 2);
 	assert_int_equal(open_get(z), 1);
-	/* idle since before tick 100: x's two idle flows drop out */
+	/* idle since before tick 100: x's two idle flows and its old
+	 * handshake drop out */
 	assert_int_equal(lb_open_recount(&dpa, 100, msg, sizeof(msg)), 0);
-	assert_int_equal(open_get(x), 3);
+	assert_int_equal(open_get(x), 3 + 1);
 	assert_int_equal(open_get(y), 2);
 	/* a DOWN backend's flows died with its worker: not counted */
 	be_addr(addr, "198.18.60", 11);
@@ -846,11 +866,11 @@ static void test_open_recount(void **state)
 					      LB_BE_DOWN, 0, msg, sizeof(msg)), 0);
 	assert_int_equal(lb_open_recount(&dpa, 100, msg, sizeof(msg)), 0);
 	assert_int_equal(open_get(y), 0);
-	assert_int_equal(open_get(x), 3);
+	assert_int_equal(open_get(x), 4);
 	/* drift since the last recount is corrected again */
 	open_set(x, 5);
 	assert_int_equal(lb_open_recount(&dpa, 100, msg, sizeof(msg)), 0);
-	assert_int_equal(open_get(x), 3);
+	assert_int_equal(open_get(x), 4);
 }
 
 int main(void)
