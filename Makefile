@@ -61,7 +61,7 @@ TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom \
 	      $(BUILD)/bench/bench_react $(BUILD)/bench/bench_httpfloor $(BUILD)/bench/bench_ops
 TOOLS      := $(BUILD)/examples/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
-	      $(BUILD)/tools/gpusim $(BUILD)/tools/fleetsim $(BUILD)/tools/loadgen
+	      $(BUILD)/tools/e2e/synflood $(BUILD)/tools/gpusim $(BUILD)/tools/fleetsim $(BUILD)/tools/loadgen
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
@@ -153,7 +153,7 @@ $(BUILD)/bench/bench_httpfloor: bench/bench_httpfloor.c agent/prom.c agent/engin
 
 # test-network tools (no project libraries)
 $(BUILD)/tools/e2e/%: tools/e2e/%.c | $(BUILD)/tools/e2e
-	$(CC) $(CFLAGS) $< -o $@ -lm
+	$(CC) $(CFLAGS) $< -o $@ -lm -lpthread
 
 # examples: programs over the library and the test helpers
 $(BUILD)/examples/%.o: examples/%.c $(SKELS) $(LIB_HDRS) $(wildcard tests/*.h) | $(BUILD)/examples
