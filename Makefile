@@ -4,7 +4,7 @@
 #   make test       build and run every test (root: BPF and network namespaces)
 #   make bench      build and run the benchmarks (figures with same-run baselines)
 #   make bench-e2e  the simulated GPU fleet end to end, against what users pick instead
-#   make fuzz       fuzz the metrics and config parsers (FUZZ_SECONDS per target)
+#   make fuzz       fuzz the parsers (FUZZ_SECONDS per target; make test: FUZZ_TEST_SECONDS)
 #   make demo       build and run the main job on this machine (namespaces)
 #   make clean
 #
@@ -165,8 +165,8 @@ $(BUILD)/bpf $(BUILD)/bench $(BUILD)/lib $(BUILD)/cli $(BUILD)/agent $(BUILD)/te
 	mkdir -p $@
 
 test: deps
-	@$(MAKE) --no-print-directory build
-	@tests/run.sh $(BUILD)
+	@$(MAKE) --no-print-directory build $(FUZZ_BINS)
+	@FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) tests/run.sh $(BUILD)
 
 bench: deps
 	@$(MAKE) --no-print-directory build
@@ -187,10 +187,14 @@ demo-datapath: deps
 	@$(MAKE) --no-print-directory build
 	@$(BUILD)/examples/dp_demo
 
-# Fuzz the parsers that read untrusted text: /metrics scrapes and config
-# files (libFuzzer, ASan + UBSan). FUZZ_SECONDS per target (default 60);
-# seeds are the test fixtures; crashes are written to build/fuzz/.
+# Fuzz the parsers that read untrusted text: /metrics scrapes, config
+# files, the addresses operators type (libFuzzer, ASan + UBSan).
+# FUZZ_SECONDS per target (default 60) for `make fuzz`; make test runs each
+# target FUZZ_TEST_SECONDS (default 10) after its corpus (fuzz/corpus/, in
+# the repository; fuzz/README.md). Crashes are written to build/fuzz/.
 FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 10
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_prom $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_addr
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-std=gnu11 -Iinclude -Ilib -Iagent -I$(BUILD) $(NL_CFLAGS)
 FUZZ_PROM_SRCS := agent/prom.c agent/engine.c
@@ -201,11 +205,14 @@ $(BUILD)/fuzz/fuzz_prom: fuzz/fuzz_prom.c $(FUZZ_PROM_SRCS) $(wildcard agent/*.h
 	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ -lm
 $(BUILD)/fuzz/fuzz_config: fuzz/fuzz_config.c $(FUZZ_CONFIG_SRCS) $(wildcard agent/*.h) $(LIB_HDRS) | $(BUILD)/fuzz
 	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ -lyaml -lm
+# the strings operators type: addresses, VIPs, durations, enum names
+$(BUILD)/fuzz/fuzz_addr: fuzz/fuzz_addr.c lib/lb_addr.c lib/lb_names.c $(LIB_HDRS) | $(BUILD)/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
 $(BUILD)/fuzz:
 	mkdir -p $@
 
 fuzz: deps
-	@$(MAKE) --no-print-directory $(BUILD)/fuzz/fuzz_prom $(BUILD)/fuzz/fuzz_config
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
 
 clean:

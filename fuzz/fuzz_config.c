@@ -3,11 +3,13 @@
  * fuzz_config.c - libFuzzer target for the config parsers: lb-agent's
  * whole file (agent/config.c over lib/lb_topo.c and lib/lb_yaml.c) and the
  * library's topology alone, as `lbctl apply -f` reads it (agent keys by
- * name). Any input must give 0 or a negative errno with a one-line
- * message, no leak, no UB; on error the output must be all zero; and the
- * two layers must agree on the topology whenever the agent's parse
- * succeeds.
+ * name), and the topology without any extension (only `vips:`). Any
+ * input must give 0 or a negative errno with a one-line message, no leak,
+ * no UB; on error the output must be all zero; the layers must agree on
+ * the topology whenever the agent's parse succeeds; and a file the bare
+ * topology accepts means the same to lbctl's reading.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,13 +29,48 @@ static void check_err(int rc, const void *out, size_t len, const char *err)
 		abort();
 }
 
+/* Field by field: padding is not part of the settings. */
+static bool same_opts(const struct lb_vip_opts *a, const struct lb_vip_opts *b)
+{
+	return a->mode == b->mode && a->ring_size == b->ring_size &&
+	       a->policy == b->policy && a->refuse == b->refuse &&
+	       a->fail_open == b->fail_open && a->rate == b->rate &&
+	       a->burst == b->burst && a->client_rate == b->client_rate &&
+	       a->client_burst == b->client_burst &&
+	       a->client_plen4 == b->client_plen4 &&
+	       a->client_plen6 == b->client_plen6 &&
+	       a->bounded_eps == b->bounded_eps &&
+	       a->ttft_target_ms == b->ttft_target_ms;
+}
+
+/* The same VIPs with the same settings and backends. */
+static void check_same(const struct lb_topo *a, const struct lb_topo *b)
+{
+	size_t i, j;
+
+	if (a->n_vips != b->n_vips)
+		abort();
+	for (i = 0; i < a->n_vips; i++) {
+		const struct lb_topo_vip *u = &a->vips[i], *v = &b->vips[i];
+
+		if (u->n_backends != v->n_backends ||
+		    memcmp(&u->key, &v->key, sizeof(u->key)) ||
+		    !same_opts(&u->opts, &v->opts))
+			abort();
+		for (j = 0; j < u->n_backends; j++)
+			if (memcmp(u->backends[j].addr, v->backends[j].addr, 16) ||
+			    u->backends[j].capacity != v->backends[j].capacity)
+				abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct lb_agent_conf c;
-	struct lb_topo t;
+	struct lb_topo t, bare;
 	char err[256];
 	size_t i, j;
-	int rc, trc;
+	int rc, trc, brc;
 
 	rc = lb_agent_conf_load_buf("fuzz.yaml", (const char *)data, size, &c,
 				    err, sizeof(err));
@@ -59,6 +96,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    !lb_agent_backend_conf(&v->backends[j])->health_url[0] ||
 			    memcmp(v->backends[j].addr, t.vips[i].backends[j].addr, 16))
 				abort();
+	}
+	/* Without lb-agent's keys nothing changes meaning: what the bare
+	 * topology accepts, lbctl's reading accepts, as the same topology. */
+	brc = lb_topo_load_buf("fuzz.yaml", (const char *)data, size, NULL,
+			       &bare, err, sizeof(err));
+	if (brc) {
+		check_err(brc, &bare, sizeof(bare), err);
+	} else {
+		if (trc)
+			abort();
+		check_same(&bare, &t);
+		lb_topo_free(&bare);
 	}
 	lb_agent_conf_free(&c);
 	lb_agent_conf_free(&c);

@@ -2,6 +2,9 @@
 # Install the Debian 12 packages inferlb needs to build, test and demo.
 # Idempotent: only missing packages are installed. Needs root when anything is missing.
 #
+# libclang-rt-dev: the libFuzzer, ASan and UBSan runtimes that
+# `clang -fsanitize=fuzzer,address,undefined` links (fuzz/, run by make
+# test); clang only recommends it, and recommends are not installed here.
 # valgrind: tests/test_agent.sh checks that lb-agent closes every descriptor
 # it opened on each exit path (--track-fds).
 # prometheus is here for /usr/bin/promtool alone: tests/test_agent.sh lints
@@ -13,7 +16,7 @@
 # afterwards if this script installed it.
 set -eu
 
-PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
+PKGS="clang llvm libclang-rt-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 libnl-3-dev libnl-route-3-dev libmicrohttpd-dev pkg-config make gcc iproute2 ethtool \
 linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq valgrind \
 prometheus"

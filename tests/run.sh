@@ -22,6 +22,11 @@ run "agent policy and backend states, injected time (unit)" "$build/tests/test_p
 run "expected-wait inputs: decode speed, output length, slot wait (unit)" "$build/tests/test_speed"
 run "agent config file (unit)" "$build/tests/test_config"
 run "table of maps against the BPF objects (unit)" "$build/tests/test_maps"
+# libFuzzer targets (ASan + UBSan): the corpus in fuzz/corpus/ once, then
+# FUZZ_TEST_SECONDS of fuzzing each; one line per target
+fuzz_s=${FUZZ_TEST_SECONDS:-10}
+run "parsers under libFuzzer: corpus, then ${fuzz_s} s each (fuzz)" \
+	fuzz/run.sh --test "$build" "$fuzz_s"
 if [ "$(id -u)" -ne 0 ]; then
 	echo "Error: the datapath tests load BPF programs; run 'make test' as root" >&2
 	exit 1
