@@ -271,26 +271,31 @@ static struct MHD_Daemon *daemon_start(int fd, struct lb_http *h,
 				       struct mhd_log *log)
 {
 	unsigned flags = MHD_USE_ERROR_LOG;
-	struct MHD_OptionItem tls[] = {
-		{ MHD_OPTION_HTTPS_MEM_CERT, 0, w->cert_pem },
-		{ MHD_OPTION_HTTPS_MEM_KEY, 0, w->key_pem },
-		{ MHD_OPTION_HTTPS_PRIORITIES, 0, TLS_PRIORITIES },
-		{ MHD_OPTION_END, 0, NULL },
-	};
+	struct MHD_OptionItem o[5];
+	size_t n = 0;
 
-	if (w->cert_pem)
-		flags |= MHD_USE_TLS;
-	if (fd >= 0)
+	if (fd >= 0) {
 		flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
-	else
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd,
+						  NULL };
+	} else {
 		flags |= MHD_USE_NO_LISTEN_SOCKET;
+	}
+	if (w->cert_pem) {
+		flags |= MHD_USE_TLS;
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+						  w->cert_pem };
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+						  w->key_pem };
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						  TLS_PRIORITIES };
+	}
+	o[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	return MHD_start_daemon(flags, 0, NULL, NULL, handle, h,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, log,
-				MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-				MHD_OPTION_ARRAY, w->cert_pem ? tls : tls + 3,
-				MHD_OPTION_END);
+				MHD_OPTION_ARRAY, o, MHD_OPTION_END);
 }
 
 int lb_http_check(const struct lb_agent_web_conf *w, char *msg, size_t len)
