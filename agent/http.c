@@ -367,14 +367,15 @@ void lb_http_describe(const char *listen, const struct lb_agent_web_conf *w,
 
 	if (w->cert_pem && w->users)
 		snprintf(buf, len, "%s://%s/metrics: TLS and basic auth (%zu "
-			 "users)", scheme, listen, w->n_users);
+			 "user%s)", scheme, listen, w->n_users,
+			 w->n_users == 1 ? "" : "s");
 	else if (w->cert_pem)
 		snprintf(buf, len, "%s://%s/metrics: TLS, no auth (anyone who "
 			 "reaches it may read it)", scheme, listen);
 	else if (w->users)
-		snprintf(buf, len, "%s://%s/metrics: basic auth (%zu users), "
+		snprintf(buf, len, "%s://%s/metrics: basic auth (%zu user%s), "
 			 "no TLS (passwords cross the network in clear)",
-			 scheme, listen, w->n_users);
+			 scheme, listen, w->n_users, w->n_users == 1 ? "" : "s");
 	else if (lb_agent_listen_is_loopback(listen))
 		snprintf(buf, len, "%s://%s/metrics: loopback only, no TLS, no "
 			 "auth", scheme, listen);

@@ -262,7 +262,7 @@ config "$tmp/agent.yaml" 9466 "${tls[@]}" "    basic_auth_users: {bob: '$H_BOB'}
 if start_agent "$tmp/agent.yaml"; then
 	[ "$(code "https://$ADDR:9466/metrics" --cacert "$tmp/cert.pem")" = 401 ] &&
 		[ "$(code "https://$ADDR:9466/metrics" --cacert "$tmp/cert.pem" -u bob:s3cret)" = 200 ] &&
-		has_metrics && grep -q "TLS and basic auth (1 users)" "$tmp/agent.log" &&
+		has_metrics && grep -q "TLS and basic auth (1 user)" "$tmp/agent.log" &&
 		ok "c. TLS and basic auth: 401 without, 200 with credentials" ||
 		bad "c. TLS + basic auth: $(grep "/metrics on" "$tmp/agent.log")"
 	stop_agent
