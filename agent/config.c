@@ -40,7 +40,7 @@ bool lb_agent_listen_is_loopback(const char *listen)
 	return addr[0] == 127;
 }
 
-static void web_free(struct lb_agent_web_conf *w)
+void lb_agent_web_free(struct lb_agent_web_conf *w)
 {
 	size_t i;
 
@@ -56,6 +56,37 @@ static void web_free(struct lb_agent_web_conf *w)
 	}
 	free(w->users);
 	memset(w, 0, sizeof(*w));
+}
+
+static int dup_str(char **dst, const char *src)
+{
+	return src && !(*dst = strdup(src)) ? -ENOMEM : 0;
+}
+
+int lb_agent_web_copy(struct lb_agent_web_conf *dst,
+		      const struct lb_agent_web_conf *src)
+{
+	size_t i;
+
+	memset(dst, 0, sizeof(*dst));
+	dst->insecure = src->insecure;
+	if (dup_str(&dst->cert_file, src->cert_file) ||
+	    dup_str(&dst->key_file, src->key_file) ||
+	    dup_str(&dst->cert_pem, src->cert_pem) ||
+	    dup_str(&dst->key_pem, src->key_pem) ||
+	    (src->n_users &&
+	     !(dst->users = calloc(src->n_users, sizeof(*dst->users)))))
+		goto nomem;
+	for (i = 0; i < src->n_users; i++) {
+		dst->n_users++;
+		if (dup_str(&dst->users[i].name, src->users[i].name) ||
+		    dup_str(&dst->users[i].hash, src->users[i].hash))
+			goto nomem;
+	}
+	return 0;
+nomem:
+	lb_agent_web_free(dst);
+	return -ENOMEM;
 }
 
 /* The whole of fd, a regular file of at most LB_AGENT_PEM_MAX bytes, into
@@ -738,7 +769,7 @@ void lb_agent_conf_free(struct lb_agent_conf *c)
 	if (!c)
 		return;
 	lb_topo_free(&c->topo);
-	web_free(&c->web);
+	lb_agent_web_free(&c->web);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -771,7 +802,7 @@ int lb_agent_conf_load_buf(const char *name, const char *buf, size_t len,
 	rc = lb_topo_parse(&d, &ext, &c.topo);
 	lb_yaml_free(&d);
 	if (rc) {
-		web_free(&c.web);	/* the topology freed its own */
+		lb_agent_web_free(&c.web);	/* the topology freed its own */
 		return rc;
 	}
 	*out = c;

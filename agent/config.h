@@ -160,6 +160,13 @@ int lb_agent_conf_load_buf(const char *name, const char *buf, size_t len,
 			   size_t errlen);
 void lb_agent_conf_free(struct lb_agent_conf *c);
 
+/* A deep copy of src (for the /metrics server, which outlives a reload's
+ * config): 0 or -ENOMEM with dst empty. lb_agent_web_free releases one
+ * (lb_agent_conf_free does for the config's own). */
+int lb_agent_web_copy(struct lb_agent_web_conf *dst,
+		      const struct lb_agent_web_conf *src);
+void lb_agent_web_free(struct lb_agent_web_conf *w);
+
 /* Whether a metrics_listen value ("ADDR:PORT", "[V6]:PORT") binds only to
  * loopback: 127.0.0.0/8 or ::1 (0.0.0.0 and :: are every address). */
 bool lb_agent_listen_is_loopback(const char *listen);

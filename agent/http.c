@@ -212,49 +212,6 @@ int lb_http_bind(const char *where, char *msg, size_t len)
 
 /* ---- the server ------------------------------------------------------ */
 
-static void web_release(struct lb_agent_web_conf *w)
-{
-	size_t i;
-
-	free(w->cert_pem);
-	if (w->key_pem)
-		explicit_bzero(w->key_pem, strlen(w->key_pem));
-	free(w->key_pem);
-	for (i = 0; i < w->n_users; i++) {
-		free(w->users[i].name);
-		free(w->users[i].hash);
-	}
-	free(w->users);
-	memset(w, 0, sizeof(*w));
-}
-
-/* What the server needs of src (no paths). 0 or -ENOMEM. */
-static int web_copy(struct lb_agent_web_conf *dst,
-		    const struct lb_agent_web_conf *src)
-{
-	size_t i;
-
-	memset(dst, 0, sizeof(*dst));
-	dst->insecure = src->insecure;
-	if (src->cert_pem && (!(dst->cert_pem = strdup(src->cert_pem)) ||
-			      !(dst->key_pem = strdup(src->key_pem))))
-		goto nomem;
-	if (src->n_users &&
-	    !(dst->users = calloc(src->n_users, sizeof(*dst->users))))
-		goto nomem;
-	for (i = 0; i < src->n_users; i++) {
-		dst->users[i].name = strdup(src->users[i].name);
-		dst->users[i].hash = strdup(src->users[i].hash);
-		dst->n_users++;
-		if (!dst->users[i].name || !dst->users[i].hash)
-			goto nomem;
-	}
-	return 0;
-nomem:
-	web_release(dst);
-	return -ENOMEM;
-}
-
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
 	struct mhd_log *l = cls;
@@ -391,7 +348,7 @@ struct lb_http *lb_http_start(int fd, struct lb_agent *a,
 {
 	struct lb_http *h = calloc(1, sizeof(*h));
 
-	if (!h || web_copy(&h->web, web)) {
+	if (!h || lb_agent_web_copy(&h->web, web)) {
 		snprintf(msg, len, "out of memory");
 		free(h);
 		return NULL;
@@ -407,7 +364,7 @@ struct lb_http *lb_http_start(int fd, struct lb_agent *a,
 	}
 	return h;
 fail:
-	web_release(&h->web);
+	lb_agent_web_free(&h->web);
 	free(h);
 	return NULL;
 }
@@ -417,6 +374,6 @@ void lb_http_stop(struct lb_http *h)
 	if (!h)
 		return;
 	MHD_stop_daemon(h->d);
-	web_release(&h->web);
+	lb_agent_web_free(&h->web);
 	free(h);
 }

@@ -1001,6 +1001,7 @@ static void test_listen_loopback(void **state)
 static void test_metrics_web(void **state)
 {
 	struct webdir *w = *state;
+	struct lb_agent_web_conf copy;
 	struct lb_agent_conf c;
 	char extra[512];
 
@@ -1047,7 +1048,15 @@ static void test_metrics_web(void **state)
 	load_ok(agent_yaml("0.0.0.0:443", extra), &c);
 	assert_non_null(c.web.cert_pem);
 	assert_int_equal(c.web.n_users, 1);
+	/* the /metrics server's copy outlives the config */
+	assert_int_equal(lb_agent_web_copy(&copy, &c.web), 0);
 	lb_agent_conf_free(&c);
+	assert_string_equal(copy.cert_pem, KEY CERT);
+	assert_string_equal(copy.key_file, wpath(w, "both.pem"));
+	assert_string_equal(copy.users[0].hash, HASH1);
+	assert_int_equal(copy.n_users, 1);
+	lb_agent_web_free(&copy);
+	assert_null(copy.users);
 }
 
 /* expect_err with a message that has the temp dir in it: %s is w->dir */
