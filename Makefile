@@ -28,9 +28,10 @@ NL_LIBS   := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -I$(BUILD) $(NL_CFLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Iinclude -Ibpf -I$(ARCH_INC)
 # What each layer links: the library needs libbpf and libnl (and libyaml
-# for the topology file); the agent adds libcurl, libcap, libmicrohttpd.
+# for the topology file); the agent adds libcurl, libcap, libmicrohttpd and
+# libcrypt (bcrypt for /metrics basic auth).
 LIB_LDLIBS := -lbpf -lelf -lz $(NL_LIBS) $(shell pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml) -lm
-AGENT_LIBS := $(shell pkg-config --libs libcurl libcap 2>/dev/null || echo -lcurl -lcap)
+AGENT_LIBS := $(shell pkg-config --libs libcurl libcap 2>/dev/null || echo -lcurl -lcap) -lcrypt
 LDLIBS  := $(LIB_LDLIBS) -lpthread $(AGENT_LIBS)
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c) $(wildcard bench/*.bpf.c)

@@ -7,9 +7,12 @@
  * strict tree (lib/lb_yaml.c) and report errors the same way.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "lb_addr.h"
@@ -18,6 +21,331 @@
 
 #define FIELD LB_YAML_FIELD
 #define Q LB_YAML_Q
+
+/* ---- agent.metrics_web: who may read /metrics -------------------------- */
+
+#define WEB "agent.metrics_web"
+
+bool lb_agent_listen_is_loopback(const char *listen)
+{
+	static const __u8 v6_loopback[16] = { [15] = 1 };
+	__u8 addr[16], fam;
+	char msg[128];
+	__u16 port;
+
+	if (lb_parse_hostport(listen, addr, &fam, &port, msg, sizeof(msg)))
+		return false;
+	if (fam == LB_AF_INET6)
+		return !memcmp(addr, v6_loopback, sizeof(addr));
+	return addr[0] == 127;
+}
+
+void lb_agent_web_free(struct lb_agent_web_conf *w)
+{
+	size_t i;
+
+	free(w->cert_file);
+	free(w->key_file);
+	free(w->cert_pem);
+	if (w->key_pem)		/* a secret: leave no copy in freed memory */
+		explicit_bzero(w->key_pem, strlen(w->key_pem));
+	free(w->key_pem);
+	for (i = 0; i < w->n_users; i++) {
+		free(w->users[i].name);
+		free(w->users[i].hash);
+	}
+	free(w->users);
+	memset(w, 0, sizeof(*w));
+}
+
+static int dup_str(char **dst, const char *src)
+{
+	return src && !(*dst = strdup(src)) ? -ENOMEM : 0;
+}
+
+int lb_agent_web_copy(struct lb_agent_web_conf *dst,
+		      const struct lb_agent_web_conf *src)
+{
+	size_t i;
+
+	memset(dst, 0, sizeof(*dst));
+	dst->insecure = src->insecure;
+	if (dup_str(&dst->cert_file, src->cert_file) ||
+	    dup_str(&dst->key_file, src->key_file) ||
+	    dup_str(&dst->cert_pem, src->cert_pem) ||
+	    dup_str(&dst->key_pem, src->key_pem) ||
+	    (src->n_users &&
+	     !(dst->users = calloc(src->n_users, sizeof(*dst->users)))))
+		goto nomem;
+	for (i = 0; i < src->n_users; i++) {
+		dst->n_users++;
+		if (dup_str(&dst->users[i].name, src->users[i].name) ||
+		    dup_str(&dst->users[i].hash, src->users[i].hash))
+			goto nomem;
+	}
+	return 0;
+nomem:
+	lb_agent_web_free(dst);
+	return -ENOMEM;
+}
+
+/* The whole of fd, a regular file of at most LB_AGENT_PEM_MAX bytes, into
+ * a malloc'd NUL-terminated *out. A pipe or device is refused rather than
+ * read (it might never end). Returns 0, or an errno with *what set. */
+static int read_small_file(int fd, char **out, const char **what)
+{
+	size_t len = 0;
+	struct stat st;
+	char *buf;
+
+	if (fstat(fd, &st)) {
+		*what = strerror(errno);
+		return errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*what = "not a regular file";
+		return EINVAL;
+	}
+	if (st.st_size > LB_AGENT_PEM_MAX) {
+		*what = "larger than 1 MiB";
+		return EFBIG;
+	}
+	buf = malloc(LB_AGENT_PEM_MAX + 1);
+	if (!buf) {
+		*what = "out of memory";
+		return ENOMEM;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + len, LB_AGENT_PEM_MAX + 1 - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int err = errno;
+
+			*what = strerror(err);
+			free(buf);
+			return err;
+		}
+		if (!r)
+			break;
+		len += r;
+		if (len > LB_AGENT_PEM_MAX) {	/* it grew while we read */
+			*what = "larger than 1 MiB";
+			free(buf);
+			return EFBIG;
+		}
+	}
+	buf[len] = 0;
+	if (strlen(buf) != len) {
+		*what = "not PEM text (it holds NUL bytes)";
+		explicit_bzero(buf, len);
+		free(buf);
+		return EINVAL;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* Whether text holds a PEM block whose label ("-----BEGIN LABEL-----")
+ * ends in tag. */
+static bool pem_has(const char *text, const char *tag)
+{
+	size_t t = strlen(tag);
+	const char *b, *e;
+
+	for (b = strstr(text, "-----BEGIN "); b; b = strstr(b, "-----BEGIN ")) {
+		b += strlen("-----BEGIN ");
+		e = strstr(b, "-----");
+		if (e && (size_t)(e - b) >= t && !memchr(b, '\n', e - b) &&
+		    !memcmp(e - t, tag, t))
+			return true;
+	}
+	return false;
+}
+
+/* tls_server_config's cert_file or key_file (the node n): the path into
+ * *path and the file's contents into *pem, which must hold a PEM block
+ * whose BEGIN line ends in tag ("CERTIFICATE", "PRIVATE KEY"), so a key
+ * given for the certificate is named here rather than by GnuTLS. */
+static int read_pem(struct lb_yaml_doc *d, const struct lb_yaml_node *n,
+		    const char *key, const char *tag, char **path, char **pem)
+{
+	const char *field = FIELD(WEB ".tls_server_config", key);
+	const char *s, *what = NULL;
+	int fd, rc;
+
+	rc = lb_yaml_get_str(d, n, field, false, &s);
+	if (rc)
+		return rc;
+	*path = strdup(s);
+	if (!*path)
+		return lb_yaml_fail(d, -ENOMEM, n, field, "out of memory");
+	fd = open(s, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		rc = errno;
+		return lb_yaml_fail(d, -rc, n, field, "cannot open %s: %s", Q(n),
+				    strerror(rc));
+	}
+	rc = read_small_file(fd, pem, &what);
+	close(fd);
+	if (rc)
+		return lb_yaml_fail(d, -rc, n, field, "cannot read %s: %s", Q(n),
+				    what);
+	if (pem_has(*pem, tag))
+		return 0;
+	return lb_yaml_fail(d, -EINVAL, n, field,
+			    "%s holds no PEM block \"-----BEGIN ...%s-----\"",
+			    Q(n), tag);
+}
+
+static int parse_tls(struct lb_agent_web_conf *w, struct lb_yaml_doc *d,
+		     const struct lb_yaml_node *m)
+{
+	static const char *const keys[] = { "cert_file", "key_file" };
+	const struct lb_yaml_node *v[2];
+	int rc;
+
+	rc = lb_yaml_get_map(d, m, WEB ".tls_server_config", keys, 2, v);
+	if (rc)
+		return rc;
+	if (!v[0] || !v[1])
+		return lb_yaml_fail(d, -EINVAL, m, WEB ".tls_server_config",
+				    "needs both cert_file and key_file "
+				    "(missing %s)", v[0] ? "key_file" :
+				    v[1] ? "cert_file" : "both");
+	rc = read_pem(d, v[0], "cert_file", "CERTIFICATE", &w->cert_file,
+		      &w->cert_pem);
+	if (!rc)
+		rc = read_pem(d, v[1], "key_file", "PRIVATE KEY", &w->key_file,
+			      &w->key_pem);
+	return rc;
+}
+
+/* "$2a$", "$2b$" or "$2y$", a two-digit cost 04..31, "$", then 22 bytes of
+ * salt and 31 of hash in bcrypt's base64: what crypt(3) verifies. */
+static bool bcrypt_ok(const char *s)
+{
+	static const char b64[] = "./ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "abcdefghijklmnopqrstuvwxyz0123456789";
+	int cost;
+
+	if (strlen(s) != LB_AGENT_BCRYPT_LEN || strncmp(s, "$2", 2) ||
+	    !strchr("aby", s[2]) || s[3] != '$' || s[6] != '$' ||
+	    s[4] < '0' || s[4] > '9' || s[5] < '0' || s[5] > '9')
+		return false;
+	cost = (s[4] - '0') * 10 + (s[5] - '0');
+	return cost >= 4 && cost <= 31 && strspn(s + 7, b64) == 53;
+}
+
+/* A basic-auth user id: 1..255 bytes, no ':' (it ends the user id in the
+ * Authorization header) and no control byte (RFC 7617). */
+static bool user_ok(const struct lb_yaml_node *k)
+{
+	size_t i;
+
+	if (k->kind != LB_YAML_SCALAR || !k->len || k->len > 255 ||
+	    strlen(k->val) != k->len)
+		return false;
+	for (i = 0; i < k->len; i++)
+		if ((unsigned char)k->val[i] < 0x20 || k->val[i] == 0x7f ||
+		    k->val[i] == ':')
+			return false;
+	return true;
+}
+
+static int parse_users(struct lb_agent_web_conf *w, struct lb_yaml_doc *d,
+		       const struct lb_yaml_node *m)
+{
+	const char *f = WEB ".basic_auth_users", *s;
+	const struct lb_yaml_node *k, *v;
+	size_t i;
+	int id, rc;
+
+	if (m->kind != LB_YAML_MAP)
+		return lb_yaml_fail(d, -EINVAL, m, f, "must be a mapping of "
+				    "user: bcrypt-hash, got %s",
+				    lb_yaml_kind_name(m));
+	if (!m->n)
+		return lb_yaml_fail(d, -EINVAL, m, f, "needs at least one "
+				    "user: bcrypt-hash");
+	w->users = calloc(m->n / 2, sizeof(*w->users));
+	if (!w->users)
+		return lb_yaml_fail(d, -ENOMEM, m, f, "out of memory");
+	for (id = m->first; id >= 0; id = v->next) {
+		struct lb_agent_web_user *u = &w->users[w->n_users];
+
+		k = lb_yaml_at(d, id);
+		v = lb_yaml_at(d, k->next);
+		if (!user_ok(k))
+			return lb_yaml_fail(d, -EINVAL, k, f, "user %s must be "
+					    "1..255 bytes without ':' or control "
+					    "bytes", Q(k));
+		for (i = 0; i < w->n_users; i++)
+			if (!strcmp(w->users[i].name, k->val))
+				return lb_yaml_fail(d, -EINVAL, k,
+						    FIELD(f, k->val),
+						    "duplicate user");
+		rc = lb_yaml_get_str(d, v, FIELD(f, k->val), false, &s);
+		if (rc)
+			return rc;
+		/* the value is not quoted back: it may be a password */
+		if (!bcrypt_ok(s))
+			return lb_yaml_fail(d, -EINVAL, v, FIELD(f, k->val),
+					    "must be a bcrypt hash ($2y$, $2b$ "
+					    "or $2a$, cost 04..31, 60 bytes; "
+					    "e.g. from `htpasswd -nBC 10 USER`), "
+					    "not a password");
+		u->name = strdup(k->val);
+		u->hash = strdup(s);
+		w->n_users++;
+		if (!u->name || !u->hash)
+			return lb_yaml_fail(d, -ENOMEM, v, f, "out of memory");
+	}
+	return 0;
+}
+
+static int parse_web(struct lb_agent_web_conf *w, struct lb_yaml_doc *d,
+		     const struct lb_yaml_node *m)
+{
+	static const char *const keys[] = { "tls_server_config",
+					    "basic_auth_users" };
+	const struct lb_yaml_node *v[2];
+	int rc;
+
+	rc = lb_yaml_get_map(d, m, WEB, keys, 2, v);
+	if (rc)
+		return rc;
+	if (!v[0] && !v[1])
+		return lb_yaml_fail(d, -EINVAL, m, WEB, "needs tls_server_config, "
+				    "basic_auth_users or both");
+	if (v[0] && (rc = parse_tls(w, d, v[0])))
+		return rc;
+	return v[1] ? parse_users(w, d, v[1]) : 0;
+}
+
+/* /metrics shows every backend's address, weight and counters: beyond
+ * loopback it needs TLS or basic auth, or the explicit opt-out. */
+static int web_check(const struct lb_agent_conf *c, struct lb_yaml_doc *d,
+		     const struct lb_yaml_node *listen,
+		     const struct lb_yaml_node *web,
+		     const struct lb_yaml_node *insecure)
+{
+	if (c->web.insecure && web)
+		return lb_yaml_fail(d, -EINVAL, insecure,
+				    "agent.metrics_insecure",
+				    "true contradicts agent.metrics_web (line "
+				    "%u): drop one of them", web->line);
+	if (!c->metrics_listen[0] || c->web.insecure || web ||
+	    lb_agent_listen_is_loopback(c->metrics_listen))
+		return 0;
+	return lb_yaml_fail(d, -EINVAL, listen, "agent.metrics_listen",
+			    "%s is not loopback, and /metrics shows backends, "
+			    "weights and counters: protect it with "
+			    "agent.metrics_web (tls_server_config, "
+			    "basic_auth_users) or serve it to anyone with "
+			    "agent.metrics_insecure: true", Q(listen));
+}
 
 /* ---- agent: ---------------------------------------------------------- */
 
@@ -32,14 +360,17 @@ static bool listen_ok(const char *s)
 	       !lb_parse_hostport(s, addr, &fam, &port, msg, sizeof(msg));
 }
 
-enum { A_METRICS_LISTEN, A_PIN_DIR, A_REQUEST_TIMEOUT, A_PRUNE,
-       A_MAX_BACKEND_DELETE_PCT, A_N };
+enum { A_METRICS_LISTEN, A_METRICS_WEB, A_METRICS_INSECURE, A_PIN_DIR,
+       A_REQUEST_TIMEOUT, A_PRUNE, A_MAX_BACKEND_DELETE_PCT, A_N };
 
 static int parse_agent(struct lb_agent_conf *c, struct lb_yaml_doc *d,
 		       const struct lb_yaml_node *m)
 {
 	static const char *const keys[A_N] = {
-		[A_METRICS_LISTEN] = "metrics_listen", [A_PIN_DIR] = "pin_dir",
+		[A_METRICS_LISTEN] = "metrics_listen",
+		[A_METRICS_WEB] = "metrics_web",
+		[A_METRICS_INSECURE] = "metrics_insecure",
+		[A_PIN_DIR] = "pin_dir",
 		[A_REQUEST_TIMEOUT] = "request_timeout_ms", [A_PRUNE] = "prune",
 		[A_MAX_BACKEND_DELETE_PCT] = "max_backend_delete_pct",
 	};
@@ -65,6 +396,15 @@ static int parse_agent(struct lb_agent_conf *c, struct lb_yaml_doc *d,
 					    "got %s", Q(v[A_METRICS_LISTEN]));
 		strcpy(c->metrics_listen, s);	/* listen_ok: fits */
 	}
+	if ((v[A_METRICS_WEB] &&
+	     (rc = parse_web(&c->web, d, v[A_METRICS_WEB]))) ||
+	    (v[A_METRICS_INSECURE] &&
+	     (rc = lb_yaml_get_bool(d, v[A_METRICS_INSECURE],
+				    "agent.metrics_insecure",
+				    &c->web.insecure))) ||
+	    (rc = web_check(c, d, v[A_METRICS_LISTEN], v[A_METRICS_WEB],
+			    v[A_METRICS_INSECURE])))
+		return rc;
 	if (v[A_PIN_DIR]) {
 		rc = lb_yaml_get_str(d, v[A_PIN_DIR], "agent.pin_dir", false, &s);
 		if (rc)
@@ -429,6 +769,7 @@ void lb_agent_conf_free(struct lb_agent_conf *c)
 	if (!c)
 		return;
 	lb_topo_free(&c->topo);
+	lb_agent_web_free(&c->web);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -460,8 +801,10 @@ int lb_agent_conf_load_buf(const char *name, const char *buf, size_t len,
 		return rc;
 	rc = lb_topo_parse(&d, &ext, &c.topo);
 	lb_yaml_free(&d);
-	if (rc)
+	if (rc) {
+		lb_agent_web_free(&c.web);	/* the topology freed its own */
 		return rc;
+	}
 	*out = c;
 	return 0;
 }

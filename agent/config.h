@@ -20,6 +20,17 @@
  *
  *   agent:
  *     metrics_listen: 127.0.0.1:9464   # /metrics; "[::1]:9464"; "off"
+ *     metrics_web:                     # who may read it; the shape of
+ *                                      #   prometheus/exporter-toolkit's
+ *                                      #   web config (a subset)
+ *       tls_server_config:             # HTTPS: both files, PEM
+ *         cert_file: /etc/inferlb/metrics.crt
+ *         key_file: /etc/inferlb/metrics.key
+ *       basic_auth_users:              # user: bcrypt hash ($2a$/$2b$/$2y$)
+ *         prometheus: $2y$10$...
+ *     metrics_insecure: false          # true: a non-loopback listen address
+ *                                      #   may serve plain HTTP without
+ *                                      #   auth (else it needs metrics_web)
  *     pin_dir: /sys/fs/bpf/inferlb
  *     request_timeout_ms: 1000         # per HTTP request (health, metrics)
  *     prune: false                     # true: a reload may delete every
@@ -99,9 +110,31 @@ struct lb_agent_backend_conf {
 	struct lb_generic_names names;
 };
 
+/* One of agent.metrics_web.basic_auth_users. */
+struct lb_agent_web_user {
+	char *name;		/* no ':' and no control byte (RFC 7617) */
+	char *hash;		/* bcrypt, LB_AGENT_BCRYPT_LEN bytes */
+};
+
+#define LB_AGENT_BCRYPT_LEN 60
+#define LB_AGENT_PEM_MAX (1u << 20)
+
+/* agent.metrics_web and agent.metrics_insecure: who may read /metrics.
+ * The PEM files are read when the config is, so --check and a reload
+ * refuse a file that cannot be read, and the server never reads a path
+ * after start. Acted on at start only (like metrics_listen). */
+struct lb_agent_web_conf {
+	char *cert_file, *key_file;	/* NULL = no TLS */
+	char *cert_pem, *key_pem;	/* their contents, NUL-terminated */
+	struct lb_agent_web_user *users;	/* NULL = no basic auth */
+	size_t n_users;
+	bool insecure;			/* metrics_insecure: true */
+};
+
 struct lb_agent_conf {
 	/* agent: */
 	char metrics_listen[64];	/* "" when "off" */
+	struct lb_agent_web_conf web;
 	char pin_dir[256];
 	uint32_t request_timeout_ms;
 	bool prune;			/* lb_apply_opts.prune */
@@ -126,6 +159,17 @@ int lb_agent_conf_load_buf(const char *name, const char *buf, size_t len,
 			   struct lb_agent_conf *out, char *err,
 			   size_t errlen);
 void lb_agent_conf_free(struct lb_agent_conf *c);
+
+/* A deep copy of src (for the /metrics server, which outlives a reload's
+ * config): 0 or -ENOMEM with dst empty. lb_agent_web_free releases one
+ * (lb_agent_conf_free does for the config's own). */
+int lb_agent_web_copy(struct lb_agent_web_conf *dst,
+		      const struct lb_agent_web_conf *src);
+void lb_agent_web_free(struct lb_agent_web_conf *w);
+
+/* Whether a metrics_listen value ("ADDR:PORT", "[V6]:PORT") binds only to
+ * loopback: 127.0.0.0/8 or ::1 (0.0.0.0 and :: are every address). */
+bool lb_agent_listen_is_loopback(const char *listen);
 
 /* The agent's keys of a backend parsed by lb_agent_conf_load_*. */
 static inline const struct lb_agent_backend_conf *

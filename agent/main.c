@@ -102,6 +102,12 @@ static int check_config(const char *path)
 		fprintf(stderr, "Error: %s\n", msg);
 		return EXIT_USAGE;
 	}
+	/* what start would refuse beyond the file: TLS pair, libraries */
+	if (c.metrics_listen[0] && lb_http_check(&c.web, msg, sizeof(msg))) {
+		fprintf(stderr, "Error: %s: %s\n", path, msg);
+		lb_agent_conf_free(&c);
+		return EXIT_USAGE;
+	}
 	printf("%s: valid (%zu VIPs)\n", path, c.topo.n_vips);
 	if (lb_topo_warning(&c.topo, msg, sizeof(msg)))
 		fprintf(stderr, "Warning: %s: %s\n", path, msg);
@@ -132,26 +138,44 @@ static int signals_fd(char *msg, size_t len)
 	return fd;
 }
 
+/* After a reload: the /metrics protection (like its address) was acted
+ * on at start and stays; say so when the file now asks for another, and
+ * whether the next start would take it. */
+static void web_note(const struct lb_agent *a, const struct lb_http *http)
+{
+	char msg[512];
+
+	if (!http || !lb_http_web_changed(http, &a->conf.web))
+		return;
+	fprintf(stderr, "lb-agent: note: metrics_web and metrics_insecure "
+		"change only on restart; /metrics keeps its protection\n");
+	if (lb_http_check(&a->conf.web, msg, sizeof(msg)))
+		fprintf(stderr, "lb-agent: warning: a restart with this file "
+			"would fail: %s\n", msg);
+}
+
 /* Handles every signal queued on sfd: SIGHUP reloads (the agent logs the
  * outcome), the others ask to stop. Returns true when one did. */
-static bool handle_signals(struct lb_agent *a, int sfd)
+static bool handle_signals(struct lb_agent *a, const struct lb_http *http,
+			   int sfd)
 {
 	struct signalfd_siginfo si;
 	bool stop = false;
 	char msg[512];
 
 	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
-			lb_agent_reload(a, msg, sizeof(msg));
-		else
+		if (si.ssi_signo != SIGHUP)
 			stop = true;
+		else if (!lb_agent_reload(a, msg, sizeof(msg)))
+			web_note(a, http);
 	}
 	return stop;
 }
 
 /* The loop, until SIGTERM/SIGINT (0) or a polling error (EXIT_RUNTIME,
  * msg set). */
-static int run(struct lb_agent *a, int sfd, char *msg, size_t len)
+static int run(struct lb_agent *a, const struct lb_http *http, int sfd,
+	       char *msg, size_t len)
 {
 	for (;;) {
 		bool sig = false;
@@ -161,7 +185,7 @@ static int run(struct lb_agent *a, int sfd, char *msg, size_t len)
 			snprintf(msg, len, "polling failed: %s", strerror(-err));
 			return EXIT_RUNTIME;
 		}
-		if (sig && handle_signals(a, sfd))
+		if (sig && handle_signals(a, http, sfd))
 			return 0;
 	}
 }
@@ -203,16 +227,20 @@ int main(int argc, char **argv)
 	if (lb_drop_caps(msg, sizeof(msg)))
 		goto cleanup;
 	if (hfd >= 0) {
-		http = lb_http_start(hfd, &agent, msg, sizeof(msg));
+		char how[256];
+
+		http = lb_http_start(hfd, &agent, &agent.conf.web, msg,
+				     sizeof(msg));
 		if (!http)
 			goto cleanup;
 		hfd = -1;	/* the server closes it when it stops */
-		fprintf(stderr, "lb-agent: /metrics on http://%s/metrics\n",
-			agent.conf.metrics_listen);
+		lb_http_describe(agent.conf.metrics_listen, &agent.conf.web,
+				 how, sizeof(how));
+		fprintf(stderr, "lb-agent: /metrics on %s\n", how);
 	}
 	fprintf(stderr, "lb-agent: running with cap_bpf,cap_net_admin only\n");
 	msg[0] = '\0';
-	rc = run(&agent, sfd, msg, sizeof(msg));
+	rc = run(&agent, http, sfd, msg, sizeof(msg));
 
 cleanup:
 	if (rc && msg[0])

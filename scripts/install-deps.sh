@@ -5,6 +5,9 @@
 # libclang-rt-dev: the libFuzzer, ASan and UBSan runtimes that
 # `clang -fsanitize=fuzzer,address,undefined` links (fuzz/, run by make
 # test); clang only recommends it, and recommends are not installed here.
+# libcrypt-dev: lb-agent checks /metrics basic-auth passwords against
+# bcrypt hashes with crypt_r(3) (libxcrypt). openssl: tests/test_metrics_auth.sh
+# makes a throwaway self-signed certificate for /metrics over TLS.
 # valgrind: tests/test_agent.sh checks that lb-agent closes every descriptor
 # it opened on each exit path (--track-fds).
 # prometheus is here for /usr/bin/promtool alone: tests/test_agent.sh lints
@@ -19,7 +22,7 @@ set -eu
 PKGS="clang llvm libclang-rt-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 libnl-3-dev libnl-route-3-dev libmicrohttpd-dev pkg-config make gcc iproute2 ethtool \
 linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq valgrind \
-prometheus"
+prometheus libcrypt-dev openssl"
 
 missing=""
 for p in $PKGS; do

@@ -51,6 +51,8 @@ run "agent HTTP poller, libcurl multi (namespace)" \
 	unshare --net sh -c 'ip link set lo up && exec "$0"' "$build/tests/test_poll"
 run "lb-agent with simulated GPU workers and real maps (namespaces)" \
 	tests/test_agent.sh "$build"
+run "lb-agent /metrics beyond loopback: TLS, basic auth or refused (namespace)" \
+	tests/test_metrics_auth.sh "$build"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
 exit "$fail"

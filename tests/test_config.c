@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <cmocka.h>
@@ -270,7 +271,8 @@ static void test_small_values(void **state)
 	load_ok("agent:\n  metrics_listen: \"off\"\n", &c);
 	assert_string_equal(c.metrics_listen, "");
 	lb_agent_conf_free(&c);
-	load_ok("agent: {metrics_listen: 0.0.0.0:1}\n", &c);
+	load_ok("agent: {metrics_listen: 0.0.0.0:1, metrics_insecure: true}\n",
+		&c);
 	assert_string_equal(c.metrics_listen, "0.0.0.0:1");
 	lb_agent_conf_free(&c);
 	/* quoted numbers, exponent, largest u32, ring bounds */
@@ -909,8 +911,309 @@ static void test_guard_keys(void **state)
 		   "integer in [0, 100], got \"101\"");
 	expect_err("agent: {prunes: true}\n", -EINVAL,
 		   "t.yaml:1:9: agent: unknown key \"prunes\"; expected one "
-		   "of: metrics_listen, pin_dir, request_timeout_ms, prune, "
-		   "max_backend_delete_pct");
+		   "of: metrics_listen, metrics_web, metrics_insecure, "
+		   "pin_dir, request_timeout_ms, prune, max_backend_delete_pct");
+}
+
+/* ---- agent.metrics_web: who may read /metrics ---------------------------- */
+
+/* real bcrypt hashes (cost 4) of "s3cret" and "hunter2" */
+#define HASH1 "$2b$04$b1RrxVM0iJrBoelsh1rhQueoqMgcs/14XWLViamTnlTGFoLYDC2Sy"
+#define HASH2 "$2y$04$CI9/Ql/gGZYDrmj789GLne1BY.TYH47FrOCrMYQ4moagojJWubY6i"
+#define CERT "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+#define KEY "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+
+/* A temp dir with cert.pem, key.pem (PEM-shaped: the parser reads
+ * labels; GnuTLS' check of a real pair is tests/test_metrics_auth.sh's),
+ * empty.pem and a directory. */
+struct webdir {
+	char dir[64];
+	char path[128];
+};
+
+static const char *wpath(struct webdir *w, const char *name)
+{
+	snprintf(w->path, sizeof(w->path), "%s/%s", w->dir, name);
+	return w->path;
+}
+
+static void wfile(struct webdir *w, const char *name, const char *text)
+{
+	FILE *f = fopen(wpath(w, name), "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int web_setup(void **state)
+{
+	static struct webdir w;
+
+	strcpy(w.dir, "/tmp/inferlb-webconf-XXXXXX");
+	if (!mkdtemp(w.dir))
+		return -1;
+	wfile(&w, "cert.pem", CERT);
+	wfile(&w, "key.pem", "an RSA key\n-----BEGIN RSA PRIVATE KEY-----\n"
+	      "MIIE\n-----END RSA PRIVATE KEY-----\n");
+	wfile(&w, "empty.pem", "");
+	wfile(&w, "both.pem", KEY CERT);
+	*state = &w;
+	return 0;
+}
+
+static int web_teardown(void **state)
+{
+	struct webdir *w = *state;
+	const char *names[] = { "cert.pem", "key.pem", "empty.pem", "both.pem" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		unlink(wpath(w, names[i]));
+	return rmdir(w->dir);
+}
+
+/* agent: {metrics_listen: LISTEN, EXTRA} into a buffer */
+static const char *agent_yaml(const char *listen, const char *extra)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf), "agent:\n  metrics_listen: '%s'\n%s", listen,
+		 extra);
+	return buf;
+}
+
+static void test_listen_loopback(void **state)
+{
+	(void)state;
+	assert_true(lb_agent_listen_is_loopback("127.0.0.1:9464"));
+	assert_true(lb_agent_listen_is_loopback("127.255.255.254:1"));
+	assert_true(lb_agent_listen_is_loopback("[::1]:9464"));
+	assert_false(lb_agent_listen_is_loopback("0.0.0.0:9464"));
+	assert_false(lb_agent_listen_is_loopback("[::]:9464"));
+	assert_false(lb_agent_listen_is_loopback("128.0.0.1:9464"));
+	assert_false(lb_agent_listen_is_loopback("198.18.0.1:9464"));
+	assert_false(lb_agent_listen_is_loopback("[::ffff:127.0.0.1]:9464"));
+	assert_false(lb_agent_listen_is_loopback("[2001:db8::1]:9464"));
+	assert_false(lb_agent_listen_is_loopback("localhost:9464"));
+}
+
+static void test_metrics_web(void **state)
+{
+	struct webdir *w = *state;
+	struct lb_agent_web_conf copy;
+	struct lb_agent_conf c;
+	char extra[512];
+
+	/* loopback needs nothing; the default is loopback */
+	load_ok(agent_yaml("127.0.0.2:9464", ""), &c);
+	assert_null(c.web.users);
+	assert_null(c.web.cert_pem);
+	assert_false(c.web.insecure);
+	lb_agent_conf_free(&c);
+	load_ok(agent_yaml("[::1]:9464", ""), &c);
+	lb_agent_conf_free(&c);
+	load_ok("agent: {metrics_listen: \"off\"}\n", &c);
+	lb_agent_conf_free(&c);
+	/* the explicit opt-out */
+	load_ok(agent_yaml("0.0.0.0:9464", "  metrics_insecure: true\n"), &c);
+	assert_true(c.web.insecure);
+	lb_agent_conf_free(&c);
+	/* basic auth alone, $2b$ and $2y$ */
+	load_ok(agent_yaml("198.18.0.1:9464",
+			   "  metrics_web:\n    basic_auth_users:\n"
+			   "      alice: " HASH1 "\n"
+			   "      'bob smith': '" HASH2 "'\n"), &c);
+	assert_int_equal(c.web.n_users, 2);
+	assert_string_equal(c.web.users[0].name, "alice");
+	assert_string_equal(c.web.users[0].hash, HASH1);
+	assert_string_equal(c.web.users[1].name, "bob smith");
+	assert_string_equal(c.web.users[1].hash, HASH2);
+	assert_null(c.web.cert_pem);
+	lb_agent_conf_free(&c);
+	/* TLS alone: both files read; an "RSA PRIVATE KEY" is a private key */
+	snprintf(extra, sizeof(extra), "  metrics_web:\n    tls_server_config:\n"
+		 "      cert_file: %s/cert.pem\n      key_file: %s/key.pem\n",
+		 w->dir, w->dir);
+	load_ok(agent_yaml("[::]:9464", extra), &c);
+	assert_string_equal(c.web.cert_pem, CERT);
+	assert_non_null(strstr(c.web.key_pem, "RSA PRIVATE KEY"));
+	assert_string_equal(c.web.cert_file, wpath(w, "cert.pem"));
+	assert_null(c.web.users);
+	lb_agent_conf_free(&c);
+	/* both, on "off" too (checked all the same) */
+	snprintf(extra, sizeof(extra), "  metrics_web:\n    tls_server_config:\n"
+		 "      cert_file: %s/both.pem\n      key_file: %s/both.pem\n"
+		 "    basic_auth_users: {alice: '" HASH1 "'}\n", w->dir, w->dir);
+	load_ok(agent_yaml("0.0.0.0:443", extra), &c);
+	assert_non_null(c.web.cert_pem);
+	assert_int_equal(c.web.n_users, 1);
+	/* the /metrics server's copy outlives the config */
+	assert_int_equal(lb_agent_web_copy(&copy, &c.web), 0);
+	lb_agent_conf_free(&c);
+	assert_string_equal(copy.cert_pem, KEY CERT);
+	assert_string_equal(copy.key_file, wpath(w, "both.pem"));
+	assert_string_equal(copy.users[0].hash, HASH1);
+	assert_int_equal(copy.n_users, 1);
+	lb_agent_web_free(&copy);
+	assert_null(copy.users);
+}
+
+/* expect_err with a message that has the temp dir in it: %s is w->dir */
+static void expect_web_err(struct webdir *w, const char *yaml_fmt,
+			   const char *msg_fmt)
+{
+	char yaml[1024], msg[1024];
+
+	snprintf(yaml, sizeof(yaml), yaml_fmt, w->dir, w->dir);
+	snprintf(msg, sizeof(msg), msg_fmt, w->dir, w->dir);
+	expect_err(yaml, strstr(msg, "No such file") ? -ENOENT : -EINVAL, msg);
+}
+
+static void test_err_metrics_web(void **state)
+{
+	struct webdir *w = *state;
+	char err[512];
+	struct lb_agent_conf c;
+	const char *s;
+
+	/* beyond loopback without protection: refused, naming the key */
+	expect_err(agent_yaml("0.0.0.0:9464", ""), -EINVAL,
+		   "t.yaml:2:19: agent.metrics_listen: \"0.0.0.0:9464\" is not "
+		   "loopback, and /metrics shows backends, weights and "
+		   "counters: protect it with agent.metrics_web "
+		   "(tls_server_config, basic_auth_users) or serve it to anyone "
+		   "with agent.metrics_insecure: true");
+	expect_err(agent_yaml("[::]:9464", "  metrics_insecure: false\n"),
+		   -EINVAL,
+		   "t.yaml:2:19: agent.metrics_listen: \"[::]:9464\" is not "
+		   "loopback, and /metrics shows backends, weights and "
+		   "counters: protect it with agent.metrics_web "
+		   "(tls_server_config, basic_auth_users) or serve it to anyone "
+		   "with agent.metrics_insecure: true");
+	s = agent_yaml("198.18.0.1:9464", "");
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", s, strlen(s), &c, err,
+						sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "agent.metrics_listen: \"198.18.0.1:9464\""));
+	/* the opt-out and a protection at once: which one is meant? */
+	expect_err(agent_yaml("0.0.0.0:9464", "  metrics_insecure: true\n"
+			      "  metrics_web: {basic_auth_users: {a: '" HASH1
+			      "'}}\n"), -EINVAL,
+		   "t.yaml:3:21: agent.metrics_insecure: true contradicts "
+		   "agent.metrics_web (line 4): drop one of them");
+	expect_err(agent_yaml("0.0.0.0:9464", "  metrics_insecure: yes\n"),
+		   -EINVAL, "t.yaml:3:21: agent.metrics_insecure: must be true "
+		   "or false, got \"yes\"");
+	/* empty or unknown */
+	expect_err(agent_yaml("0.0.0.0:9464", "  metrics_web: {}\n"), -EINVAL,
+		   "t.yaml:3:16: agent.metrics_web: needs tls_server_config, "
+		   "basic_auth_users or both");
+	expect_err(agent_yaml("0.0.0.0:9464", "  metrics_web: {rate_limit: 1}\n"),
+		   -EINVAL, "t.yaml:3:17: agent.metrics_web: unknown key "
+		   "\"rate_limit\"; expected one of: tls_server_config, "
+		   "basic_auth_users");
+	/* users */
+	expect_err(agent_yaml("0.0.0.0:9464",
+			      "  metrics_web: {basic_auth_users: {}}\n"), -EINVAL,
+		   "t.yaml:3:35: agent.metrics_web.basic_auth_users: needs at "
+		   "least one user: bcrypt-hash");
+	expect_err(agent_yaml("0.0.0.0:9464",
+			      "  metrics_web: {basic_auth_users: [a]}\n"), -EINVAL,
+		   "t.yaml:3:35: agent.metrics_web.basic_auth_users: must be a "
+		   "mapping of user: bcrypt-hash, got a sequence");
+	/* a password where the hash goes: refused and not echoed */
+	expect_err(agent_yaml("0.0.0.0:9464", "  metrics_web:\n"
+			      "    basic_auth_users: {alice: s3cret}\n"), -EINVAL,
+		   "t.yaml:4:31: agent.metrics_web.basic_auth_users.alice: must "
+		   "be a bcrypt hash ($2y$, $2b$ or $2a$, cost 04..31, 60 bytes; "
+		   "e.g. from `htpasswd -nBC 10 USER`), not a password");
+	/* md5-crypt, bcrypt's $2x$, cost 03, one byte short, a bad byte */
+	{
+		static const char *const bad[] = {
+			"$1$abcdefgh$0123456789012345678901",
+			"$2x$04$b1RrxVM0iJrBoelsh1rhQueoqMgcs/14XWLViamTnlTGFoLYDC2Sy",
+			"$2b$03$b1RrxVM0iJrBoelsh1rhQueoqMgcs/14XWLViamTnlTGFoLYDC2Sy",
+			"$2b$04$b1RrxVM0iJrBoelsh1rhQueoqMgcs/14XWLViamTnlTGFoLYDC2S",
+			"$2b$04$b1RrxVM0iJrBoelsh1rhQueoqMgcs/14XWLViamTnlTGFoLYDC2S!",
+		};
+		char extra[256];
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(extra, sizeof(extra), "  metrics_web:\n    "
+				 "basic_auth_users: {alice: '%s'}\n", bad[i]);
+			s = agent_yaml("0.0.0.0:9464", extra);
+			assert_int_equal(lb_agent_conf_load_buf("t.yaml", s,
+					 strlen(s), &c, err, sizeof(err)),
+					 -EINVAL);
+			assert_non_null(strstr(err, "must be a bcrypt hash"));
+			assert_zero(&c);
+		}
+	}
+	expect_err(agent_yaml("0.0.0.0:9464", "  metrics_web:\n"
+			      "    basic_auth_users: {'a:b': '" HASH1 "'}\n"),
+		   -EINVAL, "t.yaml:4:24: agent.metrics_web.basic_auth_users: "
+		   "user \"a:b\" must be 1..255 bytes without ':' or control "
+		   "bytes");
+	expect_err(agent_yaml("0.0.0.0:9464", "  metrics_web:\n"
+			      "    basic_auth_users: {'': '" HASH1 "'}\n"),
+		   -EINVAL, "t.yaml:4:24: agent.metrics_web.basic_auth_users: "
+		   "user \"\" must be 1..255 bytes without ':' or control "
+		   "bytes");
+	expect_err(agent_yaml("0.0.0.0:9464", "  metrics_web:\n"
+			      "    basic_auth_users: {b: '" HASH1 "', b: '"
+			      HASH2 "'}\n"),
+		   -EINVAL, "t.yaml:4:91: agent.metrics_web.basic_auth_users.b: "
+		   "duplicate user");
+	/* TLS */
+	expect_err(agent_yaml("0.0.0.0:9464", "  metrics_web:\n"
+			      "    tls_server_config: {cert_file: /x}\n"),
+		   -EINVAL, "t.yaml:4:24: agent.metrics_web.tls_server_config: "
+		   "needs both cert_file and key_file (missing key_file)");
+	expect_err(agent_yaml("0.0.0.0:9464", "  metrics_web:\n"
+			      "    tls_server_config: {cert_file: /x, key_file: /y, "
+			      "client_ca_file: /z}\n"),
+		   -EINVAL, "t.yaml:4:54: agent.metrics_web.tls_server_config: "
+		   "unknown key \"client_ca_file\"; expected one of: cert_file, "
+		   "key_file");
+	expect_web_err(w, "agent:\n  metrics_web:\n    tls_server_config:\n"
+		       "      cert_file: %s/nope.pem\n      key_file: %s/key.pem\n",
+		       "t.yaml:4:18: agent.metrics_web.tls_server_config."
+		       "cert_file: cannot open \"%s/nope.pem\": No such file or "
+		       "directory");
+	expect_web_err(w, "agent:\n  metrics_web:\n    tls_server_config:\n"
+		       "      cert_file: %s/cert.pem\n      key_file: %s\n",
+		       "t.yaml:5:17: agent.metrics_web.tls_server_config."
+		       "key_file: cannot read \"%s\": not a regular file");
+	/* the key given as the certificate and the other way round */
+	expect_web_err(w, "agent:\n  metrics_web:\n    tls_server_config:\n"
+		       "      cert_file: %s/key.pem\n      key_file: %s/key.pem\n",
+		       "t.yaml:4:18: agent.metrics_web.tls_server_config."
+		       "cert_file: \"%s/key.pem\" holds no PEM block "
+		       "\"-----BEGIN ...CERTIFICATE-----\"");
+	expect_web_err(w, "agent:\n  metrics_web:\n    tls_server_config:\n"
+		       "      cert_file: %s/cert.pem\n      key_file: %s/cert.pem\n",
+		       "t.yaml:5:17: agent.metrics_web.tls_server_config."
+		       "key_file: \"%s/cert.pem\" holds no PEM block "
+		       "\"-----BEGIN ...PRIVATE KEY-----\"");
+	expect_web_err(w, "agent:\n  metrics_web:\n    tls_server_config:\n"
+		       "      cert_file: %s/empty.pem\n      key_file: %s/key.pem\n",
+		       "t.yaml:4:18: agent.metrics_web.tls_server_config."
+		       "cert_file: \"%s/empty.pem\" holds no PEM block "
+		       "\"-----BEGIN ...CERTIFICATE-----\"");
+	expect_err("agent:\n  metrics_web:\n    tls_server_config:\n"
+		   "      cert_file: /dev/zero\n      key_file: /dev/zero\n",
+		   -EINVAL, "t.yaml:4:18: agent.metrics_web.tls_server_config."
+		   "cert_file: cannot read \"/dev/zero\": not a regular file");
+	/* an error after the web config was read leaves nothing behind */
+	snprintf(err, sizeof(err), "agent:\n  metrics_web:\n    "
+		 "tls_server_config: {cert_file: %s/cert.pem, key_file: "
+		 "%s/key.pem}\n    basic_auth_users: {a: '" HASH1 "'}\n"
+		 "vips: [{address: nope}]\n", w->dir, w->dir);
+	memset(&c, 0xa5, sizeof(c));
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", err, strlen(err), &c,
+						err + 256, 256), -EINVAL);
+	assert_zero(&c);
 }
 
 /* ---- the topology layer alone: what `lbctl apply -f` reads ------------- */
@@ -1134,6 +1437,11 @@ int main(void)
 		cmocka_unit_test(test_vip_admission),
 		cmocka_unit_test(test_no_vips_warning),
 		cmocka_unit_test(test_guard_keys),
+		cmocka_unit_test(test_listen_loopback),
+		cmocka_unit_test_setup_teardown(test_metrics_web, web_setup,
+						web_teardown),
+		cmocka_unit_test_setup_teardown(test_err_metrics_web, web_setup,
+						web_teardown),
 		cmocka_unit_test(test_topo_agent_names),
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_duration),
