@@ -181,6 +181,19 @@ static int read_pem(struct lb_yaml_doc *d, const struct lb_yaml_node *n,
 	*path = strdup(s);
 	if (!*path)
 		return lb_yaml_fail(d, -ENOMEM, n, field, "out of memory");
+	/* Not even opened unless it is a regular file: opening some devices
+	 * acts (a watchdog starts counting), and a config names any path. */
+	{
+		struct stat st;
+
+		if (stat(s, &st) || !S_ISREG(st.st_mode)) {
+			rc = errno;
+			return lb_yaml_fail(d, rc ? -rc : -EINVAL, n, field,
+					    rc ? "cannot open %s: %s" :
+						 "cannot read %s: %s", Q(n),
+					    rc ? strerror(rc) : "not a regular file");
+		}
+	}
 	fd = open(s, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		rc = errno;
