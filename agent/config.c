@@ -188,7 +188,7 @@ static int read_pem(struct lb_yaml_doc *d, const struct lb_yaml_node *n,
 
 		if (stat(s, &st) || !S_ISREG(st.st_mode)) {
 			rc = errno;
-			return lb_yaml_fail(d, rc ? -rc : -EINVAL, n, field,
+			return lb_yaml_fail(d, -EINVAL, n, field,
 					    rc ? "cannot open %s: %s" :
 						 "cannot read %s: %s", Q(n),
 					    rc ? strerror(rc) : "not a regular file");
