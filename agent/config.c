@@ -186,13 +186,12 @@ static int read_pem(struct lb_yaml_doc *d, const struct lb_yaml_node *n,
 	{
 		struct stat st;
 
-		if (stat(s, &st) || !S_ISREG(st.st_mode)) {
-			rc = errno;
-			return lb_yaml_fail(d, -EINVAL, n, field,
+		rc = stat(s, &st) ? errno : 0;
+		if (rc || !S_ISREG(st.st_mode))
+			return lb_yaml_fail(d, rc ? -rc : -EINVAL, n, field,
 					    rc ? "cannot open %s: %s" :
 						 "cannot read %s: %s", Q(n),
 					    rc ? strerror(rc) : "not a regular file");
-		}
 	}
 	fd = open(s, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
