@@ -40,21 +40,35 @@
  *     by exactly the number of packets each program was given. Any failure
  *     exits with status 1.
  *
- * Paths: established TCP/IPv4 (flow-table hit); TCP SYN/IPv4 whose
- * 5-tuple is already in the flow table (the same SYN every iteration, as a
- * retransmit: flow lookup hit, VIP lookup, hash, ring; the entry already
- * names that backend, so the balancer does not rewrite it); TCP SYN/IPv4
- * with a new 5-tuple every iteration (the harness adds the slot's iteration
- * count to the TCP source port: flow lookup miss, VIP lookup, hash, ring,
- * LRU insert; the 65536-entry test flow table is full before timing starts,
- * so every insert also evicts, which is the steady state under a high rate
- * of new connections; the TCP checksum is left stale, the balancer does
- * not check it); UDP/IPv6 (established); IPv4 TCP to a non-VIP address
- * (XDP_PASS). The minimal balancer gets the same frames, on every path,
- * and must produce the same bytes as xdp_lb (it has no flow table: for it
- * a new 5-tuple changes only the hash input, hence the ring slot and
- * backend it reads; UDP/IPv6 is its IP6IP6 path, same flow label and
- * outer source as xdp_lb's).
+ * Paths: established TCP/IPv4 (flow-table hit); a TCP SYN/IPv4 retransmit
+ * (the same SYN every iteration; its handshake waits in its SYN slot,
+ * lb_syn4: flow-table miss, slot read and match, VIP lookup, hash, ring;
+ * nothing written); TCP SYN/IPv4 with a new 5-tuple every iteration (the
+ * harness adds the slot's iteration count to a 32-bit counter whose low
+ * half is the TCP source port and high half the source address's bytes
+ * 2-3, so no tuple repeats: flow-table miss, slot read, VIP lookup, hash,
+ * ring, SYN slot write, and nearly always the open-count move of the
+ * waiting handshake it overwrites; the test flow table is full before
+ * timing and the SYN slots 99% full of waiting handshakes, the steady
+ * state under a SYN flood); an ACK/IPv4 with a new 5-tuple every
+ * iteration (a mid-stream packet of an unknown flow: miss, slot read, LRU
+ * insert evicting); UDP/IPv6 (established); IPv4 TCP to a non-VIP address
+ * (XDP_PASS). Checksums covering the varied fields are left stale; the
+ * balancer does not check them. The minimal balancer gets the same
+ * frames, on every path, and must produce the same bytes as xdp_lb (it
+ * has no flow table: for it a new 5-tuple changes only the hash input,
+ * hence the ring slot and backend it reads; UDP/IPv6 is its IP6IP6 path,
+ * same flow label and outer source as xdp_lb's).
+ *
+ * SYN slots and open flows: a SYN that writes its slot moves exactly one
+ * of syn_replaced or the number of waiting slots (recounted from lb_syn4
+ * after every run, every written slot checked: in its hash's slot, whole,
+ * its backend the policy's), so their sum moves by one per new-5-tuple
+ * SYN, exactly; and every backend's lb_be_load.open must equal its preset
+ * load + the flows inserted by non-SYN misses or promoted (counted here)
+ * + its waiting handshakes. A retransmit writes nothing unless a new SYN
+ * of another case took its slot since its last block (then its next
+ * packet places it again: at most one write per block, counted).
  *
  * Admission control and selection policies (a third test run per round,
  * the first of the round, with its own floor and minimal baselines; VIPs
@@ -68,9 +82,9 @@
  * built independently; for each policy the backend it must choose,
  * modelled from the maps after the packet with that packet's own effect
  * taken back; random: any of the VIP's backends), per VIP counters
- * (packets, new flows, open flows +1 per packet = one insert each, or +0
- * for a retransmit, every refusal counter by reason and RSTs sent), the
- * buckets in use on the all-checks VIPs only, and the flow table.
+ * (packets, new flows, every refusal counter by reason and RSTs sent),
+ * SYN slot writes and open flows as above, the buckets in use on the
+ * all-checks VIPs only (client prefix /16), and the SYN slots.
  *
  * Usage: bench_xdp [--rounds N] [--repeat N] [--block N] [--cpu N]
  *                  [--no-ablation] [--no-admission] [--adm-repeat N] [--raw]
@@ -1808,8 +1822,8 @@ static void shuffle(int *v, int n, __u64 *state)
 /* Test runs of a round, in this order: the admission run (if on), the
  * main one, the ablation one (if on); each its cases' first, count and
  * iterations per path (cycles of blocks). The admission run goes first:
- * its new-flow cases fill the flow table with their own flows, and the
- * main run's checks after timing look for the main new-5-tuple SYN's. */
+ * its new-flow SYNs overwrite SYN slots, and the main run's checks after
+ * timing look for the main new-5-tuple SYN's handshakes in theirs. */
 static int grp_first[3], grp_n[3];
 static __u32 grp_cycles[3];
 
@@ -2588,7 +2602,7 @@ int main(int argc, char **argv)
 		} adm[] = {
 			{ "syn, new 5-tuple every packet", K_ADM_PLAIN_NEW,
 			  K_ADM_CHECKS_NEW, K_ADM_MIN_SYNNEW },
-			{ "syn, tuple in table (retransmit)", K_ADM_PLAIN_RETX,
+			{ "syn, retransmit (in its slot)", K_ADM_PLAIN_RETX,
 			  K_ADM_CHECKS_RETX, K_ADM_MIN_SYN },
 		};
 		const int fl = K_ADM_FLOOR4;
@@ -2602,7 +2616,8 @@ int main(int argc, char **argv)
 		       block * grp_cycles[gadm], block, median(k[fl].ns, rounds),
 		       XVIP_PORT(X_N - 1), N_BE);
 		printf("all checks = VIP bucket + client-prefix bucket (/%d, LRU "
-		       "hit) + backend bucket, rate %u/s, burst %u (none refused: "
+		       "hit: /16 because the new SYNs vary the source address's "
+		       "bytes 2-3) + backend bucket, rate %u/s, burst %u (none refused: "
 		       "checked), all backends HEALTHY; plain = the same VIP shape, "
 		       "rate, client_rate and backend rate 0\n", X_CLIENT_PLEN4,
 		       X_RATE, X_BURST);
@@ -2641,8 +2656,8 @@ int main(int argc, char **argv)
 		}
 		printf("  (target, from the issue: the full admission checks add no "
 		       "more than 15%% to the new-flow path; 'syn, new 5-tuple' is "
-		       "that path, flow insert included; the retransmit row is a "
-		       "new-flow decision without the insert, so the same checks "
+		       "that path, SYN slot write included; the retransmit row is a "
+		       "new-flow decision without the write, so the same checks "
 		       "weigh more there)\n");
 
 		printf("\nnew-flow cost by selection policy (syn, new 5-tuple every "
@@ -2670,7 +2685,8 @@ int main(int argc, char **argv)
 			printf("  %8.2fx\n", median(u, nm));
 		}
 		printf("  (each policy's VIP: 8 backends in lb_vip_backends, "
-		       "lb_be_load open 30,10,20,12,41,9,22,11 + 1 per new flow, p2c "
+		       "lb_be_load open 30,10,20,12,41,9,22,11 + its waiting handshakes (+1 "
+		       "per SYN slot written, -1 per one overwritten), p2c "
 		       "scores 9000..2000 + 1000 per flow sent, expected-wait slots "
 		       "32,8,16,16,32,8,16,8 and slot waits 10..30 ms, bounded epsilon %d%%; "
 		       "every output checked against the policy's choice modelled "
@@ -2746,11 +2762,10 @@ int main(int argc, char **argv)
 	       med_ratio[R_EST] / KATRAN_EST_RATIO, pass_vs_est,
 	       KATRAN_NONVIP_NS / REF_MINIMAL_NS,
 	       pass_vs_est / (KATRAN_NONVIP_NS / REF_MINIMAL_NS));
-	printf("    syn, tuple in table (retransmit) %.2fx / %.1fx = %.2f: the "
-	       "like-for-like row for Katran's SYN figure (same input, the "
-	       "identical SYN repeated); the gap includes the LRU rewrite Katran "
-	       "makes and xdp_lb skips when the entry already names the "
-	       "backend%s\n",
+	printf("    syn, retransmit %.2fx / %.1fx = %.2f: the like-for-like row "
+	       "for Katran's SYN figure (same input, the identical SYN repeated); "
+	       "the gap includes the LRU rewrite Katran makes and xdp_lb skips "
+	       "(its handshake waits in its SYN slot, which it only reads)%s\n",
 	       med_ratio[R_SYN], KATRAN_SYN_RATIO,
 	       med_ratio[R_SYN] / KATRAN_SYN_RATIO,
 	       ablation ? " (the minimal + flow insert row above rewrites it "
@@ -2762,9 +2777,9 @@ int main(int argc, char **argv)
 		       (k[K_MIN_SYN].ns[r] - k[K_FLOOR4].ns[r]);
 	syn_new_vs_fixed = median(t, rounds);
 	printf("    syn, new 5-tuple: not the same input (a new flow per packet: "
-	       "lookup miss, LRU insert and eviction), bounded below by the "
-	       "kernel's LRU-hash insert (~200 ns alone, per the notes); %.0f ns "
-	       "net vs Katran's SYN ~%.0f ns; over minimal on the same new-tuple "
+	       "flow-table miss in a full table, SYN slot write over another "
+	       "waiting handshake; Katran would insert into its LRU and evict); "
+	       "%.0f ns net vs Katran's SYN ~%.0f ns; over minimal on the same new-tuple "
 	       "input %.2fx / %.1fx = %.2f; over minimal on the fixed-tuple SYN "
 	       "(the basis of Katran's ratio) %.2fx / %.1fx = %.2f\n",
 	       med_ours[R_SYNNEW], KATRAN_SYN_NS, med_ratio[R_SYNNEW],
