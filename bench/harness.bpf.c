@@ -22,14 +22,20 @@
  *      called in every iteration, also with offset 0, so the harness costs
  *      the same whatever the program under test did to the frame;
  *   4. bpf_xdp_store_bytes() copies the original bytes back;
- *   5. a second bpf_xdp_store_bytes() overwrites the 16-bit big-endian
- *      field at s->vary_off with (its template value + s->vary_step *
- *      the number of earlier iterations of this slot), so that a slot can
- *      send a different packet every iteration (e.g. a new TCP source
- *      port: a new flow each time). Every slot makes this store in every
- *      iteration, and the non-varying ones (vary_step 0) write their own
+ *   5. two more bpf_xdp_store_bytes() write a 32-bit counter, (its
+ *      template value + s->vary_step * the number of earlier iterations
+ *      of this slot), its low half into the 16-bit big-endian field at
+ *      s->vary_off and its high half into the one at s->vary_off2 (the
+ *      template value is read from the same two fields), so that a slot
+ *      can send a different packet every iteration (e.g. a new TCP source
+ *      port, and a new source address every 65536 packets: a new flow
+ *      each time, never repeated within a run of 2^32 packets; 16 bits
+ *      alone would bring a tuple back every 65536 packets, and a SYN
+ *      whose handshake still waits in its slot is a retransmit, not a new
+ *      flow). Every slot makes both stores in every iteration, and the
+ *      non-varying ones (vary_step 0, both offsets 0) write their own
  *      template bytes back, so the harness costs the same for all slots.
- *      Checksums covering the field are not fixed up;
+ *      Checksums covering the fields are not fixed up;
  *   6. tail call. If it fails, a distinctive verdict is returned.
  *
  * Slots and blocks: up to HARNESS_SLOTS programs (bench_progs[i]), each
@@ -68,7 +74,7 @@ const volatile __u32 harness_ret_adjust_head = 0xbe02;
 const volatile __u32 harness_ret_adjust_tail = 0xbe03;
 const volatile __u32 harness_ret_store = 0xbe04;
 const volatile __u32 harness_ret_bad_len = 0xbe05; /* frame length */
-const volatile __u32 harness_ret_vary = 0xbe06; /* vary_off out of frame */
+const volatile __u32 harness_ret_vary = 0xbe06; /* vary_off(2) out of frame */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -94,8 +100,10 @@ struct {
 		__u32 len;         /* frame length */
 		__s32 expect_head; /* data movement the program causes */
 		__u32 expect_len;  /* frame length it leaves */
-		__u16 vary_off;    /* 16-bit field rewritten every iteration: */
-		__u16 vary_step;   /* template value + vary_step * iterations */
+		__u16 vary_off;    /* 16-bit fields rewritten every iteration */
+		__u16 vary_step;   /* with template + vary_step * iterations: */
+		__u16 vary_off2;   /* vary_off the low half, this the high */
+		__u16 pad1;
 		__u8 bytes[HARNESS_MAX_FRAME]; /* the frame */
 		/* results, zero at the start of a run */
 		__u64 iters; /* iterations run with this slot */
@@ -117,7 +125,7 @@ int xdp_harness(struct xdp_md *ctx)
 	__u32 idx = harness.slot & (HARNESS_SLOTS - 1), len, tlen;
 	typeof(harness.s[0]) *s = &harness.s[idx];
 	__u64 n = harness.iters, now, k;
-	__u32 off;
+	__u32 off, off2, v32;
 	__u16 v;
 	__s64 head;
 
@@ -168,11 +176,18 @@ int xdp_harness(struct xdp_md *ctx)
 	if (bpf_xdp_store_bytes(ctx, 0, s->bytes, tlen))
 		return harness_ret_store;
 	off = s->vary_off;
-	if (off > tlen - 2 || off > HARNESS_MAX_FRAME - 2)
+	off2 = s->vary_off2;
+	if (off > tlen - 2 || off > HARNESS_MAX_FRAME - 2 ||
+	    off2 > tlen - 2 || off2 > HARNESS_MAX_FRAME - 2)
 		return harness_ret_vary;
-	v = bpf_htons((__u16)(((__u16)s->bytes[off] << 8 | s->bytes[off + 1]) +
-			      (__u32)s->vary_step * (__u32)k));
+	v32 = ((__u32)s->bytes[off2] << 24 | (__u32)s->bytes[off2 + 1] << 16 |
+	       (__u32)s->bytes[off] << 8 | s->bytes[off + 1]) +
+	      (__u32)s->vary_step * (__u32)k;
+	v = bpf_htons((__u16)v32);
 	if (bpf_xdp_store_bytes(ctx, off, &v, sizeof(v)))
+		return harness_ret_store;
+	v = bpf_htons((__u16)(v32 >> 16));
+	if (bpf_xdp_store_bytes(ctx, off2, &v, sizeof(v)))
 		return harness_ret_store;
 
 	bpf_tail_call(ctx, &bench_progs, idx);
