@@ -366,7 +366,7 @@ ok = (v4["packets"] >= 1 and v4["new_flows"] >= 1 and b["address"] == "198.18.40
       and set(v4["refused"]) == {"vip_rate", "backend_rate", "client_rate",
           "no_backend", "state", "reset_sent", "dropped", "fail_open",
           "ttft_target"}
-      and len(d["reasons"]) == 20)
+      and len(d["reasons"]) == 22)
 sys.exit(0 if ok else 1)' && ok || bad "stats after a SYN to the VIP: $(L stats)"
 
 # pin directory and pins are root's only

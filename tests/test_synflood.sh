@@ -43,8 +43,11 @@ BG=()
 
 cleanup() {
 	trap - EXIT INT TERM
-	[ ${#BG[@]} -gt 0 ] && kill -9 "${BG[@]}" 2>/dev/null
-	wait 2>/dev/null
+	# only our own: a bare wait would also wait for the topology's httpd
+	if [ ${#BG[@]} -gt 0 ]; then
+		kill -9 "${BG[@]}" 2>/dev/null
+		wait "${BG[@]}" 2>/dev/null
+	fi
 	if [ -n "$(topo_ns lb 2>/dev/null)" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
 		nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" \
 			unload >/dev/null 2>&1
