@@ -800,6 +800,59 @@ out:
 	return err;
 }
 
+int lb_backend_find(struct lb_dp *dp, const struct lb_vip_key *vip,
+		    const __u8 addr[16], __u8 family, struct lb_backend_view *out,
+		    char *msg, size_t len)
+{
+	struct lb_backend_view *set;
+	struct lb_vip_view v;
+	int n, i, err;
+
+	err = backend_need(dp, vip, addr, family, &v, &set, &n, &i, msg, len);
+	if (err)
+		return err;
+	*out = set[i];
+	free(set);
+	return 0;
+}
+
+int lb_backend_drain(struct lb_dp *dp, const struct lb_vip_key *vip,
+		     const __u8 addr[16], __u8 family,
+		     struct lb_backend_view *was, char *msg, size_t len)
+{
+	struct lb_backend_view *set;
+	struct lb_vip_view v;
+	struct lb_backend old;
+	int n, i, err;
+	__u32 id;
+
+	err = backend_need(dp, vip, addr, family, &v, &set, &n, &i, msg, len);
+	if (err)
+		return err;
+	id = set[i].id;
+	old = set[i].be;
+	*was = set[i];
+	/* The state is an override until released, so lb-agent keeps it
+	 * (and, by the publish rule, weight 0 with it). Weight 0 too, and a
+	 * table without the backend: by state alone the table-based
+	 * policies would still pick it first and then try other candidates,
+	 * and without an agent nothing would ever rebuild the table. */
+	set[i].be.state = LB_BE_DRAINING;
+	set[i].be.weight = 0;
+	override_set(&set[i].be, LB_BACKEND_F_OVR_STATE, 0);
+	err = be_store(dp, id, &set[i].be, msg, len);
+	if (err)
+		goto out;
+	if (!old.weight)	/* it owned no slot: the table is the same */
+		goto out;
+	err = vip_rebuild(dp, v.id, set, n, msg, len);
+	if (err)
+		lb_be_write(dp, id, &old);
+out:
+	free(set);
+	return err;
+}
+
 /*
  * The weight and state one entry gets from a publish, given the
  * operator's overrides still in force (expired ones are cleared here).
@@ -908,34 +961,25 @@ out:
 	return err;
 }
 
-int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
+/*
+ * Counts into open[id] the open flows of every backend in all[] (indexed
+ * by id) from both flow tables, by the one rule of lb_open_recount and
+ * lb_backend_open_flows (lb_ops.h): not closed, of the backend's current
+ * epoch, the backend active and not DOWN, seen at least since.
+ */
+static int open_scan(struct lb_dp *dp, const struct lb_backend *all,
+		     __u32 since, __u64 *open, char *msg, size_t len)
 {
 	const int fds[2] = { dp->fd[LB_M_FLOWS4], dp->fd[LB_M_FLOWS6] };
 	enum { BATCH = 4096 };
-	struct lb_backend *all = malloc(sizeof(*all) * LB_MAX_BACKENDS);
-	__u64 *open = calloc(LB_MAX_BACKENDS, sizeof(*open));
-	__u64 *before = malloc(LB_MAX_BACKENDS * sizeof(*before));
 	__u8 *keys = malloc(BATCH * sizeof(struct lb_flow_key6));
 	struct lb_flow *vals = malloc(BATCH * sizeof(*vals));
-	struct lb_be_load *load;
-	int err;
+	int err = 0;
 
-	if (!all || !open || !before || !keys || !vals) {
+	if (!keys || !vals) {
 		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
 		goto out;
 	}
-	load = lb_dp_load_map(dp, msg, len);
-	if (!load) {
-		err = -EIO;
-		goto out;
-	}
-	err = lb_backend_read_all(dp, all);
-	if (err) {
-		lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
-		goto out;
-	}
-	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
-		before[id] = __atomic_load_n(&load[id].open, __ATOMIC_RELAXED);
 	for (int f = 0; f < 2; f++) {
 		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 		__u8 out_batch[sizeof(struct lb_flow_key6)];
@@ -967,6 +1011,39 @@ int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
 			in = out_batch;
 		}
 	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
+{
+	struct lb_backend *all = malloc(sizeof(*all) * LB_MAX_BACKENDS);
+	__u64 *open = calloc(LB_MAX_BACKENDS, sizeof(*open));
+	__u64 *before = malloc(LB_MAX_BACKENDS * sizeof(*before));
+	struct lb_be_load *load;
+	int err;
+
+	if (!all || !open || !before) {
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
+	load = lb_dp_load_map(dp, msg, len);
+	if (!load) {
+		err = -EIO;
+		goto out;
+	}
+	err = lb_backend_read_all(dp, all);
+	if (err) {
+		lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
+		goto out;
+	}
+	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
+		before[id] = __atomic_load_n(&load[id].open, __ATOMIC_RELAXED);
+	err = open_scan(dp, all, since, open, msg, len);
+	if (err)
+		goto out;
 	/* a correction, not a store: what the datapath added or took off
 	 * while the tables were read stays */
 	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
@@ -977,9 +1054,46 @@ out:
 	free(all);
 	free(open);
 	free(before);
-	free(keys);
-	free(vals);
 	return err;
+}
+
+int lb_backend_open_flows(struct lb_dp *dp, __u32 id, __u32 since,
+			  __u64 *open, char *msg, size_t len)
+{
+	struct lb_backend *all = malloc(sizeof(*all) * LB_MAX_BACKENDS);
+	__u64 *count = calloc(LB_MAX_BACKENDS, sizeof(*count));
+	int err;
+
+	*open = 0;
+	if (!all || !count) {
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!id || id >= LB_MAX_BACKENDS) {
+		err = lb_msgf(msg, len, -EINVAL, "no backend id %u", id);
+		goto out;
+	}
+	err = lb_backend_read_all(dp, all);
+	if (err) {
+		lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
+		goto out;
+	}
+	err = open_scan(dp, all, since, count, msg, len);
+	if (!err)
+		*open = count[id];
+out:
+	free(all);
+	free(count);
+	return err;
+}
+
+__u32 lb_tick_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u32)(((__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) /
+		       LB_TICK_MS) + 1;
 }
 
 int lb_tick_set(struct lb_dp *dp, __u32 tick, char *msg, size_t len)
