@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <bpf/bpf.h>
 
 #include "inferlb.h"
 #include "lb_addr.h"
@@ -330,6 +331,27 @@ static void sleep_until(__u64 start, __u64 ms)
 	}
 }
 
+/*
+ * With lb-agent beside us: the override keeps the backend draining while
+ * we wait, but the agent makes the maps match its config file again (at
+ * a reload, a restart, or a publish that finds the backend gone), so a
+ * backend still in that file may come back after the delete. Said, not
+ * prevented: lbctl does not know the agent's file.
+ */
+static void drain_warn_agent(struct lb_dp *dp, const char *a)
+{
+	struct lb_agent_status st = { 0 };
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(dp->fd[LB_M_AGENT], &zero, &st) || !st.pid)
+		return;
+	lb_warn("lb-agent (pid %u) drives these maps: it keeps %s draining while "
+		"this waits, but if %s is in its config file the agent may add it "
+		"back after the delete (it makes the maps match the file again); "
+		"take it out of the file and reload the agent (SIGHUP) once it is "
+		"deleted", st.pid, a, a);
+}
+
 static int backend_drain_del(const struct backend_opts *o)
 {
 	struct sigaction sa = { .sa_handler = on_drain_signal };
@@ -345,15 +367,21 @@ static int backend_drain_del(const struct backend_opts *o)
 	sigaction(SIGTERM, &sa, NULL);
 	if (cli_open_dp(&d.dp))
 		return EXIT_RUNTIME;
+	if (drain_stop) {	/* while we waited for the lock */
+		lb_dp_close(&d.dp);
+		lb_err("interrupted before the drain began: nothing changed");
+		return EXIT_RUNTIME;
+	}
 	if (lb_backend_drain(&d.dp, &o->vip, o->be.addr, o->be.family, &d.was,
 			     d.msg, sizeof(d.msg)))
 		return drain_fail(&d);	/* nothing changed */
+	drain_warn_agent(&d.dp, d.a);
 	d.start_ms = now_ms();
 	lb_out_text("draining backend %s of %s: no new flows; deleting it when "
-		    "its open flows end (timeout %llu s; a flow idle %llu s has "
+		    "its open flows end (timeout %llu s; a flow idle %u s has "
 		    "ended; Ctrl-C leaves it draining)\n", d.a, d.s,
 		    (unsigned long long)(o->timeout_ns / NS_PER_S),
-		    (unsigned long long)(o->idle_ns / NS_PER_S));
+		    d.idle_ticks * LB_TICK_MS / 1000);
 	for (;;) {
 		step = drain_look(&d);
 		lb_dp_unlock(&d.dp);
