@@ -3,7 +3,7 @@
 #
 # lbctl backend del --drain, with real TCP streams through the balancer
 # (tests/e2e/topo.sh: a client, the balancer with an l2dsr VIP, two
-# backends running tools/gpusim), no lb-agent:
+# backends running tools/gpusim), first without lb-agent:
 #
 #  1. 20 streams over both backends, del --drain of b2: it is draining
 #     with weight 0 at once, new connections all go to b1 (b2's new-flow
@@ -15,6 +15,9 @@
 #  3. once those streams end (none broken), del --drain --idle 2s counts
 #     the idle connection (no packet, no FIN) as ended after 2 s and
 #     deletes b2.
+#  4. with lb-agent driving the VIP (b2 back from its config): the agent
+#     leaves b2 draining with weight 0 while it drains (the override), and
+#     lbctl warns that the agent's config file may bring it back.
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_drain.sh BUILD_DIR
 set -u
@@ -206,6 +209,55 @@ t1=$(ms)
 	[ $((t1 - t0)) -ge 1500 ] && [ $((t1 - t0)) -lt 6000 ] &&
 	ok "--idle 2s: the idle connection counted 2 s, then deleted after $((t1 - t0)) ms" ||
 	bad "--idle: exit $rc after $((t1 - t0)) ms: $out"
+
+# ---- 4. with lb-agent: the override keeps it draining -----------------------
+cat >"$tmp/agent.yaml" <<EOF
+agent:
+  metrics_listen: 127.0.0.1:9465
+  pin_dir: $pins
+  request_timeout_ms: 300
+policy:
+  poll_interval_ms: 100
+  health_interval_ms: 100
+  slow_start_ms: 200
+vips:
+  - address: $V
+    mode: l2dsr
+    backends:
+      - {address: $(B 1), engine: vllm, url: "http://$(B 1):$PORT", capacity: 1.0}
+      - {address: $(B 2), engine: vllm, url: "http://$(B 2):$PORT", capacity: 1.0}
+EOF
+nsenter --net="/run/netns/$(topo_ns lb)" "$build/lb-agent" -c "$tmp/agent.yaml" \
+	>"$tmp/agent.log" 2>&1 &
+BG+=("$!")
+both_healthy() {
+	[ "$(be "$(B 1)" state)" = healthy ] && [ "$(be "$(B 2)" state)" = healthy ] &&
+		[ "$(be "$(B 2)" weight)" != 0 ]
+}
+wait_for 10 both_healthy || bad "agent: b1 and b2 not healthy: $(L show; tail -5 "$tmp/agent.log")"
+L backend state "$V" "$(B 1)" draining --for 2s >/dev/null	# next flows to b2
+for i in 1 2; do
+	ip netns exec "$(topo_ns client)" bash -c \
+		"exec 3<>/dev/tcp/$VIP4/$PORT; sleep 30" 2>/dev/null &	# idle
+	BG+=("$!")
+done
+wait_for 5 open_at_least "$(B 2)" 2 || bad "idle connections not open on b2: $(L show)"
+L backend del "$V" "$(B 2)" --drain --idle 6s --timeout 15 >"$tmp/drain4" 2>&1 &
+DRAIN=$!
+BG+=("$DRAIN")
+kept=0
+for i in 1 2 3; do	# 30 agent rounds (--idle 6s: its idle flows end 4 s in at the
+			# earliest), b1's override running out between
+	sleep 1
+	[ "$(be "$(B 2)" state)" = draining ] && [ "$(be "$(B 2)" weight)" = 0 ] &&
+		kept=$((kept + 1))
+done
+wait "$DRAIN"
+rc=$?
+[ "$kept" = 3 ] && [ "$rc" = 0 ] && grep -q "Warning: lb-agent (pid [0-9]*) drives these maps" "$tmp/drain4" &&
+	grep -q "^deleted backend $(B 2)" "$tmp/drain4" &&
+	ok "with lb-agent: draining with weight 0 for 3 s of agent rounds, then deleted, warned about the agent's file" ||
+	bad "with lb-agent: kept $kept of 3, exit $rc: $(cat "$tmp/drain4")"
 
 echo "test_drain: $PASSES passed, $FAILS failed"
 [ "$FAILS" = 0 ]
