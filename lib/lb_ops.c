@@ -800,6 +800,59 @@ out:
 	return err;
 }
 
+int lb_backend_find(struct lb_dp *dp, const struct lb_vip_key *vip,
+		    const __u8 addr[16], __u8 family, struct lb_backend_view *out,
+		    char *msg, size_t len)
+{
+	struct lb_backend_view *set;
+	struct lb_vip_view v;
+	int n, i, err;
+
+	err = backend_need(dp, vip, addr, family, &v, &set, &n, &i, msg, len);
+	if (err)
+		return err;
+	*out = set[i];
+	free(set);
+	return 0;
+}
+
+int lb_backend_drain(struct lb_dp *dp, const struct lb_vip_key *vip,
+		     const __u8 addr[16], __u8 family,
+		     struct lb_backend_view *was, char *msg, size_t len)
+{
+	struct lb_backend_view *set;
+	struct lb_vip_view v;
+	struct lb_backend old;
+	int n, i, err;
+	__u32 id;
+
+	err = backend_need(dp, vip, addr, family, &v, &set, &n, &i, msg, len);
+	if (err)
+		return err;
+	id = set[i].id;
+	old = set[i].be;
+	*was = set[i];
+	/* The state is an override until released, so lb-agent keeps it
+	 * (and, by the publish rule, weight 0 with it). Weight 0 too, and a
+	 * table without the backend: by state alone the table-based
+	 * policies would still pick it first and then try other candidates,
+	 * and without an agent nothing would ever rebuild the table. */
+	set[i].be.state = LB_BE_DRAINING;
+	set[i].be.weight = 0;
+	override_set(&set[i].be, LB_BACKEND_F_OVR_STATE, 0);
+	err = be_store(dp, id, &set[i].be, msg, len);
+	if (err)
+		goto out;
+	if (!old.weight)	/* it owned no slot: the table is the same */
+		goto out;
+	err = vip_rebuild(dp, v.id, set, n, msg, len);
+	if (err)
+		lb_be_write(dp, id, &old);
+out:
+	free(set);
+	return err;
+}
+
 /*
  * The weight and state one entry gets from a publish, given the
  * operator's overrides still in force (expired ones are cleared here).
@@ -908,28 +961,25 @@ out:
 	return err;
 }
 
-/* What lb_open_recount reads: the flow tables, and the SYN slots, whose
- * waiting handshakes count as open too (the datapath counts them from the
- * SYN on). flow_off: where the struct lb_flow sits in a value. */
+/* What the open-flow counts read: the flow tables, and the SYN slots,
+ * whose waiting handshakes count as open too (the datapath counts them
+ * from the SYN on). flow_off: where the struct lb_flow sits in a value. */
 static const struct recount_src {
 	enum lb_map_idx map;
-	__u32 key_size, value_size, flow_off, max_entries;
+	__u32 value_size, flow_off, max_entries;
 } recount_srcs[] = {
-	{ LB_M_FLOWS4, sizeof(struct lb_flow_key4), sizeof(struct lb_flow), 0,
-	  LB_FLOW4_TABLE_SIZE },
-	{ LB_M_FLOWS6, sizeof(struct lb_flow_key6), sizeof(struct lb_flow), 0,
-	  LB_FLOW6_TABLE_SIZE },
-	{ LB_M_SYN4, sizeof(__u32), sizeof(struct lb_syn4),
-	  offsetof(struct lb_syn4, flow), LB_SYN4_SLOTS },
-	{ LB_M_SYN6, sizeof(__u32), sizeof(struct lb_syn6),
-	  offsetof(struct lb_syn6, flow), LB_SYN6_SLOTS },
+	{ LB_M_FLOWS4, sizeof(struct lb_flow), 0, LB_FLOW4_TABLE_SIZE },
+	{ LB_M_FLOWS6, sizeof(struct lb_flow), 0, LB_FLOW6_TABLE_SIZE },
+	{ LB_M_SYN4, sizeof(struct lb_syn4), offsetof(struct lb_syn4, flow),
+	  LB_SYN4_SLOTS },
+	{ LB_M_SYN6, sizeof(struct lb_syn6), offsetof(struct lb_syn6, flow),
+	  LB_SYN6_SLOTS },
 };
 
 /* Adds the open flows of one table (src) to open[], by backend. */
-static int recount_table(struct lb_dp *dp, const struct recount_src *src,
-			 const struct lb_backend *all, __u32 since, __u64 *open,
-			 void *keys, void *vals, __u32 batch, char *msg,
-			 size_t len)
+static int scan_table(struct lb_dp *dp, const struct recount_src *src,
+		      const struct lb_backend *all, __u32 since, __u64 *open,
+		      void *keys, void *vals, __u32 batch, char *msg, size_t len)
 {
 	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	__u8 out_batch[sizeof(struct lb_flow_key6)];
@@ -967,21 +1017,49 @@ static int recount_table(struct lb_dp *dp, const struct recount_src *src,
 	return 0;
 }
 
-int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
+/*
+ * Counts into open[id] the open flows of every backend in all[] (indexed
+ * by id) from the flow tables and the SYN slots, by the one rule of
+ * lb_open_recount and lb_backend_open_flows (lb_ops.h): not closed (nor a
+ * promoted SYN slot), of the backend's current epoch, the backend active
+ * and not DOWN, seen at least since.
+ */
+static int open_scan(struct lb_dp *dp, const struct lb_backend *all,
+		     __u32 since, __u64 *open, char *msg, size_t len)
 {
 	enum { BATCH = 4096 };
-	struct lb_backend *all = malloc(sizeof(*all) * LB_MAX_BACKENDS);
-	__u64 *open = calloc(LB_MAX_BACKENDS, sizeof(*open));
-	__u64 *before = malloc(LB_MAX_BACKENDS * sizeof(*before));
 	void *keys = malloc(BATCH * sizeof(struct lb_flow_key6));
 	void *vals = malloc(BATCH * sizeof(struct lb_syn6));
-	struct lb_be_load *load;
-	int err;
+	int err = 0;
 
 	_Static_assert(sizeof(struct lb_syn6) >= sizeof(struct lb_syn4) &&
 		       sizeof(struct lb_syn6) >= sizeof(struct lb_flow),
-		       "value buffer fits every recounted table");
-	if (!all || !open || !before || !keys || !vals) {
+		       "value buffer fits every scanned table");
+	if (!keys || !vals) {
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t t = 0; t < sizeof(recount_srcs) / sizeof(recount_srcs[0]); t++) {
+		err = scan_table(dp, &recount_srcs[t], all, since, open, keys,
+				 vals, BATCH, msg, len);
+		if (err)
+			break;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
+{
+	struct lb_backend *all = malloc(sizeof(*all) * LB_MAX_BACKENDS);
+	__u64 *open = calloc(LB_MAX_BACKENDS, sizeof(*open));
+	__u64 *before = malloc(LB_MAX_BACKENDS * sizeof(*before));
+	struct lb_be_load *load;
+	int err;
+
+	if (!all || !open || !before) {
 		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -997,12 +1075,9 @@ int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
 	}
 	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
 		before[id] = __atomic_load_n(&load[id].open, __ATOMIC_RELAXED);
-	for (size_t t = 0; t < sizeof(recount_srcs) / sizeof(recount_srcs[0]); t++) {
-		err = recount_table(dp, &recount_srcs[t], all, since, open, keys,
-				    vals, BATCH, msg, len);
-		if (err)
-			goto out;
-	}
+	err = open_scan(dp, all, since, open, msg, len);
+	if (err)
+		goto out;
 	/* a correction, not a store: what the datapath added or took off
 	 * while the tables were read stays */
 	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
@@ -1013,9 +1088,46 @@ out:
 	free(all);
 	free(open);
 	free(before);
-	free(keys);
-	free(vals);
 	return err;
+}
+
+int lb_backend_open_flows(struct lb_dp *dp, __u32 id, __u32 since,
+			  __u64 *open, char *msg, size_t len)
+{
+	struct lb_backend *all = malloc(sizeof(*all) * LB_MAX_BACKENDS);
+	__u64 *count = calloc(LB_MAX_BACKENDS, sizeof(*count));
+	int err;
+
+	*open = 0;
+	if (!all || !count) {
+		err = lb_msgf(msg, len, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!id || id >= LB_MAX_BACKENDS) {
+		err = lb_msgf(msg, len, -EINVAL, "no backend id %u", id);
+		goto out;
+	}
+	err = lb_backend_read_all(dp, all);
+	if (err) {
+		lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
+		goto out;
+	}
+	err = open_scan(dp, all, since, count, msg, len);
+	if (!err)
+		*open = count[id];
+out:
+	free(all);
+	free(count);
+	return err;
+}
+
+__u32 lb_tick_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u32)(((__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) /
+		       LB_TICK_MS) + 1;
 }
 
 int lb_tick_set(struct lb_dp *dp, __u32 tick, char *msg, size_t len)

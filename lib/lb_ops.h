@@ -106,6 +106,23 @@ int lb_backend_set_state(struct lb_dp *dp, const struct lb_vip_key *vip,
  * msg) if it had none; -ENOENT if there is no such backend. */
 int lb_backend_release(struct lb_dp *dp, const struct lb_vip_key *vip,
 		       const __u8 addr[16], __u8 family, char *msg, size_t len);
+/* The backend at addr of VIP vip, as found in the maps (no next hop):
+ * 0, or -ENOENT (no such VIP or backend) or another negative errno, with
+ * msg set. */
+int lb_backend_find(struct lb_dp *dp, const struct lb_vip_key *vip,
+		    const __u8 addr[16], __u8 family, struct lb_backend_view *out,
+		    char *msg, size_t len);
+/*
+ * The first step of a graceful delete (lbctl backend del --drain): state
+ * DRAINING as the operator's override until released (LB_BACKEND_F_OVR_STATE:
+ * lb-agent keeps it, and with it weight 0), weight 0 and the VIP's table
+ * rebuilt without it, so no new flow goes to it whatever the policy, with
+ * or without an agent; its established flows go on. *was: the backend as
+ * it was (id, epoch, weight). lb_backend_del is the last step.
+ */
+int lb_backend_drain(struct lb_dp *dp, const struct lb_vip_key *vip,
+		     const __u8 addr[16], __u8 family,
+		     struct lb_backend_view *was, char *msg, size_t len);
 /* Every slot of lb_backends, all[id] for id 0 .. LB_MAX_BACKENDS-1, read
  * with batch lookups (one syscall per id would cost milliseconds).
  * 0 or a negative errno; never a partial table (a short read is -EIO). */
@@ -133,6 +150,17 @@ int lb_backend_list_alloc(struct lb_dp *dp, __u32 vip_id,
  * the scan also saw. Returns 0 or a negative errno with msg set.
  */
 int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len);
+/* The open flows of backend id by lb_open_recount's rule (the same
+ * since), counted from the flow tables into *open without writing
+ * anything: the datapath's own count is left alone. 0 or a negative
+ * errno with msg set. */
+int lb_backend_open_flows(struct lb_dp *dp, __u32 id, __u32 since,
+			  __u64 *open, char *msg, size_t len);
+/* The value of lb_settings.tick at this moment, by lb-agent's formula
+ * (CLOCK_MONOTONIC ms / LB_TICK_MS + 1, never 0): lbctl, while it drains
+ * a backend, moves the flow clock itself, and an agent beside it writes
+ * the same values. */
+__u32 lb_tick_now(void);
 /* Sets lb_settings.tick (the clock lb_flow.seen is kept in). */
 int lb_tick_set(struct lb_dp *dp, __u32 tick, char *msg, size_t len);
 

@@ -374,6 +374,44 @@ sys.exit(0 if ok else 1)' && ok || bad "stats after a SYN to the VIP: $(L stats)
 modes=$(find "$pins" -maxdepth 1 -type f -printf '%m\n' | sort -u)
 [ "$modes" = 600 ] && ok || bad "pin modes: $modes"
 
+# backend del --drain: its options are checked before anything is looked
+# at; a VIP or backend that is not there changes nothing. (Last but one:
+# the drain below deletes the backend.)
+before=$(L show -j)
+B2=198.18.40.2
+expect 2 backend del $V $B2 --timeout 5
+expect 2 backend del $V $B2 --idle 5s
+for t in 0 abc -1 5x 367d 1.5s ''; do
+	expect 2 backend del $V $B2 --drain --timeout "$t"
+done
+expect 2 backend del $V $B2 --drain --timeout
+expect 2 backend del $V $B2 --drain --timeout 1 --timeout 2
+expect 2 backend del $V $B2 --drain --drain
+expect 2 backend del $V $B2 --drain --idle 500ms
+expect 2 backend del $V $B2 --drain --idle 0
+expect 2 backend del $V $B2 --drain extra
+expect 2 backend del $V --drain
+expect 1 backend del $V 198.18.40.99 --drain
+expect 1 backend del 198.18.40.11:80/tcp $B2 --drain
+# the flow the SYN above opened (never closed) holds the drain: --timeout
+# ends it with exit 1, the backend left draining with weight 0 ...
+out=$(L backend del $V $B2 --drain --timeout 1 2>&1); code=$?
+L -j show | python3 -c '
+import json, sys
+b = json.load(sys.stdin)["vips"][0]["backends"][0]
+sys.exit(0 if b["state"] == "draining" and b["weight"] == 0 and b["override"]["of"] == "state" else 1)' &&
+	[ $code = 1 ] && printf '%s' "$out" | grep -q 'timed out after 1 s: backend 198.18.40.2 .* left draining, not deleted (1 open flows' &&
+	ok || bad "drain timeout: code $code, $out; $(L show)"
+# ... and with --idle 1s that flow (no packet since) has ended after 1 s:
+# deleted, one JSON document
+out=$(L -j backend del $V $B2 --drain --idle 1s --timeout 10 2>&1); code=$?
+[ $code = 0 ] && printf '%s' "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if d["deleted"] == "198.18.40.2" and d["drained"] is True and d["waited_s"] >= 0.5 else 1)' &&
+	[ "$(L -j show | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["vips"][0]["backends"]))')" = 0 ] &&
+	ok || bad "drain with --idle 1s: code $code, $out"
+
 rm -f /tmp/lbcli-err.$id
 echo "test_lbctl_cli: $pass passed, $fail failed"
 [ $fail = 0 ]
