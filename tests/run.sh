@@ -38,6 +38,7 @@ run "apply guard: an empty or VIP-less config never wipes the balancer (namespac
 	tests/test_apply_guard.sh "$build"
 run "e2e tools, without the balancer (namespaces)" env E2E_BIN="$build/tools/e2e" tests/e2e/test_topo_baseline.sh
 run "real TCP through inferlb (namespaces)" tests/e2e/test_e2e.sh "$build"
+run "hitless program upgrade under 50 streams (namespaces)" tests/test_upgrade.sh "$build"
 run "simulated GPU worker (namespace)" tests/test_gpusim.sh "$build/tools/gpusim"
 run "streaming load generator (namespace)" \
 	tests/test_loadgen.sh "$build/tools/loadgen" "$build/tools/gpusim"
