@@ -176,29 +176,39 @@ static int check_inner(int outer_fd, struct bpf_map *map, const char *name,
 		       char *msg, size_t len)
 {
 	struct bpf_map *tmpl = bpf_map__inner_map(map);
-	__u32 n = bpf_map__max_entries(map), id;
+	void *key, *prev = NULL;
 	char what[128];
+	int err = 0;
+	__u32 id;
 
 	if (!tmpl)
 		return 0;
+	key = calloc(1, bpf_map__key_size(map));
+	if (!key)
+		return lb_msgf(msg, len, -ENOMEM, "out of memory" UNCHANGED);
 	snprintf(what, sizeof(what), "%s (inner map)", name);
-	for (__u32 k = 0; k < n; k++) {
+	/* keys of an array of maps are every index, of a hash its entries:
+	 * either way a bounded walk */
+	while (!bpf_map_get_next_key(outer_fd, prev, key)) {
 		struct bpf_map_info info = { 0 };
 		__u32 ilen = sizeof(info);
-		int fd, err;
+		int fd, gerr;
 
-		if (bpf_map_lookup_elem(outer_fd, &k, &id))
+		prev = key;
+		if (bpf_map_lookup_elem(outer_fd, key, &id))
 			continue;
 		fd = bpf_map_get_fd_by_id(id);
 		if (fd < 0)
 			continue; /* replaced meanwhile: try the next */
-		err = bpf_obj_get_info_by_fd(fd, &info, &ilen);
+		gerr = bpf_obj_get_info_by_fd(fd, &info, &ilen);
 		close(fd);
-		if (err)
+		if (gerr)
 			continue;
-		return check_shape(&info, tmpl, what, true, msg, len);
+		err = check_shape(&info, tmpl, what, true, msg, len);
+		break;
 	}
-	return 0;
+	free(key);
+	return err;
 }
 
 static bool in_object(struct bpf_object *obj, const char *name)
