@@ -59,6 +59,8 @@ TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless $(BUILD)/
 	      $(BUILD)/tests/test_dp_errors $(BUILD)/tests/test_ops
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
+# BPF objects only tests load (tests/*.bpf.c)
+TEST_BPF   := $(BUILD)/tests/upgrade_shape.bpf.o
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom \
 	      $(BUILD)/bench/bench_react $(BUILD)/bench/bench_httpfloor $(BUILD)/bench/bench_ops
 TOOLS      := $(BUILD)/examples/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
@@ -77,11 +79,13 @@ all: deps
 deps:
 	@scripts/install-deps.sh
 
-build: $(SKELS) $(LIB) $(LBCTL) $(AGENT) $(TEST_UNIT) $(TEST_ROOT) $(TEST_DRIVERS) $(BENCHES) $(TOOLS)
+build: $(SKELS) $(LIB) $(LBCTL) $(AGENT) $(TEST_UNIT) $(TEST_ROOT) $(TEST_DRIVERS) $(TEST_BPF) $(BENCHES) $(TOOLS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 $(BUILD)/bench/%.bpf.o: bench/%.bpf.c $(BPF_HDRS) | $(BUILD)/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/tests/%.bpf.o: tests/%.bpf.c $(BPF_HDRS) | $(BUILD)/tests
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # One skeleton per BPF object, named after it (lb.skel.h -> struct lb_bpf).

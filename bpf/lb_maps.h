@@ -11,13 +11,14 @@
 #include <bpf/bpf_helpers.h>
 #include "inferlb.h"
 
-/* Schema version of these maps; userspace refuses maps of another schema. */
+/* Schema version of these maps; userspace refuses maps of another schema.
+ * The tag records, in the object, the schema it was built for. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct lb_meta);
-} lb_meta SEC(".maps");
+} lb_meta SEC(".maps") LB_SCHEMA_TAG;
 
 /* Runtime settings: hash seed, MTU, outer source addresses of IPIP, and
  * the coarse clock lb-agent advances (tick), under the pin-dir lock. */

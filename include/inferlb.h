@@ -406,6 +406,15 @@ struct lb_meta {
 	__u32 pad;
 };
 _Static_assert(sizeof(struct lb_meta) == 8, "lb_meta ABI");
+/* The schema an object was built for, carried in its BTF as a decl tag
+ * on its lb_meta map ("inferlb_schema:6"): `lbctl upgrade` reads it from
+ * an object file before the object touches the pinned maps, whose own
+ * schema lb_meta holds. */
+#define LB_SCHEMA_TAG_PREFIX "inferlb_schema:"
+#define LB_STR_(x) #x
+#define LB_STR(x) LB_STR_(x)
+#define LB_SCHEMA_TAG \
+	__attribute__((btf_decl_tag(LB_SCHEMA_TAG_PREFIX LB_STR(LB_SCHEMA_VERSION))))
 
 /* lb_vip_tb (by VIP id), lb_be_tb (by backend id), lb_client_tb: one token
  * bucket, kept as a GCRA "theoretical arrival time" so that a new flow

@@ -32,6 +32,7 @@
 #include "inferlb.h"
 #include "lb_dp.h"
 #include "lb_msg.h"
+#include "lb_upgrade.h"
 #include "lb.skel.h"
 #include "decap.skel.h"
 
@@ -564,7 +565,9 @@ static bool is_our_pin(const char *name)
 		if (!strcmp(name, retired[i]))
 			return true;
 	if (!strncmp(name, LB_PIN_LINK_PREFIX, strlen(LB_PIN_LINK_PREFIX)) ||
-	    !strcmp(name, LB_PIN_PROG) || !strcmp(name, LB_PIN_DECAP_PROG))
+	    !strcmp(name, LB_PIN_PROG) || !strcmp(name, LB_PIN_DECAP_PROG) ||
+	    !strcmp(name, LB_PIN_PROG LB_UPGRADE_PIN_SUFFIX) ||
+	    !strcmp(name, LB_PIN_DECAP_PROG LB_UPGRADE_PIN_SUFFIX))
 		return true;
 	for (int i = 0; i < LB_M_COUNT; i++)
 		if (!strcmp(name, lb_map_table[i].name))

@@ -46,6 +46,7 @@ run "real TCP through inferlb (namespaces)" tests/e2e/test_e2e.sh "$build"
 run "a SYN flood evicts no established flow (namespaces)" \
 	tests/test_synflood.sh "$build"
 run "backend del --drain under real streams (namespaces)" tests/test_drain.sh "$build"
+run "hitless program upgrade under 50 streams (namespaces)" tests/test_upgrade.sh "$build"
 run "simulated GPU worker (namespace)" tests/test_gpusim.sh "$build/tools/gpusim"
 run "streaming load generator (namespace)" \
 	tests/test_loadgen.sh "$build/tools/loadgen" "$build/tools/gpusim"
