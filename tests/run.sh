@@ -46,6 +46,7 @@ run "agent HTTP poller, libcurl multi (namespace)" \
 	unshare --net sh -c 'ip link set lo up && exec "$0"' "$build/tests/test_poll"
 run "lb-agent with simulated GPU workers and real maps (namespaces)" \
 	tests/test_agent.sh "$build"
+run "next hops follow the network: lbctl nexthop refresh, lb-agent (namespaces)" tests/test_nexthop.sh "$build"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
 exit "$fail"
