@@ -217,7 +217,7 @@ static void sync_once(struct lb_nexthops *w)
 	pthread_mutex_unlock(&a->mu);
 	if (!err)	/* ARP/NDP with no lock held */
 		err = lb_nexthop_look(&s, LB_NH_LOOK_MS, msg, sizeof(msg));
-	if (!err) {
+	if (!err && lb_nexthop_pending(&s)) {
 		pthread_mutex_lock(&a->mu);
 		err = lb_dp_relock(&a->dp, msg, sizeof(msg));
 		if (!err)

@@ -225,6 +225,19 @@ int lb_nexthop_look(struct lb_nexthop_sync *s, int timeout_ms, char *msg,
 	return 0;
 }
 
+static bool to_write(const struct lb_nexthop_entry *e)
+{
+	return !e->err && memcmp(&e->now, &e->old, sizeof(e->now));
+}
+
+bool lb_nexthop_pending(const struct lb_nexthop_sync *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (to_write(&s->e[i]))
+			return true;
+	return false;
+}
+
 int lb_nexthop_commit(struct lb_dp *dp, struct lb_nexthop_sync *s, char *msg,
 		      size_t len)
 {
@@ -236,7 +249,7 @@ int lb_nexthop_commit(struct lb_dp *dp, struct lb_nexthop_sync *s, char *msg,
 		struct lb_backend b;
 
 		e->changed = false;
-		if (e->err || !memcmp(&e->now, &e->old, sizeof(e->now)))
+		if (!to_write(e))
 			continue;
 		if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &e->id, &b) ||
 		    bpf_map_lookup_elem(dp->fd[LB_M_NEXTHOPS], &e->id, &cur))

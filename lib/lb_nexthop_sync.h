@@ -78,6 +78,9 @@ int lb_nexthop_read(struct lb_dp *dp, struct lb_nexthop_sync *s, char *msg,
  * failed). */
 int lb_nexthop_look(struct lb_nexthop_sync *s, int timeout_ms, char *msg,
 		    size_t len);
+/* Whether lb_nexthop_commit has anything to write (lb-agent then takes
+ * the lock only when it has). */
+bool lb_nexthop_pending(const struct lb_nexthop_sync *s);
 /* Writes the changed next hops; dp must be locked. Counts changed and
  * raced. 0, or -errno with msg set when a map read or write failed
  * (entries before it may have been written: each is whole). */
