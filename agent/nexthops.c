@@ -6,8 +6,11 @@
  * all the time):
  *   - a neighbour entry of a backend's next hop (device, address) that
  *     was deleted, holds another MAC than lb_nexthops, or went STALE (the
- *     sync then has the kernel probe it); not INCOMPLETE or FAILED ones:
- *     they carry no MAC, and the resolution under way notifies again;
+ *     sync then has the kernel probe it); FAILED only if the last sync
+ *     resolved it (the MAC we forward to stopped answering: the sync asks
+ *     again by broadcast, which finds a MAC changed silently), so a dead
+ *     backend is asked again every LB_NH_PERIOD_MS, not in a loop; never
+ *     INCOMPLETE: the resolution under way notifies again;
  *   - any route change (rare, and which backends it moves is the
  *     kernel's lookup to say);
  *   - a link change of a device a next hop leaves through;
@@ -98,7 +101,9 @@ static bool neigh_relevant(struct lb_nexthops *w, struct nlmsghdr *nlh)
 			continue;
 		if (nlh->nlmsg_type == RTM_DELNEIGH)
 			return true;
-		if (ndm->ndm_state & (NUD_INCOMPLETE | NUD_FAILED))
+		if (ndm->ndm_state & NUD_FAILED)
+			return !e->err;
+		if (ndm->ndm_state & NUD_INCOMPLETE)
 			return false;
 		if (ndm->ndm_state & NUD_STALE)
 			return true;
