@@ -143,13 +143,17 @@ static int check_route(const struct lb_nexthop_sync *s,
 static int note(const struct lb_nexthop_sync *s, struct lb_nexthop_entry *e,
 		int err, const struct lb_nexthop_info *info)
 {
+	/* The route alone may already rule the next hop out, whatever its
+	 * neighbour says (or whether it answers at all). */
 	if (info->ifindex > 0) {
+		int bad = check_route(s, e, info);
+
 		e->ifindex = info->ifindex;
 		e->gw_family = info->gw_family;
 		memcpy(e->gw, info->gw, sizeof(e->gw));
+		if (bad)
+			err = bad;
 	}
-	if (!err)
-		err = check_route(s, e, info);
 	if (!err) {
 		memset(&e->now, 0, sizeof(e->now));
 		memcpy(e->now.mac, info->mac, 6);

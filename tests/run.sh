@@ -32,6 +32,8 @@ run "admission control and selection policies (BPF_PROG_TEST_RUN)" "$build/tests
 run "pin directory error codes (lb_dp)" "$build/tests/test_dp_errors"
 # moves itself into a network namespace of its own (veth, 198.18.60-61.0/24)
 run "VIP/backend operations on pinned datapaths (namespace)" "$build/tests/test_ops"
+# moves itself into a network namespace of its own (veth, 198.18.62-63.0/24)
+run "next-hop re-sync on a pinned datapath (namespace)" "$build/tests/test_nexthop_sync"
 run "next hops via libnl (namespaces)" tests/test_neigh.sh "$build/tests/neigh_probe"
 run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
 run "apply guard: an empty or VIP-less config never wipes the balancer (namespaces)" \
