@@ -20,6 +20,7 @@
 #include "lb_msg.h"
 #include "lb_names.h"
 #include "lb_ops.h"
+#include "nexthops.h"
 
 #define MAX_BODY (8u << 20)	/* a scrape larger than this is an error */
 #define DECIDE_GAP_MS 5		/* batch decisions over bursts of answers */
@@ -461,6 +462,13 @@ refused:
 
 void lb_agent_stop(struct lb_agent *a)
 {
+	struct lb_nexthops *nh;
+
+	pthread_mutex_lock(&a->mu);
+	nh = a->nexthops;
+	a->nexthops = NULL;
+	pthread_mutex_unlock(&a->mu);
+	lb_nexthops_stop(nh);	/* its thread takes a->mu */
 	pthread_mutex_lock(&a->mu);
 	a->status.pid = 0;
 	heartbeat(a);
@@ -1060,6 +1068,21 @@ int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready)
 	int wait, n;
 
 	*sig_ready = false;
+	/* Here rather than in lb_agent_start: main() drops capabilities in
+	 * between, and a thread keeps the ones it was started with. */
+	if (!a->nexthops && now >= a->next_nexthops_ms) {
+		struct lb_nexthops *nh;
+		char msg[256];
+
+		nh = lb_nexthops_start(a, msg, sizeof(msg));
+		if (!nh) {
+			logf_("next hops are not followed: %s", msg);
+			a->next_nexthops_ms = now + LB_NH_PERIOD_MS;
+		}
+		pthread_mutex_lock(&a->mu);
+		a->nexthops = nh;
+		pthread_mutex_unlock(&a->mu);
+	}
 	if (now >= a->next_round_ms) {
 		pthread_mutex_lock(&a->mu);
 		if (a->need_reconcile) {

@@ -130,6 +130,10 @@ struct lb_agent {
 	__u32 tick, first_tick;		/* now; the first this process wrote */
 	bool dirty;			/* a poll completed since the last decide */
 	bool need_reconcile;		/* the maps changed under us: re-apply */
+	/* next hops follow the kernel's tables (nexthops.c); started by
+	 * the first step, retried from next_nexthops_ms if that failed */
+	struct lb_nexthops *nexthops;
+	uint64_t next_nexthops_ms;
 	char last_error[256];
 };
 

@@ -19,6 +19,7 @@
 #include "lb_ops.h"
 #include "lb_stats.h"
 #include "metrics.h"
+#include "nexthops.h"
 
 static void family(FILE *f, const char *name, const char *type,
 		   const char *help)
@@ -405,6 +406,7 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 	be_bad_metrics(f, a);
 	be_probes(f, a);
 	agent_self(f, a);
+	lb_nexthops_metrics(a->nexthops, f);
 	datapath(f, a, st);
 	pthread_mutex_unlock(&a->mu);
 	if (st)

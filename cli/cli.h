@@ -56,6 +56,7 @@ extern const struct cli_cmd cmd_backend_add, cmd_backend_del,
 	cmd_backend_state, cmd_backend_release, cmd_set_weight;
 extern const struct cli_cmd cmd_apply, cmd_show, cmd_stats;
 extern const struct cli_cmd cmd_upgrade, cmd_decap_upgrade;
+extern const struct cli_cmd cmd_nexthop_refresh;
 
 /* The "vips" array of vip list and show (cmd_show.c); -1 after printing
  * the error if the maps cannot be read. */

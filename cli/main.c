@@ -28,7 +28,7 @@ static const struct cli_cmd *const cmds[] = {
 	&cmd_attach, &cmd_detach, &cmd_unload, &cmd_upgrade,
 	&cmd_vip_add, &cmd_vip_set, &cmd_vip_del, &cmd_vip_list,
 	&cmd_backend_add, &cmd_backend_del, &cmd_backend_state, &cmd_backend_release, &cmd_set_weight,
-	&cmd_apply, &cmd_show, &cmd_stats,
+	&cmd_apply, &cmd_show, &cmd_stats, &cmd_nexthop_refresh,
 	&cmd_decap_attach, &cmd_decap_detach, &cmd_decap_upgrade,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

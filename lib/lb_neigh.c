@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -455,27 +456,42 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* "ADDR via DEV" or "ADDR via gateway GW on DEV", for messages. */
+static void where_of(const struct lb_neigh_req *r,
+		     const struct lb_nexthop_info *out, char *where, size_t len)
+{
+	char gw_str[INET6_ADDRSTRLEN], dev[IF_NAMESIZE];
+
+	ifname(out->ifindex, dev);
+	inet_ntop(out->gw_family, out->gw, gw_str, sizeof(gw_str));
+	if (memcmp(out->gw, r->addr, addr_len(r->family)) ||
+	    out->gw_family != r->family)
+		snprintf(where, len, "%s via gateway %s on %s", r->addr_str,
+			 gw_str, dev);
+	else
+		snprintf(where, len, "%s via %s", r->addr_str, dev);
+}
+
+#define WHERE_LEN (2 * INET6_ADDRSTRLEN + IF_NAMESIZE + 32)
+
+static const char *reply_name(int family)
+{
+	return family == AF_INET ? "ARP reply" : "neighbour advertisement";
+}
+
 /* Polls (and if needed triggers) the neighbour entry of out->gw. */
 static int neigh_resolve(struct lb_neigh_req *r, int timeout_ms,
 			 struct lb_nexthop_info *out)
 {
-	const char *proto = out->gw_family == AF_INET ?
-			    "ARP reply" : "neighbour advertisement";
-	char where[2 * INET6_ADDRSTRLEN + IF_NAMESIZE + 32];
-	char gw_str[INET6_ADDRSTRLEN], dev[IF_NAMESIZE];
+	const char *proto = reply_name(out->gw_family);
+	char where[WHERE_LEN], dev[IF_NAMESIZE];
 	long long deadline = now_ms() + timeout_ms;
 	bool triggered = false;
 	struct neigh_seen s;
 	int err, i, wait = 1;
 
 	ifname(out->ifindex, dev);
-	inet_ntop(out->gw_family, out->gw, gw_str, sizeof(gw_str));
-	if (memcmp(out->gw, r->addr, addr_len(r->family)) ||
-	    out->gw_family != r->family)
-		snprintf(where, sizeof(where), "%s via gateway %s on %s",
-			 r->addr_str, gw_str, dev);
-	else
-		snprintf(where, sizeof(where), "%s via %s", r->addr_str, dev);
+	where_of(r, out, where, sizeof(where));
 
 	/* Bounded both by the deadline and by a count, in case the clock
 	 * misbehaves: the waits sum to at least timeout_ms before the count
@@ -538,6 +554,34 @@ static int neigh_resolve(struct lb_neigh_req *r, int timeout_ms,
 	return -EHOSTUNREACH;
 }
 
+/* An rtnetlink socket for requests (the caller frees it). */
+static int sock_open(struct nl_sock **out, struct lb_neigh_req *r)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	struct nl_sock *sk;
+	int err;
+
+	*out = NULL;
+	sk = nl_socket_alloc();
+	if (!sk) {
+		set_msg(r, "out of memory");
+		return -ENOMEM;
+	}
+	err = nl_connect(sk, NETLINK_ROUTE);
+	if (err < 0) {
+		err = nle_to_errno(err);
+		set_msg(r, "cannot open rtnetlink socket: %s", strerror(-err));
+		nl_socket_free(sk);
+		return err;
+	}
+	/* The kernel answers requests at once; this only bounds the wait
+	 * if something is badly wrong. */
+	setsockopt(nl_socket_get_fd(sk), SOL_SOCKET, SO_RCVTIMEO, &tv,
+		   sizeof(tv));
+	*out = sk;
+	return 0;
+}
+
 int lb_nexthop_resolve(int family, const void *addr, int oif, int timeout_ms,
 		       struct lb_nexthop_info *out, char *err_msg,
 		       size_t errlen)
@@ -548,7 +592,6 @@ int lb_nexthop_resolve(int family, const void *addr, int oif, int timeout_ms,
 		.msg = err_msg,
 		.msglen = errlen,
 	};
-	struct timeval tv = { .tv_sec = 2 };
 	int err;
 
 	if (err_msg && errlen)
@@ -561,28 +604,138 @@ int lb_nexthop_resolve(int family, const void *addr, int oif, int timeout_ms,
 	inet_ntop(family, addr, r.addr_str, sizeof(r.addr_str));
 	memset(out, 0, sizeof(*out));
 
-	r.sk = nl_socket_alloc();
-	if (!r.sk) {
-		set_msg(&r, "out of memory");
-		return -ENOMEM;
-	}
-	err = nl_connect(r.sk, NETLINK_ROUTE);
-	if (err < 0) {
-		err = nle_to_errno(err);
-		set_msg(&r, "cannot open rtnetlink socket: %s", strerror(-err));
-		goto out;
-	}
-	/* The kernel answers requests at once; this only bounds the wait
-	 * if something is badly wrong. */
-	setsockopt(nl_socket_get_fd(r.sk), SOL_SOCKET, SO_RCVTIMEO, &tv,
-		   sizeof(tv));
-
+	err = sock_open(&r.sk, &r);
+	if (err)
+		return err;
 	err = route_nexthop(&r, oif, out);
 	if (!err)
 		err = neigh_resolve(&r, timeout_ms, out);
-out:
 	nl_socket_free(r.sk);
 	if (err)
 		memset(out, 0, sizeof(*out));
 	return err;
+}
+
+/* ---- many lookups, none waiting (lb_nexthop_sync.c) ------------------ */
+
+struct lb_neigh {
+	struct nl_sock *sk;
+};
+
+int lb_neigh_open(struct lb_neigh **out, char *err_msg, size_t errlen)
+{
+	struct lb_neigh_req r = { .msg = err_msg, .msglen = errlen };
+	struct lb_neigh *nl;
+	int err;
+
+	*out = NULL;
+	nl = calloc(1, sizeof(*nl));
+	if (!nl) {
+		set_msg(&r, "out of memory");
+		return -ENOMEM;
+	}
+	err = sock_open(&nl->sk, &r);
+	if (err) {
+		free(nl);
+		return err;
+	}
+	*out = nl;
+	return 0;
+}
+
+void lb_neigh_close(struct lb_neigh *nl)
+{
+	if (!nl)
+		return;
+	nl_socket_free(nl->sk);
+	free(nl);
+}
+
+/* One look at the neighbour entry of out->gw; see lb_neigh_lookup. */
+static int neigh_look(struct lb_neigh_req *r, unsigned int flags,
+		      struct lb_nexthop_info *out)
+{
+	char where[WHERE_LEN], dev[IF_NAMESIZE];
+	struct neigh_seen s;
+	int err;
+
+	ifname(out->ifindex, dev);
+	where_of(r, out, where, sizeof(where));
+	err = neigh_get(r->sk, out->gw_family, out->gw, out->ifindex, &s);
+	if (err) {
+		set_msg(r, "%s: neighbour lookup failed: %s", where,
+			strerror(-err));
+		return err;
+	}
+	if (s.state >= 0 && (s.state & LB_NUD_VALID)) {
+		if (s.lladdr_len != 6) {
+			set_msg(r, "%s: %s has no Ethernet address", where, dev);
+			return -EINVAL;
+		}
+		memcpy(out->mac, s.mac, 6);
+		/* XDP traffic never confirms an entry, so a STALE one stays
+		 * STALE (and wrong, once the neighbour's MAC changed without
+		 * a gratuitous ARP) until someone asks: NTF_USE makes the
+		 * kernel probe it (DELAY, PROBE), as for a waiting packet.
+		 * The MAC we have is still the best there is meanwhile. */
+		if ((flags & LB_NEIGH_NUDGE) && (s.state & NUD_STALE))
+			neigh_trigger(r->sk, out->gw_family, out->gw,
+				      out->ifindex);
+		return 0;
+	}
+	if (s.state >= 0 && (s.state & NUD_NOARP)) {
+		set_msg(r, "%s: %s does not use ARP/NDP (NOARP)", where, dev);
+		return -EINVAL;
+	}
+	if (s.state >= 0 && (s.state & NUD_INCOMPLETE)) {
+		set_msg(r, "%s: no %s yet", where, reply_name(out->gw_family));
+		return -EINPROGRESS;
+	}
+	if (!(flags & LB_NEIGH_TRIGGER)) {
+		set_msg(r, "%s: no %s (neighbour %s)", where,
+			reply_name(out->gw_family),
+			s.state >= 0 && (s.state & NUD_FAILED) ? "FAILED" :
+								 "missing");
+		return -EHOSTUNREACH;
+	}
+	/* missing, NONE or FAILED: start over (as neigh_resolve does) */
+	err = neigh_trigger(r->sk, out->gw_family, out->gw, out->ifindex);
+	if (err) {
+		set_msg(r, "%s: cannot start %s resolution: %s", where,
+			out->gw_family == AF_INET ? "ARP" : "NDP",
+			strerror(-err));
+		return err;
+	}
+	set_msg(r, "%s: no %s yet", where, reply_name(out->gw_family));
+	return -EINPROGRESS;
+}
+
+int lb_neigh_lookup(struct lb_neigh *nl, int family, const void *addr, int oif,
+		    unsigned int flags, struct lb_nexthop_info *out,
+		    char *err_msg, size_t errlen)
+{
+	struct lb_neigh_req r = {
+		.sk = nl ? nl->sk : NULL,
+		.family = family,
+		.addr = addr,
+		.msg = err_msg,
+		.msglen = errlen,
+	};
+	int err;
+
+	if (err_msg && errlen)
+		err_msg[0] = '\0';
+	if (!nl || (family != AF_INET && family != AF_INET6) || !addr ||
+	    !out || oif < 0) {
+		set_msg(&r, "invalid arguments");
+		return -EINVAL;
+	}
+	inet_ntop(family, addr, r.addr_str, sizeof(r.addr_str));
+	memset(out, 0, sizeof(*out));
+	err = route_nexthop(&r, oif, out);
+	if (err) {
+		memset(out, 0, sizeof(*out));
+		return err;
+	}
+	return neigh_look(&r, flags, out);
 }

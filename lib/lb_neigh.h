@@ -42,4 +42,32 @@ int lb_nexthop_resolve(int family, const void *addr, int oif, int timeout_ms,
 		       struct lb_nexthop_info *out, char *err_msg,
 		       size_t errlen);
 
+/*
+ * Many next hops in a row without waiting (lb_nexthop_sync.c): one
+ * rtnetlink socket for all lookups, and each lookup only looks, at most
+ * asking the kernel to start a resolution, whose outcome a later lookup
+ * (or a neighbour notification) sees. Not thread-safe: one user per
+ * handle.
+ */
+struct lb_neigh;
+
+int lb_neigh_open(struct lb_neigh **out, char *err_msg, size_t errlen);
+void lb_neigh_close(struct lb_neigh *nl);
+
+/* lb_neigh_lookup flags */
+#define LB_NEIGH_TRIGGER 0x1	/* missing or FAILED entry: start ARP/NDP */
+#define LB_NEIGH_NUDGE 0x2	/* STALE entry: have the kernel re-probe it
+				 * (its MAC is still returned) */
+
+/*
+ * Route and neighbour of addr, as lb_nexthop_resolve, but without waiting:
+ * 0 with out complete; -EINPROGRESS when the kernel is resolving the next
+ * hop (out->ifindex and out->gw are set; look again later); -EHOSTUNREACH
+ * for a FAILED or missing entry without LB_NEIGH_TRIGGER; otherwise the
+ * errors of lb_nexthop_resolve. err_msg says why whenever it is not 0.
+ */
+int lb_neigh_lookup(struct lb_neigh *nl, int family, const void *addr, int oif,
+		    unsigned int flags, struct lb_nexthop_info *out,
+		    char *err_msg, size_t errlen);
+
 #endif /* LB_NEIGH_H */

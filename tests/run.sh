@@ -37,6 +37,8 @@ run "admission control and selection policies (BPF_PROG_TEST_RUN)" "$build/tests
 run "pin directory error codes (lb_dp)" "$build/tests/test_dp_errors"
 # moves itself into a network namespace of its own (veth, 198.18.60-61.0/24)
 run "VIP/backend operations on pinned datapaths (namespace)" "$build/tests/test_ops"
+# moves itself into a network namespace of its own (veth, 198.18.62-63.0/24)
+run "next-hop re-sync on a pinned datapath (namespace)" "$build/tests/test_nexthop_sync"
 run "next hops via libnl (namespaces)" tests/test_neigh.sh "$build/tests/neigh_probe"
 run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
 run "apply guard: an empty or VIP-less config never wipes the balancer (namespaces)" \
@@ -57,6 +59,7 @@ run "lb-agent with simulated GPU workers and real maps (namespaces)" \
 	tests/test_agent.sh "$build"
 run "lb-agent /metrics beyond loopback: TLS, basic auth or refused (namespace)" \
 	tests/test_metrics_auth.sh "$build"
+run "next hops follow the network: lbctl nexthop refresh, lb-agent (namespaces)" tests/test_nexthop.sh "$build"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
 exit "$fail"
