@@ -994,7 +994,7 @@ static void publish_load(struct lb_agent *a)
 /* Advances lb_settings.tick, the clock of flow activity, once per tick. */
 static void advance_tick(struct lb_agent *a, uint64_t now)
 {
-	__u32 tick = (__u32)(now / LB_TICK_MS) + 1;	/* never 0 */
+	__u32 tick = lb_tick_of_ms(now);
 	char msg[128];
 
 	if (now < a->next_tick_ms)

@@ -1126,8 +1126,7 @@ __u32 lb_tick_now(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u32)(((__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) /
-		       LB_TICK_MS) + 1;
+	return lb_tick_of_ms((__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 int lb_tick_set(struct lb_dp *dp, __u32 tick, char *msg, size_t len)

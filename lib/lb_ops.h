@@ -156,10 +156,14 @@ int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len);
  * errno with msg set. */
 int lb_backend_open_flows(struct lb_dp *dp, __u32 id, __u32 since,
 			  __u64 *open, char *msg, size_t len);
-/* The value of lb_settings.tick at this moment, by lb-agent's formula
- * (CLOCK_MONOTONIC ms / LB_TICK_MS + 1, never 0): lbctl, while it drains
- * a backend, moves the flow clock itself, and an agent beside it writes
- * the same values. */
+/* The value of lb_settings.tick at CLOCK_MONOTONIC time ms: the one
+ * formula of the flow clock (never 0, so a zeroed lb_flow.seen is old). */
+static inline __u32 lb_tick_of_ms(__u64 ms)
+{
+	return (__u32)(ms / LB_TICK_MS) + 1;
+}
+/* lb_tick_of_ms(now): lbctl, while it drains a backend, moves the flow
+ * clock itself, and an agent beside it writes the same values. */
 __u32 lb_tick_now(void);
 /* Sets lb_settings.tick (the clock lb_flow.seen is kept in). */
 int lb_tick_set(struct lb_dp *dp, __u32 tick, char *msg, size_t len);
