@@ -16,6 +16,9 @@ fi
 echo "== XDP per-packet cost"
 "$build/bench/bench_xdp"
 echo
+echo "== replacing the running program: lbctl upgrade vs detach + attach (namespaces)"
+bench/upgrade.sh "$build"
+echo
 echo "== set-weight on one backend among 16k (library, pinned maps)"
 "$build/bench/bench_ops"
 echo

@@ -6,14 +6,15 @@
  * range the tests live in.
  *
  *   synflood --dev IF --dst-mac MAC --dst ADDR --dport PORT --count N
- *            [--src-net ADDR/LEN] [--threads T] [--seconds S]
+ *            [--src-net ADDR/LEN] [--threads T] [--seconds S] [--pps R]
  *
  * Sends N IPv4 SYNs out of IF (AF_PACKET, qdisc bypassed) to ADDR:PORT
  * through the next hop MAC, each from a random source address in
  * --src-net (default 198.19.0.0/16) and a random source port and initial
  * sequence number, with valid IP and TCP checksums, in batches of
  * sendmmsg(); T threads (default 1) share the count. Stops after S seconds
- * (default 60) even if N was not reached. Prints
+ * (default 60) even if N was not reached. --pps R paces the senders to R
+ * SYNs per second in all (default: as fast as they go). Prints
  * "sent N in S s = R pps" and exits 0 if all N were sent, 1 if not (time
  * bound, send errors), 2 on usage errors.
  */
@@ -49,6 +50,7 @@ struct conf {
 	uint32_t src_net, src_mask; /* host order */
 	uint64_t count;
 	double seconds;
+	double pps;		/* 0: unpaced */
 	int threads;
 };
 
@@ -160,12 +162,30 @@ static void *flood(void *arg)
 		msg[i].msg_hdr.msg_name = &to;
 		msg[i].msg_hdr.msg_namelen = sizeof(to);
 	}
+	double start = now_s(), mine = 0;
+
 	while (now_s() < end) {
 		uint64_t left = atomic_load(&budget), n;
 		int done = 0;
 
+		/* paced: this thread's share of the rate, batch by batch */
+		if (conf.pps > 0) {
+			double due = start + mine / (conf.pps / conf.threads);
+			double wait = due - now_s();
+
+			if (wait > 0) {
+				struct timespec ts = { .tv_sec = (time_t)wait,
+						       .tv_nsec = (long)((wait - (time_t)wait) * 1e9) };
+
+				nanosleep(&ts, NULL);
+			}
+		}
+
+		/* paced: small batches, which a veth ring (256) always takes */
+		uint64_t batch = conf.pps > 0 ? 16 : BATCH;
+
 		do {
-			n = left < BATCH ? left : BATCH;
+			n = left < batch ? left : batch;
 		} while (n && !atomic_compare_exchange_weak(&budget, &left, left - n));
 		if (!n)
 			break;
@@ -189,6 +209,7 @@ static void *flood(void *arg)
 			done += rc;
 		}
 		atomic_fetch_add(&sent, (uint64_t)done);
+		mine += done;
 		if (done < (int)n)
 			break;
 	}
@@ -241,7 +262,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: synflood --dev IF --dst-mac MAC --dst ADDR --dport PORT --count N\n"
-		"                [--src-net ADDR/LEN] [--threads T] [--seconds S]\n"
+		"                [--src-net ADDR/LEN] [--threads T] [--seconds S] [--pps R]\n"
 		"  addresses must lie in 198.18.0.0/15 (test traffic only)\n");
 }
 
@@ -256,6 +277,7 @@ int main(int argc, char **argv)
 		{ "src-net", required_argument, NULL, 's' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "seconds", required_argument, NULL, 'S' },
+		{ "pps", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dev = NULL, *net = "198.19.0.0/16";
@@ -312,6 +334,11 @@ int main(int argc, char **argv)
 		case 'S':
 			conf.seconds = strtod(optarg, &end);
 			if (*end || !*optarg || !(conf.seconds > 0 && conf.seconds <= 600))
+				goto bad;
+			break;
+		case 'r':
+			conf.pps = strtod(optarg, &end);
+			if (*end || !*optarg || !(conf.pps >= 1 && conf.pps <= 1e8))
 				goto bad;
 			break;
 		default:
