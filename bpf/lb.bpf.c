@@ -1028,8 +1028,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	struct lb_flow *fl, *pend = NULL;
 	struct lb_l4 l4;
 	__u32 ip_len, zero = 0, mtu, hash = 0;
-	int df = 1, syn, ret, hashed = 0;
-	void *sl = NULL;
+	int df = 1, syn, ret;
+	void *sl = NULL;	/* set with hash: the flow was hashed */
 	__u8 proto, mode;
 
 	if (!v6) {
@@ -1107,9 +1107,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		hash = lb_flow_hash(fk, cfg->hash_seed, v6);
 		sl = lb_syn_slot(hash, v6);
 		pend = lb_syn_pending(sl, fk, hash, v6);
-		hashed = 1;
 	}
-	ret = lb_choose(fl ? fl : pend, syn, fk, hashed, hash,
+	ret = lb_choose(fl ? fl : pend, syn, fk, sl != NULL, hash,
 			v6 ? (void *)fk6.saddr : (void *)&fk4.saddr,
 			v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
 			l4.dport, proto, v6, cfg, &c);
@@ -1121,15 +1120,14 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	}
 	if (ret == LB_REFUSE)
 		return lb_refuse(ctx, l3_off, v6, proto, l4.flags, &c);
-	if (!c.new_flow && pend)
-		lb_syn_promote(flows, fk, pend, c.be_id, l4.flags, cfg->tick);
-	else if (!c.new_flow && fl) {
+	if (!c.new_flow && fl) {
 		if (proto == IPPROTO_TCP && (l4.flags & (LB_TCP_FIN | LB_TCP_RST)))
 			lb_flow_closed(fl);
 		/* activity for the open-flow recount: one store per tick */
 		if (fl->seen != cfg->tick)
 			fl->seen = cfg->tick;
-	}
+	} else if (!c.new_flow && pend)
+		lb_syn_promote(flows, fk, pend, c.be_id, l4.flags, cfg->tick);
 
 	mode = c.mode; /* read once by lb_choose() */
 	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
