@@ -707,36 +707,54 @@ static __always_inline void *lb_syn_slot(__u32 h, const int v6)
 	return bpf_map_lookup_elem(v6 ? (void *)&lb_syn6 : (void *)&lb_syn4, &idx);
 }
 
+/* The flow and check of SYN slot sl, whichever family's it is (the key
+ * comes first in both). */
+static __always_inline struct lb_flow *lb_syn_flow(void *sl, const int v6,
+						   __u32 **check)
+{
+	if (v6) {
+		*check = &((struct lb_syn6 *)sl)->check;
+		return &((struct lb_syn6 *)sl)->flow;
+	}
+	*check = &((struct lb_syn4 *)sl)->check;
+	return &((struct lb_syn4 *)sl)->flow;
+}
+
 /* The waiting handshake of flow fk (hash h) in slot sl: its flow, if the
  * slot holds this 5-tuple, whole (not torn by two SYNs writing at once)
  * and not yet promoted, reset or replaced; else NULL. */
 static __always_inline struct lb_flow *lb_syn_pending(void *sl, const void *fk,
 						      __u32 h, const int v6)
 {
+	const __u32 keywords = (v6 ? sizeof(struct lb_flow_key6) :
+				     sizeof(struct lb_flow_key4)) / 4;
 	const __u32 *a = fk, *b = sl;
 	struct lb_flow *fl;
-	__u32 check;
+	__u32 *check;
 
 	if (!sl)
 		return NULL;
-	if (v6) {
 #pragma unroll
-		for (int i = 0; i < sizeof(struct lb_flow_key6) / 4; i++)
-			if (a[i] != b[i])
-				return NULL;
-		fl = &((struct lb_syn6 *)sl)->flow;
-		check = ((struct lb_syn6 *)sl)->check;
-	} else {
-#pragma unroll
-		for (int i = 0; i < sizeof(struct lb_flow_key4) / 4; i++)
-			if (a[i] != b[i])
-				return NULL;
-		fl = &((struct lb_syn4 *)sl)->flow;
-		check = ((struct lb_syn4 *)sl)->check;
-	}
-	if (fl->flags || check != lb_syn_check(h, fl->backend_id, fl->backend_epoch))
+	for (__u32 i = 0; i < sizeof(struct lb_flow_key6) / 4; i++)
+		if (i < keywords && a[i] != b[i])
+			return NULL;
+	fl = lb_syn_flow(sl, v6, &check);
+	if (fl->flags || *check != lb_syn_check(h, fl->backend_id, fl->backend_epoch))
 		return NULL;
 	return fl;
+}
+
+/* Not in the flow table: the TCP handshake of fk may wait in its SYN
+ * slot. Sets *hash and *slp (the slot) and returns the waiting flow, or
+ * NULL. */
+static __always_inline struct lb_flow *lb_syn_find(const void *fk,
+						   const struct lb_settings *cfg,
+						   const int v6, __u32 *hash,
+						   void **slp)
+{
+	*hash = lb_flow_hash(fk, cfg->hash_seed, v6);
+	*slp = lb_syn_slot(*hash, v6);
+	return lb_syn_pending(*slp, fk, *hash, v6);
 }
 
 /* A SYN's choice (be_id at epoch) waits in slot sl until the client's
@@ -750,7 +768,7 @@ static __always_inline void lb_syn_record(void *sl, struct lb_flow *mine,
 					  const int v6)
 {
 	struct lb_flow *sf;
-	__u32 oid;
+	__u32 oid, *check;
 
 	if (!sl)
 		return;
@@ -759,7 +777,7 @@ static __always_inline void lb_syn_record(void *sl, struct lb_flow *mine,
 			mine->seen = tick;
 		return;
 	}
-	sf = v6 ? &((struct lb_syn6 *)sl)->flow : &((struct lb_syn4 *)sl)->flow;
+	sf = lb_syn_flow(sl, v6, &check);
 	oid = sf->backend_id;
 	if (!sf->flags && oid) {
 		struct lb_backend *ob = bpf_map_lookup_elem(&lb_backends, &oid);
@@ -769,25 +787,13 @@ static __always_inline void lb_syn_record(void *sl, struct lb_flow *mine,
 		if (!mine)
 			lb_global_inc(offsetof(struct lb_global_stats, syn_replaced));
 	}
-	if (v6) {
-		struct lb_syn6 *s6 = sl;
-
-		__builtin_memcpy(&s6->key, fk, sizeof(s6->key));
-		s6->flow.backend_id = be_id;
-		s6->flow.backend_epoch = epoch;
-		s6->flow.flags = 0;
-		s6->flow.seen = tick;
-		s6->check = lb_syn_check(h, be_id, epoch);
-	} else {
-		struct lb_syn4 *s4 = sl;
-
-		__builtin_memcpy(&s4->key, fk, sizeof(s4->key));
-		s4->flow.backend_id = be_id;
-		s4->flow.backend_epoch = epoch;
-		s4->flow.flags = 0;
-		s4->flow.seen = tick;
-		s4->check = lb_syn_check(h, be_id, epoch);
-	}
+	__builtin_memcpy(sl, fk, v6 ? sizeof(struct lb_flow_key6) :
+				      sizeof(struct lb_flow_key4));
+	sf->backend_id = be_id;
+	sf->backend_epoch = epoch;
+	sf->flags = 0;
+	sf->seen = tick;
+	*check = lb_syn_check(h, be_id, epoch);
 	lb_open_add(be_id, 1, policy == LB_POL_P2C);
 }
 
@@ -934,8 +940,9 @@ static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
 	struct lb_settings *cfg;
 	struct lb_flow *fl;
 	__u32 zero = 0, hash = 0;
+	void *sl = NULL;	/* set with hash: the flow was hashed */
 	__be16 *ports;
-	int verdict, hashed = 0;
+	int verdict;
 	__u8 mode;
 
 	if (!v6) {
@@ -978,12 +985,9 @@ static __always_inline int lb_icmp_error(struct xdp_md *ctx, const __u32 l3_off,
 		return LB_VERDICT(XDP_PASS, pass_not_vip);
 	/* a handshake in progress is still in its SYN slot */
 	fl = bpf_map_lookup_elem(flows, fk);
-	if (!fl && (v6 ? fk6.proto : fk4.proto) == IPPROTO_TCP) {
-		hash = lb_flow_hash(fk, cfg->hash_seed, v6);
-		fl = lb_syn_pending(lb_syn_slot(hash, v6), fk, hash, v6);
-		hashed = 1;
-	}
-	switch (lb_choose(fl, 0, fk, hashed, hash,
+	if (!fl && (v6 ? fk6.proto : fk4.proto) == IPPROTO_TCP)
+		fl = lb_syn_find(fk, cfg, v6, &hash, &sl);
+	switch (lb_choose(fl, 0, fk, sl != NULL, hash,
 			  v6 ? (void *)fk6.saddr : (void *)&fk4.saddr,
 			  v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
 			  v6 ? fk6.dport : fk4.dport,
@@ -1103,11 +1107,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	      (l4.flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN;
 	/* Not in the flow table: a TCP handshake may be waiting in its SYN
 	 * slot (a SYN's retransmit, or the first ACK that promotes it). */
-	if (!fl && proto == IPPROTO_TCP) {
-		hash = lb_flow_hash(fk, cfg->hash_seed, v6);
-		sl = lb_syn_slot(hash, v6);
-		pend = lb_syn_pending(sl, fk, hash, v6);
-	}
+	if (!fl && proto == IPPROTO_TCP)
+		pend = lb_syn_find(fk, cfg, v6, &hash, &sl);
 	ret = lb_choose(fl ? fl : pend, syn, fk, sl != NULL, hash,
 			v6 ? (void *)fk6.saddr : (void *)&fk4.saddr,
 			v6 ? (void *)fk6.daddr : (void *)&fk4.daddr,
