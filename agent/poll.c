@@ -86,6 +86,7 @@ struct target {
 	int watch_fd;		/* kept connection watched while idle; -1 */
 	int reg_fd;		/* fd last registered in the watch set; -1 */
 	bool busy;
+	bool kept;		/* this request began on a watched kept connection */
 	bool too_big;		/* body exceeded max_body: write cb refused */
 
 	lb_fetch_cb cb;
@@ -581,6 +582,7 @@ int lb_poller_start(struct lb_poller *p, int target, lb_fetch_cb cb,
 	t = p->t[target];
 	if (t->busy)
 		return -EBUSY;
+	t->kept = t->watch_fd >= 0;
 	unwatch(t);	/* libcurl takes the connection over again */
 	t->cb = cb;
 	t->ctx = ctx;
@@ -650,6 +652,7 @@ static void finish(struct lb_poller *p, struct target *t, CURLcode rc)
 		break;
 	case CURLE_COULDNT_CONNECT:
 		f.result = LB_FETCH_REFUSED;
+		f.dropped = t->kept;
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
 		f.result = LB_FETCH_TIMEOUT;

@@ -30,8 +30,12 @@ struct lb_fetch {
 	const char *body;	/* NUL-terminated; valid during the callback */
 	size_t len;
 	double latency_ms;	/* start to end of the request */
-	bool dropped;		/* LB_FETCH_ERROR: the connection was cut
-				 * (reset, closed, nothing or half an answer) */
+	bool dropped;		/* the connection was cut (LB_FETCH_ERROR:
+				 * reset, closed, nothing or half an answer),
+				 * or the request began on a kept connection
+				 * and ended refused (LB_FETCH_REFUSED: the
+				 * peer died between requests, and libcurl
+				 * found it so before its close was seen) */
 	char error[128];	/* libcurl's message when not OK */
 };
 
