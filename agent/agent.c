@@ -33,14 +33,10 @@ static void early_poll(struct lb_agent *a, struct lb_agent_backend *b);
 
 uint64_t lb_agent_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return lb_mono_ms();
 }
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
+void lb_agent_logf(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -336,7 +332,7 @@ static int apply_locked(struct lb_agent *a, const struct lb_agent_conf *conf,
 	lb_dp_unlock(&a->dp);
 	if (!err && (r.vips_added || r.vips_deleted || r.backends_added ||
 		     r.backends_deleted))
-		logf_("applied: %u VIPs added, %u deleted; %u backends added, %u deleted",
+		lb_agent_logf("applied: %u VIPs added, %u deleted; %u backends added, %u deleted",
 		      r.vips_added, r.vips_deleted, r.backends_added,
 		      r.backends_deleted);
 	return err;
@@ -392,7 +388,7 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 	a->next_round_ms = a->start_ms;
 	a->reload_ok = 1;
 	heartbeat(a);
-	logf_("managing %zu VIPs, %zu backends from %s (pins %s), polling every %u ms",
+	lb_agent_logf("managing %zu VIPs, %zu backends from %s (pins %s), polling every %u ms",
 	      a->n_vips, a->n_be, conf_path, a->conf.pin_dir,
 	      a->conf.policy.poll_interval_ms);
 	return 0;
@@ -406,7 +402,7 @@ static void keep_start_only_keys(const struct lb_agent *a, struct lb_agent_conf 
 {
 	if (strcmp(conf->pin_dir, a->conf.pin_dir) ||
 	    strcmp(conf->metrics_listen, a->conf.metrics_listen))
-		logf_("note: pin_dir and metrics_listen change only on restart");
+		lb_agent_logf("note: pin_dir and metrics_listen change only on restart");
 	snprintf(conf->pin_dir, sizeof(conf->pin_dir), "%s", a->conf.pin_dir);
 	snprintf(conf->metrics_listen, sizeof(conf->metrics_listen), "%s",
 		 a->conf.metrics_listen);
@@ -446,7 +442,7 @@ int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 	a->next_round_ms = lb_agent_now_ms();
 	heartbeat(a);
 	pthread_mutex_unlock(&a->mu);
-	logf_("reloaded %s: %zu VIPs, %zu backends", a->conf_path, a->n_vips,
+	lb_agent_logf("reloaded %s: %zu VIPs, %zu backends", a->conf_path, a->n_vips,
 	      a->n_be);
 	return 0;
 unlock:
@@ -456,7 +452,7 @@ refused:
 	pthread_mutex_lock(&a->mu);
 	a->reload_failed++;
 	pthread_mutex_unlock(&a->mu);
-	logf_("reload refused, keeping the running config: %s", msg);
+	lb_agent_logf("reload refused, keeping the running config: %s", msg);
 	return err;
 }
 
@@ -510,7 +506,7 @@ static void step(struct lb_agent *a, struct lb_agent_backend *b,
 
 	after = lb_policy_step(&a->conf.policy, &b->pol, ev, now);
 	if (before != after)
-		logf_("%s backend %s: %s -> %s", lb_fmt_vip(&b->vip->conf->key, s, sizeof(s)),
+		lb_agent_logf("%s backend %s: %s -> %s", lb_fmt_vip(&b->vip->conf->key, s, sizeof(s)),
 		      lb_fmt_ip(b->conf->addr, b->conf->family, ad, sizeof(ad)),
 		      lb_state_name(before), lb_state_name(after));
 }
@@ -543,7 +539,7 @@ static void bad_metrics(struct lb_agent_backend *b, enum lb_bad_metrics why,
 	if (why == b->bad_logged)
 		return;
 	b->bad_logged = why;
-	logf_("backend %s: metrics refused (%s): %s",
+	lb_agent_logf("backend %s: metrics refused (%s): %s",
 	      lb_fmt_ip(b->conf->addr, b->conf->family, ad, sizeof(ad)),
 	      lb_bad_metrics_name(why), perr->msg);
 }
@@ -654,11 +650,9 @@ static void on_fetch(void *ctx, int target, const struct lb_fetch *f)
 	p->pending = false;
 	p->last_latency_ms = f->latency_ms;
 	count_answer(p, f, take_answer(b, p, f));
-	/* cut mid-answer: the process may have died while we asked; or
-	 * refused on a metrics-only round: it died between polls and libcurl
-	 * found the kept connection dead before we saw it close (it then
-	 * retries on a fresh connection, which is refused) */
-	if (f->dropped || (f->result == LB_FETCH_REFUSED && !b->round_health))
+	/* cut mid-answer, or refused where a kept connection was: the
+	 * process may have died while we asked or since the last poll */
+	if (f->dropped)
 		b->dropped = true;
 	if (!round_pending(b)) {
 		round_done(a, b);
@@ -808,11 +802,11 @@ static void log_override(const struct lb_agent_backend *b, __u8 now_ovr)
 		return;
 	lb_fmt_ip(b->conf->addr, b->conf->family, ad, sizeof(ad));
 	if (now_ovr)
-		logf_("backend %s: operator override of %s; left alone until "
+		lb_agent_logf("backend %s: operator override of %s; left alone until "
 		      "'lbctl backend release' (or its --for ends)", ad,
 		      lb_override_name(now_ovr));
 	else
-		logf_("backend %s: override ended (released or run out); the agent sets it again", ad);
+		lb_agent_logf("backend %s: override ended (released or run out); the agent sets it again", ad);
 }
 
 /* Writes ctl[] for v's backends: one lb_vip_publish() under the lock. On
@@ -830,7 +824,7 @@ static void publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
 		lb_dp_unlock(&a->dp);
 		a->publish_errors++;
 		snprintf(a->last_error, sizeof(a->last_error), "%s", err);
-		logf_("publishing %s failed: %s", lb_fmt_vip(&v->conf->key, s, sizeof(s)),
+		lb_agent_logf("publishing %s failed: %s", lb_fmt_vip(&v->conf->key, s, sizeof(s)),
 		      err);
 		a->need_reconcile = true;
 		return;
@@ -1003,7 +997,7 @@ static void advance_tick(struct lb_agent *a, uint64_t now)
 	if (lb_dp_relock(&a->dp, msg, sizeof(msg)) ||
 	    lb_tick_set(&a->dp, tick, msg, sizeof(msg))) {
 		lb_dp_unlock(&a->dp);
-		logf_("advancing the flow clock failed: %s", msg);
+		lb_agent_logf("advancing the flow clock failed: %s", msg);
 		return;
 	}
 	lb_dp_unlock(&a->dp);
@@ -1030,7 +1024,7 @@ static void recount(struct lb_agent *a, uint64_t now)
 	if (now < a->next_recount_ms)
 		return;
 	if (lb_open_recount(&a->dp, since, msg, sizeof(msg)))
-		logf_("recounting open flows failed: %s", msg);
+		lb_agent_logf("recounting open flows failed: %s", msg);
 	took = lb_agent_now_ms() - now;
 	a->recount_took_ms = took;
 	a->next_recount_ms = now + (took * LB_RECOUNT_COST_FACTOR > LB_TICK_MS ?
@@ -1076,7 +1070,7 @@ int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready)
 
 		nh = lb_nexthops_start(a, msg, sizeof(msg));
 		if (!nh) {
-			logf_("next hops are not followed: %s", msg);
+			lb_agent_logf("next hops are not followed: %s", msg);
 			a->next_nexthops_ms = now + LB_NH_PERIOD_MS;
 		}
 		pthread_mutex_lock(&a->mu);
@@ -1090,7 +1084,7 @@ int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready)
 
 			a->need_reconcile = false;
 			if (apply_locked(a, &a->conf, msg, sizeof(msg)))
-				logf_("reconciling the maps failed: %s", msg);
+				lb_agent_logf("reconciling the maps failed: %s", msg);
 		}
 		start_round(a, now);
 		heartbeat(a);

@@ -139,6 +139,9 @@ struct lb_agent {
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC). */
 uint64_t lb_agent_now_ms(void);
+/* One line to stderr, stamped with seconds since boot (as lbctl show's
+ * heartbeat), the agent's log format. */
+void lb_agent_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Loads the config, opens and locks the pinned datapath, applies the

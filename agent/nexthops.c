@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <sys/poll.h>	/* <poll.h> would be agent/poll.h */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -55,19 +54,6 @@ struct lb_nexthops {
 	/* read by /metrics (atomics) */
 	uint64_t syncs, changes, failures, events;
 };
-
-/* agent.c's log format (seconds since boot, like lbctl show) */
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "lb-agent[%.3f]: ", lb_boottime_ns() / 1e9);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static void count(uint64_t *c, uint64_t n)
 {
@@ -200,11 +186,11 @@ static void report(struct lb_nexthops *w, const struct lb_nexthop_sync *s)
 		lb_fmt_ip(e->addr, e->family, a, sizeof(a));
 		lb_fmt_vip(&e->vip, v, sizeof(v));
 		if (e->changed)
-			logf_("next hop of backend %s of %s: %s -> %s", a, v,
+			lb_agent_logf("next hop of backend %s of %s: %s -> %s", a, v,
 			      lb_fmt_mac(e->old.mac, m0, sizeof(m0)),
 			      lb_fmt_mac(e->now.mac, m1, sizeof(m1)));
 		else if (e->err && !failed_before(w, e))
-			logf_("next hop of backend %s of %s not resolved, keeping %s: %s",
+			lb_agent_logf("next hop of backend %s of %s not resolved, keeping %s: %s",
 			      a, v, lb_fmt_mac(e->old.mac, m0, sizeof(m0)),
 			      e->why);
 	}
@@ -232,7 +218,7 @@ static void sync_once(struct lb_nexthops *w)
 	}
 	count(&w->syncs, 1);
 	if (err) {
-		logf_("next-hop sync failed: %s", msg);
+		lb_agent_logf("next-hop sync failed: %s", msg);
 		lb_nexthop_sync_free(&s);
 		w->dirty = true;	/* again after the gap */
 		return;
@@ -348,7 +334,7 @@ void lb_nexthops_stop(struct lb_nexthops *w)
 	if (!w)
 		return;
 	if (write(w->stop_fd, &one, sizeof(one)) != sizeof(one))
-		logf_("next-hop watcher: cannot signal stop: %s",
+		lb_agent_logf("next-hop watcher: cannot signal stop: %s",
 		      strerror(errno));
 	pthread_join(w->thread, NULL);
 	nl_socket_free(w->sk);

@@ -203,14 +203,6 @@ static void on_drain_signal(int sig)
 	drain_stop = sig;
 }
 
-static __u64 now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One drain, from the first step to its end. */
 struct drain {
 	const struct backend_opts *o;
@@ -299,13 +291,6 @@ static void drain_left(struct drain *d, const char *why)
 	       d->s, d->a, d->s, d->a, d->s, d->a, d->s, d->a, w, d->s, d->a);
 }
 
-static int drain_fail(struct drain *d)
-{
-	lb_dp_close(&d->dp);
-	lb_err("%s", d->msg);
-	return EXIT_RUNTIME;
-}
-
 /* A failure after the first step: say what it left. */
 static int drain_fail_left(struct drain *d)
 {
@@ -320,7 +305,7 @@ static int drain_fail_left(struct drain *d)
 /* Sleeps until start + ms (a signal ends it early). */
 static void sleep_until(__u64 start, __u64 ms)
 {
-	__u64 now = now_ms();
+	__u64 now = lb_mono_ms();
 
 	if (now < start + ms) {
 		__u64 left = start + ms - now;
@@ -374,9 +359,9 @@ static int backend_drain_del(const struct backend_opts *o)
 	}
 	if (lb_backend_drain(&d.dp, &o->vip, o->be.addr, o->be.family, &d.was,
 			     d.msg, sizeof(d.msg)))
-		return drain_fail(&d);	/* nothing changed */
+		return cli_fail(&d.dp, d.msg);	/* nothing changed */
 	drain_warn_agent(&d.dp, d.a);
-	d.start_ms = now_ms();
+	d.start_ms = lb_mono_ms();
 	lb_out_text("draining backend %s of %s: no new flows; deleting it when "
 		    "its open flows end (timeout %llu s; a flow idle %u s has "
 		    "ended; Ctrl-C leaves it draining)\n", d.a, d.s,
@@ -387,7 +372,7 @@ static int backend_drain_del(const struct backend_opts *o)
 		lb_dp_unlock(&d.dp);
 		if (step != DRAIN_WAIT)
 			break;
-		elapsed = now_ms() - d.start_ms;
+		elapsed = lb_mono_ms() - d.start_ms;
 		lb_out_text("  %llu open flows, %llu s elapsed\n",
 			    (unsigned long long)d.open,
 			    (unsigned long long)(elapsed / 1000));
@@ -402,7 +387,7 @@ static int backend_drain_del(const struct backend_opts *o)
 			return drain_fail_left(&d);
 	}
 	if (step == DRAIN_TAKEN)
-		return drain_fail(&d);
+		return cli_fail(&d.dp, d.msg);
 	if (step == DRAIN_FAILED)
 		return drain_fail_left(&d);
 	if (step == DRAIN_WAIT) {
@@ -424,7 +409,7 @@ static int backend_drain_del(const struct backend_opts *o)
 	print_deleted(o);
 	lb_out_bool("drained", NULL, true);
 	lb_out_double("waited_s", " (drained: its last open flow ended within %.0f s)\n",
-		      (now_ms() - d.start_ms) / 1000.0);
+		      (lb_mono_ms() - d.start_ms) / 1000.0);
 	lb_out_close_object();
 	return 0;
 }

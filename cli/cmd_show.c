@@ -22,12 +22,6 @@
 
 /* ---- show ----------------------------------------------------------------- */
 
-static void print_mac(const __u8 *m, char *buf, size_t len)
-{
-	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
-		 m[3], m[4], m[5]);
-}
-
 /* What a backend's state means for new flows; a HEALTHY backend with
  * weight 0 is one drained with set-weight. */
 static const char *backend_state_name(const struct lb_backend *b)
@@ -102,7 +96,7 @@ static void print_backend(struct lb_dp *dp, const struct lb_backend_view *b)
 		lb_out_u64("rate", " rate %llu/s", b->be.rate);
 	else
 		lb_out_null("rate", NULL);
-	print_mac(b->nh.mac, mac, sizeof(mac));
+	lb_fmt_mac(b->nh.mac, mac, sizeof(mac));
 	if (b->nh.flags & LB_NEXTHOP_F_VALID)
 		lb_out_str("next_hop", " next hop %s", mac);
 	else

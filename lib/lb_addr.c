@@ -193,3 +193,10 @@ const char *lb_fmt_vip(const struct lb_vip_key *key, char *buf, size_t len)
 		snprintf(buf, len, "%s:%u/%s", ip, ntohs(key->port), proto);
 	return buf;
 }
+
+const char *lb_fmt_mac(const __u8 mac[6], char *buf, size_t len)
+{
+	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+		 mac[2], mac[3], mac[4], mac[5]);
+	return buf;
+}

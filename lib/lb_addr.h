@@ -31,6 +31,8 @@ int lb_parse_vip(const char *s, struct lb_vip_key *key, char *msg,
 /* Formats an address / a VIP key as the operator would type it. */
 const char *lb_fmt_ip(const __u8 addr[16], __u8 family, char *buf, size_t len);
 const char *lb_fmt_vip(const struct lb_vip_key *key, char *buf, size_t len);
+/* "02:00:5e:10:00:01" (buf of at least 18 bytes). */
+const char *lb_fmt_mac(const __u8 mac[6], char *buf, size_t len);
 
 /* Unsigned decimal in [min, max], whole string. Returns 0 or -EINVAL. */
 int lb_parse_u32(const char *s, __u32 min, __u32 max, __u32 *out);

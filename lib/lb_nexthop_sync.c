@@ -27,13 +27,6 @@
 #include "lb_nexthop_sync.h"
 #include "lb_ops.h"
 
-const char *lb_fmt_mac(const __u8 mac[6], char *buf, size_t len)
-{
-	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
-		 mac[2], mac[3], mac[4], mac[5]);
-	return buf;
-}
-
 void lb_nexthop_sync_free(struct lb_nexthop_sync *s)
 {
 	free(s->e);
@@ -98,14 +91,6 @@ int lb_nexthop_read(struct lb_dp *dp, struct lb_nexthop_sync *s, char *msg,
 	}
 	free(all);
 	return 0;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
 /* The rules lbctl backend add applies (lb_nexthop_for): out of a device
@@ -178,7 +163,7 @@ static int look_one(struct lb_neigh *nl, const struct lb_nexthop_sync *s,
 int lb_nexthop_look(struct lb_nexthop_sync *s, int timeout_ms, char *msg,
 		    size_t len)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = (long long)lb_mono_ms() + timeout_ms;
 	struct lb_neigh *nl;
 	size_t pending = 0;
 	int err, wait = 1;
@@ -200,7 +185,7 @@ int lb_nexthop_look(struct lb_nexthop_sync *s, int timeout_ms, char *msg,
 		pending += look_one(nl, s, &s->e[i],
 				    LB_NEIGH_TRIGGER | LB_NEIGH_NUDGE) == -EINPROGRESS;
 	for (int round = 0; pending && round <= timeout_ms + 2 &&
-			    now_ms() < deadline; round++) {
+			    (long long)lb_mono_ms() < deadline; round++) {
 		struct timespec ts = { 0, wait * 1000000L };
 
 		nanosleep(&ts, NULL);

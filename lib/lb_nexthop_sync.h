@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 #include "inferlb.h"
+#include "lb_addr.h"	/* lb_fmt_mac, for the callers that print changes */
 #include "lb_dp.h"
 
 /* How long lbctl waits for ARP/NDP (lbctl backend add waits as long). */
@@ -90,8 +91,5 @@ int lb_nexthop_commit(struct lb_dp *dp, struct lb_nexthop_sync *s, char *msg,
 int lb_nexthop_sync(struct lb_dp *dp, int timeout_ms,
 		    struct lb_nexthop_sync *s, char *msg, size_t len);
 void lb_nexthop_sync_free(struct lb_nexthop_sync *s);
-
-/* "02:00:5e:10:00:01" (buf of at least 18 bytes). */
-const char *lb_fmt_mac(const __u8 mac[6], char *buf, size_t len);
 
 #endif /* LB_NEXTHOP_SYNC_H */

@@ -1121,12 +1121,17 @@ out:
 	return err;
 }
 
-__u32 lb_tick_now(void)
+__u64 lb_mono_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return lb_tick_of_ms((__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+__u32 lb_tick_now(void)
+{
+	return lb_tick_of_ms(lb_mono_ms());
 }
 
 int lb_tick_set(struct lb_dp *dp, __u32 tick, char *msg, size_t len)

@@ -162,6 +162,9 @@ static inline __u32 lb_tick_of_ms(__u64 ms)
 {
 	return (__u32)(ms / LB_TICK_MS) + 1;
 }
+/* CLOCK_MONOTONIC in ms: the clock of the flow tick, of lb-agent's rounds
+ * and of lbctl's waits. */
+__u64 lb_mono_ms(void);
 /* lb_tick_of_ms(now): lbctl, while it drains a backend, moves the flow
  * clock itself, and an agent beside it writes the same values. */
 __u32 lb_tick_now(void);
