@@ -10,6 +10,10 @@
 # makes a throwaway self-signed certificate for /metrics over TLS.
 # valgrind: tests/test_agent.sh checks that lb-agent closes every descriptor
 # it opened on each exit path (--track-fds).
+# bird2, etcd-server, etcd-client: the cluster tests (tests/test_cluster.sh,
+# make demo-cluster) run a BGP router (BIRD 2) and etcd in namespaces; their
+# Debian services stay off like prometheus's (below). libjson-c-dev: lb-agent
+# and lbctl read etcd v3's JSON gateway answers (lib/lb_etcd.c).
 # prometheus is here for /usr/bin/promtool alone: tests/test_agent.sh lints
 # the agent's /metrics with `promtool check metrics`. No smaller Debian 12
 # package ships promtool. The package also holds a Prometheus server whose
@@ -22,7 +26,7 @@ set -eu
 PKGS="clang llvm libclang-rt-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 libnl-3-dev libnl-route-3-dev libmicrohttpd-dev pkg-config make gcc iproute2 ethtool \
 linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq valgrind \
-prometheus libcrypt-dev openssl"
+prometheus libcrypt-dev openssl libjson-c-dev bird2 etcd-server etcd-client"
 
 missing=""
 for p in $PKGS; do
@@ -53,14 +57,16 @@ apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 
-case " $missing " in
-*" prometheus "*)
-	# only promtool is wanted: the server stays off, also after a reboot
+# only the programs are wanted: a service a package would start stays off,
+# also after a reboot (tests start their own daemons in namespaces)
+stop_service() {
 	if [ -d /run/systemd/system ]; then
-		systemctl disable --now prometheus.service >/dev/null 2>&1 || true
-	elif [ -x /etc/init.d/prometheus ]; then
-		/etc/init.d/prometheus stop >/dev/null 2>&1 || true
-		update-rc.d prometheus disable >/dev/null 2>&1 || true
+		systemctl disable --now "$1.service" >/dev/null 2>&1 || true
+	elif [ -x "/etc/init.d/$1" ]; then
+		"/etc/init.d/$1" stop >/dev/null 2>&1 || true
+		update-rc.d "$1" disable >/dev/null 2>&1 || true
 	fi
-	;;
-esac
+}
+case " $missing " in *" prometheus "*) stop_service prometheus ;; esac
+case " $missing " in *" bird2 "*) stop_service bird ;; esac
+case " $missing " in *" etcd-server "*) stop_service etcd ;; esac
