@@ -31,7 +31,11 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Iinclude -Ibpf -I$(ARCH
 # for the topology file); the agent adds libcurl, libcap, libmicrohttpd and
 # libcrypt (bcrypt for /metrics basic auth).
 LIB_LDLIBS := -lbpf -lelf -lz $(NL_LIBS) $(shell pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml) -lm
-AGENT_LIBS := $(shell pkg-config --libs libcurl libcap 2>/dev/null || echo -lcurl -lcap) -lcrypt
+# lib/lb_etcd.c (the agent's cluster mode) needs libcurl and json-c: only
+# binaries that call it link them (the library is a static archive).
+JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null || echo -I/usr/include/json-c)
+JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
+AGENT_LIBS := $(shell pkg-config --libs libcurl libcap 2>/dev/null || echo -lcurl -lcap) -lcrypt $(JSON_LIBS)
 LDLIBS  := $(LIB_LDLIBS) -lpthread $(AGENT_LIBS)
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c) $(wildcard bench/*.bpf.c)
@@ -54,7 +58,7 @@ LBCTL      := $(BUILD)/lbctl
 AGENT      := $(BUILD)/lb-agent
 TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print $(BUILD)/tests/test_prom \
 	      $(BUILD)/tests/test_policy $(BUILD)/tests/test_config $(BUILD)/tests/test_poll \
-	      $(BUILD)/tests/test_maps $(BUILD)/tests/test_speed
+	      $(BUILD)/tests/test_maps $(BUILD)/tests/test_speed $(BUILD)/tests/test_cluster
 TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless $(BUILD)/tests/test_admission \
 	      $(BUILD)/tests/test_dp_errors $(BUILD)/tests/test_ops $(BUILD)/tests/test_nexthop_sync
 TEST_HELPERS := $(BUILD)/tests/testlib.o
@@ -95,13 +99,13 @@ $(BUILD)/%.skel.h: $(BUILD)/bench/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
 $(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS) $(SKELS) | $(BUILD)/lib
-	$(CC) $(CFLAGS) -Ilib -c $< -o $@
+	$(CC) $(CFLAGS) $(JSON_CFLAGS) -Ilib -c $< -o $@
 $(LIB): $(LIB_OBJS)
 	rm -f $@; $(AR) rcs $@ $^
 
 # The agent's parts (libagent.a), linked by the tests and, later, lb-agent.
 $(BUILD)/agent/%.o: agent/%.c $(wildcard agent/*.h) $(LIB_HDRS) $(SKELS) | $(BUILD)/agent
-	$(CC) $(CFLAGS) $(MHD_CFLAGS) -Ilib -Iagent -c $< -o $@
+	$(CC) $(CFLAGS) $(MHD_CFLAGS) $(JSON_CFLAGS) -Ilib -Iagent -c $< -o $@
 $(AGENT_LIB): $(AGENT_OBJS)
 	rm -f $@; $(AR) rcs $@ $^
 
@@ -120,7 +124,7 @@ $(AGENT): $(BUILD)/agent/main.o $(AGENT_LIB) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(MHD_LIBS) -ljemalloc
 
 $(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(LIB_HDRS) $(wildcard cli/*.h) $(wildcard agent/*.h) $(SKELS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Itests -Ilib -Icli -Iagent -c $< -o $@
+	$(CC) $(CFLAGS) $(JSON_CFLAGS) -Itests -Ilib -Icli -Iagent -c $< -o $@
 # (test_print links lbctl's output module)
 $(BUILD)/tests/test_print: $(BUILD)/cli/lb_print.o
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(AGENT_LIB) $(LIB)

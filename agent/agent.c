@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 
 #include "agent.h"
+#include "cluster.h"
 #include "lb_apply.h"
 #include "engine.h"
 #include "lb_addr.h"
@@ -311,6 +312,7 @@ static void heartbeat(struct lb_agent *a)
 	a->status.heartbeat_ns = lb_boottime_ns();
 	a->status.backends = a->n_be;
 	a->status.poll_interval_ms = a->conf.policy.poll_interval_ms;
+	lb_cluster_fill_status(a->cluster, &a->status);
 	bpf_map_update_elem(a->dp.fd[LB_M_AGENT], &zero, &a->status, 0);
 }
 
@@ -341,6 +343,8 @@ static int apply_locked(struct lb_agent *a, const struct lb_agent_conf *conf,
 /* Releases everything a holds (runtime, config, maps); writes nothing. */
 static void release(struct lb_agent *a)
 {
+	lb_cluster_stop(a->cluster);
+	a->cluster = NULL;
 	runtime_free(a);
 	lb_agent_conf_free(&a->conf);
 	lb_dp_close(&a->dp);
@@ -382,6 +386,8 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 	err = apply_locked(a, &a->conf, msg, len);
 	if (!err)
 		err = runtime_build(a, &a->conf, &(struct lb_runtime){ 0 }, msg, len);
+	if (!err)
+		err = lb_cluster_new(a, &a->conf.cluster, &a->cluster, msg, len);
 	if (err)
 		goto fail;
 	a->start_ms = lb_agent_now_ms();
@@ -406,6 +412,9 @@ static void keep_start_only_keys(const struct lb_agent *a, struct lb_agent_conf 
 	snprintf(conf->pin_dir, sizeof(conf->pin_dir), "%s", a->conf.pin_dir);
 	snprintf(conf->metrics_listen, sizeof(conf->metrics_listen), "%s",
 		 a->conf.metrics_listen);
+	if (memcmp(&conf->cluster, &a->conf.cluster, sizeof(conf->cluster)))
+		lb_agent_logf("note: cluster changes only on restart");
+	conf->cluster = a->conf.cluster;
 }
 
 int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
@@ -465,6 +474,8 @@ void lb_agent_stop(struct lb_agent *a)
 	a->nexthops = NULL;
 	pthread_mutex_unlock(&a->mu);
 	lb_nexthops_stop(nh);	/* its thread takes a->mu */
+	lb_cluster_stop(a->cluster);	/* so do its threads */
+	a->cluster = NULL;
 	pthread_mutex_lock(&a->mu);
 	a->status.pid = 0;
 	heartbeat(a);
@@ -812,8 +823,8 @@ static void log_override(const struct lb_agent_backend *b, __u8 now_ovr)
 /* Writes ctl[] for v's backends: one lb_vip_publish() under the lock. On
  * failure the maps may be half-written: counted, logged, and reconciled
  * from the config at the next round. */
-static void publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
-			struct lb_publish_entry *ctl)
+void lb_agent_publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
+			  struct lb_publish_entry *ctl)
 {
 	bool rebuilt = false;
 	char err[256], s[80];
@@ -911,8 +922,9 @@ static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 		ctl[i] = target_of(a, v, i, &v->last, now);
 		write |= !is_live(&ctl[i], v->be[i]);
 	}
-	if (write)
-		publish_vip(a, v, ctl);
+	/* cluster mode: every host publishes the cluster's decision */
+	if (write && !a->cluster)
+		lb_agent_publish_vip(a, v, ctl);
 }
 
 /* Batch slots of b: the config's, else the engine's own figure, else 0
@@ -963,8 +975,6 @@ static void publish_load(struct lb_agent *a)
 
 	if (!ld)
 		return;
-	for (size_t i = 0; i < a->n_vips; i++)
-		vip_slot_waits(a, &a->vips[i]);
 	for (size_t i = 0; i < a->n_be; i++) {
 		struct lb_agent_backend *b = &a->be[i];
 		__u64 score = lb_policy_p2c_score(&b->sig, b->conf->capacity);
@@ -1039,7 +1049,12 @@ static void decide(struct lb_agent *a, uint64_t now)
 		step(a, &a->be[i], &tick, now);
 	for (size_t i = 0; i < a->n_vips; i++)
 		decide_vip(a, &a->vips[i], now);
-	publish_load(a);
+	for (size_t i = 0; i < a->n_vips; i++)
+		vip_slot_waits(a, &a->vips[i]);
+	if (a->cluster)
+		lb_cluster_offer(a->cluster, now);	/* to etcd, then back */
+	else
+		publish_load(a);
 	advance_tick(a, now);
 	recount(a, now);
 	a->last_decide_ms = now;
@@ -1056,8 +1071,61 @@ static bool first_round_complete(const struct lb_agent *a)
 	return true;
 }
 
+/*
+ * Cluster mode, once per step: starts the cluster's threads (here, after
+ * capabilities were dropped, like the next-hop thread) and follows this
+ * host's role. A host that becomes leader takes the live state as its
+ * policy's starting point (adopt: the cluster's last decision is what its
+ * maps hold) and, like a restarted agent, decides nothing before every
+ * backend was polled once. Returns whether this host polls and decides.
+ */
+static bool cluster_step(struct lb_agent *a, uint64_t now)
+{
+	bool leads;
+	char msg[256];
+
+	if (!a->cluster)
+		return true;
+	if (lb_cluster_run(a->cluster, msg, sizeof(msg)))
+		lb_agent_logf("cluster: %s", msg);	/* tried again next step */
+	leads = lb_cluster_leads(a->cluster);
+	if (leads == a->cluster_leads)
+		return leads;
+	pthread_mutex_lock(&a->mu);
+	a->cluster_leads = leads;
+	if (leads) {
+		for (size_t i = 0; i < a->n_be; i++) {
+			struct lb_agent_backend *b = &a->be[i];
+			struct lb_backend live = { .weight = b->weight,
+						   .state = b->state, .rate = b->rate };
+
+			adopt(&a->conf, b, &live, now);
+			b->polls = 0;
+		}
+		a->first_round_done = false;
+		a->start_ms = now;
+		a->next_round_ms = now;
+	}
+	pthread_mutex_unlock(&a->mu);
+	return leads;
+}
+
+/* A follower polls nothing; its flow clock and open counts go on. */
+static void follow(struct lb_agent *a, uint64_t now)
+{
+	if (now < a->last_decide_ms + a->conf.policy.poll_interval_ms)
+		return;
+	pthread_mutex_lock(&a->mu);
+	advance_tick(a, now);
+	recount(a, now);
+	a->last_decide_ms = now;
+	pthread_mutex_unlock(&a->mu);
+}
+
 int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready)
 {
+	bool leads;
+
 	uint64_t now = lb_agent_now_ms();
 	int wait, n;
 
@@ -1077,6 +1145,7 @@ int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready)
 		a->nexthops = nh;
 		pthread_mutex_unlock(&a->mu);
 	}
+	leads = cluster_step(a, now);
 	if (now >= a->next_round_ms) {
 		pthread_mutex_lock(&a->mu);
 		if (a->need_reconcile) {
@@ -1086,7 +1155,8 @@ int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready)
 			if (apply_locked(a, &a->conf, msg, sizeof(msg)))
 				lb_agent_logf("reconciling the maps failed: %s", msg);
 		}
-		start_round(a, now);
+		if (leads)
+			start_round(a, now);
 		heartbeat(a);
 		a->next_round_ms += a->conf.policy.poll_interval_ms;
 		if (a->next_round_ms <= now)	/* fell behind: no burst */
@@ -1100,6 +1170,10 @@ int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready)
 	if (n < 0)
 		return n;
 	now = lb_agent_now_ms();
+	if (!leads) {
+		follow(a, now);
+		return 0;
+	}
 	pthread_mutex_lock(&a->mu);
 	if (!a->first_round_done &&
 	    (first_round_complete(a) ||

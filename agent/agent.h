@@ -134,6 +134,10 @@ struct lb_agent {
 	 * the first step, retried from next_nexthops_ms if that failed */
 	struct lb_nexthops *nexthops;
 	uint64_t next_nexthops_ms;
+	/* cluster mode (cluster.c; NULL when off): only the leader polls
+	 * and decides, every host applies the cluster's decision */
+	struct lb_cluster *cluster;
+	bool cluster_leads;		/* as of the last step */
 	char last_error[256];
 };
 
@@ -158,6 +162,11 @@ int lb_agent_reload(struct lb_agent *a, char *msg, size_t len);
  * sig_fd is readable, then *sig_ready), handles what came back, decides
  * and publishes. */
 int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready);
+/* Writes ctl[] for v's backends with lb_vip_publish under the pin lock
+ * (a->mu held); what is live is then recorded in v's backends. Cluster
+ * mode applies the cluster's decision through it. */
+void lb_agent_publish_vip(struct lb_agent *a, struct lb_agent_vip *v,
+			  struct lb_publish_entry *ctl);
 /* Clean exit: marks the heartbeat as stopped and releases the runtime,
  * the config and the map fds; the maps stay (fail-static). Stop the
  * /metrics server first: its thread reads a. */

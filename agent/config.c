@@ -443,6 +443,94 @@ static int parse_agent(struct lb_agent_conf *c, struct lb_yaml_doc *d,
 	return 0;
 }
 
+/* ---- cluster: ------------------------------------------------------------ */
+
+static bool cluster_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n && n < LB_CLUSTER_NAME_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789._-") == n;
+}
+
+/* http://HOST:PORT or https://..., no path: lb_etcd appends /v3/... */
+static bool etcd_url_ok(const char *s)
+{
+	const char *h = !strncmp(s, "http://", 7) ? s + 7 :
+			!strncmp(s, "https://", 8) ? s + 8 : NULL;
+
+	return h && *h && strlen(s) < 256 && !strchr(h, '/') &&
+	       !strpbrk(h, " \t\r\n\"") && strchr(h, ':');
+}
+
+static int cluster_name(struct lb_yaml_doc *d, const struct lb_yaml_node *m,
+			const struct lb_yaml_node *n, const char *field,
+			char out[LB_CLUSTER_NAME_MAX])
+{
+	const char *s;
+	int rc;
+
+	if (!n)
+		return lb_yaml_fail(d, -EINVAL, m, field, "is required in cluster mode");
+	rc = lb_yaml_get_str(d, n, field, false, &s);
+	if (rc)
+		return rc;
+	if (!cluster_name_ok(s))
+		return lb_yaml_fail(d, -EINVAL, n, field, "must be 1..%d characters "
+				    "of [A-Za-z0-9._-], got %s",
+				    LB_CLUSTER_NAME_MAX - 1, Q(n));
+	strcpy(out, s);
+	return 0;
+}
+
+enum { C_ETCD, C_NAME, C_HOST, C_TTL, C_N };
+
+static int parse_cluster(struct lb_agent_conf *c, struct lb_yaml_doc *d,
+			 const struct lb_yaml_node *m)
+{
+	static const char *const keys[C_N] = {
+		[C_ETCD] = "etcd", [C_NAME] = "name", [C_HOST] = "host",
+		[C_TTL] = "lease_ttl_s",
+	};
+	struct lb_cluster_conf *cl = &c->cluster;
+	const struct lb_yaml_node *v[C_N], *e;
+	int rc;
+
+	if (lb_yaml_is_null(m))
+		return 0;
+	rc = lb_yaml_get_map(d, m, "cluster", keys, C_N, v);
+	if (rc)
+		return rc;
+	if (!v[C_ETCD] || v[C_ETCD]->kind != LB_YAML_SEQ || !v[C_ETCD]->n ||
+	    v[C_ETCD]->n > LB_CLUSTER_ENDPOINTS_MAX)
+		return lb_yaml_fail(d, -EINVAL, v[C_ETCD] ? v[C_ETCD] : m,
+				    "cluster.etcd", "must be a list of 1..%d etcd "
+				    "endpoints (http://HOST:PORT)",
+				    LB_CLUSTER_ENDPOINTS_MAX);
+	for (e = lb_yaml_at(d, v[C_ETCD]->first); e; e = lb_yaml_at(d, e->next)) {
+		char field[64];
+		const char *s;
+
+		snprintf(field, sizeof(field), "cluster.etcd[%zu]", cl->n_etcd);
+		rc = lb_yaml_get_str(d, e, field, false, &s);
+		if (rc)
+			return rc;
+		if (!etcd_url_ok(s))
+			return lb_yaml_fail(d, -EINVAL, e, field, "must be "
+					    "http://HOST:PORT (or https://), "
+					    "without a path, got %s", Q(e));
+		strcpy(cl->etcd[cl->n_etcd++], s);
+	}
+	if ((rc = cluster_name(d, m, v[C_NAME], "cluster.name", cl->name)) ||
+	    (rc = cluster_name(d, m, v[C_HOST], "cluster.host", cl->host)))
+		return rc;
+	if (v[C_TTL] && (rc = lb_yaml_get_u32(d, v[C_TTL], "cluster.lease_ttl_s",
+					      2, 60, &cl->lease_ttl_s)))
+		return rc;
+	return 0;
+}
+
 /* ---- policy: --------------------------------------------------------- */
 
 enum ptype { P_U32, P_DBL };
@@ -771,6 +859,8 @@ static int parse_section(void *ctx, struct lb_yaml_doc *d, size_t key,
 {
 	struct lb_agent_conf *c = ctx;
 
+	if (key == 2)
+		return parse_cluster(c, d, v);
 	return key == 0 ? parse_agent(c, d, v) : parse_policy(c, d, v);
 }
 
@@ -791,6 +881,7 @@ int lb_agent_conf_load_buf(const char *name, const char *buf, size_t len,
 	struct lb_agent_conf c = {
 		.request_timeout_ms = LB_AGENT_REQUEST_TIMEOUT_DEFAULT,
 		.max_backend_delete_pct = LB_APPLY_MAX_BACKEND_DELETE_PCT_DEFAULT,
+		.cluster.lease_ttl_s = LB_CLUSTER_TTL_DEFAULT,
 	};
 	const struct lb_topo_ext ext = {
 		.top_keys = lb_topo_agent_top_keys,

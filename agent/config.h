@@ -40,6 +40,12 @@
  *                                      #   delete more than this percent of
  *                                      #   a VIP's backends, or every VIP,
  *                                      #   is refused (0..100)
+ *   cluster:                           # several balancer hosts behind ECMP
+ *                                      #   build the same tables (cluster.h)
+ *     etcd: [http://198.18.0.1:2379]   # etcd v3 endpoints (1..8), JSON gateway
+ *     name: edge-a                     # the cluster: keys /inferlb/NAME/...
+ *     host: lb1                        # this host, unique in the cluster
+ *     lease_ttl_s: 3                   # leader lease, 2..60 s
  *   policy:                            # struct lb_policy_params, same names
  *     poll_interval_ms: 100            # metrics
  *     health_interval_ms: 1000         # health (and DCGM)
@@ -93,6 +99,19 @@
 #define LB_AGENT_URL_MAX 512
 #define LB_AGENT_METRICS_LISTEN_DEFAULT "127.0.0.1:9464"
 #define LB_AGENT_REQUEST_TIMEOUT_DEFAULT 1000
+#define LB_CLUSTER_ENDPOINTS_MAX 8	/* = LB_ETCD_ENDPOINTS_MAX */
+#define LB_CLUSTER_NAME_MAX 64
+#define LB_CLUSTER_TTL_DEFAULT 3
+
+/* cluster: (absent: n_etcd == 0, cluster mode off). Names are
+ * [A-Za-z0-9._-], so they go into etcd keys as they are. */
+struct lb_cluster_conf {
+	char etcd[LB_CLUSTER_ENDPOINTS_MAX][256];
+	size_t n_etcd;
+	char name[LB_CLUSTER_NAME_MAX];
+	char host[LB_CLUSTER_NAME_MAX];
+	uint32_t lease_ttl_s;
+};
 
 /* A backend's agent keys: what to poll and how to read it. Hung on each
  * struct lb_topo_backend's ext; lb_agent_backend_conf() gets it. */
@@ -143,6 +162,8 @@ struct lb_agent_conf {
 	struct lb_policy_params policy;
 	double backend_rate_per_capacity;
 	uint32_t backend_burst;
+	/* cluster: (acted on at start only) */
+	struct lb_cluster_conf cluster;
 	/* vips: */
 	struct lb_topo topo;
 };

@@ -518,8 +518,31 @@ struct lb_agent_status {
 	__u32 poll_interval_ms;
 	__u32 backends;     /* backends it manages */
 	__u32 reloads;      /* configs loaded by this agent process */
+	/* Cluster mode (agent/cluster.c; all 0 when it is off): */
+	__u64 cluster_generation; /* the cluster decision last applied here */
+	__u64 cluster_contact_ns; /* last answer from etcd (0: none yet) */
+	__u32 cluster_leader;     /* lb_cluster_name_hash of the leader's
+				   * host name; 0: no leader known */
+	__u8 cluster_role;        /* enum lb_cluster_role */
+	__u8 cluster_etcd_up;     /* 1: etcd answered within the lease TTL */
+	__u16 cluster_pad;
 };
-_Static_assert(sizeof(struct lb_agent_status) == 40, "lb_agent_status ABI");
+_Static_assert(sizeof(struct lb_agent_status) == 64, "lb_agent_status ABI");
+enum lb_cluster_role {
+	LB_CLUSTER_OFF = 0,	/* a single host: the agent decides alone */
+	LB_CLUSTER_FOLLOWER = 1,
+	LB_CLUSTER_LEADER = 2,
+};
+/* FNV-1a of a host name (cluster.host), 0 mapped to 1: lets lbctl show
+ * whether two hosts follow the same leader without a string in the ABI. */
+static inline __u32 lb_cluster_name_hash(const char *s)
+{
+	__u32 h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (__u8)*s++) * 16777619u;
+	return h ? h : 1;
+}
 
 /* lb_decap_addrs value (key: struct lb_addr_key): host addresses whose
  * IPIP/IP6IP6 packets the decap program unwraps. */
