@@ -18,6 +18,7 @@
 #include "lb_names.h"
 #include "lb_ops.h"
 #include "lb_stats.h"
+#include "cluster.h"
 #include "metrics.h"
 #include "nexthops.h"
 
@@ -283,6 +284,49 @@ static void agent_self(FILE *f, const struct lb_agent *a)
 	}
 }
 
+/* Cluster mode (cluster.c): nothing when it is off. */
+static void cluster_metrics(FILE *f, struct lb_cluster *c)
+{
+	struct lb_cluster_stats s;
+	uint64_t now = lb_agent_now_ms();
+
+	if (!c)
+		return;
+	lb_cluster_get_stats(c, &s);
+	family(f, "inferlb_cluster_leader", "gauge",
+	       "1 while this host is the cluster's leader (it polls and decides).");
+	fprintf(f, "inferlb_cluster_leader %d\n", s.role == LB_CLUSTER_LEADER);
+	family(f, "inferlb_cluster_etcd_up", "gauge",
+	       "1 while etcd answered within the lease TTL; 0: the host keeps its last decision.");
+	fprintf(f, "inferlb_cluster_etcd_up %d\n", s.etcd_up);
+	family(f, "inferlb_cluster_generation", "gauge",
+	       "Generation of the cluster decision applied on this host.");
+	fprintf(f, "inferlb_cluster_generation %llu\n", (unsigned long long)s.generation);
+	family(f, "inferlb_cluster_decision_age_seconds", "gauge",
+	       "Time since this host applied a cluster decision (NaN: none yet).");
+	if (s.applied_ms)
+		fprintf(f, "inferlb_cluster_decision_age_seconds %.3f\n",
+			(double)(now - s.applied_ms) / 1000);
+	else
+		fprintf(f, "inferlb_cluster_decision_age_seconds NaN\n");
+	family(f, "inferlb_cluster_etcd_contact_age_seconds", "gauge",
+	       "Time since etcd last answered this host (NaN: never).");
+	if (s.contact_ms)
+		fprintf(f, "inferlb_cluster_etcd_contact_age_seconds %.3f\n",
+			(double)(now - s.contact_ms) / 1000);
+	else
+		fprintf(f, "inferlb_cluster_etcd_contact_age_seconds NaN\n");
+	family(f, "inferlb_cluster_etcd_errors_total", "counter",
+	       "etcd calls that failed (unreachable, timeout, refused).");
+	fprintf(f, "inferlb_cluster_etcd_errors_total %llu\n", (unsigned long long)s.etcd_errors);
+	family(f, "inferlb_cluster_decisions_refused_total", "counter",
+	       "Cluster decisions refused (corrupt, foreign, older, not fitting this host's config).");
+	fprintf(f, "inferlb_cluster_decisions_refused_total %llu\n", (unsigned long long)s.refused);
+	family(f, "inferlb_cluster_decisions_written_total", "counter",
+	       "Cluster decisions this host wrote to etcd as the leader.");
+	fprintf(f, "inferlb_cluster_decisions_written_total %llu\n", (unsigned long long)s.writes);
+}
+
 /* One family of lb_refusals' VIP fields: the reasons, or the outcomes. */
 static void vip_refusals(FILE *f, const struct lb_agent *a,
 			 const struct lb_stats *st, bool outcomes,
@@ -406,6 +450,7 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 	be_bad_metrics(f, a);
 	be_probes(f, a);
 	agent_self(f, a);
+	cluster_metrics(f, a->cluster);
 	lb_nexthops_metrics(a->nexthops, f);
 	datapath(f, a, st);
 	pthread_mutex_unlock(&a->mu);

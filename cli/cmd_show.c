@@ -31,6 +31,30 @@ static const char *backend_state_name(const struct lb_backend *b)
 	return lb_state_name(b->state);
 }
 
+/* Cluster mode (agent/cluster.c): this host's role, whether etcd
+ * answers, the cluster decision applied here and the leader (a hash of
+ * its host name: equal on every host that follows the same leader). */
+static void print_cluster(const struct lb_agent_status *st)
+{
+	if (st->cluster_role == LB_CLUSTER_OFF) {
+		lb_out_null("cluster", NULL);
+		return;
+	}
+	lb_out_open_object("cluster");
+	lb_out_str("role", "cluster: %s", st->cluster_role == LB_CLUSTER_LEADER ?
+		   "leader" : "follower");
+	lb_out_bool("etcd_up", NULL, st->cluster_etcd_up);
+	lb_out_str("etcd", "  etcd %s", st->cluster_etcd_up ? "up" : "UNREACHABLE");
+	if (st->cluster_contact_ns)
+		lb_out_double("etcd_contact_age_s", " (answered %.1f s ago)",
+			      ((double)lb_boottime_ns() - (double)st->cluster_contact_ns) / 1e9);
+	else
+		lb_out_null("etcd_contact_age_s", " (never answered)");
+	lb_out_u64("generation", "  decision generation %llu", st->cluster_generation);
+	lb_out_u64("leader_hash", "  leader %08llx\n", st->cluster_leader);
+	lb_out_close_object();
+}
+
 /* Whether lb-agent drives the maps: its pid, heartbeat age and generation.
  * An agent that missed 10 polls (at least 2 s) is reported as stale: the
  * datapath then forwards on the last state it wrote (fail-static). */
@@ -57,6 +81,7 @@ static void print_agent(struct lb_dp *dp)
 	lb_out_u64("generation", "  generation %llu", st.generation);
 	lb_out_u64("backends", "  backends %llu", st.backends);
 	lb_out_u64("reloads", "  configs loaded %llu\n", st.reloads);
+	print_cluster(&st);
 	lb_out_close_object();
 }
 
