@@ -21,6 +21,7 @@ run "Prometheus metrics and engine profiles (unit)" "$build/tests/test_prom"
 run "agent policy and backend states, injected time (unit)" "$build/tests/test_policy"
 run "expected-wait inputs: decode speed, output length, slot wait (unit)" "$build/tests/test_speed"
 run "agent config file (unit)" "$build/tests/test_config"
+run "cluster decision, base64, etcd txn JSON (unit)" "$build/tests/test_cluster"
 run "table of maps against the BPF objects (unit)" "$build/tests/test_maps"
 # libFuzzer targets (ASan + UBSan): the corpus in fuzz/corpus/ once, then
 # FUZZ_TEST_SECONDS of fuzzing each; one line per target
@@ -60,6 +61,7 @@ run "lb-agent with simulated GPU workers and real maps (namespaces)" \
 run "lb-agent /metrics beyond loopback: TLS, basic auth or refused (namespace)" \
 	tests/test_metrics_auth.sh "$build"
 run "next hops follow the network: lbctl nexthop refresh, lb-agent (namespaces)" tests/test_nexthop.sh "$build"
+run "cluster mode: 3 hosts, one etcd, leader failover, etcd outage (namespaces)" tests/test_cluster_agent.sh "$build"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
 exit "$fail"
