@@ -424,7 +424,7 @@ static void test_err_unknown_dup(void **state)
 	(void)state;
 	expect_err("agents: {}\n", -EINVAL,
 		   "t.yaml:1:1: (top): unknown key \"agents\"; expected one "
-		   "of: agent, policy, vips");
+		   "of: agent, policy, cluster, vips");
 	expect_err("agent:\n  pin_dir: /a\n  pin_dir: /b\n", -EINVAL,
 		   "t.yaml:3:3: agent.pin_dir: duplicate key (first at line "
 		   "2)");
@@ -1286,7 +1286,7 @@ static void test_topo_agent_names(void **state)
 	/* ... but a misspelt key is refused by lbctl too */
 	expect_topo_err("agnet: {}\n", &lb_topo_ext_agent_names,
 			"t.yaml:1:1: (top): unknown key \"agnet\"; expected "
-			"one of: agent, policy, vips");
+			"one of: agent, policy, cluster, vips");
 	expect_topo_err("vips: [{address: 1.2.3.4:1/tcp, backends: [{address: "
 			"1.1.1.1, enigne: vllm}]}]\n", &lb_topo_ext_agent_names,
 			"t.yaml:1:63: vips[0].backends[0]: unknown key "
@@ -1410,6 +1410,36 @@ static void test_hostport(void **state)
 			    "[2001:db8::10]:8000/tcp");
 }
 
+/* cluster: (cluster mode) */
+static void test_cluster_section(void **state)
+{
+	struct lb_agent_conf c;
+
+	(void)state;
+	load_ok("cluster:\n  etcd: [http://198.18.0.1:2379, http://198.18.0.2:2379]\n"
+		"  name: edge-a\n  host: lb1\nvips: []\n", &c);
+	assert_int_equal(c.cluster.n_etcd, 2);
+	assert_string_equal(c.cluster.etcd[1], "http://198.18.0.2:2379");
+	assert_string_equal(c.cluster.name, "edge-a");
+	assert_string_equal(c.cluster.host, "lb1");
+	assert_int_equal(c.cluster.lease_ttl_s, LB_CLUSTER_TTL_DEFAULT);
+	lb_agent_conf_free(&c);
+	load_ok("vips: []\n", &c);
+	assert_int_equal(c.cluster.n_etcd, 0);	/* off */
+	lb_agent_conf_free(&c);
+	expect_err("cluster:\n  etcd: [http://198.18.0.1:2379]\n  name: a\n", -EINVAL,
+		   "t.yaml:2:3: cluster.host: is required in cluster mode");
+	expect_err("cluster:\n  etcd: [198.18.0.1:2379]\n  name: a\n  host: b\n", -EINVAL,
+		   "t.yaml:2:10: cluster.etcd[0]: must be http://HOST:PORT (or https://), "
+		   "without a path, got \"198.18.0.1:2379\"");
+	expect_err("cluster:\n  etcd: []\n  name: a\n  host: b\n", -EINVAL,
+		   "t.yaml:2:9: cluster.etcd: must be a list of 1..8 etcd endpoints (http://HOST:PORT)");
+	expect_err("cluster:\n  etcd: [http://e:1]\n  name: a/b\n  host: b\n", -EINVAL,
+		   "t.yaml:3:9: cluster.name: must be 1..63 characters of [A-Za-z0-9._-], got \"a/b\"");
+	expect_err("cluster:\n  etcd: [http://e:1]\n  name: a\n  host: b\n  lease_ttl_s: 1\n",
+		   -EINVAL, "t.yaml:5:16: cluster.lease_ttl_s: must be an integer in [2, 60], got \"1\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1444,6 +1474,7 @@ int main(void)
 						web_teardown),
 		cmocka_unit_test(test_topo_agent_names),
 		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_cluster_section),
 		cmocka_unit_test(test_duration),
 	};
 
