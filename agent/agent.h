@@ -134,6 +134,7 @@ struct lb_agent {
 	 * the first step, retried from next_nexthops_ms if that failed */
 	struct lb_nexthops *nexthops;
 	uint64_t next_nexthops_ms;
+	struct lb_agent_announce *announce;	/* VIP routes (announce.c) */
 	char last_error[256];
 };
 

@@ -86,6 +86,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "announce.h"
 #include "engine.h"
 #include "lb_topo.h"
 #include "policy.h"
@@ -143,6 +144,8 @@ struct lb_agent_conf {
 	struct lb_policy_params policy;
 	double backend_rate_per_capacity;
 	uint32_t backend_burst;
+	/* announce: (announce.h) */
+	struct lb_agent_announce_conf announce;
 	/* vips: */
 	struct lb_topo topo;
 };

@@ -407,6 +407,7 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 	be_probes(f, a);
 	agent_self(f, a);
 	lb_nexthops_metrics(a->nexthops, f);
+	lb_agent_announce_metrics(a, f);
 	datapath(f, a, st);
 	pthread_mutex_unlock(&a->mu);
 	if (st)
