@@ -129,7 +129,10 @@ static int dispatch(int argc, char **argv)
 		if (c->object_default && (argc == 1 || argv[1][0] == '-'))
 			return run_cmd(c, argc - 1, argv + 1);
 	}
-	if (known)
+	if (known && argc > 1)
+		lb_err("'lbctl %s' has no command '%s'; see 'lbctl %s help'",
+		       word, argv[1], word);
+	else if (known)
 		lb_err("'lbctl %s' needs one of its commands; see 'lbctl %s help'",
 		       word, word);
 	else
