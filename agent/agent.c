@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "cluster.h"
+#include "announce.h"
 #include "lb_apply.h"
 #include "engine.h"
 #include "lb_addr.h"
@@ -345,6 +346,7 @@ static void release(struct lb_agent *a)
 {
 	lb_cluster_stop(a->cluster);
 	a->cluster = NULL;
+	lb_agent_announce_free(a);
 	runtime_free(a);
 	lb_agent_conf_free(&a->conf);
 	lb_dp_close(&a->dp);
@@ -469,6 +471,7 @@ void lb_agent_stop(struct lb_agent *a)
 {
 	struct lb_nexthops *nh;
 
+	lb_agent_announce_stop(a);	/* first: a stop is a drain */
 	pthread_mutex_lock(&a->mu);
 	nh = a->nexthops;
 	a->nexthops = NULL;
@@ -1186,6 +1189,8 @@ int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready)
 	else if (a->first_round_done && now >= a->last_decide_ms +
 						   a->conf.policy.poll_interval_ms)
 		decide(a, now);	/* timers (ejection, staleness) move on */
+	if (a->first_round_done)
+		lb_agent_announce_step(a, now);
 	pthread_mutex_unlock(&a->mu);
 	return 0;
 }

@@ -138,6 +138,7 @@ struct lb_agent {
 	 * and decides, every host applies the cluster's decision */
 	struct lb_cluster *cluster;
 	bool cluster_leads;		/* as of the last step */
+	struct lb_agent_announce *announce;	/* VIP routes (announce.c) */
 	char last_error[256];
 };
 

@@ -858,10 +858,13 @@ static int parse_section(void *ctx, struct lb_yaml_doc *d, size_t key,
 			 const struct lb_yaml_node *v)
 {
 	struct lb_agent_conf *c = ctx;
+	const char *name = lb_topo_agent_top_keys[key];
 
-	if (key == 2)
+	if (!strcmp(name, "cluster"))
 		return parse_cluster(c, d, v);
-	return key == 0 ? parse_agent(c, d, v) : parse_policy(c, d, v);
+	if (!strcmp(name, "announce"))
+		return lb_agent_announce_parse(&c->announce, d, v);
+	return !strcmp(name, "agent") ? parse_agent(c, d, v) : parse_policy(c, d, v);
 }
 
 /* ---- the file ---------------------------------------------------------- */
@@ -899,6 +902,7 @@ int lb_agent_conf_load_buf(const char *name, const char *buf, size_t len,
 	strcpy(c.metrics_listen, LB_AGENT_METRICS_LISTEN_DEFAULT);
 	strcpy(c.pin_dir, LB_PIN_DIR_DEFAULT);
 	lb_policy_params_default(&c.policy);
+	lb_agent_announce_conf_default(&c.announce);
 	rc = lb_yaml_parse(&d, name, buf, len, err, errlen);
 	if (rc)
 		return rc;

@@ -92,6 +92,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "announce.h"
 #include "engine.h"
 #include "lb_topo.h"
 #include "policy.h"
@@ -164,6 +165,8 @@ struct lb_agent_conf {
 	uint32_t backend_burst;
 	/* cluster: (acted on at start only) */
 	struct lb_cluster_conf cluster;
+	/* announce: (announce.h) */
+	struct lb_agent_announce_conf announce;
 	/* vips: */
 	struct lb_topo topo;
 };

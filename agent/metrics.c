@@ -452,6 +452,7 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 	agent_self(f, a);
 	cluster_metrics(f, a->cluster);
 	lb_nexthops_metrics(a->nexthops, f);
+	lb_agent_announce_metrics(a, f);
 	datapath(f, a, st);
 	pthread_mutex_unlock(&a->mu);
 	if (st)

@@ -34,6 +34,8 @@ struct cli_cmd {
 	size_t size;
 	/* runs with the filled struct; given: what argv had */
 	int (*run)(void *opts, const struct opt_args *given);
+	/* the verb `lbctl OBJECT` alone runs ("announce" is "announce status") */
+	bool object_default;
 };
 
 /* Global options (main.c). */
@@ -57,6 +59,8 @@ extern const struct cli_cmd cmd_backend_add, cmd_backend_del,
 extern const struct cli_cmd cmd_apply, cmd_show, cmd_stats;
 extern const struct cli_cmd cmd_upgrade, cmd_decap_upgrade;
 extern const struct cli_cmd cmd_nexthop_refresh;
+extern const struct cli_cmd cmd_announce_status, cmd_announce_sync,
+	cmd_announce_withdraw, cmd_announce_resume;
 
 /* The "vips" array of vip list and show (cmd_show.c); -1 after printing
  * the error if the maps cannot be read. */

@@ -14,6 +14,7 @@
 
 #include "inferlb.h"
 #include "lb_addr.h"
+#include "lb_digest.h"
 #include "lb_names.h"
 #include "lb_ops.h"
 #include "lb_print.h"
@@ -143,6 +144,21 @@ static void print_backend(struct lb_dp *dp, const struct lb_backend_view *b)
 
 static void print_refusals(const struct lb_refusals *r, const char *indent);
 
+/* The VIP's table digest (lib/lb_digest.h): equal on hosts that decide
+ * alike; null if the table cannot be read. */
+static void print_digest(struct lb_dp *dp, __u32 vip_id)
+{
+	char hex[17];
+	__u64 d;
+
+	if (lb_vip_digest(dp, vip_id, &d, NULL, 0)) {
+		lb_out_null("table_digest", "  digest -");
+		return;
+	}
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)d);
+	lb_out_str("table_digest", "  digest %s", hex);
+}
+
 static int print_vip(struct lb_dp *dp, const struct lb_vip_view *v,
 		     struct lb_backend_view *b)
 {
@@ -155,6 +171,8 @@ static int print_vip(struct lb_dp *dp, const struct lb_vip_view *v,
 	lb_out_str("mode", "  mode %s", lb_mode_name(v->info.mode));
 	lb_out_u64("ring_size", "  ring %llu", v->info.ring_size);
 	lb_out_u64("generation", "  generation %llu", v->info.ring_gen);
+	if (b)
+		print_digest(dp, v->id);
 	cli_print_admission(&v->info);
 	lb_out_bool("active", "  active %s\n", v->info.flags & LB_VIP_F_ACTIVE);
 	if (b) {

@@ -29,6 +29,7 @@ static const struct cli_cmd *const cmds[] = {
 	&cmd_vip_add, &cmd_vip_set, &cmd_vip_del, &cmd_vip_list,
 	&cmd_backend_add, &cmd_backend_del, &cmd_backend_state, &cmd_backend_release, &cmd_set_weight,
 	&cmd_apply, &cmd_show, &cmd_stats, &cmd_nexthop_refresh,
+	&cmd_announce_status, &cmd_announce_sync, &cmd_announce_withdraw, &cmd_announce_resume,
 	&cmd_decap_attach, &cmd_decap_detach, &cmd_decap_upgrade,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -125,8 +126,13 @@ static int dispatch(int argc, char **argv)
 			return run_cmd(c, argc - 1, argv + 1);
 		if (argc > 1 && !strcmp(argv[1], c->verb))
 			return run_cmd(c, argc - 2, argv + 2);
+		if (c->object_default && (argc == 1 || argv[1][0] == '-'))
+			return run_cmd(c, argc - 1, argv + 1);
 	}
-	if (known)
+	if (known && argc > 1)
+		lb_err("'lbctl %s' has no command '%s'; see 'lbctl %s help'",
+		       word, argv[1], word);
+	else if (known)
 		lb_err("'lbctl %s' needs one of its commands; see 'lbctl %s help'",
 		       word, word);
 	else

@@ -397,8 +397,22 @@ struct lb_settings {
 	 * reads it from this entry, which it looks up anyway, instead of
 	 * calling a clock helper for every packet. 0 without an agent. */
 	__u32 tick;
+	/* LB_SETTINGS_F_*: the host's state beyond one process (read by
+	 * userspace only, kept here so lbctl and lb-agent share it and it
+	 * lives as long as the pins). */
+	__u32 flags;
+	/* Where the VIP routes were last announced (lib/lb_announce.h):
+	 * routing table and protocol number, 0 = none yet. Detach, unload
+	 * and a sync into another table withdraw from there. */
+	__u32 announce_table;
+	__u8 announce_proto;
+	__u8 pad[7];
 };
-_Static_assert(sizeof(struct lb_settings) == 40, "lb_settings ABI");
+_Static_assert(sizeof(struct lb_settings) == 56, "lb_settings ABI");
+/* lb_settings.flags */
+#define LB_SETTINGS_F_WITHDRAWN 0x1 /* announce no VIP (`lbctl announce
+				     * withdraw`, a drain): lib/lb_announce
+				     * removes our routes and adds none */
 
 /* lb_meta, one entry: lets userspace refuse maps of another schema. */
 struct lb_meta {

@@ -21,7 +21,8 @@
 #define FIELD LB_YAML_FIELD
 #define Q LB_YAML_Q
 
-const char *const lb_topo_agent_top_keys[] = { "agent", "policy", "cluster", NULL };
+const char *const lb_topo_agent_top_keys[] = { "agent", "policy", "cluster",
+					       "announce", NULL };
 const char *const lb_topo_agent_backend_keys[] = {
 	"engine", "url", "metrics_url", "health_url", "dcgm_url", "metrics",
 	"slots", NULL,

@@ -107,7 +107,7 @@ struct lb_topo_ext {
 };
 
 /* lb-agent's keys, by name (values are the agent's: agent/config.h). */
-extern const char *const lb_topo_agent_top_keys[];	/* agent, policy, cluster */
+extern const char *const lb_topo_agent_top_keys[];	/* agent, policy, cluster, announce */
 extern const char *const lb_topo_agent_backend_keys[];	/* engine, url, ... */
 /* Accepts lb-agent's keys with any value (for `lbctl apply -f`). */
 extern const struct lb_topo_ext lb_topo_ext_agent_names;

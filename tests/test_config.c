@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "lb_announce.h"
 #include "lb_addr.h"
 #include "lb_apply.h"
 #include "lb_topo.h"
@@ -419,12 +420,45 @@ static void test_err_anchor_tag(void **state)
 		   "t.yaml:1:7: (top): YAML tags (!) are not supported");
 }
 
+/* announce: defaults, values, and a table or protocol that cannot be
+ * ours refused with the reason */
+static void test_announce_section(void **state)
+{
+	const char *ok = "announce: {enabled: true, table: 100, protocol: 200, "
+			 "interval_ms: 500, drain_ms: 1500}\n";
+	struct lb_agent_conf c;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", "vips: []\n", 9, &c, err,
+						sizeof(err)), 0);
+	assert_false(c.announce.enabled);
+	assert_int_equal(c.announce.table, LB_ANNOUNCE_TABLE_DEFAULT);
+	assert_int_equal(c.announce.proto, LB_ANNOUNCE_PROTO_DEFAULT);
+	assert_int_equal(c.announce.drain_ms, 0);
+	lb_agent_conf_free(&c);
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", ok, strlen(ok), &c, err,
+						sizeof(err)), 0);
+	assert_true(c.announce.enabled);
+	assert_int_equal(c.announce.table, 100);
+	assert_int_equal(c.announce.proto, 200);
+	assert_int_equal(c.announce.interval_ms, 500);
+	assert_int_equal(c.announce.drain_ms, 1500);
+	lb_agent_conf_free(&c);
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", "announce: {table: 254}\n",
+						23, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "announce.table: routing table 254 is the host's main table"));
+	assert_int_equal(lb_agent_conf_load_buf("t.yaml", "announce: {protocol: 186}\n",
+						26, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "announce.protocol: routing protocol 186 is bgp (FRR)"));
+}
+
 static void test_err_unknown_dup(void **state)
 {
 	(void)state;
 	expect_err("agents: {}\n", -EINVAL,
 		   "t.yaml:1:1: (top): unknown key \"agents\"; expected one "
-		   "of: agent, policy, cluster, vips");
+		   "of: agent, policy, cluster, announce, vips");
 	expect_err("agent:\n  pin_dir: /a\n  pin_dir: /b\n", -EINVAL,
 		   "t.yaml:3:3: agent.pin_dir: duplicate key (first at line "
 		   "2)");
@@ -1286,7 +1320,7 @@ static void test_topo_agent_names(void **state)
 	/* ... but a misspelt key is refused by lbctl too */
 	expect_topo_err("agnet: {}\n", &lb_topo_ext_agent_names,
 			"t.yaml:1:1: (top): unknown key \"agnet\"; expected "
-			"one of: agent, policy, cluster, vips");
+			"one of: agent, policy, cluster, announce, vips");
 	expect_topo_err("vips: [{address: 1.2.3.4:1/tcp, backends: [{address: "
 			"1.1.1.1, enigne: vllm}]}]\n", &lb_topo_ext_agent_names,
 			"t.yaml:1:63: vips[0].backends[0]: unknown key "
@@ -1473,6 +1507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_err_metrics_web, web_setup,
 						web_teardown),
 		cmocka_unit_test(test_topo_agent_names),
+		cmocka_unit_test(test_announce_section),
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_cluster_section),
 		cmocka_unit_test(test_duration),
