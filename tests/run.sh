@@ -60,6 +60,7 @@ run "lb-agent with simulated GPU workers and real maps (namespaces)" \
 run "lb-agent /metrics beyond loopback: TLS, basic auth or refused (namespace)" \
 	tests/test_metrics_auth.sh "$build"
 run "next hops follow the network: lbctl nexthop refresh, lb-agent (namespaces)" tests/test_nexthop.sh "$build"
+run "3 hosts behind a BIRD router's ECMP: spread, a host leaving and coming back under streams (namespaces)" tests/test_cluster.sh "$build"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
 exit "$fail"

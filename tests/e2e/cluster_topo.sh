@@ -43,9 +43,11 @@
 # cl_nsenter NAME CMD..., cl_lbctl I ARGS..., cl_lb_addr I, cl_pins I,
 # cl_start_backends [HTTPD-ARGS...], cl_bird_start NODE, cl_bird_stop NODE,
 # cl_bird_kill NODE, cl_bird_start_all, cl_birdc NODE CMD..., cl_bgp_up,
-# cl_host_start I, cl_host_stop I [detach|unload], cl_vip_announce I,
-# cl_vip_withdraw I, cl_router_nexthops, cl_wait_nexthops SECONDS "ADDRS",
-# cl_etcd_start, cl_etcd_stop, cl_etcd_kill, cl_etcd_url.
+# cl_host_up I [W...], cl_host_start I [W...], cl_host_stop I
+# [detach|unload], cl_vip_announce I, cl_vip_withdraw I, cl_router_nexthops,
+# cl_wait_nexthops SECONDS "ADDRS", cl_monitor_start, cl_monitor_stop,
+# cl_route_changed_ms T0 "ADDRS", cl_etcd_start, cl_etcd_stop,
+# cl_etcd_kill, cl_etcd_url.
 # NAME is one of sw, router, client, etcd, lb1..lb3, b1..bN.
 
 _CL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -77,6 +79,7 @@ CL_BACKEND4=()
 CL_HTTPD_PIDS=()
 declare -A CL_BIRD_PIDS=()
 CL_ETCD_PID=
+CL_MON_PID=
 CL_PINS=()		# every pin directory made (balancers and decap)
 
 _cl_log() { printf 'cluster: %s\n' "$*" >&2; }
@@ -420,10 +423,10 @@ cl_vip_withdraw() {
 	return 0
 }
 
-# cl_host_start I [WEIGHT...]: host I's datapath on eth0, the VIP (ipip)
-# and every backend with the given weights (default 1 each; the same on
-# every host so their Maglev tables are identical), then its VIP route
-cl_host_start() {
+# cl_host_up I [WEIGHT...]: host I's datapath on eth0, the VIP (ipip) and
+# every backend with the given weights (default 1 each; the same on every
+# host so their Maglev tables are identical); no route yet
+cl_host_up() {
 	local i=$1 j w
 	shift
 	CL_PINS+=("$(cl_pins "$i")")
@@ -437,7 +440,12 @@ cl_host_start() {
 			--weight "$w" >/dev/null ||
 			{ _cl_log "lb$i: backend add b$j failed"; return 1; }
 	done
-	cl_vip_announce "$i"
+}
+
+# cl_host_start I [WEIGHT...]: cl_host_up, then the VIP route (the
+# datapath is ready before the router sends it anything)
+cl_host_start() {
+	cl_host_up "$@" && cl_vip_announce "$1"
 }
 
 # cl_host_stop I [detach|unload]: what a drain does: host I's VIP route
@@ -463,9 +471,10 @@ cl_host_stop() {
 # cl_router_nexthops: the router's next hops for the VIP, sorted, one line
 # ("" when it has no route)
 cl_router_nexthops() {
-	ip -n "$(cl_ns router)" route show "$VIP4/32" 2>/dev/null |
-		grep -o 'via [0-9.]*' | awk '{ print $2 }' | sort | tr '\n' ' ' |
-		sed 's/ $//'
+	# few processes: cheap enough to poll every 20 ms
+	ip -o -n "$(cl_ns router)" route show "$VIP4/32" 2>/dev/null |
+		awk '{ for (i = 1; i < NF; i++) if ($i == "via") print $(i + 1) }' |
+		sort | paste -sd ' ' -
 }
 
 # cl_wait_nexthops SECONDS "A B C": until the router's next hops for the
@@ -478,6 +487,45 @@ cl_wait_nexthops() {
 		sleep 0.02
 	done
 	return 1
+}
+
+# cl_monitor_start: records the router's route changes with timestamps
+# (ip -ts monitor route), for cl_route_changed_ms; cl_destroy stops it
+cl_monitor_start() {
+	[[ -z $CL_MON_PID ]] || return 0
+	ip -n "$(cl_ns router)" -ts monitor route >"$CL_DIR/router-routes.log" 2>&1 &
+	CL_MON_PID=$!
+	sleep 0.1
+}
+cl_monitor_stop() { _cl_stop_pid "$CL_MON_PID" TERM; CL_MON_PID=; }
+
+# cl_route_changed_ms T0 "A B C": milliseconds from T0 (ms since the
+# epoch) to the first change of the router's VIP route recorded at or
+# after T0 that left exactly these next hops ("" for none); nothing
+# printed if there was none. The kernel's own time of the change, without
+# the polling delay of cl_wait_nexthops.
+cl_route_changed_ms() {
+	python3 - "$CL_DIR/router-routes.log" "$VIP4" "$1" "$2" <<'PY'
+import re, sys, time, datetime
+log, vip, t0, want = sys.argv[1], sys.argv[2], int(sys.argv[3]), sorted(sys.argv[4].split())
+events, cur = [], None
+for line in open(log):
+    m = re.match(r'\[(\S+)\]\s+(Deleted )?(\S+)(.*)', line)
+    if m:
+        cur = None
+        if m.group(3) != vip:
+            continue
+        ts = datetime.datetime.strptime(m.group(1), '%Y-%m-%dT%H:%M:%S.%f')
+        ms = time.mktime(ts.timetuple()) * 1000 + ts.microsecond / 1000
+        cur = [ms, bool(m.group(2)), re.findall(r'via (\S+)', m.group(4))]
+        events.append(cur)
+    elif cur is not None:
+        cur[2] += re.findall(r'via (\S+)', line)
+for ms, deleted, hops in events:
+    if ms >= t0 and sorted([] if deleted else hops) == want:
+        print(int(round(ms - t0)))
+        break
+PY
 }
 
 cl_etcd_url() { printf 'http://%s:2379\n' "$ETCD4"; }
@@ -527,6 +575,7 @@ cl_destroy() {
 		cl_bird_stop "$node"
 	done
 	cl_etcd_stop
+	cl_monitor_stop
 	for p in "${CL_PINS[@]}"; do
 		[[ -d $p ]] || continue
 		"$CL_BUILD/lbctl" --pin-dir "$p" unload >/dev/null 2>&1
