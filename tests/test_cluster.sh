@@ -20,7 +20,8 @@
 #      flows to it (it counts them), and none breaks;
 #   then, times measured and printed: a host cut off (its link down: no
 #   withdraw, no FIN) is dropped by the router when the hold timer runs
-#   out; its link back up, its session and route come back.
+#   out; its link back up, its session and route come back; the same cut
+#   with BFD on (the configs' commented BFD lines, 100 ms x 3).
 # The etcd helper is started and checked (put/get) for the cluster-mode
 # tests that will use it. Placeholders (TODO-merge) mark tests 2, 5, 6, 7,
 # which need lb-agent's cluster mode and second chance.
@@ -104,6 +105,8 @@ streams_end() {
 	OKS=$(grep -c '^stream .* ok$' "$1")
 	BROKEN=$((STREAMS - OKS))
 }
+# bfd_up: the router's BFD sessions with the 3 hosts are Up
+bfd_up() { [ "$(cl_birdc router show bfd sessions 2>/dev/null | grep -c ' Up ')" = 3 ]; }
 # started_since "N1 N2 N3" K: the hosts counted at least K new flows since
 started_since() { [ "$(sum3 "$(delta "$1" "$(flows_all)")")" -ge "$2" ]; }
 
@@ -238,10 +241,30 @@ else
 	bad "lb2's route did not come back: '$(cl_router_nexthops)'"
 fi
 
+echo "== the same with BFD (the configs' commented BFD lines on: 100 ms x 3)"
+for n in router lb1 lb2 lb3; do cl_bird_stop "$n"; done
+export CL_BFD=1
+if cl_bird_start_all && wait_for 20 cl_bgp_up && cl_wait_nexthops 10 "$ALL3" &&
+	wait_for 5 bfd_up; then
+	t0=$(ms)
+	cl_exec lb2 ip link set dev "$CL_DEV" down
+	if cl_wait_nexthops 10 "$(cl_lb_addr 1) $(cl_lb_addr 3)"; then
+		bfd=$(cl_route_changed_ms "$t0" "$(cl_lb_addr 1) $(cl_lb_addr 3)")
+		ok "with BFD the router dropped lb2's next hop ${bfd:-?} ms after lb2 went silent"
+	else
+		bad "with BFD the router kept lb2's next hop: '$(cl_router_nexthops)'"
+	fi
+	cl_exec lb2 ip link set dev "$CL_DEV" up
+	cl_wait_nexthops 15 "$ALL3" || bad "lb2 not back after its link came up (BFD)"
+else
+	bad "BIRD with BFD: $(cl_birdc router show protocols; cl_birdc router show bfd sessions)"
+fi
+
 echo "== figures (the router's kernel route changes, ip -ts monitor):" \
 	"failover (route removed -> next hop gone) ${failover_k:-?} ms;" \
 	"convergence (route added -> next hop there) ${conv_k:-?} ms;" \
 	"host cut off (link down -> next hop gone, hold timer) ${hold:-?} ms;" \
-	"link back -> next hop back ${back:-?} ms"
+	"link back -> next hop back ${back:-?} ms;" \
+	"host cut off with BFD -> next hop gone ${bfd:-?} ms"
 echo "test_cluster: $PASSES passed, $FAILS failed ($(($(date +%s) - t_start)) s)"
 [ "$FAILS" = 0 ]

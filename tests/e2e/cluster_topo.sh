@@ -314,10 +314,14 @@ cl_start_backends() {
 
 # _cl_bird_conf NODE: writes NODE's BIRD configuration from the shipped
 # examples (only their `define` lines, the log line and the example peers
-# are rewritten) and prints its path
+# are rewritten; with CL_BFD=1 their BFD lines are uncommented) and prints
+# its path
 _cl_bird_conf() {
 	local node=$1 conf=$CL_DIR/bird-$1.conf i sed_args
 	sed_args=(-e "s|^log .*|log \"$CL_DIR/bird-$node.log\" all;|")
+	# CL_BFD=1: the configs' commented BFD lines turned on
+	[[ ${CL_BFD:-0} == 1 ]] && sed_args+=(-e '/^# protocol bfd {/,/^# }/ s/^# \{0,1\}//'
+		-e 's/^\t# bfd on;.*/\tbfd on;/')
 	if [[ $node == router ]]; then
 		sed_args+=(-e "s|^define ROUTER_ADDR *=.*|define ROUTER_ADDR = $ROUTER4;|"
 			-e "s|^define ROUTER_AS *=.*|define ROUTER_AS   = $CL_ROUTER_AS;|"
