@@ -10,7 +10,7 @@
 #   1. what each host announces (its VIP route in table 4242, proto 242,
 #      learned by its BIRD) and the router's ECMP route over the three;
 #   2. the spread: 600 connections, new flows per host and per backend;
-#   3. under 60 long streams, lb3 leaves the way a drain does (its route
+#   3. under 60 streams of ~40 s, lb3 leaves the way a drain does (its route
 #      first, then its datapath), then comes back (datapath first, then
 #      its route); a line per second shows the router's next hops and each
 #      host's flow counter; at the end every stream is checked byte by byte;
@@ -76,15 +76,16 @@ hosts_line() {
 	for h in $hops; do
 		names="$names lb$((${h##*.} - 1))"
 	done
-	printf 'router ECMP ->%-13s | new flows: lb1 %4s  lb2 %4s  lb3 %4s\n' \
-		"${names:- (none)}" "$(new_flows 1)" "$(new_flows 2)" "$(new_flows 3)"
+	printf 'router ECMP ->%-13s | new flows: lb1 %4s  lb2 %4s  lb3 %4s | open streams %s\n' \
+		"${names:- (none)}" "$(new_flows 1)" "$(new_flows 2)" "$(new_flows 3)" \
+		"$(cl_exec client ss -Htn state established dst "$VIP4" | wc -l)"
 }
-# tick SECONDS: one hosts_line per second
+# tick SECONDS: a hosts_line about every second for SECONDS
 tick() {
-	local i
-	for ((i = 0; i < $1; i++)); do
+	local end=$(($(ms) + $1 * 1000))
+	while [ "$(ms)" -lt "$end" ]; do
 		say "$(date +%T)  $(hosts_line)"
-		sleep 1
+		sleep 0.5
 	done
 }
 
@@ -121,10 +122,10 @@ print("   new flows per host (the router hashed them): " +
       "  ".join("lb%d %d" % (i + 1, b[i] - a[i]) for i in range(3)))' "$f0" "$f1"
 say "per backend (whichever host took the connection): $(echo "$out" | tr '\n' ' ')"
 
-step "3. $STREAMS streams of ~20 s each; lb3 leaves (drain) and comes back under them"
+step "3. $STREAMS streams of ~40 s each; lb3 leaves (drain) and comes back under them"
 cl_monitor_start
 cl_exec client timeout 90 "$E2E_BIN/conns" --stream --url "$URL" \
-	--streams "$STREAMS" --bytes 400000 --chunk 1000 --interval-ms 50 \
+	--streams "$STREAMS" --bytes 800000 --chunk 1000 --interval-ms 50 \
 	--timeout-ms 5000 >"$CL_DIR/streams.out" 2>&1 &
 SPID=$!
 tick 3
