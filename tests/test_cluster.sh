@@ -67,7 +67,6 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 ALL3="$(cl_lb_addr 1) $(cl_lb_addr 2) $(cl_lb_addr 3)"
-V=$VIP4:$PORT/tcp
 URL=http://$VIP4:$PORT/
 
 # new_flows I: host I's new-flow counter for the VIP (0 with no datapath)
@@ -171,7 +170,7 @@ f0=$(flows_all)
 streams_start "$CL_DIR/streams3.out"
 wait_for 10 started_since "$f0" "$STREAMS" || bad "the $STREAMS streams did not all start"
 sleep 1
-on3=$(echo "$(delta "$f0" "$(flows_all)")" | awk '{ print $3 }')
+on3=$(delta "$f0" "$(flows_all)" | awk '{ print $3 }')
 f1=$(flows_all)
 t0=$(ms)
 cl_vip_withdraw 3
