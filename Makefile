@@ -6,6 +6,7 @@
 #   make bench-e2e  the simulated GPU fleet end to end, against what users pick instead
 #   make fuzz       fuzz the parsers (FUZZ_SECONDS per target; make test: FUZZ_TEST_SECONDS)
 #   make demo       build and run the main job on this machine (namespaces)
+#   make demo-cluster  3 balancer hosts behind a BGP router's ECMP (namespaces)
 #   make clean
 #
 # BPF objects: bpf/*.bpf.c -> build/bpf/*.bpf.o (clang -target bpf -g, so
@@ -72,7 +73,7 @@ TOOLS      := $(BUILD)/examples/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
-.PHONY: all deps build test bench bench-e2e demo demo-datapath fuzz clean
+.PHONY: all deps build test bench bench-e2e demo demo-cluster demo-datapath fuzz clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -190,6 +191,12 @@ bench-e2e: deps
 demo: deps
 	@$(MAKE) --no-print-directory build
 	@tools/demo.sh $(BUILD)
+
+# Three balancer hosts behind a BGP router's ECMP (BIRD 2), a host
+# leaving and coming back under live streams (namespaces).
+demo-cluster: deps
+	@$(MAKE) --no-print-directory build
+	@tools/demo-cluster.sh $(BUILD)
 
 # The datapath alone, through BPF_PROG_TEST_RUN (no network needed).
 demo-datapath: deps

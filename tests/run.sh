@@ -63,6 +63,7 @@ run "lb-agent /metrics beyond loopback: TLS, basic auth or refused (namespace)" 
 run "next hops follow the network: lbctl nexthop refresh, lb-agent (namespaces)" tests/test_nexthop.sh "$build"
 run "cluster mode: 3 hosts, one etcd, leader failover, etcd outage (namespaces)" tests/test_cluster_agent.sh "$build"
 run "VIP announcement: routes gated on health, withdraw, detach --drain, lb-agent, table_digest (namespaces)" tests/test_announce.sh "$build"
+run "3 hosts behind a BIRD router's ECMP: spread, a host leaving and coming back under streams (namespaces)" tests/test_cluster.sh "$build"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
 exit "$fail"
