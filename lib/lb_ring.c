@@ -32,6 +32,8 @@ int lb_ring_btf_load(struct lb_ring_btf *rb)
 		goto out;
 	}
 	err = btf__add_field(btf, "backend_id", u32_id, 0, 0);
+	if (!err)
+		err = btf__add_field(btf, "prev_backend_id", u32_id, 32, 0);
 	if (err)
 		goto out;
 	err = btf__load_into_kernel(btf);
@@ -56,8 +58,42 @@ void lb_ring_btf_close(struct lb_ring_btf *rb)
 	rb->fd = -1;
 }
 
+/* The live table of vip_id, if it has ring_size slots, into old.
+ * Returns 1 (read), 0 (none, or of another size: a fresh VIP) or -errno. */
+static int ring_read_live(int rings_fd, __u32 vip_id, __u32 ring_size,
+			  const __u32 *keys, struct lb_ring_slot *old)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), inner_id, count = ring_size, out;
+	int fd, err = 0;
+
+	if (bpf_map_lookup_elem(rings_fd, &vip_id, &inner_id))
+		return errno == ENOENT ? 0 : -errno;
+	fd = bpf_map_get_fd_by_id(inner_id);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno; /* swapped out meanwhile */
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+		goto out;
+	}
+	if (info.max_entries != ring_size ||
+	    info.value_size != sizeof(struct lb_ring_slot))
+		goto out;
+	err = bpf_map_lookup_batch(fd, NULL, &out, (void *)keys, old, &count,
+				   &bopts);
+	/* an array's last batch ends with ENOENT */
+	if (err && errno != ENOENT)
+		err = -errno;
+	else
+		err = count == ring_size ? 1 : -EIO;
+out:
+	close(fd);
+	return err;
+}
+
 /* A new, filled, not yet visible table. Returns its fd or -errno. */
-static int ring_create(__u32 ring_size, const __u32 *table,
+static int ring_create(__u32 ring_size, const struct lb_ring_slot *table,
 		       const struct lb_ring_btf *rb)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
@@ -95,11 +131,40 @@ static int ring_create(__u32 ring_size, const __u32 *table,
 int lb_ring_install(int rings_fd, __u32 vip_id, __u32 ring_size,
 		    const __u32 *table, const struct lb_ring_btf *rb)
 {
-	int fd, err;
+	struct lb_ring_slot *slots, *old;
+	__u32 *keys;
+	int fd, err, live;
 
 	if (vip_id >= LB_MAX_VIPS || !lb_ring_size_ok(ring_size) || !table)
 		return -EINVAL;
-	fd = ring_create(ring_size, table, rb);
+	slots = calloc(ring_size, sizeof(*slots));
+	old = calloc(ring_size, sizeof(*old));
+	keys = calloc(ring_size, sizeof(*keys));
+	if (!slots || !old || !keys) {
+		fd = -ENOMEM;
+		goto out;
+	}
+	/* Second chance: every slot remembers its owner before the last
+	 * change of owner (struct lb_ring_slot). */
+	live = ring_read_live(rings_fd, vip_id, ring_size, keys, old);
+	if (live < 0) {
+		fd = live;
+		goto out;
+	}
+	for (__u32 i = 0; i < ring_size; i++) {
+		slots[i].backend_id = table[i];
+		if (!live)
+			slots[i].prev_backend_id = LB_BACKEND_NONE;
+		else if (old[i].backend_id != table[i])
+			slots[i].prev_backend_id = old[i].backend_id;
+		else
+			slots[i].prev_backend_id = old[i].prev_backend_id;
+	}
+	fd = ring_create(ring_size, slots, rb);
+out:
+	free(slots);
+	free(old);
+	free(keys);
 	if (fd < 0)
 		return fd;
 	/* The one step that publishes: the outer slot now points at the new
