@@ -56,7 +56,8 @@ TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print $(BUILD)/test
 	      $(BUILD)/tests/test_policy $(BUILD)/tests/test_config $(BUILD)/tests/test_poll \
 	      $(BUILD)/tests/test_maps $(BUILD)/tests/test_speed
 TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless $(BUILD)/tests/test_admission \
-	      $(BUILD)/tests/test_dp_errors $(BUILD)/tests/test_ops $(BUILD)/tests/test_nexthop_sync
+	      $(BUILD)/tests/test_dp_errors $(BUILD)/tests/test_ops $(BUILD)/tests/test_nexthop_sync \
+	      $(BUILD)/tests/test_secondchance
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 # BPF objects only tests load (tests/*.bpf.c)

@@ -33,6 +33,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 run "datapath fixtures (BPF_PROG_TEST_RUN)" "$build/tests/test_datapath"
 run "hitless table swap" "$build/tests/test_hitless"
+# moves itself into a network namespace of its own (loopback only)
+run "second chance: chained frames, flows and decap (BPF_PROG_TEST_RUN)" \
+	"$build/tests/test_secondchance"
 run "admission control and selection policies (BPF_PROG_TEST_RUN)" "$build/tests/test_admission"
 run "pin directory error codes (lb_dp)" "$build/tests/test_dp_errors"
 # moves itself into a network namespace of its own (veth, 198.18.60-61.0/24)
