@@ -51,6 +51,8 @@ run "real TCP through inferlb (namespaces)" tests/e2e/test_e2e.sh "$build"
 run "a SYN flood evicts no established flow (namespaces)" \
 	tests/test_synflood.sh "$build"
 run "backend del --drain under real streams (namespaces)" tests/test_drain.sh "$build"
+run "second chance: streams survive a table move without flow entries (namespaces)" \
+	tests/test_secondchance.sh "$build"
 run "hitless program upgrade under 50 streams (namespaces)" tests/test_upgrade.sh "$build"
 run "simulated GPU worker (namespace)" tests/test_gpusim.sh "$build/tools/gpusim"
 run "streaming load generator (namespace)" \
