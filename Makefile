@@ -63,7 +63,8 @@ TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 # BPF objects only tests load (tests/*.bpf.c)
 TEST_BPF   := $(BUILD)/tests/upgrade_shape.bpf.o
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom \
-	      $(BUILD)/bench/bench_react $(BUILD)/bench/bench_httpfloor $(BUILD)/bench/bench_ops
+	      $(BUILD)/bench/bench_react $(BUILD)/bench/bench_httpfloor $(BUILD)/bench/bench_ops \
+	      $(BUILD)/bench/bench_chain
 TOOLS      := $(BUILD)/examples/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
 	      $(BUILD)/tools/e2e/synflood $(BUILD)/tools/gpusim $(BUILD)/tools/fleetsim $(BUILD)/tools/loadgen
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
