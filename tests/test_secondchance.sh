@@ -137,9 +137,11 @@ for i in 1 2 3; do
 	L backend add "$vip" "${BACKEND4[i]}" --weight 1 >/dev/null ||
 		{ bad "backend add b$i"; exit 1; }
 done
-L -j show | grep -q '"second_chance": *true' &&
-	ok "attached; VIP $vip (ipip, maglev) with b1..b3, second chance on by default" ||
+if L -j show | grep -q '"second_chance": *true'; then
+	ok "attached; VIP $vip (ipip, maglev) with b1..b3, second chance on by default"
+else
 	bad "a new ipip VIP has second chance on: $(L show)"
+fi
 
 # run_round on|off: steps 1-3 above; prints "BROKEN OK" of the streams.
 run_round() {
