@@ -15,15 +15,18 @@
  *     decap    a plain IPIP packet unwrapped;
  *     chainloc a chained packet whose flow a local (established) socket
  *              holds: socket lookup, both headers removed.
- * Method A of the team's notes: every call is one BPF_PROG_TEST_RUN with
- * repeat=1 on a fresh copy of its frame (the kernel's duration of that one
- * run), the trivial "return XDP_TX" program measured the same way is the
- * floor, figures are net of it. Programs take turns in blocks of BLOCK
- * calls, shuffled per round, pinned to one CPU; medians over rounds of the
- * per-round means and ratios. Every call's verdict is checked, and the
- * output of the first call of every case byte for byte against its shape.
- * Usage: bench_chain [--rounds N] [--calls N] [--cpu N]. Needs root; moves
- * itself into a network namespace of its own (loopback sockets).
+ * Method B of the team's notes (bench/harness.bpf.c, as bench_xdp uses
+ * it): one BPF_PROG_TEST_RUN per round with a large repeat; every
+ * iteration the harness restores the case's frame (and for the misses
+ * writes a new source port and address, so every iteration is a new flow)
+ * and tail-calls the program; cases take turns in blocks of BLOCK
+ * iterations within the run. The trivial "return XDP_TX" program is the
+ * floor; figures are net of it, medians of per-round figures and ratios.
+ * The flow table is filled by warm-up rounds first (an LRU that evicts,
+ * as in production). Checked: every case's output frame on its own
+ * (exact bytes of the client's packet, header count), every iteration's
+ * layout (the harness), and that flow_chained and chain_local moved by
+ * exactly the iterations of the chained cases.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -44,10 +47,14 @@
 #include "inferlb.h"
 #include "lb.skel.h"
 #include "decap.skel.h"
+#include "harness.skel.h"
+#include "trivial.skel.h"
 #include "testlib.h"
 
 #define RING 65537
-#define BLOCK 50
+#define BLOCK 500
+#define CYCLES 4
+#define WARMUP 10
 
 enum { K_TRIV, K_EST, K_MISS, K_CHAIN, K_CHAINEST, K_DECAP, K_CHAINLOC, K_N };
 static const char *const names[K_N] = { "trivial", "est", "miss", "chained",
@@ -55,7 +62,7 @@ static const char *const names[K_N] = { "trivial", "est", "miss", "chained",
 
 struct kase {
 	int prog;
-	__u8 frame[256];
+	__u8 frame[2048];
 	size_t len;
 	int verdict;
 	int vary;	/* a new source port every call */
@@ -82,7 +89,7 @@ static void check(int ok, const char *msg)
 /* One call: returns the kernel's duration in ns. */
 static __u32 call(struct kase *k, __u8 *out, __u32 *out_len)
 {
-	__u8 copy[256];
+	__u8 copy[2048];
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = copy, .data_size_in = k->len,
 		    .data_out = out, .data_size_out = 512, .repeat = 1);
 
@@ -143,7 +150,7 @@ static size_t frame(const char *dst, const char *src, __u16 sport, __u16 dport,
 				 .sport = sport, .dport = dport,
 				 .tcp_flags = 0x10, .payload = 100 };
 
-	return tl_build(&s, buf, 256);
+	return tl_build(&s, buf, 2048);
 }
 
 /* Wraps the client frame in (n) IPv4 IPIP headers to dsts[0], dsts[1]. */
@@ -172,30 +179,92 @@ static size_t wrap(const __u8 *in, size_t len, const char *const *dsts, int n,
 	return len + 20 * n;
 }
 
+/* Sets case k into harness slot k. */
+static void slot_set(struct harness_bpf *h, int progs_fd, int k,
+		     const struct kase *c, int head, int dlen)
+{
+	typeof(h->bss->harness.s[0]) *sl = &h->bss->harness.s[k];
+	__u32 key = k;
+
+	if (bpf_map_update_elem(progs_fd, &key, &c->prog, 0))
+		die("bench_progs");
+	check(c->len <= sizeof(sl->bytes), "frame fits the harness");
+	memset(sl, 0, sizeof(*sl));
+	sl->len = c->len;
+	memcpy(sl->bytes, c->frame, c->len);
+	sl->expect_head = head;
+	sl->expect_len = c->len + dlen;
+	if (c->vary) {	/* TCP source port, and source address bytes 2-3 */
+		sl->vary_off = 14 + 20;
+		sl->vary_off2 = 14 + 12 + 2;
+		sl->vary_step = 1;
+	}
+}
+
+/* One test run of every slot: per-slot ns per iteration, net of nothing. */
+static void run_round(struct harness_bpf *h, int hfd, double *ns, __u64 *iters)
+{
+	__u8 out[512];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = h->bss->harness.s[0].bytes,
+		    .data_size_in = h->bss->harness.s[0].len, .data_out = out,
+		    .data_size_out = sizeof(out), .repeat = K_N * BLOCK * CYCLES);
+	__u8 first[2048];
+
+	/* the first iteration runs on data_in: slot 0's frame */
+	memcpy(first, h->bss->harness.s[0].bytes, h->bss->harness.s[0].len);
+	o.data_in = first;
+	h->bss->harness.nslots = K_N;
+	h->bss->harness.block = BLOCK;
+	h->bss->harness.slot = h->bss->harness.left = 0;
+	h->bss->harness.iters = h->bss->harness.t_block = 0;
+	h->bss->harness.orig = h->bss->harness.cur = 0;
+	for (int k = 0; k < K_N; k++) {
+		typeof(h->bss->harness.s[0]) *sl = &h->bss->harness.s[k];
+
+		sl->iters = sl->timed = sl->ns = sl->bad = 0;
+	}
+	if (bpf_prog_test_run_opts(hfd, &o))
+		die("harness test run");
+	check(o.retval < 0xbe00, "the harness ran every slot");
+	for (int k = 0; k < K_N; k++) {
+		typeof(h->bss->harness.s[0]) *sl = &h->bss->harness.s[k];
+
+		if (sl->bad) {
+			fprintf(stderr, "bench_chain: %s: %llu iterations left head %lld len %u\n",
+				names[k], (unsigned long long)sl->bad,
+				(long long)sl->bad_head, sl->bad_len);
+			exit(1);
+		}
+		check(sl->timed > 0, "every slot timed");
+		ns[k] = (double)sl->ns / sl->timed;
+		iters[k] = sl->iters;
+	}
+}
+
 int main(int argc, char **argv)
 {
-	int rounds = 21, calls = 2000, cpu = 0, opt;
+	int rounds = 21, cpu = 0, opt;
 	static struct kase ks[K_N];
-	double per[K_N][64], ratio[K_N][64];
-	struct bpf_object *triv;
+	static double per[K_N][64], ratio[K_N][64];
+	struct trivial_bpf *triv;
+	struct harness_bpf *h;
 	struct lb_bpf *lb;
 	struct decap_bpf *d;
 	__u8 out[512];
 	__u32 olen;
+	int pfd, hfd;
 
-	while ((opt = getopt(argc, argv, "r:c:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:p:")) != -1) {
 		if (opt == 'r')
 			rounds = atoi(optarg);
-		else if (opt == 'c')
-			calls = atoi(optarg);
 		else if (opt == 'p')
 			cpu = atoi(optarg);
 		else {
-			fprintf(stderr, "usage: bench_chain [-r ROUNDS<=64] [-c CALLS] [-p CPU]\n");
+			fprintf(stderr, "usage: bench_chain [-r ROUNDS<=64] [-p CPU]\n");
 			return 2;
 		}
 	}
-	if (rounds < 1 || rounds > 64 || calls < BLOCK)
+	if (rounds < 1 || rounds > 64)
 		return 2;
 	{
 		cpu_set_t set;
@@ -228,23 +297,11 @@ int main(int argc, char **argv)
 			die("ring");
 	}
 	set_flag(lb, 1, LB_VIP_F_SECOND_CHANCE);
-	{
-		char path[4096];
-		ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
-		char *slash;
-
-		if (n <= 0)
-			die("own path");
-		path[n] = 0;
-		slash = strrchr(path, '/');
-		strcpy(slash ? slash + 1 : path, "trivial.bpf.o");
-		triv = bpf_object__open_file(path, NULL);
-		if (!triv || bpf_object__load(triv))
-			die("trivial object beside the binary");
-	}
+	triv = trivial_bpf__open_and_load();
 	d = decap_bpf__open_and_load();
-	if (!d)
-		die("load xdp_decap");
+	h = harness_bpf__open_and_load();
+	if (!triv || !d || !h)
+		die("load trivial, decap, harness");
 	{
 		struct lb_addr_key k = { .family = LB_AF_INET };
 		struct lb_decap_addr v = { 0 };
@@ -256,19 +313,16 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < K_N; i++)
 		ks[i].verdict = XDP_TX;
-	ks[K_TRIV].prog = bpf_program__fd(bpf_object__find_program_by_name(triv, "xdp_trivial"));
+	ks[K_TRIV].prog = bpf_program__fd(triv->progs.xdp_trivial);
 	ks[K_TRIV].len = frame("198.18.0.10", NULL, 1000, 80, ks[K_TRIV].frame);
 	for (int i = K_EST; i <= K_CHAINEST; i++)
 		ks[i].prog = bpf_program__fd(lb->progs.xdp_lb);
-	/* est: the flow placed once (a miss on VIP 1: chained, so use a
-	 * port whose entry we then rewrite as plain) */
+	/* est: VIP 1 (second chance on), its entry written as a plain flow */
 	ks[K_EST].len = frame("198.18.0.11", NULL, 1000, 80, ks[K_EST].frame);
-	ks[K_MISS].len = frame("198.18.0.10", NULL, 1, 80, ks[K_MISS].frame);
+	ks[K_MISS].len = frame("198.18.0.10", "198.18.4.1", 1, 80, ks[K_MISS].frame);
 	ks[K_MISS].vary = 1;
-	ks[K_CHAIN].len = frame("198.18.0.11", NULL, 1, 80, ks[K_CHAIN].frame);
+	ks[K_CHAIN].len = frame("198.18.0.11", "198.18.4.1", 1, 80, ks[K_CHAIN].frame);
 	ks[K_CHAIN].vary = 1;
-	ks[K_CHAIN].frame[14 + 12] = 198;	/* another client: no overlap */
-	ks[K_CHAIN].frame[14 + 15] = 2;
 	ks[K_CHAINEST].len = frame("198.18.0.11", NULL, 2000, 80, ks[K_CHAINEST].frame);
 	{
 		struct lb_flow_key4 fk = { .sport = htons(1000), .dport = htons(80),
@@ -296,7 +350,7 @@ int main(int argc, char **argv)
 		socklen_t sl = sizeof(sa);
 		int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
 		const char *const hops[2] = { "198.18.2.5", "198.18.2.99" };
-		__u8 in[256];
+		__u8 in[2048];
 		size_t len;
 
 		if (l < 0 || c < 0 || bind(l, (void *)&sa, sl) || listen(l, 4) ||
@@ -320,57 +374,61 @@ int main(int argc, char **argv)
 	call(&ks[K_CHAIN], out, &olen);
 	check(olen == ks[K_CHAIN].len + 40, "miss, switch on: two headers");
 
-	for (int i = 0; i < K_N; i++) {
-		call(&ks[i], out, &olen);
-		ks[i].out_len = olen;	/* checked above; every call from now */
-	}
-	for (int r = 0; r < rounds; r++) {
-		int order[K_N];
+	hfd = bpf_program__fd(h->progs.xdp_harness);
+	pfd = bpf_map__fd(h->maps.bench_progs);
+	slot_set(h, pfd, K_TRIV, &ks[K_TRIV], 0, 0);
+	slot_set(h, pfd, K_EST, &ks[K_EST], -20, 20);
+	slot_set(h, pfd, K_MISS, &ks[K_MISS], -20, 20);
+	slot_set(h, pfd, K_CHAIN, &ks[K_CHAIN], -40, 40);
+	slot_set(h, pfd, K_CHAINEST, &ks[K_CHAINEST], -40, 40);
+	slot_set(h, pfd, K_DECAP, &ks[K_DECAP], 20, -20);
+	slot_set(h, pfd, K_CHAINLOC, &ks[K_CHAINLOC], 40, -40);
 
-		for (int i = 0; i < K_N; i++) {
-			order[i] = i;
-			ks[i].sum = 0;
-			ks[i].n = 0;
+	for (int r = -WARMUP; r < rounds; r++) {
+		double ns[K_N];
+		__u64 it[K_N];
+		__u64 ch0 = TL_GLOBAL(lb, flow_chained);
+		__u64 lo0 = tl_percpu_sum(bpf_map__fd(d->maps.lb_decap_stats), 0,
+					  sizeof(struct lb_decap_stats),
+					  offsetof(struct lb_decap_stats, chain_local));
+
+		/* new flows every round: a source address of its own */
+		for (int k = K_MISS; k <= K_CHAIN; k++) {
+			__u8 *b = h->bss->harness.s[k].bytes + 14 + 12 + 2;
+			__u16 hi = 0x0400 + (r + WARMUP + 1);
+
+			b[0] = hi >> 8;
+			b[1] = hi & 0xff;
 		}
-		for (int done = 0; done < calls; done += BLOCK) {
-			for (int i = K_N - 1; i > 0; i--) {
-				int j = rand() % (i + 1), t = order[i];
-
-				order[i] = order[j];
-				order[j] = t;
-			}
-			for (int i = 0; i < K_N; i++) {
-				struct kase *k = &ks[order[i]];
-
-				for (int c = 0; c < BLOCK; c++) {
-					k->sum += call(k, out, NULL);
-					k->n++;
-				}
-			}
-		}
+		run_round(h, hfd, ns, it);
+		check(TL_GLOBAL(lb, flow_chained) - ch0 == it[K_CHAIN],
+		      "flow_chained moved by the chained misses, exactly");
+		check(tl_percpu_sum(bpf_map__fd(d->maps.lb_decap_stats), 0,
+				    sizeof(struct lb_decap_stats),
+				    offsetof(struct lb_decap_stats, chain_local)) - lo0 ==
+			      it[K_CHAINLOC],
+		      "chain_local moved by the chained-local packets, exactly");
+		if (r < 0)
+			continue;	/* warm-up: fills the flow table */
 		for (int i = 0; i < K_N; i++)
-			per[i][r] = ks[i].sum / ks[i].n - ks[K_TRIV].sum / ks[K_TRIV].n;
+			per[i][r] = ns[i] - ns[K_TRIV];
 		for (int i = 0; i < K_N; i++)
 			ratio[i][r] = per[i][r] / (i >= K_DECAP ? per[K_DECAP][r] :
 							       per[K_EST][r]);
+		per[K_TRIV][r] = ns[K_TRIV];
 	}
-	{
-		double fl[64];
-
-		for (int r = 0; r < rounds; r++)
-			fl[r] = ks[K_TRIV].sum / ks[K_TRIV].n;
-		printf("second chance, per call (BPF_PROG_TEST_RUN repeat=1, %d rounds x %d calls, CPU %d);\n"
-		       "ns net of the trivial program (floor ~%.0f ns, last round), medians of rounds\n",
-		       rounds, calls, cpu, fl[rounds - 1]);
-	}
+	printf("second chance (harness, %d rounds x %d iterations per case, CPU %d);\n"
+	       "ns per packet net of the trivial program (floor %.1f ns), medians of rounds\n",
+	       rounds, BLOCK * CYCLES, cpu, median(per[K_TRIV], rounds));
 	for (int i = K_EST; i < K_N; i++) {
 		double p = median(per[i], rounds), q = median(ratio[i], rounds);
 
 		printf("  %-9s %7.1f ns  %5.2fx %s\n", names[i], p, q,
 		       i >= K_DECAP ? "decap" : "est");
 	}
+	harness_bpf__destroy(h);
 	decap_bpf__destroy(d);
+	trivial_bpf__destroy(triv);
 	lb_bpf__destroy(lb);
-	bpf_object__close(triv);
 	return 0;
 }
