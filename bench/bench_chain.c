@@ -27,6 +27,8 @@
  * (exact bytes of the client's packet, header count), every iteration's
  * layout (the harness), and that flow_chained and chain_local moved by
  * exactly the iterations of the chained cases.
+ * Usage: bench_chain [-r ROUNDS] [-p CPU]. Needs root; moves itself into
+ * a network namespace of its own (loopback sockets).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
