@@ -181,6 +181,31 @@ static size_t wrap(const __u8 *in, size_t len, const char *const *dsts, int n,
 	return len + 20 * n;
 }
 
+/* The entries of the two established cases (client 198.18.1.1 to VIP 1):
+ * port 1000 plain on backend 12, port 2000 chained 12 -> 11, as a first
+ * miss of each records them. */
+static void est_entries(struct lb_bpf *lb)
+{
+	struct lb_flow_key4 fk = { .dport = htons(80), .proto = IPPROTO_TCP };
+	struct lb_flow fl = { .backend_id = 12, .backend_epoch = 12 * 7 + 1 };
+	int fd = bpf_map__fd(lb->maps.lb_flows4);
+	__u8 a[16];
+
+	tl_addr(4, "198.18.1.1", a);
+	memcpy(&fk.saddr, a, 4);
+	tl_addr(4, "198.18.0.11", a);
+	memcpy(&fk.daddr, a, 4);
+	fk.sport = htons(1000);
+	if (bpf_map_update_elem(fd, &fk, &fl, 0))
+		die("flow");
+	fk.sport = htons(2000);
+	fl.flags = LB_FLOW_F_CHAINED;
+	fl.chain_id = 11;
+	fl.chain_epoch = 11 * 7 + 1;
+	if (bpf_map_update_elem(fd, &fk, &fl, 0))
+		die("flow");
+}
+
 /* Sets case k into harness slot k. */
 static void slot_set(struct harness_bpf *h, int progs_fd, int k,
 		     const struct kase *c, int head, int dlen)
@@ -326,20 +351,10 @@ int main(int argc, char **argv)
 	ks[K_CHAIN].len = frame("198.18.0.11", "198.18.4.1", 1, 80, ks[K_CHAIN].frame);
 	ks[K_CHAIN].vary = 1;
 	ks[K_CHAINEST].len = frame("198.18.0.11", NULL, 2000, 80, ks[K_CHAINEST].frame);
-	{
-		struct lb_flow_key4 fk = { .sport = htons(1000), .dport = htons(80),
-					   .proto = IPPROTO_TCP };
-		struct lb_flow fl = { .backend_id = 12, .backend_epoch = 12 * 7 + 1 };
-		__u8 a[16];
-
-		tl_addr(4, "198.18.1.1", a);
-		memcpy(&fk.saddr, a, 4);
-		tl_addr(4, "198.18.0.11", a);
-		memcpy(&fk.daddr, a, 4);
-		if (bpf_map_update_elem(bpf_map__fd(lb->maps.lb_flows4), &fk, &fl, 0))
-			die("flow");
-	}
-	/* the chained flow: its first packet records it */
+	/* the chained flow: recorded by its first packet, a miss */
+	call(&ks[K_CHAINEST], out, &olen);
+	check(olen == ks[K_CHAINEST].len + 40, "chained flow: two headers");
+	est_entries(lb);	/* the same entry, and the plain one */
 	call(&ks[K_CHAINEST], out, &olen);
 	check(olen == ks[K_CHAINEST].len + 40, "chained flow: two headers");
 	call(&ks[K_EST], out, &olen);
@@ -394,6 +409,9 @@ int main(int argc, char **argv)
 					  sizeof(struct lb_decap_stats),
 					  offsetof(struct lb_decap_stats, chain_local));
 
+		/* the misses' inserts evict (a full LRU): the two established
+		 * cases' entries are written again before every round */
+		est_entries(lb);
 		/* new flows every round: a source address of its own */
 		for (int k = K_MISS; k <= K_CHAIN; k++) {
 			__u8 *b = h->bss->harness.s[k].bytes + 14 + 12 + 2;

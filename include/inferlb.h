@@ -48,6 +48,7 @@
  * include/lb_map_table.h for the list. The other pins: */
 #define LB_PIN_PROG "prog_xdp_lb"       /* the loaded balancer program */
 #define LB_PIN_LINK_PREFIX "link_"      /* + ifname: its XDP link on a device */
+#define LB_PIN_RING_PREFIX "ring_"      /* + VIP id: its live table (lb_ring.c) */
 #define LB_PIN_DECAP_DIR "decap"        /* decap program, maps and links */
 #define LB_PIN_DECAP_PROG "prog_xdp_decap"
 #define LB_HASH_SEED_DEFAULT 0x1b5eed01u /* the same on every balancer */

@@ -217,8 +217,9 @@ static int vip_rebuild(struct lb_dp *dp, __u32 vip_id,
 		lb_msgf(msg, len, err, "building the table failed: %s", strerror(-err));
 		goto out;
 	}
-	err = lb_ring_install(dp->fd[LB_M_RINGS], vip_id, v.ring_size, table,
-			      dp->rb.fd >= 0 ? &dp->rb : NULL);
+	err = lb_ring_install_at(dp->fd[LB_M_RINGS], dp->dir, vip_id,
+				 v.ring_size, table,
+				 dp->rb.fd >= 0 ? &dp->rb : NULL);
 	if (err) {
 		lb_msgf(msg, len, err, "publishing the table failed: %s", strerror(-err));
 		goto out;
@@ -451,7 +452,7 @@ int lb_vip_del(struct lb_dp *dp, const struct lb_vip_key *key, char *msg,
 	for (int i = 0; i < n; i++)
 		backend_deactivate(dp, set[i].id);
 	/* the table swap-out waits for packets still using the backends */
-	lb_ring_remove(dp->fd[LB_M_RINGS], v.id);
+	lb_ring_remove_at(dp->fd[LB_M_RINGS], dp->dir, v.id);
 	for (int i = 0; i < n; i++)
 		backend_clear(dp, set[i].id);
 	free(set);

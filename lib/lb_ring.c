@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -60,19 +62,31 @@ void lb_ring_btf_close(struct lb_ring_btf *rb)
 
 /* The live table of vip_id, if it has ring_size slots, into old.
  * Returns 1 (read), 0 (none, or of another size: a fresh VIP) or -errno. */
-static int ring_read_live(int rings_fd, __u32 vip_id, __u32 ring_size,
-			  const __u32 *keys, struct lb_ring_slot *old)
+static int ring_read_live(int rings_fd, const char *pin, __u32 vip_id,
+			  __u32 ring_size, const __u32 *keys,
+			  struct lb_ring_slot *old)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, bopts);
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info), inner_id, count = ring_size, out;
-	int fd, err = 0;
+	int fd = -1, err = 0;
 
 	if (bpf_map_lookup_elem(rings_fd, &vip_id, &inner_id))
 		return errno == ENOENT ? 0 : -errno;
-	fd = bpf_map_get_fd_by_id(inner_id);
+	/* the pinned live table, if the pin is the table in place */
+	if (pin && (fd = bpf_obj_get(pin)) >= 0 &&
+	    (bpf_obj_get_info_by_fd(fd, &info, &len) || info.id != inner_id)) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno; /* swapped out meanwhile */
+		fd = bpf_map_get_fd_by_id(inner_id);
+	/* swapped out meanwhile, or not ours to open by id (no
+	 * CAP_SYS_ADMIN): the new table starts without previous owners */
+	if (fd < 0)
+		return errno == ENOENT || errno == EPERM ? 0 : -errno;
+	memset(&info, 0, sizeof(info));
+	len = sizeof(info);
 	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
 		err = -errno;
 		goto out;
@@ -128,9 +142,28 @@ static int ring_create(__u32 ring_size, const struct lb_ring_slot *table,
 	return fd;
 }
 
+/* The pin of vip_id's live table in pin_dir (suffix: its temporary;
+ * bpffs refuses names with a dot). */
+static int ring_pin_path(char *buf, size_t n, const char *pin_dir,
+			 __u32 vip_id, const char *suffix)
+{
+	int w = snprintf(buf, n, "%s/" LB_PIN_RING_PREFIX "%u%s", pin_dir,
+			 vip_id, suffix);
+
+	return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;
+}
+
 int lb_ring_install(int rings_fd, __u32 vip_id, __u32 ring_size,
 		    const __u32 *table, const struct lb_ring_btf *rb)
 {
+	return lb_ring_install_at(rings_fd, NULL, vip_id, ring_size, table, rb);
+}
+
+int lb_ring_install_at(int rings_fd, const char *pin_dir, __u32 vip_id,
+		       __u32 ring_size, const __u32 *table,
+		       const struct lb_ring_btf *rb)
+{
+	char pin[512], tmp[512];
 	struct lb_ring_slot *slots, *old;
 	__u32 *keys;
 	int fd, err, live;
@@ -146,7 +179,13 @@ int lb_ring_install(int rings_fd, __u32 vip_id, __u32 ring_size,
 	}
 	/* Second chance: every slot remembers its owner before the last
 	 * change of owner (struct lb_ring_slot). */
-	live = ring_read_live(rings_fd, vip_id, ring_size, keys, old);
+	if (pin_dir && (ring_pin_path(pin, sizeof(pin), pin_dir, vip_id, "") ||
+			ring_pin_path(tmp, sizeof(tmp), pin_dir, vip_id, "_new"))) {
+		fd = -ENAMETOOLONG;
+		goto out;
+	}
+	live = ring_read_live(rings_fd, pin_dir ? pin : NULL, vip_id,
+			      ring_size, keys, old);
 	if (live < 0) {
 		fd = live;
 		goto out;
@@ -167,11 +206,33 @@ out:
 	free(keys);
 	if (fd < 0)
 		return fd;
+	/* pinned before it is published, so a failure changes nothing */
+	if (pin_dir) {
+		unlink(tmp);
+		if (bpf_obj_pin(fd, tmp)) {
+			err = -errno;
+			close(fd);
+			return err;
+		}
+	}
 	/* The one step that publishes: the outer slot now points at the new
 	 * table. The outer map holds its own reference to it. */
 	err = bpf_map_update_elem(rings_fd, &vip_id, &fd, BPF_ANY) ? -errno : 0;
 	close(fd);
+	/* a rename that fails leaves the table published without its pin:
+	 * the next install reads it by id, or starts without prevs */
+	if (pin_dir && (err || rename(tmp, pin)))
+		unlink(tmp);
 	return err;
+}
+
+int lb_ring_remove_at(int rings_fd, const char *pin_dir, __u32 vip_id)
+{
+	char pin[512];
+
+	if (pin_dir && !ring_pin_path(pin, sizeof(pin), pin_dir, vip_id, ""))
+		unlink(pin);
+	return lb_ring_remove(rings_fd, vip_id);
 }
 
 int lb_ring_remove(int rings_fd, __u32 vip_id)

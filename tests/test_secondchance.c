@@ -23,6 +23,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/capability.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -166,6 +169,54 @@ static void test_ring_prev(void **state)
 	ring_read(f, V4, s);
 	for (int i = 0; i < RING; i++)
 		assert_int_equal(s[i].prev_backend_id, p3[i]);
+}
+
+/* lb-agent runs without CAP_SYS_ADMIN, so it cannot open a table by its
+ * map id: with a pin directory the previous owners come from the pinned
+ * live table instead. */
+static void test_ring_prev_pinned(void **state)
+{
+	struct fx *f = *state;
+	const __u32 t1[RING] = { 1, 1, 2, 2, 3, 3, 1 };
+	const __u32 t2[RING] = { 1, 2, 2, 3, 3, 1, 1 };
+	const __u32 p2[RING] = { 0, 1, 0, 2, 0, 3, 0 };
+	int rings = bpf_map__fd(f->lb->maps.lb_rings), status;
+	struct lb_ring_slot s[RING];
+	char dir[64], pin[96];
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "/sys/fs/bpf/inferlb-sctest-%d", (int)getpid());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(lb_ring_remove(rings, V4), 0);
+	assert_int_equal(lb_ring_install_at(rings, dir, V4, RING, t1, NULL), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		cap_t c = cap_get_proc();
+		cap_value_t v = CAP_SYS_ADMIN;
+		__u32 id, zero = V4;
+
+		if (!c || cap_set_flag(c, CAP_EFFECTIVE, 1, &v, CAP_CLEAR) ||
+		    cap_set_proc(c))
+			_exit(2);
+		/* as lb-agent: the table cannot be opened by id */
+		if (bpf_map_lookup_elem(rings, &zero, &id) ||
+		    bpf_map_get_fd_by_id(id) >= 0 || errno != EPERM)
+			_exit(3);
+		_exit(lb_ring_install_at(rings, dir, V4, RING, t2, NULL) ? 4 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	ring_read(f, V4, s);
+	for (int i = 0; i < RING; i++) {
+		assert_int_equal(s[i].backend_id, t2[i]);
+		assert_int_equal(s[i].prev_backend_id, p2[i]);
+	}
+	assert_int_equal(lb_ring_remove_at(rings, dir, V4), 0);
+	snprintf(pin, sizeof(pin), "%s/" LB_PIN_RING_PREFIX "%u", dir, V4);
+	assert_int_equal(access(pin, F_OK), -1);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 /* ---- expected frames ------------------------------------------------------ */
@@ -536,6 +587,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ring_prev),
+		cmocka_unit_test(test_ring_prev_pinned),
 		cmocka_unit_test(test_chain_v4),
 		cmocka_unit_test(test_chain_v6),
 		cmocka_unit_test(test_no_chain),
