@@ -113,4 +113,101 @@ static __always_inline int lb_push_ipip6(struct xdp_md *ctx, const __u32 l3_off,
 	return 0;
 }
 
+/*
+ * Second chance (LB_VIP_F_SECOND_CHANCE): two headers at once, one
+ * bpf_xdp_adjust_head. The outer goes to the first hop (daddr1, the
+ * slot's owner now), the middle one to the second hop (daddr2, its
+ * previous owner), then the client's packet. The first hop's decap
+ * removes the outer header and either keeps the packet (it holds the
+ * connection) or sends it on with the middle header only. Both headers
+ * are built exactly as lb_push_ipip4/6 builds its one.
+ */
+static __always_inline void lb_ipip4_fill(struct iphdr *h, const struct iphdr *in,
+					  __u16 tot_len, __u8 proto,
+					  __be32 saddr, __be32 daddr)
+{
+	h->version = 4;
+	h->ihl = sizeof(*h) / 4;
+	h->tos = in->tos;
+	h->tot_len = bpf_htons(tot_len);
+	h->id = 0;
+	h->frag_off = bpf_htons(LB_IP_DF);
+	h->ttl = LB_ENCAP_TTL;
+	h->protocol = proto;
+	h->saddr = saddr;
+	h->daddr = daddr;
+	lb_ipv4_csum(h);
+}
+
+static __always_inline int lb_push_ipip4_chain(struct xdp_md *ctx,
+					       const __u32 l3_off, __be32 saddr,
+					       __be32 daddr1, __be32 daddr2,
+					       const __u8 *dmac)
+{
+	const int add = 2 * sizeof(struct iphdr);
+	struct iphdr *outer, *mid, *inner;
+	void *data, *data_end;
+	__u16 len;
+
+	if (bpf_xdp_adjust_head(ctx, -add))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	outer = data + l3_off;
+	mid = outer + 1;
+	inner = mid + 1;
+	if ((void *)(inner + 1) > data_end)
+		return -1;
+	lb_l2_forward(data, data + add, l3_off, dmac);
+	len = bpf_ntohs(inner->tot_len);
+	lb_ipip4_fill(mid, inner, len + sizeof(*mid), IPPROTO_IPIP, saddr, daddr2);
+	lb_ipip4_fill(outer, inner, len + add, IPPROTO_IPIP, saddr, daddr1);
+	return 0;
+}
+
+static __always_inline void lb_ipip6_fill(struct ipv6hdr *h,
+					  const struct ipv6hdr *in,
+					  __u16 payload_len, const __u8 *saddr,
+					  const __u8 *daddr, __u32 entropy)
+{
+	h->version = 6;
+	h->priority = in->priority;
+	h->flow_lbl[0] = (in->flow_lbl[0] & 0xf0) | ((entropy >> 16) & 0x0f);
+	h->flow_lbl[1] = entropy >> 8;
+	h->flow_lbl[2] = entropy;
+	h->payload_len = bpf_htons(payload_len);
+	h->nexthdr = IPPROTO_IPV6;
+	h->hop_limit = LB_ENCAP_TTL;
+	__builtin_memcpy(&h->saddr, saddr, 16);
+	__builtin_memcpy(&h->daddr, daddr, 16);
+}
+
+static __always_inline int lb_push_ipip6_chain(struct xdp_md *ctx,
+					       const __u32 l3_off,
+					       const __u8 *saddr,
+					       const __u8 *daddr1,
+					       const __u8 *daddr2,
+					       __u32 entropy, const __u8 *dmac)
+{
+	const int add = 2 * sizeof(struct ipv6hdr);
+	struct ipv6hdr *outer, *mid, *inner;
+	void *data, *data_end;
+	__u16 len;
+
+	if (bpf_xdp_adjust_head(ctx, -add))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	outer = data + l3_off;
+	mid = outer + 1;
+	inner = mid + 1;
+	if ((void *)(inner + 1) > data_end)
+		return -1;
+	lb_l2_forward(data, data + add, l3_off, dmac);
+	len = bpf_ntohs(inner->payload_len) + sizeof(*inner);
+	lb_ipip6_fill(mid, inner, len, saddr, daddr2, entropy);
+	lb_ipip6_fill(outer, inner, len + sizeof(*mid), saddr, daddr1, entropy);
+	return 0;
+}
+
 #endif /* LB_ENCAP_H */
