@@ -57,14 +57,6 @@ struct fx {
 	int prog;
 };
 
-static void be_addr(__u32 vip, __u32 id, char *buf, size_t n)
-{
-	if (vip == V6)
-		snprintf(buf, n, "2001:db8:2::%x", id);
-	else
-		snprintf(buf, n, "198.18.2.%u", id);
-}
-
 static int setup(void **state)
 {
 	static struct fx f;
@@ -88,7 +80,7 @@ static int setup(void **state)
 		if (bpf_map_update_elem(fd, &v, &info, 0))
 			return -1;
 		for (__u32 i = 1; i <= 3; i++) {
-			be_addr(v, v * 10 + i, a, sizeof(a));
+			tl_backend_text(v == V6 ? 6 : 4, v * 10 + i, a, sizeof(a));
 			if (tl_backend_add(f.lb, v * 10 + i, v, fam, a))
 				return -1;
 		}
@@ -283,7 +275,7 @@ static size_t expect_hops(__u8 *out, const __u8 *in, size_t len, __u32 vip,
 	for (size_t k = 0; k < n; k++) {
 		__u8 *h = out + l3 + k * hl;
 
-		be_addr(vip, k ? second : first, a, sizeof(a));
+		tl_backend_text(vip == V6 ? 6 : 4, k ? second : first, a, sizeof(a));
 		if (vip == V6)
 			ip6_hdr(h, in + l3, inner_len - 40 + (n - k) * hl, a);
 		else
