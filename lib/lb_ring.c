@@ -60,16 +60,67 @@ void lb_ring_btf_close(struct lb_ring_btf *rb)
 	rb->fd = -1;
 }
 
-/* The live table of vip_id, if it has ring_size slots, into old.
- * Returns 1 (read), 0 (none, or of another size: a fresh VIP) or -errno. */
-static int ring_read_live(int rings_fd, const char *pin, __u32 vip_id,
-			  __u32 ring_size, const __u32 *keys,
-			  struct lb_ring_slot *old)
+int lb_ring_read(int fd, __u32 ring_size, struct lb_ring_slot *out)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, bopts);
 	struct bpf_map_info info = {};
-	__u32 len = sizeof(info), inner_id, count = ring_size, out;
-	int fd = -1, err = 0;
+	__u32 len = sizeof(info), done = 0, batch = 0, n, *keys;
+	struct lb_ring_slot *vals;
+	void *in = NULL;
+	int err = 0, e = 0;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.max_entries != ring_size ||
+	    info.value_size != sizeof(struct lb_ring_slot))
+		return -ERANGE;
+	keys = malloc(sizeof(*keys) * ring_size);
+	vals = malloc(sizeof(*vals) * ring_size);
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	memset(out, 0, sizeof(*out) * ring_size);
+	while (done < ring_size) {
+		n = ring_size - done;
+		err = bpf_map_lookup_batch(fd, in, &batch, keys + done, vals + done,
+					   &n, &bopts);
+		e = err ? errno : 0;
+		if (err && e != ENOENT)
+			break;
+		done += n;
+		in = &batch;
+		if (err) /* an array's last batch ends with ENOENT */
+			break;
+	}
+	if ((!err || e == ENOENT) && done == ring_size) {
+		for (__u32 i = 0; i < ring_size; i++)
+			if (keys[i] < ring_size)
+				out[keys[i]] = vals[i];
+		err = 0;
+	} else if (done) {
+		err = e ? -e : -EIO;
+	} else {
+		/* a kernel without batch operations on arrays */
+		err = 0;
+		for (__u32 i = 0; i < ring_size && !err; i++)
+			if (bpf_map_lookup_elem(fd, &i, &out[i]))
+				err = -errno;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+/* The live table of vip_id, if it has ring_size slots, into old.
+ * Returns 1 (read), 0 (none, or of another size: a fresh VIP) or -errno. */
+static int ring_read_live(int rings_fd, const char *pin, __u32 vip_id,
+			  __u32 ring_size, struct lb_ring_slot *old)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), inner_id;
+	int fd = -1, err;
 
 	if (bpf_map_lookup_elem(rings_fd, &vip_id, &inner_id))
 		return errno == ENOENT ? 0 : -errno;
@@ -85,25 +136,10 @@ static int ring_read_live(int rings_fd, const char *pin, __u32 vip_id,
 	 * CAP_SYS_ADMIN): the new table starts without previous owners */
 	if (fd < 0)
 		return errno == ENOENT || errno == EPERM ? 0 : -errno;
-	memset(&info, 0, sizeof(info));
-	len = sizeof(info);
-	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		err = -errno;
-		goto out;
-	}
-	if (info.max_entries != ring_size ||
-	    info.value_size != sizeof(struct lb_ring_slot))
-		goto out;
-	err = bpf_map_lookup_batch(fd, NULL, &out, (void *)keys, old, &count,
-				   &bopts);
-	/* an array's last batch ends with ENOENT */
-	if (err && errno != ENOENT)
-		err = -errno;
-	else
-		err = count == ring_size ? 1 : -EIO;
-out:
+	err = lb_ring_read(fd, ring_size, old);
 	close(fd);
-	return err;
+	/* another size: the VIP's table is being rebuilt from scratch */
+	return err == -ERANGE ? 0 : err ? err : 1;
 }
 
 /* A new, filled, not yet visible table. Returns its fd or -errno. */
@@ -165,15 +201,13 @@ int lb_ring_install_at(int rings_fd, const char *pin_dir, __u32 vip_id,
 {
 	char pin[512], tmp[512];
 	struct lb_ring_slot *slots, *old;
-	__u32 *keys;
 	int fd, err, live;
 
 	if (vip_id >= LB_MAX_VIPS || !lb_ring_size_ok(ring_size) || !table)
 		return -EINVAL;
 	slots = calloc(ring_size, sizeof(*slots));
 	old = calloc(ring_size, sizeof(*old));
-	keys = calloc(ring_size, sizeof(*keys));
-	if (!slots || !old || !keys) {
+	if (!slots || !old) {
 		fd = -ENOMEM;
 		goto out;
 	}
@@ -185,7 +219,7 @@ int lb_ring_install_at(int rings_fd, const char *pin_dir, __u32 vip_id,
 		goto out;
 	}
 	live = ring_read_live(rings_fd, pin_dir ? pin : NULL, vip_id,
-			      ring_size, keys, old);
+			      ring_size, old);
 	if (live < 0) {
 		fd = live;
 		goto out;
@@ -203,7 +237,6 @@ int lb_ring_install_at(int rings_fd, const char *pin_dir, __u32 vip_id,
 out:
 	free(slots);
 	free(old);
-	free(keys);
 	if (fd < 0)
 		return fd;
 	/* pinned before it is published, so a failure changes nothing */

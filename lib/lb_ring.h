@@ -6,6 +6,7 @@
 #define LB_RING_H
 
 #include <linux/types.h>
+#include "inferlb.h"
 
 /* BTF for ring maps ({__u32 key; struct lb_ring_slot value}), so that
  * `bpftool map dump` names their fields. Load once, reuse for every table. */
@@ -37,6 +38,12 @@ int lb_ring_install(int rings_fd, __u32 vip_id, __u32 ring_size,
 int lb_ring_install_at(int rings_fd, const char *pin_dir, __u32 vip_id,
 		       __u32 ring_size, const __u32 *table,
 		       const struct lb_ring_btf *rb);
+
+/* Reads table fd (a VIP's inner ring map) of ring_size slots into
+ * out[ring_size]: batch reads, or one by one on a kernel without batch
+ * operations on arrays. Returns 0, -ERANGE for a map of another size or
+ * slot layout, or -errno. */
+int lb_ring_read(int fd, __u32 ring_size, struct lb_ring_slot *out);
 
 /* Removes a VIP's table (its packets are then dropped as "no backend"). */
 int lb_ring_remove(int rings_fd, __u32 vip_id);
