@@ -25,46 +25,19 @@
 # resolves a neighbour it has not met through the kernel (forwarding on).
 # Every loop and wait is bounded; everything is removed on exit.
 # Usage: tests/test_secondchance.sh BUILD_DIR
-set -u
-build=$(realpath "${1:-build}")
-root=$(cd "$(dirname "$0")/.." && pwd)
-export E2E_BIN=$build/tools/e2e
 export E2E_PREFIX=sc
-# shellcheck source=tests/e2e/topo.sh
-. "$root/tests/e2e/topo.sh"
+# shellcheck source=tests/e2e/lbtest.sh
+. "$(dirname "$0")/e2e/lbtest.sh" "${1:-build}"
 
-lbctl=$build/lbctl
-pass_obj=$build/bpf/pass.bpf.o
-pins=/sys/fs/bpf/inferlb-sctest-$$
 STREAMS=${STREAMS:-30}
-FAILS=0
-PASSES=0
-BG=()
 
-cleanup() {
-	trap - EXIT INT TERM
-	if [ ${#BG[@]} -gt 0 ]; then
-		kill -9 "${BG[@]}" 2>/dev/null
-		wait "${BG[@]}" 2>/dev/null
-	fi
-	if [ -n "$(topo_ns lb 2>/dev/null)" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
-		nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" \
-			unload >/dev/null 2>&1
-	fi
+lbtest_cleanup_extra() {
+	local i
 	for i in 1 2 3; do
 		"$lbctl" --pin-dir "$pins-b$i" unload >/dev/null 2>&1
 		rm -rf "$pins-b$i" 2>/dev/null
 	done
-	rm -rf "$pins" 2>/dev/null
-	topo_destroy
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
-bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
-L() { timeout 30 nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" "$@"; }
-in_client() { timeout 60 ip netns exec "$(topo_ns client)" "$@"; }
 
 # Deletes every entry of the balancer's IPv4 flow table (ours only: the
 # pins are this run's). Prints how many.
