@@ -284,6 +284,18 @@ static void agent_self(FILE *f, const struct lb_agent *a)
 	}
 }
 
+/* A gauge of the seconds since ms_then (a monotonic ms stamp; 0: never,
+ * which is NaN). */
+static void age_gauge(FILE *f, const char *name, const char *help,
+		      uint64_t now_ms, uint64_t ms_then)
+{
+	family(f, name, "gauge", help);
+	if (ms_then)
+		fprintf(f, "%s %.3f\n", name, (double)(now_ms - ms_then) / 1000);
+	else
+		fprintf(f, "%s NaN\n", name);
+}
+
 /* Cluster mode (cluster.c): nothing when it is off. */
 static void cluster_metrics(FILE *f, struct lb_cluster *c)
 {
@@ -302,20 +314,12 @@ static void cluster_metrics(FILE *f, struct lb_cluster *c)
 	family(f, "inferlb_cluster_generation", "gauge",
 	       "Generation of the cluster decision applied on this host.");
 	fprintf(f, "inferlb_cluster_generation %llu\n", (unsigned long long)s.generation);
-	family(f, "inferlb_cluster_decision_age_seconds", "gauge",
-	       "Time since this host applied a cluster decision (NaN: none yet).");
-	if (s.applied_ms)
-		fprintf(f, "inferlb_cluster_decision_age_seconds %.3f\n",
-			(double)(now - s.applied_ms) / 1000);
-	else
-		fprintf(f, "inferlb_cluster_decision_age_seconds NaN\n");
-	family(f, "inferlb_cluster_etcd_contact_age_seconds", "gauge",
-	       "Time since etcd last answered this host (NaN: never).");
-	if (s.contact_ms)
-		fprintf(f, "inferlb_cluster_etcd_contact_age_seconds %.3f\n",
-			(double)(now - s.contact_ms) / 1000);
-	else
-		fprintf(f, "inferlb_cluster_etcd_contact_age_seconds NaN\n");
+	age_gauge(f, "inferlb_cluster_decision_age_seconds",
+		  "Time since this host applied a cluster decision (NaN: none yet).",
+		  now, s.applied_ms);
+	age_gauge(f, "inferlb_cluster_etcd_contact_age_seconds",
+		  "Time since etcd last answered this host (NaN: never).",
+		  now, s.contact_ms);
 	family(f, "inferlb_cluster_etcd_errors_total", "counter",
 	       "etcd calls that failed (unreachable, timeout, refused).");
 	fprintf(f, "inferlb_cluster_etcd_errors_total %llu\n", (unsigned long long)s.etcd_errors);
