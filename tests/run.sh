@@ -6,13 +6,16 @@ set -eu
 build=${1:-build}
 fail=0
 
+# make test must stay under 15 minutes: each test says how long it took
 run() {
 	name=$1; shift
 	printf '== %s\n' "$name"
+	t0=$(date +%s)
 	if ! timeout 300 "$@"; then
 		printf '!! %s FAILED\n' "$name"
 		fail=1
 	fi
+	printf '   (%s: %d s)\n' "$name" $(($(date +%s) - t0))
 }
 
 run "maglev (unit)" "$build/tests/test_maglev"
