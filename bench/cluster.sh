@@ -246,7 +246,10 @@ host_yaml() {
 
 agent_start() { # I CONF
 	echo "---- lb-agent -c $2" >>"$CL_DIR/agent-lb$1.log"
-	cl_nsenter "lb$1" "$agent" -c "$2" >>"$CL_DIR/agent-lb$1.log" 2>&1 &
+	# nsenter itself in the background (it execs the agent): the pid is
+	# the agent's; a function in the background would be a subshell's
+	nsenter --net="/run/netns/$(cl_ns "lb$1")" "$agent" -c "$2" \
+		>>"$CL_DIR/agent-lb$1.log" 2>&1 &
 	AGENT_PIDS[$1]=$!
 }
 agents_stop() {
@@ -339,17 +342,18 @@ setup() {
 		f=$CL_DIR/lb$h-$cfg.yaml
 		host_yaml "$f" "$h" "$cname"
 		cl_lbctl "$h" vip del "$VIPG" >/dev/null 2>&1
+		# the agent brings the backends up (no operator override)
 		cl_lbctl "$h" apply -f "$f" >"$CL_DIR/apply.log" 2>&1 ||
 			{ warn "lb$h: lbctl apply -f $f: $(cat "$CL_DIR/apply.log")"; return 1; }
-		for i in $(seq $N); do
-			cl_lbctl "$h" backend state "$VIPG" "$(B "$i")" healthy >/dev/null 2>&1
-		done
 	done
 	cp "$CL_DIR/lb1-$cfg.yaml" "$out/lb1-$cfg.yaml"
 	for h in $hosts; do agent_start "$h" "$CL_DIR/lb$h-$cfg.yaml"; done
 	# shellcheck disable=SC2086
 	wait_for 15 hosts_ready "$cl" $hosts || {
-		warn "$cfg: the agents did not bring every host up: $(cl_lbctl 1 show)"
+		for h in $hosts; do
+			host_ready "$h" "$cl" ||
+				warn "$cfg: lb$h not ready: $(cl_lbctl "$h" show)"
+		done
 		return 1
 	}
 	# shellcheck disable=SC2086
@@ -389,6 +393,7 @@ run_one() {
 	for h in $HOSTS; do
 		cl_nsenter "lb$h" curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics" \
 			>"$out/inf-$tag.lb$h-metrics.txt" 2>/dev/null
+		cl_lbctl "$h" show >"$out/inf-$tag.lb$h-show.txt" 2>&1
 	done
 	agents_stop
 	: >"$CL_DIR/sched"
