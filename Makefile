@@ -4,6 +4,7 @@
 #   make test       build and run every test (root: BPF and network namespaces)
 #   make bench      build and run the benchmarks (figures with same-run baselines)
 #   make bench-e2e  the simulated GPU fleet end to end, against what users pick instead
+#   make bench-cluster  load-aware steering over 3 balancer hosts vs 1 (namespaces)
 #   make fuzz       fuzz the parsers (FUZZ_SECONDS per target; make test: FUZZ_TEST_SECONDS)
 #   make demo       build and run the main job on this machine (namespaces)
 #   make demo-cluster  3 balancer hosts behind a BGP router's ECMP (namespaces)
@@ -75,7 +76,7 @@ TOOLS      := $(BUILD)/examples/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
-.PHONY: all deps build test bench bench-e2e demo demo-cluster demo-datapath fuzz clean
+.PHONY: all deps build test bench bench-e2e bench-cluster demo demo-cluster demo-datapath fuzz clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -189,6 +190,12 @@ bench: deps
 bench-e2e: deps
 	@$(MAKE) --no-print-directory build
 	@bench/e2e.sh $(BUILD)
+
+# The same kind of fleet behind 1 and behind 3 hosts (BIRD + ECMP, lb-agent
+# in cluster mode through etcd): goodput 3 hosts vs 1 host.
+bench-cluster: deps
+	@$(MAKE) --no-print-directory build
+	@bench/cluster.sh $(BUILD)
 
 demo: deps
 	@$(MAKE) --no-print-directory build
