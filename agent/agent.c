@@ -382,6 +382,13 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 	lb_dp_unlock(&a->dp);
 	/* carry the publication count over restarts: it only goes up */
 	bpf_map_lookup_elem(a->dp.fd[LB_M_AGENT], &zero, &a->status);
+	/* but not a former agent's cluster state: this one's comes from its
+	 * own cluster mode (lb_cluster_fill_status), or is "off" */
+	a->status.cluster_role = LB_CLUSTER_OFF;
+	a->status.cluster_etcd_up = 0;
+	a->status.cluster_generation = 0;
+	a->status.cluster_leader = 0;
+	a->status.cluster_contact_ns = 0;
 	a->status.pid = getpid();
 	a->status.started_ns = lb_boottime_ns();
 	a->status.reloads = 1;
