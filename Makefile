@@ -61,13 +61,15 @@ TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print $(BUILD)/test
 	      $(BUILD)/tests/test_policy $(BUILD)/tests/test_config $(BUILD)/tests/test_poll \
 	      $(BUILD)/tests/test_maps $(BUILD)/tests/test_speed $(BUILD)/tests/test_cluster
 TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless $(BUILD)/tests/test_admission \
-	      $(BUILD)/tests/test_dp_errors $(BUILD)/tests/test_ops $(BUILD)/tests/test_nexthop_sync
+	      $(BUILD)/tests/test_dp_errors $(BUILD)/tests/test_ops $(BUILD)/tests/test_nexthop_sync \
+	      $(BUILD)/tests/test_secondchance
 TEST_HELPERS := $(BUILD)/tests/testlib.o
 TEST_DRIVERS := $(BUILD)/tests/neigh_probe
 # BPF objects only tests load (tests/*.bpf.c)
 TEST_BPF   := $(BUILD)/tests/upgrade_shape.bpf.o
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom \
-	      $(BUILD)/bench/bench_react $(BUILD)/bench/bench_httpfloor $(BUILD)/bench/bench_ops
+	      $(BUILD)/bench/bench_react $(BUILD)/bench/bench_httpfloor $(BUILD)/bench/bench_ops \
+	      $(BUILD)/bench/bench_chain
 TOOLS      := $(BUILD)/examples/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/e2e/conns \
 	      $(BUILD)/tools/e2e/synflood $(BUILD)/tools/gpusim $(BUILD)/tools/fleetsim $(BUILD)/tools/loadgen
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)

@@ -16,6 +16,9 @@ fi
 echo "== XDP per-packet cost"
 "$build/bench/bench_xdp"
 echo
+echo "== second chance: a chained miss, a chained flow, decap of a chain"
+"$build/bench/bench_chain"
+echo
 echo "== replacing the running program: lbctl upgrade vs detach + attach (namespaces)"
 bench/upgrade.sh "$build"
 echo

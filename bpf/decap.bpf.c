@@ -5,14 +5,25 @@
  * host's addresses listed in lb_decap_addrs, and hands the inner packet
  * to the stack (XDP_PASS). Hosts need no ipip/ip6_tunnel kernel module.
  * Everything else passes untouched.
+ *
+ * Second chance (LB_VIP_F_SECOND_CHANCE): a packet that, unwrapped, is
+ * again IPIP / IP6IP6 of the same family addressed to another host
+ * carries a second hop: the backend that owned the flow's table slot
+ * before. If a local socket other than a listener holds the TCP flow
+ * (established, request sock, time-wait), or a listener's SYN cookie
+ * accepts the ACK, the packet is ours: both headers go. Else it goes on
+ * to the second hop with the second header only (FIB lookup, XDP_TX or
+ * redirect).
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
+#include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
 #include "inferlb.h"
 #include "lb_parse.h"
+#include "lb_csum.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -136,6 +147,168 @@ static __always_inline __be16 decap_inner_proto(__u8 ipproto)
 	return 0;
 }
 
+#define DECAP_AF_INET 2
+#define DECAP_AF_INET6 10
+
+/* Does a local socket hold the TCP flow of ip / th (the client's packet)?
+ * Not a listener: yes. A listener: only an ACK its SYN cookie accepts
+ * (the handshake was answered here with a cookie). No socket: no. */
+static __always_inline int decap_chain_mine(struct xdp_md *ctx, void *ip,
+					    struct tcphdr *th, const int v6)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	int mine;
+
+	if (v6) {
+		struct ipv6hdr *h = ip;
+
+		__builtin_memcpy(t.ipv6.saddr, &h->saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, &h->daddr, 16);
+		t.ipv6.sport = th->source;
+		t.ipv6.dport = th->dest;
+	} else {
+		struct iphdr *h = ip;
+
+		t.ipv4.saddr = h->saddr;
+		t.ipv4.daddr = h->daddr;
+		t.ipv4.sport = th->source;
+		t.ipv4.dport = th->dest;
+	}
+	sk = bpf_skc_lookup_tcp(ctx, &t, v6 ? sizeof(t.ipv6) : sizeof(t.ipv4),
+				BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	mine = sk->state != BPF_TCP_LISTEN;
+	if (!mine && th->ack && !th->syn && !th->rst)
+		mine = !bpf_tcp_check_syncookie(sk, ip,
+						v6 ? sizeof(struct ipv6hdr) :
+						     sizeof(struct iphdr),
+						th, sizeof(*th));
+	bpf_sk_release(sk);
+	return mine;
+}
+
+/* Sends the frame (L2 + the second hop's header + the client's packet) to
+ * the second hop: its hop limit / TTL down by one, MACs from the FIB. */
+static __always_inline int decap_chain_forward(struct xdp_md *ctx,
+					       const __u32 l3_off, const int v6)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct bpf_fib_lookup p = {};
+	struct ethhdr *eth = data;
+	int rc;
+
+	if (v6) {
+		struct ipv6hdr *h = data + l3_off;
+
+		if ((void *)(h + 1) > data_end)
+			return DECAP_COUNT(XDP_DROP, chain_malformed);
+		if (h->hop_limit <= 1)
+			return DECAP_COUNT(XDP_DROP, chain_no_route);
+		h->hop_limit--;
+		p.family = DECAP_AF_INET6;
+		p.l4_protocol = h->nexthdr;
+		p.tot_len = bpf_ntohs(h->payload_len) + sizeof(*h);
+		__builtin_memcpy(p.ipv6_src, &h->saddr, 16);
+		__builtin_memcpy(p.ipv6_dst, &h->daddr, 16);
+	} else {
+		struct iphdr *h = data + l3_off;
+
+		if ((void *)(h + 1) > data_end)
+			return DECAP_COUNT(XDP_DROP, chain_malformed);
+		if (h->ttl <= 1)
+			return DECAP_COUNT(XDP_DROP, chain_no_route);
+		h->ttl--;
+		lb_ipv4_csum(h);
+		p.family = DECAP_AF_INET;
+		p.tos = h->tos;
+		p.l4_protocol = h->protocol;
+		p.tot_len = bpf_ntohs(h->tot_len);
+		p.ipv4_src = h->saddr;
+		p.ipv4_dst = h->daddr;
+	}
+	p.ifindex = ctx->ingress_ifindex;
+	rc = bpf_fib_lookup(ctx, &p, sizeof(p), 0);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		/* Safe to hand to the kernel: the packet is addressed to
+		 * another host, so the stack can only forward it (resolving
+		 * the neighbour on the way, when forwarding is on) or drop
+		 * it; never deliver it to a local socket. */
+		return DECAP_COUNT(XDP_PASS, chain_no_neigh);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return DECAP_COUNT(XDP_DROP, chain_no_route);
+	if ((void *)(eth + 1) > data_end)
+		return DECAP_COUNT(XDP_DROP, chain_malformed);
+	__builtin_memcpy(eth->h_dest, p.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, p.smac, ETH_ALEN);
+	if (p.ifindex == ctx->ingress_ifindex)
+		return DECAP_COUNT(XDP_TX, chain_forwarded);
+	return DECAP_COUNT(bpf_redirect(p.ifindex, 0), chain_forwarded);
+}
+
+/* The packet behind the outer header (outer bytes) is itself IPIP /
+ * IP6IP6 of the same family: a second-chance chain. Bounded parsing:
+ * fixed headers only (our balancer sends no options). */
+static __always_inline int decap_chain_l3(struct xdp_md *ctx,
+					  const __u32 l3_off, const int v6)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	const __u32 hdr = v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	const __be16 proto = v6 ? bpf_htons(ETH_P_IPV6) : bpf_htons(ETH_P_IP);
+	void *mid = data + l3_off + hdr, *in = mid + hdr;
+	struct tcphdr *th = in + hdr;
+	__u8 mid_ecn;
+	int mine, marked;
+
+	if ((void *)(th + 1) > data_end)
+		return DECAP_COUNT(XDP_DROP, chain_malformed);
+	if (v6) {
+		struct ipv6hdr *m = mid, *i = in;
+
+		if (i->version != 6 || i->nexthdr != IPPROTO_TCP)
+			return DECAP_COUNT(XDP_DROP, chain_malformed);
+		mine = lb_addr_listed(&lb_decap_addrs, &m->daddr, 1);
+		mid_ecn = (((__u8 *)m)[1] >> 4) & 3;
+	} else {
+		struct iphdr *m = mid, *i = in;
+
+		if (m->ihl != 5 || i->version != 4 || i->ihl != 5 ||
+		    lb_ipv4_is_fragment(i) || i->protocol != IPPROTO_TCP)
+			return DECAP_COUNT(XDP_DROP, chain_malformed);
+		mine = lb_addr_listed(&lb_decap_addrs, &m->daddr, 0);
+		mid_ecn = m->tos & 3;
+	}
+	if (!mine)
+		mine = decap_chain_mine(ctx, in, th, v6);
+	if (!mine) {
+		if (decap_strip(ctx, l3_off, hdr, proto))
+			return DECAP_COUNT(XDP_DROP, drop_xdp_adjust);
+		return decap_chain_forward(ctx, l3_off, v6);
+	}
+	marked = decap_ecn(in, data_end, mid_ecn, proto);
+	if (marked < 0)
+		return DECAP_COUNT(XDP_DROP, drop_not_ect);
+	if (marked)
+		DECAP_COUNT(0, ecn_ce);
+	if (decap_strip(ctx, l3_off, 2 * hdr, proto))
+		return DECAP_COUNT(XDP_DROP, drop_xdp_adjust);
+	return DECAP_COUNT(XDP_PASS, chain_local);
+}
+
+/* The chain, off the plain decap path: a global function, verified once. */
+__attribute__((noinline)) int decap_chain(struct xdp_md *ctx, __u32 l3_off,
+					  __u32 v6)
+{
+	if (l3_off == sizeof(struct ethhdr))
+		return v6 ? decap_chain_l3(ctx, sizeof(struct ethhdr), 1) :
+			    decap_chain_l3(ctx, sizeof(struct ethhdr), 0);
+	return v6 ? decap_chain_l3(ctx, sizeof(struct ethhdr) + 4, 1) :
+		    decap_chain_l3(ctx, sizeof(struct ethhdr) + 4, 0);
+}
+
 static __always_inline int decap_process(struct xdp_md *ctx, const __u32 l3_off,
 					 const int v6)
 {
@@ -179,6 +352,26 @@ static __always_inline int decap_process(struct xdp_md *ctx, const __u32 l3_off,
 		return DECAP_COUNT(XDP_DROP, drop_not_ect);
 	if (marked)
 		DECAP_COUNT(0, ecn_ce);
+	/* a second header of the same family: second chance */
+	if (inner == (v6 ? bpf_htons(ETH_P_IPV6) : bpf_htons(ETH_P_IP))) {
+		__u8 nh;
+
+		if (v6) {
+			struct ipv6hdr *m = data + l3_off + outer;
+
+			if ((void *)(m + 1) > data_end)
+				return DECAP_COUNT(XDP_PASS, pass_malformed);
+			nh = m->nexthdr;
+		} else {
+			struct iphdr *m = data + l3_off + outer;
+
+			if ((void *)(m + 1) > data_end)
+				return DECAP_COUNT(XDP_PASS, pass_malformed);
+			nh = m->protocol;
+		}
+		if (nh == (v6 ? IPPROTO_IPV6 : IPPROTO_IPIP))
+			return decap_chain(ctx, l3_off, v6);
+	}
 	if (decap_strip(ctx, l3_off, outer, inner))
 		return DECAP_COUNT(XDP_DROP, drop_xdp_adjust);
 	return v6 ? DECAP_COUNT(XDP_PASS, decap_v6) : DECAP_COUNT(XDP_PASS, decap_v4);

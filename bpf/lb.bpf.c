@@ -340,6 +340,8 @@ struct lb_choice {
 	__u32 drop;    /* counter offset, when the packet must be dropped */
 	__u32 refused; /* LB_REFUSED_BY(reason), when a new flow is refused */
 	int new_flow;  /* chosen for a new flow, not from a flow entry */
+	__u32 slot;    /* new flow: the table slot its walk started at */
+	__u8 chain;    /* new flow: the VIP allows second chance for it */
 	__u8 mode;     /* how to forward: the VIP's mode, read once */
 	__u8 refuse;   /* the VIP's enum lb_refuse */
 	__u8 policy;   /* the VIP's enum lb_policy */
@@ -364,6 +366,7 @@ struct lb_new_req {
 	__u64 total;
 	__u32 cand0, cand1;
 	struct lb_least least;
+	__u32 first_idx;	/* out: the slot the table walk starts at */
 };
 
 /* Per-CPU scratch for lb_new_req: the caller's and lb_pick_new()'s stack
@@ -474,6 +477,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 			n = l->n < LB_VIP_LIST_MAX ? l->n : LB_VIP_LIST_MAX;
 	}
 	first_idx = hash % m;
+	r->first_idx = first_idx;
 	idx = first_idx;
 	/* stride: 1 for wrr (the next slots), else a second hash */
 	step = policy == LB_POL_WRR || m < 2 ? 1 : lb_rehash(hash) % (m - 1) + 1;
@@ -636,10 +640,19 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 	req->v6 = v6;
 	req->drop = 0;
 	req->refused = 0;
+	req->first_idx = 0;
 	c->be_id = lb_pick_new(req);
 	c->be = lb_be_of(c->be_id, vip, c->vip_id, v6);
-	if (c->be)
+	if (c->be) {
+		/* second chance needs a flow whose place is its hashed slot */
+		c->slot = req->first_idx;
+		c->chain = (vip->flags & LB_VIP_F_SECOND_CHANCE) &&
+			   vip->mode == LB_FWD_IPIP &&
+			   (vip->policy == LB_POL_MAGLEV ||
+			    vip->policy == LB_POL_SOURCE ||
+			    vip->policy == LB_POL_BOUNDED);
 		return LB_CHOSEN;
+	}
 	c->drop = req->drop ? req->drop :
 		  offsetof(struct lb_global_stats, drop_bad_backend);
 	c->refused = req->refused;
@@ -676,10 +689,21 @@ static __always_inline void lb_flow_closed(struct lb_flow *fl)
  * (when that backend still exists; a reused id starts from 0). */
 static __always_inline void lb_record(void *flows, const void *fk,
 				      const struct lb_flow *old, __u32 be_id,
-				      __u32 epoch, __u8 policy, __u32 tick)
+				      __u32 epoch, __u8 policy, __u32 tick,
+				      __u32 hop_id)
 {
 	struct lb_flow fl = { .backend_id = be_id, .backend_epoch = epoch,
 			      .seen = tick };
+
+	if (hop_id) {	/* second chance: the flow keeps both hops */
+		struct lb_backend *hb = bpf_map_lookup_elem(&lb_backends, &hop_id);
+
+		if (hb) {
+			fl.flags = LB_FLOW_F_CHAINED;
+			fl.chain_id = hop_id;
+			fl.chain_epoch = hb->epoch;
+		}
+	}
 
 	if (old && old->backend_id == be_id && old->backend_epoch == epoch &&
 	    !(old->flags & LB_FLOW_F_CLOSED))
@@ -900,6 +924,121 @@ static __always_inline int lb_send(struct xdp_md *ctx, const __u32 l3_off,
 	return XDP_TX;
 }
 
+/*
+ * Second chance, the rare path, kept in global functions (verified once,
+ * not copied into each of lb_process's four bodies).
+ *
+ * The second hop of a new flow without SYN: the previous owner of the
+ * slot its table walk started at (struct lb_ring_slot), if that is a
+ * live backend of the VIP (same family and mode), not DOWN, and not the
+ * first hop be_id. Returns its id, or 0: no second hop.
+ */
+__attribute__((noinline)) int lb_chain_hop(__u32 vip_id, __u32 slot,
+					   __u32 be_id, __u32 v6)
+{
+	struct lb_ring_slot *sl;
+	struct lb_backend *hb;
+	struct lb_vip *vip;
+	__u32 prev;
+	void *ring;
+
+	vip = bpf_map_lookup_elem(&lb_vip_info, &vip_id);
+	ring = bpf_map_lookup_elem(&lb_rings, &vip_id);
+	if (!vip || !ring)
+		return 0;
+	sl = bpf_map_lookup_elem(ring, &slot);
+	if (!sl)
+		return 0;
+	prev = sl->prev_backend_id;
+	if (prev == LB_BACKEND_NONE || prev == be_id)
+		return 0;
+	hb = lb_be_of(prev, vip, vip_id, v6 ? 1 : 0);
+	if (!hb || hb->state == LB_BE_DOWN)
+		return 0;
+	return prev;
+}
+
+/* A chained flow's second hop, if it still exists (same epoch, active)
+ * and is not DOWN; else 0, and the flow goes to its first hop alone. */
+__attribute__((noinline)) int lb_chain_pinned(__u32 hop_id, __u32 epoch)
+{
+	struct lb_backend *hb = bpf_map_lookup_elem(&lb_backends, &hop_id);
+
+	if (!hb || !(hb->flags & LB_BACKEND_F_ACTIVE) || hb->epoch != epoch ||
+	    hb->state == LB_BE_DOWN)
+		return 0;
+	return hop_id;
+}
+
+/* What lb_send_chain() sends: lb_send()'s inputs plus the second hop. */
+struct lb_chain_tx {
+	__u32 l3_off;	/* 14 or 18 */
+	__u32 v6;
+	__u32 vip_id;
+	__u32 be_id;	/* first hop */
+	__u32 hop_id;	/* second hop */
+	__u32 entropy;
+	__u32 pkt_len;
+	__u32 new_flow;
+};
+
+/* lb_send() with two IPIP / IP6IP6 headers: to t->be_id, then t->hop_id.
+ * Counted for the VIP and the first hop, as lb_send() counts. */
+__attribute__((noinline)) int lb_send_chain(struct xdp_md *ctx,
+					    struct lb_chain_tx *t)
+{
+	struct lb_backend *be, *hb;
+	struct lb_settings *cfg;
+	struct lb_nexthop *nh;
+	__u32 zero = 0, be_id, hop_id;
+	int err;
+
+	if (!t)
+		return XDP_DROP;
+	be_id = t->be_id;
+	hop_id = t->hop_id;
+	be = bpf_map_lookup_elem(&lb_backends, &be_id);
+	hb = bpf_map_lookup_elem(&lb_backends, &hop_id);
+	cfg = bpf_map_lookup_elem(&lb_settings, &zero);
+	if (!be || !hb || !cfg)
+		return LB_VERDICT(XDP_DROP, drop_bad_backend);
+	nh = bpf_map_lookup_elem(&lb_nexthops, &be_id);
+	if (!nh || !(nh->flags & LB_NEXTHOP_F_VALID))
+		return LB_VERDICT(XDP_DROP, drop_no_nexthop);
+	lb_counters_add(&lb_vip_stats, t->vip_id, t->pkt_len, t->new_flow);
+	lb_counters_add(&lb_be_stats, be_id, t->pkt_len, t->new_flow);
+	if (t->v6) {
+		__u8 src[16];
+
+		__builtin_memcpy(src, cfg->encap_src_v6, 16);
+		*(__be32 *)&src[12] = (*(__be32 *)&src[12] & ~cfg->encap_src_v6_mask) |
+				      (t->entropy & cfg->encap_src_v6_mask);
+		if (t->l3_off == sizeof(struct ethhdr))
+			err = lb_push_ipip6_chain(ctx, sizeof(struct ethhdr), src,
+						  be->addr, hb->addr, t->entropy,
+						  nh->mac);
+		else
+			err = lb_push_ipip6_chain(ctx, sizeof(struct ethhdr) + 4,
+						  src, be->addr, hb->addr,
+						  t->entropy, nh->mac);
+	} else {
+		__be32 src = (cfg->encap_src_v4 & ~cfg->encap_src_v4_mask) |
+			     (t->entropy & cfg->encap_src_v4_mask);
+
+		if (t->l3_off == sizeof(struct ethhdr))
+			err = lb_push_ipip4_chain(ctx, sizeof(struct ethhdr), src,
+						  *(__be32 *)be->addr,
+						  *(__be32 *)hb->addr, nh->mac);
+		else
+			err = lb_push_ipip4_chain(ctx, sizeof(struct ethhdr) + 4,
+						  src, *(__be32 *)be->addr,
+						  *(__be32 *)hb->addr, nh->mac);
+	}
+	if (err)
+		return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
+	return XDP_TX;
+}
+
 static __always_inline int lb_addr6_equal(const void *a, const void *b)
 {
 	const __u32 *x = a, *y = b;
@@ -1031,7 +1170,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	struct lb_settings *cfg;
 	struct lb_flow *fl, *pend = NULL;
 	struct lb_l4 l4;
-	__u32 ip_len, zero = 0, mtu, hash = 0;
+	__u32 ip_len, zero = 0, mtu, hash = 0, hop_id = 0;
 	int df = 1, syn, ret;
 	void *sl = NULL;	/* set with hash: the flow was hashed */
 	__u8 proto, mode;
@@ -1133,15 +1272,30 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	mode = c.mode; /* read once by lb_choose() */
 	if (mode != LB_FWD_IPIP && mode != LB_FWD_L2DSR)
 		return LB_VERDICT(XDP_DROP, drop_bad_mode);
+	/* Second chance (off the established path, in global functions):
+	 * a chained flow keeps its second hop; a TCP packet without SYN
+	 * that has neither a flow entry nor a waiting handshake belongs to
+	 * a connection placed elsewhere (another balancer host, or evicted
+	 * here), possibly on its slot's previous owner: attach it. */
+	if (fl && !c.new_flow) {
+		if (fl->flags & LB_FLOW_F_CHAINED && mode == LB_FWD_IPIP)
+			hop_id = lb_chain_pinned(fl->chain_id, fl->chain_epoch);
+	} else if (c.chain && !fl && !pend && proto == IPPROTO_TCP && !syn) {
+		hop_id = lb_chain_hop(c.vip_id, c.slot, c.be_id, v6);
+		if (hop_id)
+			lb_global_inc(offsetof(struct lb_global_stats, flow_chained));
+	}
 	/* Too big once encapsulated: tell the client (path-MTU discovery). */
 	if (mode == LB_FWD_IPIP) {
+		__u32 ov = hop_id ? 2 * overhead : overhead;
+
 		mtu = lb_mtu(cfg);
-		if (ip_len + overhead > mtu) {
+		if (ip_len + ov > mtu) {
 			if (v6)
-				return lb_icmp6_too_big(ctx, l3_off, mtu - overhead);
+				return lb_icmp6_too_big(ctx, l3_off, mtu - ov);
 			if (!df)
 				return LB_VERDICT(XDP_DROP, drop_too_big_no_df);
-			return lb_icmp4_too_big(ctx, l3_off, mtu - overhead);
+			return lb_icmp4_too_big(ctx, l3_off, mtu - ov);
 		}
 	}
 	if (c.new_flow && !(proto == IPPROTO_TCP && (l4.flags & LB_TCP_RST))) {
@@ -1155,8 +1309,18 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 								LB_FLOW_F_PROMOTED))
 				pend = NULL;
 			lb_record(flows, fk, fl ? fl : pend, c.be_id, c.be->epoch,
-				  c.policy, cfg->tick);
+				  c.policy, cfg->tick, hop_id);
 		}
+	}
+	if (hop_id) {
+		struct lb_chain_tx t = {
+			.l3_off = l3_off, .v6 = v6, .vip_id = c.vip_id,
+			.be_id = c.be_id, .hop_id = hop_id,
+			.entropy = lb_encap_entropy(lb_fold_addr(fk, v6), l4.sport),
+			.pkt_len = pkt_len, .new_flow = c.new_flow,
+		};
+
+		return lb_send_chain(ctx, &t);
 	}
 	return lb_send(ctx, l3_off, v6, mode, &c, cfg,
 		       lb_encap_entropy(lb_fold_addr(fk, v6), l4.sport), pkt_len);

@@ -45,6 +45,48 @@ static __always_inline void lb_l2_reply(void *to, const void *from,
 	lb_l2_forward(to, from, l3_off, src);
 }
 
+/* An outer IPv4 header (protocol proto) of tot_len bytes in all, from
+ * saddr to daddr, over inner header in. */
+static __always_inline void lb_ipip4_fill(struct iphdr *h, const struct iphdr *in,
+					  __u16 tot_len, __u8 proto,
+					  __be32 saddr, __be32 daddr)
+{
+	h->version = 4;
+	h->ihl = sizeof(*h) / 4;
+	h->tos = in->tos;
+	h->tot_len = bpf_htons(tot_len);
+	h->id = 0;
+	/* The size was checked against the MTU, so the outer packet never
+	 * needs fragmenting; DF keeps routers on the way from doing it. */
+	h->frag_off = bpf_htons(LB_IP_DF);
+	h->ttl = LB_ENCAP_TTL;
+	h->protocol = proto;
+	h->saddr = saddr;
+	h->daddr = daddr;
+	lb_ipv4_csum(h);
+}
+
+/* An outer IPv6 header (next header IPv6) with payload_len bytes after
+ * it, from saddr to daddr, over inner header in. The flow label carries
+ * per-flow entropy for ECMP and RSS on the way. */
+static __always_inline void lb_ipip6_fill(struct ipv6hdr *h,
+					  const struct ipv6hdr *in,
+					  __u16 payload_len, const __u8 *saddr,
+					  const __u8 *daddr, __u32 entropy)
+{
+	/* version 6, the inner traffic class, 20 bits of flow label */
+	h->version = 6;
+	h->priority = in->priority;
+	h->flow_lbl[0] = (in->flow_lbl[0] & 0xf0) | ((entropy >> 16) & 0x0f);
+	h->flow_lbl[1] = entropy >> 8;
+	h->flow_lbl[2] = entropy;
+	h->payload_len = bpf_htons(payload_len);
+	h->nexthdr = IPPROTO_IPV6;
+	h->hop_limit = LB_ENCAP_TTL;
+	__builtin_memcpy(&h->saddr, saddr, 16);
+	__builtin_memcpy(&h->daddr, daddr, 16);
+}
+
 /* Prepends an outer IPv4 header (protocol IPIP) towards daddr.
  * Returns 0, or -1 when the frame could not be grown. */
 static __always_inline int lb_push_ipip4(struct xdp_md *ctx, const __u32 l3_off,
@@ -64,24 +106,12 @@ static __always_inline int lb_push_ipip4(struct xdp_md *ctx, const __u32 l3_off,
 		return -1;
 
 	lb_l2_forward(data, data + sizeof(struct iphdr), l3_off, dmac);
-	outer->version = 4;
-	outer->ihl = sizeof(*outer) / 4;
-	outer->tos = inner->tos;
-	outer->tot_len = bpf_htons(bpf_ntohs(inner->tot_len) + sizeof(*outer));
-	outer->id = 0;
-	/* The size was checked against the MTU, so the outer packet never
-	 * needs fragmenting; DF keeps routers on the way from doing it. */
-	outer->frag_off = bpf_htons(LB_IP_DF);
-	outer->ttl = LB_ENCAP_TTL;
-	outer->protocol = IPPROTO_IPIP;
-	outer->saddr = saddr;
-	outer->daddr = daddr;
-	lb_ipv4_csum(outer);
+	lb_ipip4_fill(outer, inner, bpf_ntohs(inner->tot_len) + sizeof(*outer),
+		      IPPROTO_IPIP, saddr, daddr);
 	return 0;
 }
 
-/* Prepends an outer IPv6 header (next header IPv6) towards daddr. The
- * flow label carries per-flow entropy for ECMP and RSS on the way. */
+/* Prepends an outer IPv6 header (next header IPv6) towards daddr. */
 static __always_inline int lb_push_ipip6(struct xdp_md *ctx, const __u32 l3_off,
 					 const __u8 *saddr, const __u8 *daddr,
 					 __u32 entropy, const __u8 *dmac)
@@ -99,17 +129,71 @@ static __always_inline int lb_push_ipip6(struct xdp_md *ctx, const __u32 l3_off,
 		return -1;
 
 	lb_l2_forward(data, data + sizeof(struct ipv6hdr), l3_off, dmac);
-	/* version 6, the inner traffic class, 20 bits of flow label */
-	outer->version = 6;
-	outer->priority = inner->priority;
-	outer->flow_lbl[0] = (inner->flow_lbl[0] & 0xf0) | ((entropy >> 16) & 0x0f);
-	outer->flow_lbl[1] = entropy >> 8;
-	outer->flow_lbl[2] = entropy;
-	outer->payload_len = bpf_htons(bpf_ntohs(inner->payload_len) + sizeof(*inner));
-	outer->nexthdr = IPPROTO_IPV6;
-	outer->hop_limit = LB_ENCAP_TTL;
-	__builtin_memcpy(&outer->saddr, saddr, 16);
-	__builtin_memcpy(&outer->daddr, daddr, 16);
+	lb_ipip6_fill(outer, inner, bpf_ntohs(inner->payload_len) + sizeof(*inner),
+		      saddr, daddr, entropy);
+	return 0;
+}
+
+/*
+ * Second chance (LB_VIP_F_SECOND_CHANCE): two headers at once, one
+ * bpf_xdp_adjust_head. The outer goes to the first hop (daddr1, the
+ * slot's owner now), the middle one to the second hop (daddr2, its
+ * previous owner), then the client's packet. The first hop's decap
+ * removes the outer header and either keeps the packet (it holds the
+ * connection) or sends it on with the middle header only. Both headers
+ * are filled by the same lb_ipip4/6_fill as lb_push_ipip4/6's one.
+ */
+static __always_inline int lb_push_ipip4_chain(struct xdp_md *ctx,
+					       const __u32 l3_off, __be32 saddr,
+					       __be32 daddr1, __be32 daddr2,
+					       const __u8 *dmac)
+{
+	const int add = 2 * sizeof(struct iphdr);
+	struct iphdr *outer, *mid, *inner;
+	void *data, *data_end;
+	__u16 len;
+
+	if (bpf_xdp_adjust_head(ctx, -add))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	outer = data + l3_off;
+	mid = outer + 1;
+	inner = mid + 1;
+	if ((void *)(inner + 1) > data_end)
+		return -1;
+	lb_l2_forward(data, data + add, l3_off, dmac);
+	len = bpf_ntohs(inner->tot_len);
+	lb_ipip4_fill(mid, inner, len + sizeof(*mid), IPPROTO_IPIP, saddr, daddr2);
+	lb_ipip4_fill(outer, inner, len + add, IPPROTO_IPIP, saddr, daddr1);
+	return 0;
+}
+
+static __always_inline int lb_push_ipip6_chain(struct xdp_md *ctx,
+					       const __u32 l3_off,
+					       const __u8 *saddr,
+					       const __u8 *daddr1,
+					       const __u8 *daddr2,
+					       __u32 entropy, const __u8 *dmac)
+{
+	const int add = 2 * sizeof(struct ipv6hdr);
+	struct ipv6hdr *outer, *mid, *inner;
+	void *data, *data_end;
+	__u16 len;
+
+	if (bpf_xdp_adjust_head(ctx, -add))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	outer = data + l3_off;
+	mid = outer + 1;
+	inner = mid + 1;
+	if ((void *)(inner + 1) > data_end)
+		return -1;
+	lb_l2_forward(data, data + add, l3_off, dmac);
+	len = bpf_ntohs(inner->payload_len) + sizeof(*inner);
+	lb_ipip6_fill(mid, inner, len, saddr, daddr2, entropy);
+	lb_ipip6_fill(outer, inner, len + sizeof(*mid), saddr, daddr1, entropy);
 	return 0;
 }
 

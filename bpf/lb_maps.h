@@ -79,11 +79,14 @@ struct {
 		__uint(max_entries, 1);
 		__uint(map_flags, BPF_F_INNER_MAP);
 		__type(key, __u32);
-		/* struct lb_ring_slot; userspace creates the real inner
-		 * maps and gives them that BTF type (see ctl/lb_ring.c) */
-		__type(value, __u32);
+		/* struct lb_ring_slot, of this size (clang 14 leaves
+		 * a struct here as a forward declaration, without a
+		 * size); userspace creates the real inner maps and gives
+		 * them that BTF type (see lib/lb_ring.c) */
+		__type(value, __u64);
 	});
 } lb_rings SEC(".maps");
+_Static_assert(sizeof(struct lb_ring_slot) == sizeof(__u64), "lb_rings inner value");
 
 /* Backend id -> address, family and epoch (see struct lb_backend). */
 struct {

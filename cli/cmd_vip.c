@@ -86,6 +86,9 @@ static const struct opt_desc vip_admission_args[] = {
 	{ .name = "fail-open", .kind = OPT_ONOFF,
 	  OPT_FIELD(struct vip_opts, o.fail_open), .metavar = "on|off",
 	  .help = "when every backend refuses by state, pick one anyway" },
+	{ .name = "second-chance", .kind = OPT_ONOFF,
+	  OPT_FIELD(struct vip_opts, o.second_chance), .metavar = "on|off",
+	  .help = "ipip: a flow without entry also carries the slot's previous owner (default on)" },
 	{ .name = "epsilon", .kind = OPT_U32,
 	  OPT_FIELD(struct vip_opts, o.bounded_eps), .metavar = "PCT", .max = 10000,
 	  .help = "bounded: load allowed above the mean, percent (default 25)" },
@@ -116,6 +119,8 @@ void cli_print_admission(const struct lb_vip *v)
 			   (v->client_plen4 ? v->client_plen4 : 32));
 	lb_out_str("refuse", "  refuse %s", lb_refuse_name(v->refuse));
 	lb_out_bool("fail_open", "  fail-open %s", v->flags & LB_VIP_F_FAIL_OPEN);
+	lb_out_bool("second_chance", "  second-chance %s",
+		    v->flags & LB_VIP_F_SECOND_CHANCE);
 	lb_out_u64("epsilon", "  epsilon %llu%%", v->bounded_eps);
 	lb_out_u64("ttft_target_ms", "  ttft-target %llu ms", v->ttft_target_ms);
 }

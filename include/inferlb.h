@@ -17,7 +17,7 @@
 
 #include <linux/types.h>
 
-#define LB_SCHEMA_VERSION 7
+#define LB_SCHEMA_VERSION 8
 
 /* ---- sizes ------------------------------------------------------------ */
 #define LB_MAX_VIPS 512            /* VIP ids are 0 .. LB_MAX_VIPS-1 */
@@ -48,6 +48,7 @@
  * include/lb_map_table.h for the list. The other pins: */
 #define LB_PIN_PROG "prog_xdp_lb"       /* the loaded balancer program */
 #define LB_PIN_LINK_PREFIX "link_"      /* + ifname: its XDP link on a device */
+#define LB_PIN_RING_PREFIX "ring_"      /* + VIP id: its live table (lb_ring.c) */
 #define LB_PIN_DECAP_DIR "decap"        /* decap program, maps and links */
 #define LB_PIN_DECAP_PROG "prog_xdp_decap"
 #define LB_HASH_SEED_DEFAULT 0x1b5eed01u /* the same on every balancer */
@@ -68,6 +69,15 @@ enum lb_fwd_mode {
 #define LB_VIP_F_ACTIVE 0x1    /* id holds a live VIP */
 #define LB_VIP_F_FAIL_OPEN 0x2 /* every candidate refused by state: use the
                                 * plain Maglev choice rather than refuse */
+/* Second chance (ipip VIPs only; l2dsr has no header to carry a second
+ * hop): a TCP packet without SYN that finds no flow entry and no waiting
+ * handshake (its flow was placed by another balancer host, or evicted
+ * here) goes to its table slot's owner with the slot's previous owner
+ * attached as a second IPIP/IP6IP6 header; the first backend keeps the
+ * packet if it holds the connection, else sends it on (decap.bpf.c).
+ * Only for the table-walk policies that start at the flow's hashed slot:
+ * maglev, source, bounded. lbctl sets it on new ipip VIPs. */
+#define LB_VIP_F_SECOND_CHANCE 0x4
 
 /* How a VIP picks the backend of a new flow (lb_vip.policy). */
 enum lb_policy {
@@ -294,11 +304,19 @@ struct lb_flow {
 	 * agent's flow_idle_ms (clients gone without a FIN). Written only
 	 * when the tick moved, so once per tick per flow. */
 	__u32 seen;
+	/* With LB_FLOW_F_CHAINED: the second hop (the table slot's previous
+	 * owner when the flow was first seen here without a SYN), which
+	 * every packet of the flow carries as a second IPIP header, so the
+	 * two hops stay the same when the table moves again. The flow
+	 * counts as open on backend_id (the first hop). 0 otherwise. */
+	__u32 chain_id;
+	__u32 chain_epoch;
 };
-_Static_assert(sizeof(struct lb_flow) == 16, "lb_flow ABI");
+_Static_assert(sizeof(struct lb_flow) == 24, "lb_flow ABI");
 /* lb_flow.flags */
 #define LB_FLOW_F_CLOSED 0x1 /* FIN or RST seen: no longer an open flow */
 #define LB_FLOW_F_PROMOTED 0x2 /* lb_syn*: its ACK moved it to lb_flows* */
+#define LB_FLOW_F_CHAINED 0x4 /* second chance: chain_id is the second hop */
 
 /*
  * lb_syn4 / lb_syn6 value: a TCP connection between its SYN and the
@@ -319,7 +337,7 @@ struct lb_syn4 {
 	__u32 check;
 	__u32 pad;
 };
-_Static_assert(sizeof(struct lb_syn4) == 40, "lb_syn4 ABI");
+_Static_assert(sizeof(struct lb_syn4) == 48, "lb_syn4 ABI");
 
 struct lb_syn6 {
 	struct lb_flow_key6 key;
@@ -327,7 +345,7 @@ struct lb_syn6 {
 	__u32 check;
 	__u32 pad;
 };
-_Static_assert(sizeof(struct lb_syn6) == 64, "lb_syn6 ABI");
+_Static_assert(sizeof(struct lb_syn6) == 72, "lb_syn6 ABI");
 
 /* Never 0 for a slot that was written (0 ^ 0 ^ 0 ^ constant), so a zeroed
  * slot is not taken for a flow whose hash is 0. */
@@ -336,11 +354,20 @@ static inline __u32 lb_syn_check(__u32 hash, __u32 be_id, __u32 epoch)
 	return hash ^ (be_id * 0x9e3779b1u) ^ (epoch * 0x85ebca77u) ^ 0x5bd1e995u;
 }
 
-/* One slot of a VIP's Maglev table (inner map of lb_rings). */
+/* One slot of a VIP's Maglev table (inner map of lb_rings).
+ * prev_backend_id is the slot's owner before it last changed owner, kept
+ * for second chance (LB_VIP_F_SECOND_CHANCE): lb_ring_install() reads the
+ * table it replaces, and a slot whose owner changes gets prev = the old
+ * owner, a slot whose owner stays keeps its prev. A VIP's first table
+ * (no table, or one of another size, in place) has prev = NONE
+ * everywhere. Balancer hosts that publish the same sequence of tables
+ * hold the same prev. The datapath reads prev only for a flow it has no
+ * entry for, and checks that it is still a live backend of the VIP. */
 struct lb_ring_slot {
 	__u32 backend_id;
+	__u32 prev_backend_id;
 };
-_Static_assert(sizeof(struct lb_ring_slot) == 4, "lb_ring_slot ABI");
+_Static_assert(sizeof(struct lb_ring_slot) == 8, "lb_ring_slot ABI");
 
 /* lb_vip_stats (by VIP id) and lb_be_stats (by backend id), per CPU. */
 struct lb_counters {
@@ -376,8 +403,12 @@ struct lb_global_stats {
 	__u64 syn_replaced;       /* a waiting handshake overwritten by a
 				   * colliding SYN (a SYN flood shows here) */
 	__u64 syn_promoted;       /* a handshake's first ACK: into lb_flows* */
+	__u64 flow_chained;       /* second chance: a TCP packet without SYN
+				   * and without a flow entry, sent to its
+				   * slot's owner with the previous owner as
+				   * a second hop (recorded as a chained flow) */
 };
-_Static_assert(sizeof(struct lb_global_stats) == 176, "lb_global_stats ABI");
+_Static_assert(sizeof(struct lb_global_stats) == 184, "lb_global_stats ABI");
 
 /* lb_settings, one entry, written by userspace. */
 struct lb_settings {
@@ -574,9 +605,18 @@ struct lb_decap_stats {
 	__u64 drop_xdp_adjust;
 	__u64 ecn_ce;         /* inner ECN field updated from the outer (RFC 6040) */
 	__u64 drop_not_ect;   /* outer CE on a packet that is not ECN-capable */
-	__u64 pad;
+	/* Second chance: a packet that, once unwrapped, is again IPIP /
+	 * IP6IP6 addressed to another host (a second hop). */
+	__u64 chain_local;     /* a local socket holds its flow: both
+				* headers removed, passed to the stack */
+	__u64 chain_forwarded; /* sent on to the second hop (XDP_TX/redirect) */
+	__u64 chain_no_neigh;  /* second hop's neighbour unresolved: the
+				* one-header packet passed to the kernel,
+				* which resolves it and forwards (or drops) */
+	__u64 chain_no_route;  /* no route to the second hop: dropped */
+	__u64 chain_malformed; /* truncated second header or TCP: dropped */
 };
-_Static_assert(sizeof(struct lb_decap_stats) == 64, "lb_decap_stats ABI");
+_Static_assert(sizeof(struct lb_decap_stats) == 96, "lb_decap_stats ABI");
 
 /* Bytes added in front of the inner IP header by IPIP encapsulation. */
 #define LB_IPIP_V4_OVERHEAD 20

@@ -10,6 +10,7 @@
 #include "lb_digest.h"
 #include "lb_msg.h"
 #include "lb_ops.h"
+#include "lb_ring.h"
 
 #define FNV64_OFFSET 0xcbf29ce484222325ull
 #define FNV64_PRIME 0x100000001b3ull
@@ -55,58 +56,13 @@ static int by_addr(const void *x, const void *y)
 	return memcmp(a->be.addr, b->be.addr, 16);
 }
 
-/* The VIP's table, slot by slot (backend ids), into slots[size]: batch
- * reads, or one by one on a kernel without batch ops on arrays. */
-static int read_ring(int fd, __u32 size, __u32 *slots)
-{
-	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	__u32 *keys = malloc(sizeof(*keys) * size), *vals = malloc(sizeof(*vals) * size);
-	__u32 done = 0, out_batch = 0, n;
-	void *in = NULL;
-	int err = 0, e = 0;
-
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
-		return -ENOMEM;
-	}
-	memset(slots, 0, sizeof(*slots) * size);
-	while (done < size) {
-		n = size - done;
-		err = bpf_map_lookup_batch(fd, in, &out_batch, keys + done,
-					   vals + done, &n, &opts);
-		e = err ? errno : 0;
-		if (err && e != ENOENT)
-			break;
-		done += n;
-		in = &out_batch;
-		if (err)
-			break;
-	}
-	if ((!err || e == ENOENT) && done == size) {
-		for (__u32 i = 0; i < size; i++)
-			if (keys[i] < size)
-				slots[keys[i]] = vals[i];
-		err = 0;
-	} else if (done) {
-		err = e ? -e : -EIO;
-	} else {
-		err = 0;
-		for (__u32 i = 0; i < size && !err; i++)
-			if (bpf_map_lookup_elem(fd, &i, &slots[i]))
-				err = -errno;
-	}
-	free(keys);
-	free(vals);
-	return err;
-}
-
 int lb_vip_digest(struct lb_dp *dp, __u32 vip_id, __u64 *out, char *msg,
 		  size_t len)
 {
 	struct lb_backend_view *be = NULL, *sorted = NULL, key, *hit;
 	struct lb_vip v;
-	__u32 inner_id, *slots = NULL;
+	struct lb_ring_slot *slots = NULL;
+	__u32 inner_id;
 	__u64 h = FNV64_OFFSET;
 	int fd = -1, n = 0, err;
 
@@ -120,7 +76,7 @@ int lb_vip_digest(struct lb_dp *dp, __u32 vip_id, __u64 *out, char *msg,
 		return lb_msgf(msg, len, -errno, "cannot open VIP %u's table: %s",
 			       vip_id, strerror(errno));
 	slots = malloc(sizeof(*slots) * (v.ring_size ? v.ring_size : 1));
-	err = slots ? read_ring(fd, v.ring_size, slots) : -ENOMEM;
+	err = slots ? lb_ring_read(fd, v.ring_size, slots) : -ENOMEM;
 	close(fd);
 	if (!err)
 		err = lb_backend_list_alloc(dp, vip_id, &be, &n, msg, len);
@@ -139,8 +95,10 @@ int lb_vip_digest(struct lb_dp *dp, __u32 vip_id, __u64 *out, char *msg,
 	qsort(sorted, n, sizeof(*sorted), by_addr);
 	fnv_u32(&h, v.ring_size);
 	for (__u32 i = 0; i < v.ring_size; i++) {
-		key.id = slots[i];
-		hit = slots[i] ? bsearch(&key, be, n, sizeof(*be), by_id) : NULL;
+		/* owners only: previous owners depend on the tables a host
+		 * has seen since it started, not on the decision */
+		key.id = slots[i].backend_id;
+		hit = key.id ? bsearch(&key, be, n, sizeof(*be), by_id) : NULL;
 		if (hit) {
 			fnv_addr(&h, &hit->be);
 		} else {
@@ -150,7 +108,7 @@ int lb_vip_digest(struct lb_dp *dp, __u32 vip_id, __u64 *out, char *msg,
 			__u8 none = 0;
 
 			fnv(&h, &none, 1);
-			fnv_u32(&h, slots[i] ? 0xffffffffu : 0);
+			fnv_u32(&h, key.id ? 0xffffffffu : 0);
 		}
 	}
 	fnv_u32(&h, n);

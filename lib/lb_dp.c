@@ -565,6 +565,7 @@ static bool is_our_pin(const char *name)
 		if (!strcmp(name, retired[i]))
 			return true;
 	if (!strncmp(name, LB_PIN_LINK_PREFIX, strlen(LB_PIN_LINK_PREFIX)) ||
+	    !strncmp(name, LB_PIN_RING_PREFIX, strlen(LB_PIN_RING_PREFIX)) ||
 	    !strcmp(name, LB_PIN_PROG) || !strcmp(name, LB_PIN_DECAP_PROG) ||
 	    !strcmp(name, LB_PIN_PROG LB_UPGRADE_PIN_SUFFIX) ||
 	    !strcmp(name, LB_PIN_DECAP_PROG LB_UPGRADE_PIN_SUFFIX))

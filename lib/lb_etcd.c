@@ -370,6 +370,21 @@ static char *to_text(json_object *o)
 	return s;
 }
 
+/* POSTs request object req (consumed, also on error; NULL means it could
+ * not be built) to path; *ans is etcd's answer on success. */
+static int call_obj(struct lb_etcd *c, const char *path, json_object *req,
+		    json_object **ans, char *msg, size_t len)
+{
+	char *s = to_text(req);
+	int err;
+
+	if (!s)
+		return lb_msgf(msg, len, -ENOMEM, "out of memory");
+	err = call(c, path, s, ans, msg, len);
+	free(s);
+	return err;
+}
+
 static int b64_field(json_object *o, const char *k, char **out, size_t *n)
 {
 	json_object *f;
@@ -455,19 +470,14 @@ int lb_etcd_get(struct lb_etcd *c, const char *key, bool prefix,
 		struct lb_etcd_kvs *out, char *msg, size_t len)
 {
 	json_object *req = json_object_new_object(), *ans;
-	char *s;
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	if (!req || add_key(req, key, prefix)) {
+	if (req && add_key(req, key, prefix)) {
 		json_object_put(req);
-		return lb_msgf(msg, len, -ENOMEM, "out of memory");
+		req = NULL;
 	}
-	s = to_text(req);
-	if (!s)
-		return lb_msgf(msg, len, -ENOMEM, "out of memory");
-	err = call(c, "/v3/kv/range", s, &ans, msg, len);
-	free(s);
+	err = call_obj(c, "/v3/kv/range", req, &ans, msg, len);
 	if (err)
 		return err;
 	err = parse_range(ans, out);
@@ -480,20 +490,15 @@ int lb_etcd_put(struct lb_etcd *c, const char *key, const void *val,
 {
 	json_object *req = json_object_new_object(), *ans;
 	int64_t r = 0;
-	char *s;
 	int err;
 
-	if (!req || add_key(req, key, false) || add_b64(req, "value", val, vlen)) {
+	if (req && (add_key(req, key, false) || add_b64(req, "value", val, vlen))) {
 		json_object_put(req);
-		return lb_msgf(msg, len, -ENOMEM, "out of memory");
+		req = NULL;
 	}
-	if (lease)
+	if (req && lease)
 		add_i64(req, "lease", lease);
-	s = to_text(req);
-	if (!s)
-		return lb_msgf(msg, len, -ENOMEM, "out of memory");
-	err = call(c, "/v3/kv/put", s, &ans, msg, len);
-	free(s);
+	err = call_obj(c, "/v3/kv/put", req, &ans, msg, len);
 	if (err)
 		return err;
 	err = header_rev(ans, &r);
@@ -508,18 +513,13 @@ int lb_etcd_delete(struct lb_etcd *c, const char *key, bool prefix,
 {
 	json_object *req = json_object_new_object(), *ans;
 	int64_t d = 0;
-	char *s;
 	int err;
 
-	if (!req || add_key(req, key, prefix)) {
+	if (req && add_key(req, key, prefix)) {
 		json_object_put(req);
-		return lb_msgf(msg, len, -ENOMEM, "out of memory");
+		req = NULL;
 	}
-	s = to_text(req);
-	if (!s)
-		return lb_msgf(msg, len, -ENOMEM, "out of memory");
-	err = call(c, "/v3/kv/deleterange", s, &ans, msg, len);
-	free(s);
+	err = call_obj(c, "/v3/kv/deleterange", req, &ans, msg, len);
 	if (err)
 		return err;
 	err = get_i64(ans, "deleted", &d) ? -EPROTO : 0;
@@ -719,21 +719,12 @@ static int lease_call(struct lb_etcd *c, const char *path, const char *idk,
 		      size_t len)
 {
 	json_object *req = json_object_new_object();
-	char *s;
-	int err;
 
-	if (!req)
-		return lb_msgf(msg, len, -ENOMEM, "out of memory");
-	if (id)
+	if (req && id)
 		add_i64(req, idk, id);
-	if (ttl)
+	if (req && ttl)
 		add_i64(req, "TTL", ttl);
-	s = to_text(req);
-	if (!s)
-		return lb_msgf(msg, len, -ENOMEM, "out of memory");
-	err = call(c, path, s, ans, msg, len);
-	free(s);
-	return err;
+	return call_obj(c, path, req, ans, msg, len);
 }
 
 int lb_etcd_lease_grant(struct lb_etcd *c, int64_t ttl_s, int64_t *id,

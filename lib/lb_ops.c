@@ -217,8 +217,9 @@ static int vip_rebuild(struct lb_dp *dp, __u32 vip_id,
 		lb_msgf(msg, len, err, "building the table failed: %s", strerror(-err));
 		goto out;
 	}
-	err = lb_ring_install(dp->fd[LB_M_RINGS], vip_id, v.ring_size, table,
-			      dp->rb.fd >= 0 ? &dp->rb : NULL);
+	err = lb_ring_install_at(dp->fd[LB_M_RINGS], dp->dir, vip_id,
+				 v.ring_size, table,
+				 dp->rb.fd >= 0 ? &dp->rb : NULL);
 	if (err) {
 		lb_msgf(msg, len, err, "publishing the table failed: %s", strerror(-err));
 		goto out;
@@ -263,8 +264,11 @@ static void opts_apply(struct lb_vip *v, const struct lb_vip_opts *o)
 {
 	v->policy = o->policy;
 	v->refuse = o->refuse;
-	v->flags = (v->flags & ~LB_VIP_F_FAIL_OPEN) |
-		   (o->fail_open ? LB_VIP_F_FAIL_OPEN : 0);
+	v->flags = (v->flags & ~(LB_VIP_F_FAIL_OPEN | LB_VIP_F_SECOND_CHANCE)) |
+		   (o->fail_open ? LB_VIP_F_FAIL_OPEN : 0) |
+		   /* l2dsr has no header to carry a second hop */
+		   (o->second_chance && v->mode == LB_FWD_IPIP ?
+			    LB_VIP_F_SECOND_CHANCE : 0);
 	v->rate = o->rate;
 	v->burst = o->burst;
 	v->client_rate = o->client_rate;
@@ -280,6 +284,7 @@ void lb_vip_opts_of(const struct lb_vip *v, struct lb_vip_opts *o)
 	*o = (struct lb_vip_opts){
 		.mode = v->mode, .ring_size = v->ring_size, .policy = v->policy,
 		.refuse = v->refuse, .fail_open = !!(v->flags & LB_VIP_F_FAIL_OPEN),
+		.second_chance = !!(v->flags & LB_VIP_F_SECOND_CHANCE),
 		.rate = v->rate, .burst = v->burst, .client_rate = v->client_rate,
 		.client_burst = v->client_burst, .client_plen4 = v->client_plen4,
 		.client_plen6 = v->client_plen6, .bounded_eps = v->bounded_eps,
@@ -447,7 +452,7 @@ int lb_vip_del(struct lb_dp *dp, const struct lb_vip_key *key, char *msg,
 	for (int i = 0; i < n; i++)
 		backend_deactivate(dp, set[i].id);
 	/* the table swap-out waits for packets still using the backends */
-	lb_ring_remove(dp->fd[LB_M_RINGS], v.id);
+	lb_ring_remove_at(dp->fd[LB_M_RINGS], dp->dir, v.id);
 	for (int i = 0; i < n; i++)
 		backend_clear(dp, set[i].id);
 	free(set);

@@ -54,6 +54,7 @@ struct lb_vip_opts {
 	__u8 policy;		/* enum lb_policy */
 	__u8 refuse;		/* enum lb_refuse */
 	bool fail_open;
+	bool second_chance;	/* LB_VIP_F_SECOND_CHANCE (ipip VIPs only) */
 	__u32 rate, burst;	/* VIP new flows/s; 0 = no limit */
 	__u32 client_rate, client_burst;
 	__u8 client_plen4, client_plen6;	/* 0: /32 and /64 */
@@ -67,7 +68,7 @@ struct lb_vip_opts {
 #define LB_BOUNDED_EPS_DEFAULT 25
 #define LB_VIP_OPTS_DEFAULT                                               \
 	{ .mode = LB_FWD_IPIP, .ring_size = LB_RING_SIZE_DEFAULT,         \
-	  .bounded_eps = LB_BOUNDED_EPS_DEFAULT }
+	  .bounded_eps = LB_BOUNDED_EPS_DEFAULT, .second_chance = true }
 
 int lb_vip_add(struct lb_dp *dp, const struct lb_vip_key *key,
 	       const struct lb_vip_opts *o, char *msg, size_t len);

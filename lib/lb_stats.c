@@ -27,11 +27,11 @@ const struct lb_reason lb_global_reasons[LB_GLOBAL_REASONS] = {
 	R(drop_bad_mode), R(icmp_too_big_v4), R(icmp_too_big_v6),
 	R(flow_insert_fail), R(pass_l2_multicast), R(icmp_err_to_backend),
 	R(drop_icmp_err_too_big), R(flow_resteer_down), R(syn_replaced),
-	R(syn_promoted),
+	R(syn_promoted), R(flow_chained),
 #undef R
 };
 _Static_assert(sizeof(lb_global_reasons) / sizeof(lb_global_reasons[0]) ==
-		       22, "list every field of struct lb_global_stats");
+		       23, "list every field of struct lb_global_stats");
 
 const struct lb_reason lb_refusal_fields[LB_REFUSAL_FIELDS] = {
 #define R(f, outcome, be_only) { #f, offsetof(struct lb_refusals, f), outcome, be_only }

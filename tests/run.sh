@@ -34,6 +34,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 run "datapath fixtures (BPF_PROG_TEST_RUN)" "$build/tests/test_datapath"
 run "hitless table swap" "$build/tests/test_hitless"
+# moves itself into a network namespace of its own (loopback only)
+run "second chance: chained frames, flows and decap (BPF_PROG_TEST_RUN)" \
+	"$build/tests/test_secondchance"
 run "admission control and selection policies (BPF_PROG_TEST_RUN)" "$build/tests/test_admission"
 run "pin directory error codes (lb_dp)" "$build/tests/test_dp_errors"
 # moves itself into a network namespace of its own (veth, 198.18.60-61.0/24)
@@ -49,6 +52,8 @@ run "real TCP through inferlb (namespaces)" tests/e2e/test_e2e.sh "$build"
 run "a SYN flood evicts no established flow (namespaces)" \
 	tests/test_synflood.sh "$build"
 run "backend del --drain under real streams (namespaces)" tests/test_drain.sh "$build"
+run "second chance: streams survive a table move without flow entries (namespaces)" \
+	tests/test_secondchance.sh "$build"
 run "hitless program upgrade under 50 streams (namespaces)" tests/test_upgrade.sh "$build"
 run "simulated GPU worker (namespace)" tests/test_gpusim.sh "$build/tools/gpusim"
 run "streaming load generator (namespace)" \

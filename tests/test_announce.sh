@@ -24,55 +24,22 @@
 # The unrelated routes are checked untouched at the end. Every wait is
 # bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_announce.sh BUILD_DIR
-set -u
-build=$(realpath "${1:-build}")
-root=$(cd "$(dirname "$0")/.." && pwd)
-export E2E_BIN=$build/tools/e2e
 export E2E_PREFIX=an
-# shellcheck source=tests/e2e/topo.sh
-. "$root/tests/e2e/topo.sh"
-# shellcheck source=tests/wait.sh
-. "$root/tests/wait.sh"
+# shellcheck source=tests/e2e/lbtest.sh
+. "$(dirname "$0")/e2e/lbtest.sh" "${1:-build}"
 
-lbctl=$build/lbctl
-agent=$build/lb-agent
-gpusim=$build/tools/gpusim
-pins=/sys/fs/bpf/inferlb-antest-$$
 pins2=/sys/fs/bpf/inferlb-antest2-$$
-tmp=$(mktemp -d)
-BG=()
-AGENT_PID=
-FAILS=0
-PASSES=0
 MPORT=$((20000 + $$ % 20000))
 
-cleanup() {
-	trap - EXIT INT TERM
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null
-	if [ ${#BG[@]} -gt 0 ]; then
-		kill -9 "${BG[@]}" 2>/dev/null
-		wait "${BG[@]}" 2>/dev/null
-	fi
-	if [ -n "$(topo_ns lb 2>/dev/null)" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
-		nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" \
-			unload >/dev/null 2>&1
-	fi
+lbtest_cleanup_extra() {
 	if [ -n "${NS2:-}" ] && [ -e "/run/netns/$NS2" ]; then
 		nsenter --net="/run/netns/$NS2" "$lbctl" --pin-dir "$pins2" unload >/dev/null 2>&1
 		ip netns del "$NS2"
 	fi
-	rm -rf "$pins" "$pins2" 2>/dev/null
-	topo_destroy
-	rm -rf "$tmp"
+	rm -rf "$pins2" 2>/dev/null
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
-bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
 
 LB() { echo "/run/netns/$(topo_ns lb)"; }
-L() { timeout 60 nsenter --net="$(LB)" "$lbctl" --pin-dir "$pins" "$@"; }
 B() { echo "198.18.0.$((10 + $1))"; }
 V=$VIP4:$PORT/tcp
 # our routes, as `ip route` lists them (one line each)

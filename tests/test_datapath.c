@@ -54,14 +54,6 @@ static __u32 matrix_id(int family, int mode, int udp)
 	return (family == 6) * 4 + mode * 2 + udp;
 }
 
-static void backend_addr(int family, __u32 id, char *buf, size_t n)
-{
-	if (family == 4)
-		snprintf(buf, n, "198.18.2.%u", id);
-	else
-		snprintf(buf, n, "2001:db8:2::%x", id);
-}
-
 static int setup(void **state)
 {
 	static struct fx f;
@@ -76,7 +68,7 @@ static int setup(void **state)
 			for (int udp = 0; udp < 2; udp++) {
 				__u32 id = matrix_id(fam, mode, udp);
 
-				backend_addr(fam, id + 1, be, sizeof(be));
+				tl_backend_text(fam, id + 1, be, sizeof(be));
 				if (tl_vip_add(f.lb, fam, vip_addr(fam, mode),
 					       udp ? 53 : 80,
 					       udp ? IPPROTO_UDP : IPPROTO_TCP,
@@ -247,7 +239,7 @@ static void check_forward(struct fx *f, int fam, int mode, int udp, __u16 vlan)
 	char be[64];
 	size_t len = tl_build(&s, in, sizeof(in)), elen;
 
-	backend_addr(fam, be_id, be, sizeof(be));
+	tl_backend_text(fam, be_id, be, sizeof(be));
 	if (mode == LB_FWD_L2DSR)
 		elen = expect_l2dsr(exp, in, len, be_id);
 	else if (fam == 4)
@@ -781,7 +773,7 @@ static void test_icmp_too_big_v4(void **state)
 	s.vlan = 0;
 	s.payload = 1440;
 	len = tl_build(&s, in, sizeof(in));
-	backend_addr(4, 1, be, sizeof(be));
+	tl_backend_text(4, 1, be, sizeof(be));
 	elen = expect_ipip4(exp, in, len, 1, be, OUTER_SRC4);
 	run_ok(f->prog, in, len, &r);
 	assert_frame(&r, XDP_TX, exp, elen);

@@ -20,45 +20,11 @@
 #     lbctl warns that the agent's config file may bring it back.
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_drain.sh BUILD_DIR
-set -u
-build=$(realpath "${1:-build}")
-root=$(cd "$(dirname "$0")/.." && pwd)
-export E2E_BIN=$build/tools/e2e
 export E2E_PREFIX=dr
-# shellcheck source=tests/e2e/topo.sh
-. "$root/tests/e2e/topo.sh"
-# shellcheck source=tests/wait.sh
-. "$root/tests/wait.sh"
+# shellcheck source=tests/e2e/lbtest.sh
+. "$(dirname "$0")/e2e/lbtest.sh" "${1:-build}"
 
-lbctl=$build/lbctl
-gpusim=$build/tools/gpusim
-pins=/sys/fs/bpf/inferlb-drtest-$$
-tmp=$(mktemp -d)
-BG=()	# background clients and lbctl runs
-FAILS=0
-PASSES=0
 
-cleanup() {
-	trap - EXIT INT TERM
-	if [ ${#BG[@]} -gt 0 ]; then
-		kill -9 "${BG[@]}" 2>/dev/null
-		wait "${BG[@]}" 2>/dev/null
-	fi
-	if [ -n "$(topo_ns lb 2>/dev/null)" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
-		nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" \
-			unload >/dev/null 2>&1
-	fi
-	rm -rf "$pins" 2>/dev/null
-	topo_destroy
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
-bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
-
-L() { timeout 60 nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" "$@"; }
 B() { echo "198.18.0.$((10 + $1))"; }	# backend address
 V=$VIP4:$PORT/tcp
 

@@ -79,7 +79,9 @@ static int write_in_place(struct lb_bpf *lb, __u32 g)
 		order[j] = t;
 	}
 	for (__u32 i = 0; i < RING && !err; i++)
-		err = bpf_map_update_elem(inner, &order[i], &g, 0) ? -errno : 0;
+		err = bpf_map_update_elem(inner, &order[i],
+					  &(struct lb_ring_slot){ .backend_id = g },
+					  0) ? -errno : 0;
 	free(order);
 	close(inner);
 	return err;

@@ -252,6 +252,13 @@ L vip set $V --policy maglev --rate 0 --burst 0 --client-rate 0 --client-prefix 
 	L backend state $V 198.18.40.2 healthy >/dev/null &&
 	L backend release $V 198.18.40.2 >/dev/null &&
 	[ "$(L show -j)" = "$before" ] && ok || bad "vip set / backend state back, released"
+# second chance: on by default for an ipip VIP, switched off and on again
+sc_of() { L -j show | python3 -c '
+import json, sys
+print([x for x in json.load(sys.stdin)["vips"] if x["vip"] == sys.argv[1]][0]["second_chance"])' "$1"; }
+[ "$(sc_of $V)" = True ] && L vip set $V --second-chance off >/dev/null &&
+	[ "$(sc_of $V)" = False ] && L vip set $V --second-chance on >/dev/null &&
+	[ "$(L show -j)" = "$before" ] && ok || bad "vip set --second-chance"
 
 # be_field ADDR FIELD: one field of a backend in show -j
 be_field() { L -j show | python3 -c '
@@ -366,7 +373,7 @@ ok = (v4["packets"] >= 1 and v4["new_flows"] >= 1 and b["address"] == "198.18.40
       and set(v4["refused"]) == {"vip_rate", "backend_rate", "client_rate",
           "no_backend", "state", "reset_sent", "dropped", "fail_open",
           "ttft_target"}
-      and len(d["reasons"]) == 22)
+      and len(d["reasons"]) == 23)
 sys.exit(0 if ok else 1)' && ok || bad "stats after a SYN to the VIP: $(L stats)"
 
 # pin directory and pins are root's only

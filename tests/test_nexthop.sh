@@ -21,54 +21,23 @@
 #     took), /metrics counts 1 change; the stream completes intact.
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_nexthop.sh BUILD_DIR
-set -u
-build=$(realpath "${1:-build}")
-root=$(cd "$(dirname "$0")/.." && pwd)
-export E2E_BIN=$build/tools/e2e
 export E2E_PREFIX=nh
-# shellcheck source=tests/e2e/topo.sh
-. "$root/tests/e2e/topo.sh"
-# shellcheck source=tests/wait.sh
-. "$root/tests/wait.sh"
+# shellcheck source=tests/e2e/lbtest.sh
+. "$(dirname "$0")/e2e/lbtest.sh" "${1:-build}"
 
-lbctl=$build/lbctl
-agent=$build/lb-agent
-gpusim=$build/tools/gpusim
-pins=/sys/fs/bpf/inferlb-nhtest-$$
-tmp=$(mktemp -d)
 MPORT=9465
 GPORT=9100	# gpusim, what the agent polls (the VIP's port is httpd's)
 BE=198.18.0.11
 VIP="$VIP4:$PORT/tcp"
-AGENT_PID=
-SPID=
-FAILS=0
-PASSES=0
 
-cleanup() {
-	trap - EXIT INT TERM
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	[ -n "$SPID" ] && kill -9 "$SPID" 2>/dev/null
-	if [ -n "$(topo_ns lb 2>/dev/null)" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
-		nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" \
-			unload >/dev/null 2>&1
-	fi
-	rm -rf "$pins" 2>/dev/null
-	topo_destroy
+lbtest_cleanup_extra() {
 	if [ "$FAILS" -ne 0 ] && [ -f "$tmp/agent.log" ]; then
 		echo "---- agent log (last 20 lines)"
 		tail -20 "$tmp/agent.log"
 	fi
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
-bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
 
 in_lb() { timeout 30 nsenter --net="/run/netns/$(topo_ns lb)" "$@"; }
-L() { in_lb "$lbctl" --pin-dir "$pins" "$@"; }
 
 # the next hop lb_nexthops holds for the backend, as lbctl show says
 next_hop() {

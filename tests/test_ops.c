@@ -107,8 +107,12 @@ static void ring_read(struct lb_dp *dp, __u32 vip_id, __u32 *slots)
 	assert_int_equal(bpf_map_lookup_elem(dp->fd[LB_M_RINGS], &vip_id, &inner_id), 0);
 	fd = bpf_map_get_fd_by_id(inner_id);
 	assert_true(fd >= 0);
-	for (__u32 i = 0; i < RING; i++)
-		assert_int_equal(bpf_map_lookup_elem(fd, &i, &slots[i]), 0);
+	for (__u32 i = 0; i < RING; i++) {
+		struct lb_ring_slot sl;
+
+		assert_int_equal(bpf_map_lookup_elem(fd, &i, &sl), 0);
+		slots[i] = sl.backend_id;
+	}
 	close(fd);
 }
 

@@ -31,44 +31,12 @@
 #     it is just not counted as promoted. So >= 63 of 70, not 70.
 # Every loop and wait is bounded; everything is removed on exit.
 # Usage: tests/test_synflood.sh BUILD_DIR
-set -u
-build=$(realpath "${1:-build}")
-root=$(cd "$(dirname "$0")/.." && pwd)
-export E2E_BIN=$build/tools/e2e
 export E2E_PREFIX=sf
-# shellcheck source=tests/e2e/topo.sh
-. "$root/tests/e2e/topo.sh"
+# shellcheck source=tests/e2e/lbtest.sh
+. "$(dirname "$0")/e2e/lbtest.sh" "${1:-build}"
 
-lbctl=$build/lbctl
-pass_obj=$build/bpf/pass.bpf.o
-pins=/sys/fs/bpf/inferlb-sftest-$$
 FLOOD_COUNT=${FLOOD_COUNT:-8000000}
 FLOOD_SEEN=${FLOOD_SEEN:-4000000}	# of those, reaching the datapath
-FAILS=0
-PASSES=0
-BG=()
-
-cleanup() {
-	trap - EXIT INT TERM
-	# only our own: a bare wait would also wait for the topology's httpd
-	if [ ${#BG[@]} -gt 0 ]; then
-		kill -9 "${BG[@]}" 2>/dev/null
-		wait "${BG[@]}" 2>/dev/null
-	fi
-	if [ -n "$(topo_ns lb 2>/dev/null)" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
-		nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" \
-			unload >/dev/null 2>&1
-	fi
-	rm -rf "$pins" 2>/dev/null
-	topo_destroy
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
-bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
-L() { timeout 30 nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" "$@"; }
-in_client() { timeout 120 ip netns exec "$(topo_ns client)" "$@"; }
 
 # stat FIELD: a datapath counter from `lbctl stats -j` (VIP new flows, or
 # a global reason such as syn_replaced)

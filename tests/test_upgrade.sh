@@ -18,52 +18,26 @@
 #   3. nothing loaded: a clear error, exit 1.
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_upgrade.sh BUILD_DIR
-set -u
-build=$(realpath "${1:-build}")
-root=$(cd "$(dirname "$0")/.." && pwd)
-export E2E_BIN=$build/tools/e2e
 export E2E_PREFIX=upg
-# shellcheck source=tests/e2e/topo.sh
-. "$root/tests/e2e/topo.sh"
-# shellcheck source=tests/wait.sh
-. "$root/tests/wait.sh"
+# shellcheck source=tests/e2e/lbtest.sh
+. "$(dirname "$0")/e2e/lbtest.sh" "${1:-build}"
 
-lbctl=$build/lbctl
 obj=$build/bpf/lb.bpf.o
 shape_obj=$build/tests/upgrade_shape.bpf.o
-pins=/sys/fs/bpf/inferlb-upgtest-$$
 pins_be=()
-tmp=$(mktemp -d)
-SPID=
-FAILS=0
-PASSES=0
 UPGRADES=10
 STREAMS=50
 t_start=$(date +%s)
 
-cleanup() {
-	trap - EXIT INT TERM
-	[ -n "$SPID" ] && kill -9 "$SPID" 2>/dev/null
-	if [ -n "$TOPO_ID" ] && [ -e "/run/netns/$(topo_ns lb)" ]; then
-		nsenter --net="/run/netns/$(topo_ns lb)" "$lbctl" --pin-dir "$pins" \
-			unload >/dev/null 2>&1
-	fi
+lbtest_cleanup_extra() {
+	local p
 	for p in "${pins_be[@]}"; do
 		"$lbctl" --pin-dir "$p" unload >/dev/null 2>&1
 		rm -rf "$p" 2>/dev/null
 	done
-	rm -rf "$pins" 2>/dev/null
-	topo_destroy
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
-bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
 
 in_ns() { local n=$1; shift; timeout 60 nsenter --net="/run/netns/$(topo_ns "$n")" "$@"; }
-L() { in_ns lb "$lbctl" --pin-dir "$pins" "$@"; }
 
 # json FILE EXPR: a Python expression over the JSON document d in FILE
 json() {

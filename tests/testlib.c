@@ -42,6 +42,14 @@ void tl_addr(int family, const char *str, __u8 addr[16])
 	}
 }
 
+void tl_backend_text(int family, __u32 id, char *buf, size_t n)
+{
+	if (family == 6)
+		snprintf(buf, n, "2001:db8:2::%x", id);
+	else
+		snprintf(buf, n, "198.18.2.%u", id);
+}
+
 __u32 tl_csum_add(const void *p, size_t len, __u32 sum)
 {
 	const __u8 *b = p;

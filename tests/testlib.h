@@ -24,6 +24,9 @@ void tl_mac_backend(__u32 id, __u8 mac[6]);
 /* Parses an IPv4/IPv6 address into addr[16] (IPv4 in addr[0..3], rest 0).
  * Aborts the test program on a bad literal. */
 void tl_addr(int family, const char *str, __u8 addr[16]);
+/* The address the datapath fixtures give backend id: 198.18.2.ID or
+ * 2001:db8:2::ID (hex), as text. */
+void tl_backend_text(int family, __u32 id, char *buf, size_t n);
 
 struct tl_pkt_spec {
 	int family;          /* 4 or 6 */
