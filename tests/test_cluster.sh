@@ -146,7 +146,7 @@ bfd_up() { [ "$(cl_birdc router show bfd sessions 2>/dev/null | grep -c ' Up ')"
 started_since() { [ "$(sum3 "$(delta "$1" "$(flows_all)")")" -ge "$2" ]; }
 
 # show_all: sets ROLE[I], ETCD[I], GEN[I], DIG[I] for each host
-declare -A ROLE ETCD GEN DIG
+declare -A ROLE=() ETCD=() GEN=() DIG=()
 show_all() {
 	local i
 	for i in 1 2 3; do
@@ -162,36 +162,42 @@ equal_digests() {
 	[ "${DIG[1]}" != - ] && [ "${DIG[1]}" = "${DIG[2]}" ] &&
 		[ "${DIG[2]}" = "${DIG[3]}" ] && [ "${DIG[1]}" != "${1:-}" ]
 }
-# leader: the host that says it leads ("" for none; "2 3" for two)
-leader() {
+# leaders_of: the hosts that say they lead, from the last show_all
+leaders_of() {
 	local i l=""
-	show_all
 	for i in 1 2 3; do
-		[ "${ROLE[$i]}" = leader ] && l="$l $i"
+		[ "${ROLE[$i]:-}" = leader ] && l="$l $i"
 	done
 	echo "${l# }"
 }
-one_leader() { [ "$(leader | wc -w)" = 1 ]; }
+# leader: the host that leads now ("" for none; "2 3" for two)
+leader() { show_all; leaders_of; }
 # converged: one leader, etcd up everywhere, equal digests
 converged() {
-	one_leader && [ "${ETCD[1]}${ETCD[2]}${ETCD[3]}" = upupup ] && equal_digests
+	equal_digests && [ "$(leaders_of | wc -w)" = 1 ] &&
+		[ "${ETCD[1]}${ETCD[2]}${ETCD[3]}" = upupup ]
 }
 # decision_ms NOT: polls every host until they all show one digest other
-# than NOT (15 s at most); prints "MS_FIRST MS_ALL DIGEST" - when the first
-# host showed a new digest, when all did (ms since the call), empty on timeout
+# than NOT (15 s at most); prints "MS_FIRST MS_ALL DIGEST T1 T2 T3" - when
+# the first host showed a new digest, when all did, the digest, and when
+# each host did (ms since the call); nothing on timeout
 decision_ms() {
 	local t0 end first="" i n
+	local -a at=(0 - - -)
 	t0=$(ms)
 	end=$((t0 + 15000))
 	while [ "$(ms)" -lt "$end" ]; do
 		show_all
 		n=0
 		for i in 1 2 3; do
-			[ "${DIG[$i]}" != "$1" ] && [ "${DIG[$i]}" != - ] && n=$((n + 1))
+			if [ "${DIG[$i]}" != "$1" ] && [ "${DIG[$i]}" != - ]; then
+				n=$((n + 1))
+				[ "${at[i]}" = - ] && at[i]=$(($(ms) - t0))
+			fi
 		done
 		[ "$n" -ge 1 ] && [ -z "$first" ] && first=$(($(ms) - t0))
 		if [ "$n" = 3 ] && [ "${DIG[1]}" = "${DIG[2]}" ] && [ "${DIG[2]}" = "${DIG[3]}" ]; then
-			echo "$first $(($(ms) - t0)) ${DIG[1]}"
+			echo "$first $(($(ms) - t0)) ${DIG[1]} ${at[1]} ${at[2]} ${at[3]}"
 			return 0
 		fi
 		sleep 0.02
@@ -226,8 +232,15 @@ fi
 
 echo "== 1. every host carries new flows (ECMP, L4 hash)"
 f0=$(flows_all)
+# the backends' expected shares: the weights of the cluster's decision
+expect=$(cl_lbctl 1 -j show | python3 -c '
+import json, sys
+bs = json.load(sys.stdin)["vips"][0]["backends"]
+w = {b["address"]: b["weight"] for b in bs}
+print(",".join("b%d=%d" % (j, w[a]) for j, a in enumerate(sys.argv[1:], 1)))' \
+	"${CL_BACKEND4[1]}" "${CL_BACKEND4[2]}" "${CL_BACKEND4[3]}")
 out=$(cl_exec client timeout 120 "$E2E_BIN/conns" --url "$URL" --count "$CONNS" \
-	--parallel 8 --expect b1=1,b2=1,b3=1)
+	--parallel 8 --expect "$expect")
 rc=$?
 d=$(delta "$f0" "$(flows_all)")
 read -r chi2 p < <(python3 -c '
@@ -241,7 +254,7 @@ if [ "$(sum3 "$d")" -ge "$CONNS" ] && python3 -c 'import sys; sys.exit(not float
 else
 	bad "spread over hosts: new flows per host $d for $CONNS connections (chi2 $chi2 p $p)"
 fi
-[ $rc = 0 ] && ok "backends: $(echo "$out" | tr '\n' ' ')" ||
+[ $rc = 0 ] && ok "backends (weights $expect): $(echo "$out" | tr '\n' ' ')" ||
 	bad "backends: $(echo "$out" | tr '\n' ' ')"
 
 echo "== 2. a new decision reaches every host (equal table_digest within 1 s)"
@@ -252,12 +265,12 @@ for step in "2 503" "2 none"; do
 	t0=$(ms)
 	cl_worker_fault "$w" "$mode"
 	if r=$(decision_ms "$d0"); then
-		read -r first all d1 <<<"$r"
+		read -r first all d1 t1 t2 t3 <<<"$r"
 		conv=$((all - first))
 		conv_list="$conv_list $conv"
 		[ "$conv" -le 1000 ] &&
-			ok "worker b$w fault $mode: a host showed a new digest $first ms later, all 3 the same ($d1) $conv ms after that (convergence)" ||
-			bad "worker b$w fault $mode: the hosts took $conv ms to agree"
+			ok "worker b$w fault $mode: a host showed a new digest $first ms later, all 3 the same ($d1) $conv ms after that (convergence; lb1..lb3 seen at $t1, $t2, $t3 ms)" ||
+			bad "worker b$w fault $mode: the hosts took $conv ms to agree (lb1..lb3 seen at $t1, $t2, $t3 ms)"
 		d0=$d1
 	else
 		bad "worker b$w fault $mode: no common new digest in 15 s: $(digests)"
@@ -357,7 +370,8 @@ unreach=
 while [ "$(($(ms) - t0))" -lt 10000 ]; do
 	samples=$((samples + 1))
 	[ "$(cl_router_nexthops)" = "$ALL3" ] || hops_bad=$((hops_bad + 1))
-	[ "$(digests)" = "$dig0" ] || dig_bad=$((dig_bad + 1))
+	show_all
+	[ "${DIG[1]} ${DIG[2]} ${DIG[3]}" = "$dig0" ] || dig_bad=$((dig_bad + 1))
 	if [ -z "$unreach" ] && [ "${ETCD[1]}${ETCD[2]}${ETCD[3]}" = downdowndown ]; then
 		n=0
 		for i in 1 2 3; do
@@ -403,7 +417,7 @@ flip() {
 	done
 }
 declare -A SC_BROKEN
-if "$CL_BUILD/lbctl" vip set help 2>&1 | grep -q -- '--second-chance'; then
+if "$CL_BUILD/lbctl" help 2>&1 | grep -q -- '--second-chance'; then
 	for sc in on off; do
 		echo "== 7. second chance $sc: lb3 stops under $STREAMS streams while b1's weight flips 1 <-> 3 every 200 ms"
 		for i in 1 2 3; do

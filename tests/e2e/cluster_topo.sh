@@ -511,7 +511,11 @@ cl_worker_get() {
 cl_worker_fault() { cl_worker_get "$1" "/admin/fault?mode=$2"; }
 
 # _cl_agent_conf I: host I's lb-agent configuration (the same VIP,
-# backends, policy and cluster on every host; only host and pins differ)
+# backends, policy and cluster on every host; only host and pins differ).
+# The VIP's policy is maglev: a new flow's backend is the table's, so a
+# flow that ECMP moves to another host finds the same backend there (a
+# load-aware policy, the agent's default expected-wait, picks by the
+# picking host's loads instead)
 _cl_agent_conf() {
 	local i=$1 j
 	printf '%s\n' "agent:" \
@@ -537,6 +541,7 @@ _cl_agent_conf() {
 		"vips:" \
 		"  - address: $VIP4:$PORT/tcp" \
 		"    mode: ipip" \
+		"    policy: maglev" \
 		"    backends:"
 	for ((j = 1; j <= CL_N; j++)); do
 		printf '      - address: %s\n        engine: vllm\n        url: http://%s:%s\n' \
