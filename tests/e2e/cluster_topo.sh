@@ -268,6 +268,13 @@ cl_create() {
 		ip -n "$ns" addr add "${CL_BACKEND4[i]}/24" dev "$CL_DEV" &&
 			ip -n "$ns" addr add "$VIP4/32" dev lo &&
 			ip -n "$ns" route add default via "$ROUTER4" || return 1
+		# second chance: a backend's xdp_decap sends a chained packet it
+		# holds no socket for on to the second hop by XDP_TX, which
+		# needs a program on its peer too, and the kernel resolves a
+		# second hop it has not met yet only while forwarding is on
+		_cl_sysctl "$ns" net.ipv4.ip_forward=1 || return 1
+		ip -n "$sw" link set dev "b$i" xdpdrv \
+			obj "$CL_BUILD/bpf/pass.bpf.o" sec xdp || return 1
 	done
 	_cl_log "created $CL_ID: client, router, lb1..lb$CL_HOSTS, b1..b$n (logs in $CL_DIR)"
 }
