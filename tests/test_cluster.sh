@@ -40,7 +40,8 @@
 #   then, times measured and printed: a host cut off (its link down: no
 #   withdraw, no FIN) is dropped by the router when the hold timer runs
 #   out; its link back up, its session and route come back; the same cut
-#   with BFD on (the configs' commented BFD lines, 100 ms x 3).
+#   with BFD on (the configs' commented BFD lines, 100 ms x 3) when
+#   CL_TEST_BFD=1.
 # Prints the failover time (agent stopped -> router next hop gone), the
 # convergence times (decision -> equal digests; host back -> route back;
 # etcd back -> equal digests) and the leader takeover time. Every wait is
