@@ -1129,6 +1129,8 @@ static void follow(struct lb_agent *a, uint64_t now)
 	advance_tick(a, now);
 	recount(a, now);
 	a->last_decide_ms = now;
+	/* a follower announces too: the leader's decision is applied here */
+	lb_agent_announce_step(a, now);
 	pthread_mutex_unlock(&a->mu);
 }
 

@@ -736,6 +736,26 @@ static int check_fit(struct lb_cluster *c, const struct lb_cl_decision *d,
 }
 
 /* d into this host's maps (a->mu held), with the library's publish. */
+/*
+ * Whether decision entry e differs from what this host's maps hold for
+ * its backend (an operator's override, kept by every publish, aside).
+ * Compared with the live entry, not with the agent's own fields: the
+ * leader's policy has already moved those when its decision comes back
+ * through etcd, and a follower's do not see an operator release an
+ * override. Decisions arrive every LB_CL_LOAD_REFRESH_MS, so a host's
+ * maps never trail the cluster's decision by longer.
+ */
+static bool differs_live(struct lb_agent *a, const struct lb_publish_entry *e)
+{
+	struct lb_backend live;
+
+	if (bpf_map_lookup_elem(a->dp.fd[LB_M_BACKENDS], &e->id, &live))
+		return true;
+	return (!(live.flags & LB_BACKEND_F_OVR_WEIGHT) && live.weight != e->weight) ||
+	       (!(live.flags & LB_BACKEND_F_OVR_STATE) && live.state != e->state) ||
+	       live.rate != e->rate;
+}
+
 static void apply(struct lb_cluster *c, const struct lb_cl_decision *d)
 {
 	struct lb_agent *a = c->a;
@@ -755,11 +775,7 @@ static void apply(struct lb_cluster *c, const struct lb_cl_decision *d)
 				.id = b->id, .weight = db->weight, .state = db->state,
 				.rate = db->rate, .burst = db->burst,
 			};
-			write |= !((b->override & LB_BACKEND_F_OVR_WEIGHT) ||
-				   db->weight == b->weight) ||
-				 !((b->override & LB_BACKEND_F_OVR_STATE) ||
-				   db->state == b->state) ||
-				 db->rate != b->rate;
+			write |= differs_live(a, &v->ctl[j]);
 		}
 		if (write)
 			lb_agent_publish_vip(a, v, v->ctl);

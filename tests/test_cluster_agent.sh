@@ -46,11 +46,16 @@ cleanup() {
 		p=${AGENT_PID[$h]:-}
 		[ -n "$p" ] && kill -9 "$p" 2>/dev/null
 	done
+	# each killed job reaped with its stderr away: no "Killed" job notices
 	if [ -n "$ETCD_PID" ]; then
 		kill -CONT "$ETCD_PID" 2>/dev/null
 		kill -9 "$ETCD_PID" 2>/dev/null
+		wait "$ETCD_PID" 2>/dev/null
 	fi
-	[ ${#GPIDS[@]} -gt 0 ] && kill -9 "${GPIDS[@]}" 2>/dev/null
+	if [ ${#GPIDS[@]} -gt 0 ]; then
+		kill -9 "${GPIDS[@]}" 2>/dev/null
+		wait "${GPIDS[@]}" 2>/dev/null
+	fi
 	for h in "${HOSTS[@]}"; do
 		[ -n "${AGENT_PID[$h]:-}" ] && wait "${AGENT_PID[$h]}" 2>/dev/null
 		if [ -e "/run/netns/h$h$$" ]; then

@@ -22,7 +22,9 @@
 #           routes of kernel table 4242 / proto 242 and announces them
 #   bJ      198.18.0.(10+J)/24, VIP on lo (arp_ignore, arp_announce,
 #           rp_filter off), xdp_decap on eth0 (IPIP), default route via
-#           the router: replies go straight to the client (DSR)
+#           the router: replies go straight to the client (DSR); httpd on
+#           $PORT (the VIP's traffic), with cl_start_workers a gpusim on
+#           $CL_WORKER_PORT (engine metrics and health for lb-agent)
 #   etcd    198.18.0.250/24, client URL http://198.18.0.250:2379
 #   VIP4    198.18.1.10 (port $PORT)
 #
@@ -47,7 +49,9 @@
 # [detach|unload], cl_vip_announce I, cl_vip_withdraw I, cl_router_nexthops,
 # cl_wait_nexthops SECONDS "ADDRS", cl_monitor_start, cl_monitor_stop,
 # cl_route_changed_ms T0 "ADDRS", cl_etcd_start, cl_etcd_stop,
-# cl_etcd_kill, cl_etcd_url.
+# cl_etcd_kill, cl_etcd_pause, cl_etcd_resume, cl_etcd_url,
+# cl_start_workers, cl_worker_get J PATH, cl_worker_fault J MODE,
+# cl_agent_start I [attach], cl_agent_stop I [SIGNAL], cl_agent_show I.
 # NAME is one of sw, router, client, etcd, lb1..lb3, b1..bN.
 
 _CL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -59,6 +63,9 @@ _CL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 : "${CL_BIRDC:=birdc}"
 : "${CL_ETCD:=etcd}"
 : "${CL_ETCDCTL:=etcdctl}"
+: "${CL_GPUSIM:=$CL_BUILD/tools/gpusim}"
+: "${CL_WORKER_PORT:=8001}"	# gpusim on each backend: what lb-agent polls
+: "${CL_LEASE_TTL:=3}"		# cluster mode's etcd lease, seconds
 
 CL_HOSTS=3		# balancer hosts lb1..lb3
 VIP4=198.18.1.10
@@ -77,6 +84,8 @@ CL_DIR=
 CL_NSES=()
 CL_BACKEND4=()
 CL_HTTPD_PIDS=()
+CL_WORKER_PIDS=()
+declare -A CL_AGENT_PIDS=()
 declare -A CL_BIRD_PIDS=()
 CL_ETCD_PID=
 CL_MON_PID=
@@ -259,6 +268,13 @@ cl_create() {
 		ip -n "$ns" addr add "${CL_BACKEND4[i]}/24" dev "$CL_DEV" &&
 			ip -n "$ns" addr add "$VIP4/32" dev lo &&
 			ip -n "$ns" route add default via "$ROUTER4" || return 1
+		# second chance: a backend's xdp_decap sends a chained packet it
+		# holds no socket for on to the second hop by XDP_TX, which
+		# needs a program on its peer too, and the kernel resolves a
+		# second hop it has not met yet only while forwarding is on
+		_cl_sysctl "$ns" net.ipv4.ip_forward=1 || return 1
+		ip -n "$sw" link set dev "b$i" xdpdrv \
+			obj "$CL_BUILD/bpf/pass.bpf.o" sec xdp || return 1
 	done
 	_cl_log "created $CL_ID: client, router, lb1..lb$CL_HOSTS, b1..b$n (logs in $CL_DIR)"
 }
@@ -411,20 +427,19 @@ cl_bgp_up() {
 	done
 }
 
-# cl_vip_announce I / cl_vip_withdraw I: install / remove host I's route
-# for the VIP in table 4242 with protocol 242, which its BIRD announces.
-# TODO-merge: replace both bodies with `cl_lbctl I announce sync` (and
-# `announce withdraw`) once lbctl announce lands: inferlb installs the
-# route itself only while the datapath is attached and the VIP has a
-# usable backend.
+# cl_vip_announce I / cl_vip_withdraw I: host I's VIP routes (blackhole
+# VIP/32 in table 4242, protocol 242, which its BIRD announces) through
+# inferlb itself (lib/lb_announce): `lbctl announce resume` ends a withdraw
+# and syncs - the route is there only while the datapath is attached and
+# the VIP has a backend that takes new flows; `lbctl announce withdraw`
+# removes it and keeps it away (the flag lives in the pins) until resume.
+# With lb-agent on the host (cl_agent_start), its announce: section keeps
+# the routes in sync instead.
 cl_vip_announce() {
-	cl_exec "lb$1" ip route replace blackhole "$VIP4/32" \
-		table "$CL_TABLE" proto "$CL_PROTO"
+	cl_lbctl "$1" announce resume >/dev/null
 }
 cl_vip_withdraw() {
-	cl_exec "lb$1" ip route del blackhole "$VIP4/32" \
-		table "$CL_TABLE" proto "$CL_PROTO" 2>/dev/null
-	return 0
+	cl_lbctl "$1" announce withdraw >/dev/null
 }
 
 # cl_host_up I [WEIGHT...]: host I's datapath on eth0, the VIP (ipip) and
@@ -452,24 +467,134 @@ cl_host_start() {
 	cl_host_up "$@" && cl_vip_announce "$1"
 }
 
-# cl_host_stop I [detach|unload]: what a drain does: host I's VIP route
-# first; once the router has no next hop via host I any more (10 s at
-# most) the datapath goes: detached (pins and flows kept) or unloaded
-# (default: nothing left, a fresh start later). TODO-merge: `lbctl detach
-# DEV --drain` does both steps itself.
+# cl_host_stop I [detach|unload]: what a drain does. Host I's agent, if it
+# runs, gets SIGTERM: it withdraws the VIP routes first, then exits; then
+# `lbctl detach DEV --drain` withdraws whatever is left, waits until no
+# VIP packet arrived for 300 ms (the router has moved the traffic; 10 s at
+# most) and detaches (pins and flows kept); unload (default) then removes
+# everything, for a fresh start later
 cl_host_stop() {
-	local i=$1 how=${2:-unload} addr j
-	addr=$(cl_lb_addr "$i")
-	cl_vip_withdraw "$i"
-	for ((j = 0; j < 200; j++)); do
-		[[ " $(cl_router_nexthops) " == *" $addr "* ]] || break
-		sleep 0.05
+	local i=$1 how=${2:-unload}
+	cl_agent_stop "$i" TERM
+	cl_lbctl "$i" detach "$CL_DEV" --drain --quiet-ms 300 --timeout 10 \
+		>>"$CL_DIR/drain-lb$i.log" 2>&1
+	[[ $how == detach ]] || cl_lbctl "$i" unload >/dev/null
+}
+
+# ---- lb-agent in cluster mode (agent/README.md "Cluster mode") ---------
+
+# cl_start_workers: a simulated inference worker (tools/gpusim: vllm
+# metrics and /health) on every backend at $CL_WORKER_PORT, what the
+# agents poll for backend J; the VIP's traffic still goes to httpd on
+# $PORT (its streams are checked byte by byte). Waits until each answers.
+cl_start_workers() {
+	local i j log
+	[[ -x $CL_GPUSIM ]] || { _cl_log "no $CL_GPUSIM"; return 1; }
+	for ((i = 1; i <= CL_N; i++)); do
+		log=$CL_DIR/gpusim-b$i.log
+		ip netns exec "$(cl_ns "b$i")" "$CL_GPUSIM" --bind "${CL_BACKEND4[i]}" \
+			--port "$CL_WORKER_PORT" --name "b$i" --batch 4 >"$log" 2>&1 &
+		CL_WORKER_PIDS[i]=$!
 	done
-	if [[ $how == detach ]]; then
-		cl_lbctl "$i" detach "$CL_DEV" >/dev/null
-	else
-		cl_lbctl "$i" unload >/dev/null
+	for ((i = 1; i <= CL_N; i++)); do
+		log=$CL_DIR/gpusim-b$i.log
+		for ((j = 0; j < 100; j++)); do
+			cl_worker_get "$i" /health && break
+			_cl_alive "${CL_WORKER_PIDS[i]}" || break
+			sleep 0.05
+		done
+		cl_worker_get "$i" /health ||
+			{ _cl_log "gpusim b$i did not start: $(cat "$log")"; return 1; }
+	done
+}
+
+# cl_worker_get J PATH: GET PATH of backend J's worker (from the router)
+cl_worker_get() {
+	ip netns exec "$(cl_ns router)" curl -s -o /dev/null -f --max-time 1 \
+		"http://${CL_BACKEND4[$1]}:$CL_WORKER_PORT$2"
+}
+
+# cl_worker_fault J MODE: gpusim's fault MODE (503, none, ...) on backend J
+cl_worker_fault() { cl_worker_get "$1" "/admin/fault?mode=$2"; }
+
+# _cl_agent_conf I: host I's lb-agent configuration (the same VIP,
+# backends, policy and cluster on every host; only host and pins differ).
+# The VIP's policy is maglev: a new flow's backend is the table's, so a
+# flow that ECMP moves to another host finds the same backend there (a
+# load-aware policy, the agent's default expected-wait, picks by the
+# picking host's loads instead)
+_cl_agent_conf() {
+	local i=$1 j
+	printf '%s\n' "agent:" \
+		"  metrics_listen: 127.0.0.1:9464" \
+		"  pin_dir: $(cl_pins "$i")" \
+		"  request_timeout_ms: 300" \
+		"cluster:" \
+		"  etcd: [$(cl_etcd_url)]" \
+		"  name: $CL_ID" \
+		"  host: lb$i" \
+		"  lease_ttl_s: $CL_LEASE_TTL" \
+		"announce:" \
+		"  enabled: true" \
+		"  table: $CL_TABLE" \
+		"  protocol: $CL_PROTO" \
+		"  interval_ms: 500" \
+		"  drain_ms: 0" \
+		"policy:" \
+		"  poll_interval_ms: 100" \
+		"  health_interval_ms: 100" \
+		"  fail_threshold: 3" \
+		"  slow_start_ms: 0" \
+		"vips:" \
+		"  - address: $VIP4:$PORT/tcp" \
+		"    mode: ipip" \
+		"    policy: maglev" \
+		"    backends:"
+	for ((j = 1; j <= CL_N; j++)); do
+		printf '      - address: %s\n        engine: vllm\n        url: http://%s:%s\n' \
+			"${CL_BACKEND4[j]}" "${CL_BACKEND4[j]}" "$CL_WORKER_PORT"
+	done
+}
+
+# cl_agent_start I [attach]: lb-agent on host I in cluster mode with the
+# announce: section on (after `lbctl attach` with "attach"): it configures
+# the VIP and backends, follows the cluster's decision from etcd, and
+# announces the VIP once it applied one; log in $CL_DIR/agent-lbI.log
+cl_agent_start() {
+	local i=$1 conf=$CL_DIR/agent-lb$1.yaml
+	[[ -z ${CL_AGENT_PIDS[$i]:-} ]] || { _cl_log "lb-agent runs on lb$i already"; return 1; }
+	_cl_agent_conf "$i" >"$conf" || return 1
+	if [[ ${2:-} == attach ]]; then
+		CL_PINS+=("$(cl_pins "$i")")
+		cl_lbctl "$i" attach "$CL_DEV" >/dev/null ||
+			{ _cl_log "lb$i: attach failed"; return 1; }
 	fi
+	# nsenter execs the agent: the pid is the agent's own
+	nsenter --net="/run/netns/$(cl_ns "lb$i")" "$CL_BUILD/lb-agent" -c "$conf" \
+		>>"$CL_DIR/agent-lb$i.log" 2>&1 &
+	CL_AGENT_PIDS[$i]=$!
+}
+
+# cl_agent_stop I [SIGNAL]: SIGTERM (default: the agent withdraws its
+# routes, then exits) or KILL (a crash: nothing withdrawn); reaped
+cl_agent_stop() {
+	_cl_stop_pid "${CL_AGENT_PIDS[$1]:-}" "${2:-TERM}"
+	unset "CL_AGENT_PIDS[$1]"
+}
+
+# cl_agent_show I: "ROLE ETCD GENERATION DIGEST" from host I's
+# lbctl -j show (the VIP's table_digest; "-" for what is missing)
+cl_agent_show() {
+	cl_lbctl "$1" -j show 2>/dev/null | python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+except Exception:
+    print("- - - -"); sys.exit()
+c = (d.get("agent") or {}).get("cluster") or {}
+v = [x.get("table_digest") for x in d.get("vips", [])]
+print(c.get("role", "-"), {True: "up", False: "down"}.get(c.get("etcd_up"), "-"),
+      c.get("generation", "-"), (v[0] if v and v[0] else "-"))'
 }
 
 # cl_router_nexthops: the router's next hops for the VIP, sorted, one line
@@ -564,13 +689,24 @@ cl_etcd_start() {
 	_cl_log "etcd did not start: $(tail -5 "$CL_DIR/etcd.log")"
 	return 1
 }
-cl_etcd_stop() { _cl_stop_pid "$CL_ETCD_PID" TERM; CL_ETCD_PID=; }
-cl_etcd_kill() { _cl_stop_pid "$CL_ETCD_PID" KILL; CL_ETCD_PID=; }
+cl_etcd_stop() { cl_etcd_resume; _cl_stop_pid "$CL_ETCD_PID" TERM; CL_ETCD_PID=; }
+# cl_etcd_pause / cl_etcd_resume: SIGSTOP / SIGCONT: etcd unreachable (its
+# connections hang) without losing its state
+cl_etcd_pause() { [[ -z $CL_ETCD_PID ]] || kill -STOP "$CL_ETCD_PID"; }
+cl_etcd_resume() { [[ -z $CL_ETCD_PID ]] || kill -CONT "$CL_ETCD_PID" 2>/dev/null; }
+cl_etcd_kill() { cl_etcd_resume; _cl_stop_pid "$CL_ETCD_PID" KILL; CL_ETCD_PID=; }
 
 # cl_destroy: every daemon, datapath, pin directory, namespace and the
 # temp dir. Idempotent; meant for "trap cl_destroy EXIT".
 cl_destroy() {
 	local k ns pid node p
+	for k in "${!CL_AGENT_PIDS[@]}"; do
+		cl_agent_stop "$k" KILL
+	done
+	for k in "${!CL_WORKER_PIDS[@]}"; do
+		_cl_stop_pid "${CL_WORKER_PIDS[k]}" TERM
+	done
+	CL_WORKER_PIDS=()
 	for k in "${!CL_HTTPD_PIDS[@]}"; do
 		_cl_stop_pid "${CL_HTTPD_PIDS[k]}" TERM
 	done
