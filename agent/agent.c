@@ -389,6 +389,7 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 	a->status.cluster_generation = 0;
 	a->status.cluster_leader = 0;
 	a->status.cluster_contact_ns = 0;
+	a->status.cluster_changed_ns = 0;
 	a->status.pid = getpid();
 	a->status.started_ns = lb_boottime_ns();
 	a->status.reloads = 1;

@@ -567,6 +567,8 @@ void lb_cluster_fill_status(struct lb_cluster *c, struct lb_agent_status *st)
 	/* on the boot clock, as the heartbeat */
 	st->cluster_contact_ns = s.contact_ms ?
 		lb_boottime_ns() - (now - s.contact_ms) * 1000000ull : 0;
+	st->cluster_changed_ns = s.changed_ms ?
+		lb_boottime_ns() - (now - s.changed_ms) * 1000000ull : 0;
 }
 
 /* ---- the leader's offer ------------------------------------------------- */
@@ -756,11 +758,13 @@ static bool differs_live(struct lb_agent *a, const struct lb_publish_entry *e)
 	       live.rate != e->rate;
 }
 
-static void apply(struct lb_cluster *c, const struct lb_cl_decision *d)
+/* Returns whether any VIP was published (the maps changed). */
+static bool apply(struct lb_cluster *c, const struct lb_cl_decision *d)
 {
 	struct lb_agent *a = c->a;
 	struct lb_be_load *ld = lb_dp_load_map(&a->dp, NULL, 0);
 	uint64_t now = now_ms();
+	bool wrote = false;
 
 	for (size_t i = 0; i < d->n_vips; i++) {
 		const struct lb_cl_vip *dv = &d->vips[i];
@@ -779,6 +783,7 @@ static void apply(struct lb_cluster *c, const struct lb_cl_decision *d)
 		}
 		if (write)
 			lb_agent_publish_vip(a, v, v->ctl);
+		wrote |= write;
 		if (!ld)
 			continue;
 		for (size_t j = 0; j < dv->n; j++) {
@@ -808,6 +813,7 @@ static void apply(struct lb_cluster *c, const struct lb_cl_decision *d)
 					 __ATOMIC_RELAXED);
 		}
 	}
+	return wrote;
 }
 
 /* A decision's text from etcd: decoded, checked, applied or refused. */
@@ -817,6 +823,7 @@ static void take_decision(struct lb_cluster *c, const char *text, size_t n,
 	struct lb_agent *a = c->a;
 	struct lb_cl_decision d;
 	uint64_t applied;
+	bool wrote;
 	char msg[256];
 	int err;
 
@@ -847,10 +854,12 @@ static void take_decision(struct lb_cluster *c, const char *text, size_t n,
 		lb_agent_logf("cluster: decision refused, nothing applied: %s", msg);
 		goto done;
 	}
-	apply(c, &d);
+	wrote = apply(c, &d);
 	pthread_mutex_lock(&c->mu);
 	c->st.generation = d.generation;
 	c->st.applied_ms = now_ms();
+	if (wrote)
+		c->st.changed_ms = c->st.applied_ms;
 	c->st.leader_hash = lb_cluster_name_hash(d.leader);
 	if (!c->st.ready)
 		lb_agent_logf("cluster %s: applied generation %" PRIu64 " of %s%s",

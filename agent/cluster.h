@@ -106,6 +106,7 @@ struct lb_cluster_stats {
 	uint64_t writes;	/* decisions this host wrote as leader */
 	uint64_t contact_ms;	/* monotonic ms of etcd's last answer; 0 none */
 	uint64_t applied_ms;	/* monotonic ms of the last decision applied */
+	uint64_t changed_ms;	/* ... of the last one that changed the maps */
 	uint32_t leader_hash;	/* lb_cluster_name_hash; 0 unknown */
 };
 

@@ -52,6 +52,14 @@ static void print_cluster(const struct lb_agent_status *st)
 	else
 		lb_out_null("etcd_contact_age_s", " (never answered)");
 	lb_out_u64("generation", "  decision generation %llu", st->cluster_generation);
+	/* the boot clock's ns: equal within ms on hosts that apply the
+	 * same decisions, however far apart each is asked */
+	lb_out_u64("changed_ns", NULL, st->cluster_changed_ns);
+	if (st->cluster_changed_ns)
+		lb_out_double("changed_age_s", " (maps changed %.1f s ago)",
+			      ((double)lb_boottime_ns() - (double)st->cluster_changed_ns) / 1e9);
+	else
+		lb_out_null("changed_age_s", " (maps not changed yet)");
 	lb_out_u64("leader_hash", "  leader %08llx\n", st->cluster_leader);
 	lb_out_close_object();
 }

@@ -571,8 +571,12 @@ struct lb_agent_status {
 	__u8 cluster_role;        /* enum lb_cluster_role */
 	__u8 cluster_etcd_up;     /* 1: etcd answered within the lease TTL */
 	__u16 cluster_pad;
+	/* boot clock: when a decision last changed this host's maps (0:
+	 * none yet). Hosts that apply the same decisions show the same
+	 * moment within ms, whenever each is asked. */
+	__u64 cluster_changed_ns;
 };
-_Static_assert(sizeof(struct lb_agent_status) == 64, "lb_agent_status ABI");
+_Static_assert(sizeof(struct lb_agent_status) == 72, "lb_agent_status ABI");
 enum lb_cluster_role {
 	LB_CLUSTER_OFF = 0,	/* a single host: the agent decides alone */
 	LB_CLUSTER_FOLLOWER = 1,

@@ -100,7 +100,7 @@ hosts_line() {
 cluster_table() {
 	local i r e g d
 	for i in 1 2 3; do
-		read -r r e g d < <(cl_agent_show "$i")
+		read -r r e g d _ < <(cl_agent_show "$i")
 		say "  lb$i  $(printf '%-8s etcd %-4s generation %-4s table_digest %-16s' "$r" "$e" "$g" "$d")  route: $(cl_exec "lb$i" ip route show table "$CL_TABLE" proto "$CL_PROTO" | grep -q . && echo announced || echo none)"
 	done
 }

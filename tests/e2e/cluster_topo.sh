@@ -582,7 +582,7 @@ cl_agent_stop() {
 	unset "CL_AGENT_PIDS[$1]"
 }
 
-# cl_agent_show I: "ROLE ETCD GENERATION DIGEST" from host I's
+# cl_agent_show I: "ROLE ETCD GENERATION DIGEST CHANGED_NS" from host I's
 # lbctl -j show (the VIP's table_digest; "-" for what is missing)
 cl_agent_show() {
 	cl_lbctl "$1" -j show 2>/dev/null | python3 -c '
@@ -594,7 +594,8 @@ except Exception:
 c = (d.get("agent") or {}).get("cluster") or {}
 v = [x.get("table_digest") for x in d.get("vips", [])]
 print(c.get("role", "-"), {True: "up", False: "down"}.get(c.get("etcd_up"), "-"),
-      c.get("generation", "-"), (v[0] if v and v[0] else "-"))'
+      c.get("generation", "-"), (v[0] if v and v[0] else "-"),
+      c.get("changed_ns") or "-")'
 }
 
 # cl_router_nexthops: the router's next hops for the VIP, sorted, one line
