@@ -297,16 +297,6 @@ sys.exit(0 if c.get("role") == "leader" else 1)' && n=$((n + 1))
 }
 one_leader() { [ "$(leaders "$@")" = 1 ]; }
 
-# new_flows I: host I's new-flow counter for the VIP
-new_flows() {
-	cl_lbctl "$1" -j stats 2>/dev/null | python3 -c '
-import json, sys
-try:
-    print(sum(v["new_flows"] for v in json.load(sys.stdin)["vips"]))
-except Exception:
-    print(0)'
-}
-flows_all() { echo "$(new_flows 1) $(new_flows 2) $(new_flows 3)"; }
 
 # announce HOSTS...: exactly these hosts announce the VIP; waits until the
 # router's route has exactly them as next hops
@@ -383,13 +373,13 @@ run_one() {
 		lg+=(--rate "$RATE" --duration "$SECONDS_RUN" --dist fixed
 			--prompt-tokens "$PROMPT_TOK" --output-tokens "$OUT_TOK")
 	fi
-	f0=$(flows_all)
+	f0=$(cl_flows_all)
 	timeout $((SECONDS_RUN + 60)) ip netns exec "$(cl_ns client)" "$loadgen" "${lg[@]}" \
 		>"$out/inf-$tag.json" 2>"$CL_DIR/loadgen.err" &
 	LG_PID=$!
 	wait "$LG_PID" || warn "loadgen $load% $cfg run $run: $(tail -3 "$CL_DIR/loadgen.err")"
 	LG_PID=
-	f1=$(flows_all)
+	f1=$(cl_flows_all)
 	for h in $HOSTS; do
 		cl_nsenter "lb$h" curl -s --max-time 3 "http://127.0.0.1:$MPORT/metrics" \
 			>"$out/inf-$tag.lb$h-metrics.txt" 2>/dev/null

@@ -722,6 +722,24 @@ static void override_set(struct lb_backend *b, __u8 flag, __u64 override_for_ns)
 	b->override_until_ns = override_for_ns ? lb_boottime_ns() + override_for_ns : 0;
 }
 
+/* Stores set[i] (changed from old), then rebuilds the VIP's table from
+ * the set when the change can move slots; a failed rebuild puts old back,
+ * so a change is never left half made. */
+static int store_and_rebuild(struct lb_dp *dp, __u32 vip_id,
+			     struct lb_backend_view *set, int n, int i,
+			     const struct lb_backend *old, bool rebuild,
+			     char *msg, size_t len)
+{
+	int err = be_store(dp, set[i].id, &set[i].be, msg, len);
+
+	if (err || !rebuild)
+		return err;
+	err = vip_rebuild(dp, vip_id, set, n, msg, len);
+	if (err)
+		lb_be_write(dp, set[i].id, old);
+	return err;
+}
+
 int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
 			  const __u8 addr[16], __u8 family, __u32 weight,
 			  __u64 override_for_ns, char *msg, size_t len)
@@ -730,7 +748,6 @@ int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
 	struct lb_vip_view v;
 	struct lb_backend old;
 	int n, i, err;
-	__u32 id;
 
 	if (weight > LB_WEIGHT_MAX)
 		return lb_msgf(msg, len, -EINVAL, "weight %u is above %u", weight,
@@ -738,17 +755,10 @@ int lb_backend_set_weight(struct lb_dp *dp, const struct lb_vip_key *vip,
 	err = backend_need(dp, vip, addr, family, &v, &set, &n, &i, msg, len);
 	if (err)
 		return err;
-	id = set[i].id;
 	old = set[i].be;
 	set[i].be.weight = weight;
 	override_set(&set[i].be, LB_BACKEND_F_OVR_WEIGHT, override_for_ns);
-	err = be_store(dp, id, &set[i].be, msg, len);
-	if (err)
-		goto out;
-	err = vip_rebuild(dp, v.id, set, n, msg, len);
-	if (err)
-		lb_be_write(dp, id, &old);
-out:
+	err = store_and_rebuild(dp, v.id, set, n, i, &old, true, msg, len);
 	free(set);
 	return err;
 }
@@ -829,12 +839,10 @@ int lb_backend_drain(struct lb_dp *dp, const struct lb_vip_key *vip,
 	struct lb_vip_view v;
 	struct lb_backend old;
 	int n, i, err;
-	__u32 id;
 
 	err = backend_need(dp, vip, addr, family, &v, &set, &n, &i, msg, len);
 	if (err)
 		return err;
-	id = set[i].id;
 	old = set[i].be;
 	*was = set[i];
 	/* The state is an override until released, so lb-agent keeps it
@@ -845,15 +853,9 @@ int lb_backend_drain(struct lb_dp *dp, const struct lb_vip_key *vip,
 	set[i].be.state = LB_BE_DRAINING;
 	set[i].be.weight = 0;
 	override_set(&set[i].be, LB_BACKEND_F_OVR_STATE, 0);
-	err = be_store(dp, id, &set[i].be, msg, len);
-	if (err)
-		goto out;
-	if (!old.weight)	/* it owned no slot: the table is the same */
-		goto out;
-	err = vip_rebuild(dp, v.id, set, n, msg, len);
-	if (err)
-		lb_be_write(dp, id, &old);
-out:
+	/* with weight 0 before, it owned no slot: the table is the same */
+	err = store_and_rebuild(dp, v.id, set, n, i, &old, old.weight != 0,
+				msg, len);
 	free(set);
 	return err;
 }

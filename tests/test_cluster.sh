@@ -98,17 +98,6 @@ ALL3="$(cl_lb_addr 1) $(cl_lb_addr 2) $(cl_lb_addr 3)"
 URL=http://$VIP4:$PORT/
 VIPP=$VIP4:$PORT/tcp
 
-# new_flows I: host I's new-flow counter for the VIP (0 with no datapath)
-new_flows() {
-	cl_lbctl "$1" -j stats 2>/dev/null | python3 -c '
-import json, sys
-try:
-    print(sum(v["new_flows"] for v in json.load(sys.stdin)["vips"]))
-except Exception:
-    print(0)'
-}
-# flows_all: "N1 N2 N3", every host's new-flow counter
-flows_all() { echo "$(new_flows 1) $(new_flows 2) $(new_flows 3)"; }
 # delta "A1 A2 A3" "B1 B2 B3": "B1-A1 B2-A2 B3-A3"
 delta() {
 	local -a a b
@@ -136,7 +125,7 @@ streams_end() {
 # streams_running SECONDS FILE: streams_start, then until they all started
 streams_running() {
 	local f0
-	f0=$(flows_all)
+	f0=$(cl_flows_all)
 	streams_start "$1" "$2"
 	wait_for 10 started_since "$f0" "$STREAMS" || bad "the $STREAMS streams did not all start"
 }
@@ -144,7 +133,7 @@ broken_lines() { grep -v ' ok$' "$1" | head -5 | tr '\n' ' '; }
 # bfd_up: the router's BFD sessions with the 3 hosts are Up
 bfd_up() { [ "$(cl_birdc router show bfd sessions 2>/dev/null | grep -c ' Up ')" = 3 ]; }
 # started_since "N1 N2 N3" K: the hosts counted at least K new flows since
-started_since() { [ "$(sum3 "$(delta "$1" "$(flows_all)")")" -ge "$2" ]; }
+started_since() { [ "$(sum3 "$(delta "$1" "$(cl_flows_all)")")" -ge "$2" ]; }
 
 # show_all: sets ROLE[I], ETCD[I], GEN[I], DIG[I] for each host
 declare -A ROLE=() ETCD=() GEN=() DIG=()
@@ -253,7 +242,7 @@ else
 fi
 
 echo "== 1. every host carries new flows (ECMP, L4 hash)"
-f0=$(flows_all)
+f0=$(cl_flows_all)
 # the backends' expected shares: the weights of the cluster's decision
 expect=$(cl_lbctl 1 -j show | python3 -c '
 import json, sys
@@ -264,7 +253,7 @@ print(",".join("b%d=%d" % (j, w[a]) for j, a in enumerate(sys.argv[1:], 1)))' \
 out=$(cl_exec client timeout 120 "$E2E_BIN/conns" --url "$URL" --count "$CONNS" \
 	--parallel 8 --expect "$expect")
 rc=$?
-d=$(delta "$f0" "$(flows_all)")
+d=$(delta "$f0" "$(cl_flows_all)")
 read -r chi2 p < <(python3 -c '
 import math, sys
 n = [int(x) for x in sys.argv[1].split()]
@@ -302,11 +291,11 @@ done
 
 echo "== 3, 4. under $STREAMS streams: lb3 stops (agent SIGTERM, detach --drain, unload), then comes back"
 cl_monitor_start
-f0=$(flows_all)
+f0=$(cl_flows_all)
 streams_running 15 "$CL_DIR/streams34.out"
 sleep 1
-on3=$(delta "$f0" "$(flows_all)" | awk '{ print $3 }')
-f1=$(flows_all)
+on3=$(delta "$f0" "$(cl_flows_all)" | awk '{ print $3 }')
+f1=$(cl_flows_all)
 t0=$(ms)
 cl_agent_stop 3 TERM	# it withdraws its routes, then exits
 failover=
@@ -323,7 +312,7 @@ else
 fi
 grep -q . "$CL_DIR/drain-lb3.log" && echo "     lbctl detach --drain: $(tail -1 "$CL_DIR/drain-lb3.log")"
 sleep 1
-moved=$(delta "$f1" "$(flows_all)")
+moved=$(delta "$f1" "$(cl_flows_all)")
 t0=$(ms)
 cl_agent_start 3 attach || bad "lb3's datapath and agent"
 back=
@@ -336,7 +325,7 @@ fi
 wait_for 5 equal_digests && ok "lb3's table_digest is the others' (${DIG[3]})" ||
 	bad "lb3's table differs: $(digests)"
 streams_end "$CL_DIR/streams34.out"
-took=$(new_flows 3)
+took=$(cl_new_flows 3)
 [ "$on3" -ge 1 ] && [ "$took" -ge 1 ] && [ "$BROKEN" = 0 ] &&
 	ok "$OKS of $STREAMS streams intact: $on3 had come in through lb3, lb1 and lb2 took flows over ($(echo "$moved" | awk '{ print $1 ", " $2 }')), ECMP moved $took running flows back to lb3 (no SYN: the same table, the same backend)" ||
 	bad "$BROKEN of $STREAMS streams broken ($on3 through lb3, moved $moved, back $took): $(broken_lines "$CL_DIR/streams34.out")"

@@ -68,14 +68,6 @@ say() { echo "   $*"; }
 ALL3="$(cl_lb_addr 1) $(cl_lb_addr 2) $(cl_lb_addr 3)"
 URL=http://$VIP4:$PORT/
 
-new_flows() {
-	cl_lbctl "$1" -j stats 2>/dev/null | python3 -c '
-import json, sys
-try:
-    print(sum(v["new_flows"] for v in json.load(sys.stdin)["vips"]))
-except Exception:
-    print("-")'
-}
 # role I: "L" for the leader, "f" for a follower, "-" with no agent
 role() {
 	case "$(cl_agent_show "$1" | awk '{ print $1 }')" in
@@ -91,8 +83,8 @@ hosts_line() {
 		names="$names lb$((${h##*.} - 1))"
 	done
 	printf 'router ECMP ->%-13s | lb1 %s %4s  lb2 %s %4s  lb3 %s %4s | open streams %s\n' \
-		"${names:- (none)}" "$(role 1)" "$(new_flows 1)" "$(role 2)" "$(new_flows 2)" \
-		"$(role 3)" "$(new_flows 3)" \
+		"${names:- (none)}" "$(role 1)" "$(cl_new_flows 1 -)" "$(role 2)" "$(cl_new_flows 2 -)" \
+		"$(role 3)" "$(cl_new_flows 3 -)" \
 		"$(cl_exec client ss -Htn state established dst "$VIP4" | wc -l)"
 }
 # cluster_table: per host its role, etcd, decision generation, the VIP's
@@ -139,10 +131,10 @@ ip -n "$(cl_ns router)" route show "$VIP4/32" | sed 's/^/     /'
 say "same decision, backends and hash seed on every host: the same Maglev table (equal digests)"
 
 step "2. the spread: 600 new connections from the client, one source port each"
-f0="$(new_flows 1) $(new_flows 2) $(new_flows 3)"
+f0="$(cl_new_flows 1 -) $(cl_new_flows 2 -) $(cl_new_flows 3 -)"
 out=$(cl_exec client timeout 120 "$E2E_BIN/conns" --url "$URL" --count 600 \
 	--parallel 8 --expect b1=1,b2=1,b3=1)
-f1="$(new_flows 1) $(new_flows 2) $(new_flows 3)"
+f1="$(cl_new_flows 1 -) $(cl_new_flows 2 -) $(cl_new_flows 3 -)"
 python3 -c '
 import sys
 a = [int(x) for x in sys.argv[1].split()]; b = [int(x) for x in sys.argv[2].split()]

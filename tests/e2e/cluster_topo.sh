@@ -582,6 +582,19 @@ cl_agent_stop() {
 	unset "CL_AGENT_PIDS[$1]"
 }
 
+# cl_new_flows I [NONE]: host I's new-flow counter over its VIPs (NONE,
+# default 0, when host I has no datapath to ask)
+cl_new_flows() {
+	cl_lbctl "$1" -j stats 2>/dev/null | python3 -c '
+import json, sys
+try:
+    print(sum(v["new_flows"] for v in json.load(sys.stdin)["vips"]))
+except Exception:
+    print(sys.argv[1])' "${2:-0}"
+}
+# cl_flows_all: "N1 N2 N3", the new-flow counters of lb1..lb3
+cl_flows_all() { echo "$(cl_new_flows 1) $(cl_new_flows 2) $(cl_new_flows 3)"; }
+
 # cl_agent_show I: "ROLE ETCD GENERATION DIGEST CHANGED_NS" from host I's
 # lbctl -j show (the VIP's table_digest; "-" for what is missing)
 cl_agent_show() {
