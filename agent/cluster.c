@@ -434,10 +434,6 @@ struct lb_cluster {
 	char logged[256];	/* the last etcd error logged */
 };
 
-static uint64_t now_ms(void)
-{
-	return lb_agent_now_ms();
-}
 
 static uint32_t ttl_ms(const struct lb_cluster *c)
 {
@@ -449,7 +445,7 @@ static void contact(struct lb_cluster *c, int err, const char *msg)
 {
 	pthread_mutex_lock(&c->mu);
 	if (!err || err == -EREMOTEIO || err == -ENOENT) {
-		c->st.contact_ms = now_ms();
+		c->st.contact_ms = lb_agent_now_ms();
 		c->st.etcd_up = true;
 		if (c->logged[0] && !err) {
 			lb_agent_logf("cluster: etcd answers again");
@@ -547,7 +543,7 @@ bool cluster_ready(const struct lb_cluster *c)
 void lb_cluster_get_stats(struct lb_cluster *c, struct lb_cluster_stats *s)
 {
 	pthread_mutex_lock(&c->mu);
-	age_contact(c, now_ms());
+	age_contact(c, lb_agent_now_ms());
 	*s = c->st;
 	pthread_mutex_unlock(&c->mu);
 }
@@ -555,7 +551,7 @@ void lb_cluster_get_stats(struct lb_cluster *c, struct lb_cluster_stats *s)
 void lb_cluster_fill_status(struct lb_cluster *c, struct lb_agent_status *st)
 {
 	struct lb_cluster_stats s;
-	uint64_t now = now_ms();
+	uint64_t now = lb_agent_now_ms();
 
 	if (!c)
 		return;
@@ -573,19 +569,21 @@ void lb_cluster_fill_status(struct lb_cluster *c, struct lb_agent_status *st)
 
 /* ---- the leader's offer ------------------------------------------------- */
 
-static __u32 requests_of(const struct lb_agent_backend *b, uint64_t now)
+static __u32 requests_of(const struct lb_agent_backend *b)
 {
 	double n = lb_policy_requests(&b->sig);
 
-	(void)now;
 	if (!(n > 0))
 		return 0;
 	return n >= LB_ENGINE_LOAD_MAX ? LB_ENGINE_LOAD_MAX : (__u32)(n + 0.5);
 }
 
 /* The agent's decision (a->mu held): each VIP's ctl[] from its last
- * decide, and each backend's load as publish_load would write it. */
-static int build_offer(struct lb_cluster *c, struct lb_cl_decision *d, uint64_t now)
+ * decide and, with loads, each backend's load as publish_load would write
+ * it. Without loads (and as generation 1), its shape: what tells a change
+ * from a refresh. */
+static int build_offer(struct lb_cluster *c, struct lb_cl_decision *d,
+		       uint64_t now, bool loads)
 {
 	struct lb_agent *a = c->a;
 
@@ -616,59 +614,48 @@ static int build_offer(struct lb_cluster *c, struct lb_cl_decision *d, uint64_t 
 			o->state = e->state;
 			o->rate = e->rate;
 			o->burst = e->burst;
-			o->score = lb_policy_p2c_score(&b->sig, b->conf->capacity);
 			o->slots = b->slots;
+			if (!loads)
+				continue;
+			o->score = lb_policy_p2c_score(&b->sig, b->conf->capacity);
 			o->slot_wait_ns = b->slot_wait_ns;
 			/* the worker's own count, while its scrape is fresh */
 			o->has_requests = b->beyond_at_ms &&
 				now < b->beyond_at_ms + LB_ENGINE_LOAD_TTL_NS / 1000000;
-			o->requests = o->has_requests ? requests_of(b, now) : 0;
+			o->requests = o->has_requests ? requests_of(b) : 0;
 		}
 	}
+	if (!loads)
+		d->generation = 1;
 	return 0;
-}
-
-/* The decision without its loads, to tell a change from a refresh. */
-static char *shape_of(const struct lb_cl_decision *d)
-{
-	struct lb_cl_decision s = *d;
-	char *t;
-
-	s.generation = 1;
-	for (size_t i = 0; i < s.n_vips; i++)
-		for (size_t j = 0; j < s.vips[i].n; j++) {
-			struct lb_cl_backend *b = &s.vips[i].be[j];
-
-			b->score = b->slot_wait_ns = 0;
-			b->requests = 0;
-			b->has_requests = false;
-		}
-	t = lb_cl_encode(&s);
-	return t;
 }
 
 void lb_cluster_offer(struct lb_cluster *c, uint64_t now)
 {
 	struct lb_cl_decision d;
-	char *shape;
-	bool changed;
+	char *shape = NULL;
+	bool due;
 
-	if (!c || build_offer(c, &d, now) || !(shape = shape_of(&d))) {
-		if (c)
-			lb_cl_decision_free(&d);
+	/* only the leader offers: followers build nothing */
+	if (!c || !lb_cluster_leads(c))
 		return;
-	}
-	/* shape_of zeroed the loads in place: rebuild them */
+	if (!build_offer(c, &d, now, false))
+		shape = lb_cl_encode(&d);
 	lb_cl_decision_free(&d);
-	if (build_offer(c, &d, now)) {
-		lb_cl_decision_free(&d);
+	if (!shape)
+		return;
+	pthread_mutex_lock(&c->mu);
+	due = !c->last_offer || strcmp(c->last_offer, shape) ||
+	      now >= c->offered_ms + LB_CL_LOAD_REFRESH_MS;
+	pthread_mutex_unlock(&c->mu);
+	if (!due || build_offer(c, &d, now, true)) {
+		if (due)
+			lb_cl_decision_free(&d);
 		free(shape);
 		return;
 	}
 	pthread_mutex_lock(&c->mu);
-	changed = !c->last_offer || strcmp(c->last_offer, shape);
-	if (c->role == LB_CLUSTER_LEADER &&
-	    (changed || now >= c->offered_ms + LB_CL_LOAD_REFRESH_MS)) {
+	if (c->role == LB_CLUSTER_LEADER) {
 		lb_cl_decision_free(&c->pending);
 		c->pending = d;
 		c->has_pending = true;
@@ -763,7 +750,7 @@ static bool apply(struct lb_cluster *c, const struct lb_cl_decision *d)
 {
 	struct lb_agent *a = c->a;
 	struct lb_be_load *ld = lb_dp_load_map(&a->dp, NULL, 0);
-	uint64_t now = now_ms();
+	uint64_t now = lb_agent_now_ms();
 	bool wrote = false;
 
 	for (size_t i = 0; i < d->n_vips; i++) {
@@ -857,7 +844,7 @@ static void take_decision(struct lb_cluster *c, const char *text, size_t n,
 	wrote = apply(c, &d);
 	pthread_mutex_lock(&c->mu);
 	c->st.generation = d.generation;
-	c->st.applied_ms = now_ms();
+	c->st.applied_ms = lb_agent_now_ms();
 	if (wrote)
 		c->st.changed_ms = c->st.applied_ms;
 	c->st.leader_hash = lb_cluster_name_hash(d.leader);
@@ -1046,7 +1033,7 @@ static void write_pending(struct lb_cluster *c)
  * which etcd will expire) means follower at once. */
 static void keep_lease(struct lb_cluster *c)
 {
-	uint64_t now = now_ms();
+	uint64_t now = lb_agent_now_ms();
 	char msg[256];
 	int err;
 
@@ -1058,14 +1045,14 @@ static void keep_lease(struct lb_cluster *c)
 		contact(c, err, msg);
 		if (!err) {
 			c->lease = id;
-			c->lease_ok_ms = now_ms();
+			c->lease_ok_ms = lb_agent_now_ms();
 		}
 		return;
 	}
 	err = lb_etcd_lease_keepalive(c->session, c->lease, NULL, msg, sizeof(msg));
 	contact(c, err, msg);
 	if (!err) {
-		c->lease_ok_ms = now_ms();
+		c->lease_ok_ms = lb_agent_now_ms();
 		return;
 	}
 	if (err == -ENOENT || now >= c->lease_ok_ms + ttl_ms(c)) {
@@ -1081,25 +1068,25 @@ static void *session_main(void *arg)
 	uint64_t next_keep = 0;
 
 	while (!c->stop) {
-		uint64_t now = now_ms();
+		uint64_t now = lb_agent_now_ms();
 		bool leads, again;
 
 		if (now >= next_keep) {
 			keep_lease(c);
-			next_keep = now_ms() + ttl_ms(c) / 3;
+			next_keep = lb_agent_now_ms() + ttl_ms(c) / 3;
 		}
 		pthread_mutex_lock(&c->mu);
 		leads = c->role == LB_CLUSTER_LEADER;
 		again = c->campaign_now;
 		c->campaign_now = false;
 		pthread_mutex_unlock(&c->mu);
-		if (c->lease && !leads && (again || now_ms() + ttl_ms(c) / 3 >= next_keep))
+		if (c->lease && !leads && (again || lb_agent_now_ms() + ttl_ms(c) / 3 >= next_keep))
 			campaign(c);
 		write_pending(c);
 		pthread_mutex_lock(&c->mu);
 		if (!c->stop && !c->has_pending && !c->campaign_now) {
 			struct timespec ts;
-			uint64_t wait = next_keep > now_ms() ? next_keep - now_ms() : 0;
+			uint64_t wait = next_keep > lb_agent_now_ms() ? next_keep - lb_agent_now_ms() : 0;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += wait / 1000;

@@ -909,16 +909,12 @@ static __always_inline int lb_send(struct xdp_md *ctx, const __u32 l3_off,
 	if (v6) {
 		__u8 src[16];
 
-		__builtin_memcpy(src, cfg->encap_src_v6, 16);
-		*(__be32 *)&src[12] = (*(__be32 *)&src[12] & ~cfg->encap_src_v6_mask) |
-				      (entropy & cfg->encap_src_v6_mask);
+		lb_encap_src6(cfg, entropy, src);
 		if (lb_push_ipip6(ctx, l3_off, src, be->addr, entropy, nh->mac))
 			return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
 	} else {
-		__be32 src = (cfg->encap_src_v4 & ~cfg->encap_src_v4_mask) |
-			     (entropy & cfg->encap_src_v4_mask);
-
-		if (lb_push_ipip4(ctx, l3_off, src, *(__be32 *)be->addr, nh->mac))
+		if (lb_push_ipip4(ctx, l3_off, lb_encap_src4(cfg, entropy),
+				  *(__be32 *)be->addr, nh->mac))
 			return LB_VERDICT(XDP_DROP, drop_xdp_adjust);
 	}
 	return XDP_TX;
@@ -1010,9 +1006,7 @@ __attribute__((noinline)) int lb_send_chain(struct xdp_md *ctx,
 	if (t->v6) {
 		__u8 src[16];
 
-		__builtin_memcpy(src, cfg->encap_src_v6, 16);
-		*(__be32 *)&src[12] = (*(__be32 *)&src[12] & ~cfg->encap_src_v6_mask) |
-				      (t->entropy & cfg->encap_src_v6_mask);
+		lb_encap_src6(cfg, t->entropy, src);
 		if (t->l3_off == sizeof(struct ethhdr))
 			err = lb_push_ipip6_chain(ctx, sizeof(struct ethhdr), src,
 						  be->addr, hb->addr, t->entropy,
@@ -1022,8 +1016,7 @@ __attribute__((noinline)) int lb_send_chain(struct xdp_md *ctx,
 						  src, be->addr, hb->addr,
 						  t->entropy, nh->mac);
 	} else {
-		__be32 src = (cfg->encap_src_v4 & ~cfg->encap_src_v4_mask) |
-			     (t->entropy & cfg->encap_src_v4_mask);
+		__be32 src = lb_encap_src4(cfg, t->entropy);
 
 		if (t->l3_off == sizeof(struct ethhdr))
 			err = lb_push_ipip4_chain(ctx, sizeof(struct ethhdr), src,
@@ -1170,7 +1163,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 	struct lb_settings *cfg;
 	struct lb_flow *fl, *pend = NULL;
 	struct lb_l4 l4;
-	__u32 ip_len, zero = 0, mtu, hash = 0, hop_id = 0;
+	__u32 ip_len, zero = 0, mtu, hash = 0, hop_id = 0, entropy;
 	int df = 1, syn, ret;
 	void *sl = NULL;	/* set with hash: the flow was hashed */
 	__u8 proto, mode;
@@ -1312,18 +1305,17 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 				  c.policy, cfg->tick, hop_id);
 		}
 	}
+	entropy = lb_encap_entropy(lb_fold_addr(fk, v6), l4.sport);
 	if (hop_id) {
 		struct lb_chain_tx t = {
 			.l3_off = l3_off, .v6 = v6, .vip_id = c.vip_id,
-			.be_id = c.be_id, .hop_id = hop_id,
-			.entropy = lb_encap_entropy(lb_fold_addr(fk, v6), l4.sport),
+			.be_id = c.be_id, .hop_id = hop_id, .entropy = entropy,
 			.pkt_len = pkt_len, .new_flow = c.new_flow,
 		};
 
 		return lb_send_chain(ctx, &t);
 	}
-	return lb_send(ctx, l3_off, v6, mode, &c, cfg,
-		       lb_encap_entropy(lb_fold_addr(fk, v6), l4.sport), pkt_len);
+	return lb_send(ctx, l3_off, v6, mode, &c, cfg, entropy, pkt_len);
 }
 
 SEC("xdp")

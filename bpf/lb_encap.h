@@ -45,6 +45,24 @@ static __always_inline void lb_l2_reply(void *to, const void *from,
 	lb_l2_forward(to, from, l3_off, src);
 }
 
+/* The outer source of an IPIP / IP6IP6 packet: the configured base with
+ * the flow's entropy in its masked bits, so the receiver's RSS spreads
+ * tunnelled flows over its queues (lb_settings.encap_src_*). */
+static __always_inline __be32 lb_encap_src4(const struct lb_settings *cfg,
+					    __u32 entropy)
+{
+	return (cfg->encap_src_v4 & ~cfg->encap_src_v4_mask) |
+	       (entropy & cfg->encap_src_v4_mask);
+}
+
+static __always_inline void lb_encap_src6(const struct lb_settings *cfg,
+					  __u32 entropy, __u8 src[16])
+{
+	__builtin_memcpy(src, cfg->encap_src_v6, 16);
+	*(__be32 *)&src[12] = (*(__be32 *)&src[12] & ~cfg->encap_src_v6_mask) |
+			      (entropy & cfg->encap_src_v6_mask);
+}
+
 /* An outer IPv4 header (protocol proto) of tot_len bytes in all, from
  * saddr to daddr, over inner header in. */
 static __always_inline void lb_ipip4_fill(struct iphdr *h, const struct iphdr *in,

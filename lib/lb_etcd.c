@@ -20,6 +20,7 @@
 
 #include "lb_etcd.h"
 #include "lb_msg.h"
+#include "lb_ops.h"
 
 struct lb_etcd {
 	CURL *curl;
@@ -792,14 +793,6 @@ struct watch {
 	uint64_t started_ms;
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int watch_events(struct watch *w, json_object *evs)
 {
 	size_t n = json_object_array_length(evs);
@@ -905,7 +898,7 @@ static int watch_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c,
 	(void)a, (void)b, (void)c, (void)d;
 	if (w->c->abort && *w->c->abort)
 		return 1;
-	return !w->created && mono_ms() > w->started_ms + w->c->timeout_ms;
+	return !w->created && lb_mono_ms() > w->started_ms + w->c->timeout_ms;
 }
 
 /* After compaction: the prefix read whole, as events, and the watch goes
@@ -936,7 +929,7 @@ int lb_etcd_watch(struct lb_etcd *c, const char *prefix, int64_t *next_rev,
 	json_object *req = json_object_new_object(), *cr = json_object_new_object();
 	struct watch w = { .c = c, .prefix = prefix, .next_rev = next_rev,
 			   .msg = msg, .len = len, .cb = cb, .ctx = ctx,
-			   .started_ms = mono_ms() };
+			   .started_ms = lb_mono_ms() };
 	char *s = NULL;
 	CURLcode rc;
 	int err;
