@@ -63,11 +63,11 @@ static __always_inline void lb_encap_src6(const struct lb_settings *cfg,
 			      (entropy & cfg->encap_src_v6_mask);
 }
 
-/* An outer IPv4 header (protocol proto) of tot_len bytes in all, from
+/* An outer IPv4 header (protocol IPIP) of tot_len bytes in all, from
  * saddr to daddr, over inner header in. */
 static __always_inline void lb_ipip4_fill(struct iphdr *h, const struct iphdr *in,
-					  __u16 tot_len, __u8 proto,
-					  __be32 saddr, __be32 daddr)
+					  __u16 tot_len, __be32 saddr,
+					  __be32 daddr)
 {
 	h->version = 4;
 	h->ihl = sizeof(*h) / 4;
@@ -78,7 +78,7 @@ static __always_inline void lb_ipip4_fill(struct iphdr *h, const struct iphdr *i
 	 * needs fragmenting; DF keeps routers on the way from doing it. */
 	h->frag_off = bpf_htons(LB_IP_DF);
 	h->ttl = LB_ENCAP_TTL;
-	h->protocol = proto;
+	h->protocol = IPPROTO_IPIP;
 	h->saddr = saddr;
 	h->daddr = daddr;
 	lb_ipv4_csum(h);
@@ -125,7 +125,7 @@ static __always_inline int lb_push_ipip4(struct xdp_md *ctx, const __u32 l3_off,
 
 	lb_l2_forward(data, data + sizeof(struct iphdr), l3_off, dmac);
 	lb_ipip4_fill(outer, inner, bpf_ntohs(inner->tot_len) + sizeof(*outer),
-		      IPPROTO_IPIP, saddr, daddr);
+		      saddr, daddr);
 	return 0;
 }
 
@@ -182,8 +182,8 @@ static __always_inline int lb_push_ipip4_chain(struct xdp_md *ctx,
 		return -1;
 	lb_l2_forward(data, data + add, l3_off, dmac);
 	len = bpf_ntohs(inner->tot_len);
-	lb_ipip4_fill(mid, inner, len + sizeof(*mid), IPPROTO_IPIP, saddr, daddr2);
-	lb_ipip4_fill(outer, inner, len + add, IPPROTO_IPIP, saddr, daddr1);
+	lb_ipip4_fill(mid, inner, len + sizeof(*mid), saddr, daddr2);
+	lb_ipip4_fill(outer, inner, len + add, saddr, daddr1);
 	return 0;
 }
 
