@@ -33,7 +33,7 @@ void lb_cl_decision_free(struct lb_cl_decision *d)
 	memset(d, 0, sizeof(*d));
 }
 
-void lb_cl_key(char *buf, size_t len, const char *cluster, const char *what)
+static void lb_cl_key(char *buf, size_t len, const char *cluster, const char *what)
 {
 	snprintf(buf, len, "/inferlb/%s/%s", cluster, what);
 }

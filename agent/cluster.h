@@ -86,8 +86,6 @@ int lb_cl_decode(const char *text, size_t n, const char *cluster,
 enum lb_cl_gen { LB_CL_GEN_NEW, LB_CL_GEN_SAME, LB_CL_GEN_OLD };
 enum lb_cl_gen lb_cl_gen_check(uint64_t applied, uint64_t gen);
 
-/* "/inferlb/CLUSTER/WHAT" */
-void lb_cl_key(char *buf, size_t len, const char *cluster, const char *what);
 /* The election's txn as JSON (for tests): create the leader key with
  * host on lease if absent, and read the decision; else read the key. */
 char *lb_cl_campaign_json(const char *cluster, const char *host, int64_t lease);

@@ -33,7 +33,9 @@
 
 /* ---- the datapath's side ---------------------------------------------- */
 
-bool lb_announce_attached(struct lb_dp *dp)
+/* Whether the balancer runs on some device: a link pin whose XDP link is
+ * still attached (a deleted device leaves a defunct link behind). */
+static bool lb_announce_attached(struct lb_dp *dp)
 {
 	char names[64][16], path[512];
 	int n = lb_dp_attached(dp, names, 64);

@@ -151,8 +151,4 @@ int lb_announce_set_withdrawn(struct lb_dp *dp, bool withdrawn, char *msg,
 int lb_announce_recorded(struct lb_dp *dp, struct lb_announce_opts *o,
 			 char *msg, size_t len);
 
-/* Whether the balancer runs on some device: a link pin whose XDP link is
- * still attached (a deleted device leaves a defunct link behind). */
-bool lb_announce_attached(struct lb_dp *dp);
-
 #endif /* LB_ANNOUNCE_H */

@@ -163,11 +163,6 @@ static int call_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c,
 	return e->abort && *e->abort;
 }
 
-const char *lb_etcd_endpoint(const struct lb_etcd *c)
-{
-	return c->url[c->cur];
-}
-
 struct body {
 	char *p;
 	size_t n, cap;
@@ -484,50 +479,6 @@ int lb_etcd_get(struct lb_etcd *c, const char *key, bool prefix,
 	err = parse_range(ans, out);
 	json_object_put(ans);
 	return err ? lb_msgf(msg, len, err, "etcd: bad range answer for %s", key) : 0;
-}
-
-int lb_etcd_put(struct lb_etcd *c, const char *key, const void *val,
-		size_t vlen, int64_t lease, int64_t *rev, char *msg, size_t len)
-{
-	json_object *req = json_object_new_object(), *ans;
-	int64_t r = 0;
-	int err;
-
-	if (req && (add_key(req, key, false) || add_b64(req, "value", val, vlen))) {
-		json_object_put(req);
-		req = NULL;
-	}
-	if (req && lease)
-		add_i64(req, "lease", lease);
-	err = call_obj(c, "/v3/kv/put", req, &ans, msg, len);
-	if (err)
-		return err;
-	err = header_rev(ans, &r);
-	json_object_put(ans);
-	if (rev)
-		*rev = r;
-	return err ? lb_msgf(msg, len, err, "etcd: bad put answer") : 0;
-}
-
-int lb_etcd_delete(struct lb_etcd *c, const char *key, bool prefix,
-		   int64_t *deleted, char *msg, size_t len)
-{
-	json_object *req = json_object_new_object(), *ans;
-	int64_t d = 0;
-	int err;
-
-	if (req && add_key(req, key, prefix)) {
-		json_object_put(req);
-		req = NULL;
-	}
-	err = call_obj(c, "/v3/kv/deleterange", req, &ans, msg, len);
-	if (err)
-		return err;
-	err = get_i64(ans, "deleted", &d) ? -EPROTO : 0;
-	json_object_put(ans);
-	if (deleted)
-		*deleted = d;
-	return err ? lb_msgf(msg, len, err, "etcd: bad delete answer") : 0;
 }
 
 /* ---- txn ----------------------------------------------------------------- */

@@ -46,8 +46,6 @@ void lb_etcd_free(struct lb_etcd *c);
 /* Every call of c ends early (-ECANCELED) once *flag is true: lets a
  * thread blocked in a watch or a slow call be stopped. */
 void lb_etcd_set_abort(struct lb_etcd *c, const volatile bool *flag);
-/* The endpoint that answered last (for logs). */
-const char *lb_etcd_endpoint(const struct lb_etcd *c);
 
 /* One key-value as etcd returns it; key and value are NUL-terminated
  * copies (binary-safe with their lengths). */
@@ -70,11 +68,6 @@ void lb_etcd_kvs_free(struct lb_etcd_kvs *r);
 /* key, or every key with prefix key (prefix true). */
 int lb_etcd_get(struct lb_etcd *c, const char *key, bool prefix,
 		struct lb_etcd_kvs *out, char *msg, size_t len);
-/* lease 0: none. *rev (may be NULL): the revision of the write. */
-int lb_etcd_put(struct lb_etcd *c, const char *key, const void *val,
-		size_t vlen, int64_t lease, int64_t *rev, char *msg, size_t len);
-int lb_etcd_delete(struct lb_etcd *c, const char *key, bool prefix,
-		   int64_t *deleted, char *msg, size_t len);
 
 /* ---- transactions ---- */
 
