@@ -681,12 +681,15 @@ static struct lb_agent_vip *vip_of(struct lb_agent *a, const struct lb_vip_key *
 	return NULL;
 }
 
-static struct lb_agent_backend *backend_of(struct lb_agent_vip *v, const __u8 addr[16])
+/* The index in v->be of the backend at addr, v->n_be if none. */
+static size_t backend_at(const struct lb_agent_vip *v, const __u8 addr[16])
 {
-	for (size_t i = 0; i < v->n_be; i++)
+	size_t i;
+
+	for (i = 0; i < v->n_be; i++)
 		if (!memcmp(v->be[i]->conf->addr, addr, 16))
-			return v->be[i];
-	return NULL;
+			break;
+	return i;
 }
 
 /* Whether this host can apply d exactly: the same VIPs with the same
@@ -715,7 +718,7 @@ static int check_fit(struct lb_cluster *c, const struct lb_cl_decision *d,
 			return lb_msgf(msg, len, -EINVAL, "VIP %s: %zu backends here, %zu in the decision",
 				       t, v->n_be, dv->n);
 		for (size_t j = 0; j < dv->n; j++)
-			if (!backend_of(v, dv->be[j].addr))
+			if (backend_at(v, dv->be[j].addr) == v->n_be)
 				return lb_msgf(msg, len, -EINVAL, "VIP %s: backend %s is not in "
 					       "this host's config", t,
 					       lb_fmt_ip(dv->be[j].addr, dv->be[j].family,
@@ -756,17 +759,21 @@ static bool apply(struct lb_cluster *c, const struct lb_cl_decision *d)
 	for (size_t i = 0; i < d->n_vips; i++) {
 		const struct lb_cl_vip *dv = &d->vips[i];
 		struct lb_agent_vip *v = vip_of(a, &dv->key);
+		size_t at[dv->n ? dv->n : 1];	/* check_fit: a permutation */
 		bool write = false;
 
+		/* ctl[] in this host's backend order, as the publish and its
+		 * bookkeeping (v->be[k]) take it, whatever the leader's */
 		for (size_t j = 0; j < dv->n; j++) {
 			const struct lb_cl_backend *db = &dv->be[j];
-			struct lb_agent_backend *b = backend_of(v, db->addr);
+			size_t k = at[j] = backend_at(v, db->addr);
 
-			v->ctl[j] = (struct lb_publish_entry){
-				.id = b->id, .weight = db->weight, .state = db->state,
-				.rate = db->rate, .burst = db->burst,
+			v->ctl[k] = (struct lb_publish_entry){
+				.id = v->be[k]->id, .weight = db->weight,
+				.state = db->state, .rate = db->rate,
+				.burst = db->burst,
 			};
-			write |= differs_live(a, &v->ctl[j]);
+			write |= differs_live(a, &v->ctl[k]);
 		}
 		if (write)
 			lb_agent_publish_vip(a, v, v->ctl);
@@ -775,7 +782,7 @@ static bool apply(struct lb_cluster *c, const struct lb_cl_decision *d)
 			continue;
 		for (size_t j = 0; j < dv->n; j++) {
 			const struct lb_cl_backend *db = &dv->be[j];
-			struct lb_agent_backend *b = backend_of(v, db->addr);
+			struct lb_agent_backend *b = v->be[at[j]];
 			struct lb_be_load *l = &ld[b->id];
 			struct lb_be_load snap = {
 				.open = __atomic_load_n(&l->open, __ATOMIC_RELAXED) };
