@@ -39,6 +39,7 @@
 #include <netlink/route/route.h>
 
 #include "lb_neigh.h"
+#include "lb_ops.h"
 
 /* States in which the kernel itself would transmit to the cached MAC. */
 #define LB_NUD_VALID (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | \
@@ -441,14 +442,6 @@ out:
 	return err;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -485,7 +478,7 @@ static int neigh_resolve(struct lb_neigh_req *r, int timeout_ms,
 {
 	const char *proto = reply_name(out->gw_family);
 	char where[WHERE_LEN], dev[IF_NAMESIZE];
-	long long deadline = now_ms() + timeout_ms;
+	__u64 deadline = lb_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	bool triggered = false;
 	struct neigh_seen s;
 	int err, i, wait = 1;
@@ -544,7 +537,7 @@ static int neigh_resolve(struct lb_neigh_req *r, int timeout_ms,
 			continue;
 		}
 		triggered = true;
-		if (now_ms() >= deadline)
+		if (lb_mono_ms() >= deadline)
 			break;
 		sleep_ms(wait);
 		if (wait < 32)
