@@ -171,11 +171,7 @@ static int group_setup(void **state)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGABRT, on_signal);
-	if (lb_dp_lock(&dp, dir, true, msg, sizeof(msg)))
-		goto fail;
-	loaded = true;
-	if (lb_dp_load(&dp, msg, sizeof(msg)) ||
-	    lb_dp_attach(&dp, "nhs0", LB_XDP_SKB, false, msg, sizeof(msg)))
+	if (tl_dp_up(&dp, dir, "nhs0", &loaded, msg, sizeof(msg)))
 		goto fail;
 	return 0;
 fail:

@@ -210,18 +210,10 @@ static int group_setup(void **state)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGABRT, on_signal);
-	if (lb_dp_lock(&dpa, dir_a, true, msg, sizeof(msg)))
-		goto fail;
-	loaded_a = true;
-	if (lb_dp_load(&dpa, msg, sizeof(msg)) ||
-	    lb_dp_attach(&dpa, "opsa0", LB_XDP_SKB, false, msg, sizeof(msg)))
+	if (tl_dp_up(&dpa, dir_a, "opsa0", &loaded_a, msg, sizeof(msg)))
 		goto fail;
 	memcpy(real_fd, dpa.fd, sizeof(real_fd));
-	if (lb_dp_lock(&dpb, dir_b, true, msg, sizeof(msg)))
-		goto fail;
-	loaded_b = true;
-	if (lb_dp_load(&dpb, msg, sizeof(msg)) ||
-	    lb_dp_attach(&dpb, "opsb0", LB_XDP_SKB, false, msg, sizeof(msg)))
+	if (tl_dp_up(&dpb, dir_b, "opsb0", &loaded_b, msg, sizeof(msg)))
 		goto fail;
 	return 0;
 fail:

@@ -19,6 +19,7 @@
 #include <bpf/libbpf.h>
 
 #include "lb.skel.h"
+#include "lb_dp.h"
 #include "lb_filter.h"
 #include "lb_ring.h"
 #include "testlib.h"
@@ -343,4 +344,14 @@ __u64 tl_percpu_sum(int map_fd, __u32 key, size_t value_size, size_t offset)
 	}
 	free(vals);
 	return sum;
+}
+
+int tl_dp_up(struct lb_dp *dp, const char *dir, const char *ifname,
+	     bool *loaded, char *msg, size_t len)
+{
+	if (lb_dp_lock(dp, dir, true, msg, len))
+		return -1;
+	*loaded = true;
+	return lb_dp_load(dp, msg, len) ||
+	       lb_dp_attach(dp, ifname, LB_XDP_SKB, false, msg, len) ? -1 : 0;
 }

@@ -88,4 +88,12 @@ __u64 tl_percpu_sum(int map_fd, __u32 key, size_t value_size, size_t offset);
 		      sizeof(struct lb_global_stats),                         \
 		      offsetof(struct lb_global_stats, field))
 
+struct lb_dp;
+/* A datapath of the test's own: pin directory dir locked (created), the
+ * program loaded and attached to ifname in skb mode. *loaded turns true
+ * once there is something to unload, also when a later step fails (msg
+ * says which). Returns 0 or -1. */
+int tl_dp_up(struct lb_dp *dp, const char *dir, const char *ifname,
+	     bool *loaded, char *msg, size_t len);
+
 #endif /* TESTLIB_H */
