@@ -524,8 +524,8 @@ fi
 t0=$(ms)
 cl_exec lb2 ip link set dev "$CL_DEV" up
 if cl_wait_nexthops 15 "$ALL3"; then
-	back=$(cl_route_changed_ms "$t0" "$ALL3")
-	ok "lb2's link up again: its session and route back on the router after ${back:-?} ms (polled: $(($(ms) - t0)) ms)"
+	link_back=$(cl_route_changed_ms "$t0" "$ALL3")
+	ok "lb2's link up again: its session and route back on the router after ${link_back:-?} ms (polled: $(($(ms) - t0)) ms)"
 else
 	bad "lb2's route did not come back: '$(cl_router_nexthops)'"
 fi
@@ -561,7 +561,7 @@ echo "== figures (the router's kernel route changes, ip -ts monitor; lbctl -j sh
 	"etcd back -> converged ${etcd_conv:-?} ms;" \
 	"broken streams with second chance on ${SC_BROKEN[on]:-?}, off ${SC_BROKEN[off]:-?};" \
 	"host cut off (link down -> next hop gone, hold timer) ${hold:-?} ms;" \
-	"link back -> next hop back ${back:-?} ms;" \
+	"link back -> next hop back ${link_back:-?} ms;" \
 	"host cut off with BFD -> next hop gone ${bfd:-?} ms"
 echo "test_cluster: $PASSES passed, $FAILS failed ($(($(date +%s) - t_start)) s)"
 [ "$FAILS" = 0 ]
