@@ -783,7 +783,7 @@ static __u32 x_expect(const struct bench *b, const struct xvip *v,
 		return 0;
 	case LB_POL_P2C: {
 		__u32 a = v->table[h % m];
-		__u32 c = v->table[lb_rehash(h ^ 0x9e3779b9u) % m];
+		__u32 c = v->table[lb_hash2(h) % m];
 
 		return load[c - v->be_first] < load[a - v->be_first] ? c : a;
 	}

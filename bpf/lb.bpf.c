@@ -240,6 +240,24 @@ struct lb_least {
 	__u64 wait_ns;	/* expected-wait: the choice's expected wait */
 };
 
+/* A candidate's keys in lb_pair_pick(), as lb_least_load() computes them. */
+struct lb_pair_key {
+	__u64 open;	/* least-conn: open flows (this balancer's) */
+	__u64 wait;	/* expected-wait: the expected wait, ns */
+	__u64 tie;	/* ... and its tie-break */
+	__u32 w;	/* least-conn: weight */
+	__u32 ok;	/* may take a new flow */
+};
+
+/* lb_pair() and lb_pair_pick(): in lb_new_req, off the stack. */
+struct lb_pair_pick {
+	__u32 a, b;	/* the flow's hashed candidates (0: none) */
+	__u32 id;	/* the choice, 0: neither may take a new flow */
+	__u32 other;	/* the other candidate, 0: none */
+	__u64 wait_ns;	/* expected-wait: the choice's expected wait */
+	struct lb_pair_key k[2];
+};
+
 /*
  * least-conn and expected-wait: the VIP's backend, among those whose
  * weight is not 0 and whose state lets them take new flows, with
@@ -308,6 +326,63 @@ static __always_inline void lb_least_load(const struct lb_vip_backends *l,
 	out->wait_ns = out->unknown ? 0 : best_wait;
 }
 
+/* One candidate's keys for lb_pair_pick(): k->ok 0 when it may not take
+ * a new flow, else its least-conn key (open, w) and, when ewait, its
+ * expected-wait key (wait, tie), computed as lb_least_load() does. */
+static __always_inline void lb_pair_key(__u32 id, int ewait, __u64 now,
+					struct lb_pair_key *k)
+{
+	struct lb_backend *be = bpf_map_lookup_elem(&lb_backends, &id);
+	struct lb_be_load *ld;
+	__u64 load, u;
+
+	k->ok = 0;
+	if (!be || !be->weight || (be->state != LB_BE_HEALTHY &&
+				   be->state != LB_BE_HALF_OPEN))
+		return;
+	ld = bpf_map_lookup_elem(&lb_be_load, &id);
+	k->ok = 1;
+	k->w = be->weight;
+	k->open = ld ? lb_load_open(ld) : 0;
+	k->wait = k->tie = 0;
+	u = ld ? ld->slot_wait_ns : 0;
+	if (ewait && ld && u) {
+		load = k->open;
+		if (ld->engine_load_ns + LB_ENGINE_LOAD_TTL_NS >= now)
+			load += ld->engine_load;
+		k->wait = load + 1 > ld->slots ? (load + 1 - ld->slots) * u : 0;
+		k->tie = load * u;
+	}
+}
+
+/*
+ * The load-aware choice between a flow's two hashed candidates p->a and
+ * p->b (second chance: every host can tell where the flow went from its
+ * hash alone). The same keys as lb_least_load(): expected wait, or
+ * least-conn when ewait is 0 (the policy, or lb_least_load() found a
+ * backend without a speed); ties to p->a.
+ */
+static __always_inline void lb_pair_pick(struct lb_pair_pick *p, int ewait,
+					 __u64 now)
+{
+	struct lb_pair_key *ka = &p->k[0], *kb = &p->k[1];
+	int b_wins;
+
+	lb_pair_key(p->a, ewait, now, ka);
+	kb->ok = 0;
+	if (p->b)
+		lb_pair_key(p->b, ewait, now, kb);
+	if (ka->ok && kb->ok)
+		b_wins = ewait ? kb->wait < ka->wait ||
+				 (kb->wait == ka->wait && kb->tie < ka->tie)
+			       : kb->open * ka->w < ka->open * kb->w;
+	else
+		b_wins = kb->ok;
+	p->id = b_wins ? p->b : ka->ok ? p->a : 0;
+	p->other = b_wins ? p->a : p->b;
+	p->wait_ns = b_wins ? kb->wait : ka->wait;
+}
+
 /* bounded load: would one more flow put be_id (weight w) above (1 + eps)
  * times its weighted share of the VIP's open flows? */
 static __always_inline int lb_over_bound(__u32 be_id, __u32 w, __u64 total,
@@ -341,6 +416,7 @@ struct lb_choice {
 	__u32 refused; /* LB_REFUSED_BY(reason), when a new flow is refused */
 	int new_flow;  /* chosen for a new flow, not from a flow entry */
 	__u32 slot;    /* new flow: the table slot its walk started at */
+	__u32 hop;     /* new flow: its other hashed candidate (load-aware) */
 	__u8 chain;    /* new flow: the VIP allows second chance for it */
 	__u8 mode;     /* how to forward: the VIP's mode, read once */
 	__u8 refuse;   /* the VIP's enum lb_refuse */
@@ -366,7 +442,11 @@ struct lb_new_req {
 	__u64 total;
 	__u32 cand0, cand1;
 	struct lb_least least;
+	struct lb_pair_pick pair;
 	__u32 first_idx;	/* out: the slot the table walk starts at */
+	/* out: second chance's second hop for a load-aware choice (the
+	 * flow's other hashed candidate), 0: the slot's previous owner */
+	__u32 hop;
 };
 
 /* Per-CPU scratch for lb_new_req: the caller's and lb_pick_new()'s stack
@@ -389,6 +469,46 @@ static __always_inline int lb_tried(const struct lb_new_req *r, __u32 id,
 			return 1;
 	}
 	return 0;
+}
+
+/* Does the VIP attach a second hop to flows found without an entry? */
+static __always_inline int lb_chains(const struct lb_vip *vip)
+{
+	return (vip->flags & LB_VIP_F_SECOND_CHANCE) && vip->mode == LB_FWD_IPIP;
+}
+
+/* The VIP's TTFT target in ns (0: none). */
+static __always_inline __u64 lb_target_ns(const struct lb_vip *vip)
+{
+	return (__u64)vip->ttft_target_ms * 1000000;
+}
+
+/*
+ * The flow's two hashed candidates, from its hash alone (the same on every
+ * balancer host with the same table): p->a owns the slot the table walk
+ * starts at, p->b is the first owner other than p->a along the walk that
+ * starts at a second hash of the flow (0 when LB_MAX_TRIES slots give
+ * none: a table of one backend).
+ */
+static __always_inline void lb_pair(void *ring, __u32 m, __u32 hash,
+				    __u32 first_idx, __u32 step,
+				    struct lb_pair_pick *p)
+{
+	__u32 idx = lb_hash2(hash) % m;
+
+	p->a = lb_slot(ring, first_idx);
+	p->b = 0;
+	for (__u32 k = 0; k < LB_MAX_TRIES; k++) {
+		__u32 id = lb_slot(ring, idx);
+
+		if (id != LB_BACKEND_NONE && id != p->a) {
+			p->b = id;
+			return;
+		}
+		idx += step;
+		if (idx >= m)
+			idx -= m;
+	}
 }
 
 /*
@@ -419,6 +539,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	r->now = bpf_ktime_get_ns();
 	r->total = 0;
 	r->cand0 = r->cand1 = 0;
+	r->hop = 0;
 	vip_id = r->vip_id;
 	hash = r->hash;
 	saddr = r->saddr;
@@ -483,19 +604,38 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	step = policy == LB_POL_WRR || m < 2 ? 1 : lb_rehash(hash) % (m - 1) + 1;
 	if ((policy == LB_POL_LEAST_CONN || policy == LB_POL_EXPECTED_WAIT) && l) {
 		lb_least_load(l, policy == LB_POL_EXPECTED_WAIT, r->now, &r->least);
-		/* deliberate shedding: a flow that would wait longer than
-		 * the VIP's TTFT target is refused now, rather than queued
-		 * where it and those behind it miss the target anyway */
-		if (r->least.id && !r->least.unknown && vip->ttft_target_ms &&
-		    r->least.wait_ns > (__u64)vip->ttft_target_ms * 1000000) {
-			r->refused = LB_REFUSED_BY(ttft_target);
-			return 0;
+		/* With second chance, the choice is between the flow's two
+		 * hashed candidates, which every balancer host computes
+		 * alike: a flow that reaches a host without its entry goes
+		 * to one with the other attached, and one of them holds
+		 * it. Only when both would miss the TTFT target does the
+		 * best of all take it (a flow second chance cannot find). */
+		r->pair.a = r->pair.id = 0;
+		if (lb_chains(vip)) {
+			lb_pair(ring, m, hash, first_idx, step, &r->pair);
+			if (r->pair.a)
+				lb_pair_pick(&r->pair, !r->least.unknown, r->now);
 		}
-		r->cand0 = r->least.id;
+		if (r->pair.id && (r->least.unknown || !vip->ttft_target_ms ||
+				   r->pair.wait_ns <= lb_target_ns(vip))) {
+			r->cand0 = r->pair.id;
+			r->hop = r->pair.other;
+		} else {
+			/* deliberate shedding: a flow that would wait longer
+			 * than the VIP's TTFT target is refused now, rather
+			 * than queued where it and those behind it miss the
+			 * target anyway */
+			if (r->least.id && !r->least.unknown && vip->ttft_target_ms &&
+			    r->least.wait_ns > lb_target_ns(vip)) {
+				r->refused = LB_REFUSED_BY(ttft_target);
+				return 0;
+			}
+			r->cand0 = r->least.id;
+		}
 		ncand = r->cand0 != 0;
 	} else if (policy == LB_POL_P2C) {
 		__u32 a = lb_slot(ring, first_idx);
-		__u32 b = lb_slot(ring, lb_rehash(hash ^ 0x9e3779b9u) % m);
+		__u32 b = lb_slot(ring, lb_hash2(hash) % m);
 
 		if (lb_p2c_load(b) < lb_p2c_load(a)) {
 			r->cand0 = b;
@@ -504,6 +644,8 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 			r->cand0 = a;
 			r->cand1 = b;
 		}
+		if (lb_chains(vip))
+			r->hop = r->cand1;
 		ncand = 2;
 	} else if (policy == LB_POL_BOUNDED && l) {
 		for (__u32 i = 0; i < LB_VIP_LIST_MAX; i++) {
@@ -644,13 +786,15 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 	c->be_id = lb_pick_new(req);
 	c->be = lb_be_of(c->be_id, vip, c->vip_id, v6);
 	if (c->be) {
-		/* second chance needs a flow whose place is its hashed slot */
+		/* second chance needs a flow whose place follows from its
+		 * hash: its slot (table walks) or its pair (load-aware) */
 		c->slot = req->first_idx;
+		c->hop = req->hop;
 		c->chain = (vip->flags & LB_VIP_F_SECOND_CHANCE) &&
 			   vip->mode == LB_FWD_IPIP &&
 			   (vip->policy == LB_POL_MAGLEV ||
 			    vip->policy == LB_POL_SOURCE ||
-			    vip->policy == LB_POL_BOUNDED);
+			    vip->policy == LB_POL_BOUNDED || c->hop);
 		return LB_CHOSEN;
 	}
 	c->drop = req->drop ? req->drop :
@@ -924,28 +1068,34 @@ static __always_inline int lb_send(struct xdp_md *ctx, const __u32 l3_off,
  * Second chance, the rare path, kept in global functions (verified once,
  * not copied into each of lb_process's four bodies).
  *
- * The second hop of a new flow without SYN: the previous owner of the
- * slot its table walk started at (struct lb_ring_slot), if that is a
- * live backend of the VIP (same family and mode), not DOWN, and not the
- * first hop be_id. Returns its id, or 0: no second hop.
+ * The second hop of a new flow without SYN: the flow's other hashed
+ * candidate when a load-aware policy chose between the two (pair), else
+ * the previous owner of the slot its table walk started at (struct
+ * lb_ring_slot); if that is a live backend of the VIP (same family and
+ * mode), not DOWN, and not the first hop be_id. Returns its id, or 0: no
+ * second hop.
  */
 __attribute__((noinline)) int lb_chain_hop(__u32 vip_id, __u32 slot,
-					   __u32 be_id, __u32 v6)
+					   __u32 be_id, __u32 v6, __u32 pair)
 {
 	struct lb_ring_slot *sl;
 	struct lb_backend *hb;
 	struct lb_vip *vip;
-	__u32 prev;
+	__u32 prev = pair;
 	void *ring;
 
 	vip = bpf_map_lookup_elem(&lb_vip_info, &vip_id);
-	ring = bpf_map_lookup_elem(&lb_rings, &vip_id);
-	if (!vip || !ring)
+	if (!vip)
 		return 0;
-	sl = bpf_map_lookup_elem(ring, &slot);
-	if (!sl)
-		return 0;
-	prev = sl->prev_backend_id;
+	if (!prev) {
+		ring = bpf_map_lookup_elem(&lb_rings, &vip_id);
+		if (!ring)
+			return 0;
+		sl = bpf_map_lookup_elem(ring, &slot);
+		if (!sl)
+			return 0;
+		prev = sl->prev_backend_id;
+	}
 	if (prev == LB_BACKEND_NONE || prev == be_id)
 		return 0;
 	hb = lb_be_of(prev, vip, vip_id, v6 ? 1 : 0);
@@ -1274,7 +1424,7 @@ static __always_inline int lb_process(struct xdp_md *ctx, const __u32 l3_off,
 		if (fl->flags & LB_FLOW_F_CHAINED && mode == LB_FWD_IPIP)
 			hop_id = lb_chain_pinned(fl->chain_id, fl->chain_epoch);
 	} else if (c.chain && !fl && !pend && proto == IPPROTO_TCP && !syn) {
-		hop_id = lb_chain_hop(c.vip_id, c.slot, c.be_id, v6);
+		hop_id = lb_chain_hop(c.vip_id, c.slot, c.be_id, v6, c.hop);
 		if (hop_id)
 			lb_global_inc(offsetof(struct lb_global_stats, flow_chained));
 	}

@@ -88,7 +88,7 @@ static const struct opt_desc vip_admission_args[] = {
 	  .help = "when every backend refuses by state, pick one anyway" },
 	{ .name = "second-chance", .kind = OPT_ONOFF,
 	  OPT_FIELD(struct vip_opts, o.second_chance), .metavar = "on|off",
-	  .help = "ipip: a flow without entry also carries the slot's previous owner (default on)" },
+	  .help = "ipip: a flow without entry also carries a second hop, its slot's previous owner; least-conn and expected-wait then choose between the flow's two hashed candidates, the other is the hop (default on)" },
 	{ .name = "epsilon", .kind = OPT_U32,
 	  OPT_FIELD(struct vip_opts, o.bounded_eps), .metavar = "PCT", .max = 10000,
 	  .help = "bounded: load allowed above the mean, percent (default 25)" },

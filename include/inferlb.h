@@ -75,8 +75,12 @@ enum lb_fwd_mode {
  * here) goes to its table slot's owner with the slot's previous owner
  * attached as a second IPIP/IP6IP6 header; the first backend keeps the
  * packet if it holds the connection, else sends it on (decap.bpf.c).
- * Only for the table-walk policies that start at the flow's hashed slot:
- * maglev, source, bounded. lbctl sets it on new ipip VIPs. */
+ * For the table-walk policies that start at the flow's hashed slot
+ * (maglev, source, bounded), and for the load-aware ones, which then
+ * choose between the flow's two hashed candidates (least-conn,
+ * expected-wait; p2c always does) and attach the other: a host that
+ * never saw the flow finds its backend either way. lbctl sets it on new
+ * ipip VIPs. */
 #define LB_VIP_F_SECOND_CHANCE 0x4
 
 /* How a VIP picks the backend of a new flow (lb_vip.policy). */

@@ -69,6 +69,15 @@ static inline __u32 lb_rehash(__u32 h)
 	return h;
 }
 
+/* The slot of a flow's second candidate (p2c, and the pair the load-aware
+ * policies choose from under second chance): another independent hash
+ * of h, so it is not the stride's. */
+#define LB_HASH2_SALT 0x9e3779b9u
+static inline __u32 lb_hash2(__u32 h)
+{
+	return lb_rehash(h ^ LB_HASH2_SALT);
+}
+
 /* The hash of a client address alone (16 bytes, an IPv4 address in the
  * first 4 and zeros after): the "source" policy's session affinity. */
 static inline __u32 lb_addr_hash(const __u8 *addr, __u32 seed)

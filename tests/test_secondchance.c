@@ -47,10 +47,12 @@
 #define OUTER_SRC6 "2001:db8:3::1"
 
 /* VIP ids: 0 ipip v4, 1 ipip v6, 2 l2dsr v4 (flag set anyway, ignored),
- * 3 ipip v4 with the switch off. Backends: VIP id * 10 + 1..3. */
-enum { V4 = 0, V6 = 1, DSR = 2, OFF = 3 };
+ * 3 ipip v4 with the switch off, 4 ipip v4 with policy expected-wait.
+ * Backends: VIP id * 10 + 1..3. */
+enum { V4 = 0, V6 = 1, DSR = 2, OFF = 3, EW = 4 };
 static const char *const vip_addrs[] = { "198.18.0.10", "2001:db8::10",
-					 "198.18.0.20", "198.18.0.30" };
+					 "198.18.0.20", "198.18.0.30",
+					 "198.18.0.40" };
 
 struct fx {
 	struct lb_bpf *lb;
@@ -66,7 +68,7 @@ static int setup(void **state)
 	if (!f.lb)
 		return -1;
 	f.prog = bpf_program__fd(f.lb->progs.xdp_lb);
-	for (__u32 v = V4; v <= OFF; v++) {
+	for (__u32 v = V4; v <= EW; v++) {
 		int fam = v == V6 ? 6 : 4;
 		struct lb_vip info;
 		int fd = bpf_map__fd(f.lb->maps.lb_vip_info);
@@ -77,6 +79,8 @@ static int setup(void **state)
 			return -1;
 		if (v != OFF)
 			info.flags |= LB_VIP_F_SECOND_CHANCE;
+		if (v == EW)
+			info.policy = LB_POL_EXPECTED_WAIT;
 		if (bpf_map_update_elem(fd, &v, &info, 0))
 			return -1;
 		for (__u32 i = 1; i <= 3; i++) {
@@ -457,6 +461,107 @@ static void test_chain_mtu(void **state)
 	assert_int_not_equal(flow_of(f, V4, 7000, &fl), 0);
 }
 
+/* ---- load-aware: the choice between the flow's two hashed candidates ------- */
+
+/* Backend id's weight, in its entry and in VIP EW's list. */
+static void ew_backends(struct fx *f)
+{
+	struct lb_vip_backends l = { .n = 3 };
+	int fd = bpf_map__fd(f->lb->maps.lb_backends);
+
+	for (__u32 i = 0; i < 3; i++) {
+		struct lb_backend be;
+		__u32 id = EW * 10 + 1 + i;
+
+		assert_int_equal(bpf_map_lookup_elem(fd, &id, &be), 0);
+		be.weight = 100;
+		assert_int_equal(bpf_map_update_elem(fd, &id, &be, 0), 0);
+		l.ids[i] = id;
+		l.weights[i] = 100;
+		l.total_weight += 100;
+	}
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->lb->maps.lb_vip_backends),
+					     &(__u32){ EW }, &l, 0), 0);
+}
+
+/* expected-wait's inputs: open flows, 1 slot, 1 ms per slot; the wait of
+ * a backend with o open is o ms. */
+static void ew_open(struct fx *f, __u64 o1, __u64 o2, __u64 o3)
+{
+	const __u64 open[3] = { o1, o2, o3 };
+
+	for (__u32 i = 0; i < 3; i++) {
+		struct lb_be_load l = { .open = open[i], .slots = 1,
+					.slot_wait_ns = 1000000 };
+		__u32 id = EW * 10 + 1 + i;
+
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->lb->maps.lb_be_load),
+						     &id, &l, 0), 0);
+	}
+}
+
+static void ew_vip(struct fx *f, int second_chance, __u32 target_ms)
+{
+	int fd = bpf_map__fd(f->lb->maps.lb_vip_info);
+	struct lb_vip v;
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &(__u32){ EW }, &v), 0);
+	v.flags = second_chance ? v.flags | LB_VIP_F_SECOND_CHANCE
+				: v.flags & ~LB_VIP_F_SECOND_CHANCE;
+	v.ttft_target_ms = target_ms;
+	assert_int_equal(bpf_map_update_elem(fd, &(__u32){ EW }, &v, 0), 0);
+}
+
+/*
+ * expected-wait with second chance: b1 (41) and b2 (42) own the whole
+ * table, so every flow's pair is {41, 42}; 43 is listed but owns no slot.
+ * The least loaded of the pair takes new flows even when 43 is idle, and
+ * a miss without SYN goes to it with the other attached (whichever of the
+ * two holds the connection keeps it). Only when both would miss the TTFT
+ * target does 43 take a flow, unchained. Switched off: the best of all.
+ */
+static void test_pair(void **state)
+{
+	const __u32 b1 = EW * 10 + 1, b2 = b1 + 1, b3 = b1 + 2;
+	const __u32 table[RING] = { b1, b2, b1, b2, b1, b2, b1 };
+	struct fx *f = *state;
+	__u64 chained = TL_GLOBAL(f->lb, flow_chained);
+	struct lb_flow fl;
+
+	ew_backends(f);
+	install(f, EW, table);
+	ew_vip(f, 1, 0);
+	ew_open(f, 3, 1, 0);
+	expect_sent(f, EW, 8000, SYN, b2, 0);	/* not b3, outside the pair */
+	ew_open(f, 3, 1, 0);
+	expect_sent(f, EW, 8100, ACK, b2, b1);
+	assert_int_equal(flow_of(f, EW, 8100, &fl), 0);
+	assert_int_equal(fl.backend_id, b2);
+	assert_int_equal(fl.flags, LB_FLOW_F_CHAINED);
+	assert_int_equal(fl.chain_id, b1);
+	ew_open(f, 0, 5, 0);
+	expect_sent(f, EW, 8200, ACK, b1, b2);
+	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 2);
+	/* the chained flow keeps its hops whatever the loads say */
+	expect_sent(f, EW, 8100, ACK, b2, b1);
+	/* both of the pair above a 2 ms target, b3 idle: b3, unchained */
+	ew_vip(f, 1, 2);
+	ew_open(f, 5, 5, 0);
+	expect_sent(f, EW, 8300, SYN, b3, 0);
+	ew_open(f, 5, 5, 0);
+	expect_sent(f, EW, 8400, ACK, b3, 0);
+	assert_int_equal(flow_of(f, EW, 8400, &fl), 0);
+	assert_int_equal(fl.flags, 0);
+	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 2);
+	/* second chance off: the best of all, as issue 12 built it */
+	ew_vip(f, 0, 0);
+	ew_open(f, 3, 1, 0);
+	expect_sent(f, EW, 8500, SYN, b3, 0);
+	ew_open(f, 3, 1, 0);
+	expect_sent(f, EW, 8600, ACK, b3, 0);
+	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 2);
+}
+
 /* ---- decap ------------------------------------------------------------------ */
 
 /* A connected pair on loopback: the server side's 4-tuple, as the client's
@@ -584,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_chain_v6),
 		cmocka_unit_test(test_no_chain),
 		cmocka_unit_test(test_chain_mtu),
+		cmocka_unit_test(test_pair),
 		cmocka_unit_test(test_decap_chain),
 	};
 

@@ -20,6 +20,11 @@
 #      broken); with it off the count of broken streams is printed (a
 #      stream whose slot moved gets a RST from a backend that never saw
 #      it), not asserted.
+# Then the same with policy least-conn, load-aware (no weight change:
+# step 2 empties the flow table only, and the misses are placed again by
+# load): with second chance the choice was between the flow's two hashed
+# candidates and the miss goes to one with the other attached, 0 broken;
+# with it off the count is printed.
 # A backend forwards a chained packet to the second hop with XDP_TX (its
 # bridge port runs an XDP_PASS program, as the balancer's does), and
 # resolves a neighbour it has not met through the kernel (forwarding on).
@@ -116,10 +121,16 @@ else
 	bad "a new ipip VIP has second chance on: $(L show)"
 fi
 
-# run_round on|off: steps 1-3 above; prints "BROKEN OK" of the streams.
+# run_round on|off [least-conn]: steps 1-3 above; prints "BROKEN OK" of
+# the streams. With least-conn (a load-aware policy: no table decides, a
+# flow's backend is the least loaded of its two hashed candidates with
+# second chance on, of all backends with it off) step 2 only empties the
+# flow table and the weights stay 1:1:1: the misses are placed again by
+# load, as on a host that never saw them.
 run_round() {
-	local sc=$1 out=$TOPO_DIR/streams-$1.out n spid
-	L vip set "$vip" --second-chance "$sc" >/dev/null || { echo "x x"; return; }
+	local sc=$1 pol=${2:-maglev} out=$TOPO_DIR/streams-$1-${2:-maglev}.out n spid
+	L vip set "$vip" --second-chance "$sc" --policy "$pol" >/dev/null ||
+		{ echo "x x"; return; }
 	weights 1 1 1 || { echo "x x"; return; }
 	# 30 chunks of 1000 bytes, one every 400 ms (12 s); 5 s of silence
 	# counts as broken
@@ -129,11 +140,16 @@ run_round() {
 	spid=$!
 	BG+=("$spid")
 	sleep 2
-	weights 4 1 0 || echo "weights 4:1:0 failed" >&2
-	n=$(flush_flows)
-	echo "second chance $sc: weights 4:1:0, $n flow entries deleted" >&2
-	sleep 3
-	weights 1 3 1 || echo "weights 1:3:1 failed" >&2
+	if [ "$pol" = maglev ]; then
+		weights 4 1 0 || echo "weights 4:1:0 failed" >&2
+		n=$(flush_flows)
+		echo "second chance $sc: weights 4:1:0, $n flow entries deleted" >&2
+		sleep 3
+		weights 1 3 1 || echo "weights 1:3:1 failed" >&2
+	else
+		n=$(flush_flows)
+		echo "second chance $sc, $pol: $n flow entries deleted" >&2
+	fi
 	wait "$spid"
 	BG=()
 	echo "$(grep -c 'BROKEN' "$out") $(grep -c ' ok$' "$out")"
@@ -166,5 +182,18 @@ else
 	bad "switch off, yet flow_chained moved from $chained1 to $chained2"
 fi
 
-echo "test_secondchance: $PASSES passed, $FAILS failed (broken streams: on $broken_on, off $broken_off) in ${SECONDS}s"
+# load-aware: least-conn (expected-wait chooses the same way, from the
+# agent's speeds; without them it is least-conn)
+chained3=$(lb_stat flow_chained)
+read -r broken_lc ok_lc < <(run_round on least-conn)
+chained4=$(lb_stat flow_chained)
+if [ "$broken_lc" = 0 ] && [ "$ok_lc" = "$STREAMS" ] && [ "$chained4" -gt "$chained3" ]; then
+	ok "least-conn, second chance on: 0 of $STREAMS streams broken with the flow table emptied ($((chained4 - chained3)) chained to the flow's other candidate)"
+else
+	bad "least-conn, second chance on: $broken_lc broken, $ok_lc of $STREAMS intact, flow_chained +$((chained4 - chained3)): $(grep -v ' ok$' "$TOPO_DIR/streams-on-least-conn.out" | head -5 | tr '\n' ' ')"
+fi
+read -r broken_lc_off ok_lc_off < <(run_round off least-conn)
+echo "least-conn, second chance off: $broken_lc_off of $STREAMS streams broken by the same step ($ok_lc_off intact)"
+
+echo "test_secondchance: $PASSES passed, $FAILS failed (broken streams: maglev on $broken_on, off $broken_off; least-conn on $broken_lc, off $broken_lc_off) in ${SECONDS}s"
 [ "$FAILS" = 0 ]
