@@ -860,7 +860,7 @@ static int parse_section(void *ctx, struct lb_yaml_doc *d, size_t key,
 	struct lb_agent_conf *c = ctx;
 	const char *name = lb_topo_agent_top_keys[key];
 
-	if (!strcmp(name, "cluster"))
+	if (!strcmp(name, LB_TOPO_CLUSTER_KEY))
 		return parse_cluster(c, d, v);
 	if (!strcmp(name, "announce"))
 		return lb_agent_announce_parse(&c->announce, d, v);

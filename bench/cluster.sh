@@ -24,16 +24,20 @@
 #   3host      lb1..lb3 announce; lb-agent on each in cluster mode through
 #              etcd: the leader polls, every host applies its decision
 #              (each worker's reported running + waiting: engine_load =
-#              reported - this host's open flows; refreshed every 500 ms)
+#              reported - this host's open flows; refreshed every 500 ms);
+#              pair choice on (the default with a cluster: section, also
+#              for 1host-cl)
 #   3host-solo lb1..lb3 announce; lb-agent on each, no cluster: each polls
 #              the workers itself every 100 ms (a reference)
 #   1host-cl   only lb1 announces; lb-agent on lb1 in cluster mode, the
 #              only member: the 1-host flows with the 500 ms decision
 #              refresh of cluster mode (separates the two effects)
-#   1host-all, 3host-all  as 1host, 3host with the VIP's second chance
-#              off: expected-wait chooses among all workers instead of
-#              between the flow's two hashed candidates (what lets another
-#              host find the flow); the cost of that restriction
+#   1host-pair as 1host with the VIP's pair choice on: expected-wait
+#              chooses between the flow's two hashed candidates (what lets
+#              another host find the flow with second chance; on by
+#              default in cluster mode) instead of among all workers
+#   3host-all  as 3host with pair choice off: among all workers (a flow
+#              moved to another host is then not found)
 # Scoring: bench/e2e_report.py row (loadgen's --slo-ms: goodput = share of
 # arrivals with TTFT <= CB_SLO_MS; failed, refused or dropped requests
 # have an infinite TTFT); tables by bench/cluster_report.py: median
@@ -141,8 +145,8 @@ done
 [[ $SLO_MS =~ ^[1-9][0-9]*$ ]] || die "CB_SLO_MS must be a whole number of ms, got '$SLO_MS'"
 for c in $CFGS; do
 	case $c in
-	1host|1host-all|3host|3host-all|3host-solo|1host-cl) ;;
-	*) die "CB_CFGS: unknown configuration '$c' (1host 1host-all 3host 3host-all 3host-solo 1host-cl)" ;;
+	1host|1host-pair|3host|3host-all|3host-solo|1host-cl) ;;
+	*) die "CB_CFGS: unknown configuration '$c' (1host 1host-pair 3host 3host-all 3host-solo 1host-cl)" ;;
 	esac
 done
 for l in $LOADS; do
@@ -322,13 +326,13 @@ announce() {
 
 # setup CFG RUN: a fresh VIP on every host, the agents of CFG, the route
 setup() {
-	local cfg=$1 run=$2 hosts cl=0 cname="" h f sc=on
+	local cfg=$1 run=$2 hosts cl=0 cname="" h f pair=
 	case $cfg in
 	1host) hosts="1" ;;
-	1host-all) hosts="1"; sc=off ;;
+	1host-pair) hosts="1"; pair=on ;;
 	1host-cl) hosts="1"; cl=1 ;;
 	3host) hosts="1 2 3"; cl=1 ;;
-	3host-all) hosts="1 2 3"; cl=1; sc=off ;;
+	3host-all) hosts="1 2 3"; cl=1; pair=off ;;
 	3host-solo) hosts="1 2 3" ;;
 	esac
 	# a cluster name of its own per run: no leader key or decision of
@@ -341,10 +345,11 @@ setup() {
 		# the agent brings the backends up (no operator override)
 		cl_lbctl "$h" apply -f "$f" >"$CL_DIR/apply.log" 2>&1 ||
 			{ warn "lb$h: lbctl apply -f $f: $(cat "$CL_DIR/apply.log")"; return 1; }
-		# off: expected-wait chooses among all backends, not between
-		# the flow's two hashed candidates (second chance's pair)
-		cl_lbctl "$h" vip set "$VIPG" --second-chance "$sc" >/dev/null ||
-			{ warn "lb$h: vip set --second-chance $sc"; return 1; }
+		# pair choice (on by default in a file with a cluster:
+		# section): expected-wait between the flow's two hashed
+		# candidates rather than among all workers
+		[ -z "$pair" ] || cl_lbctl "$h" vip set "$VIPG" --pair-choice "$pair" >/dev/null ||
+			{ warn "lb$h: vip set --pair-choice $pair"; return 1; }
 	done
 	cp "$CL_DIR/lb1-$cfg.yaml" "$out/lb1-$cfg.yaml"
 	for h in $hosts; do agent_start "$h" "$CL_DIR/lb$h-$cfg.yaml"; done
@@ -410,8 +415,8 @@ run_one() {
 cfg_legend() {
 	case $1 in
 	1host) echo "lb1 announces; lb-agent on lb1, no cluster (the baseline)" ;;
-	1host-all) echo "as 1host, second chance off: expected-wait among all workers" ;;
-	3host-all) echo "as 3host, second chance off: expected-wait among all workers" ;;
+	1host-pair) echo "as 1host, pair choice on: expected-wait between the flow's two hashed candidates" ;;
+	3host-all) echo "as 3host, pair choice off: expected-wait among all workers" ;;
 	3host) echo "lb1..lb3 announce; lb-agent on each, cluster mode (etcd, one leader's decision)" ;;
 	3host-solo) echo "lb1..lb3 announce; lb-agent on each, no cluster (each polls the workers)" ;;
 	1host-cl) echo "lb1 announces; lb-agent on lb1, cluster mode as the only member" ;;

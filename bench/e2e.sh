@@ -18,14 +18,9 @@
 #                     (default 80 % of the SLO)
 #       agent-maglev  inferlb + lb-agent, policy maglev (the agent's weights)
 #       agent-p2c     inferlb + lb-agent, policy p2c (the agent's load scores)
-#       agent-all     as agent, with the VIP's second chance off: the
-#                     load-aware choice among all backends rather than
-#                     between the flow's two hashed candidates (what
-#                     second chance needs to find a flow from any host)
 #       static        inferlb, maglev, equal static weights (lbctl apply -f)
 #       rr            inferlb, --policy rr, no agent
 #       lc            inferlb, --policy least-conn, no agent
-#       lc-all        as lc, second chance off (least-conn among all)
 #       haproxy       HAProxy in the lb namespace (TCP mode, balance
 #                     leastconn, health checks GET /health on each worker
 #                     every 100 ms, down after 2 failures, up after 2
@@ -199,8 +194,8 @@ command -v python3 >/dev/null || die "python3 not found"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "E2E_RUNS must be a whole number >= 1, got '$RUNS'"
 for c in $CFGS; do
 	case $c in
-	agent|agent-maglev|agent-p2c|agent-all|static|rr|lc|lc-all|haproxy) ;;
-	*) die "E2E_CFGS: unknown configuration '$c' (agent agent-maglev agent-p2c agent-all static rr lc lc-all haproxy)" ;;
+	agent|agent-maglev|agent-p2c|static|rr|lc|haproxy) ;;
+	*) die "E2E_CFGS: unknown configuration '$c' (agent agent-maglev agent-p2c static rr lc haproxy)" ;;
 	esac
 done
 for l in $LOADS; do
@@ -447,17 +442,15 @@ load_rate() {
 # run_inference LOADPCT CFG RUN: one run; raw JSON in
 # $out/inf-LOAD-CFG-rRUN.json, a row in inference.csv, rows in phases.csv
 run_inference() {
-	local load=$1 cfg=$2 run=$3 pol=maglev capmode=equal with_agent=0 f sc=on
+	local load=$1 cfg=$2 run=$3 pol=maglev capmode=equal with_agent=0 f
 	local url="http://$VIP4:$GPORT/v1/completions" tag=$1-$2-r$3 lg=()
 	case $cfg in
 	agent) pol=$AGENT_POLICY; capmode=true; with_agent=1 ;;
 	agent-maglev) capmode=true; with_agent=1 ;;
 	agent-p2c) pol=p2c; capmode=true; with_agent=1 ;;
-	agent-all) pol=$AGENT_POLICY; capmode=true; with_agent=1; sc=off ;;
 	static) ;;
 	rr) pol=rr ;;
 	lc) pol=least-conn ;;
-	lc-all) pol=least-conn; sc=off ;;
 	haproxy) url="http://$LB4:$HAPORT/v1/completions" ;;
 	esac
 	load_rate "$load" "$run" || return 1
@@ -475,13 +468,6 @@ run_inference() {
 		fleet_yaml "$f" "$pol" "$capmode"
 		cp "$f" "$out/fleet-$cfg.yaml"
 		setup_lb "$f" "$with_agent" || { stop_agent; return 1; }
-		# second chance off: the load-aware policies choose among all
-		# backends, not between the flow's two hashed candidates
-		if [ "$sc" = off ] && ! L vip set "$VIPG" --second-chance off >/dev/null; then
-			warn "lbctl vip set --second-chance off failed"
-			stop_agent
-			return 1
-		fi
 	fi
 	local half=$((SECONDS_RUN * 1000 / 2)) threeq=$((SECONDS_RUN * 1000 * 3 / 4))
 	lg=(--url "$url" --new-conn --max-inflight 4096 --timeout 30 --connect-timeout 3
@@ -543,11 +529,9 @@ cfg_legend() {
 		echo ", slots $BATCH${TTFT_TARGET_MS:+, ttft_target_ms $TTFT_TARGET_MS}")" ;;
 	agent-maglev) echo "inferlb + lb-agent, policy maglev" ;;
 	agent-p2c) echo "inferlb + lb-agent, policy p2c" ;;
-	agent-all) echo "as agent, second chance off: the best of all backends, not of the flow's two hashed candidates" ;;
 	static) echo "inferlb, maglev, equal static weights, no agent" ;;
 	rr) echo "inferlb, round robin, no agent" ;;
 	lc) echo "inferlb, least-conn, no agent" ;;
-	lc-all) echo "as lc, second chance off: the least loaded of all backends, not of the flow's two" ;;
 	haproxy) echo "HAProxy, TCP, leastconn, health checks GET /health every 100 ms" ;;
 	esac
 }

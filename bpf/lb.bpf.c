@@ -611,7 +611,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 		 * it. Only when both would miss the TTFT target does the
 		 * best of all take it (a flow second chance cannot find). */
 		r->pair.a = r->pair.id = 0;
-		if (lb_chains(vip)) {
+		if (lb_chains(vip) && (vip->flags & LB_VIP_F_PAIR_CHOICE)) {
 			lb_pair(ring, m, hash, first_idx, step, &r->pair);
 			if (r->pair.a)
 				lb_pair_pick(&r->pair, !r->least.unknown, r->now);

@@ -88,7 +88,10 @@ static const struct opt_desc vip_admission_args[] = {
 	  .help = "when every backend refuses by state, pick one anyway" },
 	{ .name = "second-chance", .kind = OPT_ONOFF,
 	  OPT_FIELD(struct vip_opts, o.second_chance), .metavar = "on|off",
-	  .help = "ipip: a flow without entry also carries a second hop, its slot's previous owner; least-conn and expected-wait then choose between the flow's two hashed candidates, the other is the hop (default on)" },
+	  .help = "ipip: a flow without entry also carries a second hop, its slot's previous owner or its other hashed candidate (default on)" },
+	{ .name = "pair-choice", .kind = OPT_ONOFF,
+	  OPT_FIELD(struct vip_opts, o.pair_choice), .metavar = "on|off",
+	  .help = "least-conn, expected-wait: choose between the flow's two hashed candidates, so second chance finds flows from any host (default off; on in a config file with a cluster: section)" },
 	{ .name = "epsilon", .kind = OPT_U32,
 	  OPT_FIELD(struct vip_opts, o.bounded_eps), .metavar = "PCT", .max = 10000,
 	  .help = "bounded: load allowed above the mean, percent (default 25)" },
@@ -121,6 +124,8 @@ void cli_print_admission(const struct lb_vip *v)
 	lb_out_bool("fail_open", "  fail-open %s", v->flags & LB_VIP_F_FAIL_OPEN);
 	lb_out_bool("second_chance", "  second-chance %s",
 		    v->flags & LB_VIP_F_SECOND_CHANCE);
+	lb_out_bool("pair_choice", "  pair-choice %s",
+		    v->flags & LB_VIP_F_PAIR_CHOICE);
 	lb_out_u64("epsilon", "  epsilon %llu%%", v->bounded_eps);
 	lb_out_u64("ttft_target_ms", "  ttft-target %llu ms", v->ttft_target_ms);
 }

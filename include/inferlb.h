@@ -76,12 +76,16 @@ enum lb_fwd_mode {
  * attached as a second IPIP/IP6IP6 header; the first backend keeps the
  * packet if it holds the connection, else sends it on (decap.bpf.c).
  * For the table-walk policies that start at the flow's hashed slot
- * (maglev, source, bounded), and for the load-aware ones, which then
- * choose between the flow's two hashed candidates (least-conn,
- * expected-wait; p2c always does) and attach the other: a host that
- * never saw the flow finds its backend either way. lbctl sets it on new
- * ipip VIPs. */
+ * (maglev, source, bounded); p2c attaches its other candidate; least-conn
+ * and expected-wait with LB_VIP_F_PAIR_CHOICE attach the other of the
+ * pair they chose from. lbctl sets it on new ipip VIPs. */
 #define LB_VIP_F_SECOND_CHANCE 0x4
+/* With second chance: least-conn and expected-wait choose between the
+ * flow's two hashed candidates (the same on every balancer host) instead
+ * of among all backends, so that a host that never saw the flow finds it
+ * (the other candidate is the second hop). It costs some steering: off by
+ * default, on for lb-agent's VIPs in cluster mode. */
+#define LB_VIP_F_PAIR_CHOICE 0x8
 
 /* How a VIP picks the backend of a new flow (lb_vip.policy). */
 enum lb_policy {

@@ -69,12 +69,20 @@ static bool topo_has_backend(const struct lb_topo_vip *v, const __u8 addr[16])
 	return false;
 }
 
+/* Second chance as the VIP can have it: l2dsr never carries a hop. */
+static bool second_chance_of(const struct lb_vip_opts *o)
+{
+	return o->second_chance && o->mode == LB_FWD_IPIP;
+}
+
 /* Policy and admission settings equal (mode and ring size are checked
  * by plan()); field by field, the struct has padding. */
 static bool opts_equal(const struct lb_vip_opts *a, const struct lb_vip_opts *b)
 {
 	return a->policy == b->policy && a->refuse == b->refuse &&
 	       a->fail_open == b->fail_open && a->rate == b->rate &&
+	       second_chance_of(a) == second_chance_of(b) &&
+	       a->pair_choice == b->pair_choice &&
 	       a->burst == b->burst && a->client_rate == b->client_rate &&
 	       a->client_burst == b->client_burst &&
 	       a->client_plen4 == b->client_plen4 &&

@@ -264,11 +264,13 @@ static void opts_apply(struct lb_vip *v, const struct lb_vip_opts *o)
 {
 	v->policy = o->policy;
 	v->refuse = o->refuse;
-	v->flags = (v->flags & ~(LB_VIP_F_FAIL_OPEN | LB_VIP_F_SECOND_CHANCE)) |
+	v->flags = (v->flags & ~(LB_VIP_F_FAIL_OPEN | LB_VIP_F_SECOND_CHANCE |
+				 LB_VIP_F_PAIR_CHOICE)) |
 		   (o->fail_open ? LB_VIP_F_FAIL_OPEN : 0) |
 		   /* l2dsr has no header to carry a second hop */
 		   (o->second_chance && v->mode == LB_FWD_IPIP ?
-			    LB_VIP_F_SECOND_CHANCE : 0);
+			    LB_VIP_F_SECOND_CHANCE : 0) |
+		   (o->pair_choice ? LB_VIP_F_PAIR_CHOICE : 0);
 	v->rate = o->rate;
 	v->burst = o->burst;
 	v->client_rate = o->client_rate;
@@ -285,6 +287,7 @@ void lb_vip_opts_of(const struct lb_vip *v, struct lb_vip_opts *o)
 		.mode = v->mode, .ring_size = v->ring_size, .policy = v->policy,
 		.refuse = v->refuse, .fail_open = !!(v->flags & LB_VIP_F_FAIL_OPEN),
 		.second_chance = !!(v->flags & LB_VIP_F_SECOND_CHANCE),
+		.pair_choice = !!(v->flags & LB_VIP_F_PAIR_CHOICE),
 		.rate = v->rate, .burst = v->burst, .client_rate = v->client_rate,
 		.client_burst = v->client_burst, .client_plen4 = v->client_plen4,
 		.client_plen6 = v->client_plen6, .bounded_eps = v->bounded_eps,

@@ -55,6 +55,7 @@ struct lb_vip_opts {
 	__u8 refuse;		/* enum lb_refuse */
 	bool fail_open;
 	bool second_chance;	/* LB_VIP_F_SECOND_CHANCE (ipip VIPs only) */
+	bool pair_choice;	/* LB_VIP_F_PAIR_CHOICE (with second chance) */
 	__u32 rate, burst;	/* VIP new flows/s; 0 = no limit */
 	__u32 client_rate, client_burst;
 	__u8 client_plen4, client_plen6;	/* 0: /32 and /64 */

@@ -21,8 +21,9 @@
 #define FIELD LB_YAML_FIELD
 #define Q LB_YAML_Q
 
-const char *const lb_topo_agent_top_keys[] = { "agent", "policy", "cluster",
-					       "announce", NULL };
+const char *const lb_topo_agent_top_keys[] = { "agent", "policy",
+					       LB_TOPO_CLUSTER_KEY, "announce",
+					       NULL };
 const char *const lb_topo_agent_backend_keys[] = {
 	"engine", "url", "metrics_url", "health_url", "dcgm_url", "metrics",
 	"slots", NULL,
@@ -125,7 +126,8 @@ static int parse_backend(struct ctx *x, const struct lb_yaml_node *m,
 
 enum { V_ADDRESS, V_MODE, V_RING_SIZE, V_BACKENDS, V_POLICY, V_REFUSE,
        V_FAIL_OPEN, V_RATE, V_BURST, V_CLIENT_RATE, V_CLIENT_BURST,
-       V_CLIENT_PREFIX, V_EPSILON, V_TTFT_TARGET, V_N };
+       V_CLIENT_PREFIX, V_EPSILON, V_TTFT_TARGET, V_SECOND_CHANCE,
+       V_PAIR_CHOICE, V_N };
 
 static const char *const vip_keys[V_N] = {
 	[V_ADDRESS] = "address", [V_MODE] = "mode",
@@ -136,6 +138,7 @@ static const char *const vip_keys[V_N] = {
 	[V_CLIENT_BURST] = "client_burst",
 	[V_CLIENT_PREFIX] = "client_prefix", [V_EPSILON] = "epsilon",
 	[V_TTFT_TARGET] = "ttft_target_ms",
+	[V_SECOND_CHANCE] = "second_chance", [V_PAIR_CHOICE] = "pair_choice",
 };
 
 /* A name from lb_names.c's tables into *out, or a message listing them. */
@@ -183,6 +186,14 @@ static int parse_vip_admission(struct ctx *x,
 	    (v[V_FAIL_OPEN] &&
 	     (rc = lb_yaml_get_bool(x->d, v[V_FAIL_OPEN],
 				    FIELD(prefix, "fail_open"), &o->fail_open))) ||
+	    (v[V_SECOND_CHANCE] &&
+	     (rc = lb_yaml_get_bool(x->d, v[V_SECOND_CHANCE],
+				    FIELD(prefix, "second_chance"),
+				    &o->second_chance))) ||
+	    (v[V_PAIR_CHOICE] &&
+	     (rc = lb_yaml_get_bool(x->d, v[V_PAIR_CHOICE],
+				    FIELD(prefix, "pair_choice"),
+				    &o->pair_choice))) ||
 	    (rc = get_u32_opt(x, v[V_RATE], prefix, "rate", 0, UINT32_MAX,
 			      &o->rate)) ||
 	    (rc = get_u32_opt(x, v[V_BURST], prefix, "burst", 0, UINT32_MAX,
@@ -212,6 +223,7 @@ static int parse_vip_admission(struct ctx *x,
 			return rc;
 		o->bounded_eps = u;
 	}
+	vip->pair_choice_given = v[V_PAIR_CHOICE] != NULL;
 	return 0;
 }
 
@@ -376,8 +388,20 @@ static int parse_top(struct ctx *x)
 		if (!lb_yaml_is_null(v[i]) && ext->top &&
 		    (rc = ext->top(ext->ctx, x->d, i, v[i])))
 			return rc;
-	if (!lb_yaml_is_null(v[n]))
-		return parse_vips(x, v[n]);
+	if (!lb_yaml_is_null(v[n]) && (rc = parse_vips(x, v[n])))
+		return rc;
+	/* In cluster mode a flow can reach a host that never saw it: the
+	 * load-aware policies then choose between the flow's two hashed
+	 * candidates, which second chance finds from any host, unless the
+	 * file says otherwise. Here, so that `lbctl apply -f` of an agent's
+	 * file and the agent agree. */
+	for (i = 0; i < n; i++) {
+		if (strcmp(keys[i], LB_TOPO_CLUSTER_KEY) || lb_yaml_is_null(v[i]))
+			continue;
+		for (size_t k = 0; k < x->t.n_vips; k++)
+			if (!x->t.vips[k].pair_choice_given)
+				x->t.vips[k].opts.pair_choice = true;
+	}
 	return 0;
 }
 

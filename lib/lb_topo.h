@@ -21,6 +21,12 @@
  *       client_prefix: 32              # /32 (IPv4), /64 (IPv6) by default
  *       refuse: reset                  # reset | drop (UDP: always drop)
  *       fail_open: false               # state refused all: plain choice
+ *       second_chance: true            # ipip: a flow without entry carries a
+ *                                      #   second hop (README "Second chance")
+ *       pair_choice: false             # least-conn, expected-wait: choose
+ *                                      #   between the flow's two hashed
+ *                                      #   candidates (true when the file
+ *                                      #   has a cluster: section)
  *       epsilon: 25                    # bounded load, percent
  *       backends:
  *         - address: 198.18.0.10
@@ -69,6 +75,7 @@ struct lb_topo_backend {
 struct lb_topo_vip {
 	struct lb_vip_key key;
 	struct lb_vip_opts opts;	/* mode, ring size, policy, admission */
+	bool pair_choice_given;		/* the file says pair_choice */
 	struct lb_topo_backend *backends;
 	size_t n_backends;
 	unsigned line;
@@ -107,6 +114,9 @@ struct lb_topo_ext {
 };
 
 /* lb-agent's keys, by name (values are the agent's: agent/config.h). */
+/* lb-agent's cluster section: its presence also makes the load-aware
+ * VIPs' pair_choice default true (lb_topo_parse) */
+#define LB_TOPO_CLUSTER_KEY "cluster"
 extern const char *const lb_topo_agent_top_keys[];	/* agent, policy, cluster, announce */
 extern const char *const lb_topo_agent_backend_keys[];	/* engine, url, ... */
 /* Accepts lb-agent's keys with any value (for `lbctl apply -f`). */

@@ -39,6 +39,11 @@
 #      build has it): test 3's host stop under 60 streams while b1's weight
 #      flips between 1 and 3 every 200 ms on every host (lbctl set-weight):
 #      0 broken; the same with --second-chance off: the count is printed;
+#   8. the agents' config switched to policy expected-wait (a load-aware
+#      choice by each host's own counts): lb3 stops under 60 streams, 0
+#      broken with second chance on (the choice is between the flow's two
+#      hashed candidates, the other attached on a miss); the count with
+#      it off is printed;
 #   then, times measured and printed: a host cut off (its link down: no
 #   withdraw, no FIN) is dropped by the router when the hold timer runs
 #   out; its link back up, its session and route come back; the same cut
@@ -512,6 +517,61 @@ else
 	echo "skip - 7. second chance: this lbctl has no 'vip set --second-chance'"
 fi
 
+# ---- 8. second chance with a load-aware policy ------------------------------
+# The agents' config switches the VIP to expected-wait (each restarted in
+# turn: it withdraws, applies the new config, follows the decision,
+# announces again). Each host then places new flows by its own open
+# counts, so no host could tell where another host sent a flow; with
+# second chance the choice is between the flow's two hashed candidates,
+# and the host a moved flow reaches sends it to one with the other
+# attached.
+declare -A LA_BROKEN
+if "$CL_BUILD/lbctl" help 2>&1 | grep -q -- '--second-chance'; then
+	CL_POLICY=expected-wait
+	for i in 1 2 3; do
+		cl_agent_stop "$i" TERM
+		cl_agent_start "$i" || bad "lb$i's agent with policy $CL_POLICY"
+		cl_wait_nexthops 15 "$ALL3" || bad "lb$i not announcing again"
+	done
+	if wait_for 15 converged && [ "$(cl_lbctl 1 -j show | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["vips"][0]["policy"])')" = expected-wait ]; then
+		ok "policy expected-wait on every host (agents restarted in turn), one leader, equal digests"
+	else
+		bad "expected-wait: $(digests), leader '$(leader)': $(cl_lbctl 1 show | head -5)"
+	fi
+	for sc in on off; do
+		echo "== 8. expected-wait, second chance $sc: lb3 stops under $STREAMS streams"
+		for i in 1 2 3; do
+			cl_lbctl "$i" vip set "$VIPP" --second-chance "$sc" >/dev/null ||
+				bad "lb$i: vip set --second-chance $sc"
+		done
+		f0=$(cl_flows_all)
+		streams_running 10 "$CL_DIR/streams8$sc.out"
+		sleep 1
+		on3=$(delta "$f0" "$(cl_flows_all)" | awk '{ print $3 }')
+		cl_host_stop 3 unload
+		cl_wait_nexthops 10 "$(cl_lb_addr 1) $(cl_lb_addr 2)" || bad "lb3 still a next hop"
+		streams_end "$CL_DIR/streams8$sc.out"
+		LA_BROKEN[$sc]=$BROKEN
+		if [ "$sc" = on ]; then
+			[ "$BROKEN" = 0 ] && [ "$on3" -ge 1 ] &&
+				ok "expected-wait, second chance on: $OKS of $STREAMS streams intact ($on3 had come in through lb3)" ||
+				bad "expected-wait, second chance on: $BROKEN of $STREAMS streams broken ($on3 through lb3): $(broken_lines "$CL_DIR/streams8on.out")"
+		else
+			echo "     expected-wait, second chance off: $BROKEN of $STREAMS streams broken (not asserted; $on3 had come in through lb3)"
+		fi
+		cl_agent_start 3 attach || bad "lb3 again"
+		wait_for 15 converged && cl_wait_nexthops 10 "$ALL3" ||
+			bad "lb3 back: $(digests), hops '$(cl_router_nexthops)'"
+	done
+	for i in 1 2 3; do
+		cl_lbctl "$i" vip set "$VIPP" --second-chance on >/dev/null
+	done
+else
+	echo "skip - 8. this lbctl has no 'vip set --second-chance'"
+fi
+
 echo "== lb2 cut off (its link down: no withdraw, no FIN; the router's hold timer, 3 s)"
 t0=$(ms)
 cl_exec lb2 ip link set dev "$CL_DEV" down
@@ -560,6 +620,7 @@ echo "== figures (the router's kernel route changes, ip -ts monitor; lbctl -j sh
 	"leader takeover (SIGKILL -> new leader) ${takeover:-?} ms;" \
 	"etcd back -> converged ${etcd_conv:-?} ms;" \
 	"broken streams with second chance on ${SC_BROKEN[on]:-?}, off ${SC_BROKEN[off]:-?};" \
+	"expected-wait: on ${LA_BROKEN[on]:-?}, off ${LA_BROKEN[off]:-?};" \
 	"host cut off (link down -> next hop gone, hold timer) ${hold:-?} ms;" \
 	"link back -> next hop back ${link_back:-?} ms;" \
 	"host cut off with BFD -> next hop gone ${bfd:-?} ms"

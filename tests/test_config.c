@@ -1474,6 +1474,34 @@ static void test_cluster_section(void **state)
 		   -EINVAL, "t.yaml:5:16: cluster.lease_ttl_s: must be an integer in [2, 60], got \"1\"");
 }
 
+/* second_chance and pair_choice; a cluster: section makes pair_choice
+ * default true (a flow may reach a host that never saw it) */
+static void test_second_chance_keys(void **state)
+{
+	const char *vips = "vips:\n  - address: 198.18.1.10:80/tcp\n"
+			   "  - address: 198.18.1.11:80/tcp\n"
+			   "    second_chance: false\n    pair_choice: false\n";
+	char text[512];
+	struct lb_agent_conf c;
+
+	(void)state;
+	load_ok(vips, &c);
+	assert_true(c.topo.vips[0].opts.second_chance);
+	assert_false(c.topo.vips[0].opts.pair_choice);
+	assert_false(c.topo.vips[1].opts.second_chance);
+	assert_false(c.topo.vips[1].opts.pair_choice);
+	lb_agent_conf_free(&c);
+	snprintf(text, sizeof(text), "cluster:\n  etcd: [http://198.18.0.1:2379]\n"
+		 "  name: a\n  host: b\n%s", vips);
+	load_ok(text, &c);
+	assert_true(c.topo.vips[0].opts.pair_choice);	/* cluster default */
+	assert_false(c.topo.vips[1].opts.pair_choice);	/* said so */
+	lb_agent_conf_free(&c);
+	expect_err("vips:\n  - address: 198.18.1.10:80/tcp\n    pair_choice: 1\n",
+		   -EINVAL, "t.yaml:3:18: vips[0].pair_choice: must be true or "
+		   "false, got \"1\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1510,6 +1538,7 @@ int main(void)
 		cmocka_unit_test(test_announce_section),
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_cluster_section),
+		cmocka_unit_test(test_second_chance_keys),
 		cmocka_unit_test(test_duration),
 	};
 

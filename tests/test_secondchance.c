@@ -500,25 +500,30 @@ static void ew_open(struct fx *f, __u64 o1, __u64 o2, __u64 o3)
 	}
 }
 
+/* second_chance: 0 off, 1 on, 2 on with pair choice */
 static void ew_vip(struct fx *f, int second_chance, __u32 target_ms)
 {
 	int fd = bpf_map__fd(f->lb->maps.lb_vip_info);
 	struct lb_vip v;
 
 	assert_int_equal(bpf_map_lookup_elem(fd, &(__u32){ EW }, &v), 0);
-	v.flags = second_chance ? v.flags | LB_VIP_F_SECOND_CHANCE
-				: v.flags & ~LB_VIP_F_SECOND_CHANCE;
+	v.flags &= ~(LB_VIP_F_SECOND_CHANCE | LB_VIP_F_PAIR_CHOICE);
+	if (second_chance)
+		v.flags |= LB_VIP_F_SECOND_CHANCE;
+	if (second_chance > 1)
+		v.flags |= LB_VIP_F_PAIR_CHOICE;
 	v.ttft_target_ms = target_ms;
 	assert_int_equal(bpf_map_update_elem(fd, &(__u32){ EW }, &v, 0), 0);
 }
 
 /*
- * expected-wait with second chance: b1 (41) and b2 (42) own the whole
+ * expected-wait with second chance and pair choice: b1 (41) and b2 (42) own the whole
  * table, so every flow's pair is {41, 42}; 43 is listed but owns no slot.
  * The least loaded of the pair takes new flows even when 43 is idle, and
  * a miss without SYN goes to it with the other attached (whichever of the
  * two holds the connection keeps it). Only when both would miss the TTFT
- * target does 43 take a flow, unchained. Switched off: the best of all.
+ * target does 43 take a flow, unchained. Without pair choice, or with
+ * second chance off: the best of all, unchained.
  */
 static void test_pair(void **state)
 {
@@ -530,7 +535,7 @@ static void test_pair(void **state)
 
 	ew_backends(f);
 	install(f, EW, table);
-	ew_vip(f, 1, 0);
+	ew_vip(f, 2, 0);
 	ew_open(f, 3, 1, 0);
 	expect_sent(f, EW, 8000, SYN, b2, 0);	/* not b3, outside the pair */
 	ew_open(f, 3, 1, 0);
@@ -545,7 +550,7 @@ static void test_pair(void **state)
 	/* the chained flow keeps its hops whatever the loads say */
 	expect_sent(f, EW, 8100, ACK, b2, b1);
 	/* both of the pair above a 2 ms target, b3 idle: b3, unchained */
-	ew_vip(f, 1, 2);
+	ew_vip(f, 2, 2);
 	ew_open(f, 5, 5, 0);
 	expect_sent(f, EW, 8300, SYN, b3, 0);
 	ew_open(f, 5, 5, 0);
@@ -553,12 +558,15 @@ static void test_pair(void **state)
 	assert_int_equal(flow_of(f, EW, 8400, &fl), 0);
 	assert_int_equal(fl.flags, 0);
 	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 2);
-	/* second chance off: the best of all, as issue 12 built it */
-	ew_vip(f, 0, 0);
-	ew_open(f, 3, 1, 0);
-	expect_sent(f, EW, 8500, SYN, b3, 0);
-	ew_open(f, 3, 1, 0);
-	expect_sent(f, EW, 8600, ACK, b3, 0);
+	/* pair choice off, then second chance off: the best of all, as
+	 * issue 12 built it, and nothing chained */
+	for (int sc = 1; sc >= 0; sc--) {
+		ew_vip(f, sc, 0);
+		ew_open(f, 3, 1, 0);
+		expect_sent(f, EW, 8500 + 200 * sc, SYN, b3, 0);
+		ew_open(f, 3, 1, 0);
+		expect_sent(f, EW, 8600 + 200 * sc, ACK, b3, 0);
+	}
 	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 2);
 }
 

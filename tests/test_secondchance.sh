@@ -22,9 +22,9 @@
 #      it), not asserted.
 # Then the same with policy least-conn, load-aware (no weight change:
 # step 2 empties the flow table only, and the misses are placed again by
-# load): with second chance the choice was between the flow's two hashed
-# candidates and the miss goes to one with the other attached, 0 broken;
-# with it off the count is printed.
+# load): with second chance and pair choice on, the choice was between the
+# flow's two hashed candidates and the miss goes to one with the other
+# attached, 0 broken; with both off the count is printed.
 # A backend forwards a chained packet to the second hop with XDP_TX (its
 # bridge port runs an XDP_PASS program, as the balancer's does), and
 # resolves a neighbour it has not met through the kernel (forwarding on).
@@ -129,7 +129,7 @@ fi
 # load, as on a host that never saw them.
 run_round() {
 	local sc=$1 pol=${2:-maglev} out=$TOPO_DIR/streams-$1-${2:-maglev}.out n spid
-	L vip set "$vip" --second-chance "$sc" --policy "$pol" >/dev/null ||
+	L vip set "$vip" --second-chance "$sc" --pair-choice "$sc" --policy "$pol" >/dev/null ||
 		{ echo "x x"; return; }
 	weights 1 1 1 || { echo "x x"; return; }
 	# 30 chunks of 1000 bytes, one every 400 ms (12 s); 5 s of silence
@@ -188,12 +188,12 @@ chained3=$(lb_stat flow_chained)
 read -r broken_lc ok_lc < <(run_round on least-conn)
 chained4=$(lb_stat flow_chained)
 if [ "$broken_lc" = 0 ] && [ "$ok_lc" = "$STREAMS" ] && [ "$chained4" -gt "$chained3" ]; then
-	ok "least-conn, second chance on: 0 of $STREAMS streams broken with the flow table emptied ($((chained4 - chained3)) chained to the flow's other candidate)"
+	ok "least-conn, second chance and pair choice on: 0 of $STREAMS streams broken with the flow table emptied ($((chained4 - chained3)) chained to the flow's other candidate)"
 else
-	bad "least-conn, second chance on: $broken_lc broken, $ok_lc of $STREAMS intact, flow_chained +$((chained4 - chained3)): $(grep -v ' ok$' "$TOPO_DIR/streams-on-least-conn.out" | head -5 | tr '\n' ' ')"
+	bad "least-conn, second chance and pair choice on: $broken_lc broken, $ok_lc of $STREAMS intact, flow_chained +$((chained4 - chained3)): $(grep -v ' ok$' "$TOPO_DIR/streams-on-least-conn.out" | head -5 | tr '\n' ' ')"
 fi
 read -r broken_lc_off ok_lc_off < <(run_round off least-conn)
-echo "least-conn, second chance off: $broken_lc_off of $STREAMS streams broken by the same step ($ok_lc_off intact)"
+echo "least-conn, second chance and pair choice off: $broken_lc_off of $STREAMS streams broken by the same step ($ok_lc_off intact)"
 
 echo "test_secondchance: $PASSES passed, $FAILS failed (broken streams: maglev on $broken_on, off $broken_off; least-conn on $broken_lc, off $broken_lc_off) in ${SECONDS}s"
 [ "$FAILS" = 0 ]

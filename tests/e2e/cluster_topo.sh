@@ -66,6 +66,7 @@ _CL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 : "${CL_GPUSIM:=$CL_BUILD/tools/gpusim}"
 : "${CL_WORKER_PORT:=8001}"	# gpusim on each backend: what lb-agent polls
 : "${CL_LEASE_TTL:=3}"		# cluster mode's etcd lease, seconds
+: "${CL_POLICY:=maglev}"		# the VIP's policy in the agents' config
 
 CL_HOSTS=3		# balancer hosts lb1..lb3
 VIP4=198.18.1.10
@@ -548,7 +549,7 @@ _cl_agent_conf() {
 		"vips:" \
 		"  - address: $VIP4:$PORT/tcp" \
 		"    mode: ipip" \
-		"    policy: maglev" \
+		"    policy: $CL_POLICY" \
 		"    backends:"
 	for ((j = 1; j <= CL_N; j++)); do
 		printf '      - address: %s\n        engine: vllm\n        url: http://%s:%s\n' \
