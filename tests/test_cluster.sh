@@ -479,14 +479,25 @@ flip() {
 		sleep 0.2
 	done
 }
+# sc_all on|off: the VIP's second chance on every host
+sc_all() {
+	local i
+	for i in 1 2 3; do
+		cl_lbctl "$i" vip set "$VIPP" --second-chance "$1" >/dev/null ||
+			bad "lb$i: vip set --second-chance $1"
+	done
+}
+# lb3_back: lb3 attached again, its agent started; the cluster converged
+lb3_back() {
+	cl_agent_start 3 attach || bad "lb3 again"
+	wait_for 15 converged && cl_wait_nexthops 10 "$ALL3" ||
+		bad "lb3 back: $(digests), hops '$(cl_router_nexthops)'"
+}
 declare -A SC_BROKEN
 if "$CL_BUILD/lbctl" help 2>&1 | grep -q -- '--second-chance'; then
 	for sc in on off; do
 		echo "== 7. second chance $sc: lb3 stops under $STREAMS streams while b1's weight flips 1 <-> 3 every 200 ms"
-		for i in 1 2 3; do
-			cl_lbctl "$i" vip set "$VIPP" --second-chance "$sc" >/dev/null ||
-				bad "lb$i: vip set --second-chance $sc"
-		done
+		sc_all "$sc"
 		streams_running 12 "$CL_DIR/streams7$sc.out"
 		flip &
 		CPID=$!
@@ -509,9 +520,7 @@ if "$CL_BUILD/lbctl" help 2>&1 | grep -q -- '--second-chance'; then
 			cl_lbctl "$i" backend release "$VIPP" "${CL_BACKEND4[1]}" >/dev/null ||
 				bad "lb$i: backend release"
 		done
-		cl_agent_start 3 attach || bad "lb3 again"
-		wait_for 15 converged && cl_wait_nexthops 10 "$ALL3" ||
-			bad "lb3 back: $(digests), hops '$(cl_router_nexthops)'"
+		lb3_back
 	done
 else
 	echo "skip - 7. second chance: this lbctl has no 'vip set --second-chance'"
@@ -542,10 +551,7 @@ print(json.load(sys.stdin)["vips"][0]["policy"])')" = expected-wait ]; then
 	fi
 	for sc in on off; do
 		echo "== 8. expected-wait, second chance $sc: lb3 stops under $STREAMS streams"
-		for i in 1 2 3; do
-			cl_lbctl "$i" vip set "$VIPP" --second-chance "$sc" >/dev/null ||
-				bad "lb$i: vip set --second-chance $sc"
-		done
+		sc_all "$sc"
 		f0=$(cl_flows_all)
 		streams_running 10 "$CL_DIR/streams8$sc.out"
 		sleep 1
@@ -561,13 +567,9 @@ print(json.load(sys.stdin)["vips"][0]["policy"])')" = expected-wait ]; then
 		else
 			echo "     expected-wait, second chance off: $BROKEN of $STREAMS streams broken (not asserted; $on3 had come in through lb3)"
 		fi
-		cl_agent_start 3 attach || bad "lb3 again"
-		wait_for 15 converged && cl_wait_nexthops 10 "$ALL3" ||
-			bad "lb3 back: $(digests), hops '$(cl_router_nexthops)'"
+		lb3_back
 	done
-	for i in 1 2 3; do
-		cl_lbctl "$i" vip set "$VIPP" --second-chance on >/dev/null
-	done
+	sc_all on
 else
 	echo "skip - 8. this lbctl has no 'vip set --second-chance'"
 fi
