@@ -604,12 +604,13 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	step = policy == LB_POL_WRR || m < 2 ? 1 : lb_rehash(hash) % (m - 1) + 1;
 	if ((policy == LB_POL_LEAST_CONN || policy == LB_POL_EXPECTED_WAIT) && l) {
 		lb_least_load(l, policy == LB_POL_EXPECTED_WAIT, r->now, &r->least);
-		/* With second chance, the choice is between the flow's two
-		 * hashed candidates, which every balancer host computes
-		 * alike: a flow that reaches a host without its entry goes
-		 * to one with the other attached, and one of them holds
-		 * it. Only when both would miss the TTFT target does the
-		 * best of all take it (a flow second chance cannot find). */
+		/* With pair choice (and second chance), the choice is
+		 * between the flow's two hashed candidates, which every
+		 * balancer host computes alike: a flow that reaches a host
+		 * without its entry goes to one with the other attached,
+		 * and one of them holds it. Only when both would miss the
+		 * TTFT target does the best of all take it (a flow second
+		 * chance cannot find). */
 		r->pair.a = r->pair.id = 0;
 		if (lb_chains(vip) && (vip->flags & LB_VIP_F_PAIR_CHOICE)) {
 			lb_pair(ring, m, hash, first_idx, step, &r->pair);
