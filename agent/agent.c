@@ -425,6 +425,11 @@ static void keep_start_only_keys(const struct lb_agent *a, struct lb_agent_conf 
 	if (memcmp(&conf->cluster, &a->conf.cluster, sizeof(conf->cluster)))
 		lb_agent_logf("note: cluster changes only on restart");
 	conf->cluster = a->conf.cluster;
+	if (conf->watch_config != a->conf.watch_config ||
+	    conf->watch_debounce_ms != a->conf.watch_debounce_ms)
+		lb_agent_logf("note: watch_config and watch_debounce_ms change only on restart");
+	conf->watch_config = a->conf.watch_config;
+	conf->watch_debounce_ms = a->conf.watch_debounce_ms;
 }
 
 int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)

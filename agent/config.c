@@ -373,7 +373,8 @@ static bool listen_ok(const char *s)
 }
 
 enum { A_METRICS_LISTEN, A_METRICS_WEB, A_METRICS_INSECURE, A_PIN_DIR,
-       A_REQUEST_TIMEOUT, A_PRUNE, A_MAX_BACKEND_DELETE_PCT, A_N };
+       A_REQUEST_TIMEOUT, A_PRUNE, A_MAX_BACKEND_DELETE_PCT, A_WATCH,
+       A_WATCH_DEBOUNCE, A_N };
 
 static int parse_agent(struct lb_agent_conf *c, struct lb_yaml_doc *d,
 		       const struct lb_yaml_node *m)
@@ -385,6 +386,8 @@ static int parse_agent(struct lb_agent_conf *c, struct lb_yaml_doc *d,
 		[A_PIN_DIR] = "pin_dir",
 		[A_REQUEST_TIMEOUT] = "request_timeout_ms", [A_PRUNE] = "prune",
 		[A_MAX_BACKEND_DELETE_PCT] = "max_backend_delete_pct",
+		[A_WATCH] = "watch_config",
+		[A_WATCH_DEBOUNCE] = "watch_debounce_ms",
 	};
 	const struct lb_yaml_node *v[A_N];
 	const char *s;
@@ -438,7 +441,14 @@ static int parse_agent(struct lb_agent_conf *c, struct lb_yaml_doc *d,
 	    (v[A_MAX_BACKEND_DELETE_PCT] &&
 	     (rc = lb_yaml_get_u32(d, v[A_MAX_BACKEND_DELETE_PCT],
 				   "agent.max_backend_delete_pct", 0, 100,
-				   &c->max_backend_delete_pct))))
+				   &c->max_backend_delete_pct))) ||
+	    (v[A_WATCH] &&
+	     (rc = lb_yaml_get_bool(d, v[A_WATCH], "agent.watch_config",
+				    &c->watch_config))) ||
+	    (v[A_WATCH_DEBOUNCE] &&
+	     (rc = lb_yaml_get_u32(d, v[A_WATCH_DEBOUNCE],
+				   "agent.watch_debounce_ms", 10, 60000,
+				   &c->watch_debounce_ms))))
 		return rc;
 	return 0;
 }
@@ -884,6 +894,8 @@ int lb_agent_conf_load_buf(const char *name, const char *buf, size_t len,
 	struct lb_agent_conf c = {
 		.request_timeout_ms = LB_AGENT_REQUEST_TIMEOUT_DEFAULT,
 		.max_backend_delete_pct = LB_APPLY_MAX_BACKEND_DELETE_PCT_DEFAULT,
+		.watch_config = true,
+		.watch_debounce_ms = LB_AGENT_WATCH_DEBOUNCE_DEFAULT_MS,
 		.cluster.lease_ttl_s = LB_CLUSTER_TTL_DEFAULT,
 	};
 	const struct lb_topo_ext ext = {

@@ -40,6 +40,11 @@
  *                                      #   delete more than this percent of
  *                                      #   a VIP's backends, or every VIP,
  *                                      #   is refused (0..100)
+ *     watch_config: true               # an edit of this file applies as
+ *                                      #   SIGHUP does (inotify; watch.h)
+ *     watch_debounce_ms: 300           # ... once the file's directory was
+ *                                      #   quiet this long (10..60000);
+ *                                      #   both read at start only
  *   cluster:                           # several balancer hosts behind ECMP
  *                                      #   build the same tables (cluster.h)
  *     etcd: [http://198.18.0.1:2379]   # etcd v3 endpoints (1..8), JSON gateway
@@ -100,6 +105,9 @@
 #define LB_AGENT_URL_MAX 512
 #define LB_AGENT_METRICS_LISTEN_DEFAULT "127.0.0.1:9464"
 #define LB_AGENT_REQUEST_TIMEOUT_DEFAULT 1000
+/* agent.watch_debounce_ms: how long the file's directory must be quiet
+ * before an edit is read (watch.h) */
+#define LB_AGENT_WATCH_DEBOUNCE_DEFAULT_MS 300
 #define LB_CLUSTER_ENDPOINTS_MAX 8	/* = LB_ETCD_ENDPOINTS_MAX */
 #define LB_CLUSTER_NAME_MAX 64
 #define LB_CLUSTER_TTL_DEFAULT 3
@@ -159,6 +167,8 @@ struct lb_agent_conf {
 	uint32_t request_timeout_ms;
 	bool prune;			/* lb_apply_opts.prune */
 	uint32_t max_backend_delete_pct;
+	bool watch_config;		/* at start only */
+	uint32_t watch_debounce_ms;
 	/* policy: */
 	struct lb_policy_params policy;
 	double backend_rate_per_capacity;

@@ -9,8 +9,9 @@
  * Start-up: read the config, open the pinned datapath (`lbctl attach`
  * made it), apply the config's VIPs and backends (adopting what is
  * there), bind /metrics, drop every capability but CAP_BPF and
- * CAP_NET_ADMIN, then loop. SIGHUP reloads the config (a bad one is
- * refused and the running one kept); SIGTERM/SIGINT stop. When the agent
+ * CAP_NET_ADMIN, then loop. SIGHUP, or an edit of the file (watch.h),
+ * reloads the config (a bad one is refused and the running one kept);
+ * SIGTERM/SIGINT stop. When the agent
  * stops or dies, the datapath keeps forwarding on the last published
  * state (fail-static); the next agent adopts it.
  */
@@ -28,6 +29,7 @@
 #include "caps.h"
 #include "config.h"
 #include "metrics.h"
+#include "watch.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -199,6 +201,7 @@ int main(int argc, char **argv)
 {
 	static struct lb_agent agent;
 	struct lb_http *http = NULL;
+	struct lb_cfg_watch *watch = NULL;
 	struct options o;
 	bool started = false;
 	char msg[512] = "";
@@ -238,6 +241,14 @@ int main(int argc, char **argv)
 				 how, sizeof(how));
 		fprintf(stderr, "lb-agent: /metrics on %s\n", how);
 	}
+	if (agent.conf.watch_config) {
+		watch = lb_cfg_watch_start(o.conf_path, agent.conf.watch_debounce_ms,
+					   msg, sizeof(msg));
+		if (!watch)
+			goto cleanup;
+		fprintf(stderr, "lb-agent: watching %s: an edit applies as SIGHUP does\n",
+			o.conf_path);
+	}
 	fprintf(stderr, "lb-agent: running with cap_bpf,cap_net_admin only\n");
 	msg[0] = '\0';
 	rc = run(&agent, http, sfd, msg, sizeof(msg));
@@ -247,7 +258,8 @@ cleanup:
 		fprintf(stderr, "Error: %s\n", msg);
 	if (started)
 		fprintf(stderr, "lb-agent: stopping; the datapath keeps the last state\n");
-	lb_http_stop(http);	/* first: its thread reads the agent */
+	lb_cfg_watch_stop(watch);	/* raises no more SIGHUPs */
+	lb_http_stop(http);	/* its thread reads the agent */
 	if (hfd >= 0)
 		close(hfd);
 	if (started)

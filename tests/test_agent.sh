@@ -20,7 +20,8 @@
 #  5. SIGKILL the agent while streams run: new connections still work
 #     (fail-static), a new agent adopts the maps, no stream breaks.
 #  6. a worker that dies is DOWN (its closed connection prompts an early poll); SIGHUP with a bad file is refused and
-#     the running config kept; SIGHUP with one backend less removes it.
+#     the running config kept; SIGHUP with one backend less removes it; the file replaced (no SIGHUP) applies
+#     (watch_config), a malformed edit is refused with its line and column and the running config stays.
 #     Under valgrind: a failed start, a failure after start and SIGTERM
 #     each exit with their code and leave no descriptor open.
 #  7. a VIP rate limit refuses the third connection with a RST.
@@ -431,6 +432,26 @@ b3_gone() { [ "$(be "$(B 3)" state)" = none ]; }
 wait_for 5 b3_gone &&
 	ok "SIGHUP with backend 3 removed: gone from the VIP" ||
 	bad "reload without b3: $(L show)"
+
+# ---- 6c. the file, watched: an edit applies without SIGHUP ------------------
+b3_back() { [ "$(be "$(B 3)" state)" != none ]; }
+t0=$(ms)
+cp "$tmp/good.yaml" "$tmp/agent.yaml.new" && mv "$tmp/agent.yaml.new" "$tmp/agent.yaml"
+if wait_for 5 b3_back; then
+	ok "the file replaced (rename, no SIGHUP): backend 3 is back after $(($(ms) - t0)) ms (debounce 300 ms)"
+else
+	bad "an edit without SIGHUP was not applied: $(L show | head -8)"
+fi
+refused0=$(grep -c "reload refused" "$tmp/agent.log")
+refused_more() { [ "$(grep -c "reload refused" "$tmp/agent.log")" -gt "$refused0" ]; }
+printf '    - address: [oops\n' >>"$tmp/agent.yaml"	# an edit in place, malformed
+if wait_for 5 refused_more && sleep 0.3 && kill -0 "$AGENT_PID" && b3_back &&
+	grep "reload refused" "$tmp/agent.log" | tail -1 | grep -q "agent.yaml:[0-9]*:[0-9]*:"; then
+	ok "a malformed edit: refused with file, line and column, the running config kept ($(grep "reload refused" "$tmp/agent.log" | tail -1 | sed 's/.*: \([^:]*agent.yaml:[0-9]*:[0-9]*\).*/\1/'))"
+else
+	bad "malformed edit: $(grep "reload refused" "$tmp/agent.log" | tail -1), b3 '$(be "$(B 3)" state)'"
+fi
+cp "$tmp/good.yaml" "$tmp/agent.yaml"	# later sections start agents on it
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null
 AGENT_PID=

@@ -946,7 +946,8 @@ static void test_guard_keys(void **state)
 	expect_err("agent: {prunes: true}\n", -EINVAL,
 		   "t.yaml:1:9: agent: unknown key \"prunes\"; expected one "
 		   "of: metrics_listen, metrics_web, metrics_insecure, "
-		   "pin_dir, request_timeout_ms, prune, max_backend_delete_pct");
+		   "pin_dir, request_timeout_ms, prune, max_backend_delete_pct, "
+		   "watch_config, watch_debounce_ms");
 }
 
 /* ---- agent.metrics_web: who may read /metrics ---------------------------- */
@@ -1474,6 +1475,25 @@ static void test_cluster_section(void **state)
 		   -EINVAL, "t.yaml:5:16: cluster.lease_ttl_s: must be an integer in [2, 60], got \"1\"");
 }
 
+/* agent.watch_config and watch_debounce_ms */
+static void test_watch_keys(void **state)
+{
+	struct lb_agent_conf c;
+
+	(void)state;
+	load_ok("vips: []\n", &c);
+	assert_true(c.watch_config);
+	assert_int_equal(c.watch_debounce_ms, LB_AGENT_WATCH_DEBOUNCE_DEFAULT_MS);
+	lb_agent_conf_free(&c);
+	load_ok("agent: {watch_config: false, watch_debounce_ms: 50}\nvips: []\n", &c);
+	assert_false(c.watch_config);
+	assert_int_equal(c.watch_debounce_ms, 50);
+	lb_agent_conf_free(&c);
+	expect_err("agent: {watch_debounce_ms: 5}\n", -EINVAL,
+		   "t.yaml:1:28: agent.watch_debounce_ms: must be an integer in "
+		   "[10, 60000], got \"5\"");
+}
+
 /* second_chance and pair_choice; a cluster: section makes pair_choice
  * default true (a flow may reach a host that never saw it) */
 static void test_second_chance_keys(void **state)
@@ -1539,6 +1559,7 @@ int main(void)
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_cluster_section),
 		cmocka_unit_test(test_second_chance_keys),
+		cmocka_unit_test(test_watch_keys),
 		cmocka_unit_test(test_duration),
 	};
 
