@@ -25,6 +25,7 @@ run "agent policy and backend states, injected time (unit)" "$build/tests/test_p
 run "expected-wait inputs: decode speed, output length, slot wait (unit)" "$build/tests/test_speed"
 run "agent config file (unit)" "$build/tests/test_config"
 run "cluster decision, base64, etcd txn JSON (unit)" "$build/tests/test_cluster"
+run "discovery: merge, guard rails, drain life cycle (unit)" "$build/tests/test_discovery"
 run "table of maps against the BPF objects (unit)" "$build/tests/test_maps"
 # libFuzzer targets (ASan + UBSan): the corpus in fuzz/corpus/ once, then
 # FUZZ_TEST_SECONDS of fuzzing each; one line per target
