@@ -37,7 +37,10 @@ LIB_LDLIBS := -lbpf -lelf -lz $(NL_LIBS) $(shell pkg-config --libs yaml-0.1 2>/d
 # binaries that call it link them (the library is a static archive).
 JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null || echo -I/usr/include/json-c)
 JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
-AGENT_LIBS := $(shell pkg-config --libs libcurl libcap 2>/dev/null || echo -lcurl -lcap) -lcrypt $(JSON_LIBS)
+# agent/dns.c: c-ares, and glibc's libresolv for the TTLs of SRV records
+CARES_LIBS := $(shell pkg-config --libs libcares 2>/dev/null || echo -lcares) -lresolv
+AGENT_LIBS := $(shell pkg-config --libs libcurl libcap 2>/dev/null || echo -lcurl -lcap) -lcrypt $(JSON_LIBS) \
+	      $(CARES_LIBS)
 LDLIBS  := $(LIB_LDLIBS) -lpthread $(AGENT_LIBS)
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c) $(wildcard bench/*.bpf.c)
@@ -66,7 +69,7 @@ TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless $(BUILD)/
 	      $(BUILD)/tests/test_dp_errors $(BUILD)/tests/test_ops $(BUILD)/tests/test_nexthop_sync \
 	      $(BUILD)/tests/test_secondchance
 TEST_HELPERS := $(BUILD)/tests/testlib.o
-TEST_DRIVERS := $(BUILD)/tests/neigh_probe
+TEST_DRIVERS := $(BUILD)/tests/neigh_probe $(BUILD)/tests/dns_probe
 # BPF objects only tests load (tests/*.bpf.c)
 TEST_BPF   := $(BUILD)/tests/upgrade_shape.bpf.o
 BENCHES    := $(BUILD)/bench/bench_maglev $(BUILD)/bench/bench_xdp $(BUILD)/bench/bench_prom \
@@ -137,6 +140,8 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_HELPERS) $(AGENT_LIB) $(LI
 # drivers that shell tests run inside network namespaces
 $(BUILD)/tests/neigh_probe: $(BUILD)/tests/neigh_probe.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS)
+$(BUILD)/tests/dns_probe: $(BUILD)/tests/dns_probe.o $(AGENT_LIB) $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/bench/%.o: bench/%.c $(SKELS) $(LIB_HDRS) $(wildcard tests/*.h) $(wildcard bench/*.h) | $(BUILD)/bench
 	$(CC) $(CFLAGS) -Itests -Ilib -c $< -o $@

@@ -14,6 +14,8 @@
 # make demo-cluster) run a BGP router (BIRD 2) and etcd in namespaces; their
 # Debian services stay off like prometheus's (below). libjson-c-dev: lb-agent
 # and lbctl read etcd v3's JSON gateway answers (lib/lb_etcd.c).
+# libc-ares-dev: lb-agent's DNS discovery (agent/dns.c); unbound: the DNS
+# server tests/test_dns.sh runs in a namespace (its service stays off).
 # prometheus is here for /usr/bin/promtool alone: tests/test_agent.sh lints
 # the agent's /metrics with `promtool check metrics`. No smaller Debian 12
 # package ships promtool. The package also holds a Prometheus server whose
@@ -26,7 +28,8 @@ set -eu
 PKGS="clang llvm libclang-rt-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 libnl-3-dev libnl-route-3-dev libmicrohttpd-dev pkg-config make gcc iproute2 ethtool \
 linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq valgrind \
-prometheus libcrypt-dev openssl libjson-c-dev bird2 etcd-server etcd-client"
+prometheus libcrypt-dev openssl libjson-c-dev bird2 etcd-server etcd-client \
+libc-ares-dev unbound"
 
 missing=""
 for p in $PKGS; do
@@ -70,3 +73,4 @@ stop_service() {
 case " $missing " in *" prometheus "*) stop_service prometheus ;; esac
 case " $missing " in *" bird2 "*) stop_service bird ;; esac
 case " $missing " in *" etcd-server "*) stop_service etcd ;; esac
+case " $missing " in *" unbound "*) stop_service unbound ;; esac

@@ -48,6 +48,7 @@ run "VIP/backend operations on pinned datapaths (namespace)" "$build/tests/test_
 # moves itself into a network namespace of its own (veth, 198.18.62-63.0/24)
 run "next-hop re-sync on a pinned datapath (namespace)" "$build/tests/test_nexthop_sync"
 run "next hops via libnl (namespaces)" tests/test_neigh.sh "$build/tests/neigh_probe"
+run "DNS lookups (SRV, A, AAAA) against unbound (namespace)" tests/test_dns.sh "$build"
 run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
 run "apply guard: an empty or VIP-less config never wipes the balancer (namespaces)" \
 	tests/test_apply_guard.sh "$build"
