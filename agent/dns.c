@@ -106,6 +106,19 @@ static bool no_records(int status)
 	return status == ARES_ENOTFOUND || status == ARES_ENODATA;
 }
 
+/* A query's callback came: is there an answer to read? NXDOMAIN and
+ * NODATA are answers without records (no), anything else but success
+ * fails the lookup (no). */
+static bool answered(struct pending_q *q, int status)
+{
+	q->lk->pending--;
+	if (status == ARES_SUCCESS)
+		return true;
+	if (!no_records(status))
+		fail(q->lk, q->name, NULL, status);
+	return false;
+}
+
 static void addr_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		    int alen)
 {
@@ -114,12 +127,8 @@ static void addr_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	int n = LB_DISC_MAX_WORKERS, rc;
 
 	(void)timeouts;
-	lk->pending--;
-	if (status != ARES_SUCCESS) {
-		if (!no_records(status))
-			fail(lk, q->name, NULL, status);
+	if (!answered(q, status))
 		goto out;
-	}
 	if (q->type == ns_t_a) {
 		struct ares_addrttl t[LB_DISC_MAX_WORKERS];
 
@@ -172,12 +181,8 @@ static void srv_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	int rc;
 
 	(void)timeouts;
-	lk->pending--;
-	if (status != ARES_SUCCESS) {
-		if (!no_records(status))
-			fail(lk, q->name, NULL, status);
+	if (!answered(q, status))
 		goto out;
-	}
 	rc = ares_parse_srv_reply(abuf, alen, &srv);
 	ttl = answer_ttl(abuf, alen, ns_t_srv);
 	if (rc == ARES_ENODATA)

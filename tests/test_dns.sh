@@ -22,35 +22,19 @@ BUILD=${1:-build}
 probe=$BUILD/tests/dns_probe
 NS=ilbdns$$
 SRV=198.18.53.1
-tmp=$(mktemp -d /tmp/inferlb-dns.XXXXXX)
+# shellcheck source=tests/nstest.sh
+. "$(dirname "$0")/nstest.sh"
+tmp=$TMP
 UB_PID=
-FAILS=0
-PASSES=0
 
-cleanup() {
-	trap - EXIT INT TERM
-	if [ -n "$UB_PID" ]; then
-		kill "$UB_PID" 2>/dev/null
-		wait "$UB_PID" 2>/dev/null
-	fi
-	ip netns del "$NS" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { PASSES=$((PASSES + 1)); echo "ok   - $*"; }
-bad() { FAILS=$((FAILS + 1)); echo "FAIL - $*"; }
 die() { bad "$*"; echo "test_dns: $PASSES passed, $FAILS failed"; exit 1; }
 
 [ "$(id -u)" = 0 ] || { echo "Error: needs root (namespaces)" >&2; exit 1; }
 [ -x "$probe" ] || die "no $probe (make build)"
 command -v unbound >/dev/null && command -v unbound-control >/dev/null ||
 	die "unbound is not installed (make deps)"
-
-ip netns add "$NS" || die "netns"
-ip -n "$NS" link set lo up
-ip -n "$NS" addr add "$SRV/32" dev lo	# no dummy module on every kernel
+nstest_ns_up || die "netns"
+nx ip addr add "$SRV/32" dev lo	# no dummy module on every kernel
 
 cat >"$tmp/unbound.conf" <<EOF
 server:
@@ -80,8 +64,11 @@ remote-control:
     control-enable: yes
     control-interface: "$tmp/unbound.ctl"
 EOF
+# ip netns exec execs unbound: $! is unbound's own pid (nx, a function,
+# would give its subshell's, and the signals below would miss unbound)
 ip netns exec "$NS" unbound -d -c "$tmp/unbound.conf" >"$tmp/unbound.log" 2>&1 &
 UB_PID=$!
+PIDS+=("$UB_PID")
 UC=(unbound-control -c "$tmp/unbound.conf")
 for _ in $(seq 100); do
 	"${UC[@]}" status >/dev/null 2>&1 && break
@@ -94,7 +81,7 @@ done
 # workers sorted (a server may rotate the records of a set)
 q() {
 	local out
-	out=$(ip netns exec "$NS" "$probe" "$SRV" "$@" 2>&1)
+	out=$(nx "$probe" "$SRV" "$@" 2>&1)
 	{ echo "$out" | head -1; echo "$out" | tail -n +2 | sort; } | tr '\n' ' ' | sed 's/ $//'
 }
 
@@ -154,7 +141,6 @@ fails "7. server silent (SIGSTOP)"
 kill -CONT "$UB_PID"
 kill "$UB_PID"
 wait "$UB_PID" 2>/dev/null
-UB_PID=
 fails "8. server gone (port closed)"
 
 echo "test_dns: $PASSES passed, $FAILS failed"
