@@ -791,8 +791,7 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 		 * hash: its slot (table walks) or its pair (load-aware) */
 		c->slot = req->first_idx;
 		c->hop = req->hop;
-		c->chain = (vip->flags & LB_VIP_F_SECOND_CHANCE) &&
-			   vip->mode == LB_FWD_IPIP &&
+		c->chain = lb_chains(vip) &&
 			   (vip->policy == LB_POL_MAGLEV ||
 			    vip->policy == LB_POL_SOURCE ||
 			    vip->policy == LB_POL_BOUNDED || c->hop);
