@@ -425,6 +425,12 @@ static void keep_start_only_keys(const struct lb_agent *a, struct lb_agent_conf 
 	if (memcmp(&conf->cluster, &a->conf.cluster, sizeof(conf->cluster)))
 		lb_agent_logf("note: cluster changes only on restart");
 	conf->cluster = a->conf.cluster;
+	/* and so does what it implies: pair_choice's default follows the
+	 * cluster mode this agent runs, not a section added or removed
+	 * since (a save would otherwise flip it on this host alone) */
+	for (size_t i = 0; i < conf->topo.n_vips; i++)
+		if (!conf->topo.vips[i].pair_choice_given)
+			conf->topo.vips[i].opts.pair_choice = conf->cluster.n_etcd > 0;
 	if (conf->watch_config != a->conf.watch_config ||
 	    conf->watch_debounce_ms != a->conf.watch_debounce_ms)
 		lb_agent_logf("note: watch_config and watch_debounce_ms change only on restart");

@@ -110,14 +110,17 @@ struct lb_disc_result lb_disc_update(struct lb_disc_source *s, bool ok,
 			.w = ans[i], .state = LB_DISC_ACTIVE, .since_ms = now };
 		r.added++;
 	}
-	/* a worker that moved to another port: the answer's port */
+	/* a worker that moved to another port: the answer's port (its
+	 * metrics and health URLs change: a change to apply) */
 	for (size_t i = 0; i < n; i++) {
 		long k = find(s, &ans[i]);
 
-		if (k >= 0)
+		if (k >= 0 && s->m[k].w.port != ans[i].port) {
 			s->m[k].w.port = ans[i].port;
+			r.moved++;
+		}
 	}
-	if (r.added || r.drained || r.back) {
+	if (r.added || r.drained || r.back || r.moved) {
 		r.verdict = LB_DISC_APPLIED;
 		s->applied++;
 	}

@@ -95,6 +95,7 @@ enum lb_disc_verdict {
 struct lb_disc_result {
 	enum lb_disc_verdict verdict;
 	size_t added, drained, back;	/* when applied */
+	size_t moved;			/* ... workers on another port */
 	size_t removing;		/* when held: what it would have drained */
 };
 

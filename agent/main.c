@@ -242,12 +242,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lb-agent: /metrics on %s\n", how);
 	}
 	if (agent.conf.watch_config) {
+		/* a convenience, not a reason to stop balancing: without it
+		 * (inotify limits reached, say) SIGHUP still reloads */
 		watch = lb_cfg_watch_start(o.conf_path, agent.conf.watch_debounce_ms,
 					   msg, sizeof(msg));
-		if (!watch)
-			goto cleanup;
-		fprintf(stderr, "lb-agent: watching %s: an edit applies as SIGHUP does\n",
-			o.conf_path);
+		if (watch)
+			fprintf(stderr, "lb-agent: watching %s: an edit applies as "
+				"SIGHUP does\n", o.conf_path);
+		else
+			fprintf(stderr, "lb-agent: warning: %s is not watched (%s); "
+				"SIGHUP reloads it\n", o.conf_path, msg);
 	}
 	fprintf(stderr, "lb-agent: running with cap_bpf,cap_net_admin only\n");
 	msg[0] = '\0';

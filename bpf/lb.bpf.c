@@ -337,8 +337,8 @@ static __always_inline void lb_pair_key(__u32 id, int ewait, __u64 now,
 	__u64 load, u;
 
 	k->ok = 0;
-	if (!be || !be->weight || (be->state != LB_BE_HEALTHY &&
-				   be->state != LB_BE_HALF_OPEN))
+	if (!be || !(be->flags & LB_BACKEND_F_ACTIVE) || !be->weight ||
+	    (be->state != LB_BE_HEALTHY && be->state != LB_BE_HALF_OPEN))
 		return;
 	ld = bpf_map_lookup_elem(&lb_be_load, &id);
 	k->ok = 1;
@@ -444,9 +444,13 @@ struct lb_new_req {
 	struct lb_least least;
 	struct lb_pair_pick pair;
 	__u32 first_idx;	/* out: the slot the table walk starts at */
-	/* out: second chance's second hop for a load-aware choice (the
-	 * flow's other hashed candidate), 0: the slot's previous owner */
+	/* out: second chance's second hop for a choice from a pair (the
+	 * other of the two, when the admitted backend is one of them), 0:
+	 * the slot's previous owner or none */
 	__u32 hop;
+	/* in: a TCP packet without SYN (its connection exists somewhere:
+	 * found, not shed) */
+	__u32 midstream;
 };
 
 /* Per-CPU scratch for lb_new_req: the caller's and lb_pick_new()'s stack
@@ -469,6 +473,17 @@ static __always_inline int lb_tried(const struct lb_new_req *r, __u32 id,
 			return 1;
 	}
 	return 0;
+}
+
+/* The second hop of a flow admitted on id after a choice from a pair:
+ * the other of the two when id is one of them, else 0 (a flow placed
+ * outside its pair, by the table walk after both were refused, is not
+ * findable from another host: it goes unchained). */
+static __always_inline __u32 lb_pair_hop(const struct lb_pair_pick *p, __u32 id)
+{
+	if (!p->id)
+		return 0;
+	return id == p->a ? p->b : id == p->b ? p->a : 0;
 }
 
 /* Does the VIP attach a second hop to flows found without an entry? */
@@ -540,6 +555,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 	r->total = 0;
 	r->cand0 = r->cand1 = 0;
 	r->hop = 0;
+	r->pair.id = 0;	/* no choice from a pair (yet) */
 	vip_id = r->vip_id;
 	hash = r->hash;
 	saddr = r->saddr;
@@ -611,29 +627,34 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 		 * and one of them holds it. Only when both would miss the
 		 * TTFT target does the best of all take it (a flow second
 		 * chance cannot find). */
-		r->pair.a = r->pair.id = 0;
+		r->pair.a = 0;
 		if (lb_chains(vip) && (vip->flags & LB_VIP_F_PAIR_CHOICE)) {
 			lb_pair(ring, m, hash, first_idx, step, &r->pair);
 			if (r->pair.a)
 				lb_pair_pick(&r->pair, !r->least.unknown, r->now);
 		}
+		/* a packet without SYN belongs to a connection placed
+		 * already, on its pair: look there, never shed it */
 		if (r->pair.id && (r->least.unknown || !vip->ttft_target_ms ||
+				   r->midstream ||
 				   r->pair.wait_ns <= lb_target_ns(vip))) {
 			r->cand0 = r->pair.id;
-			r->hop = r->pair.other;
+			r->cand1 = r->pair.other;	/* next if refused */
 		} else {
+			r->pair.id = 0;	/* the best of all: unchained */
 			/* deliberate shedding: a flow that would wait longer
 			 * than the VIP's TTFT target is refused now, rather
 			 * than queued where it and those behind it miss the
-			 * target anyway */
+			 * target anyway; a connection's later packet is no
+			 * new flow to shed */
 			if (r->least.id && !r->least.unknown && vip->ttft_target_ms &&
-			    r->least.wait_ns > lb_target_ns(vip)) {
+			    !r->midstream && r->least.wait_ns > lb_target_ns(vip)) {
 				r->refused = LB_REFUSED_BY(ttft_target);
 				return 0;
 			}
 			r->cand0 = r->least.id;
 		}
-		ncand = r->cand0 != 0;
+		ncand = r->cand0 ? (r->cand1 ? 2 : 1) : 0;
 	} else if (policy == LB_POL_P2C) {
 		__u32 a = lb_slot(ring, first_idx);
 		__u32 b = lb_slot(ring, lb_hash2(hash) % m);
@@ -645,8 +666,11 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 			r->cand0 = a;
 			r->cand1 = b;
 		}
-		if (lb_chains(vip))
-			r->hop = r->cand1;
+		if (lb_chains(vip)) {	/* the pair p2c chose from */
+			r->pair.a = a;
+			r->pair.b = b;
+			r->pair.id = r->cand0;
+		}
 		ncand = 2;
 	} else if (policy == LB_POL_BOUNDED && l) {
 		for (__u32 i = 0; i < LB_VIP_LIST_MAX; i++) {
@@ -689,8 +713,10 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 		    lb_over_bound(id, be->weight, r->total, l->total_weight,
 				  vip->bounded_eps))
 			continue;
-		if (lb_admit(be, id, r->now, &r->t))
+		if (lb_admit(be, id, r->now, &r->t)) {
+			r->hop = lb_pair_hop(&r->pair, id);
 			return id;
+		}
 	}
 	/* Every candidate refused for its state: fail open if the VIP says
 	 * so, with the plain Maglev choice. */
@@ -700,6 +726,7 @@ __attribute__((noinline)) int lb_pick_new(struct lb_new_req *r)
 		be = lb_be_of(id, vip, vip_id, v6);
 		if (be) {
 			LB_REFUSED(lb_vip_refused, vip_id, fail_open);
+			r->hop = lb_pair_hop(&r->pair, id);
 			return id;
 		}
 	}
@@ -784,6 +811,7 @@ static __always_inline int lb_choose(const struct lb_flow *fl, int fresh,
 	req->drop = 0;
 	req->refused = 0;
 	req->first_idx = 0;
+	req->midstream = proto == IPPROTO_TCP && !fresh;
 	c->be_id = lb_pick_new(req);
 	c->be = lb_be_of(c->be_id, vip, c->vip_id, v6);
 	if (c->be) {

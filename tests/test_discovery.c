@@ -197,8 +197,12 @@ static void test_limits_and_port(void **state)
 	a[0].port = 9999;
 	r = lb_disc_update(&s, true, a, LB_DISC_MAX_WORKERS, LB_DISC_MAX_WORKERS,
 			   &lim, 1);
-	assert_int_equal(r.verdict, LB_DISC_UNCHANGED);
+	assert_int_equal(r.verdict, LB_DISC_APPLIED);
+	assert_int_equal(r.moved, 1);
 	assert_int_equal(s.m[0].w.port, 9999);
+	r = lb_disc_update(&s, true, a, LB_DISC_MAX_WORKERS, LB_DISC_MAX_WORKERS,
+			   &lim, 2);
+	assert_int_equal(r.verdict, LB_DISC_UNCHANGED);
 }
 
 int main(void)

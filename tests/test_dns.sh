@@ -124,14 +124,15 @@ r2=$(q b1.svc.test srv)
 	ok "6. NXDOMAIN and NODATA: an empty answer, not a failure ($r; $r2)" ||
 	bad "6. NXDOMAIN '$r', NODATA '$r2'"
 
-# fails WHAT: the lookup fails (no answer) within its 900 ms and a margin
+# fails WHAT: the lookup fails (no answer) and does not hang: its budget
+# is 900 ms, the bound 5 s (a loaded runner)
 fails() {
 	local t0 t r
 	t0=$(date +%s%N)
 	r=$(q pool-a.svc.test a 9000 900)
 	t=$((($(date +%s%N) - t0) / 1000000))
 	case "$r" in
-	"fail "*) [ "$t" -le 2000 ] && ok "$1: no answer after $t ms ($r)" ||
+	"fail "*) [ "$t" -le 5000 ] && ok "$1: no answer after $t ms ($r)" ||
 		bad "$1: $t ms for '$r'" ;;
 	*) bad "$1, yet: '$r'" ;;
 	esac

@@ -500,6 +500,16 @@ static void ew_open(struct fx *f, __u64 o1, __u64 o2, __u64 o3)
 	}
 }
 
+static void be_state(struct fx *f, __u32 id, __u8 state)
+{
+	int fd = bpf_map__fd(f->lb->maps.lb_backends);
+	struct lb_backend be;
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &id, &be), 0);
+	be.state = state;
+	assert_int_equal(bpf_map_update_elem(fd, &id, &be, 0), 0);
+}
+
 /* second_chance: 0 off, 1 on, 2 on with pair choice */
 static void ew_vip(struct fx *f, int second_chance, __u32 target_ms)
 {
@@ -522,8 +532,10 @@ static void ew_vip(struct fx *f, int second_chance, __u32 target_ms)
  * The least loaded of the pair takes new flows even when 43 is idle, and
  * a miss without SYN goes to it with the other attached (whichever of the
  * two holds the connection keeps it). Only when both would miss the TTFT
- * target does 43 take a flow, unchained. Without pair choice, or with
- * second chance off: the best of all, unchained.
+ * target does 43 take a new flow, unchained; a packet without SYN still
+ * goes to its pair. When admission refuses the pair's choice, the other
+ * of the pair takes the flow. Without pair choice, or with second chance
+ * off: the best of all, unchained.
  */
 static void test_pair(void **state)
 {
@@ -549,15 +561,28 @@ static void test_pair(void **state)
 	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 2);
 	/* the chained flow keeps its hops whatever the loads say */
 	expect_sent(f, EW, 8100, ACK, b2, b1);
-	/* both of the pair above a 2 ms target, b3 idle: b3, unchained */
+	/* both of the pair above a 2 ms target, b3 idle: a new flow goes
+	 * to b3, unchained; a packet without SYN belongs to a connection
+	 * placed already, on its pair: never shed, never sent elsewhere */
 	ew_vip(f, 2, 2);
-	ew_open(f, 5, 5, 0);
+	ew_open(f, 5, 6, 0);
 	expect_sent(f, EW, 8300, SYN, b3, 0);
-	ew_open(f, 5, 5, 0);
-	expect_sent(f, EW, 8400, ACK, b3, 0);
+	ew_open(f, 5, 6, 0);
+	expect_sent(f, EW, 8400, ACK, b1, b2);
 	assert_int_equal(flow_of(f, EW, 8400, &fl), 0);
-	assert_int_equal(fl.flags, 0);
-	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 2);
+	assert_int_equal(fl.flags, LB_FLOW_F_CHAINED);
+	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 3);
+	/* the pair's choice refused by admission (b2 HALF_OPEN, its one
+	 * trial a second taken): its partner takes the flow, with b2 as the
+	 * second hop, not a backend outside the pair */
+	ew_vip(f, 2, 0);
+	be_state(f, b2, LB_BE_HALF_OPEN);
+	ew_open(f, 3, 1, 0);
+	expect_sent(f, EW, 8450, ACK, b2, b1);	/* the trial */
+	ew_open(f, 3, 1, 0);
+	expect_sent(f, EW, 8460, ACK, b1, b2);
+	be_state(f, b2, LB_BE_HEALTHY);
+	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 5);
 	/* pair choice off, then second chance off: the best of all, as
 	 * issue 12 built it, and nothing chained */
 	for (int sc = 1; sc >= 0; sc--) {
@@ -567,7 +592,7 @@ static void test_pair(void **state)
 		ew_open(f, 3, 1, 0);
 		expect_sent(f, EW, 8600 + 200 * sc, ACK, b3, 0);
 	}
-	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 2);
+	assert_int_equal(TL_GLOBAL(f->lb, flow_chained) - chained, 5);
 }
 
 /* ---- decap ------------------------------------------------------------------ */
