@@ -224,6 +224,7 @@ static int backend_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 	b->state = lv->be.state;
 	b->rate = lv->be.rate;
 	b->override = lb_backend_override(&lv->be, lb_boottime_ns());
+	b->disc_draining = lb_discovery_draining(a->disc, &v->conf->key, cb->addr);
 	if (add_probe(a, b, LB_PROBE_HEALTH, ac->health_url) ||
 	    add_probe(a, b, LB_PROBE_METRICS, ac->metrics_url) ||
 	    add_probe(a, b, LB_PROBE_DCGM, ac->dcgm_url))
@@ -274,31 +275,32 @@ static int vip_build(struct lb_agent *a, const struct lb_agent_conf *conf,
  * a holds what was built so far, for runtime_free.
  */
 static int runtime_build(struct lb_agent *a, const struct lb_agent_conf *conf,
-			 const struct lb_runtime *old, char *msg, size_t len)
+			 const struct lb_topo *topo, const struct lb_runtime *old,
+			 char *msg, size_t len)
 {
 	uint64_t now = lb_agent_now_ms();
 	size_t nb = 0, k = 0;
 	char perr[128];
 	int err;
 
-	for (size_t i = 0; i < conf->topo.n_vips; i++)
-		nb += conf->topo.vips[i].n_backends;
+	for (size_t i = 0; i < topo->n_vips; i++)
+		nb += topo->vips[i].n_backends;
 	a->poller = lb_poller_new(conf->request_timeout_ms, MAX_BODY, perr,
 				  sizeof(perr));
 	if (!a->poller)
 		return lb_msgf(msg, len, -ENOMEM, "HTTP poller: %s", perr);
 	lb_poller_on_closed(a->poller, on_closed);
-	a->vips = calloc(conf->topo.n_vips ? conf->topo.n_vips : 1, sizeof(*a->vips));
+	a->vips = calloc(topo->n_vips ? topo->n_vips : 1, sizeof(*a->vips));
 	a->be = calloc(nb ? nb : 1, sizeof(*a->be));
 	if (!a->vips || !a->be)
 		return lb_msgf(msg, len, -ENOMEM, "out of memory");
-	a->n_vips = conf->topo.n_vips;
+	a->n_vips = topo->n_vips;
 	a->n_be = nb;
 	/* each VIP's backends through its chain, under the lock (a read
 	 * may repair a chain) */
 	err = lb_dp_relock(&a->dp, msg, len);
-	for (size_t i = 0; !err && i < conf->topo.n_vips; i++)
-		err = vip_build(a, conf, &a->vips[i], &conf->topo.vips[i], old,
+	for (size_t i = 0; !err && i < topo->n_vips; i++)
+		err = vip_build(a, conf, &a->vips[i], &topo->vips[i], old,
 				&k, now, msg, len);
 	lb_dp_unlock(&a->dp);
 	return err;
@@ -317,12 +319,17 @@ static void heartbeat(struct lb_agent *a)
 	bpf_map_update_elem(a->dp.fd[LB_M_AGENT], &zero, &a->status, 0);
 }
 
+/* topo into the maps. found: a change discovery made (the file's guard
+ * against deleting many backends at once is for edits; discovery's own
+ * guard rails held what it would drain, and it deletes only workers that
+ * drained). */
 static int apply_locked(struct lb_agent *a, const struct lb_agent_conf *conf,
-			char *msg, size_t len)
+			const struct lb_topo *topo, bool found, char *msg,
+			size_t len)
 {
 	const struct lb_apply_opts opts = {
 		.agent_managed = true,
-		.prune = conf->prune,
+		.prune = conf->prune || found,
 		.max_backend_delete_pct = conf->max_backend_delete_pct,
 		.prune_hint = "'agent: {prune: true}' in the config",
 	};
@@ -331,7 +338,7 @@ static int apply_locked(struct lb_agent *a, const struct lb_agent_conf *conf,
 
 	if (err)
 		return err;
-	err = lb_apply(&a->dp, &conf->topo, &opts, &r, msg, len);
+	err = lb_apply(&a->dp, topo, &opts, &r, msg, len);
 	lb_dp_unlock(&a->dp);
 	if (!err && (r.vips_added || r.vips_deleted || r.backends_added ||
 		     r.backends_deleted))
@@ -348,6 +355,9 @@ static void release(struct lb_agent *a)
 	a->cluster = NULL;
 	lb_agent_announce_free(a);
 	runtime_free(a);
+	lb_discovery_free(a->disc);
+	a->disc = NULL;
+	lb_discovery_topo_free(&a->eff);
 	lb_agent_conf_free(&a->conf);
 	lb_dp_close(&a->dp);
 	pthread_mutex_destroy(&a->mu);
@@ -393,9 +403,20 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 	a->status.pid = getpid();
 	a->status.started_ns = lb_boottime_ns();
 	a->status.reloads = 1;
-	err = apply_locked(a, &a->conf, msg, len);
+	/* nothing found yet: the file's backends, and discovery's threads
+	 * start with the loop */
+	err = lb_discovery_new(a, &a->disc);
+	if (!err && (err = lb_discovery_sync(a->disc, &a->conf)))
+		lb_msgf(msg, len, err, "out of memory");
+	if (!err) {
+		lb_discovery_commit(a->disc);
+		err = lb_discovery_topo(a->disc, &a->conf, &a->eff, msg, len);
+	}
 	if (!err)
-		err = runtime_build(a, &a->conf, &(struct lb_runtime){ 0 }, msg, len);
+		err = apply_locked(a, &a->conf, &a->eff, false, msg, len);
+	if (!err)
+		err = runtime_build(a, &a->conf, &a->eff, &(struct lb_runtime){ 0 },
+				    msg, len);
 	if (!err)
 		err = lb_cluster_new(a, &a->conf.cluster, &a->cluster, msg, len);
 	if (err)
@@ -438,9 +459,45 @@ static void keep_start_only_keys(const struct lb_agent *a, struct lb_agent_conf 
 	conf->watch_debounce_ms = a->conf.watch_debounce_ms;
 }
 
-int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
+/*
+ * conf with what discovery found into the maps and a new runtime (a->mu
+ * held, discovery synced to conf). 0: a runs it (its runtime points into
+ * the new a->eff). On failure a runs what it ran; the maps may hold the
+ * new topology: need_reconcile puts a->eff back.
+ */
+static int run_topology(struct lb_agent *a, const struct lb_agent_conf *conf,
+			bool found, char *msg, size_t len)
 {
 	struct lb_runtime old = { 0 };
+	struct lb_topo eff;
+	int err = lb_discovery_topo(a->disc, conf, &eff, msg, len);
+
+	if (err)
+		return err;
+	err = apply_locked(a, conf, &eff, found, msg, len);
+	if (err)
+		goto fail;
+	runtime_swap(a, &old);
+	err = runtime_build(a, conf, &eff, &old, msg, len);
+	if (err) {
+		/* the maps match the new topology but we cannot run it:
+		 * keep polling with the old runtime and re-apply it next step */
+		runtime_free(a);
+		runtime_swap(a, &old);
+		a->need_reconcile = true;
+		goto fail;
+	}
+	runtime_release(&old);
+	lb_discovery_topo_free(&a->eff);
+	a->eff = eff;
+	return 0;
+fail:
+	lb_discovery_topo_free(&eff);
+	return err;
+}
+
+int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
+{
 	struct lb_agent_conf conf;
 	int err;
 
@@ -448,21 +505,21 @@ int lb_agent_reload(struct lb_agent *a, char *msg, size_t len)
 	if (err)
 		goto refused;
 	keep_start_only_keys(a, &conf);
+	/* the sources may change: their threads stop (they start again
+	 * with the loop's next turn), their workers are carried over */
+	lb_discovery_halt(a->disc);
 	pthread_mutex_lock(&a->mu);
-	err = apply_locked(a, &conf, msg, len);
-	if (err)
-		goto unlock;
-	runtime_swap(a, &old);
-	err = runtime_build(a, &conf, &old, msg, len);
+	err = lb_discovery_sync(a->disc, &conf);
 	if (err) {
-		/* the maps match the new file but we cannot run it: keep
-		 * polling with the old runtime and re-apply it next step */
-		runtime_free(a);
-		runtime_swap(a, &old);
-		a->need_reconcile = true;
+		lb_msgf(msg, len, err, "out of memory");
 		goto unlock;
 	}
-	runtime_release(&old);
+	err = run_topology(a, &conf, false, msg, len);
+	if (err) {
+		lb_discovery_rollback(a->disc);
+		goto unlock;
+	}
+	lb_discovery_commit(a->disc);
 	/* the runtime points into conf's arrays, which the struct copy
 	 * keeps where they are: nothing dangles */
 	lb_agent_conf_free(&a->conf);
@@ -491,6 +548,7 @@ void lb_agent_stop(struct lb_agent *a)
 	struct lb_nexthops *nh;
 
 	lb_agent_announce_stop(a);	/* first: a stop is a drain */
+	lb_discovery_halt(a->disc);	/* its threads take a->mu */
 	pthread_mutex_lock(&a->mu);
 	nh = a->nexthops;
 	a->nexthops = NULL;
@@ -807,6 +865,10 @@ static struct lb_publish_entry target_of(const struct lb_agent *a,
 	 * policy gave a weight, whatever their breaker says */
 	__u8 state = d->panic && v->out[i] ? LB_BE_HEALTHY : b->pol.state;
 
+	if (b->disc_draining)	/* its source dropped it: no new flows */
+		return (struct lb_publish_entry){ .id = b->id,
+			.state = LB_BE_DRAINING, .rate = b->rate,
+			.burst = a->conf.backend_burst };
 	return (struct lb_publish_entry){
 		.id = b->id,
 		.weight = v->out[i],
@@ -935,6 +997,9 @@ static void decide_vip(struct lb_agent *a, struct lb_agent_vip *v, uint64_t now)
 	for (size_t i = 0; i < v->n_be; i++) {
 		v->pols[i] = v->be[i]->pol;
 		v->cur[i] = v->be[i]->weight;
+		/* a worker its source dropped takes no new flows */
+		if (v->be[i]->disc_draining)
+			v->pols[i].state = LB_BE_DRAINING;
 	}
 	/* the live table may predate this process: treat it as published */
 	v->ps.published = true;
@@ -1170,13 +1235,24 @@ int lb_agent_step(struct lb_agent *a, int sig_fd, bool *sig_ready)
 		pthread_mutex_unlock(&a->mu);
 	}
 	leads = cluster_step(a, now);
+	lb_discovery_run(a->disc);	/* idem; here for the same reason */
 	if (now >= a->next_round_ms) {
 		pthread_mutex_lock(&a->mu);
+		if (lb_discovery_step(a->disc, now)) {
+			char msg[256];
+
+			if (run_topology(a, &a->conf, true, msg, sizeof(msg))) {
+				lb_agent_logf("applying what discovery found failed "
+					      "(tried again next round): %s", msg);
+				lb_discovery_retry(a->disc);
+			}
+		}
 		if (a->need_reconcile) {
 			char msg[256];
 
 			a->need_reconcile = false;
-			if (apply_locked(a, &a->conf, msg, sizeof(msg)))
+			if (apply_locked(a, &a->conf, &a->eff, false, msg,
+					 sizeof(msg)))
 				lb_agent_logf("reconciling the maps failed: %s", msg);
 		}
 		if (leads)

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "discover.h"
 #include "lb_dp.h"
 #include "policy.h"
 #include "poll.h"
@@ -84,6 +85,9 @@ struct lb_agent_backend {
 	 * from the maps at start and from every publication): the agent
 	 * leaves those fields alone (lb_vip_publish enforces it) */
 	__u8 override;
+	/* its discovery source dropped it: DRAINING, weight 0, until the
+	 * source reaps it (discover.h) */
+	bool disc_draining;
 };
 
 struct lb_agent_vip {
@@ -108,7 +112,11 @@ struct lb_agent_vip {
 struct lb_agent {
 	pthread_mutex_t mu;		/* guards everything below */
 	char conf_path[4096];
-	struct lb_agent_conf conf;
+	struct lb_agent_conf conf;	/* the file */
+	/* the topology run: the file's plus what discovery found (the
+	 * runtime's conf pointers point into it; discover.h) */
+	struct lb_topo eff;
+	struct lb_discovery *disc;
 	struct lb_dp dp;
 	struct lb_poller *poller;
 	struct lb_agent_backend *be;

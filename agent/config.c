@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "discover_conf.h"
 #include "lb_addr.h"
 #include "lb_apply.h"
 #include "lb_yaml.h"
@@ -465,7 +466,7 @@ static bool cluster_name_ok(const char *s)
 }
 
 /* http://HOST:PORT or https://..., no path: lb_etcd appends /v3/... */
-static bool etcd_url_ok(const char *s)
+bool lb_agent_etcd_url_ok(const char *s)
 {
 	const char *h = !strncmp(s, "http://", 7) ? s + 7 :
 			!strncmp(s, "https://", 8) ? s + 8 : NULL;
@@ -526,7 +527,7 @@ static int parse_cluster(struct lb_agent_conf *c, struct lb_yaml_doc *d,
 		rc = lb_yaml_get_str(d, e, field, false, &s);
 		if (rc)
 			return rc;
-		if (!etcd_url_ok(s))
+		if (!lb_agent_etcd_url_ok(s))
 			return lb_yaml_fail(d, -EINVAL, e, field, "must be "
 					    "http://HOST:PORT (or https://), "
 					    "without a path, got %s", Q(e));
@@ -655,7 +656,7 @@ static int parse_policy(struct lb_agent_conf *c, struct lb_yaml_doc *d,
 /* ---- vips[].backends[]: the agent's keys ----------------------------- */
 
 /* http(s)://HOST..., printable ASCII, no blanks, < LB_AGENT_URL_MAX. */
-static bool url_ok(const char *s)
+bool lb_agent_url_ok(const char *s)
 {
 	size_t skip, i;
 
@@ -682,7 +683,7 @@ static int get_url(struct lb_yaml_doc *d, const struct lb_yaml_node *n,
 
 	if (rc)
 		return rc;
-	if (*s && !url_ok(s))
+	if (*s && !lb_agent_url_ok(s))
 		return lb_yaml_fail(d, -EINVAL, n, field,
 				    "must be an http:// or https:// URL "
 				    "shorter than %d bytes, got %s",
@@ -702,7 +703,7 @@ static bool metric_name_ok(const char *s)
 			 "_:0123456789") == strlen(s);
 }
 
-static int parse_names(struct lb_yaml_doc *d, const struct lb_yaml_node *m,
+int lb_agent_parse_names(struct lb_yaml_doc *d, const struct lb_yaml_node *m,
 		       const char *prefix, struct lb_generic_names *g)
 {
 	static const char *const keys[] = { "waiting", "running", "kv" };
@@ -767,7 +768,7 @@ static int parse_base_url(struct lb_yaml_doc *d, const struct lb_yaml_node *n,
 	len = strlen(base);
 	while (len && base[len - 1] == '/')
 		base[--len] = 0;
-	if (!url_ok(base) ||
+	if (!lb_agent_url_ok(base) ||
 	    len + strlen("/v2/health/ready") >= LB_AGENT_URL_MAX)
 		return lb_yaml_fail(d, -EINVAL, n, f,
 				    "must be an http:// or https:// URL shorter "
@@ -851,16 +852,20 @@ static int parse_backend(void *ctx, struct lb_yaml_doc *d,
 		return lb_yaml_fail(d, -EINVAL, m, f,
 				    "is required with engine: generic (at "
 				    "least one of waiting, running, kv)");
-	return parse_names(d, v[B_METRICS], f, &b->names);
+	return lb_agent_parse_names(d, v[B_METRICS], f, &b->names);
 }
 
-static void release_backend(void *ext)
+void lb_agent_names_free(struct lb_generic_names *g)
 {
-	struct lb_generic_names *g = &((struct lb_agent_backend_conf *)ext)->names;
-
 	free((char *)g->waiting);
 	free((char *)g->running);
 	free((char *)g->kv);
+	memset(g, 0, sizeof(*g));
+}
+
+void lb_agent_backend_release(void *ext)
+{
+	lb_agent_names_free(&((struct lb_agent_backend_conf *)ext)->names);
 }
 
 /* The lb_topo_ext top hook: key indexes lb_topo_agent_top_keys. */
@@ -903,8 +908,12 @@ int lb_agent_conf_load_buf(const char *name, const char *buf, size_t len,
 		.backend_keys = lb_topo_agent_backend_keys,
 		.top = parse_section,
 		.backend = parse_backend,
-		.release = release_backend,
+		.release = lb_agent_backend_release,
 		.backend_size = sizeof(struct lb_agent_backend_conf),
+		.vip_keys = lb_topo_agent_vip_keys,
+		.vip = lb_disc_conf_parse,
+		.vip_release = lb_disc_conf_release,
+		.vip_size = sizeof(struct lb_disc_vip_conf),
 		.ctx = &c,
 	};
 	struct lb_yaml_doc d;

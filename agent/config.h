@@ -205,6 +205,17 @@ void lb_agent_web_free(struct lb_agent_web_conf *w);
  * loopback: 127.0.0.0/8 or ::1 (0.0.0.0 and :: are every address). */
 bool lb_agent_listen_is_loopback(const char *listen);
 
+/* Pieces of the parse that discover_conf.c shares: an http(s) URL to
+ * poll, an etcd endpoint (http(s)://HOST:PORT), a generic engine's
+ * metric names (parsed into g; lb_agent_names_free releases them), and
+ * the release of a backend's agent keys (struct lb_topo's ext_release). */
+bool lb_agent_url_ok(const char *s);
+bool lb_agent_etcd_url_ok(const char *s);
+int lb_agent_parse_names(struct lb_yaml_doc *d, const struct lb_yaml_node *m,
+			 const char *prefix, struct lb_generic_names *g);
+void lb_agent_names_free(struct lb_generic_names *g);
+void lb_agent_backend_release(void *ext);
+
 /* The agent's keys of a backend parsed by lb_agent_conf_load_*. */
 static inline const struct lb_agent_backend_conf *
 lb_agent_backend_conf(const struct lb_topo_backend *b)

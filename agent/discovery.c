@@ -79,8 +79,8 @@ struct lb_disc_result lb_disc_update(struct lb_disc_source *s, bool ok,
 	 * at once (newcomers do not make up for it: they start STARTING,
 	 * and a half-wiped answer with strangers in it is as suspect) */
 	if (removing && (removing >= vip_backends ||
-			 (uint64_t)removing * 100 >
-				 (uint64_t)lim->max_remove_pct * vip_backends)) {
+			 (double)removing >
+				 lim->max_remove_fraction * (double)vip_backends + 1e-9)) {
 		s->held++;
 		r.verdict = LB_DISC_HELD;
 		r.removing = removing;
@@ -137,7 +137,8 @@ size_t lb_disc_reap(struct lb_disc_source *s, const struct lb_disc_limits *lim,
 		struct lb_disc_member *m = &s->m[i];
 		bool gone = m->state == LB_DISC_DRAINING && k < max &&
 			    (now >= m->since_ms + lim->drain_timeout_ms ||
-			     !busy(ctx, &m->w));
+			     (now >= m->since_ms + lim->min_drain_ms &&
+			      !busy(ctx, &m->w)));
 
 		if (gone)
 			out[k++] = m->w;

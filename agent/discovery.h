@@ -23,7 +23,7 @@
  *   - a failed lookup (timeout, SERVFAIL, refused, etcd unreachable) is
  *     no answer: nothing changes, it is counted as an error;
  *   - an answer, empty ones included (NXDOMAIN, NODATA, a wiped etcd
- *     prefix), that would drain more than max_remove_pct percent of the
+ *     prefix), that would drain more than max_remove_fraction of the
  *     VIP's backends at once, or every one of them, is held: nothing
  *     applied, counted, what it would have drained in the result. The
  *     next answer is judged afresh.
@@ -44,7 +44,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 
-#define LB_DISC_MAX_REMOVE_PCT_DEFAULT 50
+#define LB_DISC_MAX_REMOVE_FRACTION_DEFAULT 0.5
 #define LB_DISC_DRAIN_TIMEOUT_DEFAULT_MS (5 * 60 * 1000)
 /* Workers one source may give one VIP (the datapath's per-VIP list). */
 #define LB_DISC_MAX_WORKERS 64
@@ -71,8 +71,11 @@ struct lb_disc_member {
 };
 
 struct lb_disc_limits {
-	uint32_t max_remove_pct;	/* 0..100 */
+	double max_remove_fraction;	/* (0, 1] */
 	uint64_t drain_timeout_ms;
+	/* a worker is reaped for being idle only after draining this long
+	 * (the agent's grace for its weight 0 to be published) */
+	uint64_t min_drain_ms;
 };
 
 /* One source of one VIP: its workers and the figures /metrics shows. */
@@ -117,8 +120,8 @@ struct lb_disc_result lb_disc_update(struct lb_disc_source *s, bool ok,
 typedef bool (*lb_disc_busy_fn)(void *ctx, const struct lb_disc_worker *w);
 
 /*
- * The DRAINING workers to delete now: no open flows (busy says false) or
- * draining for drain_timeout_ms. They leave the source and are copied to
+ * The DRAINING workers to delete now: no open flows (busy says false)
+ * after min_drain_ms, or draining for drain_timeout_ms. They leave the source and are copied to
  * out (at most max); returns how many.
  */
 size_t lb_disc_reap(struct lb_disc_source *s, const struct lb_disc_limits *lim,

@@ -189,6 +189,20 @@ static void be_bad_metrics(FILE *f, const struct lb_agent *a)
 	}
 }
 
+/* Where each backend came from: the file, or a discovery source. */
+static void be_origins(FILE *f, const struct lb_agent *a)
+{
+	char l[200];
+
+	family(f, "inferlb_backend_origin", "gauge",
+	       "1 per backend, labelled with where it came from: file, or the discovery source (dns:NAME, etcd:PREFIX).");
+	for (size_t i = 0; i < a->n_be; i++) {
+		labels(l, sizeof(l), &a->be[i]);
+		fprintf(f, "inferlb_backend_origin{%s,origin=\"%s\"} 1\n", l,
+			a->be[i].conf->origin ? a->be[i].conf->origin : "file");
+	}
+}
+
 static void be_states(FILE *f, const struct lb_agent *a)
 {
 	char l[200];
@@ -451,11 +465,13 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 		 "Polls started at once because the worker closed the kept connection or cut an answer.",
 		 v_early);
 	be_states(f, a);
+	be_origins(f, a);
 	be_bad_metrics(f, a);
 	be_probes(f, a);
 	agent_self(f, a);
 	cluster_metrics(f, a->cluster);
 	lb_nexthops_metrics(a->nexthops, f);
+	lb_discovery_metrics(a->disc, f, lb_agent_now_ms());
 	lb_agent_announce_metrics(a, f);
 	datapath(f, a, st);
 	pthread_mutex_unlock(&a->mu);

@@ -29,9 +29,12 @@ const char *const lb_topo_agent_backend_keys[] = {
 	"slots", NULL,
 };
 
+const char *const lb_topo_agent_vip_keys[] = { LB_TOPO_DISCOVER_KEY, NULL };
+
 const struct lb_topo_ext lb_topo_ext_agent_names = {
 	.top_keys = lb_topo_agent_top_keys,
 	.backend_keys = lb_topo_agent_backend_keys,
+	.vip_keys = lb_topo_agent_vip_keys,
 };
 
 /* Keys of the topology plus the extension's (caller's array, counted). */
@@ -44,6 +47,8 @@ struct ctx {
 	size_t total_backends;
 	const char *backend_keys[MAX_KEYS];
 	size_t n_backend_keys;
+	const char *vip_keys[MAX_KEYS];
+	size_t n_vip_keys;
 	bool agent_keys_seen;	/* a backend of this VIP had extension keys */
 };
 
@@ -313,7 +318,8 @@ static int parse_backends(struct ctx *x, const struct lb_yaml_node *bn,
 static int parse_vip(struct ctx *x, const struct lb_yaml_node *m, size_t idx)
 {
 	struct lb_topo_vip *vip = &x->t.vips[idx];
-	const struct lb_yaml_node *v[V_N];
+	const struct lb_topo_ext *ext = x->ext;
+	const struct lb_yaml_node *v[MAX_KEYS];
 	char prefix[48];
 	int rc;
 
@@ -322,7 +328,7 @@ static int parse_vip(struct ctx *x, const struct lb_yaml_node *m, size_t idx)
 		return -EINVAL;		/* not reached: idx < 256 */
 	vip->opts = (struct lb_vip_opts)LB_VIP_OPTS_DEFAULT;
 	vip->line = m->line;
-	rc = lb_yaml_get_map(x->d, m, prefix, vip_keys, V_N, v);
+	rc = lb_yaml_get_map(x->d, m, prefix, x->vip_keys, x->n_vip_keys, v);
 	if (!rc)
 		rc = parse_vip_identity(x, v, m, prefix, idx, vip);
 	if (!rc)
@@ -331,11 +337,18 @@ static int parse_vip(struct ctx *x, const struct lb_yaml_node *m, size_t idx)
 		return rc;
 	x->agent_keys_seen = false;
 	rc = parse_backends(x, v[V_BACKENDS], prefix, vip);
-	/* backends lb-agent polls (keys of the extension): the agent's
-	 * policy unless the file names one; lbctl apply reads the same */
-	if (!rc && !v[V_POLICY] && x->agent_keys_seen)
+	for (size_t i = V_N; i < x->n_vip_keys; i++)
+		vip->ext_given |= v[i] != NULL;
+	/* backends lb-agent polls (keys of the extension), or found by it:
+	 * the agent's policy unless the file names one; lbctl apply reads
+	 * the same */
+	if (!rc && !v[V_POLICY] && (x->agent_keys_seen || vip->ext_given))
 		vip->opts.policy = LB_TOPO_AGENT_POLICY_DEFAULT;
-	return rc;
+	if (rc || !vip->ext_given || !ext || !ext->vip)
+		return rc;
+	if (ext->vip_size && !(vip->ext = calloc(1, ext->vip_size)))
+		return lb_yaml_fail(x->d, -ENOMEM, m, prefix, "out of memory");
+	return ext->vip(ext->ctx, x->d, m, prefix, v + V_N, vip);
 }
 
 static int parse_vips(struct ctx *x, const struct lb_yaml_node *s)
@@ -420,6 +433,9 @@ void lb_topo_free(struct lb_topo *t)
 			free(v->backends[j].ext);
 		}
 		free(v->backends);
+		if (v->ext && t->vip_ext_release)
+			t->vip_ext_release(v->ext);
+		free(v->ext);
 	}
 	free(t->vips);
 	memset(t, 0, sizeof(*t));
@@ -430,11 +446,13 @@ int lb_topo_parse(struct lb_yaml_doc *d, const struct lb_topo_ext *ext,
 {
 	struct ctx x = { .d = d, .ext = ext };
 	size_t n = ext ? count(ext->backend_keys) : 0;
+	size_t nv = ext ? count(ext->vip_keys) : 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	x.t.ext_release = ext ? ext->release : NULL;
-	if (n + B_OWN > MAX_KEYS ||
+	x.t.vip_ext_release = ext ? ext->vip_release : NULL;
+	if (n + B_OWN > MAX_KEYS || nv + V_N > MAX_KEYS ||
 	    (ext && count(ext->top_keys) + 1 > MAX_KEYS)) {
 		if (d->err && d->errlen)
 			snprintf(d->err, d->errlen, "%s: too many extension keys",
@@ -446,6 +464,11 @@ int lb_topo_parse(struct lb_yaml_doc *d, const struct lb_topo_ext *ext,
 	for (size_t i = 0; i < n; i++)
 		x.backend_keys[B_OWN + i] = ext->backend_keys[i];
 	x.n_backend_keys = B_OWN + n;
+	for (size_t i = 0; i < V_N; i++)
+		x.vip_keys[i] = vip_keys[i];
+	for (size_t i = 0; i < nv; i++)
+		x.vip_keys[V_N + i] = ext->vip_keys[i];
+	x.n_vip_keys = V_N + nv;
 	rc = parse_top(&x);
 	if (rc) {
 		lb_topo_free(&x.t);

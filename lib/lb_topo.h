@@ -68,6 +68,9 @@ struct lb_topo_backend {
 	__u8 family;			/* LB_AF_INET / LB_AF_INET6 */
 	double capacity;		/* default 1.0 */
 	unsigned line;			/* where it was defined */
+	/* who found it: NULL for the file's; lb-agent's discovery names
+	 * its source ("dns:NAME"), and lb_apply records the kind */
+	const char *origin;
 	void *ext;			/* the extension's data (backend_size
 					 * bytes, zeroed), NULL without one */
 };
@@ -76,6 +79,9 @@ struct lb_topo_vip {
 	struct lb_vip_key key;
 	struct lb_vip_opts opts;	/* mode, ring size, policy, admission */
 	bool pair_choice_given;		/* the file says pair_choice */
+	bool ext_given;			/* the file has an extension key here */
+	void *ext;			/* the extension's data (vip_size bytes,
+					 * zeroed), NULL without one */
 	struct lb_topo_backend *backends;
 	size_t n_backends;
 	unsigned line;
@@ -84,8 +90,10 @@ struct lb_topo_vip {
 struct lb_topo {
 	struct lb_topo_vip *vips;
 	size_t n_vips;
-	/* set by the parse: frees what an extension hung on a backend */
+	/* set by the parse: free what an extension hung on a backend, on
+	 * a VIP */
 	void (*ext_release)(void *ext);
+	void (*vip_ext_release)(void *ext);
 };
 
 /*
@@ -98,6 +106,10 @@ struct lb_topo {
  * backend_size bytes (none when backend_size is 0). release(ext) frees
  * what backend() allocated inside it (not the block itself). Hooks report
  * errors with lb_yaml_fail() and return its code.
+ * vip_keys and vip(), vip_size and vip_release do the same for keys of a
+ * VIP: vip() is called for a VIP with any of them present, after its
+ * backends, vals[i] the value of vip_keys[i]. A VIP with extension keys
+ * is agent-driven as one whose backends have them (the default policy).
  */
 struct lb_topo_ext {
 	const char *const *top_keys;	/* NULL-terminated; NULL = none */
@@ -110,6 +122,13 @@ struct lb_topo_ext {
 		       struct lb_topo_backend *b);
 	void (*release)(void *ext);
 	size_t backend_size;
+	const char *const *vip_keys;
+	int (*vip)(void *ctx, struct lb_yaml_doc *d,
+		   const struct lb_yaml_node *m, const char *field,
+		   const struct lb_yaml_node *const *vals,
+		   struct lb_topo_vip *v);
+	void (*vip_release)(void *ext);
+	size_t vip_size;
 	void *ctx;
 };
 
@@ -119,6 +138,9 @@ struct lb_topo_ext {
 #define LB_TOPO_CLUSTER_KEY "cluster"
 extern const char *const lb_topo_agent_top_keys[];	/* agent, policy, cluster, announce */
 extern const char *const lb_topo_agent_backend_keys[];	/* engine, url, ... */
+/* lb-agent's discovery of a VIP's workers (agent/discover_conf.c) */
+#define LB_TOPO_DISCOVER_KEY "discover"
+extern const char *const lb_topo_agent_vip_keys[];	/* discover */
 /* Accepts lb-agent's keys with any value (for `lbctl apply -f`). */
 extern const struct lb_topo_ext lb_topo_ext_agent_names;
 

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "discover_conf.h"
 #include "lb_announce.h"
 #include "lb_addr.h"
 #include "lb_apply.h"
@@ -1522,6 +1523,117 @@ static void test_second_chance_keys(void **state)
 		   "false, got \"1\"");
 }
 
+/* A VIP's discover: sources, defaults, templates, and every refusal. */
+static void test_discover_keys(void **state)
+{
+	struct lb_agent_conf c;
+	const struct lb_disc_vip_conf *dc;
+	struct lb_topo_backend b = { 0 };
+	struct lb_agent_backend_conf ac = { 0 };
+	struct lb_disc_worker w = { .family = LB_AF_INET6, .port = 8001 };
+	struct lb_registry_entry reg = { .capacity = 2.5, .slots = 7 };
+	char msg[256];
+
+	(void)state;
+	load_ok("cluster: {etcd: [http://198.18.5.1:2379], name: a, host: h}\n"
+		"vips:\n"
+		"- address: '[2001:db8::1]:80/tcp'\n"
+		"  discover:\n"
+		"    max_remove_fraction: 0.25\n"
+		"    drain_timeout_s: 60\n"
+		"    sources:\n"
+		"    - dns: _llm._tcp.pool.svc.test\n"
+		"      servers: 198.18.5.53:5353,198.18.5.54\n"
+		"      template: {engine: triton, scheme: https, slots: 4, capacity: 2}\n"
+		"    - dns: pool.svc.test\n"
+		"      type: aaaa\n"
+		"      port: 9000\n"
+		"      min_ttl_s: 2\n"
+		"      max_ttl_s: 10\n"
+		"      timeout_ms: 500\n"
+		"    - etcd: /inferlb/workers/a/\n", &c);
+	/* discovery makes a VIP agent-driven: expected-wait by default */
+	assert_int_equal(c.topo.vips[0].opts.policy, LB_POL_EXPECTED_WAIT);
+	assert_int_equal(c.topo.vips[0].n_backends, 0);
+	dc = lb_disc_vip_conf(&c.topo.vips[0]);
+	assert_non_null(dc);
+	assert_true(dc->lim.max_remove_fraction == 0.25);
+	assert_int_equal(dc->lim.drain_timeout_ms, 60000);
+	assert_int_equal(dc->n_src, 3);
+	assert_int_equal(dc->src[0].kind, LB_DISC_DNS);
+	assert_int_equal(dc->src[0].type, LB_DNS_SRV);
+	assert_string_equal(dc->src[0].servers, "198.18.5.53:5353,198.18.5.54");
+	assert_int_equal(dc->src[0].min_ttl_s, LB_DISC_MIN_TTL_DEFAULT_S);
+	assert_int_equal(dc->src[0].max_ttl_s, LB_DISC_MAX_TTL_DEFAULT_S);
+	assert_string_equal(dc->src[0].tpl.health_path, "/v2/health/ready");
+	assert_int_equal(dc->src[1].type, LB_DNS_AAAA);
+	assert_int_equal(dc->src[1].port, 9000);
+	assert_int_equal(dc->src[1].timeout_ms, 500);
+	assert_int_equal(dc->src[1].tpl.engine, LB_ENGINE_VLLM);
+	assert_string_equal(dc->src[1].tpl.metrics_path, "/metrics");
+	/* an etcd source defaults to the cluster's etcd */
+	assert_int_equal(dc->src[2].kind, LB_DISC_ETCD);
+	assert_int_equal(dc->src[2].n_endpoints, 1);
+	assert_string_equal(dc->src[2].endpoints[0], "http://198.18.5.1:2379");
+	/* a worker of the first source: https, IPv6 in brackets, template */
+	lb_parse_ip("2001:db8::11", w.addr, &w.family, msg, sizeof(msg));
+	assert_int_equal(lb_disc_backend(&dc->src[0], &w, NULL, &b, &ac, msg,
+					 sizeof(msg)), 0);
+	assert_string_equal(ac.metrics_url, "https://[2001:db8::11]:8001/metrics");
+	assert_string_equal(ac.health_url, "https://[2001:db8::11]:8001/v2/health/ready");
+	assert_int_equal(ac.engine, LB_ENGINE_TRITON);
+	assert_int_equal(ac.slots, 4);
+	assert_true(b.capacity == 2);
+	/* a registry value's keys come first */
+	snprintf(reg.url, sizeof(reg.url), "http://198.18.9.9:7000/");
+	snprintf(reg.engine, sizeof(reg.engine), "sglang");
+	memset(&ac, 0, sizeof(ac));
+	assert_int_equal(lb_disc_backend(&dc->src[2], &w, &reg, &b, &ac, msg,
+					 sizeof(msg)), 0);
+	assert_string_equal(ac.metrics_url, "http://198.18.9.9:7000/metrics");
+	assert_int_equal(ac.engine, LB_ENGINE_SGLANG);
+	assert_int_equal(ac.slots, 7);
+	assert_true(b.capacity == 2.5);
+	snprintf(reg.engine, sizeof(reg.engine), "nope");
+	memset(&ac, 0, sizeof(ac));
+	assert_int_equal(lb_disc_backend(&dc->src[2], &w, &reg, &b, &ac, msg,
+					 sizeof(msg)), -EINVAL);
+	lb_agent_conf_free(&c);
+
+#define V "vips:\n- address: 1.2.3.4:1/tcp\n  discover:\n"
+	expect_err(V "    sources: []\n", -EINVAL,
+		   "t.yaml:4:14: vips[0].discover.sources: must be a list of 1..8 sources (dns: or etcd:)");
+	expect_err(V "    max_remove_fraction: 0\n    sources: [{dns: a.b}]\n", -EINVAL,
+		   "t.yaml:4:26: vips[0].discover.max_remove_fraction: must be a number in (0, 1], got \"0\"");
+	expect_err(V "    sources: [{dns: a.b, etcd: /x/}]\n", -EINVAL,
+		   "t.yaml:4:15: vips[0].discover.sources[0]: needs exactly one of dns or etcd");
+	expect_err(V "    sources: [{dns: 'a b'}]\n", -EINVAL,
+		   "t.yaml:4:21: vips[0].discover.sources[0].dns: must be a DNS name (letters, digits, '-', '_', '.'), got \"a b\"");
+	expect_err(V "    sources: [{dns: a.b, port: 80}]\n", -EINVAL,
+		   "t.yaml:4:32: vips[0].discover.sources[0].port: is not allowed with type srv (the records carry the port)");
+	expect_err(V "    sources: [{dns: a.b, type: a}]\n", -EINVAL,
+		   "t.yaml:4:15: vips[0].discover.sources[0].port: is required with type a or aaaa");
+	expect_err(V "    sources: [{dns: a.b, servers: 'x'}]\n", -EINVAL,
+		   "t.yaml:4:35: vips[0].discover.sources[0].servers: must be IP[:PORT] or [V6]:PORT, comma-separated, got \"x\"");
+	expect_err(V "    sources: [{dns: a.b, min_ttl_s: 9, max_ttl_s: 3}]\n", -EINVAL,
+		   "t.yaml:4:37: vips[0].discover.sources[0].min_ttl_s: must not be above max_ttl_s (9 > 3)");
+	expect_err(V "    sources: [{etcd: /x/}]\n", -EINVAL,
+		   "t.yaml:4:15: vips[0].discover.sources[0].endpoints: is required without a cluster: section (whose etcd it defaults to)");
+	expect_err(V "    sources: [{etcd: x}]\n", -EINVAL,
+		   "t.yaml:4:22: vips[0].discover.sources[0].etcd: must be a key prefix starting with '/', without blanks, quotes or backslashes, shorter than 256 bytes, got \"x\"");
+	expect_err(V "    sources: [{etcd: /x/, endpoints: [http://a:1], min_ttl_s: 1}]\n", -EINVAL,
+		   "t.yaml:4:63: vips[0].discover.sources[0].min_ttl_s: is not a key of an etcd source");
+	expect_err(V "    sources: [{dns: a.b}, {dns: a.b}]\n", -EINVAL,
+		   "t.yaml:4:27: vips[0].discover.sources[1]: duplicate source (first at line 4)");
+	expect_err(V "    sources: [{dns: a.b, template: {engine: generic}}]\n", -EINVAL,
+		   "t.yaml:4:36: vips[0].discover.sources[0].template.metrics: is required with engine: generic");
+	expect_err(V "    sources: [{dns: a.b, template: {health_path: x}}]\n", -EINVAL,
+		   "t.yaml:4:50: vips[0].discover.sources[0].template.health_path: must be a path starting with '/', printable, shorter than 128 bytes, got \"x\"");
+	expect_err(V "    sourcez: []\n", -EINVAL,
+		   "t.yaml:4:5: vips[0].discover: unknown key \"sourcez\"; expected one of: max_remove_fraction, drain_timeout_s, sources");
+#undef V
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1561,6 +1673,7 @@ int main(void)
 		cmocka_unit_test(test_second_chance_keys),
 		cmocka_unit_test(test_watch_keys),
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_discover_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,7 +14,7 @@
 #include "discovery.h"
 
 static const struct lb_disc_limits lim = {
-	.max_remove_pct = LB_DISC_MAX_REMOVE_PCT_DEFAULT,
+	.max_remove_fraction = LB_DISC_MAX_REMOVE_FRACTION_DEFAULT,
 	.drain_timeout_ms = 60000,
 };
 
@@ -128,7 +128,7 @@ static void test_guard_rails(void **state)
 	/* at 100 %: the source's last 2 when the VIP has nothing else would
 	 * empty it: held; with a third backend from the file: applied */
 	{
-		struct lb_disc_limits all = { .max_remove_pct = 100,
+		struct lb_disc_limits all = { .max_remove_fraction = 1.0,
 					      .drain_timeout_ms = 1 };
 		struct lb_disc_worker none[1];
 
