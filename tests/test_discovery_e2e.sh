@@ -117,11 +117,10 @@ else
 	exit 1
 fi
 gone "$(B 4)" && ok "a. b4 (an A record, no SRV) is no backend" || bad "a. b4 present: $(backends)"
-orig=$(L show -j | jq -r --arg a "$(B 1)" '[.vips[].backends[] | select(.address == $a) | .origin] | .[0] | tostring')
-case "$orig" in
-*dns*) ok "a. lbctl show -j says where the backend came from: origin $orig" ;;
-*) bad "a. lbctl show -j origin of a discovered backend: '$orig'" ;;
-esac
+origin_is "$(B 1)" dns:
+w=$(msum inferlb_discovery_workers 'state="active"')
+[ "$w" = 3 ] && ok "a. /metrics: inferlb_discovery_workers{state=\"active\"} $w" ||
+	bad "a. /metrics: $w active workers: $(grep '^inferlb_discovery_workers' "$tmp/m")"
 
 # ---- b. a worker added ------------------------------------------------------
 t0=$(ms)
@@ -170,7 +169,7 @@ while [ "$(ms)" -lt "$end" ]; do
 	n=$(be "$(B 2)" open_flows)
 	if [ "$n" = none ]; then t_gone=$(($(ms) - t0)); break; fi
 	[ -z "$t_zero" ] && [ "$n" = 0 ] && t_zero=$(($(ms) - t0))
-	sleep 0.02
+	sleep 0.1
 done
 streams_wait
 if [ "$BROKEN" = 0 ] && [ "$INTACT" = 24 ]; then
@@ -184,6 +183,11 @@ if [ -n "$t_gone" ]; then
 else
 	bad "c. b2 not deleted within 30 s of its flows ending: $(backends)"
 fi
+
+rm=$(msum inferlb_discovery_removed_total)
+dr=$(msum inferlb_discovery_workers 'state="draining"')
+[ "$rm" = 1 ] && [ "$dr" = 0 ] && ok "c. /metrics: inferlb_discovery_removed_total $rm, none draining" ||
+	bad "c. /metrics: removed $rm, draining $dr"
 
 # ---- d. an empty answer: held ----------------------------------------------------
 held0=$(msum inferlb_discovery_changes_held_total)
@@ -205,6 +209,7 @@ else
 fi
 grep -qi "held" "$tmp/agent.log" && ok "d. the agent logs the held answer: $(grep -i held "$tmp/agent.log" | tail -1)" ||
 	bad "d. no log line about the held answer"
+lint_metrics "with an answer held"
 zone_set 1 3 4 || bad "d. unbound-control reload"
 sleep $((TTL + 1))
 [ "$(backends)" = "$before" ] && ok "d. the zone back: the same backends ($before)" ||
@@ -219,7 +224,10 @@ kill -STOP "$UB_PID"
 if t_e=$(until_ms "$t0" 10 errs_more "$errs0"); then
 	sleep $((TTL + 1))
 	errs1=$(msum inferlb_discovery_errors_total)
+	age=$(msum inferlb_discovery_last_success_age_seconds)
 	after=$(backends)
+	[ "$age" -ge "$TTL" ] && ok "e. /metrics: the last successful update ${age} s ago and rising" ||
+		bad "e. /metrics: last success age $age s while the server is silent"
 	[ "$after" = "$before" ] &&
 		ok "e. DNS server silent (SIGSTOP): lookups fail (inferlb_discovery_errors_total $errs0 -> $errs1, the first after $t_e ms), nothing changed ($after)" ||
 		bad "e. a silent DNS server changed the backends: '$before' -> '$after'"

@@ -25,6 +25,10 @@
 #                    (per backend: "bI:n ...")
 #   msum NAME [LABEL]  sum of /metrics family NAME over the lines whose
 #                    labels contain LABEL (0 if none)
+#   origin_is ADDR KIND  the backend's origin (/metrics inferlb_backend_origin,
+#                    and lbctl show -j's "origin" when it has one) starts
+#                    with KIND (dns: / etcd:)
+#   lint_metrics WHEN  promtool check metrics on the whole /metrics
 # The test defines disc_cleanup_extra for its own server (runs first).
 # Every loop is bounded.
 
@@ -144,7 +148,7 @@ until_ms() {
 			echo $(($(ms) - t0))
 			return 0
 		fi
-		sleep 0.02
+		sleep 0.05	# lbctl show takes the pin dir's lock: the agent's too
 	done
 	return 1
 }
@@ -187,4 +191,38 @@ msum() {
 in_lb_curl() {
 	timeout 5 nsenter --net="/run/netns/$(topo_ns lb)" curl -s --max-time 2 \
 		"http://127.0.0.1:$MPORT/metrics"
+}
+
+origin_is() {
+	local m j
+	in_lb_curl >"$tmp/m" || { bad "origin of $1: no /metrics"; return; }
+	m=$(awk -v b="backend=\"$1\"" '$1 ~ /^inferlb_backend_origin\{/ && index($1, b) {
+		sub(/.*origin="/, "", $1); sub(/".*/, "", $1); print $1; exit }' "$tmp/m")
+	case "$m" in
+	"$2"*) ok "origin of $1 on /metrics: inferlb_backend_origin{origin=\"$m\"}" ;;
+	*) bad "origin of $1 on /metrics: '$m' (want $2...)" ;;
+	esac
+	j=$(L show -j | jq -r --arg a "$1" '[.vips[].backends[] | select(.address == $a)] |
+		.[0] | if has("origin") then .origin | tostring else "(no key)" end')
+	case "$j" in
+	"(no key)") echo "skip - lbctl show -j has no \"origin\" key for a backend yet" ;;
+	"$2"*) ok "origin of $1 in lbctl show -j: $j" ;;
+	*) bad "origin of $1 in lbctl show -j: '$j' (want $2...)" ;;
+	esac
+}
+
+lint_metrics() {
+	local out rc
+	if ! command -v promtool >/dev/null; then
+		echo "skip - promtool not installed: /metrics $1 not linted"
+		return
+	fi
+	in_lb_curl >"$tmp/lint" || { bad "/metrics $1: no answer to lint"; return; }
+	out=$(promtool check metrics <"$tmp/lint" 2>&1)
+	rc=$?
+	if [ "$rc" = 0 ] && [ -z "$out" ] && grep -q '^inferlb_discovery_' "$tmp/lint"; then
+		ok "promtool check metrics: /metrics $1 passes ($(grep -c '^# TYPE inferlb_discovery_' "$tmp/lint") discovery families)"
+	else
+		bad "promtool check metrics on /metrics $1 (exit $rc): $out"
+	fi
 }
