@@ -224,7 +224,9 @@ static int backend_build(struct lb_agent *a, const struct lb_agent_conf *conf,
 	b->state = lv->be.state;
 	b->rate = lv->be.rate;
 	b->override = lb_backend_override(&lv->be, lb_boottime_ns());
-	b->disc_draining = lb_discovery_draining(a->disc, &v->conf->key, cb->addr);
+	/* a worker of the file stays the file's, whatever a source says */
+	b->disc_draining = cb->origin &&
+			   lb_discovery_draining(a->disc, &v->conf->key, cb->addr);
 	if (add_probe(a, b, LB_PROBE_HEALTH, ac->health_url) ||
 	    add_probe(a, b, LB_PROBE_METRICS, ac->metrics_url) ||
 	    add_probe(a, b, LB_PROBE_DCGM, ac->dcgm_url))

@@ -75,6 +75,10 @@
  *       refuse: reset                  # reset | drop (UDP: always drop)
  *       fail_open: false               # state refused all: plain choice
  *       epsilon: 25                    # bounded load, percent
+ *       discover:                      # workers found besides the list
+ *         sources:                     #   below: DNS SRV/A/AAAA, an etcd
+ *           - dns: _llm._tcp.pool.test #   registry (discover_conf.h has
+ *                                      #   every key; docs/discovery.md)
  *       backends:
  *         - address: 198.18.0.10
  *           capacity: 1.0              # relative GPU speed, (0, 1000]

@@ -613,9 +613,24 @@ static const struct lb_disc_member *member_of(const struct lb_discovery *d,
 bool lb_discovery_draining(const struct lb_discovery *d,
 			   const struct lb_vip_key *k, const __u8 addr[16])
 {
-	const struct lb_disc_member *m = member_of(d, k, addr, NULL);
+	bool draining = false;
 
-	return m && m->state == LB_DISC_DRAINING;
+	/* drained by one source and kept by none */
+	for (size_t i = 0; d && i < d->n; i++) {
+		const struct rsrc *s = &d->s[i];
+
+		if (memcmp(&s->vip, k, sizeof(*k)))
+			continue;
+		for (size_t j = 0; j < s->st.n; j++) {
+			if (!same_addr(s->st.m[j].w.addr, s->st.m[j].w.family,
+				       addr, k->family))
+				continue;
+			if (s->st.m[j].state == LB_DISC_ACTIVE)
+				return false;
+			draining = true;
+		}
+	}
+	return draining;
 }
 
 const char *lb_discovery_origin(const struct lb_discovery *d,

@@ -73,7 +73,8 @@ int lb_discovery_topo(struct lb_discovery *d, const struct lb_agent_conf *conf,
 		      struct lb_topo *out, char *msg, size_t len);
 void lb_discovery_topo_free(struct lb_topo *t);
 
-/* Is backend addr of VIP k a worker its source has drained? (a->mu) */
+/* Is backend addr of VIP k a worker a source drained and none keeps?
+ * (a->mu) */
 bool lb_discovery_draining(const struct lb_discovery *d,
 			   const struct lb_vip_key *k, const __u8 addr[16]);
 /* The label of the source that found addr for VIP k ("dns:NAME"), NULL

@@ -412,8 +412,8 @@ void lb_disc_conf_release(void *ext)
 void lb_disc_source_label(const struct lb_disc_source_conf *s, char *out,
 			  size_t len)
 {
-	snprintf(out, len, "%s:%s", s->kind == LB_DISC_DNS ? "dns" : "etcd",
-		 s->name);
+	snprintf(out, len, "%s%s", s->kind == LB_DISC_DNS ? LB_TOPO_ORIGIN_DNS :
+		 LB_TOPO_ORIGIN_ETCD, s->name);
 }
 
 /* ---- a found worker as a backend ----------------------------------------- */

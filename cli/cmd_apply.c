@@ -4,6 +4,7 @@
  * config file (lb-agent's), all or nothing.
  */
 #include "lb_print.h"
+#include "lb_addr.h"
 #include "lb_apply.h"
 #include "lb_topo.h"
 #include "cli.h"
@@ -39,6 +40,21 @@ static int do_apply(void *p, const struct opt_args *given)
 	if (lb_topo_load_file(o->file, &lb_topo_ext_agent_names, &topo, msg,
 			      sizeof(msg))) {
 		lb_err("%s", msg);
+		return EXIT_USAGE;
+	}
+	/* the workers lb-agent finds are not in the file: applied here,
+	 * they would all be deleted */
+	for (size_t i = 0; i < topo.n_vips; i++) {
+		char v[80];
+
+		if (!topo.vips[i].ext_given)
+			continue;
+		lb_err("%s:%u: VIP %s finds its workers (%s:), which lb-agent "
+		       "does; lbctl apply would delete the workers it found. Run "
+		       "this file with lb-agent", o->file, topo.vips[i].line,
+		       lb_fmt_vip(&topo.vips[i].key, v, sizeof(v)),
+		       LB_TOPO_DISCOVER_KEY);
+		lb_topo_free(&topo);
 		return EXIT_USAGE;
 	}
 	if (cli_open_dp(&dp)) {

@@ -145,6 +145,9 @@ static void print_backend(struct lb_dp *dp, const struct lb_backend_view *b)
 		lb_out_null("slots", NULL);
 		lb_out_null("slot_wait_ms", NULL);
 	}
+	/* discovered by lb-agent, or static (the file, lbctl) */
+	lb_out_str("origin", b->be.origin == LB_ORIGIN_STATIC ? NULL : " origin %s",
+		   lb_origin_name(b->be.origin));
 	lb_out_u64("id", " id %llu", b->id);
 	lb_out_u64("epoch", " epoch %llu\n", b->be.epoch);
 	lb_out_close_object();

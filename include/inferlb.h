@@ -264,12 +264,21 @@ struct lb_backend {
 	 * starts at lb_vip.first_backend); in a free slot, the next free slot
 	 * (slot 0, never a backend, heads the free list). */
 	__u32 next_id;
-	__u32 pad;
+	__u8 origin;	/* enum lb_origin: who added it (lbctl show says) */
+	__u8 pad[3];
 	/* When the operator's override (LB_BACKEND_F_OVR_*) ends:
 	 * CLOCK_BOOTTIME ns; 0 = until released. */
 	__u64 override_until_ns;
 };
 _Static_assert(sizeof(struct lb_backend) == 56, "lb_backend ABI");
+
+/* lb_backend.origin: the file or lbctl (static), or lb-agent's discovery
+ * of workers from DNS or an etcd registry. Control plane only. */
+enum lb_origin {
+	LB_ORIGIN_STATIC = 0,
+	LB_ORIGIN_DNS = 1,
+	LB_ORIGIN_ETCD = 2,
+};
 
 /* lb_nexthops value, indexed by backend id: the L2 next hop towards it. */
 struct lb_nexthop {

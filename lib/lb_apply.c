@@ -323,8 +323,9 @@ static int write_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 
 		if (live_backend(l, lv, tb->addr))
 			continue;
-		err = lb_backend_add(dp, &tv->key, tb->addr, tb->family, 0,
-				     msg, len);
+		err = lb_backend_add_from(dp, &tv->key, tb->addr, tb->family, 0,
+					  lb_topo_origin_kind(tb->origin), msg,
+					  len);
 		if (err)
 			return err;
 		res->backends_added++;

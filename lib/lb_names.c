@@ -28,6 +28,10 @@ static const char *const overrides[] = {
 static const char *const modes[] = {
 	[LB_FWD_IPIP] = "ipip", [LB_FWD_L2DSR] = "l2dsr",
 };
+static const char *const origins[] = {
+	[LB_ORIGIN_STATIC] = "static", [LB_ORIGIN_DNS] = "dns",
+	[LB_ORIGIN_ETCD] = "etcd",
+};
 
 #define N(t) (sizeof(t) / sizeof((t)[0]))
 
@@ -55,3 +59,4 @@ int lb_refuse_parse(const char *s, __u8 *o) { return parse_in(refusals, N(refusa
 const char *lb_override_name(__u8 v) { return name_of(overrides, N(overrides), v & LB_BACKEND_F_OVR); }
 const char *lb_mode_name(__u8 v) { return name_of(modes, N(modes), v); }
 int lb_mode_parse(const char *s, __u8 *o) { return parse_in(modes, N(modes), s, o); }
+const char *lb_origin_name(__u8 v) { return name_of(origins, N(origins), v); }

@@ -23,5 +23,7 @@ const char *lb_override_name(__u8 override);
 /* enum lb_fwd_mode: ipip, l2dsr */
 const char *lb_mode_name(__u8 mode);
 int lb_mode_parse(const char *s, __u8 *out);
+/* enum lb_origin: static, dns, etcd */
+const char *lb_origin_name(__u8 origin);
 
 #endif /* LB_NAMES_H */

@@ -522,6 +522,15 @@ bool lb_topo_warning(const struct lb_topo *t, char *msg, size_t len)
 	return true;
 }
 
+__u8 lb_topo_origin_kind(const char *origin)
+{
+	if (origin && !strncmp(origin, LB_TOPO_ORIGIN_DNS, strlen(LB_TOPO_ORIGIN_DNS)))
+		return LB_ORIGIN_DNS;
+	if (origin && !strncmp(origin, LB_TOPO_ORIGIN_ETCD, strlen(LB_TOPO_ORIGIN_ETCD)))
+		return LB_ORIGIN_ETCD;
+	return LB_ORIGIN_STATIC;
+}
+
 __u32 lb_topo_static_weight(const struct lb_topo_backend *b)
 {
 	double w = round(b->capacity * LB_WEIGHT_DEFAULT);

@@ -69,7 +69,8 @@ struct lb_topo_backend {
 	double capacity;		/* default 1.0 */
 	unsigned line;			/* where it was defined */
 	/* who found it: NULL for the file's; lb-agent's discovery names
-	 * its source ("dns:NAME"), and lb_apply records the kind */
+	 * its source (LB_TOPO_ORIGIN_DNS "NAME", LB_TOPO_ORIGIN_ETCD
+	 * "PREFIX"), and lb_apply records the kind (lb_backend.origin) */
 	const char *origin;
 	void *ext;			/* the extension's data (backend_size
 					 * bytes, zeroed), NULL without one */
@@ -138,6 +139,10 @@ struct lb_topo_ext {
 #define LB_TOPO_CLUSTER_KEY "cluster"
 extern const char *const lb_topo_agent_top_keys[];	/* agent, policy, cluster, announce */
 extern const char *const lb_topo_agent_backend_keys[];	/* engine, url, ... */
+#define LB_TOPO_ORIGIN_DNS "dns:"
+#define LB_TOPO_ORIGIN_ETCD "etcd:"
+/* enum lb_origin of a backend's origin string */
+__u8 lb_topo_origin_kind(const char *origin);
 /* lb-agent's discovery of a VIP's workers (agent/discover_conf.c) */
 #define LB_TOPO_DISCOVER_KEY "discover"
 extern const char *const lb_topo_agent_vip_keys[];	/* discover */
