@@ -405,15 +405,17 @@ int lb_agent_start(struct lb_agent *a, const char *conf_path, char *msg,
 	a->status.pid = getpid();
 	a->status.started_ns = lb_boottime_ns();
 	a->status.reloads = 1;
-	/* nothing found yet: the file's backends, and discovery's threads
-	 * start with the loop */
+	/* what a previous agent found, kept until the sources answer (their
+	 * threads start with the loop) */
 	err = lb_discovery_new(a, &a->disc);
 	if (!err && (err = lb_discovery_sync(a->disc, &a->conf)))
 		lb_msgf(msg, len, err, "out of memory");
 	if (!err) {
 		lb_discovery_commit(a->disc);
-		err = lb_discovery_topo(a->disc, &a->conf, &a->eff, msg, len);
+		err = lb_discovery_adopt(a->disc, &a->conf, msg, len);
 	}
+	if (!err)
+		err = lb_discovery_topo(a->disc, &a->conf, &a->eff, msg, len);
 	if (!err)
 		err = apply_locked(a, &a->conf, &a->eff, false, msg, len);
 	if (!err)

@@ -473,6 +473,73 @@ void lb_discovery_free(struct lb_discovery *d)
 	free(d);
 }
 
+/* ---- a restarted agent ------------------------------------------------- */
+
+static bool in_file(const struct lb_topo_vip *v, const __u8 addr[16])
+{
+	for (size_t i = 0; i < v->n_backends; i++)
+		if (!memcmp(v->backends[i].addr, addr, 16))
+			return true;
+	return false;
+}
+
+static struct rsrc *first_of_kind(struct lb_discovery *d,
+				  const struct lb_vip_key *k, __u8 origin)
+{
+	enum lb_disc_kind kind = origin == LB_ORIGIN_DNS ? LB_DISC_DNS : LB_DISC_ETCD;
+
+	if (origin != LB_ORIGIN_DNS && origin != LB_ORIGIN_ETCD)
+		return NULL;
+	for (size_t i = 0; i < d->n; i++)
+		if (!memcmp(&d->s[i].vip, k, sizeof(*k)) && d->s[i].conf.kind == kind)
+			return &d->s[i];
+	return NULL;
+}
+
+int lb_discovery_adopt(struct lb_discovery *d, const struct lb_agent_conf *conf,
+		       char *msg, size_t len)
+{
+	struct lb_dp *dp = &d->a->dp;
+	uint64_t now = now_ms();
+	size_t taken = 0;
+	int err = 0;
+
+	if (!d->n)
+		return 0;
+	if ((err = lb_dp_relock(dp, msg, len)))
+		return err;
+	for (size_t i = 0; !err && i < conf->topo.n_vips; i++) {
+		const struct lb_topo_vip *v = &conf->topo.vips[i];
+		struct lb_backend_view *live = NULL;
+		struct lb_vip_view vv;
+		int n = 0;
+
+		if (!lb_disc_vip_conf(v) || lb_vip_find(dp, &v->key, &vv))
+			continue;	/* no sources, or a new VIP */
+		if ((err = lb_backend_list_alloc(dp, vv.id, &live, &n, msg, len)))
+			break;
+		for (int j = 0; j < n; j++) {
+			const struct lb_backend *be = &live[j].be;
+			struct rsrc *s = first_of_kind(d, &v->key, be->origin);
+			struct lb_disc_worker w = { .family = be->family,
+						    .port = be->port };
+
+			if (!s || in_file(v, be->addr))
+				continue;
+			memcpy(w.addr, be->addr, 16);
+			/* ACTIVE: the maps' DRAINING may be its engine's
+			 * (not ready); an answer without it drains it again */
+			taken += lb_disc_adopt(&s->st, &w, LB_DISC_ACTIVE, now);
+		}
+		free(live);
+	}
+	lb_dp_unlock(dp);
+	if (!err && taken)
+		lb_agent_logf("discovery: %zu workers found by the previous agent "
+			      "kept until their sources answer", taken);
+	return err;
+}
+
 /* ---- the topology to run ----------------------------------------------- */
 
 static bool has_addr(const struct lb_topo_backend *b, size_t n,

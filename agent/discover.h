@@ -64,6 +64,17 @@ void lb_discovery_rollback(struct lb_discovery *d);
 void lb_discovery_free(struct lb_discovery *d);
 
 /*
+ * A restarted agent: the workers a previous one found (live backends of
+ * origin dns or etcd that the file does not list) become members of the
+ * VIP's first source of their kind again (ACTIVE),
+ * so that the first apply keeps them and their streams; the sources'
+ * first answers judge them as usual. a->mu held, before the first
+ * lb_discovery_topo. 0 or -errno with msg (nothing adopted).
+ */
+int lb_discovery_adopt(struct lb_discovery *d, const struct lb_agent_conf *conf,
+		       char *msg, size_t len);
+
+/*
  * The topology to run: conf's, each VIP's backends followed by its
  * sources' workers (deduplicated, the VIP's family). Its VIPs share
  * conf's data (free it with lb_discovery_topo_free before conf).

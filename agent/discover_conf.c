@@ -445,6 +445,7 @@ int lb_disc_backend(const struct lb_disc_source_conf *s,
 	b->family = w->family;
 	b->capacity = reg && reg->capacity > 0 ? reg->capacity : t->capacity;
 	b->line = s->line;
+	b->port = port;
 	b->ext = ac;
 	ac->engine = t->engine;
 	if (reg && reg->engine[0] && lb_engine_parse_name(reg->engine, &ac->engine))

@@ -127,6 +127,16 @@ struct lb_disc_result lb_disc_update(struct lb_disc_source *s, bool ok,
 	return r;
 }
 
+bool lb_disc_adopt(struct lb_disc_source *s, const struct lb_disc_worker *w,
+		   enum lb_disc_state st, uint64_t now)
+{
+	if (find(s, w) >= 0 || s->n == LB_DISC_MAX_WORKERS)
+		return false;
+	s->m[s->n++] = (struct lb_disc_member){ .w = *w, .state = st,
+						.since_ms = now };
+	return true;
+}
+
 size_t lb_disc_reap(struct lb_disc_source *s, const struct lb_disc_limits *lim,
 		    uint64_t now, lb_disc_busy_fn busy, void *ctx,
 		    struct lb_disc_worker *out, size_t max)

@@ -128,6 +128,12 @@ size_t lb_disc_reap(struct lb_disc_source *s, const struct lb_disc_limits *lim,
 		    uint64_t now, lb_disc_busy_fn busy, void *ctx,
 		    struct lb_disc_worker *out, size_t max);
 
+/* A worker the maps hold from a previous agent, taken back before the
+ * source's first answer (which then judges it like any other): false if
+ * it is a member already or the source is full. */
+bool lb_disc_adopt(struct lb_disc_source *s, const struct lb_disc_worker *w,
+		   enum lb_disc_state st, uint64_t now);
+
 /* Workers of the source in a state (ACTIVE: those serving new flows). */
 size_t lb_disc_count(const struct lb_disc_source *s, enum lb_disc_state st);
 

@@ -148,6 +148,10 @@ static void print_backend(struct lb_dp *dp, const struct lb_backend_view *b)
 	/* discovered by lb-agent, or static (the file, lbctl) */
 	lb_out_str("origin", b->be.origin == LB_ORIGIN_STATIC ? NULL : " origin %s",
 		   lb_origin_name(b->be.origin));
+	if (b->be.port)
+		lb_out_u64("worker_port", " port %llu", b->be.port);
+	else
+		lb_out_null("worker_port", NULL);
 	lb_out_u64("id", " id %llu", b->id);
 	lb_out_u64("epoch", " epoch %llu\n", b->be.epoch);
 	lb_out_close_object();

@@ -265,7 +265,11 @@ struct lb_backend {
 	 * (slot 0, never a backend, heads the free list). */
 	__u32 next_id;
 	__u8 origin;	/* enum lb_origin: who added it (lbctl show says) */
-	__u8 pad[3];
+	__u8 pad;
+	/* a found worker's port (its engine's metrics and health; the
+	 * datapath keeps the VIP's port): a restarted agent polls it before
+	 * its source answers again. 0 for static backends. */
+	__u16 port;
 	/* When the operator's override (LB_BACKEND_F_OVR_*) ends:
 	 * CLOCK_BOOTTIME ns; 0 = until released. */
 	__u64 override_until_ns;

@@ -324,8 +324,8 @@ static int write_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 		if (live_backend(l, lv, tb->addr))
 			continue;
 		err = lb_backend_add_from(dp, &tv->key, tb->addr, tb->family, 0,
-					  lb_topo_origin_kind(tb->origin), msg,
-					  len);
+					  lb_topo_origin_kind(tb->origin),
+					  tb->port, msg, len);
 		if (err)
 			return err;
 		res->backends_added++;

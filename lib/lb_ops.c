@@ -558,12 +558,12 @@ int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 		   size_t len)
 {
 	return lb_backend_add_from(dp, vip, addr, family, weight,
-				   LB_ORIGIN_STATIC, msg, len);
+				   LB_ORIGIN_STATIC, 0, msg, len);
 }
 
 int lb_backend_add_from(struct lb_dp *dp, const struct lb_vip_key *vip,
 			const __u8 addr[16], __u8 family, __u32 weight,
-			__u8 origin, char *msg, size_t len)
+			__u8 origin, __u16 port, char *msg, size_t len)
 {
 	struct lb_backend_view *set = NULL, *grown;
 	struct lb_backend b = { 0 }, old;
@@ -616,6 +616,7 @@ int lb_backend_add_from(struct lb_dp *dp, const struct lb_vip_key *vip,
 	b.mode = v.info.mode;
 	b.weight = weight;
 	b.origin = origin;
+	b.port = port;
 	backend_state_reset(dp, id);
 	if (bpf_map_update_elem(dp->fd[LB_M_NEXTHOPS], &id, &nh, 0)) {
 		err = lb_msgf(msg, len, -errno, "adding backend %s failed: %s", a,

@@ -86,10 +86,11 @@ int lb_vip_list(struct lb_dp *dp, struct lb_vip_view *out, int max);
 int lb_backend_add(struct lb_dp *dp, const struct lb_vip_key *vip,
 		   const __u8 addr[16], __u8 family, __u32 weight, char *msg,
 		   size_t len);
-/* The same, recording who added it (enum lb_origin; lb_backend_add: static). */
+/* The same, recording who added it (enum lb_origin; lb_backend_add:
+ * static) and, for a found worker, its port. */
 int lb_backend_add_from(struct lb_dp *dp, const struct lb_vip_key *vip,
 			const __u8 addr[16], __u8 family, __u32 weight,
-			__u8 origin, char *msg, size_t len);
+			__u8 origin, __u16 port, char *msg, size_t len);
 int lb_backend_del(struct lb_dp *dp, const struct lb_vip_key *vip,
 		   const __u8 addr[16], __u8 family, char *msg, size_t len);
 /*

@@ -72,6 +72,7 @@ struct lb_topo_backend {
 	 * its source (LB_TOPO_ORIGIN_DNS "NAME", LB_TOPO_ORIGIN_ETCD
 	 * "PREFIX"), and lb_apply records the kind (lb_backend.origin) */
 	const char *origin;
+	__u16 port;			/* a found worker's port; 0 */
 	void *ext;			/* the extension's data (backend_size
 					 * bytes, zeroed), NULL without one */
 };

@@ -176,6 +176,30 @@ static void test_reap(void **state)
 	busy_set[3] = false;
 }
 
+/* An idle drained worker waits out min_drain_ms (its weight 0 must be
+ * live first); a worker taken back from the maps is a member like any
+ * other, judged by the next answer. */
+static void test_grace_and_adopt(void **state)
+{
+	struct lb_disc_worker out[LB_DISC_MAX_WORKERS], w5 = W(5);
+	struct lb_disc_limits g = lim;
+	struct lb_disc_source s;
+
+	(void)state;
+	g.min_drain_ms = 2000;
+	lb_disc_init(&s);
+	upd(&s, (int[]){ 1, 2, 3, 0 }, 0, 0);
+	upd(&s, (int[]){ 1, 2, 0 }, 3, 1000);	/* 3 drains, idle */
+	assert_int_equal(lb_disc_reap(&s, &g, 2999, busy, NULL, out, 8), 0);
+	assert_int_equal(lb_disc_reap(&s, &g, 3000, busy, NULL, out, 8), 1);
+	assert_true(lb_disc_adopt(&s, &w5, LB_DISC_ACTIVE, 4000));
+	assert_false(lb_disc_adopt(&s, &w5, LB_DISC_ACTIVE, 4000));
+	assert_int_equal(lb_disc_count(&s, LB_DISC_ACTIVE), 3);
+	/* the first answer without it drains it (1 of 3: within the rail) */
+	upd(&s, (int[]){ 1, 2, 0 }, 3, 5000);
+	assert_int_equal(lb_disc_count(&s, LB_DISC_DRAINING), 1);
+}
+
 /* More distinct workers than a VIP may have: refused as an error; a
  * worker's port follows the answer. */
 static void test_limits_and_port(void **state)
@@ -211,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_add_drain_back),
 		cmocka_unit_test(test_guard_rails),
 		cmocka_unit_test(test_reap),
+		cmocka_unit_test(test_grace_and_adopt),
 		cmocka_unit_test(test_limits_and_port),
 	};
 
