@@ -24,7 +24,9 @@
 #   d. an empty answer (every SRV record gone: NXDOMAIN): held, nothing
 #      removed or drained, the held counter in /metrics rises;
 #   e. the DNS server stopped (SIGSTOP), then gone (killed): nothing
-#      changes, the errors counter rises.
+#      changes, the errors counter rises; the agent SIGKILLed and started
+#      again while the server is gone, under streams: it keeps the workers
+#      it had found (the maps say which), none broken.
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_discovery_e2e.sh BUILD_DIR
 export E2E_PREFIX=dd
@@ -255,6 +257,29 @@ if t_e2=$(until_ms "$t0" 10 errs_more "$errs1"); then
 else
 	bad "e. a dead DNS server: no error counted in 10 s"
 fi
+# a restart while the server is gone: the new agent adopts the workers
+# the maps say were found (no answer yet), deletes nothing, cuts nothing
+addrs() { L show -j 2>/dev/null | jq -r '[.vips[].backends[].address] | sort | join(" ")'; }
+before=$(addrs)
+streams_start 12 20000	# ~6 s each
+wait_for 5 b_open || bad "e. streams not open before the restart"
+kill -9 "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+old=$AGENT_PID
+disc_agent_start
+agent_up() { L show | grep -q "agent pid $AGENT_PID  running"; }
+wait_for 10 agent_up || bad "e. the restarted agent is not running: $(L show | head -3)"
+sleep $((TTL + 1))
+after=$(addrs)
+if [ "$after" = "$before" ] && all_serving $after; then
+	ok "e. agent SIGKILLed (pid $old) and restarted (pid $AGENT_PID) with the DNS server gone: it kept the found workers ($after), all serving"
+else
+	bad "e. after the restart without DNS: '$before' -> '$after': $(backends)"
+fi
+streams_wait
+[ "$BROKEN" = 0 ] && [ "$INTACT" = 12 ] &&
+	ok "e. 12 streams across the restart, 0 broken (per backend: $STREAMS_ON)" ||
+	bad "e. $BROKEN of 12 streams broken across the restart, $INTACT intact"
 kill -0 "$AGENT_PID" && ok "the agent runs on" || bad "the agent died"
 tl=$(tally 30)
 [ "$(tally_of errors "$tl")" = 0 ] && ok "the VIP still serves: $tl" || bad "the VIP after the DNS outage: $tl"

@@ -135,6 +135,10 @@ serving() {
 		if length == 0 then "none 0" else "\(.[0].state) \(.[0].weight)" end')
 	[ "$s" = healthy ] && [ "${w:-0}" -gt 0 ]
 }
+# some stream open on the VIP
+b_open() {
+	[ "$(L show -j 2>/dev/null | jq '[.vips[].backends[].open_flows] | add')" -gt 0 ] 2>/dev/null
+}
 all_serving() {
 	local a
 	for a in "$@"; do serving "$a" || return 1; done
