@@ -20,7 +20,11 @@
 #      and it is deleted once its open flows are 0;
 #   c. the whole prefix deleted (`etcdctl del --prefix`): held, nothing
 #      removed or drained, the held counter rises; the keys put back
-#      change nothing.
+#      change nothing;
+#   d. with `lbctl register` (when this build has it; REG_LBCTL may name
+#      another lbctl): b4 is registered by it, beside the worker, in case
+#      a; SIGTERM revokes its lease: b4 is DRAINING at once, then deleted
+#      (its flows are 0).
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_discovery_etcd.sh BUILD_DIR
 export E2E_PREFIX=de
@@ -33,13 +37,15 @@ LEASE_TTL=3
 ETCD_PID=
 WATCH_PID=
 declare -A LEASE=() KEEP=()	# per backend: its lease and keep-alive pid
+REG_LBCTL=${REG_LBCTL:-$lbctl}	# the lbctl whose `register` is used
+REG_PID=
 
 disc_cleanup_extra() {
 	local p
-	for p in "$WATCH_PID" "${KEEP[@]}" "$ETCD_PID"; do
+	for p in "$REG_PID" "$WATCH_PID" "${KEEP[@]}" "$ETCD_PID"; do
 		[ -n "$p" ] && kill -9 "$p" 2>/dev/null
 	done
-	for p in "$WATCH_PID" "${KEEP[@]}" "$ETCD_PID"; do
+	for p in "$REG_PID" "$WATCH_PID" "${KEEP[@]}" "$ETCD_PID"; do
 		[ -n "$p" ] && wait "$p" 2>/dev/null
 	done
 	ETCD_PID=
@@ -107,13 +113,27 @@ else
 	exit 1
 fi
 origin_is "$(B 1)" etcd:
-t0=$(ms)
-register 4 || bad "a. registering b4"
+# b4: by lbctl register beside the worker (its namespace) when this build
+# has the command, else by etcdctl as the others
+if "$REG_LBCTL" register help >/dev/null 2>&1; then
+	how="lbctl register"
+	t0=$(ms)
+	ip netns exec "$(topo_ns b4)" "$REG_LBCTL" register --etcd "$ETCD_URL" \
+		--prefix "$PREFIX" --address "$(B 4)" --port "$WPORT" --engine vllm \
+		--capacity 1.0 --slots 64 --ttl "$LEASE_TTL" --interval-ms 200 \
+		--timeout-ms 500 >"$tmp/register.log" 2>&1 &
+	REG_PID=$!
+else
+	how="etcdctl"
+	echo "skip - $REG_LBCTL has no 'register' command: b4 registered with etcdctl, case d not run"
+	t0=$(ms)
+	register 4 || bad "a. registering b4"
+fi
 t_a4p=$(until_ms "$t0" 10 present "$(B 4)") || t_a4p=none
 if t_a4=$(until_ms "$t0" 10 serving "$(B 4)"); then
-	ok "a. b4 registered while the agent runs: a backend $t_a4p ms after its put, serving after $t_a4 ms"
+	ok "a. b4 registered by $how while the agent runs: a backend $t_a4p ms after the start of the registration, serving after $t_a4 ms"
 else
-	bad "a. b4 registered: present after $t_a4p ms, not serving in 10 s: $(backends)"
+	bad "a. b4 registered by $how: present after $t_a4p ms, not serving in 10 s: $(backends); $(cat "$tmp/register.log" 2>/dev/null)"
 fi
 
 # ---- b. a keep-alive stops: the lease expires -------------------------------------
@@ -178,6 +198,12 @@ fi
 held0=$(msum inferlb_discovery_changes_held_total)
 before=$(backends)
 t0=$(ms)
+# b4's lease when lbctl register holds it: etcd's JSON gives it in decimal,
+# a 64-bit integer (read as text: jq's doubles would round it)
+if [ -z "${LEASE[4]:-}" ]; then
+	lease4=$(E get "$(key 4)" -w json | grep -o '"lease":[0-9]*' | cut -d: -f2)
+	[ -n "$lease4" ] && LEASE[4]=$(printf '%x' "$lease4") || bad "c. no lease on $(key 4)"
+fi
 out=$(E del --prefix "$PREFIX")
 held_more() { [ "$(msum inferlb_discovery_changes_held_total)" -gt "$held0" ]; }
 if t_c=$(until_ms "$t0" 10 held_more); then
@@ -201,9 +227,29 @@ done
 sleep 1.5
 [ "$(backends)" = "$before" ] && ok "c. the keys put back: the same backends ($before)" ||
 	bad "c. after the keys came back: $(backends)"
+# ---- d. lbctl register stopped: its lease revoked ------------------------------
+if [ -n "$REG_PID" ]; then
+	t0=$(ms)
+	kill -TERM "$REG_PID"
+	timeout 10 tail --pid="$REG_PID" -f /dev/null
+	wait "$REG_PID"
+	rc=$?
+	REG_PID=
+	t_stop=$(($(ms) - t0))
+	if t_d=$(until_ms "$t0" 10 state_is "$(B 4)" draining) || t_d=$(until_ms "$t0" 1 gone "$(B 4)"); then
+		ok "d. lbctl register stopped (SIGTERM, exit $rc after $t_stop ms): its lease revoked, b4 DRAINING $t_d ms after the signal"
+	else
+		bad "d. lbctl register stopped (exit $rc): b4 not DRAINING in 10 s: $(backends); key: $(E get "$(key 4)" | tr '\n' ' '); $(tail -3 "$tmp/register.log")"
+	fi
+	if t_d2=$(until_ms "$t0" 15 gone "$(B 4)"); then
+		ok "d. b4 (no flows) deleted $t_d2 ms after the signal ($(backends))"
+	else
+		bad "d. b4 not deleted 15 s after its registration ended: $(backends)"
+	fi
+fi
 kill -0 "$AGENT_PID" && ok "the agent runs on" || bad "the agent died"
 tl=$(tally 30)
 [ "$(tally_of errors "$tl")" = 0 ] && ok "the VIP serves: $tl" || bad "the VIP at the end: $tl"
 
-echo "test_discovery_etcd: $PASSES passed, $FAILS failed in ${SECONDS}s (start->serving ${t_a:-?} ms; put->serving ${t_a4:-?} ms; lease expiry->draining ${e2d:-?} ms, keep-alive stop->draining ${t_b:-?} ms, ->deleted ${t_gone:-?} ms; lease TTL $LEASE_TTL s)"
+echo "test_discovery_etcd: $PASSES passed, $FAILS failed in ${SECONDS}s (start->serving ${t_a:-?} ms; put->serving ${t_a4:-?} ms (${how:-?}); lease expiry->draining ${e2d:-?} ms, keep-alive stop->draining ${t_b:-?} ms, ->deleted ${t_gone:-?} ms; register stopped->draining ${t_d:-not run} ms; lease TTL $LEASE_TTL s)"
 [ "$FAILS" = 0 ]
