@@ -271,6 +271,7 @@ agent_up() { L show | grep -q "agent pid $AGENT_PID  running"; }
 wait_for 10 agent_up || bad "e. the restarted agent is not running: $(L show | head -3)"
 sleep $((TTL + 1))
 after=$(addrs)
+# shellcheck disable=SC2086 # one argument per address
 if [ "$after" = "$before" ] && all_serving $after; then
 	ok "e. agent SIGKILLed (pid $old) and restarted (pid $AGENT_PID) with the DNS server gone: it kept the found workers ($after), all serving"
 else
