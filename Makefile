@@ -64,7 +64,7 @@ AGENT      := $(BUILD)/lb-agent
 TEST_UNIT  := $(BUILD)/tests/test_maglev $(BUILD)/tests/test_print $(BUILD)/tests/test_prom \
 	      $(BUILD)/tests/test_policy $(BUILD)/tests/test_config $(BUILD)/tests/test_poll \
 	      $(BUILD)/tests/test_maps $(BUILD)/tests/test_speed $(BUILD)/tests/test_cluster \
-	      $(BUILD)/tests/test_discovery
+	      $(BUILD)/tests/test_discovery $(BUILD)/tests/test_registry
 TEST_ROOT  := $(BUILD)/tests/test_datapath $(BUILD)/tests/test_hitless $(BUILD)/tests/test_admission \
 	      $(BUILD)/tests/test_dp_errors $(BUILD)/tests/test_ops $(BUILD)/tests/test_nexthop_sync \
 	      $(BUILD)/tests/test_secondchance

@@ -26,6 +26,7 @@ run "expected-wait inputs: decode speed, output length, slot wait (unit)" "$buil
 run "agent config file (unit)" "$build/tests/test_config"
 run "cluster decision, base64, etcd txn JSON (unit)" "$build/tests/test_cluster"
 run "discovery: merge, guard rails, drain life cycle (unit)" "$build/tests/test_discovery"
+run "etcd registry entry: key, JSON encode and strict decode (unit)" "$build/tests/test_registry"
 run "table of maps against the BPF objects (unit)" "$build/tests/test_maps"
 # libFuzzer targets (ASan + UBSan): the corpus in fuzz/corpus/ once, then
 # FUZZ_TEST_SECONDS of fuzzing each; one line per target
