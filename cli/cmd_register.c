@@ -418,10 +418,10 @@ static int run_loop(struct reg *r)
 	char msg[CLI_MSG_LEN];
 	int ret = 0;
 
-	reg_log("keeping %s registered in etcd %s%s while %s answers 2xx "
-		"(every %u ms, %u failures deregister; lease ttl %u s)", r->key,
-		r->endpoints[0], r->n_endpoints > 1 ? " (+more)" : "",
-		r->health_url, r->o->interval_ms, REG_FALL, r->o->ttl);
+	reg_log("keeping %s registered in etcd %s (+%zu more) while %s answers "
+		"2xx (every %u ms, %u failures deregister; lease ttl %u s)", r->key,
+		r->endpoints[0], r->n_endpoints - 1, r->health_url,
+		r->o->interval_ms, REG_FALL, r->o->ttl);
 	r->next_health = now_ms();
 	while (!stop_sig) {
 		uint64_t now = now_ms(), wake;
