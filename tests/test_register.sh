@@ -15,7 +15,8 @@
 #  4. etcd paused (SIGSTOP) longer than the TTL, then resumed: the lease
 #     expired, lbctl registers again with a new one;
 #  5. SIGTERM: the key is gone when lbctl has exited, exit status 0;
-#  6. SIGKILL: the key stays until its lease expires (~TTL), then goes.
+#  6. SIGKILL: the key stays until its lease expires (~TTL), then goes;
+#  7. the README's etcdctl recipe (lease grant, put --lease, revoke).
 # Measured times are printed; the only bounds are generous waits.
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_register.sh BUILD_DIR   (REG_SHOW_LOG=1: print lbctl's log)
@@ -233,6 +234,16 @@ if wait_for $((TTL + 5)) absent; then
 	ok "SIGKILL: key gone when the lease expired"
 else
 	bad "SIGKILL: key still there $((TTL + 5)) s later"
+fi
+
+# ---- 7. the README's etcdctl recipe does the same -------------------------
+grant=$(ectl lease grant "$TTL")
+ID=$(awk '$1 == "lease" && $3 == "granted" { print $2 }' <<<"$grant")
+if [ -n "$ID" ] && ectl put --lease="$ID" "$KEY" "$want" >/dev/null && present &&
+   [ "$(printf '%x' "$(lease)")" = "$ID" ] && ectl lease revoke "$ID" >/dev/null && absent; then
+	ok "etcdctl recipe: lease grant, put --lease, lease revoke ($grant)"
+else
+	bad "etcdctl recipe: lease grant gave '$grant'"
 fi
 
 echo "$PASSES passed, $FAILS failed"
