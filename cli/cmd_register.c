@@ -5,7 +5,8 @@
  * foreground (run it beside the worker, under systemd or as a sidecar).
  *
  *   - the key (PREFIX + ADDR:PORT) is put only once the health URL has
- *     answered 2xx, with a lease of --ttl seconds kept alive every ttl/3;
+ *     answered 2xx, with a lease of --ttl seconds kept alive every ttl/3
+ *     (and put again if it was deleted meanwhile, e.g. with its prefix);
  *   - the health URL is fetched every --interval-ms (each fetch bounded
  *     by --timeout-ms); 3 failures in a row revoke the lease: the key is
  *     gone at once, and lb-agent drains the worker; a 2xx registers it
@@ -328,6 +329,34 @@ static void do_register(struct reg *r, uint64_t now)
 		r->value, (uint64_t)id, r->o->ttl);
 }
 
+/* After a keepalive: the key is still ours (someone may have deleted
+ * it, or the whole prefix): else it is put again, with the lease. */
+static void ensure_key(struct reg *r)
+{
+	struct lb_etcd_cmp cmp[2] = {
+		{ .key = r->key, .target = LB_ETCD_LEASE, .result = LB_ETCD_EQUAL,
+		  .num = r->lease },
+		{ .key = r->key, .target = LB_ETCD_VALUE, .result = LB_ETCD_EQUAL,
+		  .value = r->value, .value_len = strlen(r->value) },
+	};
+	struct lb_etcd_op op = { .type = LB_ETCD_OP_PUT, .key = r->key,
+				 .value = r->value, .value_len = strlen(r->value),
+				 .lease = r->lease };
+	struct lb_etcd_txn_result res;
+	char msg[CLI_MSG_LEN];
+	int err = lb_etcd_txn(r->etcd, cmp, 2, NULL, 0, &op, 1, &res, msg, sizeof(msg));
+
+	if (err) {
+		if (err != -ECANCELED)
+			etcd_trouble(r, "checking the key", msg);
+		return;
+	}
+	if (!res.succeeded)
+		reg_log("%s was deleted or changed in etcd: put again (lease %" PRIx64 ")",
+			r->key, (uint64_t)r->lease);
+	lb_etcd_txn_result_free(&res);
+}
+
 static void keepalive(struct reg *r, uint64_t now)
 {
 	uint64_t third = r->o->ttl * 1000ull / 3;
@@ -337,6 +366,7 @@ static void keepalive(struct reg *r, uint64_t now)
 	if (!err) {
 		etcd_fine(r);
 		r->next_keep = now + third;
+		ensure_key(r);
 		return;
 	}
 	if (err == -ECANCELED)

@@ -10,6 +10,7 @@
 #  2. health refused: no key; health answers: the key appears, with the
 #     registry's JSON and a lease of --ttl, kept alive past several TTLs
 #     (the first etcd endpoint given is dead: the second one is used);
+#     the prefix deleted wholesale: the key is put again;
 #  3. health fails (503): the key is gone (lease revoked); health back:
 #     the key is back with a new lease;
 #  4. etcd paused (SIGSTOP) longer than the TTL, then resumed: the lease
@@ -165,6 +166,17 @@ ttl_line=$(ectl lease timetolive "$(printf '%x' "$L1")")
 check "lease granted with TTL $TTL s ($ttl_line)" grep -q "granted with TTL(${TTL}s)" <<<"$ttl_line"
 sleep $((TTL * 2 + 1))
 check "kept alive past 2 TTLs: same key, same lease" [ "$(lease)" = "$L1" ]
+# the prefix deleted wholesale (an operator, a wiped registry): put again
+t0=$(ms)
+ectl del --prefix "$PREFIX" >/dev/null
+if wait_for 10 present; then
+	echo "   prefix deleted -> key put again after $(($(ms) - t0)) ms"
+	ok "prefix deleted: key put again, same lease ($(lease))"
+else
+	bad "prefix deleted: key not put again within 10 s"
+fi
+check "value unchanged" [ "$(value)" = "$want" ]
+check "lease unchanged" [ "$(lease)" = "$L1" ]
 
 # ---- 3. health fails, then comes back -------------------------------------
 t0=$(ms)
