@@ -39,6 +39,7 @@ JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null || echo -I/usr/inc
 JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 # agent/dns.c: c-ares, and glibc's libresolv for the TTLs of SRV records
 CARES_LIBS := $(shell pkg-config --libs libcares 2>/dev/null || echo -lcares) -lresolv
+CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 AGENT_LIBS := $(shell pkg-config --libs libcurl libcap 2>/dev/null || echo -lcurl -lcap) -lcrypt $(JSON_LIBS) \
 	      $(CARES_LIBS)
 LDLIBS  := $(LIB_LDLIBS) -lpthread $(AGENT_LIBS)
@@ -121,8 +122,9 @@ $(AGENT_LIB): $(AGENT_OBJS)
 # (the library only: no agent header, no agent object)
 $(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) $(LIB_HDRS) | $(BUILD)/cli
 	$(CC) $(CFLAGS) -Ilib -Icli -c $< -o $@
+# (lbctl register talks to etcd through lib/lb_etcd.c: libcurl and json-c)
 $(LBCTL): $(CLI_OBJS) $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS) $(CURL_LIBS) $(JSON_LIBS)
 
 # lb-agent: the daemon (agent/main.c) over libagent.a and the library.
 # jemalloc: libcurl allocates and frees a good deal per transfer, and glibc's
