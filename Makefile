@@ -232,7 +232,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 	-std=gnu11 -Iinclude -Ilib -Iagent -I$(BUILD) $(NL_CFLAGS)
 FUZZ_PROM_SRCS := agent/prom.c agent/engine.c
 # the agent's config over the library's YAML tree and topology parser
-FUZZ_CONFIG_SRCS := agent/config.c agent/announce_conf.c agent/policy.c agent/engine.c agent/prom.c \
+FUZZ_CONFIG_SRCS := agent/config.c agent/announce_conf.c agent/discover_conf.c agent/policy.c agent/engine.c agent/prom.c \
 	lib/lb_yaml.c lib/lb_topo.c lib/lb_addr.c lib/lb_names.c lib/lb_maglev.c \
 	lib/lb_announce_check.c lib/lb_msg.c
 $(BUILD)/fuzz/fuzz_prom: fuzz/fuzz_prom.c $(FUZZ_PROM_SRCS) $(wildcard agent/*.h) | $(BUILD)/fuzz
