@@ -39,6 +39,7 @@ JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null || echo -I/usr/inc
 JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 # agent/dns.c: c-ares, and glibc's libresolv for the TTLs of SRV records
 CARES_LIBS := $(shell pkg-config --libs libcares 2>/dev/null || echo -lcares) -lresolv
+CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 AGENT_LIBS := $(shell pkg-config --libs libcurl libcap 2>/dev/null || echo -lcurl -lcap) -lcrypt $(JSON_LIBS) \
 	      $(CARES_LIBS)
 LDLIBS  := $(LIB_LDLIBS) -lpthread $(AGENT_LIBS)
@@ -121,8 +122,9 @@ $(AGENT_LIB): $(AGENT_OBJS)
 # (the library only: no agent header, no agent object)
 $(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) $(LIB_HDRS) | $(BUILD)/cli
 	$(CC) $(CFLAGS) -Ilib -Icli -c $< -o $@
+# (lbctl register talks to etcd through lib/lb_etcd.c: libcurl and json-c)
 $(LBCTL): $(CLI_OBJS) $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS) $(CURL_LIBS) $(JSON_LIBS)
 
 # lb-agent: the daemon (agent/main.c) over libagent.a and the library.
 # jemalloc: libcurl allocates and frees a good deal per transfer, and glibc's
@@ -230,7 +232,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 	-std=gnu11 -Iinclude -Ilib -Iagent -I$(BUILD) $(NL_CFLAGS)
 FUZZ_PROM_SRCS := agent/prom.c agent/engine.c
 # the agent's config over the library's YAML tree and topology parser
-FUZZ_CONFIG_SRCS := agent/config.c agent/announce_conf.c agent/policy.c agent/engine.c agent/prom.c \
+FUZZ_CONFIG_SRCS := agent/config.c agent/announce_conf.c agent/discover_conf.c agent/policy.c agent/engine.c agent/prom.c \
 	lib/lb_yaml.c lib/lb_topo.c lib/lb_addr.c lib/lb_names.c lib/lb_maglev.c \
 	lib/lb_announce_check.c lib/lb_msg.c
 $(BUILD)/fuzz/fuzz_prom: fuzz/fuzz_prom.c $(FUZZ_PROM_SRCS) $(wildcard agent/*.h) | $(BUILD)/fuzz

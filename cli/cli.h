@@ -61,6 +61,7 @@ extern const struct cli_cmd cmd_upgrade, cmd_decap_upgrade;
 extern const struct cli_cmd cmd_nexthop_refresh;
 extern const struct cli_cmd cmd_announce_status, cmd_announce_sync,
 	cmd_announce_withdraw, cmd_announce_resume;
+extern const struct cli_cmd cmd_register;
 
 /* The "vips" array of vip list and show (cmd_show.c); -1 after printing
  * the error if the maps cannot be read. */

@@ -30,6 +30,7 @@ static const struct cli_cmd *const cmds[] = {
 	&cmd_backend_add, &cmd_backend_del, &cmd_backend_state, &cmd_backend_release, &cmd_set_weight,
 	&cmd_apply, &cmd_show, &cmd_stats, &cmd_nexthop_refresh,
 	&cmd_announce_status, &cmd_announce_sync, &cmd_announce_withdraw, &cmd_announce_resume,
+	&cmd_register,
 	&cmd_decap_attach, &cmd_decap_detach, &cmd_decap_upgrade,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -204,6 +204,8 @@ static void setup(struct lb_etcd *c, size_t ep, const char *path,
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, req);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	/* etcd itself, never an http_proxy from the environment */
+	curl_easy_setopt(c->curl, CURLOPT_PROXY, "");
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
 	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
