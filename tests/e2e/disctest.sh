@@ -15,7 +15,7 @@
 #   disc_agent_start lb-agent on $tmp/agent.yaml; AGENT_T0 = its start (ms)
 #   be ADDR FIELD    a field of backend ADDR in `lbctl show -j`, "none"
 #   backends         "ADDR:STATE ..." of the VIP, sorted (one line)
-#   until_ms T0 S CMD...  CMD until it succeeds (every 20 ms, S seconds at
+#   until_ms T0 S CMD...  CMD until it succeeds (every 50 ms, S seconds at
 #                    most); prints the ms since T0 when it did, fails on time
 #   tally N          N new connections through the VIP: "bI COUNT ..." and
 #                    "errors E" on one line
