@@ -10,6 +10,7 @@
  * the backends that left (their weight is already 0 in the live table).
  */
 #include <errno.h>
+#include <bpf/bpf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,27 @@ static const struct lb_backend_view *live_backend(const struct live *l,
 		if (!memcmp(l->be[i].be.addr, addr, 16))
 			return &l->be[i];
 	return NULL;
+}
+
+/* A kept backend's origin and port as the topology says now (a worker
+ * that moved to another port, a static backend a source now names). The
+ * datapath reads neither field, so rewriting the entry moves nothing. */
+static int record_origin(struct lb_dp *dp, const struct lb_backend_view *lb,
+			 __u8 origin, __u16 port, char *msg, size_t len)
+{
+	struct lb_backend b;
+
+	if (lb->be.origin == origin && lb->be.port == port)
+		return 0;
+	if (bpf_map_lookup_elem(dp->fd[LB_M_BACKENDS], &lb->id, &b))
+		return lb_msgf(msg, len, -errno, "reading backend %u failed: %s",
+			       lb->id, strerror(errno));
+	b.origin = origin;
+	b.port = port;
+	if (bpf_map_update_elem(dp->fd[LB_M_BACKENDS], &lb->id, &b, BPF_EXIST))
+		return lb_msgf(msg, len, -errno, "writing backend %u failed: %s",
+			       lb->id, strerror(errno));
+	return 0;
 }
 
 static const struct lb_topo_vip *topo_vip(const struct lb_topo *c,
@@ -320,9 +342,17 @@ static int write_vip(struct lb_dp *dp, const struct lb_topo_vip *tv,
 	}
 	for (size_t j = 0; j < tv->n_backends; j++) {
 		const struct lb_topo_backend *tb = &tv->backends[j];
+		const struct lb_backend_view *lb = live_backend(l, lv, tb->addr);
 
-		if (live_backend(l, lv, tb->addr))
+		if (lb) {
+			/* who found it and where it answers: control plane
+			 * only, recorded for a restarted agent */
+			err = record_origin(dp, lb, lb_topo_origin_kind(tb->origin),
+					    tb->port, msg, len);
+			if (err)
+				return err;
 			continue;
+		}
 		err = lb_backend_add_from(dp, &tv->key, tb->addr, tb->family, 0,
 					  lb_topo_origin_kind(tb->origin),
 					  tb->port, msg, len);
