@@ -166,8 +166,10 @@ exported_from_sources() {
 # its /metrics into $tmp/metrics
 scrape_agent() {
 	local addr=198.18.77.1 be=198.18.77.2
-	[ -x "$lbctl" ] && [ -x "$agent" ] ||
-		{ echo "no $lbctl or $agent: run make"; return 1; }
+	if [ ! -x "$lbctl" ] || [ ! -x "$agent" ]; then
+		echo "no $lbctl or $agent: run make"
+		return 1
+	fi
 	ip netns add "$ns" || return 1
 	ip -n "$ns" link set lo up
 	ip -n "$ns" link add mon0 type veth peer name mon1 || return 1
@@ -307,9 +309,11 @@ for e in sys.stdin.read().splitlines():
 print(" ".join(sorted(bad)))' "$tmp/pairs")
 	n_lv=$(cat "$tmp/dash.exprs" "$tmp/rule.exprs" |
 		grep -o '\b\(state\|reason\|result\|outcome\|endpoint\|of\) *[=!~]*"[^"]*"' | sort -u | wc -l)
-	[ -z "$lv_missing" ] &&
-		ok "b. the $n_lv literal label matchers (state, reason, result, ...) name values the scrape has" ||
+	if [ -z "$lv_missing" ]; then
+		ok "b. the $n_lv literal label matchers (state, reason, result, ...) name values the scrape has"
+	else
 		bad "b. label values not in the scrape: $lv_missing"
+	fi
 fi
 
 # ---- c. promtool ----------------------------------------------------------
@@ -326,7 +330,7 @@ if command -v promtool >/dev/null; then
 		bad "c. promtool test rules: $out"
 	fi
 	# every alert has a test group, a severity and both annotations
-	out=$(python3 - "$rules" "$rtest" <<'EOF'
+	if out=$(python3 - "$rules" "$rtest" <<'EOF'
 import sys, yaml
 rules = [r for g in yaml.safe_load(open(sys.argv[1]))["groups"] for r in g["rules"]]
 tested = {a["alertname"] for t in yaml.safe_load(open(sys.argv[2]))["tests"]
@@ -342,9 +346,11 @@ for r in rules:
 print("; ".join(err) if err else "%d alerts" % len(rules))
 sys.exit(1 if err else 0)
 EOF
-)
-	[ $? = 0 ] && ok "c. $out: each has a firing test, a severity and summary/description" ||
+); then
+		ok "c. $out: each has a firing test, a severity and summary/description"
+	else
 		bad "c. $out"
+	fi
 else
 	echo "skip - promtool not installed (scripts/install-deps.sh installs it): rules not checked or tested"
 fi
