@@ -5,7 +5,8 @@
 # (monitoring/) use only what lb-agent really exports, and the rules do what
 # their unit tests say:
 #
-#  a. monitoring/grafana/inferlb.json is valid JSON and an importable
+#  a. monitoring/grafana/inferlb.json is valid JSON, what its generator
+#     (inferlb-dashboard.py) writes, and an importable
 #     dashboard: schemaVersion of Grafana 9/10, a DS_PROMETHEUS input, a
 #     datasource variable every panel and variable uses, job / instance /
 #     vip variables, unique panel ids; every panel query parses as PromQL
@@ -67,6 +68,14 @@ if ! python3 -m json.tool "$dash" >/dev/null 2>"$tmp/json.err"; then
 	exit 1
 fi
 ok "a. the dashboard is valid JSON ($(wc -c <"$dash") bytes)"
+
+# the JSON is generated: its source must say the same
+if python3 "$root/monitoring/grafana/inferlb-dashboard.py" >"$tmp/gen.json" &&
+	cmp -s "$tmp/gen.json" "$dash"; then
+	ok "a. inferlb.json is what monitoring/grafana/inferlb-dashboard.py writes"
+else
+	bad "a. inferlb.json differs from monitoring/grafana/inferlb-dashboard.py's output: regenerate it"
+fi
 
 # the shape Grafana's import needs, and the queries (panel expr, then
 # variable queries) one a line into $tmp/dash.exprs
