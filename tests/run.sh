@@ -79,6 +79,7 @@ run "next hops follow the network: lbctl nexthop refresh, lb-agent (namespaces)"
 run "cluster mode: 3 hosts, one etcd, leader failover, etcd outage (namespaces)" tests/test_cluster_agent.sh "$build"
 run "lbctl register: a worker kept in an etcd registry while healthy (namespaces)" tests/test_register.sh "$build"
 run "VIP announcement: routes gated on health, withdraw, detach --drain, lb-agent, table_digest (namespaces)" tests/test_announce.sh "$build"
+run "Grafana dashboard and Prometheus alert rules: names against a real /metrics scrape, promtool check/test rules (namespace)" tests/test_monitoring.sh "$build"
 run "3 hosts behind a BIRD router's ECMP: spread, a host leaving and coming back under streams (namespaces)" tests/test_cluster.sh "$build"
 
 [ "$fail" -eq 0 ] && echo "all tests passed"
