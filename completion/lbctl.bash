@@ -47,7 +47,7 @@ _lbctl_match()
 # The first words of every command ($2 empty), or the verbs of object $2.
 _lbctl_words()
 {
-	awk -v obj="$2" '
+	awk -v obj="${2-}" '
 		obj == "" { print $1; next }
 		$1 == obj && $2 ~ /^[a-z][a-z-]*$/ { print $2 }' <<<"$1" | awk '!seen[$0]++'
 }
@@ -59,6 +59,7 @@ _lbctl_choices()
 {
 	local line
 	if [[ $4 == *'|'* && $4 != *[A-Z]* ]]; then
+		# shellcheck disable=SC2086 # split "a|b" into its words
 		printf '%s\n' ${4//|/ }
 		return
 	fi
@@ -83,6 +84,12 @@ _lbctl_show()
 			want == "backends" && (vip == "" || vip == cur) { print $4 }'
 }
 
+# COMPREPLY: compgen's words, one per line (a file name may have spaces).
+_lbctl_reply()
+{
+	mapfile -t COMPREPLY < <(compgen "$@")
+}
+
 _lbctl()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=
@@ -100,13 +107,13 @@ _lbctl()
 		-j | --json | -p | --pretty | -V | --version) ;;
 		--pin-dir)
 			((i++))
-			_lbctl_pin_dir=${COMP_WORDS[i]}
+			_lbctl_pin_dir=${COMP_WORDS[i]-}
 			;;
 		*) args+=("$w") ;;
 		esac
 	done
 	if [[ $prev == --pin-dir ]]; then
-		COMPREPLY=($(compgen -d -- "$cur"))
+		_lbctl_reply -d -- "$cur"
 		return
 	fi
 
@@ -132,12 +139,12 @@ _lbctl()
 			words=$(_lbctl_words "$grammar" "${args[0]}")
 			[[ -n $words ]] && words="help $words"
 		fi
-		COMPREPLY=($(compgen -W "$words" -- "$cur"))
+		_lbctl_reply -W "$words" -- "$cur"
 		return
 	fi
 
 	# the command is known: its options, their values, its positionals
-	local object=${best%% *} opts= optvals=() pos=() tok prevtok= k=0
+	local object=${best%% *} opts='' optvals=() pos=() tok prevtok='' k=0
 	for tok in ${best//[\[\]]/ }; do
 		((k++ < bestn)) && continue
 		if [[ $tok == -* ]]; then
@@ -159,18 +166,18 @@ _lbctl()
 	for w in "${optvals[@]}"; do
 		if [[ $prev == "${w%%=*}" ]]; then
 			case ${w#*=} in
-			FILE | PATH) COMPREPLY=($(compgen -f -- "$cur")) ;;
-			*) COMPREPLY=($(compgen -W "$(_lbctl_choices "$lbctl" "$object" "$prev" "${w#*=}")" -- "$cur")) ;;
+			FILE | PATH) _lbctl_reply -f -- "$cur" ;;
+			*) _lbctl_reply -W "$(_lbctl_choices "$lbctl" "$object" "$prev" "${w#*=}")" -- "$cur" ;;
 			esac
 			return
 		fi
 	done
 	if [[ $prev == --file && $opts == *" --file"* ]]; then
-		COMPREPLY=($(compgen -f -- "$cur"))
+		_lbctl_reply -f -- "$cur"
 		return
 	fi
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "$opts help" -- "$cur"))
+		_lbctl_reply -W "$opts help" -- "$cur"
 		return
 	fi
 
@@ -185,18 +192,18 @@ _lbctl()
 			done
 			continue
 		fi
-		[[ ${pos[npos]} == VIP || ${pos[npos]} == ADDR:PORT/* ]] && vip=$w
+		[[ ${pos[npos]-} == VIP || ${pos[npos]-} == ADDR:PORT/* ]] && vip=$w
 		((npos++))
 	done
-	case ${pos[npos]} in
-	VIP | ADDR:PORT/*) COMPREPLY=($(compgen -W "$(_lbctl_show "$lbctl" vips)" -- "$cur")) ;;
-	ADDR) COMPREPLY=($(compgen -W "$(_lbctl_show "$lbctl" backends "$vip")" -- "$cur")) ;;
-	DEV) COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur")) ;;
-	*'|'*) COMPREPLY=($(compgen -W "${pos[npos]//|/ }" -- "$cur")) ;;
+	case ${pos[npos]-} in
+	VIP | ADDR:PORT/*) _lbctl_reply -W "$(_lbctl_show "$lbctl" vips)" -- "$cur" ;;
+	ADDR) _lbctl_reply -W "$(_lbctl_show "$lbctl" backends "$vip")" -- "$cur" ;;
+	DEV) _lbctl_reply -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur" ;;
+	*'|'*) _lbctl_reply -W "${pos[npos]//|/ }" -- "$cur" ;;
 	'')
 		# every positional given: its options (help right after it)
 		[[ $bestn -eq ${#args[@]} ]] && opts+=" help"
-		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		_lbctl_reply -W "$opts" -- "$cur"
 		;;
 	esac
 }

@@ -95,11 +95,9 @@ option_words() {
 }
 
 # ---- 2. lbctl(8) against lbctl help --------------------------------------
+# Compared as sorted "COMMAND<TAB>OPTION" pairs: one list from the help of
+# every object, one from the page's definition lines by section.
 plain "$tmpd/lbctl.8" >"$tmpd/lbctl.txt"
-# sections: "COMMAND<TAB>line" for every line of each .SS section
-awk '/^\.SS / { sub(/^\.SS /, ""); gsub(/"/, ""); sec = $0; next }
-     /^\.SH / { sec = ""; next }
-     sec != "" { print sec "\t" $0 }' "$tmpd/lbctl.txt" >"$tmpd/lbctl.sec"
 "$lbctl" help >"$tmpd/help" || bad "lbctl help exited $?"
 # the command words of each "  lbctl ..." line
 sed -n 's/^  lbctl //p' "$tmpd/help" |
@@ -107,39 +105,55 @@ sed -n 's/^  lbctl //p' "$tmpd/help" |
 	>"$tmpd/cmds"
 ncmds=$(wc -l <"$tmpd/cmds")
 [ "$ncmds" -ge 20 ] && ok || bad "lbctl help lists $ncmds commands"
-nopts=0
+# the options named on a line: --long, and -x standing alone
+OPT_AWK='function opts(s, pre,   o) {
+	s = " " s
+	while (match(s, /[^A-Za-z0-9-]--?[A-Za-z][A-Za-z0-9-]*/)) {
+		o = substr(s, RSTART + 1, RLENGTH - 1)
+		s = substr(s, RSTART + RLENGTH)
+		if (o ~ /^--[a-z]/ || o ~ /^-[A-Za-z]$/)
+			print pre o
+	}
+}'
 for obj in $(cut -d' ' -f1 "$tmpd/cmds" | sort -u); do
-	"$lbctl" "$obj" help >"$tmpd/objhelp" || bad "lbctl $obj help exited $?"
-	# each command's block: from its "  lbctl CMD" line to the next
-	while IFS= read -r cmd; do
-		case "$cmd" in "$obj" | "$obj "*) ;; *) continue ;; esac
-		awk -v c="  lbctl $cmd" '
-			index($0, c) == 1 && (length($0) == length(c) || substr($0, length(c) + 1, 1) == " ") { on = 1; print; next }
-			/^  lbctl / || /^Exit status/ { on = 0 }
-			on { print }' "$tmpd/objhelp" >"$tmpd/block"
-		[ -s "$tmpd/block" ] || { bad "lbctl $obj help has no '$cmd'"; continue; }
-		grep -F "$(printf '%s\t' "$cmd")" "$tmpd/lbctl.sec" | cut -f2- >"$tmpd/sec"
-		if [ ! -s "$tmpd/sec" ]; then
-			bad "lbctl.8 has no section '.SS $cmd'"
-			continue
-		fi
-		ok
-		option_words <"$tmpd/block" >"$tmpd/want"
-		# the options the section defines: a line starting with one
-		# ("--mode native|skb", "-f, --file FILE")
-		grep -E '^-' "$tmpd/sec" | option_words >"$tmpd/have"
-		while read -r o; do
-			nopts=$((nopts + 1))
-			grep -qxF -- "$o" "$tmpd/have" && ok ||
-				bad "lbctl.8, '$cmd': option $o not defined (lbctl $obj help has it)"
-		done <"$tmpd/want"
-		while read -r o; do
-			grep -qxF -- "$o" "$tmpd/want" ||
-				echo "lbctl.8, '$cmd': defines $o, which lbctl $obj help does not list"
-		done <"$tmpd/have" >"$tmpd/extra"
-		[ -s "$tmpd/extra" ] && bad "$(cat "$tmpd/extra")" || ok
-	done <"$tmpd/cmds"
-done
+	"$lbctl" "$obj" help || bad "lbctl $obj help exited $?"
+done >"$tmpd/allhelp"
+awk "$OPT_AWK"'
+	/^  lbctl / {
+		cmd = ""
+		for (i = 2; i <= NF && $i ~ /^[a-z][a-z-]*$/; i++)
+			cmd = cmd (cmd ? " " : "") $i
+		print cmd >"/dev/stderr"
+	}
+	/^Exit status/ || /^Usage:/ || /^       lbctl help/ { cmd = "" }
+	cmd != "" { opts($0, cmd "\t") }' "$tmpd/allhelp" 2>"$tmpd/helpcmds" |
+	sort -u >"$tmpd/want"
+awk "$OPT_AWK"'
+	/^\.SS / { sub(/^\.SS /, ""); gsub(/"/, ""); sec = $0; print sec >"/dev/stderr"; next }
+	/^\.SH / { sec = ""; next }
+	sec != "" && /^-/ { opts($0, sec "\t") }' "$tmpd/lbctl.txt" 2>"$tmpd/mancmds" |
+	sort -u >"$tmpd/have"
+sort -u -o "$tmpd/helpcmds" "$tmpd/helpcmds"
+sort -u -o "$tmpd/mancmds" "$tmpd/mancmds"
+sort -u "$tmpd/cmds" | comm -23 - "$tmpd/helpcmds" | while read -r c; do
+	echo "lbctl help lists '$c', which its object's help lacks"
+done >"$tmpd/miss"
+sort -u "$tmpd/cmds" | comm -23 - "$tmpd/mancmds" | while read -r c; do
+	echo "lbctl.8 has no section '.SS $c' (lbctl help lists it)"
+done >>"$tmpd/miss"
+comm -23 "$tmpd/want" "$tmpd/have" | while IFS=$'\t' read -r c o; do
+	echo "lbctl.8, '$c': option $o not defined (lbctl ${c%% *} help has it)"
+done >>"$tmpd/miss"
+comm -13 "$tmpd/want" "$tmpd/have" | while IFS=$'\t' read -r c o; do
+	echo "lbctl.8, '$c': defines $o, which lbctl ${c%% *} help does not list"
+done >>"$tmpd/miss"
+nopts=$(wc -l <"$tmpd/want")
+[ "$nopts" -ge 50 ] && ok || bad "lbctl's help names only $nopts command options"
+if [ -s "$tmpd/miss" ]; then
+	while IFS= read -r l; do bad "$l"; done <"$tmpd/miss"
+else
+	pass=$((pass + ncmds + nopts))
+fi
 # global options: the usage lines
 sed -n '/^Usage:/,/^$/p' "$tmpd/help" | option_words >"$tmpd/global"
 nglobal=$(wc -l <"$tmpd/global")
@@ -210,26 +224,31 @@ done
 # the keys the page defines: a line starting with KEY in bold, then ':'
 grep -oE '^\\fB[a-z_]+(\\fR:|:\\fR)' "$tmpd/inferlb-fleet.yaml.5" |
 	sed -E 's/^\\fB//; s/(\\fR:|:\\fR)$//' | sort -u >"$tmpd/kdoc"
-while read -r k; do
-	grep -qxF "$k" "$tmpd/kdoc" && ok || bad "inferlb-fleet.yaml.5: key '$k' not defined"
-done <"$tmpd/keys"
-while read -r k; do
-	grep -qxF "$k" "$tmpd/keys" && ok ||
-		bad "inferlb-fleet.yaml.5 defines '$k', which the parser does not accept"
-done <"$tmpd/kdoc"
+comm -23 "$tmpd/keys" "$tmpd/kdoc" | while read -r k; do
+	echo "inferlb-fleet.yaml.5: key '$k' not defined"
+done >"$tmpd/miss"
+comm -13 "$tmpd/keys" "$tmpd/kdoc" | while read -r k; do
+	echo "inferlb-fleet.yaml.5 defines '$k', which the parser does not accept"
+done >>"$tmpd/miss"
+if [ -s "$tmpd/miss" ]; then
+	while IFS= read -r l; do bad "$l"; done <"$tmpd/miss"
+else
+	pass=$((pass + nkeys))
+fi
 echo "inferlb-fleet.yaml: $nkeys parser keys (from the sources' key arrays and pfields), $(wc -l <"$tmpd/kdoc") defined in the page"
 
 # ---- 5. bash completion --------------------------------------------------
-# comp WORD...: COMPREPLY, sorted, one line, for the cursor on the last word
-cat >"$tmpd/comp.sh" <<'EOS'
-. "$1"
-shift
-COMP_WORDS=("$@")
-COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
-_lbctl
-printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' '
-EOS
-comp() { bash "$tmpd/comp.sh" "$src/completion/lbctl.bash" "$lbctl" "$@"; }
+# comp WORD...: COMPREPLY, sorted, one line, for the cursor on the last
+# word (the completion is sourced into this shell, as bash does)
+# shellcheck source=completion/lbctl.bash
+. "$src/completion/lbctl.bash"
+comp() {
+	COMP_WORDS=("$lbctl" "$@")
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+	COMPREPLY=()
+	_lbctl
+	printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' '
+}
 # same WANT WORD...: the completion equals the words of WANT (any order)
 same() {
 	local want=$1 got
@@ -246,14 +265,10 @@ for obj in $(awk 'NF > 1 { print $1 }' "$tmpd/cmds" | sort -u); do
 	same "help $(awk -v o="$obj" '$1 == o { print $2 }' "$tmpd/cmds" | tr '\n' ' ')" "$obj" ""
 	ncomp=$((ncomp + 1))
 done
-# each command's options (its long ones; -f's long name too), after "--"
+# each command's options (its long ones; -f's long name too), after "--":
+# the pairs section 2 took from lbctl's help
 while IFS= read -r cmd; do
-	obj=${cmd%% *}
-	"$lbctl" "$obj" help | awk -v c="  lbctl $cmd" '
-		index($0, c) == 1 && (length($0) == length(c) || substr($0, length(c) + 1, 1) == " ") { on = 1; print; next }
-		/^  lbctl / || /^Exit status/ { on = 0 }
-		on' | option_words | grep '^--' >"$tmpd/copts"
-	want=$(tr '\n' ' ' <"$tmpd/copts")
+	want=$(awk -F'\t' -v c="$cmd" '$1 == c && $2 ~ /^--/ { printf "%s ", $2 }' "$tmpd/want")
 	[ -n "$want" ] || continue
 	# shellcheck disable=SC2086
 	same "$want" $cmd --
