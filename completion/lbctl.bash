@@ -77,7 +77,9 @@ _lbctl_show()
 {
 	local pin=()
 	[[ -n $_lbctl_pin_dir ]] && pin=(--pin-dir "$_lbctl_pin_dir")
-	"$1" "${pin[@]}" -j show 2>/dev/null |
+	# bounded: show waits for the pin directory's lock (up to 30 s)
+	# while another lbctl or the agent changes the datapath
+	timeout 2 "$1" "${pin[@]}" -j show 2>/dev/null |
 		grep -o '"\(vip\|address\)":"[^"]*"' |
 		awk -F'"' -v want="$2" -v vip="$3" '
 			$2 == "vip" { cur = $4; if (want == "vips") print cur; next }
