@@ -63,7 +63,9 @@ _lbctl_choices()
 		printf '%s\n' ${4//|/ }
 		return
 	fi
-	line=$("$1" "$2" help 2>/dev/null | sed -n "s/^ *$3 $4  *//p" | head -n 1)
+	line=$("$1" "$2" help 2>/dev/null | awk -v key="$3 $4 " '
+		{ sub(/^ +/, "") }
+		index($0, key) == 1 { s = substr($0, length(key)); sub(/^ +/, "", s); print s; exit }')
 	line=$(printf '%s\n' "$line" | sed -e 's/([^)]*)//g' -e 's/ or /, /g' -e 's/ *, */\n/g' -e 's/ *$//')
 	# a list of names, or nothing (a prose help line)
 	printf '%s\n' "$line" | grep -Eqv '^[a-z][a-z0-9-]*$' && return
