@@ -83,7 +83,7 @@ _lbctl_show()
 	# while another lbctl or the agent changes the datapath
 	timeout 2 "$1" "${pin[@]}" -j show 2>/dev/null |
 		grep -o '"\(vip\|address\)":"[^"]*"' |
-		awk -F'"' -v want="$2" -v vip="$3" '
+		awk -F'"' -v want="$2" -v vip="${3-}" '
 			$2 == "vip" { cur = $4; if (want == "vips") print cur; next }
 			want == "backends" && (vip == "" || vip == cur) { print $4 }'
 }
