@@ -10,7 +10,8 @@
 #    own (.SS COMMAND) that names each option `lbctl OBJECT help` gives it;
 #    an option the section defines but lbctl does not take fails too; the
 #    global options of the usage line are defined in GLOBAL OPTIONS. An
-#    option is defined by a line that starts with it ("--mode native|skb").
+#    option is defined by the term of a definition list that starts with
+#    it ("--mode native|skb"); prose that names an option defines nothing.
 # 3. lb-agent(8)'s OPTIONS define every option `lb-agent --help` prints,
 #    and no other; SIGHUP and SIGTERM are defined.
 # 4. inferlb-fleet.yaml(5) defines (a line "KEY: ...", KEY in bold) every
@@ -88,6 +89,14 @@ done
 plain() {
 	sed -e 's/\\f[BIRP]//g' -e 's/\\-/-/g' -e 's/\\&//g' -e "s/\\\\(aq/'/g" "$1"
 }
+# The terms of a page's definition lists (the line scdoc puts before the
+# indented definition, ".RS"), and its .SH/.SS headings: what the page
+# defines, not what its prose mentions.
+terms() {
+	awk '/^\.S[HS] / { print; prev = ""; next }
+	     /^\.RS/ { if (prev != "" && prev !~ /^\./) print prev }
+	     { prev = $0 }' "$1"
+}
 # The option words of text on stdin: --long, and -x standing alone.
 option_words() {
 	grep -oE '(^|[^A-Za-z0-9-])--?[A-Za-z][A-Za-z0-9-]*' |
@@ -98,6 +107,7 @@ option_words() {
 # Compared as sorted "COMMAND<TAB>OPTION" pairs: one list from the help of
 # every object, one from the page's definition lines by section.
 plain "$tmpd/lbctl.8" >"$tmpd/lbctl.txt"
+terms "$tmpd/lbctl.txt" >"$tmpd/lbctl.terms"
 "$lbctl" help >"$tmpd/help" || bad "lbctl help exited $?"
 # the command words of each "  lbctl ..." line
 sed -n 's/^  lbctl //p' "$tmpd/help" |
@@ -131,7 +141,7 @@ awk "$OPT_AWK"'
 awk "$OPT_AWK"'
 	/^\.SS / { sub(/^\.SS /, ""); gsub(/"/, ""); sec = $0; print sec >"/dev/stderr"; next }
 	/^\.SH / { sec = ""; next }
-	sec != "" && /^-/ { opts($0, sec "\t") }' "$tmpd/lbctl.txt" 2>"$tmpd/mancmds" |
+	sec != "" && /^-/ { opts($0, sec "\t") }' "$tmpd/lbctl.terms" 2>"$tmpd/mancmds" |
 	sort -u >"$tmpd/have"
 sort -u -o "$tmpd/helpcmds" "$tmpd/helpcmds"
 sort -u -o "$tmpd/mancmds" "$tmpd/mancmds"
@@ -158,7 +168,7 @@ fi
 sed -n '/^Usage:/,/^$/p' "$tmpd/help" | option_words >"$tmpd/global"
 nglobal=$(wc -l <"$tmpd/global")
 [ "$nglobal" -ge 4 ] && ok || bad "lbctl help's usage names $nglobal options"
-awk '/^\.SH / { on = ($0 ~ /^\.SH "?GLOBAL OPTIONS/); next } on' "$tmpd/lbctl.txt" |
+awk '/^\.SH / { on = ($0 ~ /^\.SH "?GLOBAL OPTIONS/); next } on' "$tmpd/lbctl.terms" |
 	grep -E '^-' | option_words >"$tmpd/ghave"
 while read -r o; do
 	grep -qxF -- "$o" "$tmpd/ghave" && ok ||
@@ -177,7 +187,8 @@ sed -n 's/^Usage: //p' "$tmpd/ahelp" | option_words >>"$tmpd/awant"
 sort -u -o "$tmpd/awant" "$tmpd/awant"
 naopts=$(wc -l <"$tmpd/awant")
 [ "$naopts" -ge 5 ] && ok || bad "lb-agent --help names $naopts options"
-awk '/^\.SH / { on = ($0 ~ /^\.SH "?OPTIONS/); next } on' "$tmpd/agent.txt" >"$tmpd/aopts"
+terms "$tmpd/agent.txt" |
+	awk '/^\.SH / { on = ($0 ~ /^\.SH "?OPTIONS/); next } on' >"$tmpd/aopts"
 grep -E '^-' "$tmpd/aopts" | option_words >"$tmpd/ahave"
 while read -r o; do
 	grep -qxF -- "$o" "$tmpd/ahave" && ok ||
@@ -188,7 +199,7 @@ while read -r o; do
 done <"$tmpd/ahave" >"$tmpd/extra"
 [ -s "$tmpd/extra" ] && bad "$(cat "$tmpd/extra")" || ok
 for s in SIGHUP SIGTERM; do
-	grep -q "$s" "$tmpd/ahelp" && grep -q "^$s" "$tmpd/agent.txt" && ok ||
+	grep -q "$s" "$tmpd/ahelp" && terms "$tmpd/agent.txt" | grep -q "^$s" && ok ||
 		bad "lb-agent.8: signal $s not defined"
 done
 echo "lb-agent: $naopts options compared"
