@@ -5,6 +5,7 @@
 #   make bench      build and run the benchmarks (figures with same-run baselines)
 #   make bench-e2e  the simulated GPU fleet end to end, against what users pick instead
 #   make bench-cluster  load-aware steering over 3 balancer hosts vs 1 (namespaces)
+#   make man        the man pages: man/*.scd -> build/man/ (scdoc)
 #   make fuzz       fuzz the parsers (FUZZ_SECONDS per target; make test: FUZZ_TEST_SECONDS)
 #   make demo       build and run the main job on this machine (namespaces)
 #   make demo-cluster  3 balancer hosts behind a BGP router's ECMP (namespaces)
@@ -81,7 +82,7 @@ TOOLS      := $(BUILD)/examples/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
-.PHONY: all deps build test bench bench-e2e bench-cluster demo demo-cluster demo-datapath fuzz clean
+.PHONY: all deps build test bench bench-e2e bench-cluster demo demo-cluster demo-datapath fuzz man clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -248,6 +249,16 @@ $(BUILD)/fuzz:
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
+
+# Man pages, scdoc source -> roff: lbctl(8), lb-agent(8),
+# inferlb-fleet.yaml(5) (tests/test_manpages.sh checks them against
+# `lbctl help`, `lb-agent --help` and the config parser's keys).
+MAN_PAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(wildcard man/*.scd))
+man: $(MAN_PAGES)
+$(BUILD)/man/%: man/%.scd | $(BUILD)/man
+	scdoc < $< > $@
+$(BUILD)/man:
+	mkdir -p $@
 
 clean:
 	rm -rf $(BUILD)

@@ -16,6 +16,9 @@
 # and lbctl read etcd v3's JSON gateway answers (lib/lb_etcd.c).
 # libc-ares-dev: lb-agent's DNS discovery (agent/dns.c); unbound: the DNS
 # server tests/test_dns.sh runs in a namespace (its service stays off).
+# scdoc: `make man` builds the man pages (man/*.scd -> build/man/);
+# groff-base: tests/test_manpages.sh renders them with `groff -man -ww`
+# and fails on any warning (man-db, when present, is used too).
 # prometheus is here for /usr/bin/promtool alone: tests/test_agent.sh lints
 # the agent's /metrics with `promtool check metrics`. No smaller Debian 12
 # package ships promtool. The package also holds a Prometheus server whose
@@ -29,7 +32,7 @@ PKGS="clang llvm libclang-rt-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcmo
 libnl-3-dev libnl-route-3-dev libmicrohttpd-dev pkg-config make gcc iproute2 ethtool \
 linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq valgrind \
 prometheus libcrypt-dev openssl libjson-c-dev bird2 etcd-server etcd-client \
-libc-ares-dev unbound"
+libc-ares-dev unbound scdoc groff-base"
 
 missing=""
 for p in $PKGS; do

@@ -51,6 +51,7 @@ run "next-hop re-sync on a pinned datapath (namespace)" "$build/tests/test_nexth
 run "next hops via libnl (namespaces)" tests/test_neigh.sh "$build/tests/neigh_probe"
 run "DNS lookups (SRV, A, AAAA) against unbound (namespace)" tests/test_dns.sh "$build"
 run "lbctl command line (namespaces)" tests/test_lbctl_cli.sh "$build"
+run "man pages and bash completion against lbctl help, lb-agent --help, the config keys" tests/test_manpages.sh "$build"
 run "apply guard: an empty or VIP-less config never wipes the balancer (namespaces)" \
 	tests/test_apply_guard.sh "$build"
 run "e2e tools, without the balancer (namespaces)" env E2E_BIN="$build/tools/e2e" tests/e2e/test_topo_baseline.sh
