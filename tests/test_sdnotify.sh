@@ -4,9 +4,11 @@
 # lb-agent as lb-agent.service runs it, without systemd: the notify
 # socket is a datagram socket this test reads, stderr a file whose
 # device:inode JOURNAL_STREAM names (as systemd does for the journal), the
-# capability bounding set the unit's (CapabilityBoundingSet=CAP_BPF
-# CAP_NET_ADMIN, through setpriv), in a namespace with the datapath
-# attached (tests/e2e/topo.sh, one backend).
+# capability bounding set the unit's (its CapabilityBoundingSet=, read
+# from systemd/lb-agent.service, through setpriv), in a namespace with the
+# datapath attached (tests/e2e/topo.sh, one backend) as inferlb@.service
+# does it: lbctl attach, and at the end detach --drain, under that unit's
+# bounding set (read from systemd/inferlb@.service).
 #
 #  1. READY=1 (with STATUS=) once the config is applied; the agent starts
 #     with only cap_bpf and cap_net_admin in its bounding set.
@@ -14,6 +16,7 @@
 #  3. WATCHDOG=1 keeps coming from the loop (WATCHDOG_USEC=400000).
 #  4. SIGHUP: RELOADING=1 (with MONOTONIC_USEC=), then READY=1 again.
 #  5. SIGTERM: STOPPING=1, exit status 0.
+#  6. lbctl detach --drain under inferlb@.service's bounding set.
 # Every wait is bounded; everything is removed on exit, also on failure.
 # Usage: tests/test_sdnotify.sh BUILD_DIR
 set -u
@@ -59,8 +62,21 @@ in_lb() { timeout 60 nsenter --net="/run/netns/$(topo_ns lb)" "$@"; }
 count() { grep -c "^$1\$" "$tmp/notify.log" 2>/dev/null; }
 at_least() { [ "$(count "$1")" -ge "$2" ]; }
 
+# a unit's CapabilityBoundingSet= as setpriv's --bounding-set
+bounding() {
+	sed -n 's/^CapabilityBoundingSet=//p' "$root/systemd/$1" | tr ' ' '\n' |
+		tr 'A-Z' 'a-z' | sed 's/^cap_/+/' | paste -sd, | sed 's/^/-all,/'
+}
+dp_caps=$(bounding inferlb@.service)
+agent_caps=$(bounding lb-agent.service)
+
 topo_create 1 || exit 1
-in_lb "$lbctl" --pin-dir "$pins" attach "$TOPO_DEV" >/dev/null || { bad "lbctl attach"; exit 1; }
+if in_lb setpriv --bounding-set="$dp_caps" -- \
+	"$lbctl" --pin-dir "$pins" attach "$TOPO_DEV" >"$tmp/attach" 2>&1; then
+	ok "lbctl attach under inferlb@.service's bounding set ($dp_caps)"
+else
+	bad "lbctl attach under $dp_caps: $(cat "$tmp/attach")"; exit 1
+fi
 cat >"$tmp/fleet.yaml" <<EOF
 agent:
   pin_dir: $pins
@@ -89,7 +105,7 @@ wait_for 5 grep -q '^bound$' "$tmp/notify.log" || { bad "notify listener"; exit 
 : >"$tmp/agent.log"
 journal=$(stat -c '%d:%i' "$tmp/agent.log")
 nsenter --net="/run/netns/$(topo_ns lb)" \
-	setpriv --bounding-set=-all,+bpf,+net_admin -- \
+	setpriv --bounding-set="$agent_caps" -- \
 	env NOTIFY_SOCKET="$tmp/notify" WATCHDOG_USEC=400000 JOURNAL_STREAM="$journal" \
 	"$agent" -c "$tmp/fleet.yaml" 2>>"$tmp/agent.log" &
 AGENT_PID=$!
@@ -102,7 +118,7 @@ else
 fi
 bnd=$(awk '/^CapBnd:/ { print $2 }' "/proc/$AGENT_PID/status")
 # CAP_NET_ADMIN is bit 12, CAP_BPF bit 39
-[ "$bnd" = "0000008000001000" ] && ok "bounding set cap_bpf,cap_net_admin ($bnd)" ||
+[ "$bnd" = "0000008000001000" ] && ok "bounding set cap_bpf,cap_net_admin ($agent_caps: $bnd)" ||
 	bad "bounding set $bnd"
 
 # 2
@@ -141,6 +157,14 @@ else
 	bad "SIGTERM: still running after 15 s"
 fi
 at_least STOPPING=1 1 && ok "STOPPING=1" || bad "no STOPPING=1"
+
+# 6
+if in_lb setpriv --bounding-set="$dp_caps" -- "$lbctl" --pin-dir "$pins" \
+	detach "$TOPO_DEV" --drain --quiet-ms 100 --timeout 5 >"$tmp/detach" 2>&1; then
+	ok "lbctl detach --drain under inferlb@.service's bounding set"
+else
+	bad "lbctl detach --drain under $dp_caps: $(cat "$tmp/detach")"
+fi
 
 if [ "$FAILS" -eq 0 ]; then echo "test_sdnotify: PASS"; exit 0; fi
 echo "test_sdnotify: FAIL ($FAILS)"
