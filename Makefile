@@ -9,6 +9,8 @@
 #   make fuzz       fuzz the parsers (FUZZ_SECONDS per target; make test: FUZZ_TEST_SECONDS)
 #   make demo       build and run the main job on this machine (namespaces)
 #   make demo-cluster  3 balancer hosts behind a BGP router's ECMP (namespaces)
+#   make deb        the Debian package (debian/) -> build/deb/inferlb_*.deb
+#   make test-package  build it, install it here, check, purge (root)
 #   make clean
 #
 # BPF objects: bpf/*.bpf.c -> build/bpf/*.bpf.o (clang -target bpf -g, so
@@ -40,9 +42,11 @@ JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null || echo -I/usr/inc
 JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 # agent/dns.c: c-ares, and glibc's libresolv for the TTLs of SRV records
 CARES_LIBS := $(shell pkg-config --libs libcares 2>/dev/null || echo -lcares) -lresolv
+# agent/sdnotify.c: readiness and watchdog for lb-agent.service (sd_notify)
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 AGENT_LIBS := $(shell pkg-config --libs libcurl libcap 2>/dev/null || echo -lcurl -lcap) -lcrypt $(JSON_LIBS) \
-	      $(CARES_LIBS)
+	      $(CARES_LIBS) $(SYSTEMD_LIBS)
 LDLIBS  := $(LIB_LDLIBS) -lpthread $(AGENT_LIBS)
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c) $(wildcard bench/*.bpf.c)
@@ -82,7 +86,7 @@ TOOLS      := $(BUILD)/examples/dp_demo $(BUILD)/tools/e2e/httpd $(BUILD)/tools/
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
-.PHONY: all deps build test bench bench-e2e bench-cluster demo demo-cluster demo-datapath fuzz man clean
+.PHONY: all deps build deb test-package test bench bench-e2e bench-cluster demo demo-cluster demo-datapath fuzz man clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -125,14 +129,14 @@ $(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) $(LIB_HDRS) | $(BUILD)/cli
 	$(CC) $(CFLAGS) -Ilib -Icli -c $< -o $@
 # (lbctl register talks to etcd through lib/lb_etcd.c: libcurl and json-c)
 $(LBCTL): $(CLI_OBJS) $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LIB_LDLIBS) $(CURL_LIBS) $(JSON_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIB_LDLIBS) $(CURL_LIBS) $(JSON_LIBS)
 
 # lb-agent: the daemon (agent/main.c) over libagent.a and the library.
 # jemalloc: libcurl allocates and frees a good deal per transfer, and glibc's
 # malloc was a fifth of the agent's CPU at 1,000 workers (perf); jemalloc
 # took 5-12% off the agent's total in make bench (agent CPU at 1,000 workers).
 $(AGENT): $(BUILD)/agent/main.o $(AGENT_LIB) $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(MHD_LIBS) -ljemalloc
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(MHD_LIBS) -ljemalloc
 
 $(BUILD)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(LIB_HDRS) $(wildcard cli/*.h) $(wildcard agent/*.h) $(SKELS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(JSON_CFLAGS) -Itests -Ilib -Icli -Iagent -c $< -o $@
@@ -259,6 +263,34 @@ $(BUILD)/man/%: man/%.scd | $(BUILD)/man
 	scdoc < $< > $@
 $(BUILD)/man:
 	mkdir -p $@
+
+# The Debian package (debhelper, debian/): built by dpkg-buildpackage in a
+# copy of the tree under build/deb/src/ (it writes its output to the
+# parent directory, so nothing lands outside build/), then moved to
+# build/deb/. The version's one home is LBCTL_VERSION (cli/main.c);
+# debian/changelog must say the same, or nothing is built.
+LB_VERSION = $(shell sed -n 's/^\#define LBCTL_VERSION "\(.*\)"/\1/p' cli/main.c)
+deb: deps
+	@v=$$(dpkg-parsechangelog -S Version); \
+	if [ "$$v" != "$(LB_VERSION)" ]; then \
+		echo "Error: debian/changelog says $$v, cli/main.c's LBCTL_VERSION $(LB_VERSION)" >&2; \
+		exit 1; fi
+	rm -rf $(BUILD)/deb
+	mkdir -p $(BUILD)/deb/src/inferlb-$(LB_VERSION)
+	tar -cf - --exclude=./$(BUILD) --exclude=./.git . | \
+		tar -xf - -C $(BUILD)/deb/src/inferlb-$(LB_VERSION)
+	cd $(BUILD)/deb/src/inferlb-$(LB_VERSION) && \
+		dpkg-buildpackage -us -uc -b -j2 >../build.log 2>&1 || \
+		{ tail -40 ../build.log >&2; exit 1; }
+	mv $(BUILD)/deb/src/inferlb*_$(LB_VERSION)_* $(BUILD)/deb/
+	rm -rf $(BUILD)/deb/src/inferlb-$(LB_VERSION)
+	@ls $(BUILD)/deb/*.deb
+
+# Build the package, install it on this machine, check the installed
+# files, units and programs, purge it and check nothing is left
+# (tests/test_package.sh; root).
+test-package: deb
+	@tests/test_package.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -23,6 +23,7 @@
 #include "lb_names.h"
 #include "lb_ops.h"
 #include "nexthops.h"
+#include "sdnotify.h"
 
 #define MAX_BODY (8u << 20)	/* a scrape larger than this is an error */
 #define DECIDE_GAP_MS 5		/* batch decisions over bursts of answers */
@@ -40,10 +41,16 @@ uint64_t lb_agent_now_ms(void)
 
 void lb_agent_logf(const char *fmt, ...)
 {
+	const char *pfx = lb_sd_log_prefix(fmt);
 	va_list ap;
 
-	/* seconds since boot, so lines line up with `lbctl show`'s heartbeat */
-	fprintf(stderr, "lb-agent[%.3f]: ", lb_boottime_ns() / 1e9);
+	/* under journald a priority and no time of our own (sdnotify.h);
+	 * else seconds since boot, so lines line up with `lbctl show`'s
+	 * heartbeat */
+	if (pfx)
+		fputs(pfx, stderr);
+	else
+		fprintf(stderr, "lb-agent[%.3f]: ", lb_boottime_ns() / 1e9);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

@@ -21,11 +21,15 @@ static bool kept(cap_value_t v)
 }
 
 /* First, while CAP_SETPCAP (needed to drop from the bounding set) is
- * still there. EINVAL: a capability this kernel does not know. */
+ * still there. EINVAL: a capability this kernel does not know. One that is
+ * not in the set is skipped: under lb-agent.service's
+ * CapabilityBoundingSet=CAP_BPF CAP_NET_ADMIN there is nothing to drop and
+ * no CAP_SETPCAP to drop it with. */
 static int drop_bounding(char *msg, size_t len)
 {
 	for (cap_value_t v = 0; v <= CAP_LAST_CAP; v++) {
-		if (kept(v) || !CAP_IS_SUPPORTED(v) || !cap_drop_bound(v) ||
+		if (kept(v) || !CAP_IS_SUPPORTED(v) || cap_get_bound(v) == 0 ||
+		    !cap_drop_bound(v) ||
 		    errno == EINVAL)
 			continue;
 		return lb_msgf(msg, len, errno,

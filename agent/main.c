@@ -11,7 +11,9 @@
  * there), bind /metrics, drop every capability but CAP_BPF and
  * CAP_NET_ADMIN, then loop. SIGHUP, or an edit of the file (watch.h),
  * reloads the config (a bad one is refused and the running one kept);
- * SIGTERM/SIGINT stop. When the agent
+ * SIGTERM/SIGINT stop. Under systemd (sdnotify.h) it says READY=1 once
+ * the config is applied, RELOADING=1 around a reload, STOPPING=1, and
+ * WATCHDOG=1 from the loop. When the agent
  * stops or dies, the datapath keeps forwarding on the last published
  * state (fail-static); the next agent adopts it.
  */
@@ -23,12 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <syslog.h>
 #include <sys/signalfd.h>
 
 #include "agent.h"
 #include "caps.h"
 #include "config.h"
 #include "metrics.h"
+#include "sdnotify.h"
 #include "watch.h"
 
 #define EXIT_RUNTIME 1
@@ -166,10 +170,14 @@ static bool handle_signals(struct lb_agent *a, const struct lb_http *http,
 	char msg[512];
 
 	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo != SIGHUP)
+		if (si.ssi_signo != SIGHUP) {
 			stop = true;
-		else if (!lb_agent_reload(a, msg, sizeof(msg)))
+			continue;
+		}
+		lb_sd_reloading();	/* systemctl reload waits for READY=1 */
+		if (!lb_agent_reload(a, msg, sizeof(msg)))
 			web_note(a, http);
+		lb_sd_ready("running; last reload logged");
 	}
 	return stop;
 }
@@ -181,7 +189,10 @@ static int run(struct lb_agent *a, const struct lb_http *http, int sfd,
 {
 	for (;;) {
 		bool sig = false;
-		int err = lb_agent_step(a, sfd, &sig);
+		int err;
+
+		lb_sd_watchdog();	/* a stuck loop gets restarted */
+		err = lb_agent_step(a, sfd, &sig);
 
 		if (err) {
 			snprintf(msg, len, "polling failed: %s", strerror(-err));
@@ -214,6 +225,7 @@ int main(int argc, char **argv)
 		return check_config(o.conf_path);
 
 	rc = EXIT_RUNTIME;
+	lb_sd_init();
 	sfd = signals_fd(msg, sizeof(msg));
 	if (sfd < 0)
 		goto cleanup;
@@ -250,18 +262,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "lb-agent: watching %s: an edit applies as "
 				"SIGHUP does\n", o.conf_path);
 		else
-			fprintf(stderr, "lb-agent: warning: %s is not watched (%s); "
-				"SIGHUP reloads it\n", o.conf_path, msg);
+			fprintf(stderr, "%slb-agent: warning: %s is not watched (%s); "
+				"SIGHUP reloads it\n", lb_sd_prefix(LOG_WARNING),
+				o.conf_path, msg);
 	}
 	fprintf(stderr, "lb-agent: running with cap_bpf,cap_net_admin only\n");
+	lb_sd_ready("running with cap_bpf,cap_net_admin only");
 	msg[0] = '\0';
 	rc = run(&agent, http, sfd, msg, sizeof(msg));
 
 cleanup:
 	if (rc && msg[0])
-		fprintf(stderr, "Error: %s\n", msg);
-	if (started)
+		fprintf(stderr, "%sError: %s\n", lb_sd_prefix(LOG_ERR), msg);
+	if (started) {
+		lb_sd_stopping();
 		fprintf(stderr, "lb-agent: stopping; the datapath keeps the last state\n");
+	}
 	lb_cfg_watch_stop(watch);	/* raises no more SIGHUPs */
 	lb_http_stop(http);	/* its thread reads the agent */
 	if (hfd >= 0)

@@ -26,13 +26,20 @@
 # service running, so the install runs under a policy-rc.d that refuses
 # every start (unless the host has its own), and the server is disabled
 # afterwards if this script installed it.
+# debhelper, dpkg-dev, lintian: `make deb` builds the Debian package
+# (debian/, dh compat 13) and `make test-package` lints it; libsystemd-dev:
+# lb-agent tells systemd it is ready, alive and stopping (sd_notify,
+# agent/sdnotify.c); systemd: `systemd-analyze verify` of the units;
+# build-essential: dpkg-buildpackage checks for it beside Build-Depends;
+# scdoc: the man pages (debian/control's Build-Depends lists it).
 set -eu
 
 PKGS="clang llvm libclang-rt-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 libnl-3-dev libnl-route-3-dev libmicrohttpd-dev pkg-config make gcc iproute2 ethtool \
 linux-libc-dev curl python3 libcurl4-openssl-dev libyaml-dev libcap-dev libjemalloc-dev jq valgrind \
 prometheus libcrypt-dev openssl libjson-c-dev bird2 etcd-server etcd-client \
-libc-ares-dev unbound scdoc groff-base"
+libc-ares-dev unbound scdoc groff-base debhelper dpkg-dev lintian libsystemd-dev systemd \
+build-essential"
 
 missing=""
 for p in $PKGS; do

@@ -70,6 +70,8 @@ run "agent HTTP poller, libcurl multi (namespace)" \
 	unshare --net sh -c 'ip link set lo up && exec "$0"' "$build/tests/test_poll"
 run "lb-agent with simulated GPU workers and real maps (namespaces)" \
 	tests/test_agent.sh "$build"
+run "lb-agent under systemd's protocol: READY, WATCHDOG, RELOADING, STOPPING, journald priorities, the unit's bounding set (namespaces)" \
+	tests/test_sdnotify.sh "$build"
 run "DNS discovery end to end: unbound SRV records -> lb-agent -> XDP, workers added, drained under streams, empty answer held, server down (namespaces)" \
 	tests/test_discovery_e2e.sh "$build"
 run "etcd registry discovery end to end: leases, an expired one drained under streams, a wiped prefix held (namespaces)" \
