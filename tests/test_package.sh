@@ -5,7 +5,7 @@
 # would: lintian, dpkg -i, every file where the package and the units say,
 # `systemd-analyze verify` of the units, the installed lbctl --version and
 # lb-agent --check on the shipped config, the man pages, completion and
-# monitoring files when the tree has them; then dpkg --purge and nothing
+# monitoring files; then dpkg --purge and nothing
 # may be left (conffiles in /etc/inferlb included).
 #
 # Root. It refuses to run when inferlb is already installed (a host's own
@@ -179,11 +179,8 @@ out=$(timeout "$T" /usr/sbin/lb-agent -c /etc/inferlb/fleet.yaml --check 2>&1) &
 out=$(timeout "$T" /usr/sbin/lbctl help 2>&1) && ok "lbctl help ($(echo "$out" | wc -l) lines)" ||
 	bad "lbctl help: $out"
 
-say "man pages, completion, monitoring (those the tree has)"
-src=$(cd "$(dirname "$0")/.." && pwd)
-for m in man/lbctl.8.scd man/lb-agent.8.scd man/inferlb-fleet.yaml.5.scd; do
-	[ -f "$src/$m" ] || { echo "     (no $m in the tree)"; continue; }
-	page=$(basename "$m" .scd)
+say "man pages, completion, monitoring"
+for page in lbctl.8 lb-agent.8 inferlb-fleet.yaml.5; do
 	f=/usr/share/man/man${page##*.}/$page.gz
 	if [ -s "$f" ] && zcat "$f" | grep -q '^\.TH'; then
 		ok "man page $f"
@@ -194,29 +191,17 @@ for m in man/lbctl.8.scd man/lb-agent.8.scd man/inferlb-fleet.yaml.5.scd; do
 		bad "man page $f absent or not roff"
 	fi
 done
-if [ -f "$src/completion/lbctl.bash" ]; then
-	f=/usr/share/bash-completion/completions/lbctl
-	check "completion $f" bash -n "$f"
-	check "completion defines a function for lbctl" \
-		bash -c ". $f && complete -p lbctl"
+f=/usr/share/bash-completion/completions/lbctl
+check "completion $f" bash -n "$f"
+check "completion defines a function for lbctl" \
+	bash -c ". $f && complete -p lbctl"
+check "dashboard /usr/share/inferlb/monitoring/grafana/inferlb.json is JSON with panels" \
+	jq -e .panels /usr/share/inferlb/monitoring/grafana/inferlb.json
+f=/usr/share/inferlb/monitoring/prometheus/inferlb-alerts.yml
+if command -v promtool >/dev/null; then
+	check "alert rules $f: promtool check rules" promtool check rules "$f"
 else
-	echo "     (no completion/lbctl.bash in the tree)"
-fi
-if [ -f "$src/monitoring/grafana/inferlb.json" ]; then
-	check "dashboard /usr/share/inferlb/grafana/inferlb.json is JSON" \
-		jq -e .panels /usr/share/inferlb/grafana/inferlb.json
-else
-	echo "     (no monitoring/grafana/inferlb.json in the tree)"
-fi
-if [ -f "$src/monitoring/prometheus/inferlb-alerts.yml" ]; then
-	f=/usr/share/inferlb/prometheus/inferlb-alerts.yml
-	if command -v promtool >/dev/null; then
-		check "alert rules $f: promtool check rules" promtool check rules "$f"
-	else
-		check "alert rules $f" test -s "$f"
-	fi
-else
-	echo "     (no monitoring/prometheus/inferlb-alerts.yml in the tree)"
+	check "alert rules $f" test -s "$f"
 fi
 
 say "dpkg --purge inferlb"
