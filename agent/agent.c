@@ -1131,7 +1131,7 @@ static void recount(struct lb_agent *a, uint64_t now)
 
 	if (now < a->next_recount_ms)
 		return;
-	if (lb_open_recount(&a->dp, since, msg, sizeof(msg)))
+	if (lb_open_recount(&a->dp, since, &a->flow_occ, msg, sizeof(msg)))
 		lb_agent_logf("recounting open flows failed: %s", msg);
 	took = lb_agent_now_ms() - now;
 	a->recount_took_ms = took;

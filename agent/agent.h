@@ -134,6 +134,7 @@ struct lb_agent {
 	uint64_t last_decide_ms;
 	uint64_t next_recount_ms;
 	uint64_t recount_took_ms;	/* the last recount */
+	struct lb_flow_occupancy flow_occ;	/* what it saw of the tables */
 	uint64_t next_tick_ms;		/* when lb_settings.tick moves */
 	__u32 tick, first_tick;		/* now; the first this process wrote */
 	bool dirty;			/* a poll completed since the last decide */

@@ -372,6 +372,24 @@ static void vip_refusals(FILE *f, const struct lb_agent *a,
 
 /* Datapath counters, summed over CPUs (st: the snapshot, NULL if the
  * maps could not be read). */
+/* The flow tables' occupancy at the last recount: LRU tables evict their
+ * least recently used flows when full, established ones included. */
+static void flow_tables(FILE *f, const struct lb_agent *a)
+{
+	static const char *const table[2] = { "lb_flows4", "lb_flows6" };
+
+	family(f, "inferlb_datapath_flow_table_entries", "gauge",
+	       "Entries in the flow table at the agent's last recount (0 before it).");
+	for (int t = 0; t < 2; t++)
+		fprintf(f, "inferlb_datapath_flow_table_entries{table=\"%s\"} %llu\n",
+			table[t], (unsigned long long)a->flow_occ.entries[t]);
+	family(f, "inferlb_datapath_flow_table_capacity", "gauge",
+	       "Size of the flow table (an LRU hash: full, it evicts flows).");
+	for (int t = 0; t < 2; t++)
+		fprintf(f, "inferlb_datapath_flow_table_capacity{table=\"%s\"} %llu\n",
+			table[t], (unsigned long long)a->flow_occ.capacity[t]);
+}
+
 static void datapath(FILE *f, struct lb_agent *a, const struct lb_stats *st)
 {
 	static const char *const what[] = { "packets", "bytes", "new_flows" };
@@ -474,6 +492,7 @@ void lb_agent_metrics(struct lb_agent *a, FILE *f)
 	lb_discovery_metrics(a->disc, f, lb_agent_now_ms());
 	lb_agent_announce_metrics(a, f);
 	datapath(f, a, st);
+	flow_tables(f, a);
 	pthread_mutex_unlock(&a->mu);
 	if (st)
 		lb_stats_free(&snap);

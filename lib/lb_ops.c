@@ -999,7 +999,8 @@ static const struct recount_src {
 /* Adds the open flows of one table (src) to open[], by backend. */
 static int scan_table(struct lb_dp *dp, const struct recount_src *src,
 		      const struct lb_backend *all, __u32 since, __u64 *open,
-		      void *keys, void *vals, __u32 batch, char *msg, size_t len)
+		      __u64 *entries, void *keys, void *vals, __u32 batch,
+		      char *msg, size_t len)
 {
 	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	__u8 out_batch[sizeof(struct lb_flow_key6)];
@@ -1014,6 +1015,7 @@ static int scan_table(struct lb_dp *dp, const struct recount_src *src,
 		if (rc && errno != ENOENT)
 			return lb_msgf(msg, len, -errno, "reading %s: %s",
 				       lb_map_name(src->map), strerror(errno));
+		*entries += n;
 		for (__u32 i = 0; i < n; i++) {
 			struct lb_flow fl;
 			__u32 id;
@@ -1045,7 +1047,8 @@ static int scan_table(struct lb_dp *dp, const struct recount_src *src,
  * and not DOWN, seen at least since.
  */
 static int open_scan(struct lb_dp *dp, const struct lb_backend *all,
-		     __u32 since, __u64 *open, char *msg, size_t len)
+		     __u32 since, __u64 *open, struct lb_flow_occupancy *occ,
+		     char *msg, size_t len)
 {
 	enum { BATCH = 4096 };
 	void *keys = malloc(BATCH * sizeof(struct lb_flow_key6));
@@ -1060,10 +1063,18 @@ static int open_scan(struct lb_dp *dp, const struct lb_backend *all,
 		goto out;
 	}
 	for (size_t t = 0; t < sizeof(recount_srcs) / sizeof(recount_srcs[0]); t++) {
-		err = scan_table(dp, &recount_srcs[t], all, since, open, keys,
-				 vals, BATCH, msg, len);
+		__u64 entries = 0;
+
+		err = scan_table(dp, &recount_srcs[t], all, since, open, &entries,
+				 keys, vals, BATCH, msg, len);
 		if (err)
 			break;
+		/* the flow tables (t 0, 1; the SYN slots are arrays: always
+		 * all there) */
+		if (occ && t < 2) {
+			occ->entries[t] = entries;
+			occ->capacity[t] = recount_srcs[t].max_entries;
+		}
 	}
 out:
 	free(keys);
@@ -1071,7 +1082,8 @@ out:
 	return err;
 }
 
-int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
+int lb_open_recount(struct lb_dp *dp, __u32 since,
+		    struct lb_flow_occupancy *occ, char *msg, size_t len)
 {
 	struct lb_backend *all = malloc(sizeof(*all) * LB_MAX_BACKENDS);
 	__u64 *open = calloc(LB_MAX_BACKENDS, sizeof(*open));
@@ -1095,7 +1107,7 @@ int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len)
 	}
 	for (__u32 id = 1; id < LB_MAX_BACKENDS; id++)
 		before[id] = __atomic_load_n(&load[id].open, __ATOMIC_RELAXED);
-	err = open_scan(dp, all, since, open, msg, len);
+	err = open_scan(dp, all, since, open, occ, msg, len);
 	if (err)
 		goto out;
 	/* a correction, not a store: what the datapath added or took off
@@ -1132,7 +1144,7 @@ int lb_backend_open_flows(struct lb_dp *dp, __u32 id, __u32 since,
 		lb_msgf(msg, len, err, "reading backends: %s", strerror(-err));
 		goto out;
 	}
-	err = open_scan(dp, all, since, count, msg, len);
+	err = open_scan(dp, all, since, count, NULL, msg, len);
 	if (!err)
 		*open = count[id];
 out:

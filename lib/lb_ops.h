@@ -156,7 +156,17 @@ int lb_backend_list_alloc(struct lb_dp *dp, __u32 vip_id,
  * flows opened or closed during the scan are kept, give or take the few
  * the scan also saw. Returns 0 or a negative errno with msg set.
  */
-int lb_open_recount(struct lb_dp *dp, __u32 since, char *msg, size_t len);
+struct lb_flow_occupancy;
+int lb_open_recount(struct lb_dp *dp, __u32 since,
+		    struct lb_flow_occupancy *occ, char *msg, size_t len);
+/* What the flow tables held at lb_open_recount's scan (occ may be NULL),
+ * entries and size per family: LRU tables, so a full one evicts its least
+ * recently used flows, established ones included. */
+struct lb_flow_occupancy {
+	__u64 entries[2];	/* [0] lb_flows4, [1] lb_flows6 */
+	__u64 capacity[2];
+};
+
 /* The open flows of backend id by lb_open_recount's rule (the same
  * since), counted from the flow tables into *open without writing
  * anything: the datapath's own count is left alone. 0 or a negative

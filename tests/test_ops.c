@@ -847,25 +847,25 @@ static void test_open_recount(void **state)
 	open_set(z, 0);
 
 	/* since 0: every open flow counts, whatever its tick */
-	assert_int_equal(lb_open_recount(&dpa, 0, msg, sizeof(msg)), 0);
+	assert_int_equal(lb_open_recount(&dpa, 0, NULL, msg, sizeof(msg)), 0);
 	assert_int_equal(open_get(x), 5 + 2);
 	assert_int_equal(open_get(y), 2);
 	assert_int_equal(open_get(z), 1);
 	/* idle since before tick 100: x's two idle flows and its old
 	 * handshake drop out */
-	assert_int_equal(lb_open_recount(&dpa, 100, msg, sizeof(msg)), 0);
+	assert_int_equal(lb_open_recount(&dpa, 100, NULL, msg, sizeof(msg)), 0);
 	assert_int_equal(open_get(x), 3 + 1);
 	assert_int_equal(open_get(y), 2);
 	/* a DOWN backend's flows died with its worker: not counted */
 	be_addr(addr, "198.18.60", 11);
 	assert_int_equal(lb_backend_set_state(&dpa, &k, addr, LB_AF_INET,
 					      LB_BE_DOWN, 0, msg, sizeof(msg)), 0);
-	assert_int_equal(lb_open_recount(&dpa, 100, msg, sizeof(msg)), 0);
+	assert_int_equal(lb_open_recount(&dpa, 100, NULL, msg, sizeof(msg)), 0);
 	assert_int_equal(open_get(y), 0);
 	assert_int_equal(open_get(x), 4);
 	/* drift since the last recount is corrected again */
 	open_set(x, 5);
-	assert_int_equal(lb_open_recount(&dpa, 100, msg, sizeof(msg)), 0);
+	assert_int_equal(lb_open_recount(&dpa, 100, NULL, msg, sizeof(msg)), 0);
 	assert_int_equal(open_get(x), 4);
 }
 

@@ -278,6 +278,12 @@ ts("VIP announcement", "Route changes and failed syncs of the announce table (an
    [(f'increase(inferlb_announce_route_changes_total{{{G}}}[{RI}])', "{{instance}} route changes"),
     (f'increase(inferlb_announce_errors_total{{{G}}}[{RI}])', "{{instance}} errors")])
 flush()
+ts("Flow tables", "Share of each flow table in use at the agent's last recount: an LRU hash, "
+   "which once full evicts its least recently used flows, established ones included.",
+   [(f'inferlb_datapath_flow_table_entries{{{G}}} / on (job, instance, table) '
+     f'inferlb_datapath_flow_table_capacity{{{G}}}', "{{instance}} {{table}}")],
+   unit="percentunit")
+flush()
 
 # ---------------------------------------------------------------- discovery
 row("Discovery (VIPs with discover:)")
