@@ -656,27 +656,6 @@ void lb_discovery_topo_free(struct lb_topo *t)
 
 /* ---- what the agent asks -------------------------------------------- */
 
-static const struct lb_disc_member *member_of(const struct lb_discovery *d,
-					      const struct lb_vip_key *k,
-					      const __u8 addr[16],
-					      const struct rsrc **src)
-{
-	for (size_t i = 0; d && i < d->n; i++) {
-		const struct rsrc *s = &d->s[i];
-
-		if (memcmp(&s->vip, k, sizeof(*k)))
-			continue;
-		for (size_t j = 0; j < s->st.n; j++)
-			if (same_addr(s->st.m[j].w.addr, s->st.m[j].w.family,
-				      addr, k->family)) {
-				if (src)
-					*src = s;
-				return &s->st.m[j];
-			}
-	}
-	return NULL;
-}
-
 bool lb_discovery_draining(const struct lb_discovery *d,
 			   const struct lb_vip_key *k, const __u8 addr[16])
 {
@@ -698,14 +677,6 @@ bool lb_discovery_draining(const struct lb_discovery *d,
 		}
 	}
 	return draining;
-}
-
-const char *lb_discovery_origin(const struct lb_discovery *d,
-				const struct lb_vip_key *k, const __u8 addr[16])
-{
-	const struct rsrc *s = NULL;
-
-	return member_of(d, k, addr, &s) ? s->label : NULL;
 }
 
 struct busy_ctx {
@@ -814,18 +785,13 @@ void lb_discovery_metrics(const struct lb_discovery *d, FILE *f, uint64_t now)
 				fprintf(f, "%s{%s,state=\"draining\"} %zu\n", m[k].name, lbl,
 					lb_disc_count(&s->st, LB_DISC_DRAINING));
 				break;
-			case 2:
-				fprintf(f, "%s{%s} %" PRIu64 "\n", m[k].name, lbl, s->st.applied);
+			default: {	/* the counters, in m[]'s order */
+				const uint64_t c[] = { s->st.applied, s->st.held,
+						       s->st.errors, s->reaped };
+
+				fprintf(f, "%s{%s} %" PRIu64 "\n", m[k].name, lbl, c[k - 2]);
 				break;
-			case 3:
-				fprintf(f, "%s{%s} %" PRIu64 "\n", m[k].name, lbl, s->st.held);
-				break;
-			case 4:
-				fprintf(f, "%s{%s} %" PRIu64 "\n", m[k].name, lbl, s->st.errors);
-				break;
-			default:
-				fprintf(f, "%s{%s} %" PRIu64 "\n", m[k].name, lbl, s->reaped);
-				break;
+			}
 			}
 		}
 	}

@@ -88,10 +88,6 @@ void lb_discovery_topo_free(struct lb_topo *t);
  * (a->mu) */
 bool lb_discovery_draining(const struct lb_discovery *d,
 			   const struct lb_vip_key *k, const __u8 addr[16]);
-/* The label of the source that found addr for VIP k ("dns:NAME"), NULL
- * for a backend of the file. (a->mu) */
-const char *lb_discovery_origin(const struct lb_discovery *d,
-				const struct lb_vip_key *k, const __u8 addr[16]);
 
 /*
  * Once per loop turn (a->mu held): reaps drained workers without open

@@ -95,11 +95,6 @@ const char *lb_sd_prefix(int priority)
 	}
 }
 
-int lb_sd_journal(void)
-{
-	return journal;
-}
-
 const char *lb_sd_log_prefix(const char *fmt)
 {
 	static const char *const warn[] = {

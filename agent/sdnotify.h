@@ -27,11 +27,9 @@ void lb_sd_watchdog(void);
 /*
  * The syslog-style prefix ("<3>", "<4>", "<6>" for LOG_ERR, LOG_WARNING,
  * LOG_INFO) that makes journald file a line under its priority, when
- * stderr is the journal; "" otherwise. lb_sd_journal() says which (the
- * journal stamps lines itself, so the agent leaves out its own time).
+ * stderr is the journal; "" otherwise.
  */
 const char *lb_sd_prefix(int priority);
-int lb_sd_journal(void);
 /* For lb_agent_logf's format: NULL when stderr is not the journal (the
  * caller stamps the line itself), else the prefix. The agent goes on after
  * every line it logs, so the worst is a warning (a failure it outlives:

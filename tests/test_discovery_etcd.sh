@@ -143,7 +143,7 @@ b2_busy() { local n; n=$(be "$(B 2)" open_flows); [ "$n" != none ] && [ "$n" -ge
 wait_for 5 b2_busy || bad "b. no streams open on b2: $(L show)"
 sleep 0.5
 open0=$(be "$(B 2)" open_flows)
-nf0=$(L stats -j | jq -r --arg a "$(B 2)" '[.vips[].backends[] | select(.address == $a) | .new_flows] | .[0]')
+nf0=$(new_flows "$(B 2)")
 t_kill=$(ms)
 kill "${KEEP[2]}"
 wait "${KEEP[2]}" 2>/dev/null
@@ -160,39 +160,7 @@ if t_b=$(until_ms "$t_kill" 12 state_is "$(B 2)" draining); then
 else
 	bad "b. b2 not DRAINING 12 s after its keep-alive stopped: $(backends); key: $(E get "$(key 2)" | tr '\n' ' ')"
 fi
-tl=$(tally 30)
-nf1=$(L stats -j | jq -r --arg a "$(B 2)" '[.vips[].backends[] | select(.address == $a) | .new_flows] | .[0]')
-if [ "$(tally_of b2 "$tl")" = 0 ] && [ "$(tally_of errors "$tl")" = 0 ] && [ "$nf1" = "$nf0" ]; then
-	ok "b. 30 new connections while b2 drains, none to b2 (its new flows $nf0 -> $nf1): $tl"
-else
-	bad "b. new connections while b2 drains: $tl (b2 new flows $nf0 -> $nf1)"
-fi
-t_busy=''
-t_zero=''
-t_gone=''
-end=$(($(ms) + 30000))
-while [ "$(ms)" -lt "$end" ]; do
-	n=$(be "$(B 2)" open_flows)
-	if [ "$n" = none ]; then t_gone=$(($(ms) - t_kill)); break; fi
-	if [ "$n" != 0 ]; then
-		t_busy=$(($(ms) - t_kill))
-	elif [ -z "$t_zero" ]; then
-		t_zero=$(($(ms) - t_kill))
-	fi
-	sleep 0.1
-done
-streams_wait
-if [ "$BROKEN" = 0 ] && [ "$INTACT" = 24 ]; then
-	ok "b. 24 streams across the expiry, 0 broken (per backend: $STREAMS_ON)"
-else
-	bad "b. $BROKEN of 24 streams broken, $INTACT intact (per backend: $STREAMS_ON): $(grep -v ' ok$' "$tmp/streams.out" | head -5 | tr '\n' ' ')"
-fi
-case " $STREAMS_ON " in *" b2:"*) ;; *) bad "b. no stream ran on b2: $STREAMS_ON" ;; esac
-if [ -n "$t_gone" ]; then
-	ok "b. b2 deleted once its flows were 0: open flows last seen > 0 at $t_busy ms, 0 at ${t_zero:-(not sampled)} ms, deleted at $t_gone ms after the keep-alive stopped (drain_timeout_s 60)"
-else
-	bad "b. b2 not deleted within 30 s: $(backends)"
-fi
+drained_checks b "$t_kill" "the keep-alive stopped"
 
 # ---- c. the prefix wiped: held ----------------------------------------------------
 held0=$(msum inferlb_discovery_changes_held_total)

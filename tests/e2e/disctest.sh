@@ -167,6 +167,53 @@ tally_of() {
 		END { if (!f) print 0 }'
 }
 
+# The new flows backend $1 has taken (lbctl stats).
+new_flows() {
+	L stats -j | jq -r --arg a "$1" '[.vips[].backends[] | select(.address == $a) | .new_flows] | .[0]'
+}
+
+# drained_checks C T0 WHAT: worker b2, with the 24 streams of streams_start
+# on it, left its source at T0 (ms; WHAT says how, in messages; C is the
+# case's letter). 30 new connections give it none (its new flows stay at
+# $nf0), the streams complete, and it is deleted once its open flows are
+# 0. Sets t_busy, t_zero and t_gone (ms after T0).
+drained_checks() {
+	local c=$1 t0=$2 what=$3 tl nf1 n end
+	tl=$(tally 30)
+	nf1=$(new_flows "$(B 2)")
+	if [ "$(tally_of b2 "$tl")" = 0 ] && [ "$(tally_of errors "$tl")" = 0 ] && [ "$nf1" = "$nf0" ]; then
+		ok "$c. 30 new connections while b2 drains, none to b2 (its new flows $nf0 -> $nf1): $tl"
+	else
+		bad "$c. new connections while b2 drains: $tl (b2 new flows $nf0 -> $nf1)"
+	fi
+	# b2's open flows reach 0 as its streams end; then it is deleted
+	t_busy='' t_zero='' t_gone=''
+	end=$(($(ms) + 30000))
+	while [ "$(ms)" -lt "$end" ]; do
+		n=$(be "$(B 2)" open_flows)
+		if [ "$n" = none ]; then t_gone=$(($(ms) - t0)); break; fi
+		if [ "$n" != 0 ]; then
+			t_busy=$(($(ms) - t0))
+		elif [ -z "$t_zero" ]; then
+			t_zero=$(($(ms) - t0))
+		fi
+		sleep 0.1
+	done
+	streams_wait
+	if [ "$BROKEN" = 0 ] && [ "$INTACT" = 24 ]; then
+		ok "$c. 24 streams across $what, 0 broken (per backend: $STREAMS_ON)"
+	else
+		bad "$c. $BROKEN of 24 streams broken, $INTACT intact (per backend: $STREAMS_ON): $(grep -v ' ok$' "$tmp/streams.out" | head -5 | tr '\n' ' ')"
+	fi
+	case " $STREAMS_ON " in *" b2:"*) ;; *) bad "$c. no stream ran on b2: $STREAMS_ON" ;; esac
+	if [ -n "$t_gone" ]; then
+		ok "$c. b2 deleted once its flows were 0: open flows last seen > 0 at $t_busy ms, 0 at ${t_zero:-(not sampled)} ms, deleted at $t_gone ms after $what (drain_timeout_s 60)"
+	else
+		bad "$c. b2 not deleted within 30 s of its flows ending: $(backends)"
+	fi
+}
+
+
 streams_start() {
 	# a chunk of 1000 bytes every 300 ms; 5 s of silence counts as broken
 	ip netns exec "$(topo_ns client)" "$E2E_BIN/conns" --stream \
